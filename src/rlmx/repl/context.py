@@ -1,0 +1,220 @@
+"""Materialise a user's context once, as a file the sandbox worker maps or reads.
+
+Supported contexts: ``str``, ``bytes`` (UTF-8, invalid bytes replaced), ``list[str]``,
+chat messages (a list of ``{"role", "content"}`` dicts), ``dict``, a ``pathlib.Path`` to a
+file (used in place, never copied) and a directory (a dict of relative path -> text; binary
+files are skipped and listed). The metadata is what the root model is told about it.
+"""
+
+from __future__ import annotations
+
+import codecs
+import hashlib
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+CHUNK = 1 << 24
+MAX_LISTED_LENGTHS = 100
+VCS_DIRS = {".git", ".hg", ".svn"}
+
+
+class ContextError(ValueError):
+    """The context cannot be used (wrong type, unreadable path, not JSON-serialisable)."""
+
+
+@dataclass
+class ContextMeta:
+    """What the root model (and the trajectory) learns about the context, never its text."""
+
+    type_name: str
+    total_chars: int
+    sha256: str
+    item_count: int | None = None
+    item_lengths: list[int] = field(default_factory=list)
+    skipped_files: list[str] = field(default_factory=list)
+    source: str | None = None
+
+    def describe(self) -> str:
+        """The paper-style one-paragraph description shown to the root model."""
+        text = f"Your context is a {self.type_name} with {self.total_chars:,} total characters"
+        if self.item_count is not None:
+            shown = ", ".join(str(n) for n in self.item_lengths)
+            more = " ..." if self.item_count > len(self.item_lengths) else ""
+            text += f", made of {self.item_count} items with lengths [{shown}{more}]"
+        text += "."
+        if self.skipped_files:
+            listed = ", ".join(self.skipped_files[:20])
+            extra = f" and {len(self.skipped_files) - 20} more" if len(self.skipped_files) > 20 else ""
+            text += f" Binary files not included: {listed}{extra}."
+        return text
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "type": self.type_name,
+            "total_chars": self.total_chars,
+            "sha256": self.sha256,
+            "item_count": self.item_count,
+            "item_lengths": self.item_lengths,
+            "skipped_files": self.skipped_files,
+            "source": self.source,
+        }
+
+
+@dataclass
+class PreparedContext:
+    """A context ready for the worker: a file path, how to load it, and its metadata."""
+
+    path: Path | None
+    kind: str  # "text" | "json" | "none"
+    meta: ContextMeta
+    owned: bool = False
+
+    def cleanup(self) -> None:
+        if self.owned and self.path is not None:
+            self.path.unlink(missing_ok=True)
+
+
+def prepare_context(context: Any, workdir: Path) -> PreparedContext:
+    """Write (or locate) the context once and describe it."""
+    if context is None:
+        return PreparedContext(None, "none", ContextMeta("NoneType", 0, hashlib.sha256().hexdigest()))
+    if isinstance(context, Path):
+        return _prepare_path(context, workdir)
+    if isinstance(context, str):
+        return _write_text(context, workdir)
+    if isinstance(context, bytes | bytearray | memoryview):
+        return _write_bytes(bytes(context), workdir)
+    if isinstance(context, list | tuple | dict):
+        return _write_json(context, workdir, source=None)
+    raise ContextError(
+        f"unsupported context type {type(context).__name__}: use str, bytes, list, dict, "
+        "chat messages or a pathlib.Path"
+    )
+
+
+def _new_file(workdir: Path, suffix: str) -> Path:
+    workdir.mkdir(parents=True, exist_ok=True)
+    fd = os.open(workdir / f"context{suffix}", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    os.close(fd)
+    return workdir / f"context{suffix}"
+
+
+def _write_text(text: str, workdir: Path) -> PreparedContext:
+    path = _new_file(workdir, ".txt")
+    digest = hashlib.sha256()
+    with open(path, "wb") as f:
+        for start in range(0, len(text), CHUNK):
+            data = text[start : start + CHUNK].encode("utf-8", errors="surrogatepass")
+            digest.update(data)
+            f.write(data)
+    meta = ContextMeta("str", len(text), digest.hexdigest())
+    return PreparedContext(path, "text", meta, owned=True)
+
+
+def _write_bytes(data: bytes, workdir: Path) -> PreparedContext:
+    path = _new_file(workdir, ".txt")
+    path.write_bytes(data)
+    chars, digest = _scan_utf8_chunks([data])
+    return PreparedContext(path, "text", ContextMeta("str", chars, digest), owned=True)
+
+
+def _scan_utf8_chunks(chunks: Any) -> tuple[int, str]:
+    """Count decoded characters (invalid bytes replaced) and hash, one chunk at a time."""
+    decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+    digest = hashlib.sha256()
+    chars = 0
+    for chunk in chunks:
+        digest.update(chunk)
+        chars += len(decoder.decode(chunk))
+    chars += len(decoder.decode(b"", final=True))
+    return chars, digest.hexdigest()
+
+
+def _read_chunks(path: Path) -> Any:
+    with open(path, "rb") as f:
+        while chunk := f.read(CHUNK):
+            yield chunk
+
+
+def _prepare_path(path: Path, workdir: Path) -> PreparedContext:
+    path = path.expanduser()
+    if not path.exists():
+        raise ContextError(f"context path does not exist: {path}")
+    if path.is_dir():
+        return _prepare_directory(path, workdir)
+    try:
+        chars, digest = _scan_utf8_chunks(_read_chunks(path))
+    except OSError as exc:
+        raise ContextError(f"cannot read context file {path}: {exc.strerror}") from exc
+    meta = ContextMeta("str", chars, digest, source=str(path))
+    return PreparedContext(path.resolve(), "text", meta, owned=False)
+
+
+def _prepare_directory(root: Path, workdir: Path) -> PreparedContext:
+    files: dict[str, str] = {}
+    skipped: list[str] = []
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames[:] = sorted(d for d in dirnames if d not in VCS_DIRS)
+        for name in sorted(filenames):
+            full = Path(dirpath) / name
+            rel = full.relative_to(root).as_posix()
+            text = _read_text_file(full)
+            if text is None:
+                skipped.append(rel)
+            else:
+                files[rel] = text
+    prepared = _write_json(files, workdir, source=str(root))
+    prepared.meta.skipped_files = skipped
+    return prepared
+
+
+def _read_text_file(path: Path) -> str | None:
+    """Text of a file, or None for binary or unreadable files."""
+    try:
+        data = path.read_bytes()
+    except OSError:
+        return None
+    if b"\x00" in data[:8192]:
+        return None
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+
+
+def _write_json(value: Any, workdir: Path, source: str | None) -> PreparedContext:
+    try:
+        data = json.dumps(value, ensure_ascii=False).encode("utf-8")
+    except (TypeError, ValueError) as exc:
+        raise ContextError(f"context must be JSON-serialisable: {exc}") from exc
+    path = _new_file(workdir, ".json")
+    path.write_bytes(data)
+    items = list(value.values()) if isinstance(value, dict) else list(value)
+    lengths = [_item_length(item) for item in items]
+    meta = ContextMeta(
+        type_name=_type_name(value),
+        total_chars=sum(lengths),
+        sha256=hashlib.sha256(data).hexdigest(),
+        item_count=len(items),
+        item_lengths=lengths[:MAX_LISTED_LENGTHS],
+        source=source,
+    )
+    return PreparedContext(path, "json", meta, owned=True)
+
+
+def _item_length(item: Any) -> int:
+    if isinstance(item, str):
+        return len(item)
+    if isinstance(item, dict) and isinstance(item.get("content"), str):
+        return len(item["content"])
+    return len(json.dumps(item, ensure_ascii=False))
+
+
+def _type_name(value: Any) -> str:
+    if isinstance(value, dict):
+        return "dict"
+    is_chat = bool(value) and all(isinstance(m, dict) and "content" in m for m in value)
+    return "list of chat messages" if is_chat else "list"

@@ -1,0 +1,159 @@
+"""How a worker process is started in each sandbox mode, and with which limits.
+
+``bwrap``: bubblewrap with new pid/net/ipc/uts namespaces; only the Python runtime, the
+worker's two files and the context are visible (read-only), plus a private tmpfs.
+``process``: a plain child process with rlimits only. Both drop root to ``nobody`` inside
+the worker once the context is loaded, so that the hard rlimits (including the process
+count, which the kernel does not enforce for root) hold. ``none`` runs in a host thread.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import os
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+log = logging.getLogger("rlmx.sandbox")
+
+MODES = ("auto", "bwrap", "process", "none")
+NOBODY_UID = 65534
+WORKER_DIR_INSIDE = "/opt/rlmx"
+CONTEXT_DIR_INSIDE = "/context"
+WORKER_FILES = ("worker.py", "wire.py")
+
+
+class SandboxUnavailable(RuntimeError):
+    """The requested sandbox mode cannot run on this machine."""
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Resource limits of one worker. Memory is on top of the context's own size."""
+
+    memory_mb: int = 2048
+    cpu_seconds: int = 3600
+    file_mb: int = 256
+    processes: int = 64
+    tmp_mb: int = 512
+
+    def for_worker(self, context_bytes: int) -> dict[str, int]:
+        # A text context briefly exists twice (memory map + decoded str, up to 4 bytes/char).
+        return {
+            "memory_bytes": self.memory_mb * 2**20 + 5 * context_bytes,
+            "cpu_seconds": self.cpu_seconds,
+            "file_bytes": self.file_mb * 2**20,
+            "processes": self.processes,
+        }
+
+
+_warned_process_mode = False
+
+
+def resolve_mode(mode: str) -> str:
+    """Turn ``auto`` into the strongest mode that works here; validate the others."""
+    global _warned_process_mode
+    if mode not in MODES:
+        raise ValueError(f"unknown sandbox mode {mode!r}; choose one of {', '.join(MODES)}")
+    if mode == "bwrap" and not bwrap_works():
+        raise SandboxUnavailable(
+            "sandbox 'bwrap' is not usable here: install bubblewrap (apt-get install bubblewrap) "
+            "or choose --sandbox process"
+        )
+    if mode == "auto":
+        mode = "bwrap" if bwrap_works() else "process"
+    if mode == "process" and not _warned_process_mode:
+        _warned_process_mode = True
+        log.warning(
+            "sandbox mode 'process': model code runs with rlimits only and can see this "
+            "machine's world-readable files and network; install bubblewrap for isolation"
+        )
+    return mode
+
+
+@functools.cache
+def bwrap_works() -> bool:
+    """Probe once whether bubblewrap can create the namespaces we use."""
+    if shutil.which("bwrap") is None:
+        return False
+    probe = [*_bwrap_prefix(), "--", _python(), "-c", "pass"]
+    try:
+        return subprocess.run(probe, capture_output=True, timeout=20).returncode == 0
+    except (OSError, subprocess.SubprocessError):
+        return False
+
+
+def _python() -> str:
+    return sys.executable
+
+
+def _bwrap_prefix() -> list[str]:
+    args = [
+        "bwrap",
+        "--unshare-pid",
+        "--unshare-ipc",
+        "--unshare-uts",
+        "--unshare-net",
+        "--unshare-cgroup-try",
+        "--die-with-parent",
+        "--new-session",
+        "--proc",
+        "/proc",
+        "--dev",
+        "/dev",
+    ]
+    for top in ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64"):
+        path = Path(top)
+        if path.is_symlink():
+            args += ["--symlink", os.readlink(path), top]
+        elif path.exists():
+            args += ["--ro-bind", top, top]
+    for etc in ("/etc/ld.so.cache", "/etc/localtime", "/etc/alternatives"):
+        if Path(etc).exists():
+            args += ["--ro-bind", etc, etc]
+    for prefix in sorted({sys.base_prefix, sys.prefix}):
+        # The interpreter may live under the host's home (pyenv): bind exactly that path.
+        if not prefix.startswith("/usr"):
+            args += ["--ro-bind", prefix, prefix]
+    return args
+
+
+def worker_command(
+    mode: str, context_path: Path | None, tmp_mb: int
+) -> tuple[list[str], Path | None]:
+    """The argv that starts a worker, and the context path as the worker will see it."""
+    source_dir = Path(__file__).resolve().parent
+    python = [_python(), "-E", "-s", "-B"]
+    if mode == "process":
+        return [*python, str(source_dir / "worker.py")], context_path
+    args = _bwrap_prefix()
+    for name in WORKER_FILES:
+        args += ["--ro-bind", str(source_dir / name), f"{WORKER_DIR_INSIDE}/{name}"]
+    inside = None
+    if context_path is not None:
+        inside = Path(CONTEXT_DIR_INSIDE) / context_path.name
+        args += ["--ro-bind", str(context_path), str(inside)]
+    args += ["--perms", "1777", "--size", str(tmp_mb * 2**20), "--tmpfs", "/tmp", "--chdir", "/tmp"]
+    args += ["--", *python, f"{WORKER_DIR_INSIDE}/worker.py"]
+    return args, inside
+
+
+def worker_env(home: str) -> dict[str, str]:
+    """A minimal environment: no API keys or other host secrets reach model code."""
+    return {
+        "PATH": "/usr/local/bin:/usr/bin:/bin",
+        "LANG": "C.UTF-8",
+        "HOME": home,
+        "PYTHONIOENCODING": "utf-8",
+        "PYTHONDONTWRITEBYTECODE": "1",
+        "MALLOC_ARENA_MAX": "2",
+    }
+
+
+def drop_uid() -> int | None:
+    """The uid the worker switches to: nobody when the host runs as root."""
+    return NOBODY_UID if os.geteuid() == 0 else None

@@ -1,0 +1,461 @@
+"""The REPL worker: runs model-written code in one persistent namespace.
+
+It runs inside the sandbox (a separate process, usually under bubblewrap) or, in the
+unsafe ``none`` mode, in a thread of the host. It is stdlib-only and imports nothing of
+rlmx but the wire format, so it can be copied into the sandbox as two files.
+
+Protocol (see wire.py): the host sends ``init`` then ``execute`` frames; the worker
+answers ``ready`` and ``result``. While a cell runs, helpers such as ``llm_query`` send a
+request frame and block until the host's ``reply`` arrives. A reader thread demultiplexes
+incoming frames so that an ``interrupt`` reaches a running cell.
+"""
+
+from __future__ import annotations
+
+import ast
+import builtins
+import ctypes
+import io
+import json
+import linecache
+import mmap
+import os
+import queue
+import signal
+import sys
+import threading
+import time
+import traceback
+from typing import Any
+
+try:
+    from . import wire
+except ImportError:  # run as a plain script inside the sandbox
+    import wire  # type: ignore[no-redef]
+
+RESERVED = (
+    "context",
+    "llm_query",
+    "llm_query_batched",
+    "rlm_query",
+    "FINAL",
+    "FINAL_VAR",
+    "SHOW_VARS",
+    "budget",
+)
+FD_OUTPUT_LIMIT = 1 << 16
+
+
+class _FinalSignal(BaseException):
+    """Raised by FINAL/FINAL_VAR to end the cell; not an Exception so `except Exception` lets it by."""
+
+
+class CappedText(io.TextIOBase):
+    """A text sink that keeps the head and tail of what is written and counts the rest."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = max(limit, 0)
+        self.head: list[str] = []
+        self.head_len = 0
+        self.tail = ""
+        self.total = 0
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, s: str) -> int:
+        if not isinstance(s, str):
+            raise TypeError(f"write() argument must be str, not {type(s).__name__}")
+        self.total += len(s)
+        half = self.limit // 2
+        if self.head_len < half:
+            take = s[: half - self.head_len]
+            self.head.append(take)
+            self.head_len += len(take)
+            s = s[len(take) :]
+        if s:
+            self.tail = (self.tail + s)[-(self.limit - half) :] if self.limit - half else ""
+        return self.total
+
+    def render(self) -> str:
+        head = "".join(self.head)
+        omitted = self.total - len(head) - len(self.tail)
+        if omitted <= 0:
+            return head + self.tail
+        return f"{head}\n... [{omitted} characters omitted] ...\n{self.tail}"
+
+
+class _ThreadRoutedStream(io.TextIOBase):
+    """In `none` mode several workers share sys.stdout; route writes by thread."""
+
+    def __init__(self, fallback: Any) -> None:
+        self.fallback = fallback
+        self.sinks: dict[int, CappedText] = {}
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, s: str) -> int:
+        sink = self.sinks.get(threading.get_ident())
+        return sink.write(s) if sink is not None else self.fallback.write(s)
+
+    def flush(self) -> None:
+        if threading.get_ident() not in self.sinks:
+            self.fallback.flush()
+
+
+def _thread_routers() -> list[_ThreadRoutedStream]:
+    """Install (once, or again if someone replaced them) thread-routing stdout/stderr."""
+    routers = []
+    for name in ("stdout", "stderr"):
+        stream = getattr(sys, name)
+        if not isinstance(stream, _ThreadRoutedStream):
+            stream = _ThreadRoutedStream(stream)
+            setattr(sys, name, stream)
+        routers.append(stream)
+    return routers
+
+
+def load_context(path: str | None, kind: str) -> Any:
+    """Load the context once: text is decoded straight from a memory map."""
+    if path is None or kind == "none":
+        return None
+    with open(path, "rb") as f:
+        size = os.fstat(f.fileno()).st_size
+        if size == 0:
+            return "" if kind == "text" else None
+        with mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as mapped:
+            if kind == "text":
+                return str(mapped, "utf-8", errors="replace")
+            return json.loads(mapped[:])
+
+
+def apply_limits(limits: dict[str, int]) -> None:
+    """Set rlimits, then drop root so that the hard limits cannot be raised again."""
+    import resource
+
+    names = {
+        "memory_bytes": resource.RLIMIT_AS,
+        "cpu_seconds": resource.RLIMIT_CPU,
+        "file_bytes": resource.RLIMIT_FSIZE,
+        "processes": resource.RLIMIT_NPROC,
+    }
+    for key, which in names.items():
+        value = limits.get(key)
+        if value:
+            resource.setrlimit(which, (value, value))
+    # A write past the file-size limit should fail with an error, not kill the worker.
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    uid = limits.get("uid")
+    if uid is not None and os.geteuid() == 0:
+        os.setgroups([])
+        os.setgid(uid)
+        os.setuid(uid)
+
+
+class Worker:
+    """One persistent REPL namespace speaking the wire protocol over two file descriptors."""
+
+    def __init__(self, read_fd: int, write_fd: int, in_thread: bool = False) -> None:
+        self.read_fd = read_fd
+        self.write_fd = write_fd
+        self.in_thread = in_thread
+        self.write_lock = threading.Lock()
+        self.requests: queue.Queue[dict[str, Any] | None] = queue.Queue()
+        self.replies: queue.Queue[dict[str, Any] | None] = queue.Queue()
+        self.next_id = 0
+        self.running_cell = False
+        self.main_pid = os.getpid()
+        self.main_thread_id = threading.get_ident()
+        self.final: dict[str, Any] | None = None
+        self.fd_capture: int | None = None
+        self.namespace: dict[str, Any] = {"__name__": "__main__", "__builtins__": builtins}
+        self.helpers: dict[str, Any] = {}
+        self.cell_count = 0
+
+    # -- transport -------------------------------------------------------------------
+    def send(self, message: dict[str, Any]) -> None:
+        with self.write_lock:
+            wire.write_frame(self.write_fd, message)
+
+    def _reader(self) -> None:
+        try:
+            while True:
+                message = wire.read_frame(self.read_fd)
+                kind = message["type"]
+                if kind == "reply":
+                    self.replies.put(message)
+                elif kind == "interrupt":
+                    self._interrupt()
+                else:
+                    self.requests.put(message)
+                    if kind == "shutdown":
+                        return
+        except (wire.WireError, OSError):
+            self.requests.put(None)
+            self.replies.put(None)
+
+    def _interrupt(self) -> None:
+        if not self.running_cell:
+            return
+        if self.in_thread:
+            ctypes.pythonapi.PyThreadState_SetAsyncExc(
+                ctypes.c_ulong(self.main_thread_id), ctypes.py_object(KeyboardInterrupt)
+            )
+        else:
+            os.kill(os.getpid(), signal.SIGINT)
+
+    def call_host(self, kind: str, **payload: Any) -> Any:
+        """Send a request to the host and block this cell until its reply arrives."""
+        self.next_id += 1
+        request_id = self.next_id
+        self.send({"type": kind, "id": request_id, **payload})
+        while True:
+            try:
+                reply = self.replies.get(timeout=0.05 if self.in_thread else None)
+            except queue.Empty:
+                continue  # in a thread, poll so an async KeyboardInterrupt can land
+            if reply is None:
+                raise RuntimeError("the host closed the connection")
+            if reply.get("id") == request_id:
+                break
+        if reply.get("error"):
+            raise RuntimeError(reply["error"])
+        return reply.get("value")
+
+    # -- helpers visible to model code --------------------------------------------------
+    def _make_helpers(self) -> dict[str, Any]:
+        worker = self
+
+        def llm_query(prompt: Any, model: str | None = None) -> str:
+            """Ask the sub-model one question; returns its reply (or an error string)."""
+            return worker.call_host("llm_query", prompt=str(prompt), model=model)
+
+        def llm_query_batched(prompts: Any, model: str | None = None) -> list[str]:
+            """Ask many questions concurrently; replies come back in input order."""
+            if isinstance(prompts, str):
+                raise TypeError("llm_query_batched expects a list of prompts, not one string")
+            items = [str(p) for p in prompts]
+            return worker.call_host("llm_query_batched", prompts=items, model=model)
+
+        def rlm_query(prompt: Any, context: Any = None) -> str:
+            """Delegate a sub-problem to a child RLM (a plain sub-call at maximum depth)."""
+            try:
+                json.dumps(context)
+            except (TypeError, ValueError) as exc:
+                raise TypeError(f"rlm_query context must be JSON-serialisable: {exc}") from None
+            return worker.call_host("rlm_query", prompt=str(prompt), context=context)
+
+        def FINAL(answer: Any) -> None:
+            """Finish the run with this answer."""
+            worker.final = {"answer": str(answer), "via": "FINAL"}
+            raise _FinalSignal
+
+        def FINAL_VAR(name_or_value: Any) -> None:
+            """Finish the run with a variable (by name) or a value."""
+            value = name_or_value
+            if isinstance(name_or_value, str) and name_or_value.isidentifier():
+                if name_or_value not in worker.namespace:
+                    raise NameError(
+                        f"FINAL_VAR: no variable named {name_or_value!r}; assign it first or "
+                        "call FINAL(value)"
+                    )
+                value = worker.namespace[name_or_value]
+            worker.final = {"answer": str(value), "via": "FINAL_VAR"}
+            raise _FinalSignal
+
+        def SHOW_VARS() -> str:
+            """List the variables defined so far, with their types and sizes."""
+            lines = []
+            for name, value in worker.namespace.items():
+                if name.startswith("_") or name in RESERVED or type(value).__name__ == "module":
+                    continue
+                size = f", len={len(value)}" if hasattr(value, "__len__") else ""
+                lines.append(f"{name}: {type(value).__name__}{size}")
+            text = "\n".join(lines) or "(no variables yet)"
+            print(text)
+            return text
+
+        def budget() -> dict[str, Any]:
+            """What is left of the run's budget (calls, tokens, USD, seconds)."""
+            return worker.call_host("budget")
+
+        return {
+            "llm_query": llm_query,
+            "llm_query_batched": llm_query_batched,
+            "rlm_query": rlm_query,
+            "FINAL": FINAL,
+            "FINAL_VAR": FINAL_VAR,
+            "SHOW_VARS": SHOW_VARS,
+            "budget": budget,
+        }
+
+    def _restore_reserved(self) -> list[str]:
+        restored = []
+        for name, value in self.helpers.items():
+            if self.namespace.get(name) is not value:
+                self.namespace[name] = value
+                restored.append(name)
+        return restored
+
+    # -- execution ---------------------------------------------------------------------
+    def execute(self, code: str, max_output_chars: int) -> dict[str, Any]:
+        """Run one cell; a trailing expression is echoed like an interactive REPL."""
+        self.cell_count += 1
+        filename = f"<cell {self.cell_count}>"
+        linecache.cache[filename] = (len(code), None, code.splitlines(True), filename)
+        sink = CappedText(max_output_chars)
+        self.final = None
+        error = False
+        started = time.perf_counter()
+        self._begin_capture(sink)
+        self.running_cell = True
+        try:
+            self._run_code(code, filename)
+        except _FinalSignal:
+            pass
+        except BaseException as exc:
+            error = True
+            self._report(exc, sink)
+        finally:
+            self.running_cell = False
+            if os.getpid() != self.main_pid:  # a forked child of the cell must never return
+                os._exit(0)
+            self._end_capture(sink)
+        restored = self._restore_reserved()
+        if restored:
+            sink.write(f"\n[note: reserved name(s) {', '.join(restored)} restored]\n")
+        return {
+            "output": sink.render(),
+            "output_chars": sink.total,
+            "error": error,
+            "final": self.final,
+            "restored": restored,
+            "seconds": time.perf_counter() - started,
+        }
+
+    def _run_code(self, code: str, filename: str) -> None:
+        tree = ast.parse(code, filename, "exec")
+        last = tree.body[-1] if tree.body else None
+        if isinstance(last, ast.Expr):
+            tree.body.pop()
+            exec(compile(tree, filename, "exec"), self.namespace)
+            value = eval(compile(ast.Expression(last.value), filename, "eval"), self.namespace)
+            if value is not None:
+                print(repr(value))
+        else:
+            exec(compile(tree, filename, "exec"), self.namespace)
+
+    @staticmethod
+    def _report(exc: BaseException, sink: CappedText) -> None:
+        if isinstance(exc, SystemExit):
+            sink.write(f"SystemExit({exc.code!r}): exiting the REPL is not allowed; state kept\n")
+            return
+        if isinstance(exc, KeyboardInterrupt):
+            sink.write("KeyboardInterrupt: the cell was interrupted (time limit); state kept\n")
+            return
+        tb = exc.__traceback__
+        while tb is not None and not tb.tb_frame.f_code.co_filename.startswith("<cell"):
+            tb = tb.tb_next  # hide the worker's own frames
+        sink.write("".join(traceback.format_exception(type(exc), exc, tb)))
+
+    def _begin_capture(self, sink: CappedText) -> None:
+        if self.in_thread:
+            for stream in _thread_routers():
+                stream.sinks[threading.get_ident()] = sink
+            return
+        sys.stdout = sys.stderr = sink
+        if self.fd_capture is not None:
+            os.ftruncate(self.fd_capture, 0)
+            os.lseek(self.fd_capture, 0, os.SEEK_SET)
+
+    def _end_capture(self, sink: CappedText) -> None:
+        if self.in_thread:
+            for stream in _thread_routers():
+                stream.sinks.pop(threading.get_ident(), None)
+            return
+        sys.stdout, sys.stderr = sys.__stdout__, sys.__stderr__
+        if self.fd_capture is not None:
+            size = os.lseek(self.fd_capture, 0, os.SEEK_END)
+            if size:
+                os.lseek(self.fd_capture, 0, os.SEEK_SET)
+                raw = os.read(self.fd_capture, FD_OUTPUT_LIMIT)
+                sink.write(raw.decode("utf-8", errors="replace"))
+                if size > FD_OUTPUT_LIMIT:
+                    sink.write(f"\n[{size - FD_OUTPUT_LIMIT} more bytes of low-level output]\n")
+
+    # -- main loop -----------------------------------------------------------------------
+    def setup(self, init: dict[str, Any]) -> None:
+        started = time.perf_counter()
+        # The context is loaded before privileges are dropped: the host chose the file.
+        context = load_context(init.get("context_path"), init["context_kind"])
+        if not self.in_thread:
+            apply_limits(init.get("limits") or {})
+        self.helpers = {"context": context, **self._make_helpers()}
+        self.namespace.update(self.helpers)
+        self.send({"type": "ready", "load_seconds": time.perf_counter() - started})
+
+    def serve(self) -> None:
+        threading.Thread(target=self._reader, name="rlmx-wire-reader", daemon=True).start()
+        while True:
+            message = self.requests.get()
+            if message is None or message["type"] == "shutdown":
+                return
+            if message["type"] == "init":
+                try:
+                    self.setup(message)
+                except BaseException as exc:
+                    self.send({"type": "ready", "error": f"{type(exc).__name__}: {exc}"})
+                    return
+            elif message["type"] == "execute":
+                result = self.execute(message["code"], int(message.get("max_output_chars", 20000)))
+                self.send({"type": "result", "id": message["id"], **result})
+
+
+def isolate_stdio() -> tuple[int, int, int]:
+    """Move the protocol off fds 0/1 so stray writes to stdout cannot corrupt it.
+
+    Low-level output of cells (os.write(1, ...), subprocesses) goes to a file in the
+    working directory that the worker reads back after each cell.
+    """
+    read_fd, write_fd = os.dup(0), os.dup(1)
+    devnull = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(devnull, 0)
+    capture = os.open(".rlmx-fd-output", os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.dup2(capture, 1)
+    os.dup2(capture, 2)
+    sys.stdout = sys.__stdout__ = io.TextIOWrapper(os.fdopen(1, "wb", closefd=False))
+    sys.stderr = sys.__stderr__ = io.TextIOWrapper(os.fdopen(2, "wb", closefd=False))
+    return read_fd, write_fd, capture
+
+
+def run_in_thread(read_fd: int, write_fd: int) -> threading.Thread:
+    """Start a worker in a daemon thread of this process (the unsafe `none` mode)."""
+
+    def target() -> None:
+        worker = Worker(read_fd, write_fd, in_thread=True)
+        worker.main_thread_id = threading.get_ident()
+        try:
+            worker.serve()
+        finally:
+            for fd in (read_fd, write_fd):
+                try:
+                    os.close(fd)
+                except OSError:
+                    pass
+
+    thread = threading.Thread(target=target, name="rlmx-worker", daemon=True)
+    thread.start()
+    return thread
+
+
+def main() -> None:
+    read_fd, write_fd, capture = isolate_stdio()
+    worker = Worker(read_fd, write_fd)
+    worker.fd_capture = capture
+    worker.serve()
+    os._exit(0)  # do not wait for threads a cell may have started
+
+
+if __name__ == "__main__":
+    main()
