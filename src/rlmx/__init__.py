@@ -1,0 +1,23 @@
+"""rlmx: Recursive Language Models — long contexts as variables in a sandboxed Python REPL."""
+
+from .budget import Budget, BudgetExhausted
+from .lm.base import LM, LMError, LMResponse, Usage
+from .repl.isolation import Limits
+from .result import Result, UsageReport
+from .rlm import RLM
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "LM",
+    "RLM",
+    "Budget",
+    "BudgetExhausted",
+    "LMError",
+    "LMResponse",
+    "Limits",
+    "Result",
+    "Usage",
+    "UsageReport",
+    "__version__",
+]

@@ -1,0 +1,210 @@
+"""Typed run events and the sinks that receive them (JSONL file, callback, async queue).
+
+Every event carries the run id, the parent run id (for child RLMs), the depth, the root
+iteration it belongs to and a timestamp. The trajectory file is JSON Lines, one event a
+line, each with ``schema_version``; the context appears once, by length and sha256.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import json
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import IO, Annotated, Any, Literal, Protocol
+
+from pydantic import BaseModel, Field, TypeAdapter
+
+SCHEMA_VERSION = 1
+PREVIEW_CHARS = 10_000  # longest text kept in one event field (head and tail)
+
+
+def preview(text: str, limit: int = PREVIEW_CHARS) -> str:
+    """Keep the head and tail of long text so an event never carries a whole document."""
+    if len(text) <= limit:
+        return text
+    half = limit // 2
+    return f"{text[:half]}\n... [{len(text) - 2 * half} characters omitted] ...\n{text[-half:]}"
+
+
+class _Event(BaseModel):
+    schema_version: int = SCHEMA_VERSION
+    run_id: str
+    parent_run_id: str | None = None
+    depth: int = 0
+    iteration: int = 0
+    ts: float = Field(default_factory=time.time)
+
+
+class RunStarted(_Event):
+    type: Literal["run_started"] = "run_started"
+    query: str
+    context: dict[str, Any]
+    root_model: str
+    sub_model: str
+    max_depth: int
+    max_iterations: int
+    sandbox: str
+
+
+class LLMCall(_Event):
+    type: Literal["llm_call"] = "llm_call"
+    model: str
+    response: str
+    usage: dict[str, Any]
+    seconds: float
+    prompt_chars: int
+
+
+class CodeExecuted(_Event):
+    type: Literal["code_executed"] = "code_executed"
+    cell: int
+    code: str
+    output: str
+    error: bool
+    seconds: float
+    timed_out: bool = False
+    worker_restarted: bool = False
+
+
+class SubCall(_Event):
+    type: Literal["sub_call"] = "sub_call"
+    call_id: str
+    model: str
+    prompt: str
+    prompt_chars: int
+    response: str
+    error: str | None = None
+    usage: dict[str, Any]
+    seconds: float
+    batch_index: int | None = None
+
+
+class ChildRun(_Event):
+    type: Literal["child_run"] = "child_run"
+    child_run_id: str
+    prompt: str
+    answer: str | None
+    status: str
+    usage: dict[str, Any]
+    seconds: float
+
+
+class FinalAnswer(_Event):
+    type: Literal["final_answer"] = "final_answer"
+    answer: str
+    via: str
+
+
+class ErrorEvent(_Event):
+    type: Literal["error"] = "error"
+    message: str
+
+
+class RunFinished(_Event):
+    type: Literal["run_finished"] = "run_finished"
+    status: str
+    answer: str | None
+    iterations: int
+    usage: dict[str, Any]
+    cost_usd: float | None
+    seconds: float
+    error: str | None = None
+
+
+Event = Annotated[
+    RunStarted | LLMCall | CodeExecuted | SubCall | ChildRun | FinalAnswer | ErrorEvent
+    | RunFinished,
+    Field(discriminator="type"),
+]
+_EVENT_ADAPTER: TypeAdapter[Any] = TypeAdapter(Event)
+
+
+def parse_event(data: str | dict[str, Any]) -> Any:
+    """Read one event back from a JSONL line or dict."""
+    if isinstance(data, str):
+        data = json.loads(data)
+    return _EVENT_ADAPTER.validate_python(data)
+
+
+def read_trajectory(path: str | Path) -> list[Any]:
+    """All events of a trajectory file, in order."""
+    with open(path, encoding="utf-8") as f:
+        return [parse_event(line) for line in f if line.strip()]
+
+
+class Sink(Protocol):
+    """Receives every event of a run tree."""
+
+    async def emit(self, event: Any) -> None: ...
+
+    async def close(self) -> None: ...
+
+
+class JSONLSink:
+    """Appends events to a JSON Lines file, flushing each line so a crash loses nothing."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._file: IO[str] | None = open(self.path, "a", encoding="utf-8")  # noqa: SIM115
+
+    async def emit(self, event: Any) -> None:
+        if self._file is not None:
+            self._file.write(event.model_dump_json() + "\n")
+            self._file.flush()
+
+    async def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+
+
+class CallbackSink:
+    """Calls a function (plain or async) with each event."""
+
+    def __init__(self, callback: Callable[[Any], Any]) -> None:
+        self.callback = callback
+
+    async def emit(self, event: Any) -> None:
+        outcome = self.callback(event)
+        if inspect.isawaitable(outcome):
+            await outcome
+
+    async def close(self) -> None:
+        return None
+
+
+class QueueSink:
+    """Puts each event on an asyncio queue (for SSE); ``None`` marks the end."""
+
+    def __init__(self, queue: asyncio.Queue[Any] | None = None) -> None:
+        self.queue: asyncio.Queue[Any] = queue or asyncio.Queue()
+
+    async def emit(self, event: Any) -> None:
+        await self.queue.put(event)
+
+    async def close(self) -> None:
+        await self.queue.put(None)
+
+
+class Emitter:
+    """Fans events out to sinks; a failing sink is dropped and reported once, not fatal."""
+
+    def __init__(self, sinks: list[Any] | None = None) -> None:
+        self.sinks: list[Any] = list(sinks or [])
+        self.failures: list[str] = []
+
+    async def emit(self, event: Any) -> None:
+        for sink in list(self.sinks):
+            try:
+                await sink.emit(event)
+            except Exception as exc:  # noqa: BLE001 - a broken sink must not end the run
+                self.sinks.remove(sink)
+                self.failures.append(f"{type(sink).__name__}: {exc}")
+
+    async def close(self) -> None:
+        for sink in self.sinks:
+            await sink.close()

@@ -1,0 +1,104 @@
+"""The async LM protocol every backend implements, and the usage record it returns."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Protocol, runtime_checkable
+
+Message = dict[str, str]  # {"role": "system" | "user" | "assistant", "content": str}
+
+CHARS_PER_TOKEN = 4  # rough English average, used only when no tokenizer is at hand
+
+
+class LMError(RuntimeError):
+    """A model call failed for good (after retries); the message is meant for people."""
+
+
+class LMConfigError(LMError):
+    """A model spec cannot be used: unknown provider, missing API key, bad file."""
+
+
+class ContextOverflowError(LMError):
+    """A prompt does not fit the model's context window."""
+
+
+@dataclass
+class Usage:
+    """Tokens, calls and cost of one or more LM calls. ``cost_usd`` is None when unknown."""
+
+    input_tokens: int = 0
+    output_tokens: int = 0
+    calls: int = 0
+    cost_usd: float | None = None
+
+    @property
+    def total_tokens(self) -> int:
+        return self.input_tokens + self.output_tokens
+
+    def add(self, other: Usage) -> None:
+        """Accumulate another usage record into this one (unknown costs stay unknown)."""
+        self.input_tokens += other.input_tokens
+        self.output_tokens += other.output_tokens
+        self.calls += other.calls
+        if other.cost_usd is not None:
+            self.cost_usd = (self.cost_usd or 0.0) + other.cost_usd
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "input_tokens": self.input_tokens,
+            "output_tokens": self.output_tokens,
+            "total_tokens": self.total_tokens,
+            "calls": self.calls,
+            "cost_usd": self.cost_usd,
+        }
+
+
+@dataclass
+class LMResponse:
+    """One completion: its text, the usage it cost, and why it stopped."""
+
+    text: str
+    usage: Usage
+    model: str
+    finish_reason: str | None = None
+    raw: dict[str, Any] = field(default_factory=dict)
+
+
+@runtime_checkable
+class LM(Protocol):
+    """What rlmx needs from a language model backend."""
+
+    name: str  # the spec it was made from, used as the key in per-model usage
+    context_window: int | None  # tokens, when known
+
+    async def complete(
+        self,
+        messages: list[Message],
+        *,
+        max_tokens: int | None = None,
+        stop: list[str] | None = None,
+    ) -> LMResponse:
+        """Answer a chat; raise LMError when it cannot."""
+        ...
+
+    async def aclose(self) -> None:
+        """Release connections or model memory."""
+        ...
+
+
+def estimate_tokens(messages: list[Message]) -> int:
+    """A cheap upper-bound-ish token estimate for window checks before a call."""
+    return sum(len(m.get("content", "")) for m in messages) // CHARS_PER_TOKEN + 4 * len(messages)
+
+
+def check_fits(lm: LM, messages: list[Message]) -> None:
+    """Raise ContextOverflowError when the prompt clearly exceeds the model's window."""
+    if lm.context_window is None:
+        return
+    estimate = estimate_tokens(messages)
+    if estimate > lm.context_window:
+        chars = sum(len(m.get("content", "")) for m in messages)
+        raise ContextOverflowError(
+            f"prompt of {chars:,} characters (~{estimate:,} tokens) exceeds the "
+            f"{lm.context_window:,}-token window of {lm.name}; split it into smaller pieces"
+        )

@@ -1,0 +1,110 @@
+"""Any OpenAI-compatible chat-completions server, on the official ``openai`` SDK.
+
+Retries with exponential backoff on 429, 5xx, connection errors and timeouts are the
+SDK's own (it honours ``Retry-After``); this module maps what is left into clear LMErrors
+and reads usage (and OpenRouter's reported ``usage.cost``) from each response.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import openai
+
+from .base import ContextOverflowError, LMError, LMResponse, Message, Usage
+
+CONTEXT_OVERFLOW_MARKERS = ("context_length_exceeded", "maximum context length", "too long")
+
+
+class OpenAICompatLM:
+    """A chat model behind an OpenAI-compatible HTTP API."""
+
+    def __init__(
+        self,
+        model: str,
+        *,
+        name: str | None = None,
+        base_url: str | None = None,
+        api_key: str | None = None,
+        context_window: int | None = None,
+        timeout: float = 600.0,
+        max_retries: int = 4,
+        temperature: float | None = None,
+        extra_body: dict[str, Any] | None = None,
+    ) -> None:
+        self.model = model
+        self.name = name or model
+        self.base_url = base_url
+        self.context_window = context_window
+        self.temperature = temperature
+        self.extra_body = extra_body or {}
+        self.client = openai.AsyncOpenAI(
+            base_url=base_url, api_key=api_key, timeout=timeout, max_retries=max_retries
+        )
+
+    async def complete(
+        self,
+        messages: list[Message],
+        *,
+        max_tokens: int | None = None,
+        stop: list[str] | None = None,
+    ) -> LMResponse:
+        kwargs: dict[str, Any] = {"model": self.model, "messages": messages}
+        if max_tokens is not None:
+            kwargs["max_tokens"] = max_tokens
+        if stop:
+            kwargs["stop"] = stop
+        if self.temperature is not None:
+            kwargs["temperature"] = self.temperature
+        if self.extra_body:
+            kwargs["extra_body"] = self.extra_body
+        try:
+            response = await self.client.chat.completions.create(**kwargs)
+        except openai.APITimeoutError:
+            raise LMError(f"{self.name}: request timed out (retries exhausted)") from None
+        except openai.APIConnectionError as exc:
+            where = self.base_url or "the OpenAI API"
+            raise LMError(f"{self.name}: cannot reach {where}: {exc.__cause__ or exc}") from None
+        except openai.AuthenticationError:
+            raise LMError(f"{self.name}: authentication failed; check the API key") from None
+        except openai.APIStatusError as exc:
+            detail = _error_detail(exc)
+            if exc.status_code == 400 and any(m in detail.lower() for m in CONTEXT_OVERFLOW_MARKERS):
+                raise ContextOverflowError(f"{self.name}: prompt too long: {detail}") from None
+            raise LMError(f"{self.name}: HTTP {exc.status_code}: {detail}") from None
+        except openai.OpenAIError as exc:
+            raise LMError(f"{self.name}: bad response: {exc}") from None
+        except ValueError as exc:  # undecodable body the SDK could not turn into an error
+            raise LMError(f"{self.name}: malformed response: {exc}") from None
+        return self._to_response(response)
+
+    def _to_response(self, response: Any) -> LMResponse:
+        if not getattr(response, "choices", None):
+            raise LMError(f"{self.name}: response has no choices")
+        choice = response.choices[0]
+        text = choice.message.content or "" if choice.message is not None else ""
+        usage = Usage(calls=1)
+        if response.usage is not None:
+            usage.input_tokens = response.usage.prompt_tokens or 0
+            usage.output_tokens = response.usage.completion_tokens or 0
+            reported = getattr(response.usage, "cost", None)  # OpenRouter reports USD here
+            if isinstance(reported, int | float):
+                usage.cost_usd = float(reported)
+        return LMResponse(
+            text=text,
+            usage=usage,
+            model=getattr(response, "model", None) or self.model,
+            finish_reason=choice.finish_reason,
+        )
+
+    async def aclose(self) -> None:
+        await self.client.close()
+
+
+def _error_detail(exc: openai.APIStatusError) -> str:
+    body = exc.body
+    if isinstance(body, dict):
+        inner = body.get("error", body)
+        if isinstance(inner, dict) and inner.get("message"):
+            return str(inner["message"])
+    return str(exc.message)

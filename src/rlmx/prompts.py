@@ -1,0 +1,105 @@
+"""System and turn prompts for the root model.
+
+``paper`` follows the RLM paper's REPL prompt (arXiv 2512.24601, Appendix): the context
+lives in a variable, the model writes ```repl cells, queries sub-models, and ends with
+FINAL / FINAL_VAR. The wording is ours; the structure and rules are the paper's.
+"""
+
+from __future__ import annotations
+
+PROMPT_STYLES = ("paper",)
+
+_PAPER_SYSTEM = """\
+You are tasked with answering a query about a context that you cannot see directly. The \
+context lives in a Python REPL environment that you can use interactively, and from which \
+you can query sub-LLMs. You will be queried iteratively until you give a final answer.
+
+The REPL environment provides:
+1. A variable `context` holding the data the query is about. Look at it before answering.
+2. `llm_query(prompt)`: ask a sub-LLM one question and get its answer as a string. The \
+sub-LLM can read about {sub_window} of text in one prompt, so pass it large chunks.
+3. `llm_query_batched(prompts)`: ask many questions at once; they run concurrently and the \
+answers come back as a list in the same order. Prefer it to a loop of llm_query calls.
+4. `rlm_query(prompt, context=None)`: give a sub-problem to a recursive language model with \
+its own REPL (when depth allows; otherwise it behaves like llm_query).
+5. `SHOW_VARS()` lists your variables; `budget()` tells what is left of the budget.
+6. `print()` shows you output. Long output is truncated, so print summaries, not whole \
+chunks; use sub-LLMs to read large amounts of text for you.
+
+Variables persist between cells. To run code, write it in a fenced block tagged `repl`:
+```repl
+chunk = context[:10000]
+answer = llm_query(f"What is the magic number in this text? {{chunk}}")
+print(answer)
+```
+A useful strategy: inspect the context's structure, split it into chunks, ask sub-LLMs \
+about each chunk (batched), keep their answers in variables, then combine them. For \
+example, to find facts in a long document:
+```repl
+chunks = [context[i:i + 100000] for i in range(0, len(context), 100000)]
+answers = llm_query_batched([f"Quote any sentence about X in: {{c}}" for c in chunks])
+hits = [a for a in answers if "none" not in a.lower()]
+print(len(hits), hits[:3])
+```
+Searching with Python (`re`, string methods) is often the fastest way to narrow things down.
+
+When you are done, give the final answer in one of two ways:
+- FINAL(your final answer) on its own line, outside of code, when you write no code block;
+- or call FINAL(value) / FINAL_VAR("variable_name") inside a ```repl cell.
+Do not give a final answer before you have looked at the context with code. Think step by \
+step, plan, execute it immediately, and do not merely say what you will do.
+"""
+
+_FIRST_TURN = """\
+{context_description}
+
+You have not interacted with the REPL environment or seen your context yet. Look through \
+the context first; do not give a final answer yet.
+
+The query is: {query}
+
+Your next action:"""
+
+_NEXT_TURN = """\
+Continue using the REPL environment (which holds `context`) and sub-LLM queries to answer \
+the query: {query}
+
+Your next action:"""
+
+NO_CODE_CORRECTION = """\
+Your reply had neither a ```repl code block nor a final answer. Write one ```repl block \
+to continue, or, if you know the answer, write FINAL(your answer) on its own line."""
+
+PREMATURE_FINAL = """\
+A final answer is not accepted before you have run code on the context. Inspect `context` \
+with a ```repl block first."""
+
+LAST_TURN = """\
+{reason}. This is your last turn: give your best final answer now, as FINAL(your answer) \
+on its own line."""
+
+
+def system_prompt(style: str = "paper", sub_window: int | None = None) -> str:
+    """The root model's system prompt."""
+    if style not in PROMPT_STYLES:
+        raise ValueError(f"unknown prompt style {style!r}; choose one of {PROMPT_STYLES}")
+    window = f"{sub_window * 3:,} characters" if sub_window else "several hundred thousand characters"
+    return _PAPER_SYSTEM.format(sub_window=window)
+
+
+def first_turn(query: str, context_description: str) -> str:
+    return _FIRST_TURN.format(query=query, context_description=context_description)
+
+
+def next_turn(query: str) -> str:
+    return _NEXT_TURN.format(query=query)
+
+
+def cell_report(code: str, output: str) -> str:
+    """How one executed cell is shown back to the root model."""
+    shown = output if output.strip() else "(no output)"
+    return f"Code executed:\n```python\n{code}\n```\n\nREPL output:\n{shown}"
+
+
+def last_turn(reason: str) -> str:
+    return LAST_TURN.format(reason=reason)

@@ -1,0 +1,444 @@
+"""The RLM loop: root turns, code cells in the sandbox, sub-calls and child RLMs.
+
+``RLM.completion(context, query)`` materialises the context once into a sandboxed REPL,
+lets the root model explore it with code until it gives a final answer, and returns a
+``Result`` with exact usage over the whole run tree. Rules of the loop (see DESIGN.md):
+a final answer is taken only from a cell that ran or from a prose FINAL in a reply with
+no code, never before the first cell ran; a reply with neither gets a corrective turn; at
+the iteration or budget limit the root gets one last turn.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import tempfile
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from . import prompts
+from .budget import Budget, BudgetExhausted, Ledger
+from .events import (
+    CallbackSink,
+    ChildRun,
+    CodeExecuted,
+    Emitter,
+    ErrorEvent,
+    FinalAnswer,
+    JSONLSink,
+    LLMCall,
+    RunFinished,
+    RunStarted,
+    SubCall,
+    preview,
+)
+from .gateway import Gateway
+from .lm.base import LM, LMError, Message, Usage
+from .lm.specs import validate_spec
+from .protocol import parse_reply
+from .repl.context import ContextError, prepare_context
+from .repl.isolation import Limits, resolve_mode
+from .repl.sandbox import CellResult, Sandbox, SandboxError
+from .result import Result, Status, UsageReport
+
+SUBCALL_ERROR = "[rlmx error] "
+
+
+@dataclass
+class _Final:
+    answer: str
+    via: str
+
+
+class RLM:
+    """A Recursive Language Model: ``completion(context, query)`` like an LLM.
+
+    Args:
+        root: model spec (e.g. ``"openai:gpt-5-mini"``) or an LM object for the root.
+            Defaults to the ``RLMX_ROOT`` environment variable.
+        sub: model for ``llm_query`` and for the roots of child RLMs; defaults to ``root``.
+        max_depth: 1 = sub-calls are plain LM calls; 2 = ``rlm_query`` starts child RLMs.
+        max_iterations: root turns before the model is asked for a last answer.
+        sandbox: ``auto`` (bwrap when available, else process), ``bwrap``, ``process``
+            or ``none`` (in-process, unsafe, for debugging).
+        budget: limits on calls, tokens, USD and seconds for the whole run tree.
+        cell_timeout: seconds of computation one cell may take (time spent waiting for
+            sub-calls does not count) before it is interrupted.
+        max_output_chars: cell output shown to the model, head and tail kept.
+        concurrency: most LM calls in flight at once across the run tree.
+        on_event: called with every event (plain or async function).
+        trajectory: JSONL file, or a directory for ``<run_id>.jsonl`` files.
+        limits: resource limits of each sandbox worker.
+    """
+
+    def __init__(
+        self,
+        root: str | LM | None = None,
+        sub: str | LM | None = None,
+        *,
+        max_depth: int = 1,
+        max_iterations: int = 20,
+        sandbox: str = "auto",
+        budget: Budget | None = None,
+        cell_timeout: float = 120.0,
+        max_output_chars: int = 20_000,
+        concurrency: int = 8,
+        on_event: Any = None,
+        trajectory: str | Path | None = None,
+        limits: Limits | None = None,
+        prompt: str = "paper",
+        root_max_tokens: int | None = None,
+        sub_max_tokens: int | None = None,
+    ) -> None:
+        root = root if root is not None else os.environ.get("RLMX_ROOT")
+        if root is None:
+            raise ValueError("no root model: pass root='<spec>' or set RLMX_ROOT")
+        _check_positive(max_depth=max_depth, max_iterations=max_iterations,
+                        concurrency=concurrency, cell_timeout=cell_timeout)
+        if max_output_chars < 100:
+            raise ValueError("max_output_chars must be at least 100")
+        for model in (root, sub):
+            if isinstance(model, str):
+                validate_spec(model)
+        prompts.system_prompt(prompt)  # validates the style name
+        self.root = root
+        self.sub = sub if sub is not None else root
+        self.max_depth = max_depth
+        self.max_iterations = max_iterations
+        self.sandbox_mode = resolve_mode(sandbox)
+        self.budget = budget or Budget()
+        self.cell_timeout = cell_timeout
+        self.max_output_chars = max_output_chars
+        self.concurrency = concurrency
+        self.on_event = on_event
+        self.trajectory = Path(trajectory) if trajectory is not None else None
+        self.limits = limits or Limits()
+        self.prompt = prompt
+        self.root_max_tokens = root_max_tokens
+        self.sub_max_tokens = sub_max_tokens
+
+    def completion(self, context: Any, query: str) -> Result:
+        """Answer ``query`` about ``context`` (blocking)."""
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            return asyncio.run(self.acompletion(context, query))
+        raise RuntimeError("completion() cannot run inside an event loop; use acompletion()")
+
+    async def acompletion(self, context: Any, query: str, sinks: list[Any] | None = None) -> Result:
+        """Answer ``query`` about ``context``; ``sinks`` receive events too."""
+        if not isinstance(query, str) or not query.strip():
+            raise ValueError("query must be a non-empty string")
+        run_id = uuid.uuid4().hex[:12]
+        all_sinks = list(sinks or [])
+        trajectory = self._trajectory_path(run_id)
+        if trajectory is not None:
+            all_sinks.append(JSONLSink(trajectory))
+        if self.on_event is not None:
+            all_sinks.append(CallbackSink(self.on_event))
+        tree = _Tree(self, Emitter(all_sinks))
+        try:
+            root_lm = tree.gateway.lm(self.root, "root")
+            result = await _Run(tree, root_lm, depth=0, parent_id=None, run_id=run_id).execute(
+                context, query
+            )
+        finally:
+            await tree.gateway.aclose()
+            await tree.emitter.close()
+        result.trajectory = trajectory
+        return result
+
+    def _trajectory_path(self, run_id: str) -> Path | None:
+        if self.trajectory is None:
+            return None
+        if self.trajectory.is_dir() or self.trajectory.suffix == "":
+            return self.trajectory / f"{run_id}.jsonl"
+        return self.trajectory
+
+
+def _check_positive(**values: float) -> None:
+    for name, value in values.items():
+        if value <= 0:
+            raise ValueError(f"{name} must be positive, got {value}")
+
+
+class _Tree:
+    """State shared by every run of one completion: budget, LM gateway, event sinks."""
+
+    def __init__(self, rlm: RLM, emitter: Emitter) -> None:
+        self.cfg = rlm
+        self.ledger = Ledger(rlm.budget)
+        self.gateway = Gateway(self.ledger, rlm.concurrency)
+        self.emitter = emitter
+
+
+class _Run:
+    """One RLM run (the root, or a child made by rlm_query) with its own sandbox."""
+
+    def __init__(
+        self, tree: _Tree, root_lm: LM, depth: int, parent_id: str | None, run_id: str | None = None
+    ) -> None:
+        self.tree = tree
+        self.cfg = tree.cfg
+        self.root_lm = root_lm
+        self.depth = depth
+        self.parent_id = parent_id
+        self.run_id = run_id or uuid.uuid4().hex[:12]
+        self.usage = UsageReport()
+        self.iteration = 0
+        self.cells_run = 0
+        self.calls = 0
+        self.query = ""
+
+    # -- events ----------------------------------------------------------------------------
+    def _fields(self) -> dict[str, Any]:
+        return {"run_id": self.run_id, "parent_run_id": self.parent_id, "depth": self.depth,
+                "iteration": self.iteration}
+
+    async def emit(self, event_type: type, **data: Any) -> None:
+        await self.tree.emitter.emit(event_type(**self._fields(), **data))
+
+    # -- a whole run --------------------------------------------------------------------------
+    async def execute(self, context: Any, query: str) -> Result:
+        started = time.perf_counter()
+        self.query = query
+        workdir = Path(tempfile.mkdtemp(prefix="rlmx-run-"))
+        answer: str | None = None
+        status: Status = "error"
+        error: str | None = None
+        try:
+            prepared = prepare_context(context, workdir)
+            sandbox = Sandbox(self.cfg.sandbox_mode, self.cfg.limits)
+            await self.emit(
+                RunStarted,
+                query=query,
+                context=prepared.meta.to_dict(),
+                root_model=self.root_lm.name,
+                sub_model=self.cfg.sub if isinstance(self.cfg.sub, str) else self.cfg.sub.name,
+                max_depth=self.cfg.max_depth,
+                max_iterations=self.cfg.max_iterations,
+                sandbox=sandbox.mode,
+            )
+            try:
+                await sandbox.start(prepared, self.handle_request)
+                answer, status = await self.loop(prepared.meta.describe(), sandbox)
+            finally:
+                await sandbox.close()
+        except (LMError, SandboxError) as exc:
+            error = str(exc)
+            await self.emit(ErrorEvent, message=error)
+        finally:
+            shutil.rmtree(workdir, ignore_errors=True)
+        result = Result(
+            answer=answer,
+            status=status,
+            iterations=self.iteration,
+            usage=self.usage,
+            run_id=self.run_id,
+            seconds=time.perf_counter() - started,
+            error=error,
+        )
+        await self.emit(
+            RunFinished,
+            status=status,
+            answer=answer,
+            iterations=self.iteration,
+            usage=self.usage.to_dict(),
+            cost_usd=result.cost_usd,
+            seconds=result.seconds,
+            error=error,
+        )
+        return result
+
+    async def loop(self, context_description: str, sandbox: Sandbox) -> tuple[str | None, Status]:
+        messages: list[Message] = [
+            {"role": "system", "content": prompts.system_prompt(self.cfg.prompt)},
+            {"role": "user", "content": prompts.first_turn(self.query, context_description)},
+        ]
+        while self.iteration < self.cfg.max_iterations:
+            reason = self.tree.ledger.exhausted_reason()
+            if reason is not None:
+                return await self.last_turn(messages, sandbox, reason, "budget_exhausted")
+            self.iteration += 1
+            try:
+                reply = await self.root_call(messages)
+            except BudgetExhausted as exc:
+                return await self.last_turn(messages, sandbox, str(exc), "budget_exhausted")
+            messages.append({"role": "assistant", "content": reply})
+            final = await self.act(reply, messages, sandbox)
+            if final is not None:
+                await self.emit(FinalAnswer, answer=final.answer, via=final.via)
+                return final.answer, "final"
+        reason = f"You have used all {self.cfg.max_iterations} iterations"
+        return await self.last_turn(messages, sandbox, reason, "max_iterations")
+
+    async def act(self, reply: str, messages: list[Message], sandbox: Sandbox) -> _Final | None:
+        """Carry out one root reply; a final answer ends the run."""
+        parsed = parse_reply(reply)
+        if parsed.code_cells:
+            reports = []
+            for code in parsed.code_cells:
+                result = await self.run_cell(sandbox, code)
+                if result.final:
+                    return _Final(result.final["answer"], result.final["via"])
+                reports.append(prompts.cell_report(code, result.output))
+            reports.append(prompts.next_turn(self.query))
+            messages.append({"role": "user", "content": "\n\n".join(reports)})
+            return None
+        if parsed.final is None:
+            messages.append({"role": "user", "content": prompts.NO_CODE_CORRECTION})
+            return None
+        if self.cells_run == 0:
+            messages.append({"role": "user", "content": prompts.PREMATURE_FINAL})
+            return None
+        return await self.resolve_prose_final(parsed.final.via, parsed.final.value, messages,
+                                              sandbox)
+
+    async def resolve_prose_final(
+        self, via: str, value: str, messages: list[Message], sandbox: Sandbox
+    ) -> _Final | None:
+        """FINAL(text) is the answer; FINAL_VAR(name) is looked up in the REPL."""
+        if via == "FINAL":
+            return _Final(value, "FINAL")
+        code = f"FINAL_VAR({value!r})"
+        result = await self.run_cell(sandbox, code)
+        if result.final:
+            return _Final(result.final["answer"], "FINAL_VAR")
+        report = prompts.cell_report(code, result.output)
+        messages.append({"role": "user", "content": f"{report}\n\n{prompts.next_turn(self.query)}"})
+        return None
+
+    async def last_turn(
+        self, messages: list[Message], sandbox: Sandbox, reason: str, status: Status
+    ) -> tuple[str | None, Status]:
+        """One more root turn to answer; the run keeps the status that ended it."""
+        if self.depth > 0 and status == "budget_exhausted":
+            return None, status  # only the root gets a turn past the budget
+        messages.append({"role": "user", "content": prompts.last_turn(reason)})
+        self.iteration += 1
+        reply = await self.root_call(messages, force=True)
+        parsed = parse_reply(reply)
+        for code in parsed.code_cells:
+            result = await self.run_cell(sandbox, code)
+            if result.final:
+                return result.final["answer"], status
+        if parsed.final is not None:
+            final = await self.resolve_prose_final(parsed.final.via, parsed.final.value, messages,
+                                                   sandbox)
+            if final is not None:
+                return final.answer, status
+        return (reply.strip() or None), status
+
+    # -- steps ----------------------------------------------------------------------------------
+    async def root_call(self, messages: list[Message], force: bool = False) -> str:
+        started = time.perf_counter()
+        response = await self.tree.gateway.call(
+            self.root_lm, messages, max_tokens=self.cfg.root_max_tokens, force=force
+        )
+        self.usage.count("root", self.root_lm.name, response.usage)
+        await self.emit(
+            LLMCall,
+            model=self.root_lm.name,
+            response=preview(response.text),
+            usage=response.usage.to_dict(),
+            seconds=time.perf_counter() - started,
+            prompt_chars=sum(len(m["content"]) for m in messages),
+        )
+        return response.text
+
+    async def run_cell(self, sandbox: Sandbox, code: str) -> CellResult:
+        result = await sandbox.execute(code, self.cfg.cell_timeout, self.cfg.max_output_chars)
+        self.cells_run += 1
+        await self.emit(
+            CodeExecuted,
+            cell=self.cells_run,
+            code=preview(code),
+            output=result.output,
+            error=result.error,
+            seconds=result.seconds,
+            timed_out=result.timed_out,
+            worker_restarted=result.worker_restarted,
+        )
+        return result
+
+    # -- requests from the sandbox ---------------------------------------------------------------
+    async def handle_request(self, message: dict[str, Any]) -> Any:
+        kind = message["type"]
+        if kind == "budget":
+            return self.tree.ledger.remaining()
+        if kind == "llm_query":
+            return await self.sub_query(message["prompt"], message.get("model"))
+        if kind == "llm_query_batched":
+            model = message.get("model")
+            return await asyncio.gather(
+                *(self.sub_query(p, model, i) for i, p in enumerate(message["prompts"]))
+            )
+        if kind == "rlm_query":
+            return await self.child_query(message["prompt"], message.get("context"))
+        raise ValueError(f"unknown request {kind!r}")
+
+    async def sub_query(self, prompt: str, model: str | None = None,
+                        batch_index: int | None = None) -> str:
+        """One plain sub-call; never raises: a failure is an error string the model reads."""
+        self.calls += 1
+        started = time.perf_counter()
+        text, error, usage, name = "", None, Usage(), str(model or "")
+        try:
+            lm = self.tree.gateway.lm(model or self.cfg.sub, "sub")
+            name = lm.name
+            response = await self.tree.gateway.call(
+                lm, [{"role": "user", "content": prompt}], max_tokens=self.cfg.sub_max_tokens
+            )
+            text, usage = response.text, response.usage
+            self.usage.count("sub", lm.name, usage)
+        except (LMError, BudgetExhausted) as exc:
+            error = str(exc)
+        await self.emit(
+            SubCall,
+            call_id=f"{self.run_id}.{self.calls}",
+            model=name,
+            prompt=preview(prompt),
+            prompt_chars=len(prompt),
+            response=preview(text),
+            error=error,
+            usage=usage.to_dict(),
+            seconds=time.perf_counter() - started,
+            batch_index=batch_index,
+        )
+        return text if error is None else SUBCALL_ERROR + error
+
+    async def child_query(self, prompt: str, context: Any) -> str:
+        """A child RLM when depth allows, otherwise a plain sub-call."""
+        if self.depth + 1 >= self.cfg.max_depth:
+            return await self.sub_query(prompt)
+        reason = self.tree.ledger.exhausted_reason()
+        if reason is not None:
+            return SUBCALL_ERROR + reason
+        started = time.perf_counter()
+        try:
+            child_lm = self.tree.gateway.lm(self.cfg.sub, "child")
+        except LMError as exc:
+            return SUBCALL_ERROR + str(exc)
+        child = _Run(self.tree, child_lm, depth=self.depth + 1, parent_id=self.run_id)
+        try:
+            result = await child.execute(prompt if context is None else context, prompt)
+        except ContextError as exc:
+            return SUBCALL_ERROR + str(exc)
+        self.usage.absorb_child(result.usage)
+        await self.emit(
+            ChildRun,
+            child_run_id=child.run_id,
+            prompt=preview(prompt),
+            answer=result.answer,
+            status=result.status,
+            usage=result.usage.to_dict(),
+            seconds=time.perf_counter() - started,
+        )
+        if result.answer is None:
+            why = result.error or f"the child run ended with status {result.status}"
+            return SUBCALL_ERROR + why
+        return result.answer
