@@ -96,7 +96,7 @@ class RLM:
     ) -> None:
         root = root if root is not None else os.environ.get("RLMX_ROOT")
         if root is None:
-            raise ValueError("no root model: pass root='<spec>' or set RLMX_ROOT")
+            raise ValueError("no root model: pass a model spec (root= / --root) or set RLMX_ROOT")
         _check_positive(max_depth=max_depth, max_iterations=max_iterations,
                         concurrency=concurrency, cell_timeout=cell_timeout)
         if max_output_chars < 100:

@@ -154,21 +154,42 @@ def _prepare_path(path: Path, workdir: Path) -> PreparedContext:
 
 
 def _prepare_directory(root: Path, workdir: Path) -> PreparedContext:
-    files: dict[str, str] = {}
-    skipped: list[str] = []
-    for dirpath, dirnames, filenames in os.walk(root):
-        dirnames[:] = sorted(d for d in dirnames if d not in VCS_DIRS)
-        for name in sorted(filenames):
-            full = Path(dirpath) / name
-            rel = full.relative_to(root).as_posix()
-            text = _read_text_file(full)
-            if text is None:
-                skipped.append(rel)
-            else:
-                files[rel] = text
+    files, skipped = collect_files([root], relative_to=root)
     prepared = _write_json(files, workdir, source=str(root))
     prepared.meta.skipped_files = skipped
     return prepared
+
+
+def collect_files(
+    paths: list[Path], relative_to: Path | None = None
+) -> tuple[dict[str, str], list[str]]:
+    """Text of every file under ``paths`` keyed by path, and the binary files skipped.
+
+    Keys are relative to ``relative_to`` when given, else the paths as passed.
+    """
+    files: dict[str, str] = {}
+    skipped: list[str] = []
+    for path in paths:
+        if not path.exists():
+            raise ContextError(f"context path does not exist: {path}")
+        for full in _walk(path):
+            key = full.relative_to(relative_to).as_posix() if relative_to else full.as_posix()
+            text = _read_text_file(full)
+            if text is None:
+                skipped.append(key)
+            else:
+                files[key] = text
+    return files, skipped
+
+
+def _walk(path: Path) -> list[Path]:
+    if not path.is_dir():
+        return [path]
+    found = []
+    for dirpath, dirnames, filenames in os.walk(path):
+        dirnames[:] = sorted(d for d in dirnames if d not in VCS_DIRS)
+        found.extend(Path(dirpath) / name for name in sorted(filenames))
+    return found
 
 
 def _read_text_file(path: Path) -> str | None:
