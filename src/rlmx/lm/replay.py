@@ -59,7 +59,7 @@ class ReplayLM:
         stop: list[str] | None = None,
     ) -> LMResponse:
         async with self._lock:
-            self.prompts.append(messages)
+            self.prompts.append(list(messages))
             item = self._next(messages)
         if isinstance(item, dict) and "error" in item:
             raise LMError(str(item["error"]))

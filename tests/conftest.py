@@ -1,0 +1,32 @@
+"""Shared fixtures: replay model files and the sandbox modes this machine supports."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from rlmx.repl.isolation import bwrap_works
+
+ISOLATED_MODES = ["process"] + (["bwrap"] if bwrap_works() else [])
+
+
+@pytest.fixture
+def replay(tmp_path: Path) -> Callable[[Any], str]:
+    """Write a replay script and return its model spec."""
+    counter = iter(range(1000))
+
+    def make(script: Any) -> str:
+        path = tmp_path / f"replay-{next(counter)}.json"
+        path.write_text(json.dumps(script), encoding="utf-8")
+        return f"replay:{path}"
+
+    return make
+
+
+def repl(code: str, prose: str = "") -> str:
+    """A root reply with one ```repl cell."""
+    return f"{prose}\n```repl\n{code}\n```\n"

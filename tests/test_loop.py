@@ -1,0 +1,264 @@
+"""The RLM loop driven by replay models: finals, corrections, limits, budgets, depth, usage."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+
+import pytest
+
+from conftest import repl
+from rlmx import RLM, Budget
+from rlmx.events import QueueSink, read_trajectory
+from rlmx.lm.base import LMResponse, Usage
+from rlmx.lm.replay import ReplayLM, load_script
+from rlmx.rlm import SUBCALL_ERROR
+
+
+def run(spec: str, context: object = "abc", query: str = "q?", **kwargs: object):
+    events: list = []
+    rlm = RLM(spec, on_event=events.append, **kwargs)
+    return rlm.completion(context, query), events
+
+
+def user_messages(events: list) -> list[str]:
+    return [e.output for e in events if e.type == "code_executed"]
+
+
+def test_multi_turn_state_persists_and_final_from_code(replay) -> None:
+    spec = replay([
+        repl("def f():\n    return later * 2"),
+        repl("later = 21\nprint(f())"),
+        repl("FINAL(f())"),
+    ])
+    result, events = run(spec)
+    assert (result.answer, result.status, result.iterations) == ("42", "final", 3)
+    assert user_messages(events)[1].strip() == "42"
+    assert [e.type for e in events][-2:] == ["final_answer", "run_finished"]
+
+
+def test_final_var_from_code_by_name_and_value(replay) -> None:
+    result, _ = run(replay([repl("answer = [1, 2]\nFINAL_VAR('answer')")]))
+    assert result.answer == "[1, 2]"
+    result, _ = run(replay([repl("FINAL_VAR(len(context))")]))
+    assert result.answer == "3"
+
+
+def test_prose_final_after_a_cell(replay) -> None:
+    result, _ = run(replay([repl("print(context)"), "I know it.\nFINAL(the answer is abc)"]))
+    assert (result.answer, result.status) == ("the answer is abc", "final")
+
+
+def test_prose_final_var_is_looked_up(replay) -> None:
+    result, events = run(replay([repl("secret = context.upper()"), "FINAL_VAR(secret)"]))
+    assert result.answer == "ABC"
+    assert any(e.type == "code_executed" and "FINAL_VAR('secret')" in e.code for e in events)
+
+
+def test_prose_final_var_of_missing_name_goes_back_to_model(replay) -> None:
+    spec = replay([repl("x = 1"), "FINAL_VAR(nope)", "FINAL(1)"])
+    result, events = run(spec)
+    assert result.answer == "1" and result.iterations == 3
+    assert "no variable named 'nope'" in user_messages(events)[1]
+
+
+def replay_lm(replay, script: list) -> ReplayLM:
+    spec = replay(script)
+    return ReplayLM(load_script(Path(spec.removeprefix("replay:")), "root"), "r")
+
+
+def test_premature_final_is_rejected(replay) -> None:
+    lm = replay_lm(replay, ["FINAL(guess)", repl("print(len(context))"), "FINAL(3)"])
+    result = RLM(lm).completion("abc", "q?")
+    assert (result.answer, result.iterations) == ("3", 3)
+    assert "not accepted before you have run code" in lm.prompts[1][-1]["content"]
+
+
+def test_no_code_reply_gets_corrective_turn(replay) -> None:
+    lm = replay_lm(replay, ["I am thinking about it.", repl("FINAL(1)")])
+    result = RLM(lm).completion("abc", "q?")
+    assert result.answer == "1"
+    assert "neither a ```repl code block nor a final answer" in lm.prompts[1][-1]["content"]
+
+
+def test_iteration_limit_gives_one_last_turn(replay) -> None:
+    spec = replay([repl("x = 1"), repl("x += 1"), "FINAL(best guess)"])
+    result, _ = run(spec, max_iterations=2)
+    assert (result.answer, result.status, result.iterations) == ("best guess", "max_iterations", 3)
+
+
+def test_last_turn_without_final_uses_reply_text(replay) -> None:
+    spec = replay([repl("x = 1"), "probably 7"])
+    result, _ = run(spec, max_iterations=1)
+    assert (result.answer, result.status) == ("probably 7", "max_iterations")
+
+
+def test_budget_exhaustion_errors_subcalls_then_last_turn(replay) -> None:
+    spec = replay({
+        "root": [repl("a = llm_query('one')\nb = llm_query('two')\nprint(a, '|', b)"),
+                 "FINAL(partial)"],
+        "sub": {"one": "1", "two": "2"},
+    })
+    result, events = run(spec, budget=Budget(max_calls=2))
+    assert result.status == "budget_exhausted"
+    assert result.answer == "partial"
+    output = user_messages(events)[0]
+    assert output.startswith("1 | " + SUBCALL_ERROR)
+    assert "budget of 2 LM calls is used up" in output
+
+
+def test_budget_in_repl_reports_what_is_left(replay) -> None:
+    spec = replay([repl("b = budget()\nFINAL(b['calls_left'])")])
+    result, _ = run(spec, budget=Budget(max_calls=10))
+    assert result.answer == "9"
+
+
+def test_batched_results_keep_order_and_isolate_failures(replay) -> None:
+    spec = replay({
+        "root": [repl("r = llm_query_batched(['p0', 'p1', 'p2', 'p3'])\nFINAL_VAR('r')")],
+        "sub": {"p0": {"sleep": 0.2, "reply": "zero"}, "p1": "one",
+                "p2": {"error": "provider exploded"}, "p3": {"sleep": 0.05, "reply": "three"}},
+    })
+    result, events = run(spec, concurrency=4)
+    answer = eval(result.answer)  # a list literal written by str(list)
+    assert answer[0] == "zero" and answer[1] == "one" and answer[3] == "three"
+    assert answer[2] == SUBCALL_ERROR + "provider exploded"
+    subs = sorted((e for e in events if e.type == "sub_call"), key=lambda e: e.batch_index)
+    assert [e.batch_index for e in subs] == [0, 1, 2, 3]
+    assert subs[2].error == "provider exploded"
+    assert result.usage.sub.calls == 3
+
+
+def test_depth_two_child_runs_sum_usage_over_tree(replay) -> None:
+    spec = replay({
+        "root": [repl("a = rlm_query('find X', context='the X is 5')\nprint(a)"), "FINAL_VAR(a)"],
+        "child": [repl("v = llm_query('extract ' + context)"), repl("FINAL(v)")],
+        "sub": {"extract": "5"},
+    })
+    result, events = run(spec, max_depth=2)
+    assert result.answer == "5"
+    child_events = [e for e in events if e.depth == 1]
+    assert {e.type for e in child_events} >= {"run_started", "llm_call", "sub_call", "run_finished"}
+    child_id = next(e.run_id for e in child_events)
+    assert all(e.parent_run_id == result.run_id for e in child_events)
+    child_run = next(e for e in events if e.type == "child_run")
+    assert child_run.child_run_id == child_id
+    usage = result.usage
+    assert usage.root.calls == 2 and usage.sub.calls == 0
+    assert usage.children.calls == 3  # two child root turns + one sub-call
+    assert usage.total.calls == 5
+    by_model_calls = sum(u.calls for u in usage.by_model.values())
+    assert by_model_calls == usage.total.calls
+    assert usage.total.input_tokens == sum(u.input_tokens for u in usage.by_model.values())
+
+
+def test_rlm_query_at_max_depth_is_a_plain_subcall(replay) -> None:
+    spec = replay({"root": [repl("FINAL(rlm_query('hello there'))")], "sub": {"hello": "hi"}})
+    result, events = run(spec, max_depth=1)
+    assert result.answer == "hi"
+    assert not any(e.type == "child_run" for e in events)
+
+
+def test_subcall_larger_than_window_is_an_error_string(replay) -> None:
+    class Tiny:
+        name = "tiny"
+        context_window = 100
+
+        async def complete(self, messages, *, max_tokens=None, stop=None):
+            return LMResponse("ok", Usage(1, 1, 1, 0.0), "tiny")
+
+        async def aclose(self):
+            return None
+
+    spec = replay([repl("FINAL(llm_query('x' * 5000))")])
+    result = RLM(spec, sub=Tiny()).completion("abc", "q?")
+    assert result.answer.startswith(SUBCALL_ERROR)
+    assert "exceeds the 100-token window of tiny" in result.answer
+
+
+def test_root_error_keeps_what_was_done(replay, tmp_path: Path) -> None:
+    spec = replay([repl("print(1)")])  # the script runs out on turn 2
+    traj = tmp_path / "t.jsonl"
+    result, _ = run(spec, trajectory=traj)
+    assert result.status == "error" and result.iterations == 2
+    assert "ran out after 1 replies" in result.error
+    kinds = [e.type for e in read_trajectory(traj)]
+    assert kinds[-2:] == ["error", "run_finished"] and "code_executed" in kinds
+
+
+def test_trajectory_stores_context_once_and_stays_small(replay, tmp_path: Path) -> None:
+    script = [repl("print(len(context))"), repl("x = context[:10]"), repl("FINAL(len(context))")]
+    sizes = {}
+    for n in (1_000, 2_000_000):
+        traj = tmp_path / f"{n}.jsonl"
+        result, _ = run(replay(script), context="z" * n, trajectory=traj)
+        assert result.answer == str(n)
+        lines = traj.read_text().splitlines()
+        assert all(json.loads(line)["schema_version"] == 1 for line in lines)
+        started = json.loads(lines[0])
+        assert started["context"]["total_chars"] == n and len(started["context"]["sha256"]) == 64
+        sizes[n] = len(traj.read_bytes())
+    assert abs(sizes[2_000_000] - sizes[1_000]) < 100  # only digits of the numbers differ
+
+
+def test_queue_sink_gets_every_event_then_none(replay) -> None:
+    spec = replay([repl("FINAL(1)")])
+
+    async def main() -> list:
+        sink = QueueSink()
+        await RLM(spec).acompletion("abc", "q?", sinks=[sink])
+        items = []
+        while (item := sink.queue.get_nowait()) is not None:
+            items.append(item.type)
+        return items
+
+    assert asyncio.run(main()) == ["run_started", "llm_call", "code_executed", "final_answer",
+                                   "run_finished"]
+
+
+@pytest.mark.parametrize(
+    ("context", "check"),
+    [
+        (b"caf\xc3\xa9 \xff!", "context == 'café \\ufffd!'"),
+        (["aa", "bbb"], "context == ['aa', 'bbb']"),
+        ([{"role": "user", "content": "hi"}], "context[0]['content'] == 'hi'"),
+        ({"k": [1, 2]}, "context == {'k': [1, 2]}"),
+    ],
+)
+def test_context_types(replay, context: object, check: str) -> None:
+    result, _ = run(replay([repl(f"FINAL({check})")]), context=context)
+    assert result.answer == "True"
+
+
+def test_path_and_directory_contexts(replay, tmp_path: Path) -> None:
+    (tmp_path / "d" / "sub").mkdir(parents=True)
+    (tmp_path / "d" / "a.txt").write_text("alpha")
+    (tmp_path / "d" / "sub" / "b.py").write_text("print('b')")
+    (tmp_path / "d" / "img.bin").write_bytes(b"\x00\x01\x02")
+    (tmp_path / "d" / ".git").mkdir()
+    (tmp_path / "d" / ".git" / "HEAD").write_text("ref")
+    result, events = run(replay([repl("FINAL(sorted(context.items()))")]), context=tmp_path / "d")
+    assert result.answer == "[('a.txt', 'alpha'), ('sub/b.py', \"print('b')\")]"
+    assert events[0].context["skipped_files"] == ["img.bin"]
+    result, _ = run(replay([repl("FINAL(context)")]), context=tmp_path / "d" / "a.txt")
+    assert result.answer == "alpha"
+
+
+def test_bad_inputs_raise_clear_errors(replay) -> None:
+    from rlmx.lm.base import LMConfigError
+    from rlmx.repl.context import ContextError
+
+    spec = replay([repl("FINAL(1)")])
+    with pytest.raises(ContextError, match="unsupported context type"):
+        RLM(spec).completion(object(), "q?")
+    with pytest.raises(ContextError, match="does not exist"):
+        RLM(spec).completion(Path("/no/such/file"), "q?")
+    with pytest.raises(LMConfigError, match="unknown model provider"):
+        RLM("nosuch:model")
+    with pytest.raises(LMConfigError, match="replay file not found"):
+        RLM("replay:/no/such.json")
+    with pytest.raises(ValueError, match="max_iterations must be positive"):
+        RLM(spec, max_iterations=0)
+    with pytest.raises(ValueError, match="query must be a non-empty string"):
+        RLM(spec).completion("abc", " ")

@@ -1,0 +1,245 @@
+"""The sandbox really tries to escape: files, network, processes, memory, time, output, exits.
+
+Each attempt must be contained with a clear message, and the REPL must go on. Attempts
+that only bubblewrap can stop (seeing world-readable files, the network) are asserted for
+``bwrap`` only; ``process`` mode documents that it cannot stop them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from conftest import ISOLATED_MODES, repl
+from rlmx import RLM, Limits
+from rlmx.repl.context import prepare_context
+from rlmx.repl.isolation import bwrap_works
+from rlmx.repl.sandbox import Sandbox
+
+PROJECT_FILE = Path(__file__).resolve().parents[1] / "pyproject.toml"
+needs_bwrap = pytest.mark.skipif(not bwrap_works(), reason="bubblewrap is not usable here")
+needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="uid drop to nobody needs root")
+
+
+async def answer(message: dict) -> object:
+    if message["type"] == "llm_query":
+        return "sub:" + message["prompt"]
+    if message["type"] == "budget":
+        return {}
+    return None
+
+
+@pytest.fixture(params=ISOLATED_MODES)
+async def box(request, tmp_path: Path) -> AsyncIterator[Sandbox]:
+    sandbox = Sandbox(request.param, Limits(memory_mb=512, file_mb=16, processes=32, tmp_mb=64),
+                      interrupt_grace=1.0)
+    await sandbox.start(prepare_context("the context", tmp_path / "ctx"), answer)
+    yield sandbox
+    await sandbox.close()
+
+
+async def run(box: Sandbox, code: str, timeout: float = 10.0, limit: int = 5000):
+    return await box.execute(code, timeout, limit)
+
+
+async def assert_alive(box: Sandbox) -> None:
+    result = await run(box, "print(context, llm_query('x'))")
+    assert result.output.strip() == "the context sub:x", result.output
+
+
+@pytest.fixture
+def home_secret() -> AsyncIterator[Path]:
+    path = Path.home() / f".rlmx-secret-{uuid.uuid4().hex}"
+    path.write_text("TOP-SECRET")
+    path.chmod(0o600)
+    yield path
+    path.unlink()
+
+
+@needs_bwrap
+@pytest.mark.parametrize("box", ["bwrap"], indirect=True)
+async def test_bwrap_hides_home_and_project(box: Sandbox, home_secret: Path) -> None:
+    for target in (home_secret, PROJECT_FILE):
+        result = await run(box, f"print(open({str(target)!r}).read())")
+        assert result.error and "FileNotFoundError" in result.output, result.output
+    listing = await run(box, "import os; print(sorted(os.listdir('/')))")
+    assert "home" not in listing.output and "farm" not in listing.output
+    await assert_alive(box)
+
+
+@needs_root
+@pytest.mark.parametrize("box", ["process"], indirect=True)
+async def test_process_mode_cannot_read_root_home(box: Sandbox, home_secret: Path) -> None:
+    result = await run(box, f"print(open({str(home_secret)!r}).read())")
+    assert result.error and "PermissionError" in result.output
+    await assert_alive(box)
+
+
+async def test_writes_outside_tmp_fail(box: Sandbox, tmp_path: Path) -> None:
+    target = PROJECT_FILE.parent / f"escape-{uuid.uuid4().hex}.txt"
+    result = await run(box, f"open({str(target)!r}, 'w').write('x')")
+    assert result.error and ("Error" in result.output), result.output
+    assert not target.exists()
+    usr = await run(box, "open('/usr/rlmx-escape', 'w')")
+    assert usr.error and not Path("/usr/rlmx-escape").exists()
+    ok = await run(box, "open('scratch.txt', 'w').write('fine'); print(open('scratch.txt').read())")
+    assert ok.output.strip() == "fine"
+    await assert_alive(box)
+
+
+@needs_bwrap
+@pytest.mark.parametrize("box", ["bwrap"], indirect=True)
+async def test_bwrap_blocks_loopback_tcp(box: Sandbox) -> None:
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(1)
+    port = server.getsockname()[1]
+    try:
+        code = f"import socket\nsocket.create_connection(('127.0.0.1', {port}), timeout=2)"
+        result = await run(box, code)
+        assert result.error and ("ConnectionRefusedError" in result.output
+                                 or "OSError" in result.output), result.output
+        server.settimeout(0.2)
+        with pytest.raises(TimeoutError):
+            server.accept()
+    finally:
+        server.close()
+    await assert_alive(box)
+
+
+@needs_root
+async def test_fork_loop_is_capped(box: Sandbox) -> None:
+    code = """
+import os, time
+pids = []
+try:
+    while True:
+        pid = os.fork()
+        if pid == 0:
+            time.sleep(2)
+            os._exit(0)
+        pids.append(pid)
+except OSError as exc:
+    print("fork stopped:", type(exc).__name__, len(pids) < 64)
+"""
+    result = await run(box, code)
+    assert "fork stopped: BlockingIOError True" in result.output, result.output
+    await assert_alive(box)
+
+
+async def test_memory_limit_raises_memory_error(box: Sandbox) -> None:
+    await run(box, "keep = 'kept'")
+    result = await run(box, "hog = bytearray(4 * 2**30)")
+    assert result.error and "MemoryError" in result.output, result.output
+    assert (await run(box, "print(keep)")).output.strip() == "kept"
+
+
+async def test_infinite_loop_is_interrupted_and_state_kept(box: Sandbox) -> None:
+    await run(box, "kept = 41")
+    result = await run(box, "while True:\n    pass", timeout=0.5)
+    assert result.timed_out and not result.worker_restarted
+    assert "KeyboardInterrupt" in result.output
+    assert (await run(box, "print(kept + 1)")).output.strip() == "42"
+
+
+async def test_cell_ignoring_interrupt_restarts_worker(box: Sandbox) -> None:
+    await run(box, "lost = 1")
+    code = "while True:\n    try:\n        while True: pass\n    except KeyboardInterrupt:\n        pass"
+    result = await run(box, code, timeout=0.5)
+    assert result.worker_restarted and "variables defined so far are lost" in result.output
+    assert "NameError" in (await run(box, "lost")).output
+    await assert_alive(box)
+
+
+async def test_subcall_wait_does_not_count_against_cell_time(box: Sandbox) -> None:
+    async def slow(message: dict) -> object:
+        await asyncio.sleep(0.6)
+        return "late"
+
+    box.handler = slow
+    result = await run(box, "print(llm_query('a'), llm_query('b'))", timeout=0.5)
+    assert result.output.strip() == "late late" and not result.timed_out
+
+
+async def test_printing_100_mb_is_truncated(box: Sandbox) -> None:
+    result = await run(box, "for _ in range(1000):\n    print('y' * 100_000)", limit=2000)
+    assert len(result.output) < 2200 and result.output_chars == 100_001_000
+    assert "characters omitted" in result.output
+    await assert_alive(box)
+
+
+async def test_file_size_limit(box: Sandbox) -> None:
+    result = await run(box, "open('big', 'wb').write(b'x' * (64 * 2**20))")
+    assert result.error and ("File too large" in result.output
+                             or "No space left" in result.output), result.output
+    await assert_alive(box)
+
+
+async def test_low_level_stdout_is_captured(box: Sandbox) -> None:
+    result = await run(box, "import os\nos.write(1, b'raw-fd-write\\n')\nos.system('echo from-shell')")
+    assert "raw-fd-write" in result.output and "from-shell" in result.output
+    await assert_alive(box)
+
+
+async def test_sys_exit_is_refused(box: Sandbox) -> None:
+    await run(box, "kept = 'yes'")
+    result = await run(box, "import sys; sys.exit(3)")
+    assert "exiting the REPL is not allowed" in result.output
+    assert (await run(box, "print(kept)")).output.strip() == "yes"
+
+
+@pytest.mark.parametrize("code", ["import os; os._exit(0)", "import os, signal; os.kill(os.getpid(), signal.SIGKILL)"])
+async def test_worker_death_is_survived(box: Sandbox, code: str) -> None:
+    result = await run(box, code)
+    assert result.worker_restarted and "died" in result.output
+    await assert_alive(box)
+
+
+async def test_deleting_helpers_restores_them(box: Sandbox) -> None:
+    result = await run(box, "del llm_query\ncontext = 'overwritten'")
+    assert "restored" in result.output and "llm_query" in result.output
+    await assert_alive(box)
+
+
+async def test_worker_env_has_no_secrets(box: Sandbox, monkeypatch: pytest.MonkeyPatch,
+                                         tmp_path: Path) -> None:
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-must-not-leak")
+    fresh = Sandbox(box.mode)
+    await fresh.start(prepare_context("c", tmp_path / "c2"), answer)
+    try:
+        result = await run(fresh, "import os; print(sorted(os.environ))")
+        assert "OPENAI_API_KEY" not in result.output and "sk-must" not in result.output
+    finally:
+        await fresh.close()
+
+
+@pytest.mark.parametrize("mode", [*ISOLATED_MODES, "none"])
+async def test_concurrent_sandboxes_never_mix_output(mode: str, tmp_path: Path) -> None:
+    boxes = [Sandbox(mode) for _ in range(3)]
+    for i, sandbox in enumerate(boxes):
+        await sandbox.start(prepare_context(f"tag{i}", tmp_path / f"c{i}"), answer)
+    code = "import time\nfor _ in range(50):\n    print(context)\n    time.sleep(0.002)"
+    try:
+        results = await asyncio.gather(*(run(b, code) for b in boxes))
+    finally:
+        for sandbox in boxes:
+            await sandbox.close()
+    for i, result in enumerate(results):
+        assert set(result.output.split()) == {f"tag{i}"}
+
+
+def test_escape_attempts_do_not_end_the_run(replay) -> None:
+    spec = replay([
+        repl("import os\nos._exit(1)"),
+        repl("while True:\n    pass"),
+        repl("del FINAL\nx = bytearray(8 * 2**30)"),
+        repl("FINAL('still here')"),
+    ])
+    result = RLM(spec, cell_timeout=0.5, limits=Limits(memory_mb=512)).completion("c", "q?")
+    assert (result.answer, result.status, result.iterations) == ("still here", "final", 4)
