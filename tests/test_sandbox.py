@@ -150,7 +150,7 @@ async def test_infinite_loop_is_interrupted_and_state_kept(box: Sandbox) -> None
 
 async def test_cell_ignoring_interrupt_restarts_worker(box: Sandbox) -> None:
     await run(box, "lost = 1")
-    code = "while True:\n    try:\n        while True: pass\n    except KeyboardInterrupt:\n        pass"
+    code = "while True:\n    try:\n        while True:\n            pass\n    except KeyboardInterrupt:\n        pass"
     result = await run(box, code, timeout=0.5)
     assert result.worker_restarted and "variables defined so far are lost" in result.output
     assert "NameError" in (await run(box, "lost")).output

@@ -116,8 +116,11 @@ def _bwrap_prefix() -> list[str]:
         if Path(etc).exists():
             args += ["--ro-bind", etc, etc]
     for prefix in sorted({sys.base_prefix, sys.prefix}):
-        # The interpreter may live under the host's home (pyenv): bind exactly that path.
+        # The interpreter may live under the host's home (pyenv): bind exactly that path,
+        # with traversable empty parents so the unprivileged worker can still import.
         if not prefix.startswith("/usr"):
+            for parent in reversed(Path(prefix).parents[:-1]):
+                args += ["--perms", "0755", "--dir", str(parent)]
             args += ["--ro-bind", prefix, prefix]
     return args
 
