@@ -7,8 +7,8 @@ import json
 from pathlib import Path
 
 import pytest
-
 from conftest import repl
+
 from rlmx import RLM, Budget
 from rlmx.events import QueueSink, read_trajectory
 from rlmx.lm.base import LMResponse, Usage
@@ -27,11 +27,13 @@ def user_messages(events: list) -> list[str]:
 
 
 def test_multi_turn_state_persists_and_final_from_code(replay) -> None:
-    spec = replay([
-        repl("def f():\n    return later * 2"),
-        repl("later = 21\nprint(f())"),
-        repl("FINAL(f())"),
-    ])
+    spec = replay(
+        [
+            repl("def f():\n    return later * 2"),
+            repl("later = 21\nprint(f())"),
+            repl("FINAL(f())"),
+        ]
+    )
     result, events = run(spec)
     assert (result.answer, result.status, result.iterations) == ("42", "final", 3)
     assert user_messages(events)[1].strip() == "42"
@@ -95,11 +97,15 @@ def test_last_turn_without_final_uses_reply_text(replay) -> None:
 
 
 def test_budget_exhaustion_errors_subcalls_then_last_turn(replay) -> None:
-    spec = replay({
-        "root": [repl("a = llm_query('one')\nb = llm_query('two')\nprint(a, '|', b)"),
-                 "FINAL(partial)"],
-        "sub": {"one": "1", "two": "2"},
-    })
+    spec = replay(
+        {
+            "root": [
+                repl("a = llm_query('one')\nb = llm_query('two')\nprint(a, '|', b)"),
+                "FINAL(partial)",
+            ],
+            "sub": {"one": "1", "two": "2"},
+        }
+    )
     result, events = run(spec, budget=Budget(max_calls=2))
     assert result.status == "budget_exhausted"
     assert result.answer == "partial"
@@ -115,11 +121,17 @@ def test_budget_in_repl_reports_what_is_left(replay) -> None:
 
 
 def test_batched_results_keep_order_and_isolate_failures(replay) -> None:
-    spec = replay({
-        "root": [repl("r = llm_query_batched(['p0', 'p1', 'p2', 'p3'])\nFINAL_VAR('r')")],
-        "sub": {"p0": {"sleep": 0.2, "reply": "zero"}, "p1": "one",
-                "p2": {"error": "provider exploded"}, "p3": {"sleep": 0.05, "reply": "three"}},
-    })
+    spec = replay(
+        {
+            "root": [repl("r = llm_query_batched(['p0', 'p1', 'p2', 'p3'])\nFINAL_VAR('r')")],
+            "sub": {
+                "p0": {"sleep": 0.2, "reply": "zero"},
+                "p1": "one",
+                "p2": {"error": "provider exploded"},
+                "p3": {"sleep": 0.05, "reply": "three"},
+            },
+        }
+    )
     result, events = run(spec, concurrency=4)
     answer = eval(result.answer)  # a list literal written by str(list)
     assert answer[0] == "zero" and answer[1] == "one" and answer[3] == "three"
@@ -131,11 +143,16 @@ def test_batched_results_keep_order_and_isolate_failures(replay) -> None:
 
 
 def test_depth_two_child_runs_sum_usage_over_tree(replay) -> None:
-    spec = replay({
-        "root": [repl("a = rlm_query('find X', context='the X is 5')\nprint(a)"), "FINAL_VAR(a)"],
-        "child": [repl("v = llm_query('extract ' + context)"), repl("FINAL(v)")],
-        "sub": {"extract": "5"},
-    })
+    spec = replay(
+        {
+            "root": [
+                repl("a = rlm_query('find X', context='the X is 5')\nprint(a)"),
+                "FINAL_VAR(a)",
+            ],
+            "child": [repl("v = llm_query('extract ' + context)"), repl("FINAL(v)")],
+            "sub": {"extract": "5"},
+        }
+    )
     result, events = run(spec, max_depth=2)
     assert result.answer == "5"
     child_events = [e for e in events if e.depth == 1]
@@ -213,8 +230,13 @@ def test_queue_sink_gets_every_event_then_none(replay) -> None:
             items.append(item.type)
         return items
 
-    assert asyncio.run(main()) == ["run_started", "llm_call", "code_executed", "final_answer",
-                                   "run_finished"]
+    assert asyncio.run(main()) == [
+        "run_started",
+        "llm_call",
+        "code_executed",
+        "final_answer",
+        "run_finished",
+    ]
 
 
 @pytest.mark.parametrize(

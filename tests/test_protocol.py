@@ -61,8 +61,10 @@ def test_no_closing_paren_is_no_final() -> None:
     assert parse_reply("FINAL(the answer is 7").final is None
 
 
-code_text = st.text(alphabet=st.characters(blacklist_characters="`\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"),
-                    min_size=1).filter(lambda s: s.strip() != "")
+code_text = st.text(
+    alphabet=st.characters(blacklist_characters="`\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"),
+    min_size=1,
+).filter(lambda s: s.strip() != "")
 
 
 @given(st.text())
@@ -85,8 +87,15 @@ def test_cells_round_trip(cells: list[str], prose: str) -> None:
     assert parsed.final is None
 
 
-@given(st.text(alphabet=st.characters(blacklist_characters="`()\"'\\\r\n\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"),
-               min_size=1, max_size=60))
+@given(
+    st.text(
+        alphabet=st.characters(
+            blacklist_characters="`()\"'\\\r\n\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"
+        ),
+        min_size=1,
+        max_size=60,
+    )
+)
 @settings(max_examples=300)
 def test_final_inside_any_fence_is_ignored(answer: str) -> None:
     reply = f"```repl\nFINAL({answer})\n```"

@@ -15,8 +15,8 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-
 from conftest import ISOLATED_MODES, repl
+
 from rlmx import RLM, Limits
 from rlmx.repl.context import prepare_context
 from rlmx.repl.isolation import bwrap_works
@@ -37,8 +37,11 @@ async def answer(message: dict) -> object:
 
 @pytest.fixture(params=ISOLATED_MODES)
 async def box(request, tmp_path: Path) -> AsyncIterator[Sandbox]:
-    sandbox = Sandbox(request.param, Limits(memory_mb=512, file_mb=16, processes=32, tmp_mb=64),
-                      interrupt_grace=1.0)
+    sandbox = Sandbox(
+        request.param,
+        Limits(memory_mb=512, file_mb=16, processes=32, tmp_mb=64),
+        interrupt_grace=1.0,
+    )
     await sandbox.start(prepare_context("the context", tmp_path / "ctx"), answer)
     yield sandbox
     await sandbox.close()
@@ -103,8 +106,9 @@ async def test_bwrap_blocks_loopback_tcp(box: Sandbox) -> None:
     try:
         code = f"import socket\nsocket.create_connection(('127.0.0.1', {port}), timeout=2)"
         result = await run(box, code)
-        assert result.error and ("ConnectionRefusedError" in result.output
-                                 or "OSError" in result.output), result.output
+        assert result.error and (
+            "ConnectionRefusedError" in result.output or "OSError" in result.output
+        ), result.output
         server.settimeout(0.2)
         with pytest.raises(TimeoutError):
             server.accept()
@@ -150,7 +154,10 @@ async def test_infinite_loop_is_interrupted_and_state_kept(box: Sandbox) -> None
 
 async def test_cell_ignoring_interrupt_restarts_worker(box: Sandbox) -> None:
     await run(box, "lost = 1")
-    code = "while True:\n    try:\n        while True:\n            pass\n    except KeyboardInterrupt:\n        pass"
+    code = (
+        "while True:\n    try:\n        while True:\n            pass\n"
+        "    except KeyboardInterrupt:\n        pass"
+    )
     result = await run(box, code, timeout=0.5)
     assert result.worker_restarted and "variables defined so far are lost" in result.output
     assert "NameError" in (await run(box, "lost")).output
@@ -176,13 +183,16 @@ async def test_printing_100_mb_is_truncated(box: Sandbox) -> None:
 
 async def test_file_size_limit(box: Sandbox) -> None:
     result = await run(box, "open('big', 'wb').write(b'x' * (64 * 2**20))")
-    assert result.error and ("File too large" in result.output
-                             or "No space left" in result.output), result.output
+    assert result.error and (
+        "File too large" in result.output or "No space left" in result.output
+    ), result.output
     await assert_alive(box)
 
 
 async def test_low_level_stdout_is_captured(box: Sandbox) -> None:
-    result = await run(box, "import os\nos.write(1, b'raw-fd-write\\n')\nos.system('echo from-shell')")
+    result = await run(
+        box, "import os\nos.write(1, b'raw-fd-write\\n')\nos.system('echo from-shell')"
+    )
     assert "raw-fd-write" in result.output and "from-shell" in result.output
     await assert_alive(box)
 
@@ -194,7 +204,9 @@ async def test_sys_exit_is_refused(box: Sandbox) -> None:
     assert (await run(box, "print(kept)")).output.strip() == "yes"
 
 
-@pytest.mark.parametrize("code", ["import os; os._exit(0)", "import os, signal; os.kill(os.getpid(), signal.SIGKILL)"])
+@pytest.mark.parametrize(
+    "code", ["import os; os._exit(0)", "import os, signal; os.kill(os.getpid(), signal.SIGKILL)"]
+)
 async def test_worker_death_is_survived(box: Sandbox, code: str) -> None:
     result = await run(box, code)
     assert result.worker_restarted and "died" in result.output
@@ -207,8 +219,9 @@ async def test_deleting_helpers_restores_them(box: Sandbox) -> None:
     await assert_alive(box)
 
 
-async def test_worker_env_has_no_secrets(box: Sandbox, monkeypatch: pytest.MonkeyPatch,
-                                         tmp_path: Path) -> None:
+async def test_worker_env_has_no_secrets(
+    box: Sandbox, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     monkeypatch.setenv("OPENAI_API_KEY", "sk-must-not-leak")
     fresh = Sandbox(box.mode)
     await fresh.start(prepare_context("c", tmp_path / "c2"), answer)
@@ -235,11 +248,13 @@ async def test_concurrent_sandboxes_never_mix_output(mode: str, tmp_path: Path) 
 
 
 def test_escape_attempts_do_not_end_the_run(replay) -> None:
-    spec = replay([
-        repl("import os\nos._exit(1)"),
-        repl("while True:\n    pass"),
-        repl("del FINAL\nx = bytearray(8 * 2**30)"),
-        repl("FINAL('still here')"),
-    ])
+    spec = replay(
+        [
+            repl("import os\nos._exit(1)"),
+            repl("while True:\n    pass"),
+            repl("del FINAL\nx = bytearray(8 * 2**30)"),
+            repl("FINAL('still here')"),
+        ]
+    )
     result = RLM(spec, cell_timeout=0.5, limits=Limits(memory_mb=512)).completion("c", "q?")
     assert (result.answer, result.status, result.iterations) == ("still here", "final", 4)

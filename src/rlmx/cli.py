@@ -49,18 +49,30 @@ def load_context(paths: list[str]) -> Any:
 
 @app.command()
 def ask(
-    paths: Annotated[list[str], typer.Argument(help="Files or directories to use as context; '-' for stdin.")],
+    paths: Annotated[
+        list[str], typer.Argument(help="Files or directories to use as context; '-' for stdin.")
+    ],
     query: Annotated[str, typer.Option("-q", "--query", help="The question to answer.")],
     root: Annotated[str | None, typer.Option(help="Root model spec (default: $RLMX_ROOT).")] = None,
-    sub: Annotated[str | None, typer.Option(help="Sub-model spec (default: the root model).")] = None,
+    sub: Annotated[
+        str | None, typer.Option(help="Sub-model spec (default: the root model).")
+    ] = None,
     max_depth: Annotated[int, typer.Option(min=1, help="2 lets rlm_query start child RLMs.")] = 1,
     sandbox: Annotated[str, typer.Option(help=f"One of {', '.join(MODES)}.")] = "auto",
     max_iterations: Annotated[int, typer.Option(min=1)] = 20,
-    budget_usd: Annotated[float | None, typer.Option(min=0, help="Stop spending past this.")] = None,
-    max_calls: Annotated[int | None, typer.Option(min=1, help="Most LM calls in the run tree.")] = None,
+    budget_usd: Annotated[
+        float | None, typer.Option(min=0, help="Stop spending past this.")
+    ] = None,
+    max_calls: Annotated[
+        int | None, typer.Option(min=1, help="Most LM calls in the run tree.")
+    ] = None,
     concurrency: Annotated[int, typer.Option(min=1, help="Most LM calls in flight.")] = 8,
-    cell_timeout: Annotated[float, typer.Option(min=0.1, help="Seconds of compute per cell.")] = 120.0,
-    trajectory: Annotated[Path | None, typer.Option(help="Write the JSONL trajectory here.")] = None,
+    cell_timeout: Annotated[
+        float, typer.Option(min=0.1, help="Seconds of compute per cell.")
+    ] = 120.0,
+    trajectory: Annotated[
+        Path | None, typer.Option(help="Write the JSONL trajectory here.")
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
     """Answer a question about files, a directory or stdin with an RLM."""
@@ -103,8 +115,9 @@ def _print_result(result: Any) -> None:
     cost = f"${result.cost_usd:.4f}" if result.cost_usd is not None else "n/a"
     typer.echo(result.answer if result.answer is not None else "(no answer)")
     typer.echo(
-        f"-- status {result.status} | iterations {result.iterations} | tokens {total.total_tokens:,} "
-        f"({total.calls} calls) | cost {cost} | {result.seconds:.1f} s | run {result.run_id}",
+        f"-- status {result.status} | iterations {result.iterations} | "
+        f"tokens {total.total_tokens:,} ({total.calls} calls) | cost {cost} | "
+        f"{result.seconds:.1f} s | run {result.run_id}",
         err=True,
     )
     if result.error:

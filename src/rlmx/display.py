@@ -105,8 +105,9 @@ class LiveProgress:
         self.tally = _Tally()
         self.code = ""
         self.output = ""
-        self.live = Live(self._render(), console=self.console, refresh_per_second=8,
-                         transient=False)
+        self.live = Live(
+            self._render(), console=self.console, refresh_per_second=8, transient=False
+        )
 
     def __enter__(self) -> LiveProgress:
         self.live.__enter__()

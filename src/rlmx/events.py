@@ -115,7 +115,13 @@ class RunFinished(_Event):
 
 
 Event = Annotated[
-    RunStarted | LLMCall | CodeExecuted | SubCall | ChildRun | FinalAnswer | ErrorEvent
+    RunStarted
+    | LLMCall
+    | CodeExecuted
+    | SubCall
+    | ChildRun
+    | FinalAnswer
+    | ErrorEvent
     | RunFinished,
     Field(discriminator="type"),
 ]
@@ -201,7 +207,7 @@ class Emitter:
         for sink in list(self.sinks):
             try:
                 await sink.emit(event)
-            except Exception as exc:  # noqa: BLE001 - a broken sink must not end the run
+            except Exception as exc:
                 self.sinks.remove(sink)
                 self.failures.append(f"{type(sink).__name__}: {exc}")
 

@@ -83,7 +83,9 @@ def system_prompt(style: str = "paper", sub_window: int | None = None) -> str:
     """The root model's system prompt."""
     if style not in PROMPT_STYLES:
         raise ValueError(f"unknown prompt style {style!r}; choose one of {PROMPT_STYLES}")
-    window = f"{sub_window * 3:,} characters" if sub_window else "several hundred thousand characters"
+    window = (
+        f"{sub_window * 3:,} characters" if sub_window else "several hundred thousand characters"
+    )
     return _PAPER_SYSTEM.format(sub_window=window)
 
 

@@ -97,8 +97,12 @@ class RLM:
         root = root if root is not None else os.environ.get("RLMX_ROOT")
         if root is None:
             raise ValueError("no root model: pass a model spec (root= / --root) or set RLMX_ROOT")
-        _check_positive(max_depth=max_depth, max_iterations=max_iterations,
-                        concurrency=concurrency, cell_timeout=cell_timeout)
+        _check_positive(
+            max_depth=max_depth,
+            max_iterations=max_iterations,
+            concurrency=concurrency,
+            cell_timeout=cell_timeout,
+        )
         if max_output_chars < 100:
             raise ValueError("max_output_chars must be at least 100")
         for model in (root, sub):
@@ -196,8 +200,12 @@ class _Run:
 
     # -- events ----------------------------------------------------------------------------
     def _fields(self) -> dict[str, Any]:
-        return {"run_id": self.run_id, "parent_run_id": self.parent_id, "depth": self.depth,
-                "iteration": self.iteration}
+        return {
+            "run_id": self.run_id,
+            "parent_run_id": self.parent_id,
+            "depth": self.depth,
+            "iteration": self.iteration,
+        }
 
     async def emit(self, event_type: type, **data: Any) -> None:
         await self.tree.emitter.emit(event_type(**self._fields(), **data))
@@ -295,8 +303,9 @@ class _Run:
         if self.cells_run == 0:
             messages.append({"role": "user", "content": prompts.PREMATURE_FINAL})
             return None
-        return await self.resolve_prose_final(parsed.final.via, parsed.final.value, messages,
-                                              sandbox)
+        return await self.resolve_prose_final(
+            parsed.final.via, parsed.final.value, messages, sandbox
+        )
 
     async def resolve_prose_final(
         self, via: str, value: str, messages: list[Message], sandbox: Sandbox
@@ -327,8 +336,9 @@ class _Run:
             if result.final:
                 return result.final["answer"], status
         if parsed.final is not None:
-            final = await self.resolve_prose_final(parsed.final.via, parsed.final.value, messages,
-                                                   sandbox)
+            final = await self.resolve_prose_final(
+                parsed.final.via, parsed.final.value, messages, sandbox
+            )
             if final is not None:
                 return final.answer, status
         return (reply.strip() or None), status
@@ -381,8 +391,9 @@ class _Run:
             return await self.child_query(message["prompt"], message.get("context"))
         raise ValueError(f"unknown request {kind!r}")
 
-    async def sub_query(self, prompt: str, model: str | None = None,
-                        batch_index: int | None = None) -> str:
+    async def sub_query(
+        self, prompt: str, model: str | None = None, batch_index: int | None = None
+    ) -> str:
         """One plain sub-call; never raises: a failure is an error string the model reads."""
         self.calls += 1
         started = time.perf_counter()

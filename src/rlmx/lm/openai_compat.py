@@ -69,7 +69,9 @@ class OpenAICompatLM:
             raise LMError(f"{self.name}: authentication failed; check the API key") from None
         except openai.APIStatusError as exc:
             detail = _error_detail(exc)
-            if exc.status_code == 400 and any(m in detail.lower() for m in CONTEXT_OVERFLOW_MARKERS):
+            if exc.status_code == 400 and any(
+                m in detail.lower() for m in CONTEXT_OVERFLOW_MARKERS
+            ):
                 raise ContextOverflowError(f"{self.name}: prompt too long: {detail}") from None
             raise LMError(f"{self.name}: HTTP {exc.status_code}: {detail}") from None
         except openai.OpenAIError as exc:

@@ -50,7 +50,9 @@ def parse_spec(spec: str) -> ModelSpec:
     if provider != "replay" and "@" in rest:
         rest, _, base_url = rest.rpartition("@")
         if not base_url.startswith(("http://", "https://")):
-            raise LMConfigError(f"invalid base URL {base_url!r} in {spec!r}: it must start with http")
+            raise LMConfigError(
+                f"invalid base URL {base_url!r} in {spec!r}: it must start with http"
+            )
     return ModelSpec(provider, rest, base_url)
 
 

@@ -47,7 +47,9 @@ class ContextMeta:
         text += "."
         if self.skipped_files:
             listed = ", ".join(self.skipped_files[:20])
-            extra = f" and {len(self.skipped_files) - 20} more" if len(self.skipped_files) > 20 else ""
+            extra = (
+                f" and {len(self.skipped_files) - 20} more" if len(self.skipped_files) > 20 else ""
+            )
             text += f" Binary files not included: {listed}{extra}."
         return text
 
@@ -80,7 +82,9 @@ class PreparedContext:
 def prepare_context(context: Any, workdir: Path) -> PreparedContext:
     """Write (or locate) the context once and describe it."""
     if context is None:
-        return PreparedContext(None, "none", ContextMeta("NoneType", 0, hashlib.sha256().hexdigest()))
+        return PreparedContext(
+            None, "none", ContextMeta("NoneType", 0, hashlib.sha256().hexdigest())
+        )
     if isinstance(context, Path):
         return _prepare_path(context, workdir)
     if isinstance(context, str):

@@ -288,8 +288,12 @@ class Sandbox:
         started = time.perf_counter()
         waited_before = self._waiting_seconds()
         await self._channel.send(
-            {"type": "execute", "id": self._next_id, "code": code,
-             "max_output_chars": max_output_chars}
+            {
+                "type": "execute",
+                "id": self._next_id,
+                "code": code,
+                "max_output_chars": max_output_chars,
+            }
         )
         interrupted_at: float | None = None
         while True:

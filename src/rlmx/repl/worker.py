@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import ast
 import builtins
+import contextlib
 import ctypes
 import io
 import json
@@ -47,7 +48,7 @@ FD_OUTPUT_LIMIT = 1 << 16
 
 
 class _FinalSignal(BaseException):
-    """Raised by FINAL/FINAL_VAR to end the cell; not an Exception so `except Exception` lets it by."""
+    """Raised by FINAL/FINAL_VAR to end the cell; a BaseException so `except Exception` passes."""
 
 
 class CappedText(io.TextIOBase):
@@ -439,10 +440,8 @@ def run_in_thread(read_fd: int, write_fd: int) -> threading.Thread:
             worker.serve()
         finally:
             for fd in (read_fd, write_fd):
-                try:
+                with contextlib.suppress(OSError):
                     os.close(fd)
-                except OSError:
-                    pass
 
     thread = threading.Thread(target=target, name="rlmx-worker", daemon=True)
     thread.start()

@@ -1,0 +1,116 @@
+"""`rlmx ask` as a user runs it: paths, stdin, JSON output, progress lines, exit codes."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import repl
+
+
+def rlmx(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "rlmx.cli", *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+@pytest.fixture
+def counting_spec(replay) -> str:
+    return replay([repl("FINAL(len(context) if isinstance(context, str) else sorted(context))")])
+
+
+def test_file_context_plain_output(counting_spec: str, tmp_path: Path) -> None:
+    doc = tmp_path / "doc.txt"
+    doc.write_text("hello")
+    proc = rlmx("ask", str(doc), "-q", "how long?", "--root", counting_spec)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "5"
+    assert "[rlmx] run" in proc.stderr and "status final" in proc.stderr
+
+
+def test_stdin_context_and_json(counting_spec: str) -> None:
+    proc = rlmx("ask", "-", "-q", "how long?", "--root", counting_spec, "--json", stdin="abc\n")
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout)
+    assert out["answer"] == "4" and out["status"] == "final" and out["iterations"] == 1
+    assert set(out) >= {"usage", "cost_usd", "run_id", "trajectory"}
+
+
+def test_several_paths_become_a_dict(counting_spec: str, tmp_path: Path) -> None:
+    (tmp_path / "a.txt").write_text("a")
+    (tmp_path / "b.txt").write_text("b")
+    proc = rlmx(
+        "ask",
+        str(tmp_path / "a.txt"),
+        str(tmp_path / "b.txt"),
+        "-q",
+        "q",
+        "--root",
+        counting_spec,
+        "--json",
+    )
+    assert json.loads(proc.stdout)["answer"] == str(
+        sorted([str(tmp_path / "a.txt"), str(tmp_path / "b.txt")])
+    )
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["/no/such/file", "-q", "q", "--root", "replay:x.json"], "no such file or directory"),
+        (["{doc}", "-q", "q", "--root", "bogus:thing"], "unknown model provider 'bogus'"),
+        (["{doc}", "-q", "q", "--root", "replay:/missing.json"], "replay file not found"),
+        (["{doc}", "-q", "q", "--root", "{spec}", "--sandbox", "jail"], "unknown sandbox mode"),
+        (["{doc}", "-q", "q", "--root", "{spec}", "--max-iterations", "0"], "max-iterations"),
+        (["{doc}", "-", "-q", "q", "--root", "{spec}"], "cannot be combined"),
+    ],
+)
+def test_bad_arguments_exit_2(
+    args: list[str],
+    message: str,
+    counting_spec: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    doc = tmp_path / "doc.txt"
+    doc.write_text("x")
+    filled = [a.format(doc=doc, spec=counting_spec) for a in args]
+    proc = rlmx("ask", *filled)
+    assert proc.returncode == 2
+    assert message in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_missing_api_key_exit_2(tmp_path: Path) -> None:
+    doc = tmp_path / "doc.txt"
+    doc.write_text("x")
+    env_free = subprocess.run(
+        [sys.executable, "-m", "rlmx.cli", "ask", str(doc), "-q", "q", "--root", "openai:gpt-5"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={"PATH": "/usr/bin:/bin"},
+    )
+    assert env_free.returncode == 2 and "OPENAI_API_KEY is not set" in env_free.stderr
+
+
+def test_failed_run_exits_1_and_keeps_trajectory(replay, tmp_path: Path) -> None:
+    doc = tmp_path / "doc.txt"
+    doc.write_text("x")
+    traj = tmp_path / "t.jsonl"
+    proc = rlmx(
+        "ask", str(doc), "-q", "q", "--root", replay([repl("print(1)")]), "--trajectory", str(traj)
+    )
+    assert proc.returncode == 1
+    assert "ran out after 1 replies" in proc.stderr
+    assert [json.loads(line)["type"] for line in traj.read_text().splitlines()][
+        -1
+    ] == "run_finished"
