@@ -12,11 +12,18 @@ get the default (so a root model can be scripted while sub-calls echo).
 from __future__ import annotations
 
 import json
+import socket
 import threading
 import time
 from collections import deque
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+
+
+class _Server(ThreadingHTTPServer):
+    # The default listen backlog of 5 drops bursts of new connections (SYN retried after
+    # 1 s); real inference servers listen with a backlog in the thousands.
+    request_queue_size = 512
 
 
 class ChatServer:
@@ -35,7 +42,7 @@ class ChatServer:
         self.lock = threading.Lock()
         self.in_flight = 0
         self.peak_in_flight = 0
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self._server = _Server(("127.0.0.1", 0), self._handler())
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 
@@ -65,6 +72,12 @@ class ChatServer:
 
             def log_message(self, *args: object) -> None:
                 return None
+
+            def setup(self) -> None:
+                super().setup()
+                # Headers and body go out as two writes: without this, Nagle's algorithm and
+                # delayed ACKs add ~40 ms to every response.
+                self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
             def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length", 0))
@@ -132,3 +145,20 @@ def completion(model: str, text: str, action: dict[str, Any]) -> dict[str, Any]:
         ],
         "usage": usage,
     }
+
+
+def main() -> None:
+    """Serve from a separate process (benchmarks): prints the base URL, runs until killed."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--sleep", type=float, default=0.0)
+    parser.add_argument("--reply", default="ok")
+    args = parser.parse_args()
+    with ChatServer(default={"sleep": args.sleep, "reply": args.reply}) as server:
+        print(server.base_url, flush=True)
+        threading.Event().wait()
+
+
+if __name__ == "__main__":
+    main()
