@@ -28,8 +28,9 @@ CELL = f"r = llm_query_batched([f'p{{i}}' for i in range({N})])\nprint(sum(x == 
 @contextlib.contextmanager
 def server_process() -> Iterator[str]:
     """The chat server in its own process, so it does not share the client's GIL."""
-    proc = subprocess.Popen([sys.executable, str(SERVER), "--sleep", str(DELAY)],
-                            stdout=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, str(SERVER), "--sleep", str(DELAY)], stdout=subprocess.PIPE, text=True
+    )
     try:
         yield proc.stdout.readline().strip()
     finally:
@@ -41,8 +42,12 @@ def once(tmp: Path, base_url: str) -> float:
     spec_file = tmp / "root.json"
     spec_file.write_text(json.dumps([f"```repl\n{CELL}\n```", "```repl\nFINAL(len(r))\n```"]))
     events: list = []
-    rlm = RLM(f"replay:{spec_file}", f"bench:m@{base_url}", concurrency=CONCURRENCY,
-              on_event=events.append)
+    rlm = RLM(
+        f"replay:{spec_file}",
+        f"bench:m@{base_url}",
+        concurrency=CONCURRENCY,
+        on_event=events.append,
+    )
     result = rlm.completion("ctx", "q?")
     assert result.answer == str(N) and result.usage.sub.calls == N, result
     cell = next(e for e in events if e.type == "code_executed")
@@ -61,7 +66,8 @@ def main() -> None:
         f"| {N} | {CONCURRENCY} | {DELAY * 1000:.0f} ms | {ideal:.2f} | {med:.2f} | "
         f"{min(seconds):.2f}-{max(seconds):.2f} | {med / ideal:.2f}x |\n\n"
         f"{REPEATS} runs; one `llm_query_batched` cell timed by the worker; the server is "
-        "a threaded HTTP server on 127.0.0.1 in its own process (tests/chat_server.py). Target: <= 1.25x ideal."
+        "a threaded HTTP server on 127.0.0.1 in its own process (tests/chat_server.py). "
+        "Target: <= 1.25x ideal."
     )
     write_section("Batched sub-calls", body)
 

@@ -48,8 +48,10 @@ async def measure(mode: str) -> tuple[list[float], list[float]]:
 
 def main() -> None:
     modes = ["none", "process"] + (["bwrap"] if bwrap_works() else [])
-    rows = ["| mode | cell round trip, median ms | p90 ms | worker start, median ms |",
-            "|---|---|---|---|"]
+    rows = [
+        "| mode | cell round trip, median ms | p90 ms | worker start, median ms |",
+        "|---|---|---|---|",
+    ]
     for mode in modes:
         starts, trips = asyncio.run(measure(mode))
         trips.sort()

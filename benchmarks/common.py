@@ -36,7 +36,10 @@ def write_section(name: str, body: str) -> None:
     """Replace (or append) the section `name` of RESULTS.md."""
     text = RESULTS.read_text() if RESULTS.exists() else HEADER
     command = f"python benchmarks/{Path(sys.argv[0]).name}"
-    section = f"<!-- {name} -->\n## {name}\n\n`{command}` on {machine()}.\n\n{body.strip()}\n<!-- /{name} -->"
+    section = (
+        f"<!-- {name} -->\n## {name}\n\n`{command}` on {machine()}.\n\n"
+        f"{body.strip()}\n<!-- /{name} -->"
+    )
     pattern = re.compile(rf"<!-- {re.escape(name)} -->.*?<!-- /{re.escape(name)} -->", re.S)
     text = pattern.sub(lambda _: section, text) if pattern.search(text) else f"{text}\n{section}\n"
     RESULTS.write_text(text)

@@ -56,9 +56,8 @@ def main() -> None:
         text = "a" * size
         runs = [asyncio.run(once(mode, text)) for _ in range(REPEATS)]
         med = [statistics.median(col) for col in zip(*runs, strict=True)]
-        rows.append(
-            f"| {label} | {med[0]:.3f} | {med[1]:.3f} | {med[2]:.3f} | {med[3]:.0f} | {med[4]:.0f} |"
-        )
+        cells = [f"{v:.3f}" for v in med[:3]] + [f"{v:.0f}" for v in med[3:]]
+        rows.append(f"| {label} | {' | '.join(cells)} |")
         del text
     body = "\n".join(rows) + (
         f"\n\nMode `{mode}`, median of {REPEATS} runs, ASCII text. RSS is read by the worker "

@@ -30,8 +30,9 @@ def once(text: str, tmp: Path) -> tuple[float, float]:
     events: list = []
     traj = tmp / "t.jsonl"
     traj.unlink(missing_ok=True)
-    rlm = RLM(script(tmp / "s.json"), max_iterations=ITERATIONS, on_event=events.append,
-              trajectory=traj)
+    rlm = RLM(
+        script(tmp / "s.json"), max_iterations=ITERATIONS, on_event=events.append, trajectory=traj
+    )
     result = rlm.completion(text, "q?")
     assert result.status == "final" and result.iterations == ITERATIONS
     first = next(e.ts for e in events if e.type == "llm_call")
@@ -41,8 +42,10 @@ def once(text: str, tmp: Path) -> tuple[float, float]:
 
 
 def main() -> None:
-    rows = ["| context | ms per iteration (median) | min-max ms | trajectory bytes per iteration |",
-            "|---|---|---|---|"]
+    rows = [
+        "| context | ms per iteration (median) | min-max ms | trajectory bytes per iteration |",
+        "|---|---|---|---|",
+    ]
     with tempfile.TemporaryDirectory() as tmp:
         for label, size in (("1 MB", 10**6), ("100 MB", 10**8)):
             text = "b" * size
