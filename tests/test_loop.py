@@ -90,6 +90,12 @@ def test_iteration_limit_gives_one_last_turn(replay) -> None:
     assert (result.answer, result.status, result.iterations) == ("best guess", "max_iterations", 3)
 
 
+def test_last_turn_code_without_final_gives_no_code_as_answer(replay) -> None:
+    spec = replay([repl("x = 1"), repl("x = 2", prose="still looking")])
+    result, _ = run(spec, max_iterations=1)
+    assert (result.answer, result.status) == ("still looking", "max_iterations")
+
+
 def test_last_turn_without_final_uses_reply_text(replay) -> None:
     spec = replay([repl("x = 1"), "probably 7"])
     result, _ = run(spec, max_iterations=1)

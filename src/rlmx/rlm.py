@@ -341,7 +341,7 @@ class _Run:
             )
             if final is not None:
                 return final.answer, status
-        return (reply.strip() or None), status
+        return (parsed.prose.strip() or None), status  # no FINAL: the best text we have
 
     # -- steps ----------------------------------------------------------------------------------
     async def root_call(self, messages: list[Message], force: bool = False) -> str:

@@ -91,9 +91,16 @@ def _python() -> str:
     return sys.executable
 
 
-def _bwrap_prefix() -> list[str]:
+def _bwrap_prefix(tmp_mb: int = 64) -> list[str]:
+    # The private tmpfs comes first: binds below it (a venv under /tmp) stay visible.
     args = [
         "bwrap",
+        "--perms",
+        "1777",
+        "--size",
+        str(tmp_mb * 2**20),
+        "--tmpfs",
+        "/tmp",
         "--unshare-pid",
         "--unshare-ipc",
         "--unshare-uts",
@@ -133,15 +140,14 @@ def worker_command(
     python = [_python(), "-E", "-s", "-B"]
     if mode == "process":
         return [*python, str(source_dir / "worker.py")], context_path
-    args = _bwrap_prefix()
+    args = _bwrap_prefix(tmp_mb)
     for name in WORKER_FILES:
         args += ["--ro-bind", str(source_dir / name), f"{WORKER_DIR_INSIDE}/{name}"]
     inside = None
     if context_path is not None:
         inside = Path(CONTEXT_DIR_INSIDE) / context_path.name
         args += ["--ro-bind", str(context_path), str(inside)]
-    args += ["--perms", "1777", "--size", str(tmp_mb * 2**20), "--tmpfs", "/tmp", "--chdir", "/tmp"]
-    args += ["--", *python, f"{WORKER_DIR_INSIDE}/worker.py"]
+    args += ["--chdir", "/tmp", "--", *python, f"{WORKER_DIR_INSIDE}/worker.py"]
     return args, inside
 
 

@@ -136,8 +136,9 @@ class Sandbox:
         try:
             message = await asyncio.wait_for(ready, STARTUP_TIMEOUT)
         except (WorkerDied, TimeoutError) as exc:
+            why = await self._startup_stderr() or str(exc) or type(exc).__name__
             await self._kill()
-            raise SandboxError(f"the {self.mode} sandbox worker failed to start: {exc}") from exc
+            raise SandboxError(f"the {self.mode} sandbox worker failed to start: {why}") from exc
         if message.get("error"):
             await self._kill()
             raise SandboxError(f"the sandbox worker failed to load the context: {message['error']}")
@@ -157,7 +158,7 @@ class Sandbox:
             *argv,
             stdin=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.DEVNULL,
+            stderr=asyncio.subprocess.PIPE,  # bwrap's or Python's own start-up errors
             cwd=self._workdir,
             env=isolation.worker_env(home),
             start_new_session=True,
@@ -166,6 +167,16 @@ class Sandbox:
         assert self._process.stdout is not None and self._process.stdin is not None
         self._channel = _Channel(self._process.stdout, self._process.stdin)
         return context_inside
+
+    async def _startup_stderr(self) -> str:
+        """What the worker process (or bwrap) said on stderr before it died, if anything."""
+        if self._process is None or self._process.stderr is None:
+            return ""
+        try:
+            data = await asyncio.wait_for(self._process.stderr.read(4096), 2.0)
+        except (TimeoutError, OSError):
+            return ""
+        return data.decode("utf-8", errors="replace").strip()
 
     async def _spawn_thread(self) -> _Channel:
         loop = asyncio.get_running_loop()
