@@ -15,9 +15,9 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
-from common import write_section
-
 from rlmx import RLM
+
+from common import write_section
 
 SERVER = Path(__file__).resolve().parents[1] / "tests" / "chat_server.py"
 

@@ -10,11 +10,11 @@ import tempfile
 import time
 from pathlib import Path
 
-from common import median_ms, write_section
-
 from rlmx.repl.context import prepare_context
 from rlmx.repl.isolation import bwrap_works
 from rlmx.repl.sandbox import Sandbox
+
+from common import median_ms, write_section
 
 CELLS = 500
 STARTS = 7

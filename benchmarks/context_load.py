@@ -13,11 +13,11 @@ import tempfile
 import time
 from pathlib import Path
 
-from common import write_section
-
 from rlmx.repl.context import prepare_context
 from rlmx.repl.isolation import bwrap_works
 from rlmx.repl.sandbox import Sandbox
+
+from common import write_section
 
 SIZES = [("1 MB", 10**6), ("100 MB", 10**8), ("1 GB", 10**9)]
 REPEATS = 3

@@ -11,9 +11,9 @@ import statistics
 import tempfile
 from pathlib import Path
 
-from common import write_section
-
 from rlmx import RLM
+
+from common import write_section
 
 ITERATIONS = 30
 REPEATS = 5

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import repl
 from rlmx import RLM, Budget, BudgetExhausted
 from rlmx.budget import Ledger
+
+from conftest import repl
 
 
 def test_call_limit_counts_admissions() -> None:

@@ -7,13 +7,14 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import repl
 
 from rlmx import RLM, Budget
 from rlmx.events import QueueSink, read_trajectory
 from rlmx.lm.base import LMResponse, Usage
 from rlmx.lm.replay import ReplayLM, load_script
 from rlmx.rlm import SUBCALL_ERROR
+
+from conftest import repl
 
 
 def run(spec: str, context: object = "abc", query: str = "q?", **kwargs: object):

@@ -9,12 +9,13 @@ import time
 from pathlib import Path
 
 import pytest
-from chat_server import ChatServer
-from conftest import repl
 
 from rlmx import RLM, LMError
 from rlmx.lm.openai_compat import OpenAICompatLM
 from rlmx.lm.specs import create_lm
+
+from chat_server import ChatServer
+from conftest import repl
 
 MESSAGES = [{"role": "user", "content": "hello"}]
 

@@ -15,12 +15,13 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from conftest import ISOLATED_MODES, repl
 
 from rlmx import RLM, Limits
 from rlmx.repl.context import prepare_context
 from rlmx.repl.isolation import bwrap_works
 from rlmx.repl.sandbox import Sandbox
+
+from conftest import ISOLATED_MODES, repl
 
 PROJECT_FILE = Path(__file__).resolve().parents[1] / "pyproject.toml"
 needs_bwrap = pytest.mark.skipif(not bwrap_works(), reason="bubblewrap is not usable here")
