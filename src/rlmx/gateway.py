@@ -42,6 +42,7 @@ class Gateway:
         *,
         max_tokens: int | None = None,
         stop: list[str] | None = None,
+        grammar: str | None = None,
         force: bool = False,
     ) -> LMResponse:
         """Run one LM call; raises BudgetExhausted, ContextOverflowError or LMError."""
@@ -54,7 +55,9 @@ class Gateway:
             self.in_flight += 1
             self.peak_in_flight = max(self.peak_in_flight, self.in_flight)
             try:
-                response = await lm.complete(messages, max_tokens=max_tokens, stop=stop)
+                # grammar only when asked, so LMs written before it existed keep working
+                extra = {"grammar": grammar} if grammar else {}
+                response = await lm.complete(messages, max_tokens=max_tokens, stop=stop, **extra)
             finally:
                 self.in_flight -= 1
         self.ledger.record(response.usage.total_tokens, response.usage.cost_usd)

@@ -3,11 +3,65 @@
 ``paper`` follows the RLM paper's REPL prompt (arXiv 2512.24601, Appendix): the context
 lives in a variable, the model writes ```repl cells, queries sub-models, and ends with
 FINAL / FINAL_VAR. The wording is ours; the structure and rules are the paper's.
+``compact`` is a short few-shot variant for small local models, used with REPLY_GRAMMAR
+so every reply is one ```repl cell or one FINAL line.
 """
 
 from __future__ import annotations
 
-PROMPT_STYLES = ("paper",)
+PROMPT_STYLES = ("paper", "compact")
+
+# GBNF: an optional one-line remark, then exactly one ```repl cell or one FINAL line.
+# Code lines may not contain backticks, so the cell cannot close early.
+REPLY_GRAMMAR = r"""
+root  ::= note? (cell | final)
+note  ::= [^`\n] [^`\n]* "\n"
+cell  ::= "```repl\n" line line* "```"
+line  ::= [^`\n]* "\n"
+final ::= "FINAL(" [^\n]+ ")" | "FINAL_VAR(" [a-zA-Z_] [a-zA-Z0-9_]* ")"
+"""
+
+_COMPACT_SYSTEM = """\
+You answer a question about a document stored in the Python variable `context`. You \
+cannot see it; explore it by writing Python in a ```repl block. Each reply is ONE \
+```repl block, or, when you know the answer, one line FINAL(answer).
+
+Available in the REPL: `context`; `re` and other modules you import; \
+`llm_query(prompt)` asks a helper model about a piece of text (up to {sub_window}) and \
+returns its answer; `llm_query_batched(prompts)` asks many at once and returns a list.
+Output longer than a few thousand characters is cut, so print short things.
+
+Example 1. Question: What is the secret code for project-owl?
+```repl
+print(len(context))
+print(context[:300])
+```
+(output shows a long text)
+```repl
+import re
+for m in re.finditer(r"project-owl", context):
+    print(context[max(0, m.start() - 200):m.end() + 200])
+```
+(output: ...The secret code for project-owl is 5512...)
+FINAL(5512)
+
+Example 2. Question: How many lines are about sports?
+```repl
+lines = context.splitlines()
+print(len(lines), lines[:3])
+```
+```repl
+chunks = ["\\n".join(lines[i:i + 50]) for i in range(0, len(lines), 50)]
+prompts = ["Count the lines about sports. Reply with one number.\\n" + c for c in chunks]
+counts = llm_query_batched(prompts)
+total = sum(int(re.findall(r"\\d+", c)[0]) for c in counts if re.findall(r"\\d+", c))
+print(counts, total)
+```
+FINAL_VAR(total)
+
+Rules: look at `context` with code before answering; search with `re` or string methods \
+first, they are fast; use llm_query only on short pieces; never print the whole context.\
+"""
 
 _PAPER_SYSTEM = """\
 You are tasked with answering a query about a context that you cannot see directly. The \
@@ -80,13 +134,23 @@ on its own line."""
 
 
 def system_prompt(style: str = "paper", sub_window: int | None = None) -> str:
-    """The root model's system prompt."""
+    """The root model's system prompt; ``sub_window`` is the sub-model's window in tokens."""
     if style not in PROMPT_STYLES:
         raise ValueError(f"unknown prompt style {style!r}; choose one of {PROMPT_STYLES}")
-    window = (
-        f"{sub_window * 3:,} characters" if sub_window else "several hundred thousand characters"
+    if sub_window:
+        window = f"{sub_window * 3:,} characters"
+    else:
+        window = "several hundred thousand characters"
+    template = _COMPACT_SYSTEM if style == "compact" else _PAPER_SYSTEM
+    return template.format(sub_window=window)
+
+
+def repeated_error_hint(error: str, times: int) -> str:
+    """Said when the same error comes back: small models tend to loop on one mistake."""
+    return (
+        f"Note: the last {times} cells failed with the same error ({error}). Do not repeat "
+        "that code; try a different, simpler approach, and print intermediate values."
     )
-    return _PAPER_SYSTEM.format(sub_window=window)
 
 
 def first_turn(query: str, context_description: str) -> str:

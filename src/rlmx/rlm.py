@@ -38,7 +38,7 @@ from .events import (
 )
 from .gateway import Gateway
 from .lm.base import LM, LMError, Message, Usage
-from .lm.specs import validate_spec
+from .lm.specs import DEFAULT_SPEC, validate_spec
 from .protocol import parse_reply
 from .repl.context import ContextError, prepare_context
 from .repl.isolation import Limits, resolve_mode
@@ -59,7 +59,7 @@ class RLM:
 
     Args:
         root: model spec (e.g. ``"openai:gpt-5-mini"``) or an LM object for the root.
-            Defaults to the ``RLMX_ROOT`` environment variable.
+            Defaults to ``$RLMX_ROOT``, else the embedded ``local:qwen2.5-coder-1.5b``.
         sub: model for ``llm_query`` and for the roots of child RLMs; defaults to ``root``.
         max_depth: 1 = sub-calls are plain LM calls; 2 = ``rlm_query`` starts child RLMs.
         max_iterations: root turns before the model is asked for a last answer.
@@ -73,6 +73,9 @@ class RLM:
         on_event: called with every event (plain or async function).
         trajectory: JSONL file, or a directory for ``<run_id>.jsonl`` files.
         limits: resource limits of each sandbox worker.
+        prompt: ``"paper"``, ``"compact"`` (few-shot, for small models; replies are held to
+            one cell or one FINAL line by a grammar where the backend supports it) or
+            ``"auto"`` (compact for ``local:`` models, paper otherwise).
     """
 
     def __init__(
@@ -90,13 +93,11 @@ class RLM:
         on_event: Any = None,
         trajectory: str | Path | None = None,
         limits: Limits | None = None,
-        prompt: str = "paper",
+        prompt: str = "auto",
         root_max_tokens: int | None = None,
         sub_max_tokens: int | None = None,
     ) -> None:
-        root = root if root is not None else os.environ.get("RLMX_ROOT")
-        if root is None:
-            raise ValueError("no root model: pass a model spec (root= / --root) or set RLMX_ROOT")
+        root = root if root is not None else os.environ.get("RLMX_ROOT", DEFAULT_SPEC)
         _check_positive(
             max_depth=max_depth,
             max_iterations=max_iterations,
@@ -108,7 +109,8 @@ class RLM:
         for model in (root, sub):
             if isinstance(model, str):
                 validate_spec(model)
-        prompts.system_prompt(prompt)  # validates the style name
+        if prompt != "auto":
+            prompts.system_prompt(prompt)  # validates the style name
         self.root = root
         self.sub = sub if sub is not None else root
         self.max_depth = max_depth
@@ -121,7 +123,7 @@ class RLM:
         self.on_event = on_event
         self.trajectory = Path(trajectory) if trajectory is not None else None
         self.limits = limits or Limits()
-        self.prompt = prompt
+        self.prompt = _prompt_style(prompt, root)
         self.root_max_tokens = root_max_tokens
         self.sub_max_tokens = sub_max_tokens
 
@@ -164,6 +166,13 @@ class RLM:
         return self.trajectory
 
 
+def _prompt_style(prompt: str, root: str | LM) -> str:
+    if prompt != "auto":
+        return prompt
+    name = root if isinstance(root, str) else root.name
+    return "compact" if name.startswith("local:") else "paper"
+
+
 def _check_positive(**values: float) -> None:
     for name, value in values.items():
         if value <= 0:
@@ -197,6 +206,8 @@ class _Run:
         self.cells_run = 0
         self.calls = 0
         self.query = ""
+        self.last_error = ""
+        self.error_streak = 0
 
     # -- events ----------------------------------------------------------------------------
     def _fields(self) -> dict[str, Any]:
@@ -263,8 +274,9 @@ class _Run:
         return result
 
     async def loop(self, context_description: str, sandbox: Sandbox) -> tuple[str | None, Status]:
+        sub_window = self.tree.gateway.lm(self.cfg.sub, "sub").context_window
         messages: list[Message] = [
-            {"role": "system", "content": prompts.system_prompt(self.cfg.prompt)},
+            {"role": "system", "content": prompts.system_prompt(self.cfg.prompt, sub_window)},
             {"role": "user", "content": prompts.first_turn(self.query, context_description)},
         ]
         while self.iteration < self.cfg.max_iterations:
@@ -294,6 +306,9 @@ class _Run:
                 if result.final:
                     return _Final(result.final["answer"], result.final["via"])
                 reports.append(prompts.cell_report(code, result.output))
+            hint = self.note_errors(result)
+            if hint:
+                reports.append(hint)
             reports.append(prompts.next_turn(self.query))
             messages.append({"role": "user", "content": "\n\n".join(reports)})
             return None
@@ -306,6 +321,16 @@ class _Run:
         return await self.resolve_prose_final(
             parsed.final.via, parsed.final.value, messages, sandbox
         )
+
+    def note_errors(self, result: CellResult) -> str | None:
+        """Track the last error line; the second repeat in a row earns a hint."""
+        lines = result.output.strip().splitlines()
+        error = lines[-1] if result.error and lines else ""
+        self.error_streak = self.error_streak + 1 if error and error == self.last_error else 1
+        self.last_error = error
+        if error and self.error_streak >= 2:
+            return prompts.repeated_error_hint(error, self.error_streak)
+        return None
 
     async def resolve_prose_final(
         self, via: str, value: str, messages: list[Message], sandbox: Sandbox
@@ -346,8 +371,15 @@ class _Run:
     # -- steps ----------------------------------------------------------------------------------
     async def root_call(self, messages: list[Message], force: bool = False) -> str:
         started = time.perf_counter()
+        grammar = None
+        if self.cfg.prompt == "compact" and getattr(self.root_lm, "supports_grammar", False):
+            grammar = prompts.REPLY_GRAMMAR
         response = await self.tree.gateway.call(
-            self.root_lm, messages, max_tokens=self.cfg.root_max_tokens, force=force
+            self.root_lm,
+            messages,
+            max_tokens=self.cfg.root_max_tokens,
+            grammar=grammar,
+            force=force,
         )
         self.usage.count("root", self.root_lm.name, response.usage)
         await self.emit(

@@ -77,8 +77,10 @@ class LM(Protocol):
         *,
         max_tokens: int | None = None,
         stop: list[str] | None = None,
+        grammar: str | None = None,
     ) -> LMResponse:
-        """Answer a chat; raise LMError when it cannot."""
+        """Answer a chat; raise LMError when it cannot. Backends without grammar support
+        ignore ``grammar`` (a GBNF text constraining the reply)."""
         ...
 
     async def aclose(self) -> None:
@@ -92,13 +94,18 @@ def estimate_tokens(messages: list[Message]) -> int:
 
 
 def check_fits(lm: LM, messages: list[Message]) -> None:
-    """Raise ContextOverflowError when the prompt clearly exceeds the model's window."""
+    """Raise ContextOverflowError when the prompt exceeds the model's window.
+
+    Backends with a tokenizer at hand (``count_tokens``) are asked for the exact count;
+    others get a characters / 4 estimate.
+    """
     if lm.context_window is None:
         return
-    estimate = estimate_tokens(messages)
-    if estimate > lm.context_window:
+    counter = getattr(lm, "count_tokens", None)
+    tokens = counter(messages) if counter is not None else estimate_tokens(messages)
+    if tokens > lm.context_window:
         chars = sum(len(m.get("content", "")) for m in messages)
         raise ContextOverflowError(
-            f"prompt of {chars:,} characters (~{estimate:,} tokens) exceeds the "
+            f"prompt of {chars:,} characters (~{tokens:,} tokens) exceeds the "
             f"{lm.context_window:,}-token window of {lm.name}; split it into smaller pieces"
         )

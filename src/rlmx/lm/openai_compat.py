@@ -11,9 +11,9 @@ from typing import Any
 
 import openai
 
-from .base import ContextOverflowError, LMError, LMResponse, Message, Usage
-
-CONTEXT_OVERFLOW_MARKERS = ("context_length_exceeded", "maximum context length", "too long")
+from . import pricing
+from .base import LMError, LMResponse, Message, Usage
+from .errors import translate
 
 
 class OpenAICompatLM:
@@ -31,6 +31,8 @@ class OpenAICompatLM:
         max_retries: int = 4,
         temperature: float | None = None,
         extra_body: dict[str, Any] | None = None,
+        supports_grammar: bool = False,
+        price_model: str | None = None,
     ) -> None:
         self.model = model
         self.name = name or model
@@ -38,6 +40,8 @@ class OpenAICompatLM:
         self.context_window = context_window
         self.temperature = temperature
         self.extra_body = extra_body or {}
+        self.supports_grammar = supports_grammar  # llama.cpp servers take a GBNF grammar
+        self.price_model = price_model  # key into the pricing table; None: self-hosted
         self.client = openai.AsyncOpenAI(
             base_url=base_url, api_key=api_key, timeout=timeout, max_retries=max_retries
         )
@@ -48,34 +52,24 @@ class OpenAICompatLM:
         *,
         max_tokens: int | None = None,
         stop: list[str] | None = None,
+        grammar: str | None = None,
     ) -> LMResponse:
         kwargs: dict[str, Any] = {"model": self.model, "messages": messages}
+        extra_body = dict(self.extra_body)
+        if grammar and self.supports_grammar:
+            extra_body["grammar"] = grammar
         if max_tokens is not None:
             kwargs["max_tokens"] = max_tokens
         if stop:
             kwargs["stop"] = stop
         if self.temperature is not None:
             kwargs["temperature"] = self.temperature
-        if self.extra_body:
-            kwargs["extra_body"] = self.extra_body
+        if extra_body:
+            kwargs["extra_body"] = extra_body
         try:
             response = await self.client.chat.completions.create(**kwargs)
-        except openai.APITimeoutError:
-            raise LMError(f"{self.name}: request timed out (retries exhausted)") from None
-        except openai.APIConnectionError as exc:
-            where = self.base_url or "the OpenAI API"
-            raise LMError(f"{self.name}: cannot reach {where}: {exc.__cause__ or exc}") from None
-        except openai.AuthenticationError:
-            raise LMError(f"{self.name}: authentication failed; check the API key") from None
-        except openai.APIStatusError as exc:
-            detail = _error_detail(exc)
-            if exc.status_code == 400 and any(
-                m in detail.lower() for m in CONTEXT_OVERFLOW_MARKERS
-            ):
-                raise ContextOverflowError(f"{self.name}: prompt too long: {detail}") from None
-            raise LMError(f"{self.name}: HTTP {exc.status_code}: {detail}") from None
         except openai.OpenAIError as exc:
-            raise LMError(f"{self.name}: bad response: {exc}") from None
+            raise translate(exc, openai, self.name, self.base_url or "the OpenAI API") from None
         except ValueError as exc:  # undecodable body the SDK could not turn into an error
             raise LMError(f"{self.name}: malformed response: {exc}") from None
         return self._to_response(response)
@@ -92,6 +86,12 @@ class OpenAICompatLM:
             reported = getattr(response.usage, "cost", None)  # OpenRouter reports USD here
             if isinstance(reported, int | float):
                 usage.cost_usd = float(reported)
+            elif self.price_model is not None:
+                usage.cost_usd = pricing.cost_usd(
+                    self.price_model, usage.input_tokens, usage.output_tokens
+                )
+        if not text:
+            raise LMError(f"{self.name}: the model returned an empty reply")
         return LMResponse(
             text=text,
             usage=usage,
@@ -101,12 +101,3 @@ class OpenAICompatLM:
 
     async def aclose(self) -> None:
         await self.client.close()
-
-
-def _error_detail(exc: openai.APIStatusError) -> str:
-    body = exc.body
-    if isinstance(body, dict):
-        inner = body.get("error", body)
-        if isinstance(inner, dict) and inner.get("message"):
-            return str(inner["message"])
-    return str(exc.message)

@@ -57,6 +57,7 @@ class ReplayLM:
         *,
         max_tokens: int | None = None,
         stop: list[str] | None = None,
+        grammar: str | None = None,
     ) -> LMResponse:
         async with self._lock:
             self.prompts.append(list(messages))

@@ -1,7 +1,9 @@
 """Model specs: one string names a backend and a model.
 
-``openai:<model>``, ``openrouter:<model>``, ``<provider>:<model>@<base_url>`` (any
-OpenAI-compatible server: vLLM, SGLang, llama.cpp, Ollama) and ``replay:<file.json>``.
+``local:<name>[?options]`` (embedded llama.cpp), ``openai:<model>``,
+``openrouter:<model>``, ``anthropic:<model>``, ``<provider>:<model>@<base_url>`` (any
+OpenAI-compatible server: vLLM, SGLang, llama.cpp, Ollama; the provider name
+``llamacpp`` also sends GBNF grammars) and ``replay:<file.json>``.
 API keys come from the environment (``OPENAI_API_KEY``, ``OPENROUTER_API_KEY``,
 ``<PROVIDER>_API_KEY``) or from the caller, never from anywhere else.
 """
@@ -18,12 +20,12 @@ from .replay import ReplayLM, load_script
 
 OPENROUTER_URL = "https://openrouter.ai/api/v1"
 HOSTED = {"openai": "OPENAI_API_KEY", "openrouter": "OPENROUTER_API_KEY"}
-PLANNED = {
-    "anthropic": "the Anthropic backend",
-    "local": "the embedded llama.cpp backend",
-}
+HOSTED["anthropic"] = "ANTHROPIC_API_KEY"
+DEFAULT_SPEC = "local:qwen2.5-coder-1.5b"
+GRAMMAR_PROVIDERS = {"llamacpp", "llama.cpp", "llama-cpp"}
 SPEC_HELP = (
-    "use openai:<model>, openrouter:<model>, <provider>:<model>@<base_url> or replay:<file.json>"
+    "use local:<name>, openai:<model>, openrouter:<model>, anthropic:<model>, "
+    "<provider>:<model>@<base_url> or replay:<file.json>"
 )
 
 
@@ -61,8 +63,24 @@ def create_lm(spec: str, role: str = "root", api_key: str | None = None) -> LM:
     parsed, key = _resolve(spec, api_key)
     if parsed.provider == "replay":
         return ReplayLM(load_script(Path(parsed.model), role), name=f"{spec}#{role}")
+    if parsed.provider == "local":
+        from .local import LocalLM, parse_local_model
+
+        model, options = parse_local_model(parsed.model)
+        return LocalLM(model, name=spec, **options)
+    if parsed.provider == "anthropic" and parsed.base_url is None:
+        from .anthropic import AnthropicLM
+
+        return AnthropicLM(parsed.model, name=spec, api_key=key)
     base_url = OPENROUTER_URL if parsed.provider == "openrouter" else parsed.base_url
-    return OpenAICompatLM(parsed.model, name=spec, base_url=base_url, api_key=key)
+    return OpenAICompatLM(
+        parsed.model,
+        name=spec,
+        base_url=base_url,
+        api_key=key,
+        supports_grammar=parsed.provider in GRAMMAR_PROVIDERS,
+        price_model=parsed.model if parsed.base_url is None else None,
+    )
 
 
 def validate_spec(spec: str, api_key: str | None = None) -> None:
@@ -70,18 +88,17 @@ def validate_spec(spec: str, api_key: str | None = None) -> None:
     parsed, _ = _resolve(spec, api_key)
     if parsed.provider == "replay":
         load_script(Path(parsed.model), "root")
+    if parsed.provider == "local":
+        from .local import check_local_spec
+
+        check_local_spec(parsed.model)
 
 
 def _resolve(spec: str, api_key: str | None) -> tuple[ModelSpec, str | None]:
     """Parse a spec and find its API key, or say clearly why it cannot be used."""
     parsed = parse_spec(spec)
-    if parsed.provider == "replay":
+    if parsed.provider in ("replay", "local"):
         return parsed, None
-    if parsed.provider in PLANNED and parsed.base_url is None:
-        raise LMConfigError(
-            f"model spec {spec!r} needs {PLANNED[parsed.provider]}, which this version lacks; "
-            f"{SPEC_HELP}"
-        )
     if parsed.base_url is not None:
         env_key = os.environ.get(f"{parsed.provider.upper()}_API_KEY")
         return parsed, api_key or env_key or "not-needed"

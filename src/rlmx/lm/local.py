@@ -1,0 +1,223 @@
+"""``local:<name>``: an embedded llama.cpp model, in-process, no server and no network.
+
+``<name>`` is a registry name (pulled and verified on first use) or a path to a GGUF
+file. Options follow a ``?``: ``threads``, ``threads_batch``, ``n_ctx``, ``max_tokens``,
+``temperature``, e.g. ``local:qwen2.5-coder-1.5b?threads=2&n_ctx=16384``. Defaults are
+safe on a busy 2-core machine: one thread for generation and one for prompt processing
+(more threads collapsed speed 10-20x under CPU contention). A loaded model is kept for the
+life of the process and serves one request at a time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import sys
+import threading
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qsl
+
+from . import registry
+from .base import ContextOverflowError, LMConfigError, LMError, LMResponse, Message, Usage
+
+OPTION_TYPES = {
+    "threads": int,
+    "threads_batch": int,
+    "n_ctx": int,
+    "max_tokens": int,
+    "temperature": float,
+}
+DEFAULT_MAX_TOKENS = 1024
+
+_loaded: dict[tuple[Any, ...], Any] = {}
+_load_lock = threading.Lock()
+
+
+def parse_local_model(text: str) -> tuple[str, dict[str, Any]]:
+    """Split ``name?key=value&...`` and type-check the options."""
+    name, _, query = text.partition("?")
+    options: dict[str, Any] = {}
+    for key, value in parse_qsl(query, keep_blank_values=True):
+        if key not in OPTION_TYPES:
+            raise LMConfigError(
+                f"unknown option {key!r} for local:{name}; known: {', '.join(OPTION_TYPES)}"
+            )
+        try:
+            options[key] = OPTION_TYPES[key](value)
+        except ValueError:
+            raise LMConfigError(
+                f"option {key}={value!r} for local:{name} is not a number"
+            ) from None
+    return name, options
+
+
+def check_local_spec(text: str) -> None:
+    """Fail early, without loading or pulling anything, for a local spec that cannot work."""
+    name, _options = parse_local_model(text)
+    if name.endswith(".gguf") or os.sep in name:
+        if not Path(name).expanduser().is_file():
+            raise LMConfigError(f"GGUF file not found: {name}")
+    else:
+        registry.get_entry(name)
+    try:
+        import llama_cpp  # noqa: F401
+    except ImportError:
+        raise LMConfigError(
+            "the embedded backend needs llama-cpp-python: pip install 'rlmx[local]' "
+            "(or run make setup-local)"
+        ) from None
+
+
+def resolve_model_file(name: str, progress: registry.Progress | None = None) -> tuple[Path, int]:
+    """The GGUF path and its training context length for a registry name or a file path."""
+    if name.endswith(".gguf") or os.sep in name:
+        path = Path(name).expanduser()
+        if not path.is_file():
+            raise LMConfigError(f"GGUF file not found: {path}")
+        return path, 0
+    entry = registry.get_entry(name)
+    return registry.ensure(name, progress), entry.context_length
+
+
+def _stderr_progress(stage: str, done: int, total: int) -> None:
+    if done == total or done % (64 * registry.CHUNK) == 0:
+        print(
+            f"\r[rlmx] {stage} {done / 2**20:,.0f}/{total / 2**20:,.0f} MiB",
+            end="",
+            file=sys.stderr,
+            flush=True,
+        )
+        if done == total:
+            print(file=sys.stderr)
+
+
+@contextlib.contextmanager
+def _quiet_stderr() -> Any:
+    """llama.cpp prints model-loading chatter on fd 2 even when asked not to."""
+    try:
+        saved = os.dup(2)
+    except OSError:
+        yield
+        return
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 2)
+    try:
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
+
+
+def load_llama(path: Path, n_ctx: int, threads: int, threads_batch: int) -> Any:
+    """Load (once per process) a GGUF model with llama-cpp-python."""
+    try:
+        from llama_cpp import Llama
+    except ImportError:
+        raise LMConfigError(
+            "the embedded backend needs llama-cpp-python: pip install 'rlmx[local]'"
+        ) from None
+    key = (str(path), n_ctx, threads, threads_batch)
+    with _load_lock:
+        if key not in _loaded:
+            try:
+                with _quiet_stderr():
+                    _loaded[key] = Llama(
+                        model_path=str(path),
+                        n_ctx=n_ctx,
+                        n_threads=threads,
+                        n_threads_batch=threads_batch,
+                        seed=0,
+                        verbose=False,
+                    )
+            except (ValueError, RuntimeError, OSError) as exc:
+                raise LMConfigError(f"cannot load GGUF model {path}: {exc}") from None
+        return _loaded[key]
+
+
+class LocalLM:
+    """A llama.cpp model running in this process."""
+
+    supports_grammar = True
+
+    def __init__(self, model: str, *, name: str | None = None, **options: Any) -> None:
+        self.model = model
+        self.name = name or f"local:{model}"
+        self.options = options
+        self.path, trained = resolve_model_file(model, _stderr_progress)
+        self.context_window = int(options.get("n_ctx") or trained or 8192)
+        self.threads = int(options.get("threads", 1))
+        self.threads_batch = int(options.get("threads_batch", self.threads))
+        self.max_tokens = int(options.get("max_tokens", DEFAULT_MAX_TOKENS))
+        self.temperature = float(options.get("temperature", 0.0))
+        self._lock = threading.Lock()
+        self._grammars: dict[str, Any] = {}
+
+    def _llama(self) -> Any:
+        return load_llama(self.path, self.context_window, self.threads, self.threads_batch)
+
+    def count_tokens(self, messages: list[Message]) -> int:
+        """Exact prompt tokens of the message contents (template tokens not included)."""
+        llama = self._llama()
+        text = "\n".join(m.get("content", "") for m in messages)
+        return len(llama.tokenize(text.encode("utf-8"), add_bos=False, special=False))
+
+    async def complete(
+        self,
+        messages: list[Message],
+        *,
+        max_tokens: int | None = None,
+        stop: list[str] | None = None,
+        grammar: str | None = None,
+    ) -> LMResponse:
+        return await asyncio.to_thread(self._complete, messages, max_tokens, stop, grammar)
+
+    def _complete(
+        self,
+        messages: list[Message],
+        max_tokens: int | None,
+        stop: list[str] | None,
+        grammar: str | None,
+    ) -> LMResponse:
+        llama = self._llama()
+        kwargs: dict[str, Any] = {
+            "messages": messages,
+            "max_tokens": max_tokens or self.max_tokens,
+            "temperature": self.temperature,
+            "stop": stop or [],
+        }
+        if grammar:
+            kwargs["grammar"] = self._grammar(grammar)
+        with self._lock:
+            try:
+                response = llama.create_chat_completion(**kwargs)
+            except ValueError as exc:
+                if "exceed context window" in str(exc):
+                    raise ContextOverflowError(f"{self.name}: {exc}") from None
+                raise LMError(f"{self.name}: {exc}") from None
+        choice = response["choices"][0]
+        usage = response.get("usage") or {}
+        return LMResponse(
+            text=choice["message"].get("content") or "",
+            usage=Usage(
+                input_tokens=usage.get("prompt_tokens", 0),
+                output_tokens=usage.get("completion_tokens", 0),
+                calls=1,
+                cost_usd=0.0,  # runs on this machine
+            ),
+            model=self.name,
+            finish_reason=choice.get("finish_reason"),
+        )
+
+    def _grammar(self, text: str) -> Any:
+        if text not in self._grammars:
+            from llama_cpp import LlamaGrammar
+
+            with _quiet_stderr():
+                self._grammars[text] = LlamaGrammar.from_string(text, verbose=False)
+        return self._grammars[text]
+
+    async def aclose(self) -> None:
+        return None  # the model stays loaded for the next run in this process
