@@ -22,46 +22,65 @@ final ::= "FINAL(" [^\n]+ ")" | "FINAL_VAR(" [a-zA-Z_] [a-zA-Z0-9_]* ")"
 """
 
 _COMPACT_SYSTEM = """\
-You answer a question about a document stored in the Python variable `context`. You \
-cannot see it; explore it by writing Python in a ```repl block. Each reply is ONE \
-```repl block, or, when you know the answer, one line FINAL(answer).
+You answer questions about a document stored in the Python variable `context`. You \
+cannot see it: explore it by writing Python in a ```repl block, and read what it prints. \
+Each reply is one short remark line and ONE ```repl block, or, once you know the \
+answer, the single line FINAL(answer).
 
-Available in the REPL: `context`; `re` and other modules you import; \
-`llm_query(prompt)` asks a helper model about a piece of text (up to {sub_window}) and \
-returns its answer; `llm_query_batched(prompts)` asks many at once and returns a list.
-Output longer than a few thousand characters is cut, so print short things.
-
-Example 1. Question: What is the secret code for project-owl?
-```repl
-print(len(context))
-print(context[:300])
-```
-(output shows a long text)
-```repl
-import re
-for m in re.finditer(r"project-owl", context):
-    print(context[max(0, m.start() - 200):m.end() + 200])
-```
-(output: ...The secret code for project-owl is 5512...)
-FINAL(5512)
-
-Example 2. Question: How many lines are about sports?
-```repl
-lines = context.splitlines()
-print(len(lines), lines[:3])
-```
-```repl
-chunks = ["\\n".join(lines[i:i + 50]) for i in range(0, len(lines), 50)]
-prompts = ["Count the lines about sports. Reply with one number.\\n" + c for c in chunks]
-counts = llm_query_batched(prompts)
-total = sum(int(re.findall(r"\\d+", c)[0]) for c in counts if re.findall(r"\\d+", c))
-print(counts, total)
-```
-FINAL_VAR(total)
-
-Rules: look at `context` with code before answering; search with `re` or string methods \
-first, they are fast; use llm_query only on short pieces; never print the whole context.\
+In the REPL: `context`; any module you import (`re` is the fastest way to find things); \
+`llm_query(prompt)` asks a helper model about a piece of text of up to {sub_window} and \
+returns its answer; `llm_query_batched(prompts)` asks many at once and returns a list. \
+The helper model sees only the prompt you give it, so put the text in the prompt. Print \
+short things: long output is cut. Never answer before your code has shown you the answer.\
 """
+
+# Two worked dialogues: a search answered by code, and a count that needs sub-calls.
+_COMPACT_EXAMPLES: list[tuple[str, str]] = [
+    (
+        "user",
+        "Your context is a str with 2,401,733 total characters.\n\n"
+        "The query is: What is the access code for blue-falcon?",
+    ),
+    (
+        "assistant",
+        "I search for the key and print the text around each match.\n```repl\nimport re\n"
+        "for m in re.finditer(r'blue-falcon', context):\n"
+        "    print(context[max(0, m.start() - 200):m.end() + 200])\n```",
+    ),
+    (
+        "user",
+        "REPL output:\nthe harbor lights were low. The access code for blue-falcon is 80417. "
+        "Growth of the market slowed",
+    ),
+    ("assistant", "FINAL(80417)"),
+    (
+        "user",
+        "Your context is a str with 48,112 total characters.\n\n"
+        "The query is: How many of the reviews are negative?",
+    ),
+    (
+        "assistant",
+        "I look at how the context is laid out.\n```repl\nlines = context.splitlines()\n"
+        "print(len(lines))\nprint(lines[:3])\n```",
+    ),
+    (
+        "user",
+        "REPL output:\n412\n['Review 1: Great battery life.', 'Review 2: Broke after a "
+        "week.', 'Review 3: Fine for the price.']",
+    ),
+    (
+        "assistant",
+        "One review per line: the helper model labels them in batches and I add up.\n"
+        "```repl\nimport re\nbatches = ['\\n'.join(lines[i:i + 40]) "
+        "for i in range(0, len(lines), 40)]\n"
+        "answers = llm_query_batched(['How many of these reviews are negative? Reply with "
+        "one number.\\n' + b for b in batches])\n"
+        "total = sum(int(re.search(r'\\d+', a).group()) for a in answers "
+        "if re.search(r'\\d+', a))\nprint(answers, total)\n```",
+    ),
+    ("user", "REPL output:\n['7', '9', '4', '12', '6', '9', '8', '11', '5', '10', '7'] 88"),
+    ("assistant", "FINAL(88)"),
+]
 
 _PAPER_SYSTEM = """\
 You are tasked with answering a query about a context that you cannot see directly. The \
@@ -153,17 +172,33 @@ def repeated_error_hint(error: str, times: int) -> str:
     )
 
 
-def first_turn(query: str, context_description: str) -> str:
-    return _FIRST_TURN.format(query=query, context_description=context_description)
+def opening(style: str, query: str, context_description: str, sub_window: int | None) -> list:
+    """The messages a run starts with: system prompt, examples (compact), the task."""
+    messages = [{"role": "system", "content": system_prompt(style, sub_window)}]
+    if style == "compact":
+        messages += [{"role": role, "content": text} for role, text in _COMPACT_EXAMPLES]
+        task = f"{context_description}\n\nThe query is: {query}"
+    else:
+        task = _FIRST_TURN.format(query=query, context_description=context_description)
+    messages.append({"role": "user", "content": task})
+    return messages
 
 
-def next_turn(query: str) -> str:
-    return _NEXT_TURN.format(query=query)
+REPEATED_REPLY = """\
+You sent the same reply as before. If you already know the answer, reply with the single \
+line FINAL(answer); otherwise try something different."""
 
 
-def cell_report(code: str, output: str) -> str:
+def next_turn(query: str, style: str = "paper") -> str:
+    """The reminder after cell output (the compact style keeps turns short: none)."""
+    return "" if style == "compact" else _NEXT_TURN.format(query=query)
+
+
+def cell_report(code: str, output: str, style: str = "paper") -> str:
     """How one executed cell is shown back to the root model."""
     shown = output if output.strip() else "(no output)"
+    if style == "compact":
+        return f"REPL output:\n{shown}"
     return f"Code executed:\n```python\n{code}\n```\n\nREPL output:\n{shown}"
 
 

@@ -275,10 +275,7 @@ class _Run:
 
     async def loop(self, context_description: str, sandbox: Sandbox) -> tuple[str | None, Status]:
         sub_window = self.tree.gateway.lm(self.cfg.sub, "sub").context_window
-        messages: list[Message] = [
-            {"role": "system", "content": prompts.system_prompt(self.cfg.prompt, sub_window)},
-            {"role": "user", "content": prompts.first_turn(self.query, context_description)},
-        ]
+        messages = prompts.opening(self.cfg.prompt, self.query, context_description, sub_window)
         while self.iteration < self.cfg.max_iterations:
             reason = self.tree.ledger.exhausted_reason()
             if reason is not None:
@@ -288,8 +285,11 @@ class _Run:
                 reply = await self.root_call(messages)
             except BudgetExhausted as exc:
                 return await self.last_turn(messages, sandbox, str(exc), "budget_exhausted")
+            repeated = len(messages) >= 2 and messages[-2].get("content") == reply
             messages.append({"role": "assistant", "content": reply})
             final = await self.act(reply, messages, sandbox)
+            if final is None and repeated:
+                messages[-1]["content"] += "\n\n" + prompts.REPEATED_REPLY
             if final is not None:
                 await self.emit(FinalAnswer, answer=final.answer, via=final.via)
                 return final.answer, "final"
@@ -305,12 +305,10 @@ class _Run:
                 result = await self.run_cell(sandbox, code)
                 if result.final:
                     return _Final(result.final["answer"], result.final["via"])
-                reports.append(prompts.cell_report(code, result.output))
-            hint = self.note_errors(result)
-            if hint:
-                reports.append(hint)
-            reports.append(prompts.next_turn(self.query))
-            messages.append({"role": "user", "content": "\n\n".join(reports)})
+                reports.append(prompts.cell_report(code, result.output, self.cfg.prompt))
+            reports.append(self.note_errors(result) or "")
+            reports.append(prompts.next_turn(self.query, self.cfg.prompt))
+            messages.append({"role": "user", "content": "\n\n".join(r for r in reports if r)})
             return None
         if parsed.final is None:
             messages.append({"role": "user", "content": prompts.NO_CODE_CORRECTION})
@@ -342,8 +340,9 @@ class _Run:
         result = await self.run_cell(sandbox, code)
         if result.final:
             return _Final(result.final["answer"], "FINAL_VAR")
-        report = prompts.cell_report(code, result.output)
-        messages.append({"role": "user", "content": f"{report}\n\n{prompts.next_turn(self.query)}"})
+        report = prompts.cell_report(code, result.output, self.cfg.prompt)
+        turn = prompts.next_turn(self.query, self.cfg.prompt)
+        messages.append({"role": "user", "content": f"{report}\n\n{turn}".strip()})
         return None
 
     async def last_turn(
