@@ -2,10 +2,14 @@
 VENV    ?= .venv
 SYS_PY  ?= python3
 PY      := $(VENV)/bin/python
-STAMP   := $(VENV)/.installed-dev
+STAMP   := $(VENV)/.installed
+# llama-cpp-python compiles from source (no Linux wheel on PyPI): 3-12 min the first time,
+# then pip's wheel cache makes it instant. The multimodal library is not needed.
+export CMAKE_ARGS ?= -DLLAVA_BUILD=OFF
+DEMO_Q  := What is the special magic number for lively-harbor?
 APT     := $(shell [ "$$(id -u)" = 0 ] && echo apt-get || echo sudo apt-get)
 
-.PHONY: setup system-deps test lint demo bench clean
+.PHONY: setup system-deps models test lint demo bench clean
 
 setup: system-deps $(STAMP)
 
@@ -17,20 +21,26 @@ system-deps:
 $(STAMP): pyproject.toml
 	$(SYS_PY) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e ".[dev]"
+	$(PY) -m pip install -q -e ".[dev,local]"
 	touch $@
+
+models: setup
+	$(VENV)/bin/rlmx models pull qwen2.5-coder-1.5b
+	$(VENV)/bin/rlmx models pull smollm2-135m
 
 lint: setup
 	$(VENV)/bin/ruff check src tests benchmarks examples
 	$(VENV)/bin/ruff format --check src tests benchmarks examples
 
 test: setup lint
+	$(VENV)/bin/rlmx models pull smollm2-135m
 	$(VENV)/bin/pytest -q
 
+# The embedded default model finds one fact in a ~1M-token document.
 demo: setup
+	$(VENV)/bin/rlmx models pull qwen2.5-coder-1.5b
 	$(PY) examples/make_haystack.py demo-data/haystack.txt --tokens 1000000
-	$(VENV)/bin/rlmx ask demo-data/haystack.txt -q "What is the special magic number for lively-harbor?" \
-	  --root replay:examples/demo_replay.json
+	$(VENV)/bin/rlmx ask demo-data/haystack.txt -q "$(DEMO_Q)"
 
 bench: setup
 	$(PY) benchmarks/cell_roundtrip.py

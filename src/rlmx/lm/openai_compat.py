@@ -7,13 +7,17 @@ and reads usage (and OpenRouter's reported ``usage.cost``) from each response.
 
 from __future__ import annotations
 
+import logging
+from types import SimpleNamespace
 from typing import Any
 
 import openai
 
 from . import pricing
-from .base import LMError, LMResponse, Message, Usage
+from .base import LMError, LMResponse, Message, Usage, estimate_tokens
 from .errors import translate
+
+log = logging.getLogger("rlmx.lm")
 
 
 class OpenAICompatLM:
@@ -33,6 +37,7 @@ class OpenAICompatLM:
         extra_body: dict[str, Any] | None = None,
         supports_grammar: bool = False,
         price_model: str | None = None,
+        stream: bool = False,
     ) -> None:
         self.model = model
         self.name = name or model
@@ -42,6 +47,8 @@ class OpenAICompatLM:
         self.extra_body = extra_body or {}
         self.supports_grammar = supports_grammar  # llama.cpp servers take a GBNF grammar
         self.price_model = price_model  # key into the pricing table; None: self-hosted
+        self.stream = stream  # stream tokens (long generations survive idle-timeout proxies)
+        self._warned_estimate = False
         self.client = openai.AsyncOpenAI(
             base_url=base_url, api_key=api_key, timeout=timeout, max_retries=max_retries
         )
@@ -67,12 +74,42 @@ class OpenAICompatLM:
         if extra_body:
             kwargs["extra_body"] = extra_body
         try:
-            response = await self.client.chat.completions.create(**kwargs)
+            if self.stream:
+                response = await self._streamed(kwargs)
+            else:
+                response = await self.client.chat.completions.create(**kwargs)
         except openai.OpenAIError as exc:
             raise translate(exc, openai, self.name, self.base_url or "the OpenAI API") from None
         except ValueError as exc:  # undecodable body the SDK could not turn into an error
             raise LMError(f"{self.name}: malformed response: {exc}") from None
         return self._to_response(response)
+
+    async def _streamed(self, kwargs: dict[str, Any]) -> Any:
+        """Collect a streamed completion into the shape of a non-streamed one."""
+        kwargs = {**kwargs, "stream": True, "stream_options": {"include_usage": True}}
+        parts: list[str] = []
+        finish_reason, usage, model = None, None, self.model
+        stream = await self.client.chat.completions.create(**kwargs)
+        async for chunk in stream:
+            model = chunk.model or model
+            usage = chunk.usage or usage
+            for choice in chunk.choices:
+                if choice.delta.content:
+                    parts.append(choice.delta.content)
+                finish_reason = choice.finish_reason or finish_reason
+        if usage is None:  # e.g. llama_cpp.server ignores stream_options.include_usage
+            usage = self._estimated_usage(kwargs["messages"], len(parts))
+        message = SimpleNamespace(content="".join(parts))
+        choice = SimpleNamespace(message=message, finish_reason=finish_reason)
+        return SimpleNamespace(choices=[choice], usage=usage, model=model)
+
+    def _estimated_usage(self, messages: list[Message], chunks: int) -> Any:
+        """Usage when a stream reports none: one token per chunk out, chars / 4 in."""
+        if not self._warned_estimate:
+            self._warned_estimate = True
+            log.warning("%s: the server sent no usage with the stream; tokens are estimated",
+                        self.name)  # fmt: skip
+        return SimpleNamespace(prompt_tokens=estimate_tokens(messages), completion_tokens=chunks)
 
     def _to_response(self, response: Any) -> LMResponse:
         if not getattr(response, "choices", None):

@@ -204,6 +204,8 @@ def pull(name: str, progress: Progress | None = None, allow_official: bool = Tru
     entry = get_entry(name)
     dest = model_path(name)
     dest.parent.mkdir(parents=True, exist_ok=True)
+    if is_verified(name):
+        return dest
     if dest.exists():
         return verify(name, progress)
     partial = dest.with_name(f"{dest.name}.partial-{os.getpid()}")
