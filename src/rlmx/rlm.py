@@ -76,6 +76,8 @@ class RLM:
         prompt: ``"paper"``, ``"compact"`` (few-shot, for small models; replies are held to
             one cell or one FINAL line by a grammar where the backend supports it) or
             ``"auto"`` (compact for ``local:`` models, paper otherwise).
+        sub_calls: False disables llm_query / llm_query_batched / rlm_query (the paper's
+            "RLM without sub-calls" ablation); the model is told so.
     """
 
     def __init__(
@@ -96,6 +98,7 @@ class RLM:
         prompt: str = "auto",
         root_max_tokens: int | None = None,
         sub_max_tokens: int | None = None,
+        sub_calls: bool = True,
     ) -> None:
         root = root if root is not None else os.environ.get("RLMX_ROOT", DEFAULT_SPEC)
         _check_positive(
@@ -126,6 +129,7 @@ class RLM:
         self.prompt = _prompt_style(prompt, root)
         self.root_max_tokens = root_max_tokens
         self.sub_max_tokens = sub_max_tokens
+        self.sub_calls = sub_calls
 
     def completion(self, context: Any, query: str) -> Result:
         """Answer ``query`` about ``context`` (blocking)."""
@@ -275,7 +279,9 @@ class _Run:
 
     async def loop(self, context_description: str, sandbox: Sandbox) -> tuple[str | None, Status]:
         sub_window = self.tree.gateway.lm(self.cfg.sub, "sub").context_window
-        messages = prompts.opening(self.cfg.prompt, self.query, context_description, sub_window)
+        messages = prompts.opening(
+            self.cfg.prompt, self.query, context_description, sub_window, self.cfg.sub_calls
+        )
         while self.iteration < self.cfg.max_iterations:
             reason = self.tree.ledger.exhausted_reason()
             if reason is not None:
@@ -411,6 +417,8 @@ class _Run:
         kind = message["type"]
         if kind == "budget":
             return self.tree.ledger.remaining()
+        if not self.cfg.sub_calls:
+            raise RuntimeError("sub-calls are disabled in this run; use Python code alone")
         if kind == "llm_query":
             return await self.sub_query(message["prompt"], message.get("model"))
         if kind == "llm_query_batched":

