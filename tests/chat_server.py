@@ -3,7 +3,8 @@
 It speaks enough of the OpenAI API for the ``openai`` SDK and follows a script of
 actions, one per request (then a default): ``{"reply": text}``, ``{"status": 429,
 "retry_after": s}``, ``{"status": 500}``, ``{"sleep": s, "reply": text}``,
-``{"truncated": True}``, ``{"empty": True}``, ``{"cost": usd, "reply": text}``.
+``{"truncated": True}``, ``{"empty": True}``, ``{"cost": usd, "reply": text}``; on
+``/v1/messages`` it answers in the Anthropic format (``{"thinking": ...}`` adds a block).
 The default action may also be ``{"echo": True}`` (reply with the prompt's first line).
 With ``script_model`` set, only requests for that model follow the script; the others
 get the default (so a root model can be scripted while sub-calls echo).
@@ -108,7 +109,10 @@ class ChatServer:
                 text = action.get("reply", "")
                 if action.get("echo"):
                     text = body["messages"][-1]["content"].splitlines()[0]
-                payload = completion(body.get("model", "m"), text, action)
+                if self.path.endswith("/messages"):  # the Anthropic Messages API
+                    payload = anthropic_message(body.get("model", "m"), text, action)
+                else:
+                    payload = completion(body.get("model", "m"), text, action)
                 self._send(200, json.dumps(payload).encode())
 
             def _send(
@@ -144,6 +148,29 @@ def completion(model: str, text: str, action: dict[str, Any]) -> dict[str, Any]:
             }
         ],
         "usage": usage,
+    }
+
+
+def anthropic_message(model: str, text: str, action: dict[str, Any]) -> dict[str, Any]:
+    """A Messages API response: an optional thinking block, then the text."""
+    content: list[dict[str, Any]] = []
+    if "thinking" in action:
+        content.append({"type": "thinking", "thinking": action["thinking"], "signature": "s"})
+    content.append({"type": "text", "text": text})
+    return {
+        "id": "msg_test",
+        "type": "message",
+        "role": "assistant",
+        "model": model,
+        "content": content,
+        "stop_reason": "end_turn",
+        "stop_sequence": None,
+        "usage": {
+            "input_tokens": 100,
+            "output_tokens": 20,
+            "cache_creation_input_tokens": 1000,
+            "cache_read_input_tokens": 10000,
+        },
     }
 
 

@@ -149,3 +149,52 @@ def test_cli_ask_over_http(tmp_path: Path) -> None:
     out = json.loads(proc.stdout)
     assert out["answer"] == "x + y" and out["usage"]["total"]["calls"] == 4
     assert Path(out["trajectory"]).exists()
+
+
+async def test_empty_content_is_a_clear_error() -> None:
+    with ChatServer(default={"empty": True}) as server:
+        lm = client(server)
+        with pytest.raises(LMError, match="returned an empty reply"):
+            await lm.complete(MESSAGES)
+        await lm.aclose()
+
+
+def test_known_prices_and_unknown_models() -> None:
+    from rlmx.lm import pricing
+
+    assert pricing.cost_usd("gpt-4o-mini", 1_000_000, 1_000_000) == pytest.approx(0.75)
+    assert pricing.price("openai/gpt-5") == pricing.price("gpt-5-2025-08-07")
+    assert pricing.price("claude-sonnet-4-20250514") == (3.0, 15.0)
+    assert pricing.price("gpt-4o-audio-preview") is None  # no guessing from a prefix
+    assert pricing.price("my-finetune") is None
+
+
+async def test_openai_spec_is_priced_from_the_table(monkeypatch: pytest.MonkeyPatch) -> None:
+    with ChatServer([{"reply": "hi"}]) as server:
+        monkeypatch.setenv("OPENAI_API_KEY", "k")
+        monkeypatch.setenv("OPENAI_BASE_URL", server.base_url)
+        lm = create_lm("openai:gpt-4o-mini")
+        response = await lm.complete(MESSAGES)
+        await lm.aclose()
+    assert response.usage.cost_usd == pytest.approx((11 * 0.15 + 7 * 0.60) / 1e6)
+
+
+@pytest.mark.filterwarnings("ignore:The model .* is deprecated")
+async def test_anthropic_backend_maps_text_usage_and_cost() -> None:
+    from rlmx.lm.anthropic import AnthropicLM
+
+    script = [{"reply": "the answer", "thinking": "secret chain of thought"}, {"status": 529}]
+    with ChatServer(script, default={"reply": "after overload"}) as server:
+        lm = AnthropicLM("claude-sonnet-4-5", api_key="k", base_url=server.base_url[:-3])
+        messages = [{"role": "system", "content": "be brief"}, *MESSAGES]
+        first = await lm.complete(messages, max_tokens=50, stop=["\n\n"])
+        second = await lm.complete(MESSAGES)  # 529 overloaded, retried
+        await lm.aclose()
+    assert first.text == "the answer" and "secret" not in first.text
+    assert first.usage.input_tokens == 11_100 and first.usage.output_tokens == 20
+    billed = 100 + 1.25 * 1000 + 0.1 * 10000
+    assert first.usage.cost_usd == pytest.approx((billed * 3 + 20 * 15) / 1e6)
+    sent = server.requests[0]
+    assert sent["system"] == "be brief" and sent["messages"] == MESSAGES
+    assert sent["max_tokens"] == 50 and sent["stop_sequences"] == ["\n\n"]
+    assert second.text == "after overload" and len(server.requests) == 3
