@@ -34,7 +34,8 @@ def run_one(lm: LocalLM, task: CountTask, method: str) -> dict:
         response = asyncio.run(lm.complete([{"role": "user", "content": prompt}], max_tokens=32))
         answer, tokens, iterations = response.text, response.usage.total_tokens, 1
     else:
-        rlm = RLM(lm, lm, max_iterations=8, sub_calls=method == "rlm", cell_timeout=60)
+        rlm = RLM(lm, lm, max_iterations=8, sub_calls=method == "rlm", cell_timeout=60,
+                  trajectory=OUT.parent / "trajectories")  # fmt: skip
         result = rlm.completion(task.context, task.query)
         answer, tokens, iterations = (
             result.answer,

@@ -11,6 +11,7 @@ life of the process and serves one request at a time.
 from __future__ import annotations
 
 import asyncio
+import atexit
 import contextlib
 import os
 import sys
@@ -33,6 +34,16 @@ DEFAULT_MAX_TOKENS = 1024
 
 _loaded: dict[tuple[Any, ...], Any] = {}
 _load_lock = threading.Lock()
+
+
+@atexit.register
+def _unload_all() -> None:
+    """Free models before interpreter teardown (llama-cpp-python errors if freed after)."""
+    with _load_lock:
+        for llama in _loaded.values():
+            with contextlib.suppress(Exception):
+                llama.close()
+        _loaded.clear()
 
 
 def parse_local_model(text: str) -> tuple[str, dict[str, Any]]:
