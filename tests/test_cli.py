@@ -115,3 +115,22 @@ def test_failed_run_exits_1_and_keeps_trajectory(replay, tmp_path: Path) -> None
     assert [json.loads(line)["type"] for line in traj.read_text().splitlines()][
         -1
     ] == "run_finished"
+
+
+def test_unreachable_server_exit_2(tmp_path: Path) -> None:
+    doc = tmp_path / "doc.txt"
+    doc.write_text("x")
+    proc = rlmx("ask", str(doc), "-q", "q", "--root", "vllm:m@http://127.0.0.1:9/v1", "--json")
+    assert proc.returncode == 2
+    assert "cannot reach http://127.0.0.1:9/v1" in proc.stderr and "Traceback" not in proc.stderr
+    assert json.loads(proc.stdout)["status"] == "error"
+
+
+def test_corrupt_model_file_exit_2(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.gguf"
+    bad.write_bytes(b"GGUF" + b"\0" * 1000)
+    doc = tmp_path / "doc.txt"
+    doc.write_text("x")
+    proc = rlmx("ask", str(doc), "-q", "q", "--root", f"local:{bad}")
+    assert proc.returncode == 2 and "cannot load GGUF model" in proc.stderr
+    assert "Traceback" not in proc.stderr

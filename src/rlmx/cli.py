@@ -102,7 +102,7 @@ def ask(
     try:
         with progress:
             result = rlm.completion(context, query)
-    except ContextError as exc:
+    except (ContextError, LMError) as exc:  # e.g. a model file that fails to load
         raise _fail(str(exc)) from None
     except KeyboardInterrupt:
         raise _fail("interrupted", 130) from None
@@ -111,7 +111,9 @@ def ask(
     else:
         _print_result(result)
     if result.status == "error":
-        raise typer.Exit(1)
+        # Failing before the root model ever answered means the set-up cannot work
+        # (unreachable server, bad key, prompt too long for the window): a usage error.
+        raise typer.Exit(EXIT_USAGE if result.usage.root.calls == 0 else 1)
 
 
 def _print_result(result: Any) -> None:
