@@ -68,7 +68,8 @@ def run_base(lm: LocalLM, task: NeedleTask) -> dict[str, Any]:
 
 
 def run_rlm(lm: LocalLM, task: NeedleTask, sub_calls: bool) -> dict[str, Any]:
-    rlm = RLM(lm, lm, max_iterations=8, sub_calls=sub_calls, cell_timeout=60)
+    rlm = RLM(lm, lm, max_iterations=8, sub_calls=sub_calls, cell_timeout=60,
+              trajectory=OUT.parent / "trajectories")  # fmt: skip
     started = time.perf_counter()
     result = rlm.completion(task.context, task.query)
     return {
@@ -78,6 +79,7 @@ def run_rlm(lm: LocalLM, task: NeedleTask, sub_calls: bool) -> dict[str, Any]:
         "iterations": result.iterations,
         "status": result.status,
         "sub_calls": result.usage.sub.calls,
+        "run_id": result.run_id,
     }
 
 

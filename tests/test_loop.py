@@ -300,3 +300,17 @@ def test_sub_calls_can_be_disabled(replay) -> None:
     assert result.answer == "code only" and result.usage.sub.calls == 0
     assert "sub-calls are disabled" in user_messages(events)[0]
     assert "no sub-models" in lm.prompts[0][0]["content"]
+
+
+def test_history_is_trimmed_to_fit_a_small_root_window(replay) -> None:
+    from rlmx.lm.base import estimate_tokens
+    from rlmx.rlm import HISTORY_TRIMMED
+
+    lm = replay_lm(replay, [repl("print('y' * 3000)")] * 6 + ["FINAL(done)"])
+    lm.context_window = 3000
+    result = RLM(lm, max_output_chars=4000).completion("abc", "q?")
+    assert (result.answer, result.status) == ("done", "final")
+    assert all(estimate_tokens(p) <= 3000 - 1024 for p in lm.prompts)
+    last = lm.prompts[-1]
+    assert HISTORY_TRIMMED in last[1]["content"] and last[0]["role"] == "system"
+    assert last[-1]["content"].startswith("Code executed")  # the newest output is kept

@@ -37,7 +37,7 @@ from .events import (
     preview,
 )
 from .gateway import Gateway
-from .lm.base import LM, LMError, Message, Usage
+from .lm.base import LM, LMError, Message, Usage, prompt_tokens
 from .lm.specs import DEFAULT_SPEC, validate_spec
 from .protocol import parse_reply
 from .repl.context import ContextError, prepare_context
@@ -68,7 +68,8 @@ class RLM:
         budget: limits on calls, tokens, USD and seconds for the whole run tree.
         cell_timeout: seconds of computation one cell may take (time spent waiting for
             sub-calls does not count) before it is interrupted.
-        max_output_chars: cell output shown to the model, head and tail kept.
+        max_output_chars: cell output shown to the model, head and tail kept (default
+            20,000; 4,000 with the compact prompt, whose models have small windows).
         concurrency: most LM calls in flight at once across the run tree.
         on_event: called with every event (plain or async function).
         trajectory: JSONL file, or a directory for ``<run_id>.jsonl`` files.
@@ -90,7 +91,7 @@ class RLM:
         sandbox: str = "auto",
         budget: Budget | None = None,
         cell_timeout: float = 120.0,
-        max_output_chars: int = 20_000,
+        max_output_chars: int | None = None,
         concurrency: int = 8,
         on_event: Any = None,
         trajectory: str | Path | None = None,
@@ -107,7 +108,7 @@ class RLM:
             concurrency=concurrency,
             cell_timeout=cell_timeout,
         )
-        if max_output_chars < 100:
+        if max_output_chars is not None and max_output_chars < 100:
             raise ValueError("max_output_chars must be at least 100")
         for model in (root, sub):
             if isinstance(model, str):
@@ -121,12 +122,13 @@ class RLM:
         self.sandbox_mode = resolve_mode(sandbox)
         self.budget = budget or Budget()
         self.cell_timeout = cell_timeout
-        self.max_output_chars = max_output_chars
+        self.prompt = _prompt_style(prompt, root)
+        compact = self.prompt == "compact"
+        self.max_output_chars = max_output_chars or (4_000 if compact else 20_000)
         self.concurrency = concurrency
         self.on_event = on_event
         self.trajectory = Path(trajectory) if trajectory is not None else None
         self.limits = limits or Limits()
-        self.prompt = _prompt_style(prompt, root)
         self.root_max_tokens = root_max_tokens
         self.sub_max_tokens = sub_max_tokens
         self.sub_calls = sub_calls
@@ -168,6 +170,27 @@ class RLM:
         if self.trajectory.is_dir() or self.trajectory.suffix == "":
             return self.trajectory / f"{run_id}.jsonl"
         return self.trajectory
+
+
+HISTORY_TRIMMED = "[Earlier turns were removed to fit the model's context window.]"
+
+
+def fit_history(lm: LM, messages: list[Message], head: int, reply_tokens: int) -> None:
+    """Drop the oldest exchanges after the first ``head`` messages (system prompt,
+    examples, task) until the history fits the root's window with room for its reply.
+    Small local windows fill up after a few long outputs; the last turn always stays."""
+    if lm.context_window is None:
+        return
+    budget = lm.context_window - reply_tokens
+    trimmed = False
+    while prompt_tokens(lm, messages) > budget and len(messages) > head + 2:
+        del messages[head : head + 2]  # one reply of the model and the output it got
+        trimmed = True
+    if trimmed and HISTORY_TRIMMED not in messages[head - 1]["content"]:
+        messages[head - 1] = {
+            **messages[head - 1],
+            "content": f"{messages[head - 1]['content']}\n\n{HISTORY_TRIMMED}",
+        }
 
 
 def _prompt_style(prompt: str, root: str | LM) -> str:
@@ -212,6 +235,7 @@ class _Run:
         self.query = ""
         self.last_error = ""
         self.error_streak = 0
+        self.opening = 0  # messages before the first reply; never trimmed
 
     # -- events ----------------------------------------------------------------------------
     def _fields(self) -> dict[str, Any]:
@@ -282,6 +306,7 @@ class _Run:
         messages = prompts.opening(
             self.cfg.prompt, self.query, context_description, sub_window, self.cfg.sub_calls
         )
+        self.opening = len(messages)
         while self.iteration < self.cfg.max_iterations:
             reason = self.tree.ledger.exhausted_reason()
             if reason is not None:
@@ -375,6 +400,7 @@ class _Run:
 
     # -- steps ----------------------------------------------------------------------------------
     async def root_call(self, messages: list[Message], force: bool = False) -> str:
+        fit_history(self.root_lm, messages, self.opening, self.cfg.root_max_tokens or 1024)
         started = time.perf_counter()
         grammar = None
         if self.cfg.prompt == "compact" and getattr(self.root_lm, "supports_grammar", False):

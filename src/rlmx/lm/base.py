@@ -8,6 +8,7 @@ from typing import Any, Protocol, runtime_checkable
 Message = dict[str, str]  # {"role": "system" | "user" | "assistant", "content": str}
 
 CHARS_PER_TOKEN = 4  # rough English average, used only when no tokenizer is at hand
+TEMPLATE_TOKENS_PER_MESSAGE = 8  # role markers of a chat template, e.g. <|im_start|>user
 
 
 class LMError(RuntimeError):
@@ -93,6 +94,15 @@ def estimate_tokens(messages: list[Message]) -> int:
     return sum(len(m.get("content", "")) for m in messages) // CHARS_PER_TOKEN + 4 * len(messages)
 
 
+def prompt_tokens(lm: LM, messages: list[Message]) -> int:
+    """Tokens of a prompt: exact where the LM can count (plus chat-template overhead per
+    message), else the characters / 4 estimate."""
+    counter = getattr(lm, "count_tokens", None)
+    if counter is None:
+        return estimate_tokens(messages)
+    return counter(messages) + TEMPLATE_TOKENS_PER_MESSAGE * len(messages)
+
+
 def check_fits(lm: LM, messages: list[Message]) -> None:
     """Raise ContextOverflowError when the prompt exceeds the model's window.
 
@@ -101,8 +111,7 @@ def check_fits(lm: LM, messages: list[Message]) -> None:
     """
     if lm.context_window is None:
         return
-    counter = getattr(lm, "count_tokens", None)
-    tokens = counter(messages) if counter is not None else estimate_tokens(messages)
+    tokens = prompt_tokens(lm, messages)
     if tokens > lm.context_window:
         chars = sum(len(m.get("content", "")) for m in messages)
         raise ContextOverflowError(
