@@ -11,11 +11,12 @@ from __future__ import annotations
 
 PROMPT_STYLES = ("paper", "compact")
 
-# GBNF: an optional one-line remark, then exactly one ```repl cell or one FINAL line.
-# Code lines may not contain backticks, so the cell cannot close early.
+# GBNF: an optional remark line (at most 200 characters: small models otherwise ramble
+# until max_tokens), then exactly one ```repl cell or one FINAL line. Code lines may not
+# contain backticks, so the cell cannot close early.
 REPLY_GRAMMAR = r"""
 root  ::= note? (cell | final)
-note  ::= [^`\n] [^`\n]* "\n"
+note  ::= [^`\n]{1,200} "\n"
 cell  ::= "```repl\n" line line* "```"
 line  ::= [^`\n]* "\n"
 final ::= "FINAL(" [^\n]+ ")" | "FINAL_VAR(" [a-zA-Z_] [a-zA-Z0-9_]* ")"
@@ -47,9 +48,16 @@ _COMPACT_EXAMPLES: list[tuple[str, str]] = [
         "for m in re.finditer(r'blue-falcon', context):\n"
         "    print(context[max(0, m.start() - 200):m.end() + 200])\n```",
     ),
+    ("user", "REPL output:\n(no output)"),
+    (
+        "assistant",
+        "No exact match. I search again for one word of the key, ignoring case.\n```repl\n"
+        "for m in re.finditer(r'falcon', context, re.IGNORECASE):\n"
+        "    print(context[max(0, m.start() - 200):m.end() + 200])\n```",
+    ),
     (
         "user",
-        "REPL output:\nthe harbor lights were low. The access code for blue-falcon is 80417. "
+        "REPL output:\nthe harbor lights were low. The access code for Blue Falcon is 80417. "
         "Growth of the market slowed",
     ),
     ("assistant", "FINAL(80417)"),
@@ -192,7 +200,7 @@ def opening(
     system = system_prompt(style, sub_window) + ("" if sub_calls else NO_SUB_CALLS)
     messages = [{"role": "system", "content": system}]
     if style == "compact":
-        examples = _COMPACT_EXAMPLES if sub_calls else _COMPACT_EXAMPLES[:4]
+        examples = _COMPACT_EXAMPLES if sub_calls else _COMPACT_EXAMPLES[:6]
         messages += [{"role": role, "content": text} for role, text in examples]
         task = f"{context_description}\n\nThe query is: {query}"
     else:
