@@ -78,6 +78,12 @@ def ask(
         Path | None, typer.Option(help="Write the JSONL trajectory here.")
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+    prompt: Annotated[
+        str, typer.Option(help="paper | compact | auto (compact for local: models).")
+    ] = "auto",
+    sub_calls: Annotated[
+        bool, typer.Option(help="Allow llm_query / rlm_query (off: the paper's ablation).")
+    ] = True,
 ) -> None:
     """Answer a question about files, a directory or stdin with an RLM."""
     if sandbox not in MODES:
@@ -94,6 +100,8 @@ def ask(
             cell_timeout=cell_timeout,
             concurrency=concurrency,
             trajectory=trajectory,
+            prompt=prompt,
+            sub_calls=sub_calls,
         )
     except (ContextError, LMError, SandboxUnavailable, ValueError) as exc:
         raise _fail(str(exc)) from None

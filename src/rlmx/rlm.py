@@ -113,8 +113,9 @@ class RLM:
         for model in (root, sub):
             if isinstance(model, str):
                 validate_spec(model)
-        if prompt != "auto":
-            prompts.system_prompt(prompt)  # validates the style name
+        if prompt != "auto" and prompt not in prompts.PROMPT_STYLES:
+            raise ValueError(f"unknown prompt style {prompt!r}; choose auto or one of "
+                             f"{', '.join(prompts.PROMPT_STYLES)}")  # fmt: skip
         self.root = root
         self.sub = sub if sub is not None else root
         self.max_depth = max_depth
@@ -122,7 +123,8 @@ class RLM:
         self.sandbox_mode = resolve_mode(sandbox)
         self.budget = budget or Budget()
         self.cell_timeout = cell_timeout
-        self.prompt = _prompt_style(prompt, root)
+        self.prompt_setting = prompt
+        self.prompt = _prompt_style(prompt, root)  # the root's style; children choose theirs
         compact = self.prompt == "compact"
         self.max_output_chars = max_output_chars or (4_000 if compact else 20_000)
         self.concurrency = concurrency
@@ -236,6 +238,7 @@ class _Run:
         self.last_error = ""
         self.error_streak = 0
         self.opening = 0  # messages before the first reply; never trimmed
+        self.style = _prompt_style(self.cfg.prompt_setting, root_lm)
 
     # -- events ----------------------------------------------------------------------------
     def _fields(self) -> dict[str, Any]:
@@ -304,7 +307,7 @@ class _Run:
     async def loop(self, context_description: str, sandbox: Sandbox) -> tuple[str | None, Status]:
         sub_window = self.tree.gateway.lm(self.cfg.sub, "sub").context_window
         messages = prompts.opening(
-            self.cfg.prompt, self.query, context_description, sub_window, self.cfg.sub_calls
+            self.style, self.query, context_description, sub_window, self.cfg.sub_calls
         )
         self.opening = len(messages)
         while self.iteration < self.cfg.max_iterations:
@@ -336,9 +339,9 @@ class _Run:
                 result = await self.run_cell(sandbox, code)
                 if result.final:
                     return _Final(result.final["answer"], result.final["via"])
-                reports.append(prompts.cell_report(code, result.output, self.cfg.prompt))
+                reports.append(prompts.cell_report(code, result.output, self.style))
             reports.append(self.note_errors(result) or "")
-            reports.append(prompts.next_turn(self.query, self.cfg.prompt))
+            reports.append(prompts.next_turn(self.query, self.style))
             messages.append({"role": "user", "content": "\n\n".join(r for r in reports if r)})
             return None
         if parsed.final is None:
@@ -371,8 +374,8 @@ class _Run:
         result = await self.run_cell(sandbox, code)
         if result.final:
             return _Final(result.final["answer"], "FINAL_VAR")
-        report = prompts.cell_report(code, result.output, self.cfg.prompt)
-        turn = prompts.next_turn(self.query, self.cfg.prompt)
+        report = prompts.cell_report(code, result.output, self.style)
+        turn = prompts.next_turn(self.query, self.style)
         messages.append({"role": "user", "content": f"{report}\n\n{turn}".strip()})
         return None
 
@@ -403,7 +406,7 @@ class _Run:
         fit_history(self.root_lm, messages, self.opening, self.cfg.root_max_tokens or 1024)
         started = time.perf_counter()
         grammar = None
-        if self.cfg.prompt == "compact" and getattr(self.root_lm, "supports_grammar", False):
+        if self.style == "compact" and getattr(self.root_lm, "supports_grammar", False):
             grammar = prompts.REPLY_GRAMMAR
         response = await self.tree.gateway.call(
             self.root_lm,
