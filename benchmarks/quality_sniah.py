@@ -142,7 +142,7 @@ def report() -> None:
             note = " (truncated)" if any(r.get("truncated") for r in mine) else ""
             cells.append(f"{acc:.0f}% (n={len(mine)}), {tok:,.0f} tok, {sec:.0f} s{note}")
         lines.append(f"| {METHOD_NAMES[method]} | " + " | ".join(cells) + " |")
-    threads = sorted({r.get("threads", 1) for r in rows})
+    threads = "/".join(str(t) for t in sorted({r.get("threads", 1) for r in rows}))
     body = "\n".join(lines) + (
         f"\n\nEach cell: accuracy (RULER: gold 7-digit value contained in the answer), mean "
         f"tokens per task (all LM calls), mean seconds per task. Model "
