@@ -19,8 +19,11 @@ from .openai_compat import OpenAICompatLM
 from .replay import ReplayLM, load_script
 
 OPENROUTER_URL = "https://openrouter.ai/api/v1"
-HOSTED = {"openai": "OPENAI_API_KEY", "openrouter": "OPENROUTER_API_KEY"}
-HOSTED["anthropic"] = "ANTHROPIC_API_KEY"
+HOSTED = {  # provider -> the environment variable holding its API key
+    "openai": "OPENAI_API_KEY",
+    "openrouter": "OPENROUTER_API_KEY",
+    "anthropic": "ANTHROPIC_API_KEY",
+}
 DEFAULT_SPEC = "local:qwen2.5-coder-1.5b"
 GRAMMAR_PROVIDERS = {"llamacpp", "llama.cpp", "llama-cpp"}
 SPEC_HELP = (
