@@ -67,16 +67,15 @@ class ContextMeta:
 
 @dataclass
 class PreparedContext:
-    """A context ready for the worker: a file path, how to load it, and its metadata."""
+    """A context ready for the worker: a file path, how to load it, and its metadata.
+
+    Files written here live in the caller's workdir, which the caller removes; a user's
+    own file (a Path context) is used in place and never touched.
+    """
 
     path: Path | None
     kind: str  # "text" | "json" | "none"
     meta: ContextMeta
-    owned: bool = False
-
-    def cleanup(self) -> None:
-        if self.owned and self.path is not None:
-            self.path.unlink(missing_ok=True)
 
 
 def prepare_context(context: Any, workdir: Path) -> PreparedContext:
@@ -115,14 +114,14 @@ def _write_text(text: str, workdir: Path) -> PreparedContext:
             digest.update(data)
             f.write(data)
     meta = ContextMeta("str", len(text), digest.hexdigest())
-    return PreparedContext(path, "text", meta, owned=True)
+    return PreparedContext(path, "text", meta)
 
 
 def _write_bytes(data: bytes, workdir: Path) -> PreparedContext:
     path = _new_file(workdir, ".txt")
     path.write_bytes(data)
     chars, digest = _scan_utf8_chunks([data])
-    return PreparedContext(path, "text", ContextMeta("str", chars, digest), owned=True)
+    return PreparedContext(path, "text", ContextMeta("str", chars, digest))
 
 
 def _scan_utf8_chunks(chunks: Any) -> tuple[int, str]:
@@ -154,7 +153,7 @@ def _prepare_path(path: Path, workdir: Path) -> PreparedContext:
     except OSError as exc:
         raise ContextError(f"cannot read context file {path}: {exc.strerror}") from exc
     meta = ContextMeta("str", chars, digest, source=str(path))
-    return PreparedContext(path.resolve(), "text", meta, owned=False)
+    return PreparedContext(path.resolve(), "text", meta)
 
 
 def _prepare_directory(root: Path, workdir: Path) -> PreparedContext:
@@ -227,7 +226,7 @@ def _write_json(value: Any, workdir: Path, source: str | None) -> PreparedContex
         item_lengths=lengths[:MAX_LISTED_LENGTHS],
         source=source,
     )
-    return PreparedContext(path, "json", meta, owned=True)
+    return PreparedContext(path, "json", meta)
 
 
 def _item_length(item: Any) -> int:
