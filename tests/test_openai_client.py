@@ -95,12 +95,13 @@ async def test_unreachable_server() -> None:
     await lm.aclose()
 
 
-def test_spec_with_base_url_builds_client(monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_spec_with_base_url_builds_client(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("VLLM_API_KEY", "from-env")
     lm = create_lm("vllm:Qwen/Qwen3-8B@http://127.0.0.1:1234/v1")
     assert isinstance(lm, OpenAICompatLM)
     assert lm.model == "Qwen/Qwen3-8B" and lm.client.api_key == "from-env"
     assert str(lm.client.base_url).startswith("http://127.0.0.1:1234/v1")
+    await lm.aclose()
 
 
 ROOT_SCRIPT = [
