@@ -368,3 +368,38 @@ def test_compact_style_flags_sub_calls_that_carry_no_context_text(replay) -> Non
     _, paper_events = run(spec, context=context, prompt="paper")
     paper_output = next(e.output for e in paper_events if e.type == "code_executed")
     assert "held no text" not in paper_output
+
+
+def test_compact_style_does_not_send_a_sub_call_that_only_repeats_the_question(replay) -> None:
+    query = "What is the special magic number for eager-meadow mentioned in the provided text?"
+    context = "filler sentence number one. " * 400
+    spec = replay(
+        {
+            "root": [
+                repl("print(llm_query('What is the special magic number for eager-meadow?'))"),
+                repl("FINAL('done')"),
+            ],
+            "sub": {"What is": "10"},
+        }
+    )  # fmt: skip
+    result, events = run(spec, context=context, query=query, prompt="compact")
+    output = user_messages(events)[0]
+    assert output.startswith(SUBCALL_ERROR + "not sent: this prompt only repeats the question")
+    (sub,) = [e for e in events if e.type == "sub_call"]
+    assert sub.error and sub.response == "" and result.usage.sub.calls == 0
+    result, events = run(spec, context=context, query=query, prompt="paper")
+    assert user_messages(events)[0].strip() == "10" and result.usage.sub.calls == 1
+
+
+def test_compact_style_pushes_back_once_on_a_final_number_no_output_showed(replay) -> None:
+    guess = [repl("print('no match here')"), "FINAL(1,405)", "FINAL(1,405)"]
+    result, _ = run(replay(guess), query="How many?", prompt="compact")
+    assert (result.answer, result.iterations) == ("1,405", 3)
+    result, _ = run(replay(guess), query="How many?", prompt="paper")
+    assert (result.answer, result.iterations) == ("1,405", 2)
+    seen = [repl("print('total: 1405 rows')"), "FINAL(1,405)"]
+    result, _ = run(replay(seen), query="How many?", prompt="compact")
+    assert (result.answer, result.iterations) == ("1,405", 2)
+    in_query = [repl("print('yes')"), "FINAL(7)"]
+    result, _ = run(replay(in_query), query="Is 7 prime?", prompt="compact")
+    assert (result.answer, result.iterations) == ("7", 2)

@@ -45,14 +45,14 @@ _COMPACT_EXAMPLES: list[tuple[str, str]] = [
     (
         "assistant",
         "I search for the key and print the text around each match.\n```repl\nimport re\n"
-        "for m in re.finditer(r'blue-falcon', context):\n"
+        'for m in re.finditer("blue-falcon", context):\n'
         "    print(context[max(0, m.start() - 200):m.end() + 200])\n```",
     ),
     ("user", "REPL output:\n(no output)"),
     (
         "assistant",
         "No exact match. I search again for one word of the key, ignoring case.\n```repl\n"
-        "for m in re.finditer(r'falcon', context, re.IGNORECASE):\n"
+        'for m in re.finditer("falcon", context, re.IGNORECASE):\n'
         "    print(context[max(0, m.start() - 200):m.end() + 200])\n```",
     ),
     (
@@ -184,6 +184,21 @@ BLIND_SUB_CALL = (
     "[note: this prompt held no text from the context, so the helper answered without "
     "seeing the document; put the text in the prompt]"
 )
+
+QUESTION_ECHO = (
+    "not sent: this prompt only repeats the question, and the helper cannot see `context`, "
+    "so it could only guess. Find the text with code, then pass it in the prompt."
+)
+
+
+def unseen_answer(numbers: str) -> str:
+    """Said once when a FINAL's numbers appear in no output: small models guess them."""
+    return (
+        f"Not accepted yet: {numbers} appears in no REPL output so far, so it may be a "
+        "guess. Find the answer with code and print it. If you are sure, reply with the "
+        "same FINAL line again."
+    )
+
 
 NO_SUB_CALLS = """
 In this run there are no sub-models: `llm_query`, `llm_query_batched` and `rlm_query` are \

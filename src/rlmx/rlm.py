@@ -44,13 +44,13 @@ from .gateway import Gateway
 from .lm.base import LM, LMError, Message, Usage, prompt_tokens
 from .lm.specs import DEFAULT_SPEC, validate_spec
 from .protocol import parse_reply
+from .repairs import Repairs
 from .repl.context import ContextError, prepare_context
 from .repl.isolation import Limits, resolve_mode
 from .repl.sandbox import CellResult, Sandbox, SandboxError
 from .result import Result, Status, UsageReport
 
 SUBCALL_ERROR = "[rlmx error] "
-BLIND_PROMPT_CHARS = 2_000  # sub-call prompts up to this long are checked for context text
 
 
 @dataclass
@@ -264,11 +264,9 @@ class _Run:
         self.environment: Environment | None = None  # tools of a video context
         self.calls = 0
         self.query = ""
-        self.context_text: str | None = None  # a str context, to spot blind sub-calls
-        self.last_error = ""
-        self.error_streak = 0
         self.opening = 0  # messages before the first reply; never trimmed
         self.style = _prompt_style(self.cfg.prompt_setting, root_lm)
+        self.repairs = Repairs("", None, self.style == "compact")
 
     # -- events ----------------------------------------------------------------------------
     def _fields(self) -> dict[str, Any]:
@@ -286,7 +284,7 @@ class _Run:
     async def execute(self, context: Any, query: str) -> Result:
         started = time.perf_counter()
         self.query = query
-        self.context_text = context if isinstance(context, str) else None
+        self.repairs = Repairs(query, context, self.style == "compact")
         workdir = Path(tempfile.mkdtemp(prefix="rlmx-run-"))
         answer: str | None = None
         status: Status = "error"
@@ -387,8 +385,9 @@ class _Run:
                 result = await self.run_cell(sandbox, code)
                 if result.final:
                     return _Final(result.final["answer"], result.final["via"])
+                self.repairs.saw(result.output)
                 reports.append(prompts.cell_report(code, result.output, self.style))
-            reports.append(self.note_errors(result) or "")
+            reports.append(self.repairs.error_hint(result.output, result.error) or "")
             reports.append(prompts.next_turn(self.query, self.style))
             messages.append({"role": "user", "content": "\n\n".join(r for r in reports if r)})
             return None
@@ -398,19 +397,13 @@ class _Run:
         if self.cells_run == 0:
             messages.append({"role": "user", "content": prompts.PREMATURE_FINAL})
             return None
+        doubt = parsed.final.via == "FINAL" and self.repairs.unseen_answer(parsed.final.value)
+        if doubt:
+            messages.append({"role": "user", "content": doubt})
+            return None
         return await self.resolve_prose_final(
             parsed.final.via, parsed.final.value, messages, sandbox
         )
-
-    def note_errors(self, result: CellResult) -> str | None:
-        """Track the last error line; the second repeat in a row earns a hint."""
-        lines = result.output.strip().splitlines()
-        error = lines[-1] if result.error and lines else ""
-        self.error_streak = self.error_streak + 1 if error and error == self.last_error else 1
-        self.last_error = error
-        if error and self.error_streak >= 2:
-            return prompts.repeated_error_hint(error, self.error_streak)
-        return None
 
     async def resolve_prose_final(
         self, via: str, value: str, messages: list[Message], sandbox: Sandbox
@@ -520,15 +513,17 @@ class _Run:
         """One plain sub-call; never raises: a failure is an error string the model reads."""
         self.calls += 1
         started = time.perf_counter()
-        text, error, usage, name = "", None, Usage(), str(model or "")
+        text, usage, name = "", Usage(), str(model or "")
+        error = self.repairs.refusal(prompt)  # a question with no text is not sent
         try:
             lm = self.tree.gateway.lm(model or self.cfg.sub, "sub")
             name = lm.name
-            response = await self.tree.gateway.call(
-                lm, [{"role": "user", "content": prompt}], max_tokens=self.cfg.sub_max_tokens
-            )
-            text, usage = response.text, response.usage
-            self.usage.count("sub", lm.name, usage)
+            if error is None:
+                response = await self.tree.gateway.call(
+                    lm, [{"role": "user", "content": prompt}], max_tokens=self.cfg.sub_max_tokens
+                )
+                text, usage = response.text, response.usage
+                self.usage.count("sub", lm.name, usage)
         except (LMError, BudgetExhausted) as exc:
             error = str(exc)
         await self.emit(
@@ -546,20 +541,7 @@ class _Run:
         )
         if error is not None:
             return SUBCALL_ERROR + error
-        return text + self.blind_prompt_note(prompt)
-
-    def blind_prompt_note(self, prompt: str) -> str:
-        """Small models ask the helper the question without passing it any text, then trust
-        the made-up reply; in the compact style such replies say so."""
-        text = self.context_text
-        if self.style != "compact" or text is None or len(prompt) > BLIND_PROMPT_CHARS:
-            return ""  # long prompts carry text; only short ones are checked
-        if len(text) < 20 * len(prompt):
-            return ""
-        windows = (prompt[i : i + 40] for i in range(0, max(1, len(prompt) - 39), 20))
-        if any(len(window) == 40 and window in text for window in windows):
-            return ""
-        return "\n" + prompts.BLIND_SUB_CALL
+        return text + self.repairs.reply_note(prompt)
 
     async def tool_call(self, name: str, args: list[Any], kwargs: dict[str, Any]) -> Any:
         """Run an environment tool for a cell; its errors reach the cell as exceptions."""

@@ -1,0 +1,95 @@
+"""Repairs for the mistakes small root models make, learned from their trajectories.
+
+One ``Repairs`` object per run watches what the root sees and does. In every style it
+answers an error repeated cell after cell with a hint. In the compact style (small local
+models) it also:
+
+- notes on a sub-call's reply when the prompt held no text from the context: the helper
+  answered blind, and small models otherwise trust whatever it made up;
+- does not send a sub-call that only repeats the question without any text: the helper
+  cannot see ``context``, so its reply could only be a guess;
+- pushes back once on a prose ``FINAL`` whose numbers appear in no REPL output the model
+  has seen (after a search that printed nothing, a 1.5B model answers with a number from
+  nowhere, or with the context's length from the task description).
+"""
+
+from __future__ import annotations
+
+import re
+
+from . import prompts
+
+BLIND_PROMPT_CHARS = 2_000  # sub-call prompts up to this long are checked for context text
+_WINDOW = 40  # a prompt "holds context text" when it shares a window this long with it
+_NUMBER = re.compile(r"\d+(?:,\d{3})*(?:\.\d+)?")
+
+
+def _numbers(text: str) -> set[str]:
+    """The numbers written in ``text``, thousands separators removed."""
+    return {m.group().replace(",", "") for m in _NUMBER.finditer(text)}
+
+
+def _words(text: str) -> list[str]:
+    return re.findall(r"[a-z0-9]+(?:-[a-z0-9]+)*", text.lower())
+
+
+class Repairs:
+    """What the root has seen in one run, and the corrections that follow from it."""
+
+    def __init__(self, query: str, context: object, compact: bool) -> None:
+        self.query = query
+        self.context_text = context if isinstance(context, str) else None
+        self.compact = compact
+        self.seen_numbers = _numbers(query)
+        self.pushed_back = False
+        self.last_error = ""
+        self.error_streak = 0
+
+    def saw(self, output: str) -> None:
+        """Remember a cell's output as the root saw it."""
+        self.seen_numbers |= _numbers(output)
+
+    def error_hint(self, output: str, failed: bool) -> str | None:
+        """The second failure in a row with the same last error line earns a hint."""
+        lines = output.strip().splitlines()
+        error = lines[-1] if failed and lines else ""
+        self.error_streak = self.error_streak + 1 if error and error == self.last_error else 1
+        self.last_error = error
+        if error and self.error_streak >= 2:
+            return prompts.repeated_error_hint(error, self.error_streak)
+        return None
+
+    def is_blind(self, prompt: str) -> bool:
+        """A short sub-call prompt that shares no 40-character window with a str context."""
+        text = self.context_text
+        if not self.compact or text is None or len(prompt) > BLIND_PROMPT_CHARS:
+            return False  # long prompts carry text; only short ones are checked
+        if len(text) < 20 * len(prompt):
+            return False  # a small context: the prompt may legitimately restate it
+        starts = range(0, max(1, len(prompt) - _WINDOW + 1), _WINDOW // 2)
+        windows = (prompt[i : i + _WINDOW] for i in starts)
+        return not any(len(w) == _WINDOW and w in text for w in windows)
+
+    def refusal(self, prompt: str) -> str | None:
+        """Why a sub-call is not sent: it is the question itself, with no text to read."""
+        words = _words(prompt)
+        asked = set(_words(self.query))
+        if not words or not asked or len(words) > 2 * len(asked) or not self.is_blind(prompt):
+            return None
+        if sum(w in asked for w in words) < 0.8 * len(words):
+            return None
+        return prompts.QUESTION_ECHO
+
+    def reply_note(self, prompt: str) -> str:
+        """Appended to a sub-call's reply when the helper answered without any text."""
+        return "\n" + prompts.BLIND_SUB_CALL if self.is_blind(prompt) else ""
+
+    def unseen_answer(self, answer: str) -> str | None:
+        """A one-time push back on a prose FINAL whose numbers no output has shown."""
+        if not self.compact or self.pushed_back:
+            return None
+        unseen = sorted(_numbers(answer) - self.seen_numbers)
+        if not unseen:
+            return None
+        self.pushed_back = True
+        return prompts.unseen_answer(", ".join(unseen))
