@@ -403,3 +403,6 @@ def test_compact_style_pushes_back_once_on_a_final_number_no_output_showed(repla
     in_query = [repl("print('yes')"), "FINAL(7)"]
     result, _ = run(replay(in_query), query="Is 7 prime?", prompt="compact")
     assert (result.answer, result.iterations) == ("7", 2)
+    rounded = [repl("print('first heard at 41.3 s')"), "FINAL(at 41 s)"]
+    result, _ = run(replay(rounded), query="When?", prompt="compact")
+    assert (result.answer, result.iterations) == ("at 41 s", 2)

@@ -237,7 +237,7 @@ _VIDEO_EXAMPLES: list[tuple[str, str]] = [
     (
         "assistant",
         "I check when the storm is first spoken about.\n```repl\n"
-        "for h in search_transcript('storm'):\n    print(h['start'], h['text'])\n```",
+        'for h in search_transcript("storm"):\n    print(h["start"], h["text"])\n```',
     ),
     ("user", "REPL output:\n41.3 Now, the storm. Heavy rain expected tonight."),
     (

@@ -29,6 +29,13 @@ def _numbers(text: str) -> set[str]:
     return {m.group().replace(",", "") for m in _NUMBER.finditer(text)}
 
 
+def _shown(number: str, seen: set[str]) -> bool:
+    """``number`` was seen as written or rounded (41 s for a printed 41.3 counts)."""
+    places = len(number.partition(".")[2])
+    value = float(number)
+    return any(round(float(s), places) == value for s in seen)
+
+
 def _words(text: str) -> list[str]:
     return re.findall(r"[a-z0-9]+(?:-[a-z0-9]+)*", text.lower())
 
@@ -88,7 +95,7 @@ class Repairs:
         """A one-time push back on a prose FINAL whose numbers no output has shown."""
         if not self.compact or self.pushed_back:
             return None
-        unseen = sorted(_numbers(answer) - self.seen_numbers)
+        unseen = sorted(n for n in _numbers(answer) if not _shown(n, self.seen_numbers))
         if not unseen:
             return None
         self.pushed_back = True
