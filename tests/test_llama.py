@@ -24,7 +24,7 @@ from rlmx.lm.base import ContextOverflowError, LMConfigError
 from rlmx.lm.local import LocalLM
 from rlmx.lm.openai_compat import OpenAICompatLM
 from rlmx.lm.specs import create_lm
-from rlmx.prompts import REPLY_GRAMMAR
+from rlmx.prompts import FINAL_GRAMMAR, REPLY_GRAMMAR
 from rlmx.protocol import parse_reply
 
 SMOL = "smollm2-135m"
@@ -52,6 +52,8 @@ async def test_local_grammar_forces_protocol_shape(smol_path: Path) -> None:
     assert GRAMMAR_REPLY.match(response.text), response.text
     parsed = parse_reply(response.text)
     assert parsed.code_cells or parsed.final
+    answer = await lm.complete(messages, grammar=FINAL_GRAMMAR)
+    assert parse_reply(answer.text).final is not None and "```" not in answer.text, answer.text
 
 
 async def test_local_context_overflow(smol_path: Path) -> None:

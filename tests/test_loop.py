@@ -12,6 +12,7 @@ from rlmx import RLM, Budget
 from rlmx.events import QueueSink, read_trajectory
 from rlmx.lm.base import LMResponse, Usage
 from rlmx.lm.replay import ReplayLM, load_script
+from rlmx.prompts import FINAL_GRAMMAR, REPEATED_CELL, REPLY_GRAMMAR
 from rlmx.rlm import SUBCALL_ERROR
 
 from conftest import repl
@@ -406,3 +407,33 @@ def test_compact_style_pushes_back_once_on_a_final_number_no_output_showed(repla
     rounded = [repl("print('first heard at 41.3 s')"), "FINAL(at 41 s)"]
     result, _ = run(replay(rounded), query="When?", prompt="compact")
     assert (result.answer, result.iterations) == ("at 41 s", 2)
+
+
+class GrammarSpy(ReplayLM):
+    """A replay root that, like an embedded model, takes a grammar; it records each one."""
+
+    supports_grammar = True
+
+    def __init__(self, script: list[str]) -> None:
+        super().__init__(script, "spy")
+        self.grammars: list[str | None] = []
+
+    async def complete(self, messages, **options):  # type: ignore[no-untyped-def]
+        self.grammars.append(options.get("grammar"))
+        return await super().complete(messages, **options)
+
+
+def test_a_cell_that_repeats_itself_is_followed_by_a_final_only_turn() -> None:
+    spy = GrammarSpy([repl("print(context)"), repl("print(context)"), "FINAL(abc)"])
+    result = RLM(spy, spy, prompt="compact").completion("abc", "q?")
+    assert result.answer == "abc"
+    assert spy.grammars == [REPLY_GRAMMAR, REPLY_GRAMMAR, FINAL_GRAMMAR]
+    assert spy.prompts[2][-1]["content"].endswith(REPEATED_CELL)
+    assert REPEATED_CELL not in spy.prompts[1][-1]["content"]
+
+
+def test_the_last_turn_may_only_answer() -> None:
+    spy = GrammarSpy([repl("print(context)"), "FINAL(abc)"])
+    result = RLM(spy, spy, prompt="compact", max_iterations=1).completion("abc", "q?")
+    assert (result.answer, result.status) == ("abc", "max_iterations")
+    assert spy.grammars == [REPLY_GRAMMAR, FINAL_GRAMMAR]

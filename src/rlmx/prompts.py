@@ -14,13 +14,18 @@ PROMPT_STYLES = ("paper", "compact")
 # GBNF: an optional remark line (at most 200 characters: small models otherwise ramble
 # until max_tokens), then exactly one ```repl cell or one FINAL line. Code lines may not
 # contain backticks, so the cell cannot close early.
-REPLY_GRAMMAR = r"""
-root  ::= note? (cell | final)
+_FINAL_RULE = r"""final ::= "FINAL(" [^\n]+ ")" | "FINAL_VAR(" [a-zA-Z_] [a-zA-Z0-9_]* ")"
+"""
+REPLY_GRAMMAR = (
+    r"""root  ::= note? (cell | final)
 note  ::= [^`\n]{1,200} "\n"
 cell  ::= "```repl\n" line line* "```"
 line  ::= [^`\n]* "\n"
-final ::= "FINAL(" [^\n]+ ")" | "FINAL_VAR(" [a-zA-Z_] [a-zA-Z0-9_]* ")"
 """
+    + _FINAL_RULE
+)
+# Only a FINAL line: the last turn, and the turn after a cell that repeated itself.
+FINAL_GRAMMAR = "root ::= final\n" + _FINAL_RULE
 
 _COMPACT_SYSTEM = """\
 You answer questions about a document stored in the Python variable `context`. You \
@@ -278,9 +283,9 @@ def opening(
     return messages
 
 
-REPEATED_REPLY = """\
-You sent the same reply as before. If you already know the answer, reply with the single \
-line FINAL(answer); otherwise try something different."""
+REPEATED_CELL = """\
+That code already ran and printed the same output before: running it again shows nothing \
+new. Reply now with the single line FINAL(answer)."""
 
 
 def next_turn(query: str, style: str = "paper") -> str:

@@ -1,8 +1,9 @@
 """Repairs for the mistakes small root models make, learned from their trajectories.
 
 One ``Repairs`` object per run watches what the root sees and does. In every style it
-answers an error repeated cell after cell with a hint. In the compact style (small local
-models) it also:
+answers an error repeated cell after cell with a hint, and spots a cell that repeats the
+one before it, code and output alike (the loop then asks for FINAL; with a grammar the
+next reply can only be a FINAL line). In the compact style (small local models) it also:
 
 - notes on a sub-call's reply when the prompt held no text from the context: the helper
   answered blind, and small models otherwise trust whatever it made up;
@@ -49,12 +50,17 @@ class Repairs:
         self.compact = compact
         self.seen_numbers = _numbers(query)
         self.pushed_back = False
+        self.last_cell: tuple[str, str] | None = None
         self.last_error = ""
         self.error_streak = 0
 
-    def saw(self, output: str) -> None:
-        """Remember a cell's output as the root saw it."""
+    def saw(self, code: str, output: str) -> bool:
+        """Remember a cell's output as the root saw it; True when the cell repeated the
+        previous one, code and output alike (a loop the model will not leave by itself)."""
         self.seen_numbers |= _numbers(output)
+        repeated = self.last_cell == (code.strip(), output)
+        self.last_cell = (code.strip(), output)
+        return repeated
 
     def error_hint(self, output: str, failed: bool) -> str | None:
         """The second failure in a row with the same last error line earns a hint."""

@@ -267,6 +267,7 @@ class _Run:
         self.opening = 0  # messages before the first reply; never trimmed
         self.style = _prompt_style(self.cfg.prompt_setting, root_lm)
         self.repairs = Repairs("", None, self.style == "compact")
+        self.loop_detected = False  # the last cell repeated the one before: ask for FINAL
 
     # -- events ----------------------------------------------------------------------------
     def _fields(self) -> dict[str, Any]:
@@ -362,14 +363,11 @@ class _Run:
                 return await self.last_turn(messages, sandbox, reason, "budget_exhausted")
             self.iteration += 1
             try:
-                reply = await self.root_call(messages)
+                reply = await self.root_call(messages, final_only=self.loop_detected)
             except BudgetExhausted as exc:
                 return await self.last_turn(messages, sandbox, str(exc), "budget_exhausted")
-            repeated = len(messages) >= 2 and messages[-2].get("content") == reply
             messages.append({"role": "assistant", "content": reply})
             final = await self.act(reply, messages, sandbox)
-            if final is None and repeated:
-                messages[-1]["content"] += "\n\n" + prompts.REPEATED_REPLY
             if final is not None:
                 await self.emit(FinalAnswer, answer=final.answer, via=final.via)
                 return final.answer, "final"
@@ -379,15 +377,17 @@ class _Run:
     async def act(self, reply: str, messages: list[Message], sandbox: Sandbox) -> _Final | None:
         """Carry out one root reply; a final answer ends the run."""
         parsed = parse_reply(reply)
+        self.loop_detected = False
         if parsed.code_cells:
             reports = []
             for code in parsed.code_cells:
                 result = await self.run_cell(sandbox, code)
                 if result.final:
                     return _Final(result.final["answer"], result.final["via"])
-                self.repairs.saw(result.output)
+                self.loop_detected = self.repairs.saw(code, result.output)
                 reports.append(prompts.cell_report(code, result.output, self.style))
             reports.append(self.repairs.error_hint(result.output, result.error) or "")
+            reports.append(prompts.REPEATED_CELL if self.loop_detected else "")
             reports.append(prompts.next_turn(self.query, self.style))
             messages.append({"role": "user", "content": "\n\n".join(r for r in reports if r)})
             return None
@@ -428,7 +428,7 @@ class _Run:
             return None, status  # only the root gets a turn past the budget
         messages.append({"role": "user", "content": prompts.last_turn(reason)})
         self.iteration += 1
-        reply = await self.root_call(messages, force=True)
+        reply = await self.root_call(messages, force=True, final_only=True)
         parsed = parse_reply(reply)
         for code in parsed.code_cells:
             result = await self.run_cell(sandbox, code)
@@ -443,12 +443,15 @@ class _Run:
         return (parsed.prose.strip() or None), status  # no FINAL: the best text we have
 
     # -- steps ----------------------------------------------------------------------------------
-    async def root_call(self, messages: list[Message], force: bool = False) -> str:
+    async def root_call(
+        self, messages: list[Message], force: bool = False, final_only: bool = False
+    ) -> str:
+        """One root turn; with a grammar, ``final_only`` allows nothing but a FINAL line."""
         fit_history(self.root_lm, messages, self.opening, self.cfg.root_max_tokens or 1024)
         started = time.perf_counter()
         grammar = None
         if self.style == "compact" and getattr(self.root_lm, "supports_grammar", False):
-            grammar = prompts.REPLY_GRAMMAR
+            grammar = prompts.FINAL_GRAMMAR if final_only else prompts.REPLY_GRAMMAR
         response = await self.tree.gateway.call(
             self.root_lm,
             messages,
