@@ -161,8 +161,7 @@ A final answer is not accepted before you have run code on the context. Inspect 
 with a ```repl block first."""
 
 LAST_TURN = """\
-{reason}. This is your last turn: give your best final answer now, as FINAL(your answer) \
-on its own line."""
+{reason}. This is your last turn: give your best final answer now, on one FINAL line."""
 
 
 def system_prompt(style: str = "paper", sub_window: int | None = None) -> str:
@@ -285,7 +284,7 @@ def opening(
 
 REPEATED_CELL = """\
 That code already ran and printed the same output before: running it again shows nothing \
-new. Reply now with the single line FINAL(answer)."""
+new. Give your final answer now, on one FINAL line."""
 
 
 def next_turn(query: str, style: str = "paper") -> str:
