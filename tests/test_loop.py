@@ -12,7 +12,7 @@ from rlmx import RLM, Budget
 from rlmx.events import QueueSink, read_trajectory
 from rlmx.lm.base import LMResponse, Usage
 from rlmx.lm.replay import ReplayLM, load_script
-from rlmx.prompts import FINAL_GRAMMAR, REPEATED_CELL, REPLY_GRAMMAR
+from rlmx.prompts import FINAL_GRAMMAR, REPLY_GRAMMAR, repeated_cell
 from rlmx.rlm import SUBCALL_ERROR
 
 from conftest import repl
@@ -428,8 +428,8 @@ def test_a_cell_that_repeats_itself_is_followed_by_a_final_only_turn() -> None:
     result = RLM(spy, spy, prompt="compact").completion("abc", "q?")
     assert result.answer == "abc"
     assert spy.grammars == [REPLY_GRAMMAR, REPLY_GRAMMAR, FINAL_GRAMMAR]
-    assert spy.prompts[2][-1]["content"].endswith(REPEATED_CELL)
-    assert REPEATED_CELL not in spy.prompts[1][-1]["content"]
+    assert spy.prompts[2][-1]["content"].endswith(repeated_cell("q?"))
+    assert "same output" not in spy.prompts[1][-1]["content"]
 
 
 def test_the_last_turn_may_only_answer() -> None:

@@ -282,9 +282,13 @@ def opening(
     return messages
 
 
-REPEATED_CELL = """\
-That code already ran and printed the same output before: running it again shows nothing \
-new. Give your final answer now, on one FINAL line."""
+def repeated_cell(query: str) -> str:
+    """Said after a cell that repeated the one before; the question is restated because a
+    small model otherwise answers the note ("No new output") instead of the query."""
+    return (
+        "That code already ran before and printed the same output. Use what the outputs "
+        f"above show and answer the question now, on one FINAL line: {query}"
+    )
 
 
 def next_turn(query: str, style: str = "paper") -> str:

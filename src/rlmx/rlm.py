@@ -387,7 +387,7 @@ class _Run:
                 self.loop_detected = self.repairs.saw(code, result.output)
                 reports.append(prompts.cell_report(code, result.output, self.style))
             reports.append(self.repairs.error_hint(result.output, result.error) or "")
-            reports.append(prompts.REPEATED_CELL if self.loop_detected else "")
+            reports.append(prompts.repeated_cell(self.query) if self.loop_detected else "")
             reports.append(prompts.next_turn(self.query, self.style))
             messages.append({"role": "user", "content": "\n\n".join(r for r in reports if r)})
             return None
