@@ -139,7 +139,10 @@ def report() -> None:
             acc = 100 * statistics.mean(r["score"] for r in mine)
             tok = statistics.mean(r["tokens"] for r in mine)
             sec = statistics.mean(r["seconds"] for r in mine)
-            note = " (truncated)" if any(r.get("truncated") for r in mine) else ""
+            note = ""
+            if any(r.get("truncated") for r in mine):
+                kept = sum(bool(r.get("needle_kept")) for r in mine)
+                note = f" (cut to the window; needle kept in {kept}/{len(mine)})"
             cells.append(f"{acc:.0f}% (n={len(mine)}), {tok:,.0f} tok, {sec:.0f} s{note}")
         lines.append(f"| {METHOD_NAMES[method]} | " + " | ".join(cells) + " |")
     threads = "/".join(str(t) for t in sorted({r.get("threads", 1) for r in rows}))
