@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from rlmx.bm25 import bm25_top, respell
 from rlmx.eval.items import estimate_tokens
 from rlmx.eval.oolong import (
     FAMILIES,
@@ -326,3 +327,11 @@ def test_browsecomp_plus_loader_mixes_own_and_other_documents(tmp_path: Path) ->
         assert item.score(f"answer {query_id}") == 1
     with pytest.raises(ValueError, match="BrowseComp-Plus data not found"):
         browsecomp_items(tmp_path / "missing.jsonl", 1)
+
+
+def test_bm25_search_tolerates_misspelled_words_only_when_nothing_matches() -> None:
+    texts = ["The satellite reached orbit.", "Night trains return.", "A satellite dish."]
+    assert respell("Sattelite ORBIT xyzzy", texts) == "satellite orbit xyzzy"
+    assert {i for i, _ in bm25_top(texts, "sattelite", 3)} == {0, 2}
+    assert [i for i, _ in bm25_top(texts, "sattelite orbit", 3)] == [0]  # orbit matched
+    assert bm25_top(texts, "trains", 3)[0][0] == 1 and bm25_top(texts, "xyzzy", 3) == []

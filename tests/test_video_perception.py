@@ -54,6 +54,8 @@ def test_narration_is_transcribed_with_timestamps_within_two_seconds(tools) -> N
     hit = video_tools.search_transcript("volcano")[0]
     spoken_at = hit["word_times"][0][1]
     assert volcano["speech_start"] - 2 <= spoken_at <= volcano["speech_end"]
+    misspelled = video_tools.search_transcript("vulcano")[0]  # found by its closest word
+    assert misspelled["start"] == hit["start"] and misspelled["word_times"] == hit["word_times"]
     inside = video_tools.transcript(volcano["start"], volcano["end"])
     assert any("volcano" in s["text"].lower() for s in inside)
 

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import difflib
+import re
+
+_WORD = re.compile(r"[a-z0-9]+(?:'[a-z]+)?")
+
 
 class BM25Index:
     """A BM25 index over fixed texts, built once and queried many times."""
@@ -33,6 +38,22 @@ class BM25Index:
         ]
 
 
+def respell(query: str, texts: list[str]) -> str:
+    """``query`` in lower case, each word the texts lack replaced by their closest word.
+
+    Spelling slips happen on both sides: a small model searches for "sattelite", and a
+    speech recognizer writes "height trains" for "night trains".
+    """
+    vocabulary = {w for text in texts for w in _WORD.findall(text.lower())}
+    words = []
+    for word in _WORD.findall(query.lower()):
+        close = [] if word in vocabulary else difflib.get_close_matches(word, vocabulary, 1, 0.75)
+        words.append(close[0] if close else word)
+    return " ".join(words)
+
+
 def bm25_top(texts: list[str], query: str, k: int) -> list[tuple[int, float]]:
-    """One-off ranking of ``texts`` (for corpora that change between queries)."""
-    return BM25Index(texts).top(query, k)
+    """One-off ranking of ``texts`` (for corpora that change between queries); a query
+    that matches nothing is tried once more, respelled to the texts' own words."""
+    index = BM25Index(texts)
+    return index.top(query, k) or index.top(respell(query, texts), k)

@@ -17,7 +17,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-from ..bm25 import bm25_top
+from ..bm25 import bm25_top, respell
 from ..environment import VideoOptions
 from .cache import PerceptionCache
 from .env import VideoEnv
@@ -206,8 +206,9 @@ class VideoTools:
         """Transcript segments that best match `query` (BM25), each with the times at which
         the query's words are spoken: [{"start", "end", "text", "score", "word_times"}]."""
         segments = self._full_transcript()
-        ranked = bm25_top([s["text"] for s in segments], query, k)
-        wanted = {w.lower().strip(".,!?") for w in query.split()}
+        texts = [s["text"] for s in segments]
+        ranked = bm25_top(texts, query, k)
+        wanted = {w.lower().strip(".,!?") for w in f"{query} {respell(query, texts)}".split()}
         return [
             {
                 "start": segments[i]["start"],
