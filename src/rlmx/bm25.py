@@ -1,4 +1,8 @@
-"""BM25 ranking (bm25s) shared by video search and the CodeAct + BM25 baseline."""
+"""BM25 ranking (bm25s) shared by video search and the CodeAct + BM25 baseline.
+
+The baseline's index ranks exactly; the one-off video searches retry a query that matches
+nothing with its words respelled to the corpus's own words.
+"""
 
 from __future__ import annotations
 
@@ -41,8 +45,8 @@ class BM25Index:
 def respell(query: str, texts: list[str]) -> str:
     """``query`` in lower case, each word the texts lack replaced by their closest word.
 
-    Spelling slips happen on both sides: a small model searches for "sattelite", and a
-    speech recognizer writes "height trains" for "night trains".
+    Small models misspell what they search for ("sattelite"), and speech recognizers
+    misspell names; a close word (difflib ratio >= 0.75) is taken as meant.
     """
     vocabulary = {w for text in texts for w in _WORD.findall(text.lower())}
     words = []
