@@ -394,8 +394,10 @@ def test_compact_style_does_not_send_a_sub_call_that_only_repeats_the_question(r
 
 def test_compact_style_pushes_back_once_on_a_final_number_no_output_showed(replay) -> None:
     guess = [repl("print('no match here')"), "FINAL(1,405)", "FINAL(1,405)"]
-    result, _ = run(replay(guess), query="How many?", prompt="compact")
+    root = ReplayLM(guess, "root")
+    result = RLM(root, root, prompt="compact").completion("abc", "How many?")
     assert (result.answer, result.iterations) == ("1,405", 3)
+    assert root.prompts[2][-1]["content"].startswith("Not accepted yet: 1405 appears in no")
     result, _ = run(replay(guess), query="How many?", prompt="paper")
     assert (result.answer, result.iterations) == ("1,405", 2)
     seen = [repl("print('total: 1405 rows')"), "FINAL(1,405)"]
