@@ -327,6 +327,10 @@ def test_browsecomp_plus_loader_mixes_own_and_other_documents(tmp_path: Path) ->
         assert item.score(f"answer {query_id}") == 1
     with pytest.raises(ValueError, match="BrowseComp-Plus data not found"):
         browsecomp_items(tmp_path / "missing.jsonl", 1)
+    wrong = tmp_path / "wrong.jsonl"
+    wrong.write_text(json.dumps({"question": "q?"}))
+    with pytest.raises(ValueError, match="row 1 lacks query_id, query, answer"):
+        browsecomp_items(wrong, 1)
 
 
 def test_bm25_search_tolerates_misspelled_words_only_when_nothing_matches() -> None:

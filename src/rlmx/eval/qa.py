@@ -100,6 +100,11 @@ def browsecomp_items(path: Path, n: int, documents: int = 1000, seed: int = 0) -
         raise ValueError(f"BrowseComp-Plus data not found at {path}; pass the decrypted JSONL "
                          "(browsecomp_plus_decrypted.jsonl) with --data")  # fmt: skip
     rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line]
+    for number, row in enumerate(rows, 1):
+        missing = [key for key in ("query_id", "query", "answer") if key not in row]
+        if missing:
+            raise ValueError(f"{path}: row {number} lacks {', '.join(missing)}; is this the "
+                             "decrypted BrowseComp-Plus JSONL?")  # fmt: skip
     rng = random.Random(f"browsecomp-{seed}")
     every = {d["docid"]: d for r in rows for kind in BROWSECOMP_DOC_KINDS for d in r.get(kind, [])}
     items = []
