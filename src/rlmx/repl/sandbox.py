@@ -74,6 +74,15 @@ class _Channel:
             self.writer.close()
 
 
+async def _drain_to_eof(process: asyncio.subprocess.Process) -> None:
+    """Read a dead worker's pipes to EOF so asyncio closes its transport now, while the
+    event loop is still running (otherwise it is closed at garbage collection, with a warning)."""
+    for stream in (process.stdout, process.stderr):
+        if stream is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(stream.read(), 1.0)
+
+
 class Sandbox:
     """A persistent REPL worker in one of the modes ``bwrap``, ``process`` or ``none``."""
 
@@ -229,6 +238,7 @@ class Sandbox:
                     os.killpg(self._process.pid, signal.SIGKILL)
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self._process.wait(), 5.0)
+            await _drain_to_eof(self._process)
             self._process = None
         if self._workdir is not None:
             shutil.rmtree(self._workdir, ignore_errors=True)
