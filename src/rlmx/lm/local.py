@@ -72,13 +72,18 @@ def check_local_spec(text: str) -> None:
             raise LMConfigError(f"GGUF file not found: {name}")
     else:
         registry.get_entry(name)
+    _import_llama()
+
+
+def _import_llama() -> Any:
+    """llama-cpp-python's ``Llama`` class, or a clear error when the extra is not installed."""
     try:
-        import llama_cpp  # noqa: F401
+        from llama_cpp import Llama
     except ImportError:
         raise LMConfigError(
-            "the embedded backend needs llama-cpp-python: pip install 'rlmx[local]' "
-            "(or run make setup-local)"
+            "the embedded backend needs llama-cpp-python: pip install 'rlmx[local]'"
         ) from None
+    return Llama
 
 
 def resolve_model_file(name: str, progress: registry.Progress | None = None) -> tuple[Path, int]:
@@ -124,18 +129,13 @@ def _quiet_stderr() -> Any:
 
 def load_llama(path: Path, n_ctx: int, threads: int, threads_batch: int) -> Any:
     """Load (once per process) a GGUF model with llama-cpp-python."""
-    try:
-        from llama_cpp import Llama
-    except ImportError:
-        raise LMConfigError(
-            "the embedded backend needs llama-cpp-python: pip install 'rlmx[local]'"
-        ) from None
+    llama_class = _import_llama()
     key = (str(path), n_ctx, threads, threads_batch)
     with _load_lock:
         if key not in _loaded:
             try:
                 with _quiet_stderr():
-                    _loaded[key] = Llama(
+                    _loaded[key] = llama_class(
                         model_path=str(path),
                         n_ctx=n_ctx,
                         n_threads=threads,
