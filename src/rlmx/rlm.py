@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import shutil
 import tempfile
 import time
@@ -42,7 +41,8 @@ from .events import (
 )
 from .gateway import Gateway
 from .lm.base import LM, LMError, Message, Usage, prompt_tokens
-from .lm.specs import DEFAULT_SPEC, validate_spec
+from .lm.choice import ModelTable
+from .lm.specs import default_root_spec, validate_spec
 from .protocol import parse_reply
 from .repairs import Repairs
 from .repl.context import ContextError, prepare_context
@@ -86,6 +86,10 @@ class RLM:
             "RLM without sub-calls" ablation); the model is told so.
         video: how a video context (a Path to a video file) is explored: vision model,
             segment length, OCR step, perception cache (see ``VideoOptions``).
+        models: named models that model code may pick, ``llm_query(p, model="fast")``
+            with ``models={"fast": "openai:gpt-5-nano"}``. Model code may name only these,
+            the sub model and the root (by their spec text); any other name is an
+            ``[rlmx error]`` string in the cell and is never read as a spec.
     """
 
     def __init__(
@@ -108,8 +112,9 @@ class RLM:
         sub_max_tokens: int | None = None,
         sub_calls: bool = True,
         video: VideoOptions | None = None,
+        models: dict[str, str | LM] | None = None,
     ) -> None:
-        root = root if root is not None else os.environ.get("RLMX_ROOT", DEFAULT_SPEC)
+        root = root if root is not None else default_root_spec()
         _check_positive(
             max_depth=max_depth,
             max_iterations=max_iterations,
@@ -119,7 +124,7 @@ class RLM:
         if max_output_chars is not None and max_output_chars < 100:
             raise ValueError("max_output_chars must be at least 100")
         self.video = video or VideoOptions()
-        for model in (root, sub, self.video.vision):
+        for model in (root, sub, self.video.vision, *(models or {}).values()):
             if isinstance(model, str):
                 validate_spec(model)
         if prompt != "auto" and prompt not in prompts.PROMPT_STYLES:
@@ -143,6 +148,7 @@ class RLM:
         self.root_max_tokens = root_max_tokens
         self.sub_max_tokens = sub_max_tokens
         self.sub_calls = sub_calls
+        self.models = ModelTable(models, allowed=[self.sub, self.root])
 
     def completion(self, context: Any, query: str) -> Result:
         """Answer ``query`` about ``context`` (blocking)."""
@@ -236,6 +242,15 @@ class _Tree:
         self.ledger = Ledger(rlm.budget)
         self.gateway = Gateway(self.ledger, rlm.concurrency)
         self.emitter = emitter
+        self._child_slots: dict[int, asyncio.Semaphore] = {}
+
+    def child_slot(self, depth: int) -> asyncio.Semaphore:
+        """Bounds the child runs (each a sandbox) alive at once at one depth. One semaphore
+        per depth: a child waiting for a slot for its own child never holds that slot."""
+        if depth not in self._child_slots:
+            size = min(self.cfg.limits.max_child_runs, self.cfg.concurrency)
+            self._child_slots[depth] = asyncio.Semaphore(size)
+        return self._child_slots[depth]
 
 
 class _Run:
@@ -516,10 +531,11 @@ class _Run:
         """One plain sub-call; never raises: a failure is an error string the model reads."""
         self.calls += 1
         started = time.perf_counter()
-        text, usage, name = "", Usage(), str(model or "")
+        text, usage, name = "", Usage(), (model or "")[:100]
         error = self.repairs.refusal(prompt)  # a question with no text is not sent
         try:
-            lm = self.tree.gateway.lm(model or self.cfg.sub, "sub")
+            chosen = self.cfg.models.pick(model) if model is not None else self.cfg.sub
+            lm = self.tree.gateway.lm(chosen, "sub")
             name = lm.name
             if error is None:
                 response = await self.tree.gateway.call(
@@ -598,7 +614,8 @@ class _Run:
             parent_cell=self.current_cell,
         )
         try:
-            result = await child.execute(prompt if context is None else context, prompt)
+            async with self.tree.child_slot(child.depth):
+                result = await child.execute(prompt if context is None else context, prompt)
         except ContextError as exc:
             return SUBCALL_ERROR + str(exc)
         self.usage.absorb_child(result.usage)

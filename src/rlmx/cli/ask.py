@@ -16,7 +16,7 @@ from ..lm.base import LMError
 from ..repl.context import ContextError, collect_files
 from ..repl.isolation import MODES, SandboxUnavailable
 from ..rlm import RLM
-from .common import EXIT_USAGE, app, check_setup, fail
+from .common import EXIT_USAGE, MODEL_HELP, app, check_setup, fail, parse_aliases
 
 
 def load_context(paths: list[str]) -> Any:
@@ -73,9 +73,11 @@ def ask(
     vision: Annotated[
         str | None, typer.Option(help="Vision model spec for look() on a video context.")
     ] = None,
+    model: Annotated[list[str] | None, typer.Option("--model", help=MODEL_HELP)] = None,
 ) -> None:
     """Answer a question about files, a directory or stdin with an RLM."""
     check_setup(sandbox)
+    aliases = parse_aliases(model)
     try:
         context = load_context(paths)
         rlm = RLM(
@@ -91,6 +93,7 @@ def ask(
             prompt=prompt,
             sub_calls=sub_calls,
             video=VideoOptions(vision=vision),
+            models=aliases,
         )
     except (ContextError, LMError, SandboxUnavailable, ValueError) as exc:
         raise fail(str(exc)) from None

@@ -37,6 +37,21 @@ def check_setup(sandbox: str, *specs: str | None) -> None:
         raise fail(str(exc)) from None
 
 
+MODEL_HELP = "A model that model code may pick by name, NAME=SPEC (repeatable)."
+
+
+def parse_aliases(pairs: list[str] | None) -> dict[str, str]:
+    """``--model NAME=SPEC`` options as a dict; each spec is checked now (exit 2 if bad)."""
+    aliases: dict[str, str] = {}
+    for pair in pairs or []:
+        name, sep, spec = pair.partition("=")
+        if not sep or not name.strip() or not spec.strip():
+            raise fail(f"--model expects NAME=SPEC, got {pair!r}")
+        aliases[name.strip()] = spec.strip()
+    check_setup("auto", *aliases.values())
+    return aliases
+
+
 def progress_bar(counts: bool = False) -> Any:
     """A progress bar on stderr and its update(stage, done, total) function; bytes by
     default, plain counts with ``counts``."""

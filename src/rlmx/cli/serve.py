@@ -9,7 +9,7 @@ from typing import Annotated, Any
 import typer
 
 from ..repl.isolation import MODES
-from .common import app, check_setup, fail
+from .common import MODEL_HELP, app, check_setup, fail, parse_aliases
 
 
 def _free_port(host: str, port: int) -> int:
@@ -65,11 +65,25 @@ def serve(
     sandbox: Annotated[str, typer.Option(help=f"One of {', '.join(MODES)}.")] = "auto",
     max_runs: Annotated[int, typer.Option(min=1, help="Runs executing at once.")] = 4,
     max_upload_mb: Annotated[float, typer.Option(min=0.001, help="Largest upload.")] = 200.0,
+    max_json_mb: Annotated[float, typer.Option(min=0.001, help="Largest JSON body.")] = 32.0,
+    model: Annotated[list[str] | None, typer.Option("--model", help=MODEL_HELP)] = None,
+    allow_model: Annotated[
+        list[str] | None,
+        typer.Option(help="A further spec clients may choose as root or sub (repeatable)."),
+    ] = None,
+    allow_host: Annotated[
+        list[str] | None,
+        typer.Option(help="A Host name to answer besides the bound address (repeatable)."),
+    ] = None,
+    cors: Annotated[
+        list[str] | None, typer.Option(help="An origin allowed cross-origin (repeatable).")
+    ] = None,
 ) -> None:
     """Serve the HTTP API, live SSE trajectories, the web UI and /v1/chat/completions."""
     from ..server.app import ServerSettings, default_data_dir
 
-    check_setup(sandbox, root, sub, vision)
+    check_setup(sandbox, root, sub, vision, *(allow_model or []))
+    aliases = parse_aliases(model)
     if not data_root.is_dir():
         raise fail(f"data root {data_root} is not a directory")
     if token is None and host not in ("127.0.0.1", "localhost", "::1"):
@@ -84,6 +98,12 @@ def serve(
         sandbox=sandbox,
         max_runs=max_runs,
         max_upload_bytes=int(max_upload_mb * 2**20),
+        max_json_bytes=int(max_json_mb * 2**20),
+        models=aliases,
+        allow_models=list(allow_model or []),
+        host=host,
+        allow_hosts=list(allow_host or []),
+        cors_origins=list(cors or []),
     )
     _run_server(settings, host, port)
 
@@ -121,9 +141,10 @@ def mcp(
     root: Annotated[str | None, typer.Option(help="Default root model spec.")] = None,
     sub: Annotated[str | None, typer.Option(help="Default sub-model spec.")] = None,
     sandbox: Annotated[str, typer.Option(help=f"One of {', '.join(MODES)}.")] = "auto",
+    model: Annotated[list[str] | None, typer.Option("--model", help=MODEL_HELP)] = None,
 ) -> None:
     """Run an MCP server on stdio (tools: load_context, ask, list_contexts)."""
     from ..server.mcp_server import serve_stdio
 
     check_setup(sandbox, root, sub)
-    serve_stdio(root, sub, sandbox)
+    serve_stdio(root, sub, sandbox, parse_aliases(model))

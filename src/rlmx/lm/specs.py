@@ -5,7 +5,10 @@
 OpenAI-compatible server: vLLM, SGLang, llama.cpp, Ollama; the provider name
 ``llamacpp`` also sends GBNF grammars) and ``replay:<file.json>``.
 API keys come from the environment (``OPENAI_API_KEY``, ``OPENROUTER_API_KEY``,
-``<PROVIDER>_API_KEY``) or from the caller, never from anywhere else.
+``<PROVIDER>_API_KEY``) or from the caller, never from anywhere else, and go only where
+``key_destination`` allows: a hosted provider's key only to that provider's own URL (or
+``<PROVIDER>_BASE_URL``), another provider's key only to the base URL in its spec. Specs
+come from the operator only; model code and clients pick among them (``choice.py``).
 """
 
 from __future__ import annotations
@@ -24,12 +27,22 @@ HOSTED = {  # provider -> the environment variable holding its API key
     "openrouter": "OPENROUTER_API_KEY",
     "anthropic": "ANTHROPIC_API_KEY",
 }
+HOSTED_URLS = {  # the only base URLs a hosted provider's key is sent to (besides $X_BASE_URL)
+    "openai": "https://api.openai.com/v1",
+    "openrouter": OPENROUTER_URL,
+    "anthropic": "https://api.anthropic.com",
+}
 DEFAULT_SPEC = "local:qwen2.5-coder-1.5b"
 GRAMMAR_PROVIDERS = {"llamacpp", "llama.cpp", "llama-cpp"}
 SPEC_HELP = (
     "use local:<name>, openai:<model>, openrouter:<model>, anthropic:<model>, "
     "<provider>:<model>@<base_url> or replay:<file.json>"
 )
+
+
+def default_root_spec() -> str:
+    """The root model when none is given: ``$RLMX_ROOT``, else the embedded default."""
+    return os.environ.get("RLMX_ROOT") or DEFAULT_SPEC
 
 
 @dataclass(frozen=True)
@@ -103,7 +116,9 @@ def _resolve(spec: str, api_key: str | None) -> tuple[ModelSpec, str | None]:
     if parsed.provider in ("replay", "local"):
         return parsed, None
     if parsed.base_url is not None:
-        env_key = os.environ.get(f"{parsed.provider.upper()}_API_KEY")
+        env_key = None
+        if key_destination(parsed.provider, parsed.base_url):
+            env_key = os.environ.get(f"{parsed.provider.upper()}_API_KEY")
         return parsed, api_key or env_key or "not-needed"
     if parsed.provider not in HOSTED:
         raise LMConfigError(f"unknown model provider {parsed.provider!r} in {spec!r}: {SPEC_HELP}")
@@ -112,3 +127,16 @@ def _resolve(spec: str, api_key: str | None) -> tuple[ModelSpec, str | None]:
     if not key:
         raise LMConfigError(f"{env} is not set; it is needed for {spec!r}")
     return parsed, key
+
+
+def key_destination(provider: str, base_url: str) -> bool:
+    """Whether ``<PROVIDER>_API_KEY`` may be sent to ``base_url``.
+
+    A hosted provider's key goes only to its own API or to ``<PROVIDER>_BASE_URL`` (both
+    the operator's); ``openai:m@http://elsewhere`` gets no key. Any other provider name's
+    key goes to the base URL written in its spec, which only the operator can write.
+    """
+    if provider not in HOSTED:
+        return True
+    own = {HOSTED_URLS[provider], os.environ.get(f"{provider.upper()}_BASE_URL") or ""}
+    return base_url.rstrip("/") in {url.rstrip("/") for url in own if url}

@@ -50,7 +50,7 @@ class ContextMeta:
             extra = (
                 f" and {len(self.skipped_files) - 20} more" if len(self.skipped_files) > 20 else ""
             )
-            text += f" Binary files not included: {listed}{extra}."
+            text += f" Files not included (binary, or links out of the folder): {listed}{extra}."
         return text
 
     def to_dict(self) -> dict[str, Any]:
@@ -177,6 +177,9 @@ def collect_files(
             raise ContextError(f"context path does not exist: {path}")
         for full in _walk(path):
             key = full.relative_to(relative_to).as_posix() if relative_to else full.as_posix()
+            if not _inside(full, path):
+                skipped.append(f"{key} (a link out of {path.name or path})")
+                continue
             text = _read_text_file(full)
             if text is None:
                 skipped.append(key)
@@ -186,6 +189,7 @@ def collect_files(
 
 
 def _walk(path: Path) -> list[Path]:
+    """Files under a folder (links to folders are not entered: no loops, no escapes)."""
     if not path.is_dir():
         return [path]
     found = []
@@ -193,6 +197,13 @@ def _walk(path: Path) -> list[Path]:
         dirnames[:] = sorted(d for d in dirnames if d not in VCS_DIRS)
         found.extend(Path(dirpath) / name for name in sorted(filenames))
     return found
+
+
+def _inside(file: Path, root: Path) -> bool:
+    """Whether a file found under ``root`` resolves inside it (a symlink may point out)."""
+    if not root.is_dir():
+        return True
+    return file.resolve().is_relative_to(root.resolve())
 
 
 def _read_text_file(path: Path) -> str | None:

@@ -2,9 +2,11 @@
 
 ``bwrap``: bubblewrap with new pid/net/ipc/uts namespaces; only the Python runtime, the
 worker's two files and the context are visible (read-only), plus a private tmpfs.
-``process``: a plain child process with rlimits only. Both drop root to ``nobody`` inside
-the worker once the context is loaded, so that the hard rlimits (including the process
-count, which the kernel does not enforce for root) hold. ``none`` runs in a host thread.
+``process``: a plain child process with rlimits only. When the host runs as root, both
+switch the worker to a uid of its own once the context is loaded, so that the hard rlimits
+(the process count, which the kernel does not enforce for root, counted per uid) hold for
+that worker alone; ``confine.py`` adds a cgroup per worker where the host can make one.
+``none`` runs in a host thread.
 """
 
 from __future__ import annotations
@@ -21,7 +23,6 @@ from pathlib import Path
 log = logging.getLogger("rlmx.sandbox")
 
 MODES = ("auto", "bwrap", "process", "none")
-NOBODY_UID = 65534
 WORKER_DIR_INSIDE = "/opt/rlmx"
 CONTEXT_DIR_INSIDE = "/context"
 WORKER_FILES = ("worker.py", "wire.py")
@@ -33,13 +34,26 @@ class SandboxUnavailable(RuntimeError):
 
 @dataclass(frozen=True)
 class Limits:
-    """Resource limits of one worker. Memory is on top of the context's own size."""
+    """Resource limits of one worker, and what the host accepts from it.
+
+    Memory is on top of the context's own size. The last six bound the host's side: the
+    largest frame a worker may send, requests in flight per worker, prompts in one batch,
+    child runs at once per depth of the tree (never more than its concurrency), bytes of
+    replies queued for a worker that does not read them, and a cell's wall-clock time
+    whatever the worker does (sub-call waits included; ``cell_timeout`` counts compute).
+    """
 
     memory_mb: int = 2048
     cpu_seconds: int = 3600
     file_mb: int = 256
     processes: int = 64
     tmp_mb: int = 512
+    frame_mb: int = 64
+    max_requests: int = 64
+    max_batch: int = 4096
+    max_child_runs: int = 8
+    reply_buffer_mb: int = 64
+    cell_wall_seconds: float = 3600.0
 
     def for_worker(self, context_bytes: int) -> dict[str, int]:
         # A text context briefly exists twice (memory map + decoded str, up to 4 bytes/char).
@@ -57,6 +71,7 @@ _warned_process_mode = False
 def resolve_mode(mode: str) -> str:
     """Turn ``auto`` into the strongest mode that works here; validate the others."""
     global _warned_process_mode
+    requested = mode
     if mode not in MODES:
         raise ValueError(f"unknown sandbox mode {mode!r}; choose one of {', '.join(MODES)}")
     if mode == "bwrap" and not bwrap_works():
@@ -68,11 +83,23 @@ def resolve_mode(mode: str) -> str:
         mode = "bwrap" if bwrap_works() else "process"
     if mode == "process" and not _warned_process_mode:
         _warned_process_mode = True
-        log.warning(
-            "sandbox mode 'process': model code runs with rlimits only and can see this "
-            "machine's world-readable files and network; install bubblewrap for isolation"
-        )
+        log.warning("%s", process_mode_warning(fell_back=requested == "auto"))
     return mode
+
+
+def process_mode_warning(fell_back: bool = False) -> str:
+    """What 'process' mode exposes; said loudly when 'auto' fell back to it."""
+    why = "bubblewrap is not usable here, so 'auto' FELL BACK to " if fell_back else ""
+    text = (
+        f"sandbox: {why}mode 'process': model code runs with rlimits only and can read this "
+        "machine's world-readable files and reach its network"
+    )
+    if os.geteuid() != 0:
+        text += (
+            "; the host is not root, so the worker runs as your user and model code can read "
+            "this process's environment (API keys) from /proc"
+        )
+    return text + "; install bubblewrap (apt-get install bubblewrap) for isolation"
 
 
 @functools.cache
@@ -161,8 +188,3 @@ def worker_env(home: str) -> dict[str, str]:
         "PYTHONDONTWRITEBYTECODE": "1",
         "MALLOC_ARENA_MAX": "2",
     }
-
-
-def drop_uid() -> int | None:
-    """The uid the worker switches to: nobody when the host runs as root."""
-    return NOBODY_UID if os.geteuid() == 0 else None

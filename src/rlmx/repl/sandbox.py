@@ -1,9 +1,12 @@
 """Host side of the sandbox: one persistent worker per RLM, driven over the wire protocol.
 
-The host keeps a pump task reading the worker's frames. Results complete the pending
-``execute``; sub-call requests (``llm_query``, ``llm_query_batched``, ``rlm_query``,
-``budget``) go to the RLM's handler and are answered with ``reply`` frames. A cell's time
-limit counts only the time the worker computes, not the time it waits for sub-calls.
+The host keeps a pump task reading the worker's frames. Every frame is validated first
+(``frames.py``, within the caps of ``Limits``); a worker that breaks the protocol is killed
+and replaced, and the model is told. Results complete the pending ``execute``; requests
+(``llm_query``, ``llm_query_batched``, ``rlm_query``, ``budget``, ``tool``) go to the RLM's
+handler and are answered with ``reply`` frames. A cell's time limit counts the time the
+worker computes, not the time it waits for sub-calls, and is kept by the host's own clock;
+a wall-clock cap holds whatever the worker does.
 """
 
 from __future__ import annotations
@@ -20,12 +23,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import isolation, wire, worker
+from . import frames, isolation, wire, worker
+from .confine import Jail
 from .context import PreparedContext
 
 RequestHandler = Callable[[dict[str, Any]], Awaitable[Any]]
-RPC_TYPES = {"llm_query", "llm_query_batched", "rlm_query", "budget", "tool"}
 STARTUP_TIMEOUT = 60.0
+SEND_TIMEOUT = 10.0  # a worker that does not read its pipe for this long is broken
 
 
 class SandboxError(RuntimeError):
@@ -57,14 +61,24 @@ class _Channel:
         self.reader = reader
         self.writer = writer
 
-    async def send(self, message: dict[str, Any]) -> None:
-        self.writer.write(wire.encode_frame(message))
-        await self.writer.drain()
+    async def send(self, message: dict[str, Any] | bytes) -> None:
+        """Write one frame; WorkerDied when the pipe is gone or not read for SEND_TIMEOUT."""
+        data = message if isinstance(message, bytes) else wire.encode_frame(message)
+        try:
+            self.writer.write(data)
+            await asyncio.wait_for(self.writer.drain(), SEND_TIMEOUT)
+        except (OSError, RuntimeError, TimeoutError) as exc:
+            raise WorkerDied(f"cannot write to the worker ({type(exc).__name__})") from exc
 
-    async def recv(self) -> dict[str, Any]:
+    def buffered(self) -> int:
+        """Bytes written but not yet taken by the worker."""
+        return self.writer.transport.get_write_buffer_size()
+
+    async def recv(self, max_bytes: int) -> dict[str, Any]:
+        """One frame; WireError (a protocol violation) for one past ``max_bytes``."""
         try:
             header = await self.reader.readexactly(wire.HEADER.size)
-            body = await self.reader.readexactly(wire.frame_length(header))
+            body = await self.reader.readexactly(wire.frame_length(header, max_bytes))
         except (asyncio.IncompleteReadError, ConnectionError) as exc:
             raise WorkerDied("worker closed its pipe") from exc
         return wire.decode_body(body)
@@ -102,13 +116,16 @@ class Sandbox:
         self.load_seconds = 0.0
         self.startup_seconds = 0.0
         self._process: asyncio.subprocess.Process | None = None
+        self._jail: Jail | None = None
         self._channel: _Channel | None = None
         self._pump_task: asyncio.Task[None] | None = None
-        self._rpc_tasks: set[asyncio.Task[None]] = set()
+        self._rpc_tasks: dict[int, asyncio.Task[None]] = {}
         self._pending: dict[str, asyncio.Future[dict[str, Any]]] = {}
-        self._rpc_active = 0
-        self._rpc_busy_since = 0.0
-        self._rpc_seconds = 0.0
+        self._cell_id: int | None = None  # the execute whose result is awaited
+        self._violation: str | None = None  # why the worker was killed as broken
+        self._wait_active = 0
+        self._wait_since = 0.0
+        self._wait_seconds = 0.0
         self._next_id = 0
         self._workdir: Path | None = None
 
@@ -138,23 +155,22 @@ class Sandbox:
             self._channel = await self._spawn_thread()
         else:
             context_path = await self._spawn_process()
-        self._pump_task = asyncio.create_task(self._pump())
+        self._violation = None
         ready = self._expect("ready")
-        size = self.context.path.stat().st_size if self.context.path else 0
-        limits = self.limits.for_worker(size)
-        uid = isolation.drop_uid()
-        if uid is not None:
-            limits["uid"] = uid
-        await self._channel.send(
-            {
-                "type": "init",
-                "context_path": str(context_path) if context_path else None,
-                "context_kind": self.context.kind,
-                "limits": limits,
-                "tools": self.tools,
-            }
-        )
+        self._pump_task = asyncio.create_task(self._pump())
+        limits = self._worker_limits()
+        if self._jail is not None and self._jail.uid is not None:
+            limits["uid"] = self._jail.uid
         try:
+            await self._channel.send(
+                {
+                    "type": "init",
+                    "context_path": str(context_path) if context_path else None,
+                    "context_kind": self.context.kind,
+                    "limits": limits,
+                    "tools": self.tools,
+                }
+            )
             message = await asyncio.wait_for(ready, STARTUP_TIMEOUT)
         except (WorkerDied, TimeoutError) as exc:
             why = await self._startup_stderr() or str(exc) or type(exc).__name__
@@ -165,17 +181,24 @@ class Sandbox:
             raise SandboxError(f"the sandbox worker failed to load the context: {message['error']}")
         self.load_seconds = float(message.get("load_seconds", 0.0))
 
+    def _worker_limits(self) -> dict[str, int]:
+        assert self.context is not None
+        size = self.context.path.stat().st_size if self.context.path else 0
+        return self.limits.for_worker(size)
+
     async def _spawn_process(self) -> Path | None:
         assert self.context is not None
+        limits = self._worker_limits()
+        self._jail = Jail(limits["memory_bytes"], limits["processes"])
         self._workdir = Path(tempfile.mkdtemp(prefix="rlmx-worker-"))
-        uid = isolation.drop_uid()
-        if uid is not None:
-            os.chown(self._workdir, uid, uid)
+        if self._jail.uid is not None:
+            os.chown(self._workdir, self._jail.uid, self._jail.uid)
         argv, context_inside = isolation.worker_command(
             self.mode, self.context.path, self.limits.tmp_mb
         )
         home = "/tmp" if self.mode == "bwrap" else str(self._workdir)
         self._process = await asyncio.create_subprocess_exec(
+            *self._jail.launch_prefix(),
             *argv,
             stdin=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE,
@@ -222,7 +245,7 @@ class Sandbox:
         await self._kill()
 
     async def _kill(self) -> None:
-        for task in list(self._rpc_tasks):
+        for task in list(self._rpc_tasks.values()):
             task.cancel()
         if self._pump_task is not None:
             self._pump_task.cancel()
@@ -233,17 +256,26 @@ class Sandbox:
             self._channel.close()
             self._channel = None
         if self._process is not None:
-            if self._process.returncode is None:
-                with contextlib.suppress(ProcessLookupError, PermissionError):
-                    os.killpg(self._process.pid, signal.SIGKILL)
+            self._signal_tree()  # also when the worker itself already exited: its children
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self._process.wait(), 5.0)
             await _drain_to_eof(self._process)
             self._process = None
+        if self._jail is not None:
+            await asyncio.to_thread(self._jail.release)
+            self._jail = None
         if self._workdir is not None:
             shutil.rmtree(self._workdir, ignore_errors=True)
             self._workdir = None
         self._fail_pending(WorkerDied("worker stopped"))
+
+    def _signal_tree(self) -> None:
+        """SIGKILL the worker's process group and, where confined, every process it made."""
+        if self._process is not None:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(self._process.pid, signal.SIGKILL)
+        if self._jail is not None:
+            self._jail.kill_all()
 
     async def restart(self) -> None:
         """Kill the worker and start a fresh one with the same context (variables are lost)."""
@@ -261,105 +293,158 @@ class Sandbox:
         for future in self._pending.values():
             if not future.done():
                 future.set_exception(exc)
+                future.exception()  # retrieved: a cell may not be waiting on it
         self._pending.clear()
 
     async def _pump(self) -> None:
         assert self._channel is not None
         try:
             while True:
-                message = await self._channel.recv()
-                kind = message["type"]
-                if kind in RPC_TYPES:
-                    task = asyncio.create_task(self._serve_rpc(message))
-                    self._rpc_tasks.add(task)
-                    task.add_done_callback(self._rpc_tasks.discard)
-                    continue
-                if kind not in ("ready", "result"):
-                    continue  # nothing else is expected from a worker
-                key = "ready" if kind == "ready" else f"result:{message.get('id')}"
-                future = self._pending.pop(key, None)
-                if future is not None and not future.done():
-                    future.set_result(message)
-        except (WorkerDied, wire.WireError) as exc:
+                self._accept(await self._channel.recv(self.limits.frame_mb * 2**20))
+        except (frames.ProtocolViolation, wire.WireError) as exc:
+            self._broken(str(exc))
+        except WorkerDied as exc:
             self._fail_pending(WorkerDied(str(exc)))
+
+    def _accept(self, message: dict[str, Any]) -> None:
+        """Route one validated frame; ProtocolViolation for anything the protocol forbids."""
+        kind = message["type"]
+        if kind in frames.REQUESTS:
+            frames.check_request(message, self.limits.max_batch)
+            request_id = message["id"]
+            if request_id in self._rpc_tasks:
+                raise frames.ProtocolViolation(f"request id {request_id} is already in flight")
+            if len(self._rpc_tasks) >= self.limits.max_requests:
+                raise frames.ProtocolViolation(
+                    f"more than {self.limits.max_requests} requests in flight"
+                )
+            task = asyncio.create_task(self._serve_rpc(message))
+            self._rpc_tasks[request_id] = task
+            task.add_done_callback(lambda _t: self._rpc_tasks.pop(request_id, None))
+        elif kind == "result":
+            frames.check_result(message, self._cell_id)
+            self._cell_id = None
+            self._resolve("result", message)
+        elif kind == "ready" and "ready" in self._pending:
+            frames.check_ready(message)
+            self._resolve("ready", message)
+        else:
+            raise frames.ProtocolViolation(f"an unexpected {str(kind)[:40]!r} frame")
+
+    def _resolve(self, key: str, message: dict[str, Any]) -> None:
+        future = self._pending.pop(key, None)
+        if future is not None and not future.done():
+            future.set_result(message)
+
+    def _broken(self, why: str) -> None:
+        """The worker broke the protocol: kill it now; the cell (if any) restarts it."""
+        self._violation = why
+        self._signal_tree()
+        if self._channel is not None:
+            self._channel.close()
+        self._fail_pending(WorkerDied(f"the worker broke the protocol: {why}"))
 
     async def _serve_rpc(self, message: dict[str, Any]) -> None:
         assert self.handler is not None
-        self._rpc_started()
-        reply: dict[str, Any] = {"type": "reply", "id": message.get("id")}
+        waits = message["type"] in frames.WAITS
+        if waits:
+            self._wait_started()
+        reply: dict[str, Any] = {"type": "reply", "id": message["id"]}
         try:
             reply["value"] = await self.handler(message)
         except Exception as exc:
             reply["error"] = f"{type(exc).__name__}: {exc}"
         finally:
-            self._rpc_finished()
+            if waits:
+                self._wait_finished()
         channel = self._channel
-        if channel is not None:
-            with contextlib.suppress(Exception):
-                await channel.send(reply)
+        if channel is None:
+            return
+        data = wire.encode_frame(reply)
+        if channel.buffered() + len(data) > self.limits.reply_buffer_mb * 2**20:
+            self._broken("it does not read the host's replies")
+            return
+        with contextlib.suppress(WorkerDied):
+            await channel.send(data)
 
-    def _rpc_started(self) -> None:
-        if self._rpc_active == 0:
-            self._rpc_busy_since = time.perf_counter()
-        self._rpc_active += 1
+    def _wait_started(self) -> None:
+        if self._wait_active == 0:
+            self._wait_since = time.perf_counter()
+        self._wait_active += 1
 
-    def _rpc_finished(self) -> None:
-        self._rpc_active -= 1
-        if self._rpc_active == 0:
-            self._rpc_seconds += time.perf_counter() - self._rpc_busy_since
+    def _wait_finished(self) -> None:
+        self._wait_active -= 1
+        if self._wait_active == 0:
+            self._wait_seconds += time.perf_counter() - self._wait_since
 
     def _waiting_seconds(self) -> float:
-        busy = time.perf_counter() - self._rpc_busy_since if self._rpc_active else 0.0
-        return self._rpc_seconds + busy
+        busy = time.perf_counter() - self._wait_since if self._wait_active else 0.0
+        return self._wait_seconds + busy
 
     # -- execution ---------------------------------------------------------------------------
     async def execute(self, code: str, timeout: float, max_output_chars: int) -> CellResult:
-        """Run one cell. Past ``timeout`` seconds of compute it is interrupted (state kept);
-        if it ignores the interrupt the worker is restarted and its variables are lost."""
-        if self._channel is None:
+        """Run one cell. Past ``timeout`` seconds of compute (or the wall-clock cap) it is
+        interrupted (state kept); if it ignores the interrupt, or the worker breaks the
+        protocol or dies, the worker is restarted and its variables are lost."""
+        if self.context is None:
             raise SandboxError("sandbox is not running")
-        self._next_id += 1
-        result = self._expect(f"result:{self._next_id}")
         started = time.perf_counter()
+        if self._channel is None or self._pump_task is None or self._pump_task.done():
+            return await self._restart_after(
+                "The REPL worker had stopped before this cell", started
+            )
+        self._next_id += 1
+        self._cell_id = self._next_id
+        result = self._expect("result")
         waited_before = self._waiting_seconds()
-        await self._channel.send(
-            {
-                "type": "execute",
-                "id": self._next_id,
-                "code": code,
-                "max_output_chars": max_output_chars,
-            }
-        )
+        wall_deadline = started + self.limits.cell_wall_seconds
+
+        def compute() -> float:
+            return time.perf_counter() - started - (self._waiting_seconds() - waited_before)
+
         interrupted_at: float | None = None
-        while True:
-            compute = time.perf_counter() - started - (self._waiting_seconds() - waited_before)
-            if interrupted_at is None:
-                wait = max(timeout - compute, 0.0)
-            else:
-                wait = max(interrupted_at + self.interrupt_grace - time.perf_counter(), 0.0)
-            try:
-                message = await asyncio.wait_for(asyncio.shield(result), wait)
-                break
-            except TimeoutError:
-                compute = time.perf_counter() - started - (self._waiting_seconds() - waited_before)
-                if interrupted_at is None and compute >= timeout:
-                    interrupted_at = time.perf_counter()
-                    await self._channel.send({"type": "interrupt"})
-                elif interrupted_at is not None:
-                    return await self._restart_after(
-                        f"The cell ignored the interrupt after its {timeout:g} s time limit",
-                        started,
-                        timed_out=True,
-                    )
-            except WorkerDied:
-                return await self._restart_after("The REPL worker process died", started)
+        try:
+            await self._channel.send(
+                {
+                    "type": "execute",
+                    "id": self._cell_id,
+                    "code": code,
+                    "max_output_chars": max_output_chars,
+                }
+            )
+            while True:
+                if interrupted_at is None:
+                    wait = min(timeout - compute(), wall_deadline - time.perf_counter())
+                else:
+                    wait = interrupted_at + self.interrupt_grace - time.perf_counter()
+                try:
+                    message = await asyncio.wait_for(asyncio.shield(result), max(wait, 0.0))
+                    break
+                except TimeoutError:
+                    over = compute() >= timeout or time.perf_counter() >= wall_deadline
+                    if interrupted_at is None and over:
+                        interrupted_at = time.perf_counter()
+                        await self._channel.send({"type": "interrupt"})
+                    elif interrupted_at is not None:
+                        return await self._restart_after(
+                            f"The cell ignored the interrupt after its {timeout:g} s time limit",
+                            started,
+                            timed_out=True,
+                        )
+        except WorkerDied:
+            if self._violation is not None:
+                why = f"The REPL worker broke the protocol ({self._violation}) and was killed"
+                return await self._restart_after(why, started)
+            return await self._restart_after("The REPL worker process died", started)
+        finally:
+            self._cell_id = None
         return CellResult(
-            output=message["output"],
-            error=bool(message["error"]),
+            output=_cap(message["output"], max_output_chars),
+            error=message["error"],
             seconds=float(message["seconds"]),
-            final=message.get("final"),
-            output_chars=int(message.get("output_chars", 0)),
-            restored=list(message.get("restored", [])),
+            final=message["final"],
+            output_chars=message["output_chars"],
+            restored=message["restored"],
             timed_out=interrupted_at is not None,
         )
 
@@ -370,7 +455,7 @@ class Sandbox:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._process.wait(), 1.0)
             code = self._process.returncode
-        detail = f" (exit status {code})" if code not in (None, 0) else ""
+        detail = f" (exit status {code})" if code not in (None, 0, -signal.SIGKILL) else ""
         await self.restart()
         return CellResult(
             output=(
@@ -388,3 +473,12 @@ class Sandbox:
 
     async def __aexit__(self, *exc: object) -> None:
         await self.close()
+
+
+def _cap(output: str, limit: int) -> str:
+    """The worker caps its output; a forged result may not, so the host caps it again."""
+    if len(output) <= limit + 200:  # room for the worker's own "[... omitted]" marker
+        return output
+    half = limit // 2
+    omitted = len(output) - 2 * half
+    return f"{output[:half]}\n... [{omitted} characters omitted by the host] ...\n{output[-half:]}"

@@ -42,11 +42,11 @@ def decode_body(body: bytes) -> dict[str, Any]:
     return message
 
 
-def frame_length(header: bytes) -> int:
-    """Read the body length from a header, rejecting absurd sizes."""
+def frame_length(header: bytes, max_bytes: int = MAX_FRAME_BYTES) -> int:
+    """Read the body length from a header, rejecting frames over ``max_bytes``."""
     (length,) = HEADER.unpack(header)
-    if length > MAX_FRAME_BYTES:
-        raise WireError(f"announced frame of {length} bytes exceeds the limit")
+    if length > max_bytes:
+        raise WireError(f"a frame of {length:,} bytes (at most {max_bytes:,})")
     return length
 
 

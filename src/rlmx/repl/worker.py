@@ -37,6 +37,23 @@ except ImportError:  # run as a plain script inside the sandbox
 FD_OUTPUT_LIMIT = 1 << 16
 
 
+HELPER_NAMES = (
+    "llm_query",
+    "llm_query_batched",
+    "rlm_query",
+    "FINAL",
+    "FINAL_VAR",
+    "SHOW_VARS",
+    "budget",
+)
+
+
+def _model_name(model: Any) -> str | None:
+    if model is not None and not isinstance(model, str):
+        raise TypeError(f"model must be a name (str), not {type(model).__name__}")
+    return model
+
+
 class _FinalSignal(BaseException):
     """Raised by FINAL/FINAL_VAR to end the cell; a BaseException so `except Exception` passes."""
 
@@ -144,30 +161,82 @@ def apply_limits(limits: dict[str, int]) -> None:
         os.setuid(uid)
 
 
+class _Link:
+    """The worker's line to the host: what the helpers close over (never the Worker, so the
+    master copy of the helpers is not one attribute away from model code)."""
+
+    def __init__(self, write_fd: int, in_thread: bool) -> None:
+        self.write_fd = write_fd
+        self.in_thread = in_thread
+        self.write_lock = threading.Lock()
+        self.waiting: dict[int, queue.Queue[dict[str, Any] | None]] = {}
+        self.closed = False
+        self.next_id = 0
+        self.final: dict[str, Any] | None = None
+
+    def send(self, message: dict[str, Any]) -> None:
+        with self.write_lock:
+            wire.write_frame(self.write_fd, message)
+
+    def deliver(self, reply: dict[str, Any] | None) -> None:
+        """Hand a reply to the call waiting for it (None: the host is gone, wake them all)."""
+        with self.write_lock:
+            if reply is None:
+                self.closed = True
+                slots = list(self.waiting.values())
+            else:
+                slot = self.waiting.get(reply.get("id"))  # type: ignore[arg-type]
+                slots = [slot] if slot is not None else []
+        for slot in slots:
+            slot.put(reply)
+
+    def call(self, kind: str, **payload: Any) -> Any:
+        """Send a request to the host and block this cell (or thread) until its reply."""
+        slot: queue.Queue[dict[str, Any] | None] = queue.Queue(maxsize=1)
+        with self.write_lock:
+            if self.closed:
+                raise RuntimeError("the host closed the connection")
+            self.next_id += 1
+            request_id = self.next_id
+            self.waiting[request_id] = slot
+        try:
+            self.send({"type": kind, "id": request_id, **payload})
+            while True:
+                try:
+                    reply = slot.get(timeout=0.05 if self.in_thread else None)
+                    break
+                except queue.Empty:
+                    continue  # in a thread, poll so an async KeyboardInterrupt can land
+        finally:
+            with self.write_lock:
+                self.waiting.pop(request_id, None)
+        if reply is None:
+            raise RuntimeError("the host closed the connection")
+        if reply.get("error"):
+            raise RuntimeError(reply["error"])
+        return reply.get("value")
+
+
 class Worker:
     """One persistent REPL namespace speaking the wire protocol over two file descriptors."""
 
     def __init__(self, read_fd: int, write_fd: int, in_thread: bool = False) -> None:
         self.read_fd = read_fd
-        self.write_fd = write_fd
         self.in_thread = in_thread
-        self.write_lock = threading.Lock()
+        self.link = _Link(write_fd, in_thread)
         self.requests: queue.Queue[dict[str, Any] | None] = queue.Queue()
-        self.replies: queue.Queue[dict[str, Any] | None] = queue.Queue()
-        self.next_id = 0
         self.running_cell = False
         self.main_pid = os.getpid()
         self.main_thread_id = threading.get_ident()
-        self.final: dict[str, Any] | None = None
         self.fd_capture: int | None = None
         self.namespace: dict[str, Any] = {"__name__": "__main__", "__builtins__": builtins}
         self.helpers: dict[str, Any] = {}
+        self.builtins = dict(builtins.__dict__)  # restored after every cell
         self.cell_count = 0
 
     # -- transport -------------------------------------------------------------------
     def send(self, message: dict[str, Any]) -> None:
-        with self.write_lock:
-            wire.write_frame(self.write_fd, message)
+        self.link.send(message)
 
     def _reader(self) -> None:
         try:
@@ -175,7 +244,7 @@ class Worker:
                 message = wire.read_frame(self.read_fd)
                 kind = message["type"]
                 if kind == "reply":
-                    self.replies.put(message)
+                    self.link.deliver(message)
                 elif kind == "interrupt":
                     self._interrupt()
                 else:
@@ -184,7 +253,7 @@ class Worker:
                         return
         except (wire.WireError, OSError):
             self.requests.put(None)
-            self.replies.put(None)
+            self.link.deliver(None)
 
     def _interrupt(self) -> None:
         if not self.running_cell:
@@ -196,38 +265,21 @@ class Worker:
         else:
             os.kill(os.getpid(), signal.SIGINT)
 
-    def call_host(self, kind: str, **payload: Any) -> Any:
-        """Send a request to the host and block this cell until its reply arrives."""
-        self.next_id += 1
-        request_id = self.next_id
-        self.send({"type": kind, "id": request_id, **payload})
-        while True:
-            try:
-                reply = self.replies.get(timeout=0.05 if self.in_thread else None)
-            except queue.Empty:
-                continue  # in a thread, poll so an async KeyboardInterrupt can land
-            if reply is None:
-                raise RuntimeError("the host closed the connection")
-            if reply.get("id") == request_id:
-                break
-        if reply.get("error"):
-            raise RuntimeError(reply["error"])
-        return reply.get("value")
-
     # -- helpers visible to model code --------------------------------------------------
-    def _make_helpers(self) -> dict[str, Any]:
-        worker = self
+    def _make_helpers(self, tool_names: frozenset[str]) -> dict[str, Any]:
+        link, namespace = self.link, self.namespace
+        reserved = frozenset(HELPER_NAMES) | tool_names | {"context"}
 
         def llm_query(prompt: Any, model: str | None = None) -> str:
             """Ask the sub-model one question; returns its reply (or an error string)."""
-            return worker.call_host("llm_query", prompt=str(prompt), model=model)
+            return link.call("llm_query", prompt=str(prompt), model=_model_name(model))
 
         def llm_query_batched(prompts: Any, model: str | None = None) -> list[str]:
             """Ask many questions concurrently; replies come back in input order."""
             if isinstance(prompts, str):
                 raise TypeError("llm_query_batched expects a list of prompts, not one string")
             items = [str(p) for p in prompts]
-            return worker.call_host("llm_query_batched", prompts=items, model=model)
+            return link.call("llm_query_batched", prompts=items, model=_model_name(model))
 
         def rlm_query(prompt: Any, context: Any = None) -> str:
             """Delegate a sub-problem to a child RLM (a plain sub-call at maximum depth)."""
@@ -235,31 +287,31 @@ class Worker:
                 json.dumps(context)
             except (TypeError, ValueError) as exc:
                 raise TypeError(f"rlm_query context must be JSON-serialisable: {exc}") from None
-            return worker.call_host("rlm_query", prompt=str(prompt), context=context)
+            return link.call("rlm_query", prompt=str(prompt), context=context)
 
         def FINAL(answer: Any) -> None:
             """Finish the run with this answer."""
-            worker.final = {"answer": str(answer), "via": "FINAL"}
+            link.final = {"answer": str(answer), "via": "FINAL"}
             raise _FinalSignal
 
         def FINAL_VAR(name_or_value: Any) -> None:
             """Finish the run with a variable (by name) or a value."""
             value = name_or_value
             if isinstance(name_or_value, str) and name_or_value.isidentifier():
-                if name_or_value not in worker.namespace:
+                if name_or_value not in namespace:
                     raise NameError(
                         f"FINAL_VAR: no variable named {name_or_value!r}; assign it first or "
                         "call FINAL(value)"
                     )
-                value = worker.namespace[name_or_value]
-            worker.final = {"answer": str(value), "via": "FINAL_VAR"}
+                value = namespace[name_or_value]
+            link.final = {"answer": str(value), "via": "FINAL_VAR"}
             raise _FinalSignal
 
         def SHOW_VARS() -> str:
             """List the variables defined so far, with their types and sizes."""
             lines = []
-            for name, value in worker.namespace.items():
-                hidden = name.startswith("_") or name in worker.helpers
+            for name, value in namespace.items():
+                hidden = name.startswith("_") or name in reserved
                 if hidden or type(value).__name__ == "module":
                     continue
                 size = f", len={len(value)}" if hasattr(value, "__len__") else ""
@@ -270,9 +322,9 @@ class Worker:
 
         def budget() -> dict[str, Any]:
             """What is left of the run's budget (calls, tokens, USD, seconds)."""
-            return worker.call_host("budget")
+            return link.call("budget")
 
-        return {
+        helpers = {
             "llm_query": llm_query,
             "llm_query_batched": llm_query_batched,
             "rlm_query": rlm_query,
@@ -281,28 +333,39 @@ class Worker:
             "SHOW_VARS": SHOW_VARS,
             "budget": budget,
         }
+        assert set(helpers) == set(HELPER_NAMES)
+        return helpers
 
     def _make_tool(self, spec: dict[str, str]) -> Any:
         """A function that runs one of the host's environment tools (e.g. video OCR)."""
-        worker, name = self, spec["name"]
+        link, name = self.link, spec["name"]
 
         def tool(*args: Any, **kwargs: Any) -> Any:
             try:
                 json.dumps([args, kwargs])
             except (TypeError, ValueError) as exc:
                 raise TypeError(f"{name}() arguments must be plain data: {exc}") from None
-            return worker.call_host("tool", name=name, args=list(args), kwargs=kwargs)
+            return link.call("tool", name=name, args=list(args), kwargs=kwargs)
 
         tool.__name__ = tool.__qualname__ = name
         tool.__doc__ = spec.get("doc", "")
         return tool
 
     def _restore_reserved(self) -> list[str]:
+        """Put back reserved names and builtins that the cell overwrote or deleted."""
         restored = []
         for name, value in self.helpers.items():
             if self.namespace.get(name) is not value:
                 self.namespace[name] = value
                 restored.append(name)
+        if self.namespace.get("__builtins__") is not builtins:
+            self.namespace["__builtins__"] = builtins
+            restored.append("__builtins__")
+        live = builtins.__dict__
+        for name, value in self.builtins.items():
+            if live.get(name) is not value:
+                live[name] = value
+                restored.append(f"builtins.{name}")
         return restored
 
     # -- execution ---------------------------------------------------------------------
@@ -312,7 +375,7 @@ class Worker:
         filename = f"<cell {self.cell_count}>"
         linecache.cache[filename] = (len(code), None, code.splitlines(True), filename)
         sink = CappedText(max_output_chars)
-        self.final = None
+        self.link.final = None
         error = False
         started = time.perf_counter()
         self._begin_capture(sink)
@@ -336,7 +399,7 @@ class Worker:
             "output": sink.render(),
             "output_chars": sink.total,
             "error": error,
-            "final": self.final,
+            "final": self.link.final,
             "restored": restored,
             "seconds": time.perf_counter() - started,
         }
@@ -399,7 +462,8 @@ class Worker:
         if not self.in_thread:
             apply_limits(init.get("limits") or {})
         tools = {spec["name"]: self._make_tool(spec) for spec in init.get("tools") or []}
-        self.helpers = {"context": context, **self._make_helpers(), **tools}
+        helpers = self._make_helpers(frozenset(tools))
+        self.helpers = {"context": context, **helpers, **tools}
         self.namespace.update(self.helpers)
         self.send({"type": "ready", "load_seconds": time.perf_counter() - started})
 

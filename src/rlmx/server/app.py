@@ -5,6 +5,10 @@ uvicorn. Runs execute in the background (see ``runs.py``) and persist in SQLite 
 data dir. With a token set, every route but ``/health`` and the UI's static files needs
 ``Authorization: Bearer <token>`` (or ``?token=`` where a browser cannot set headers:
 EventSource and <video>).
+
+Clients are untrusted (``guard.py`` checks Host, Origin, content type and body size
+first): they pick models only from the operator's table, name files only under the data
+root, and never see the host's absolute paths.
 """
 
 from __future__ import annotations
@@ -22,9 +26,10 @@ from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request
+from fastapi import Path as Path_
 from fastapi.responses import FileResponse, Response
 from fastapi.staticfiles import StaticFiles
 from pydantic import Field, ValidationError
@@ -35,16 +40,20 @@ from .. import __version__
 from ..budget import Budget
 from ..environment import VIDEO_SUFFIXES, VideoOptions
 from ..lm.base import LMError
-from ..lm.specs import DEFAULT_SPEC
+from ..lm.choice import ModelTable
+from ..lm.specs import default_root_spec
+from ..repl.confine import detect as containment
 from ..repl.isolation import resolve_mode
 from ..rlm import RLM
-from . import samples
+from . import guard, samples
 from .openai_api import openai_routes
-from .runs import RunManager, RunOptions, RunRequest
+from .runs import RUN_ID, RunManager, RunOptions, RunRequest, public_run
 from .store import RunStore
 
 STATIC_DIR = Path(__file__).parent / "static"
 UPLOAD_CHUNK = 1 << 20
+FORM_SLACK = 1 << 20  # multipart fields and boundaries on top of the file itself
+RunId = Annotated[str, Path_(pattern=RUN_ID.pattern, max_length=64)]  # checked before any use
 
 
 def default_data_dir() -> Path:
@@ -69,14 +78,36 @@ class ServerSettings:
     max_runs: int = 4  # runs executing at once; more wait in a queue
     concurrency: int = 8  # LM calls in flight per run
     max_upload_bytes: int = 200 * 1024 * 1024
+    max_json_bytes: int = 32 * 1024 * 1024
+    models: dict[str, str] = field(default_factory=dict)  # --model NAME=SPEC aliases
+    allow_models: list[str] = field(default_factory=list)  # --allow-model SPEC
+    allow_replay: bool = False  # tests only: clients may name replay: scripts
+    host: str = "127.0.0.1"  # the bound address (checked against the Host header)
+    allow_hosts: list[str] = field(default_factory=list)
+    cors_origins: list[str] = field(default_factory=list)
+
+    def default_root(self) -> str:
+        return self.root or default_root_spec()
+
+    def model_table(self) -> ModelTable:
+        """What clients may name as root or sub: defaults, aliases, --allow-model specs."""
+        return ModelTable(
+            self.models,
+            allowed=[self.default_root(), self.sub, *self.allow_models],
+            allow_prefixes=("replay:",) if self.allow_replay else (),
+        )
 
     def build_rlm(self, request: RunRequest) -> RLM:
-        """The RLM for one request (its own models and limits, the server's defaults)."""
-        root = request.root or self.root
+        """The RLM for one request (its own models and limits, the server's defaults).
+        Raises ModelNotAllowed for a model the operator did not configure."""
+        table = self.model_table()
+        root = table.pick(request.root, "root model") if request.root else self.root
+        sub = table.pick(request.sub, "sub model") if request.sub else self.sub
         budget = Budget(max_usd=request.budget_usd)
         return RLM(
             root=root,
-            sub=request.sub or self.sub,
+            sub=sub,
+            models=dict(self.models),
             max_depth=request.max_depth,
             max_iterations=request.max_iterations,
             sandbox=self.sandbox,
@@ -114,6 +145,24 @@ def create_app(settings: ServerSettings) -> FastAPI:
 
     app = FastAPI(title="rlmx", version=__version__, lifespan=lifespan)
     app.state.settings = settings
+    guard.install(app)
+    if settings.cors_origins:
+        from fastapi.middleware.cors import CORSMiddleware
+
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["GET", "POST", "DELETE"],
+            allow_headers=["authorization", "content-type", "last-event-id"],
+        )
+    app.add_middleware(
+        guard.FrontDoor,
+        bound_host=settings.host,
+        allow_hosts=settings.allow_hosts,
+        cors_origins=settings.cors_origins,
+        max_json_bytes=settings.max_json_bytes,
+        max_form_bytes=settings.max_upload_bytes + FORM_SLACK,
+    )
     app.include_router(_public_routes(settings))
     guarded = [Depends(_auth(settings.token))]
     app.include_router(_run_routes(settings), dependencies=guarded)
@@ -147,8 +196,10 @@ def _public_routes(settings: ServerSettings) -> APIRouter:
         return {
             "status": "ok",
             "version": __version__,
-            "models": {"root": settings.root or DEFAULT_SPEC, "sub": settings.sub or "root"},
+            "models": {"root": settings.default_root(), "sub": settings.sub or "root"},
+            "allowed_models": settings.model_table().names(),
             "sandbox": resolve_mode(settings.sandbox),
+            "containment": containment().to_dict(),
             "auth": settings.token is not None,
         }
 
@@ -176,15 +227,21 @@ def _run_routes(settings: ServerSettings) -> APIRouter:
             budget_usd=body.budget_usd,
         )
         manager = manager_of(request)
+        folder = manager.uploads / run_id
         try:
             if upload is not None:
-                path = await _save_upload(upload, manager.uploads / run_id, settings)
+                path = await _save_upload(upload, folder, settings)
                 run_request.context, run_request.context_file = path, str(path)
+                run_request.source_label = f"upload:{path.name}"
             else:
                 _set_context(run_request, body, settings)
             manager.start(run_id, run_request)
         except (ValueError, LMError) as exc:
+            shutil.rmtree(folder, ignore_errors=True)  # a refused request leaves no upload
             raise HTTPException(400, str(exc)) from None
+        except BaseException:
+            shutil.rmtree(folder, ignore_errors=True)
+            raise
         return {"run_id": run_id}
 
     @router.get("/samples")
@@ -194,18 +251,19 @@ def _run_routes(settings: ServerSettings) -> APIRouter:
     @router.get("/runs")
     async def list_runs(request: Request, limit: int = 100, offset: int = 0) -> dict[str, Any]:
         limit = max(1, min(limit, 1000))
-        return {"runs": manager_of(request).store.list_runs(limit, max(0, offset))}
+        runs = manager_of(request).store.list_runs(limit, max(0, offset))
+        return {"runs": [public_run(run) for run in runs]}
 
     @router.get("/runs/{run_id}")
-    async def get_run(request: Request, run_id: str, events: bool = True) -> dict[str, Any]:
+    async def get_run(request: Request, run_id: RunId, events: bool = True) -> dict[str, Any]:
         store = manager_of(request).store
-        run = _existing(store.get_run(run_id), run_id)
+        run = public_run(_existing(store.get_run(run_id), run_id))
         if events:
             run["events"] = [json.loads(data) for _, _, data in store.events(run_id)]
         return run
 
     @router.get("/runs/{run_id}/trajectory.jsonl")
-    async def trajectory(request: Request, run_id: str) -> Response:
+    async def trajectory(request: Request, run_id: RunId) -> Response:
         store = manager_of(request).store
         _existing(store.get_run(run_id), run_id)
         lines = "".join(data + "\n" for _, _, data in store.events(run_id))
@@ -213,13 +271,13 @@ def _run_routes(settings: ServerSettings) -> APIRouter:
         return Response(lines, media_type="application/x-ndjson", headers=headers)
 
     @router.delete("/runs/{run_id}")
-    async def delete_run(request: Request, run_id: str) -> dict[str, Any]:
+    async def delete_run(request: Request, run_id: RunId) -> dict[str, Any]:
         if not await manager_of(request).delete(run_id):
             raise HTTPException(404, f"no run {run_id!r}")
         return {"deleted": run_id}
 
     @router.post("/runs/{run_id}/cancel")
-    async def cancel_run(request: Request, run_id: str) -> dict[str, Any]:
+    async def cancel_run(request: Request, run_id: RunId) -> dict[str, Any]:
         manager = manager_of(request)
         run = _existing(manager.store.get_run(run_id), run_id)
         if not await manager.cancel(run_id):
@@ -227,7 +285,7 @@ def _run_routes(settings: ServerSettings) -> APIRouter:
         return {"run_id": run_id, "status": manager.store.get_run(run_id)["status"]}
 
     @router.get("/stream/{run_id}")
-    async def stream(request: Request, run_id: str, after: int = -1) -> EventSourceResponse:
+    async def stream(request: Request, run_id: RunId, after: int = -1) -> EventSourceResponse:
         manager = manager_of(request)
         _existing(manager.store.get_run(run_id), run_id)
         last_id = request.headers.get("last-event-id")
@@ -241,7 +299,7 @@ def _run_routes(settings: ServerSettings) -> APIRouter:
         return EventSourceResponse(events(), ping=15)
 
     @router.get("/video/{run_id}")
-    async def video(request: Request, run_id: str) -> FileResponse:
+    async def video(request: Request, run_id: RunId) -> FileResponse:
         run = _existing(manager_of(request).store.get_run(run_id), run_id)
         path = Path(run["context_file"]) if run["context_file"] else None
         if path is None or path.suffix.lower() not in VIDEO_SUFFIXES or not path.is_file():
@@ -264,10 +322,7 @@ async def _read_query(
     """The JSON body, or a multipart form's fields and its ``file``."""
     content_type = request.headers.get("content-type", "")
     try:
-        if content_type.startswith("multipart/form-data"):
-            declared = int(request.headers.get("content-length") or 0)
-            if declared > settings.max_upload_bytes + UPLOAD_CHUNK:
-                raise HTTPException(413, _too_large(settings))
+        if content_type.startswith("multipart/form-data"):  # its size: guard.FrontDoor
             form = await request.form(max_files=1, max_fields=20)
             upload = form.get("file")
             fields = {k: v for k, v in form.items() if not isinstance(v, UploadFile)}
@@ -275,7 +330,7 @@ async def _read_query(
             return body, upload if isinstance(upload, UploadFile) else None
         return QueryBody.model_validate_json(await request.body()), None
     except ValidationError as exc:
-        raise HTTPException(422, json.loads(exc.json(include_url=False))) from None
+        raise HTTPException(422, guard.validation_errors(exc.errors())) from None
 
 
 def _set_context(run: RunRequest, body: QueryBody, settings: ServerSettings) -> None:
@@ -289,6 +344,7 @@ def _set_context(run: RunRequest, body: QueryBody, settings: ServerSettings) -> 
     else:
         path = resolve_data_path(settings.data_root, body.path or "")
         run.context, run.context_file = path, str(path)
+        run.source_label = body.path
 
 
 def resolve_data_path(data_root: Path, relative: str) -> Path:
@@ -333,6 +389,7 @@ def serve_in_thread(
     """
     import uvicorn
 
+    settings.host = host
     config = uvicorn.Config(create_app(settings), host=host, port=port, log_level="warning")
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)

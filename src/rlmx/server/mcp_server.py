@@ -4,6 +4,8 @@ Tools: ``load_context`` (a file, a directory or text; returns an id and what was
 ``ask`` (a question about a loaded context, a path or text; returns the answer with usage,
 cost and run id) and ``list_contexts``. Loaded contexts live as long as the server process.
 Paths are the user's own (the server runs as them on stdio) and resolve against its cwd.
+``root_model``/``sub_model`` pick among the models the operator started it with (its
+root and sub, ``--model`` aliases): an MCP client's text may come from a prompt injection.
 Bad input is a ToolError: the client gets an error result with the reason.
 """
 
@@ -19,6 +21,8 @@ from mcp.server.mcpserver.exceptions import ToolError
 
 from ..budget import Budget
 from ..lm.base import LMError
+from ..lm.choice import ModelTable
+from ..lm.specs import default_root_spec
 from ..repl.context import ContextError, prepare_context
 from ..rlm import RLM
 
@@ -49,11 +53,16 @@ def _context_from(path: str | None, text: str | None) -> Any:
 
 
 def build_server(
-    root: str | None = None, sub: str | None = None, sandbox: str = "auto"
+    root: str | None = None,
+    sub: str | None = None,
+    sandbox: str = "auto",
+    models: dict[str, str] | None = None,
 ) -> MCPServer:
-    """The MCP server; ``root``/``sub`` are the default model specs of every ask."""
+    """The MCP server; ``root``/``sub`` are the default model specs of every ask and,
+    with ``models`` (aliases), the only models an ask may name."""
     server = MCPServer("rlmx", instructions=INSTRUCTIONS)
     contexts: dict[str, dict[str, Any]] = {}
+    table = ModelTable(models, allowed=[root or default_root_spec(), sub])
 
     @server.tool()
     def load_context(path: str | None = None, text: str | None = None) -> dict[str, Any]:
@@ -97,8 +106,9 @@ def build_server(
             context = _context_from(path, text)
         try:
             rlm = RLM(
-                root=root_model or root,
-                sub=sub_model or sub,
+                root=table.pick(root_model, "root_model") if root_model else root,
+                sub=table.pick(sub_model, "sub_model") if sub_model else sub,
+                models=models,
                 max_iterations=max_iterations,
                 max_depth=max_depth,
                 sandbox=sandbox,
@@ -115,6 +125,11 @@ def build_server(
     return server
 
 
-def serve_stdio(root: str | None = None, sub: str | None = None, sandbox: str = "auto") -> None:
+def serve_stdio(
+    root: str | None = None,
+    sub: str | None = None,
+    sandbox: str = "auto",
+    models: dict[str, str] | None = None,
+) -> None:
     """Run the MCP server on stdin/stdout until the client closes it."""
-    build_server(root, sub, sandbox).run("stdio")
+    build_server(root, sub, sandbox, models).run("stdio")

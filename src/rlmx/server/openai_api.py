@@ -1,7 +1,8 @@
 """``POST /v1/chat/completions`` and ``GET /v1/models``: an RLM behind the OpenAI API.
 
 Any OpenAI client can use an RLM by changing its base URL. ``model`` is ``rlmx`` (the
-server's default root model) or any model spec. The last user message is the query; the
+server's default root model) or one of the server's allowed models (``GET /v1/models``);
+any other is a 404 ``model_not_found``. The last user message is the query; the
 context is ``extra_body["context"]`` when given, else the message at
 ``extra_body["context_message"]``, else the earlier messages (one message: its text;
 several: the chat as a list of messages). Other ``extra_body`` fields: ``sub``,
@@ -24,6 +25,7 @@ from pydantic import ConfigDict, Field, ValidationError
 from sse_starlette import EventSourceResponse
 
 from ..lm.base import LMError
+from ..lm.choice import ModelNotAllowed
 from .runs import RunManager, RunOptions, RunRequest
 
 DEFAULT_MODEL = "rlmx"
@@ -49,7 +51,7 @@ def openai_routes() -> APIRouter:
     @router.get("/models")
     async def models(request: Request) -> dict[str, Any]:
         settings = request.app.state.settings
-        names = [DEFAULT_MODEL] + ([settings.root] if settings.root else [])
+        names = [DEFAULT_MODEL, *settings.model_table().names()]
         return {
             "object": "list",
             "data": [{"id": n, "object": "model", "created": 0, "owned_by": "rlmx"} for n in names],
@@ -68,6 +70,8 @@ def openai_routes() -> APIRouter:
         run_id = uuid.uuid4().hex[:12]
         try:
             manager.start(run_id, run_request)
+        except ModelNotAllowed as exc:
+            return openai_error(404, str(exc), "model_not_found")
         except (ValueError, LMError) as exc:
             return openai_error(400, str(exc))
         if body.stream:
@@ -124,10 +128,10 @@ def message_text(message: dict[str, Any]) -> str:
     raise ValueError("every message needs text content")
 
 
-def openai_error(status: int, message: str) -> JSONResponse:
+def openai_error(status: int, message: str, code: str | None = None) -> JSONResponse:
     kind = "invalid_request_error" if status < 500 else "server_error"
     return JSONResponse(
-        {"error": {"message": message, "type": kind, "param": None, "code": None}}, status
+        {"error": {"message": message, "type": kind, "param": None, "code": code}}, status
     )
 
 

@@ -9,6 +9,7 @@ from the store or the list and misses nothing. Every root run ends with exactly 
 from __future__ import annotations
 
 import asyncio
+import re
 import shutil
 import time
 from collections.abc import AsyncIterator, Callable
@@ -23,6 +24,15 @@ from ..rlm import RLM
 
 StoredEvent = tuple[int, str, str]  # (seq, type, JSON)
 STOPPED_ERROR = "the server stopped before the run finished"
+RUN_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")  # never a path: no dots, no slashes
+
+
+def public_run(run: dict[str, Any]) -> dict[str, Any]:
+    """A run summary for clients: the context file by its name only, never a host path."""
+    shown = dict(run)
+    if shown.get("context_file"):
+        shown["context_file"] = Path(shown["context_file"]).name
+    return shown
 
 
 class RunOptions(BaseModel):
@@ -47,6 +57,7 @@ class RunRequest:
     budget_usd: float | None = None
     source: str = "api"  # "api", "openai", "mcp" or "import"
     context_file: str | None = None  # an uploaded or named file (served by /video)
+    source_label: str | None = None  # how events name that file (never a host path)
 
     def settings(self) -> dict[str, Any]:
         return {
@@ -118,7 +129,7 @@ class RunManager:
         try:
             async with self.slots:
                 self.store.set_status(live.run_id, "running")
-                sink = _StoreSink(self, live)
+                sink = _StoreSink(self, live, request.source_label)
                 await rlm.acompletion(request.context, request.query, [sink], live.run_id)
         except asyncio.CancelledError:
             status, error = "cancelled", "the run was cancelled"
@@ -168,8 +179,13 @@ class RunManager:
         return True
 
     async def delete(self, run_id: str) -> bool:
+        """Delete a run and its upload folder (only ``uploads/<valid id>`` is ever removed)."""
+        if not RUN_ID.match(run_id):
+            return False
         await self.cancel(run_id)
-        shutil.rmtree(self.uploads / run_id, ignore_errors=True)
+        folder = self.uploads / run_id
+        if folder.resolve().parent == self.uploads.resolve():
+            shutil.rmtree(folder, ignore_errors=True)
         return self.store.delete_run(run_id)
 
     async def shutdown(self) -> None:
@@ -182,13 +198,16 @@ class RunManager:
 class _StoreSink:
     """The event sink of one run: the store first, then the live list and its followers."""
 
-    def __init__(self, manager: RunManager, live: _LiveRun) -> None:
+    def __init__(self, manager: RunManager, live: _LiveRun, source: str | None = None) -> None:
         self.manager = manager
         self.live = live
+        self.source = source
 
     async def emit(self, event: Any) -> None:
         if self.live.finished:
             return
+        if event.type == "run_started" and event.context.get("source"):
+            event = event.model_copy(update={"context": {**event.context, "source": self.source}})
         is_root_end = event.type == "run_finished" and event.run_id == self.live.run_id
         if is_root_end and event.status == "cancelled" and self.manager.stopping:
             event = event.model_copy(update={"status": "interrupted", "error": STOPPED_ERROR})

@@ -1,0 +1,96 @@
+"""What the host accepts from a worker: every frame is checked before it is used.
+
+Model code runs in the worker and can write any bytes to the host's pipe (it can reach the
+worker's file descriptors), so a frame is untrusted input. A frame of an unknown type, with
+a missing, extra or mistyped field, a request id that is already in flight or a result
+for a cell that is not running is a ``ProtocolViolation``: the host kills that worker,
+starts a fresh one and tells the model, and the run goes on.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+ANY = object()  # a field that may hold any JSON value
+NONE = type(None)
+MAX_ID = 2**53
+
+# request type -> field -> accepted types (``ANY``: any JSON value)
+REQUESTS: dict[str, dict[str, Any]] = {
+    "llm_query": {"prompt": (str,), "model": (str, NONE)},
+    "llm_query_batched": {"prompts": (list,), "model": (str, NONE)},
+    "rlm_query": {"prompt": (str,), "context": ANY},
+    "budget": {},
+    "tool": {"name": (str,), "args": (list,), "kwargs": (dict,)},
+}
+# requests whose time is the host's (an LM call, a tool): not counted as the cell's compute
+WAITS = {"llm_query", "llm_query_batched", "rlm_query", "tool"}
+RESULT = {
+    "output": (str,),
+    "output_chars": (int,),
+    "error": (bool,),
+    "final": (dict, NONE),
+    "restored": (list,),
+    "seconds": (int, float),
+}
+READY = {"load_seconds": (int, float), "error": (str,)}
+
+
+class ProtocolViolation(Exception):
+    """A worker sent a frame the protocol does not allow; the message says what."""
+
+
+def check_request(message: dict[str, Any], max_batch: int) -> None:
+    """Validate a request frame from a worker (its ``type`` is in ``REQUESTS``)."""
+    kind = message["type"]
+    _check_id(message)
+    _check_fields(message, REQUESTS[kind], required=set(REQUESTS[kind]) - {"model", "context"})
+    if kind == "llm_query_batched":
+        prompts = message["prompts"]
+        if len(prompts) > max_batch:
+            raise ProtocolViolation(f"a batch of {len(prompts)} prompts (at most {max_batch})")
+        if not all(isinstance(p, str) for p in prompts):
+            raise ProtocolViolation("llm_query_batched prompts must all be strings")
+
+
+def check_result(message: dict[str, Any], expected_id: int | None) -> None:
+    """Validate a cell's result frame; it must answer the cell that is running."""
+    _check_id(message)
+    if message["id"] != expected_id:
+        raise ProtocolViolation(f"a result for cell id {message['id']}, none is pending")
+    _check_fields(message, RESULT, required=set(RESULT))
+    final = message["final"]
+    if final is not None and (
+        set(final) != {"answer", "via"}
+        or not isinstance(final["answer"], str)
+        or final["via"] not in ("FINAL", "FINAL_VAR")
+    ):
+        raise ProtocolViolation("a malformed final answer")
+    if not all(isinstance(name, str) for name in message["restored"]):
+        raise ProtocolViolation("restored names must be strings")
+
+
+def check_ready(message: dict[str, Any]) -> None:
+    """Validate the worker's one ``ready`` frame."""
+    _check_fields(message, READY, required=set())
+
+
+def _check_id(message: dict[str, Any]) -> None:
+    value = message.get("id")
+    if type(value) is not int or not 0 < value < MAX_ID:
+        raise ProtocolViolation(f"a {message['type']!r} frame without a valid id")
+
+
+def _check_fields(message: dict[str, Any], fields: dict[str, Any], required: set[str]) -> None:
+    kind = message["type"]
+    extra = set(message) - set(fields) - {"type", "id"}
+    if extra:
+        raise ProtocolViolation(f"unexpected field(s) {sorted(extra)[:5]} in a {kind!r} frame")
+    missing = required - set(message)
+    if missing:
+        raise ProtocolViolation(f"missing field(s) {sorted(missing)} in a {kind!r} frame")
+    for name, types in fields.items():
+        if name in message and types is not ANY:
+            value = message[name]
+            if not isinstance(value, types) or (isinstance(value, bool) and bool not in types):
+                raise ProtocolViolation(f"field {name!r} of a {kind!r} frame has the wrong type")
