@@ -80,7 +80,9 @@ def ui_timing(browser, url: str, run_id: str, calls: int) -> tuple[float, float]
 def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
-        settings = ServerSettings(data_dir=folder / "data", data_root=folder, max_runs=8)
+        settings = ServerSettings(
+            data_dir=folder / "data", data_root=folder, max_runs=8, allow_replay=True
+        )
         with serve_in_thread(settings) as url:
             spec = replay_spec(folder, CALLS_PER_RUN)
             fan = [asyncio.run(fan_out(url, spec)) for _ in range(REPEATS)]

@@ -53,7 +53,7 @@ def test_load_a_context_and_ask_about_it(replay, tmp_path: Path) -> None:
                 ({"question": "q", "context_id": "nope"}, "unknown context_id"),
                 ({"question": "q"}, "exactly one of path or text"),
                 ({"question": "q", "path": "missing.txt"}, "no such file"),
-                ({"question": "q", "text": "x", "root_model": "nosuch:m"}, "provider"),
+                ({"question": "q", "text": "x", "root_model": "nosuch:m"}, "not allowed"),
             ]:
                 failed = await client.call_tool("ask", bad)
                 assert failed.is_error and words in failed.content[0].text, failed

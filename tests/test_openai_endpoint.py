@@ -89,10 +89,11 @@ def test_chat_history_becomes_the_context(served) -> None:
 
 def test_bad_requests_are_openai_errors(served) -> None:
     client, _ = served
-    with pytest.raises(openai.BadRequestError, match="provider"):
+    with pytest.raises(openai.NotFoundError, match="not allowed") as caught:
         client.chat.completions.create(
             model="nosuch:model", messages=[{"role": "user", "content": "q"}]
         )
+    assert caught.value.code == "model_not_found"
     with pytest.raises(openai.BadRequestError, match="last message"):
         client.chat.completions.create(
             model="rlmx", messages=[{"role": "assistant", "content": "q"}]

@@ -51,7 +51,9 @@ def start(client: httpx.Client, **body: Any) -> str:
 @pytest.fixture
 def settings(tmp_path: Path) -> ServerSettings:
     (tmp_path / "root").mkdir()
-    return ServerSettings(data_dir=tmp_path / "data", data_root=tmp_path / "root")
+    return ServerSettings(
+        data_dir=tmp_path / "data", data_root=tmp_path / "root", allow_replay=True
+    )
 
 
 @pytest.fixture
@@ -183,7 +185,7 @@ def test_uploads_and_their_size_limit(settings, chatty) -> None:
         run_id = ok.json()["run_id"]
         assert json.loads(stream(client, run_id)[-1]["data"])["answer"] == "hello!"
         run = client.get(f"/runs/{run_id}", params={"events": False}).json()
-        assert run["context_file"].endswith(f"uploads/{run_id}/a_b.txt")
+        assert run["context_file"] == "a_b.txt"  # its name only, never a host path
         assert run["settings"]["max_iterations"] == 5 and "events" not in run
         big = client.post("/query", data=fields, files={"file": ("big.txt", b"x" * 5000)})
         assert big.status_code == 413 and "limit" in big.json()["detail"]
@@ -210,7 +212,7 @@ def test_bad_requests_get_clear_errors(settings, chatty) -> None:
         cases = [
             ({"query": "q", "root": chatty}, 400, "exactly one of"),
             ({"query": "q", "context": "c", "path": "x", "root": chatty}, 400, "exactly one"),
-            ({"query": "q", "context": "c", "root": "nosuch:model"}, 400, "provider"),
+            ({"query": "q", "context": "c", "root": "nosuch:model"}, 400, "not allowed"),
             ({"query": "q", "sample": "nosuch", "root": chatty}, 400, "unknown sample"),
             ({"query": "", "context": "c"}, 422, "at least 1"),
             ({"query": "q", "context": "c", "max_depth": 0}, 422, "greater than"),
@@ -219,8 +221,11 @@ def test_bad_requests_get_clear_errors(settings, chatty) -> None:
             response = client.post("/query", json=body)
             assert response.status_code == status, body
             assert words in json.dumps(response.json()["detail"]), response.text
-        garbage = client.post("/query", content=b"{not json", headers={"content-type": "x"})
+        json_type = {"content-type": "application/json"}
+        garbage = client.post("/query", content=b"{not json", headers=json_type)
         assert garbage.status_code == 422
+        other = client.post("/query", content=b"{}", headers={"content-type": "x"})
+        assert other.status_code == 415  # only JSON and multipart bodies are parsed
         assert client.get("/runs/nosuch").status_code == 404
         assert client.get("/stream/nosuch").status_code == 404
         assert client.post("/runs/nosuch/cancel").status_code == 404

@@ -41,7 +41,7 @@ def page(browser) -> Iterator[Page]:
 
 @pytest.fixture
 def settings(tmp_path: Path) -> ServerSettings:
-    return ServerSettings(data_dir=tmp_path / "data", data_root=tmp_path)
+    return ServerSettings(data_dir=tmp_path / "data", data_root=tmp_path, allow_replay=True)
 
 
 def test_start_a_run_and_watch_the_tree_fill_in(page: Page, settings, replay) -> None:

@@ -88,7 +88,8 @@ def create_lm(spec: str, role: str = "root", api_key: str | None = None) -> LM:
         from .anthropic import AnthropicLM
 
         return AnthropicLM(parsed.model, name=spec, api_key=key)
-    base_url = OPENROUTER_URL if parsed.provider == "openrouter" else parsed.base_url
+    default_url = OPENROUTER_URL if parsed.provider == "openrouter" else None
+    base_url = parsed.base_url or default_url
     return OpenAICompatLM(
         parsed.model,
         name=spec,

@@ -66,7 +66,8 @@ class _Channel:
         data = message if isinstance(message, bytes) else wire.encode_frame(message)
         try:
             self.writer.write(data)
-            await asyncio.wait_for(self.writer.drain(), SEND_TIMEOUT)
+            async with asyncio.timeout(SEND_TIMEOUT):  # (wait_for may swallow a cancel)
+                await self.writer.drain()
         except (OSError, RuntimeError, TimeoutError) as exc:
             raise WorkerDied(f"cannot write to the worker ({type(exc).__name__})") from exc
 
@@ -418,7 +419,8 @@ class Sandbox:
                 else:
                     wait = interrupted_at + self.interrupt_grace - time.perf_counter()
                 try:
-                    message = await asyncio.wait_for(asyncio.shield(result), max(wait, 0.0))
+                    async with asyncio.timeout(max(wait, 0.0)):
+                        message = await asyncio.shield(result)
                     break
                 except TimeoutError:
                     over = compute() >= timeout or time.perf_counter() >= wall_deadline

@@ -156,9 +156,38 @@ def apply_limits(limits: dict[str, int]) -> None:
     signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
     uid = limits.get("uid")
     if uid is not None and os.geteuid() == 0:
+        if not _world_readable(os.path.dirname(os.__file__)):
+            _preload_stdlib()  # the new uid could not read it (an interpreter under /root)
         os.setgroups([])
         os.setgid(uid)
         os.setuid(uid)
+
+
+# What model code commonly imports; loaded before the uid switch when the new uid could
+# not read the standard library itself (process mode with a pyenv under /root).
+PRELOAD = ("subprocess", "collections", "statistics", "math", "datetime", "textwrap",
+           "difflib", "csv", "random", "heapq", "bisect", "itertools", "functools", "string",
+           "hashlib", "base64", "concurrent.futures", "dataclasses", "fractions", "decimal",
+           "unicodedata", "operator", "copy", "pprint", "glob", "shutil", "tempfile")  # fmt: skip
+
+
+def _world_readable(path: str) -> bool:
+    """Whether any uid can read files under ``path`` (every parent traversable by others)."""
+    while True:
+        if not os.stat(path).st_mode & 0o005 == 0o005:
+            return False
+        parent = os.path.dirname(path)
+        if parent == path:
+            return True
+        path = parent
+
+
+def _preload_stdlib() -> None:
+    import importlib
+
+    for name in PRELOAD:
+        with contextlib.suppress(ImportError):
+            importlib.import_module(name)
 
 
 class _Link:
