@@ -69,7 +69,8 @@ FORGERIES = {
     "a second ready": LINK + "link.send({'type': 'ready', 'load_seconds': 0})",
     "not JSON": LINK + "import os, struct\nos.write(link.write_fd, struct.pack('>I', 3) + b'{{{')",
     "a 2 GiB frame announced": LINK
-    + "import os, struct\nos.write(link.write_fd, struct.pack('>I', 2**31))\nimport time; time.sleep(5)",
+    + "import os, struct\nos.write(link.write_fd, struct.pack('>I', 2**31))\n"
+    + "import time; time.sleep(5)",
     "a frame over the cap": "llm_query('x' * 2_000_000)",
     "too many requests in flight": LINK
     + "for i in range(20): link.send({'type': 'llm_query', 'id': 1000 + i, 'prompt': '3'})\n"
@@ -150,7 +151,10 @@ async def test_the_wall_clock_cap_holds_while_sub_calls_wait(tmp_path) -> None:
 
 
 async def test_a_worker_killed_between_cells_is_replaced(box) -> None:
-    code = "import threading, os, time\nthreading.Thread(target=lambda: (time.sleep(0.5), os._exit(3))).start()"
+    code = (
+        "import threading, os, time\n"
+        "threading.Thread(target=lambda: (time.sleep(0.5), os._exit(3))).start()"
+    )
     await box.execute(code, 10.0, 5000)
     await asyncio.sleep(1.5)
     result = await box.execute("print(1)", 10.0, 5000)

@@ -80,7 +80,10 @@ async def test_a_worker_cannot_signal_another_runs_worker(tmp_path) -> None:
     b = await start(tmp_path, "process")
     try:
         pid = await out(a, "import os\nprint(os.getpid())")
-        code = f"import os, signal\ntry:\n    os.kill({pid}, signal.SIGKILL)\nexcept OSError as e:\n    print(type(e).__name__)"
+        code = (
+            f"import os, signal\ntry:\n    os.kill({pid}, signal.SIGKILL)\n"
+            "except OSError as e:\n    print(type(e).__name__)"
+        )
         assert await out(b, code) == "PermissionError"
         assert await out(a, "print('still here')") == "still here"
     finally:
@@ -156,7 +159,10 @@ async def test_setsid_and_double_forked_processes_die_with_the_worker(tmp_path, 
 async def test_files_left_in_shared_tmp_are_removed(tmp_path) -> None:
     box = await start(tmp_path, "process")
     name = f"rlmx-leak-{uuid.uuid4().hex}"
-    code = f"open('/tmp/{name}', 'w').write('x')\nimport os; os.makedirs('/dev/shm/{name}/d')\nprint('ok')"
+    code = (
+        f"open('/tmp/{name}', 'w').write('x')\n"
+        f"import os; os.makedirs('/dev/shm/{name}/d')\nprint('ok')"
+    )
     assert await out(box, code) == "ok"
     assert Path(f"/tmp/{name}").exists()
     await box.close()

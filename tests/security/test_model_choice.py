@@ -12,8 +12,14 @@ from rlmx.lm.specs import create_lm, key_destination
 
 from conftest import ISOLATED_MODES, repl
 
-HOSTILE_LOCAL = ["replay:/dev/zero", "replay:/dev/stdin", "replay:/etc/passwd",
-                 "local:smollm2-135m?n_ctx=999", "local:/etc/passwd", "local:qwen2.5-coder-0.5b"]  # fmt: skip
+HOSTILE_LOCAL = [
+    "replay:/dev/zero",
+    "replay:/dev/stdin",
+    "replay:/etc/passwd",
+    "local:smollm2-135m?n_ctx=999",
+    "local:/etc/passwd",
+    "local:qwen2.5-coder-0.5b",
+]
 
 
 def hostile_specs(recorder) -> list[str]:
@@ -49,7 +55,10 @@ def test_cells_cannot_name_a_spec(mode, replay, recorder, secret_keys) -> None:
 
 def test_every_refusal_reaches_the_cell_as_an_error_string(replay, recorder) -> None:
     specs = hostile_specs(recorder)
-    code = f"r = [llm_query('hi', model=s) for s in {specs!r}]\nprint(all(x.startswith('[rlmx error]') and 'not allowed' in x for x in r))"
+    code = (
+        f"r = [llm_query('hi', model=s) for s in {specs!r}]\n"
+        "print(all(x.startswith('[rlmx error]') and 'not allowed' in x for x in r))"
+    )
     spec = replay({"root": [repl(code), repl("FINAL('done')")], "sub": {"": "ok"}})
     events: list = []
     result = RLM(spec, sandbox="process", on_event=events.append).completion("c", "q")
@@ -62,7 +71,8 @@ def test_aliases_and_the_configured_specs_are_the_choices(replay) -> None:
     sub = replay({"sub": {"": "from the sub"}})
     fast = replay({"sub": {"": "from fast"}})
     code = (
-        f"print(llm_query('a', model='fast'), '|', llm_query('b'), '|', llm_query('c', model={sub!r}))\n"
+        "print(llm_query('a', model='fast'), '|', llm_query('b'), '|', "
+        f"llm_query('c', model={sub!r}))\n"
         "print(llm_query_batched(['x'], model='fast'))\n"
         "print(llm_query('d', model='slow'))"
     )

@@ -174,7 +174,7 @@ PRELOAD = ("subprocess", "collections", "statistics", "math", "datetime", "textw
 def _world_readable(path: str) -> bool:
     """Whether any uid can read files under ``path`` (every parent traversable by others)."""
     while True:
-        if not os.stat(path).st_mode & 0o005 == 0o005:
+        if os.stat(path).st_mode & 0o005 != 0o005:
             return False
         parent = os.path.dirname(path)
         if parent == path:
