@@ -225,3 +225,24 @@ def test_server_commands_refuse_bad_input(tmp_path: Path) -> None:
         proc = rlmx(*args)
         assert proc.returncode == 2, (args, proc.stderr)
         assert words in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
+
+
+def test_model_aliases_reach_the_cells_and_bad_ones_are_usage_errors(replay, tmp_path) -> None:
+    fast = replay({"sub": {"": "from fast"}})
+    root = replay([repl("FINAL(llm_query('x', model='fast'))")])
+    proc = rlmx("ask", "-", "-q", "q", "--root", root, "--model", f"fast={fast}", stdin="c")
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "from fast"
+    for bad in ("fast", "=x", f"fast={tmp_path}/missing.json"):
+        proc = rlmx("ask", "-", "-q", "q", "--root", root, "--model", bad, stdin="c")
+        assert proc.returncode == 2 and proc.stderr.startswith("rlmx: error:"), bad
+
+
+def test_health_says_what_holds_the_limits() -> None:
+    from rlmx.repl.confine import detect
+
+    proc = rlmx("health", "--json")
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads(proc.stdout)
+    assert report["containment"] == detect().to_dict()
+    assert report["sandbox"] in ("bwrap", "process")
