@@ -54,6 +54,7 @@ demo: setup
 
 bench: setup
 	$(PY) benchmarks/cell_roundtrip.py
+	$(PY) benchmarks/trust_boundary.py
 	$(PY) benchmarks/context_load.py
 	$(PY) benchmarks/iteration_overhead.py
 	$(PY) benchmarks/batched_subcalls.py

@@ -38,7 +38,7 @@ async def slow_answer(message: dict) -> object:
 async def box(request, tmp_path: Path) -> AsyncIterator[Sandbox]:
     sandbox = Sandbox(
         request.param,
-        Limits(memory_mb=512, processes=32, max_requests=8, frame_mb=1),
+        Limits(memory_mb=512, processes=32, max_requests=8, frame_mb=1, max_batch=1000),
         interrupt_grace=1.0,
     )
     await sandbox.start(prepare_context("the context", tmp_path / "ctx"), slow_answer)

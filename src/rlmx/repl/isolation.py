@@ -50,7 +50,7 @@ class Limits:
     tmp_mb: int = 512
     frame_mb: int = 64
     max_requests: int = 64
-    max_batch: int = 4096
+    max_batch: int = 20_000
     max_child_runs: int = 8
     reply_buffer_mb: int = 64
     cell_wall_seconds: float = 3600.0

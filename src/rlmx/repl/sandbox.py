@@ -172,7 +172,8 @@ class Sandbox:
                     "tools": self.tools,
                 }
             )
-            message = await asyncio.wait_for(ready, STARTUP_TIMEOUT)
+            async with asyncio.timeout(STARTUP_TIMEOUT):
+                message = await ready
         except (WorkerDied, TimeoutError) as exc:
             why = await self._startup_stderr() or str(exc) or type(exc).__name__
             await self._kill()
@@ -256,27 +257,25 @@ class Sandbox:
         if self._channel is not None:
             self._channel.close()
             self._channel = None
+        self._kill_group()  # also when the worker itself already exited: its children
+        if self._jail is not None:  # every process it made, its cgroup, its files in /tmp
+            await asyncio.to_thread(self._jail.release)
+            self._jail = None
         if self._process is not None:
-            self._signal_tree()  # also when the worker itself already exited: its children
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self._process.wait(), 5.0)
             await _drain_to_eof(self._process)
             self._process = None
-        if self._jail is not None:
-            await asyncio.to_thread(self._jail.release)
-            self._jail = None
         if self._workdir is not None:
             shutil.rmtree(self._workdir, ignore_errors=True)
             self._workdir = None
         self._fail_pending(WorkerDied("worker stopped"))
 
-    def _signal_tree(self) -> None:
-        """SIGKILL the worker's process group and, where confined, every process it made."""
+    def _kill_group(self) -> None:
+        """SIGKILL the worker's process group (its jail then catches what left the group)."""
         if self._process is not None:
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(self._process.pid, signal.SIGKILL)
-        if self._jail is not None:
-            self._jail.kill_all()
 
     async def restart(self) -> None:
         """Kill the worker and start a fresh one with the same context (variables are lost)."""
@@ -340,7 +339,7 @@ class Sandbox:
     def _broken(self, why: str) -> None:
         """The worker broke the protocol: kill it now; the cell (if any) restarts it."""
         self._violation = why
-        self._signal_tree()
+        self._kill_group()
         if self._channel is not None:
             self._channel.close()
         self._fail_pending(WorkerDied(f"the worker broke the protocol: {why}"))
@@ -391,8 +390,9 @@ class Sandbox:
             raise SandboxError("sandbox is not running")
         started = time.perf_counter()
         if self._channel is None or self._pump_task is None or self._pump_task.done():
+            why = f" ({self._violation})" if self._violation else ""
             return await self._restart_after(
-                "The REPL worker had stopped before this cell", started
+                f"The REPL worker had stopped before this cell{why}", started
             )
         self._next_id += 1
         self._cell_id = self._next_id
