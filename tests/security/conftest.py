@@ -33,6 +33,7 @@ class Recorder:
             f"http://127.1:{port}",
             f"http://[::ffff:127.0.0.1]:{port}/v1",
             f"http://2130706433:{port}/v1",
+            f"http://[::1]:{port}/v1",
         ]
 
     def secrets_seen(self) -> list[str]:

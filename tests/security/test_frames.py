@@ -187,3 +187,24 @@ def test_forged_child_runs_are_capped_per_depth(replay) -> None:
     output = next(e for e in events if e.type == "code_executed" and e.depth == 0).output
     assert output.strip() == str(["c"] * 12)
     assert peak == 2
+
+
+async def test_replies_to_a_worker_that_stops_reading_are_capped(tmp_path) -> None:
+    """The cell asks for 12 large replies, then makes its own reader deaf: the host stops
+    queueing replies past ``reply_buffer_mb`` and replaces the worker."""
+    sandbox = Sandbox("process", Limits(reply_buffer_mb=1), interrupt_grace=1.0)
+    await sandbox.start(prepare_context("the context", tmp_path / "ctx"), slow_answer)
+    code = (
+        WORKER
+        + "import time\nkeep = os.dup(w.read_fd)  # the pipe stays open, nobody reads it\n"
+        + "os.dup2(os.open('/dev/null', os.O_RDONLY), w.read_fd)\ntime.sleep(0.2)\n"
+        + "for i in range(12):\n"
+        + "    w.link.send({'type': 'llm_query', 'id': 500 + i, 'prompt': '0' * 300_000})\n"
+        + "time.sleep(60)"
+    )
+    try:
+        result = await sandbox.execute(code, 30.0, 5000)
+        assert result.worker_restarted and "does not read the host's replies" in result.output
+        await assert_goes_on(sandbox)
+    finally:
+        await sandbox.close()
