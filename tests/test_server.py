@@ -212,7 +212,7 @@ def test_bad_requests_get_clear_errors(settings, chatty) -> None:
         cases = [
             ({"query": "q", "root": chatty}, 400, "exactly one of"),
             ({"query": "q", "context": "c", "path": "x", "root": chatty}, 400, "exactly one"),
-            ({"query": "q", "context": "c", "root": "nosuch:model"}, 400, "not allowed"),
+            ({"query": "q", "context": "c", "root": "nosuch:model"}, 404, "not allowed"),
             ({"query": "q", "sample": "nosuch", "root": chatty}, 400, "unknown sample"),
             ({"query": "", "context": "c"}, 422, "at least 1"),
             ({"query": "q", "context": "c", "max_depth": 0}, 422, "greater than"),

@@ -10,8 +10,10 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from .errors import BudgetError
 
-class BudgetExhausted(RuntimeError):
+
+class BudgetExhausted(BudgetError):
     """A call was refused because a limit of the run's budget has been reached."""
 
 

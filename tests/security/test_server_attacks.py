@@ -52,7 +52,7 @@ def test_clients_choose_only_among_the_servers_models(served, recorder, secret_k
     for spec in hostile:
         for field in ("root", "sub"):
             response = client.post("/query", json={"query": "q", "context": "c", field: spec})
-            assert response.status_code == 400 and "not allowed" in response.text, spec
+            assert response.status_code == 404 and "not allowed" in response.text, spec
             assert "/etc/passwd" not in response.text.replace(spec, "")
         chat = client.post(
             "/v1/chat/completions",
@@ -163,7 +163,7 @@ def test_a_refused_upload_leaves_no_file(served) -> None:
         "/query", data={"query": "q", "root": "openai:x@http://127.0.0.1:9/v1"},
         files={"file": ("a.txt", b"hello")},
     )  # fmt: skip
-    assert response.status_code == 400
+    assert response.status_code == 404
     uploads = settings.data_dir / "uploads"
     assert not uploads.exists() or list(uploads.iterdir()) == []
     assert_goes_on(client, run_id)

@@ -5,17 +5,19 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
+from ..errors import ConfigError, ModelError
+
 Message = dict[str, str]  # {"role": "system" | "user" | "assistant", "content": str}
 
 CHARS_PER_TOKEN = 4  # rough English average, used only when no tokenizer is at hand
 TEMPLATE_TOKENS_PER_MESSAGE = 8  # role markers of a chat template, e.g. <|im_start|>user
 
 
-class LMError(RuntimeError):
+class LMError(ModelError):
     """A model call failed for good (after retries); the message is meant for people."""
 
 
-class LMConfigError(LMError):
+class LMConfigError(LMError, ConfigError):
     """A model spec cannot be used: unknown provider, missing API key, bad file."""
 
 

@@ -16,13 +16,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..errors import ContextError
+
 CHUNK = 1 << 24
 MAX_LISTED_LENGTHS = 100
 VCS_DIRS = {".git", ".hg", ".svn"}
-
-
-class ContextError(ValueError):
-    """The context cannot be used (wrong type, unreadable path, not JSON-serialisable)."""
 
 
 @dataclass

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..errors import SandboxError
+
 ANY = object()  # a field that may hold any JSON value
 NONE = type(None)
 MAX_ID = 2**53
@@ -36,7 +38,7 @@ RESULT = {
 READY = {"load_seconds": (int, float), "error": (str,)}
 
 
-class ProtocolViolation(Exception):
+class ProtocolViolation(SandboxError):
     """A worker sent a frame the protocol does not allow; the message says what."""
 
 

@@ -20,6 +20,8 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..errors import ConfigError, SandboxError
+
 log = logging.getLogger("rlmx.sandbox")
 
 MODES = ("auto", "bwrap", "process", "none")
@@ -28,7 +30,7 @@ CONTEXT_DIR_INSIDE = "/context"
 WORKER_FILES = ("worker.py", "wire.py")
 
 
-class SandboxUnavailable(RuntimeError):
+class SandboxUnavailable(SandboxError, ConfigError):
     """The requested sandbox mode cannot run on this machine."""
 
 

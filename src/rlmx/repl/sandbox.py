@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..errors import SandboxError
 from . import frames, isolation, wire, worker
 from .confine import Jail
 from .context import PreparedContext
@@ -30,10 +31,6 @@ from .context import PreparedContext
 RequestHandler = Callable[[dict[str, Any]], Awaitable[Any]]
 STARTUP_TIMEOUT = 60.0
 SEND_TIMEOUT = 10.0  # a worker that does not read its pipe for this long is broken
-
-
-class SandboxError(RuntimeError):
-    """The worker could not be started or spoke nonsense."""
 
 
 class WorkerDied(SandboxError):

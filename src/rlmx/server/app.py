@@ -39,7 +39,6 @@ from starlette.datastructures import UploadFile
 from .. import __version__
 from ..budget import Budget
 from ..environment import VIDEO_SUFFIXES, VideoOptions
-from ..lm.base import LMError
 from ..lm.choice import ModelTable
 from ..lm.specs import default_root_spec
 from ..repl.confine import detect as containment
@@ -48,6 +47,7 @@ from ..rlm import RLM
 from . import guard, samples
 from .openai_api import openai_routes
 from .runs import RUN_ID, RunManager, RunOptions, RunRequest, public_run
+from .statuses import CLIENT_ERRORS, http_status
 from .store import RunStore
 
 STATIC_DIR = Path(__file__).parent / "static"
@@ -236,9 +236,9 @@ def _run_routes(settings: ServerSettings) -> APIRouter:
             else:
                 _set_context(run_request, body, settings)
             manager.start(run_id, run_request)
-        except (ValueError, LMError) as exc:
+        except CLIENT_ERRORS as exc:
             shutil.rmtree(folder, ignore_errors=True)  # a refused request leaves no upload
-            raise HTTPException(400, str(exc)) from None
+            raise HTTPException(http_status(exc), str(exc)) from None
         except BaseException:
             shutil.rmtree(folder, ignore_errors=True)
             raise

@@ -24,9 +24,8 @@ from fastapi.responses import JSONResponse
 from pydantic import ConfigDict, Field, ValidationError
 from sse_starlette import EventSourceResponse
 
-from ..lm.base import LMError
-from ..lm.choice import ModelNotAllowed
 from .runs import RunManager, RunOptions, RunRequest
+from .statuses import CLIENT_ERRORS, http_status
 
 DEFAULT_MODEL = "rlmx"
 
@@ -70,10 +69,9 @@ def openai_routes() -> APIRouter:
         run_id = uuid.uuid4().hex[:12]
         try:
             manager.start(run_id, run_request)
-        except ModelNotAllowed as exc:
-            return openai_error(404, str(exc), "model_not_found")
-        except (ValueError, LMError) as exc:
-            return openai_error(400, str(exc))
+        except CLIENT_ERRORS as exc:
+            status = http_status(exc)
+            return openai_error(status, str(exc), "model_not_found" if status == 404 else None)
         if body.stream:
             return EventSourceResponse(_stream(manager, run_id, body))
         try:

@@ -22,10 +22,12 @@ from typing import Any
 import av
 import numpy as np
 
+from ..errors import ContextError
+
 FRAME_CACHE = 32
 
 
-class VideoError(ValueError):
+class VideoError(ContextError):
     """The file cannot be used as a video, or a time is outside it."""
 
 

@@ -17,6 +17,8 @@ from typing import Any
 
 import numpy as np
 
+from ..errors import ToolError
+
 # scenedetect ContentDetector; its default of 27 misses cuts between similar colours
 SCENE_THRESHOLD = 20.0
 NAMED_COLORS = {
@@ -28,7 +30,7 @@ NAMED_COLORS = {
 }  # fmt: skip
 
 
-class PerceptionError(RuntimeError):
+class PerceptionError(ToolError):
     """A perception engine is missing or failed."""
 
 

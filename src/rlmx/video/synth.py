@@ -18,6 +18,8 @@ import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from ..errors import ConfigError
+
 FONT_DIR = Path("/usr/share/fonts/truetype/dejavu")
 SPEECH_LEAD = 1.0  # seconds of silence before each narration
 TOPICS = [
@@ -38,7 +40,7 @@ COLORS = ["0x1f3f8f", "0x8f2f1f", "0x1f7f3f", "0x6f2f8f", "0x7f7f1f", "0x3f3f3f"
           "0x1f7f8f", "0x8f1f5f", "0x9f5f0f", "0x2f2f6f", "0x5f3f1f", "0x0f5f2f"]  # fmt: skip
 
 
-class SynthError(RuntimeError):
+class SynthError(ConfigError):
     """A tool the generator needs is missing or failed."""
 
 
