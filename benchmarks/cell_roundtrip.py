@@ -10,6 +10,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from rlmx.host_functions import CORE
 from rlmx.repl.context import prepare_context
 from rlmx.repl.isolation import bwrap_works
 from rlmx.repl.sandbox import Sandbox
@@ -20,7 +21,7 @@ CELLS = 500
 STARTS = 7
 
 
-async def handler(message: dict) -> object:
+async def handler(name: str, args: dict) -> object:
     return None
 
 
@@ -31,11 +32,11 @@ async def measure(mode: str) -> tuple[list[float], list[float]]:
         for _ in range(STARTS):
             box = Sandbox(mode)
             began = time.perf_counter()
-            await box.start(context, handler)
+            await box.start(context, handler, CORE)
             starts.append(time.perf_counter() - began)
             await box.close()
         box = Sandbox(mode)
-        await box.start(context, handler)
+        await box.start(context, handler, CORE)
         for _ in range(20):  # warm up
             await box.execute("x = 1", 10, 1000)
         for _ in range(CELLS):

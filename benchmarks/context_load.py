@@ -13,6 +13,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from rlmx.host_functions import CORE
 from rlmx.repl.context import prepare_context
 from rlmx.repl.isolation import bwrap_works
 from rlmx.repl.sandbox import Sandbox
@@ -27,7 +28,7 @@ print(int(fields['VmRSS'].split()[0]) // 1024, int(fields['VmHWM'].split()[0]) /
 """
 
 
-async def handler(message: dict) -> object:
+async def handler(name: str, args: dict) -> object:
     return None
 
 
@@ -38,7 +39,7 @@ async def once(mode: str, text: str) -> tuple[float, float, float, int, int]:
         write = time.perf_counter() - began
         box = Sandbox(mode)
         began = time.perf_counter()
-        await box.start(context, handler)
+        await box.start(context, handler, CORE)
         ready = time.perf_counter() - began
         result = await box.execute(MEMORY_PROBE, 60, 1000)
         await box.close()

@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from rlmx import RLM, Limits
+from rlmx.host_functions import CORE
 from rlmx.repl.context import prepare_context
 from rlmx.repl.isolation import bwrap_works
 from rlmx.repl.sandbox import Sandbox
@@ -28,10 +29,10 @@ needs_bwrap = pytest.mark.skipif(not bwrap_works(), reason="bubblewrap is not us
 needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="uid drop to nobody needs root")
 
 
-async def answer(message: dict) -> object:
-    if message["type"] == "llm_query":
-        return "sub:" + message["prompt"]
-    if message["type"] == "budget":
+async def answer(name: str, args: dict) -> object:
+    if name == "llm_query":
+        return "sub:" + args["prompt"]
+    if name == "budget":
         return {}
     return None
 
@@ -43,7 +44,7 @@ async def box(request, tmp_path: Path) -> AsyncIterator[Sandbox]:
         Limits(memory_mb=512, file_mb=16, processes=32, tmp_mb=64),
         interrupt_grace=1.0,
     )
-    await sandbox.start(prepare_context("the context", tmp_path / "ctx"), answer)
+    await sandbox.start(prepare_context("the context", tmp_path / "ctx"), answer, CORE)
     yield sandbox
     await sandbox.close()
 
@@ -166,7 +167,7 @@ async def test_cell_ignoring_interrupt_restarts_worker(box: Sandbox) -> None:
 
 
 async def test_subcall_wait_does_not_count_against_cell_time(box: Sandbox) -> None:
-    async def slow(message: dict) -> object:
+    async def slow(name: str, args: dict) -> object:
         await asyncio.sleep(0.6)
         return "late"
 
@@ -225,7 +226,7 @@ async def test_worker_env_has_no_secrets(
 ) -> None:
     monkeypatch.setenv("OPENAI_API_KEY", "sk-must-not-leak")
     fresh = Sandbox(box.mode)
-    await fresh.start(prepare_context("c", tmp_path / "c2"), answer)
+    await fresh.start(prepare_context("c", tmp_path / "c2"), answer, CORE)
     try:
         result = await run(fresh, "import os; print(sorted(os.environ))")
         assert "OPENAI_API_KEY" not in result.output and "sk-must" not in result.output
@@ -237,7 +238,7 @@ async def test_worker_env_has_no_secrets(
 async def test_concurrent_sandboxes_never_mix_output(mode: str, tmp_path: Path) -> None:
     boxes = [Sandbox(mode) for _ in range(3)]
     for i, sandbox in enumerate(boxes):
-        await sandbox.start(prepare_context(f"tag{i}", tmp_path / f"c{i}"), answer)
+        await sandbox.start(prepare_context(f"tag{i}", tmp_path / f"c{i}"), answer, CORE)
     code = "import time\nfor _ in range(50):\n    print(context)\n    time.sleep(0.002)"
     try:
         results = await asyncio.gather(*(run(b, code) for b in boxes))

@@ -23,6 +23,7 @@ from typing import Any
 from . import prompts
 from .budget import Budget, BudgetExhausted, Ledger
 from .environment import Environment, VideoOptions, open_environment
+from .errors import ToolError
 from .events import (
     CallbackSink,
     CellStarted,
@@ -40,6 +41,7 @@ from .events import (
     preview,
 )
 from .gateway import Gateway
+from .host_functions import HostFunctions
 from .lm.base import LM, LMError, Message, Usage, prompt_tokens
 from .lm.choice import ModelTable
 from .lm.specs import default_root_spec, validate_spec
@@ -277,6 +279,7 @@ class _Run:
         self.current_cell: int | None = None  # the cell running now (sub-calls nest under it)
         self.parent_cell = parent_cell
         self.environment: Environment | None = None  # tools of a video context
+        self.functions = HostFunctions.for_run()
         self.calls = 0
         self.query = ""
         self.opening = 0  # messages before the first reply; never trimmed
@@ -326,7 +329,9 @@ class _Run:
                 parent_cell=self.parent_cell,
             )
             try:
-                await sandbox.start(prepared, self.handle_request, env and env.tool_specs())
+                functions = HostFunctions.for_run(env.tool_specs() if env else None)
+                self.functions = functions
+                await sandbox.start(prepared, self.host_call, functions.specs())
                 description = prepared.meta.describe()
                 if env is not None:
                     description = f"{description}\n\n{env.describe()}"
@@ -505,25 +510,16 @@ class _Run:
         )
         return result
 
-    # -- requests from the sandbox ---------------------------------------------------------------
-    async def handle_request(self, message: dict[str, Any]) -> Any:
-        kind = message["type"]
-        if kind == "budget":
-            return self.tree.ledger.remaining()
-        if kind == "tool":
-            return await self.tool_call(message["name"], message["args"], message["kwargs"])
-        if not self.cfg.sub_calls:
-            raise RuntimeError("sub-calls are disabled in this run; use Python code alone")
-        if kind == "llm_query":
-            return await self.sub_query(message["prompt"], message.get("model"))
-        if kind == "llm_query_batched":
-            model = message.get("model")
-            return await asyncio.gather(
-                *(self.sub_query(p, model, i) for i, p in enumerate(message["prompts"]))
-            )
-        if kind == "rlm_query":
-            return await self.child_query(message["prompt"], message.get("context"))
-        raise ValueError(f"unknown request {kind!r}")
+    # -- host functions called from the sandbox (host_functions.py) ---------------------------
+    async def host_call(self, name: str, arguments: dict[str, Any]) -> Any:
+        return await self.functions.call(self, name, arguments)
+
+    async def budget_left(self) -> dict[str, Any]:
+        return self.tree.ledger.remaining()
+
+    async def sub_batch(self, prompts: list[str], model: str | None) -> list[str]:
+        """Concurrent sub-calls, replies in input order (a failure is a string in its slot)."""
+        return await asyncio.gather(*(self.sub_query(p, model, i) for i, p in enumerate(prompts)))
 
     async def sub_query(
         self, prompt: str, model: str | None = None, batch_index: int | None = None
@@ -571,9 +567,9 @@ class _Run:
         try:
             value, span = await self.environment.call(name, args, kwargs)
             encoded = json.dumps(value, ensure_ascii=False)
-        except Exception as exc:
+        except Exception as exc:  # crosses to the cell as a ToolError with the original type
             error = f"{type(exc).__name__}: {exc}"
-            raise
+            raise ToolError(str(exc), type(exc).__name__) from exc
         finally:
             await self.emit(
                 ToolCall,

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from rlmx import RLM, Limits
+from rlmx.host_functions import CORE
 from rlmx.repl.context import prepare_context
 from rlmx.repl.sandbox import Sandbox
 
@@ -25,11 +26,11 @@ GOOD_RESULT = ('{"type": "result", "id": %s, "output": "forged", "output_chars":
                '"error": False, "final": %s, "restored": [], "seconds": 0.0}')  # fmt: skip
 
 
-async def slow_answer(message: dict) -> object:
-    if message["type"] == "llm_query":
-        await asyncio.sleep(float(message["prompt"] or 0))
-        return "sub:" + message["prompt"]
-    if message["type"] == "budget":
+async def slow_answer(name: str, args: dict) -> object:
+    if name == "llm_query":
+        await asyncio.sleep(float(args["prompt"] or 0))
+        return "sub:" + args["prompt"]
+    if name == "budget":
         return {"calls": 1}
     return None
 
@@ -41,7 +42,7 @@ async def box(request, tmp_path: Path) -> AsyncIterator[Sandbox]:
         Limits(memory_mb=512, processes=32, max_requests=8, frame_mb=1, max_batch=1000),
         interrupt_grace=1.0,
     )
-    await sandbox.start(prepare_context("the context", tmp_path / "ctx"), slow_answer)
+    await sandbox.start(prepare_context("the context", tmp_path / "ctx"), slow_answer, CORE)
     yield sandbox
     await sandbox.close()
 
@@ -60,12 +61,19 @@ FORGERIES = {
     + ")\nimport time; time.sleep(5)",
     "a frame type of its own": LINK + "link.send({'type': 'final', 'answer': 'PWNED'})",
     "unknown request field": LINK
-    + "link.send({'type': 'rlm_query', 'id': 5, 'prompt': 'p', 'model': 'openai:x@http://x'})",
-    "mistyped field": LINK + "link.send({'type': 'llm_query', 'id': 5, 'prompt': ['a']})",
-    "bool as id": LINK + "link.send({'type': 'budget', 'id': True})",
+    + "link.send({'type': 'call', 'id': 5, 'name': 'rlm_query', "
+    + "'arguments': {'prompt': 'p', 'model': 'openai:x@http://x'}})",
+    "a function not offered": LINK
+    + "link.send({'type': 'call', 'id': 5, 'name': 'os_system', 'arguments': {}})",
+    "a call without arguments": LINK + "link.send({'type': 'call', 'id': 5, 'name': 'budget'})",
+    "mistyped field": LINK
+    + "link.send({'type': 'call', 'id': 5, 'name': 'llm_query', 'arguments': {'prompt': ['a']}})",
+    "bool as id": LINK
+    + "link.send({'type': 'call', 'id': True, 'name': 'budget', 'arguments': {}})",
+    "an old-style frame": LINK + "link.send({'type': 'llm_query', 'id': 5, 'prompt': 'a'})",
     "duplicate request id": LINK
-    + "link.send({'type': 'llm_query', 'id': 77, 'prompt': '2'})\n"
-    + "link.send({'type': 'llm_query', 'id': 77, 'prompt': '2'})\nimport time; time.sleep(5)",
+    + "frame = {'type': 'call', 'id': 77, 'name': 'llm_query', 'arguments': {'prompt': '2'}}\n"
+    + "link.send(frame)\nlink.send(frame)\nimport time; time.sleep(5)",
     "a second ready": LINK + "link.send({'type': 'ready', 'load_seconds': 0})",
     "not JSON": LINK + "import os, struct\nos.write(link.write_fd, struct.pack('>I', 3) + b'{{{')",
     "a 2 GiB frame announced": LINK
@@ -73,10 +81,13 @@ FORGERIES = {
     + "import time; time.sleep(5)",
     "a frame over the cap": "llm_query('x' * 2_000_000)",
     "too many requests in flight": LINK
-    + "for i in range(20): link.send({'type': 'llm_query', 'id': 1000 + i, 'prompt': '3'})\n"
+    + "for i in range(20):\n"
+    + "    link.send({'type': 'call', 'id': 1000 + i, 'name': 'llm_query', "
+    + "'arguments': {'prompt': '3'}})\n"
     + "import time; time.sleep(5)",
     "too large a batch": LINK
-    + "link.send({'type': 'llm_query_batched', 'id': 9, 'prompts': ['a'] * 5000})\n"
+    + "link.send({'type': 'call', 'id': 9, 'name': 'llm_query_batched', "
+    + "'arguments': {'prompts': ['a'] * 5000}})\n"
     + "import time; time.sleep(5)",
 }
 
@@ -141,7 +152,7 @@ async def test_a_hijacked_channel_cannot_outlive_the_deadline(box, hijack) -> No
 
 async def test_the_wall_clock_cap_holds_while_sub_calls_wait(tmp_path) -> None:
     sandbox = Sandbox("process", Limits(cell_wall_seconds=1.0), interrupt_grace=1.0)
-    await sandbox.start(prepare_context("the context", tmp_path / "ctx"), slow_answer)
+    await sandbox.start(prepare_context("the context", tmp_path / "ctx"), slow_answer, CORE)
     try:
         result = await sandbox.execute("while True:\n    llm_query('0.2')", 600.0, 5000)
         assert result.timed_out  # the waits do not count as compute, the wall cap still holds
@@ -193,13 +204,14 @@ async def test_replies_to_a_worker_that_stops_reading_are_capped(tmp_path) -> No
     """The cell asks for 12 large replies, then makes its own reader deaf: the host stops
     queueing replies past ``reply_buffer_mb`` and replaces the worker."""
     sandbox = Sandbox("process", Limits(reply_buffer_mb=1), interrupt_grace=1.0)
-    await sandbox.start(prepare_context("the context", tmp_path / "ctx"), slow_answer)
+    await sandbox.start(prepare_context("the context", tmp_path / "ctx"), slow_answer, CORE)
     code = (
         WORKER
         + "import time\nkeep = os.dup(w.read_fd)  # the pipe stays open, nobody reads it\n"
         + "os.dup2(os.open('/dev/null', os.O_RDONLY), w.read_fd)\ntime.sleep(0.2)\n"
         + "for i in range(12):\n"
-        + "    w.link.send({'type': 'llm_query', 'id': 500 + i, 'prompt': '0' * 300_000})\n"
+        + "    w.link.send({'type': 'call', 'id': 500 + i, 'name': 'llm_query', "
+        + "'arguments': {'prompt': '0' * 300_000}})\n"
         + "time.sleep(60)"
     )
     try:

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from rlmx import Limits
+from rlmx.host_functions import CORE
 from rlmx.repl import confine, isolation
 from rlmx.repl.context import prepare_context
 from rlmx.repl.sandbox import Sandbox
@@ -25,13 +26,13 @@ needs_cgroup = pytest.mark.skipif(CONTAINMENT.cgroup is None, reason="no cgroup 
 needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="a uid per worker needs root")
 
 
-async def answer(message: dict) -> object:
-    return {} if message["type"] == "budget" else "ok"
+async def answer(name: str, args: dict) -> object:
+    return {} if name == "budget" else "ok"
 
 
 async def start(tmp_path: Path, mode: str, **limits: int) -> Sandbox:
     sandbox = Sandbox(mode, Limits(**limits), interrupt_grace=1.0)
-    await sandbox.start(prepare_context("c", tmp_path / uuid.uuid4().hex), answer)
+    await sandbox.start(prepare_context("c", tmp_path / uuid.uuid4().hex), answer, CORE)
     return sandbox
 
 

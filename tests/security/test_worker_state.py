@@ -10,6 +10,7 @@ import httpx
 import pytest
 
 from rlmx import Limits
+from rlmx.host_functions import CORE
 from rlmx.repl.context import prepare_context
 from rlmx.repl.sandbox import Sandbox
 from rlmx.server.app import ServerSettings, serve_in_thread
@@ -20,20 +21,20 @@ RESERVED = ["llm_query", "llm_query_batched", "rlm_query", "FINAL", "FINAL_VAR",
             "budget", "context"]  # fmt: skip
 
 
-async def answer(message: dict) -> object:
-    if message["type"] == "llm_query":
-        return "sub:" + message["prompt"]
-    if message["type"] == "llm_query_batched":
-        return ["sub:" + p for p in message["prompts"]]
-    if message["type"] == "rlm_query":
-        return "child:" + message["prompt"]
+async def answer(name: str, args: dict) -> object:
+    if name == "llm_query":
+        return "sub:" + args["prompt"]
+    if name == "llm_query_batched":
+        return ["sub:" + p for p in args["prompts"]]
+    if name == "rlm_query":
+        return "child:" + args["prompt"]
     return {"calls": 3}
 
 
 @pytest.fixture(params=ISOLATED_MODES)
 async def box(request, tmp_path: Path) -> AsyncIterator[Sandbox]:
     sandbox = Sandbox(request.param, Limits(memory_mb=512))
-    await sandbox.start(prepare_context("the context", tmp_path / "ctx"), answer)
+    await sandbox.start(prepare_context("the context", tmp_path / "ctx"), answer, CORE)
     yield sandbox
     await sandbox.close()
 

@@ -2,9 +2,10 @@
 
 Model code runs in the worker and can write any bytes to the host's pipe (it can reach the
 worker's file descriptors), so a frame is untrusted input. A frame of an unknown type, with
-a missing, extra or mistyped field, a request id that is already in flight or a result
-for a cell that is not running is a ``ProtocolViolation``: the host kills that worker,
-starts a fresh one and tells the model, and the run goes on.
+a missing, extra or mistyped field, a call of a function the host did not offer or with
+arguments its spec does not allow, a request id that is already in flight or a result for
+a cell that is not running is a ``ProtocolViolation``: the host kills that worker, starts
+a fresh one and tells the model, and the run goes on.
 """
 
 from __future__ import annotations
@@ -13,20 +14,10 @@ from typing import Any
 
 from ..errors import SandboxError
 
-ANY = object()  # a field that may hold any JSON value
 NONE = type(None)
 MAX_ID = 2**53
 
-# request type -> field -> accepted types (``ANY``: any JSON value)
-REQUESTS: dict[str, dict[str, Any]] = {
-    "llm_query": {"prompt": (str,), "model": (str, NONE)},
-    "llm_query_batched": {"prompts": (list,), "model": (str, NONE)},
-    "rlm_query": {"prompt": (str,), "context": ANY},
-    "budget": {},
-    "tool": {"name": (str,), "args": (list,), "kwargs": (dict,)},
-}
-# requests whose time is the host's (an LM call, a tool): not counted as the cell's compute
-WAITS = {"llm_query", "llm_query_batched", "rlm_query", "tool"}
+CALL = {"name": (str,), "arguments": (dict,)}  # a host function call (see functions.py)
 RESULT = {
     "output": (str,),
     "output_chars": (int,),
@@ -42,17 +33,10 @@ class ProtocolViolation(SandboxError):
     """A worker sent a frame the protocol does not allow; the message says what."""
 
 
-def check_request(message: dict[str, Any], max_batch: int) -> None:
-    """Validate a request frame from a worker (its ``type`` is in ``REQUESTS``)."""
-    kind = message["type"]
+def check_call(message: dict[str, Any]) -> None:
+    """Validate the shape of a ``call`` frame (its arguments are checked by its spec)."""
     _check_id(message)
-    _check_fields(message, REQUESTS[kind], required=set(REQUESTS[kind]) - {"model", "context"})
-    if kind == "llm_query_batched":
-        prompts = message["prompts"]
-        if len(prompts) > max_batch:
-            raise ProtocolViolation(f"a batch of {len(prompts)} prompts (at most {max_batch})")
-        if not all(isinstance(p, str) for p in prompts):
-            raise ProtocolViolation("llm_query_batched prompts must all be strings")
+    _check_fields(message, CALL, required=set(CALL))
 
 
 def check_result(message: dict[str, Any], expected_id: int | None) -> None:
@@ -92,7 +76,7 @@ def _check_fields(message: dict[str, Any], fields: dict[str, Any], required: set
     if missing:
         raise ProtocolViolation(f"missing field(s) {sorted(missing)} in a {kind!r} frame")
     for name, types in fields.items():
-        if name in message and types is not ANY:
+        if name in message:
             value = message[name]
             if not isinstance(value, types) or (isinstance(value, bool) and bool not in types):
                 raise ProtocolViolation(f"field {name!r} of a {kind!r} frame has the wrong type")

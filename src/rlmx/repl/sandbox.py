@@ -2,9 +2,10 @@
 
 The host keeps a pump task reading the worker's frames. Every frame is validated first
 (``frames.py``, within the caps of ``Limits``); a worker that breaks the protocol is killed
-and replaced, and the model is told. Results complete the pending ``execute``; requests
-(``llm_query``, ``llm_query_batched``, ``rlm_query``, ``budget``, ``tool``) go to the RLM's
-handler and are answered with ``reply`` frames. A cell's time limit counts the time the
+and replaced, and the model is told. Results complete the pending ``execute``; ``call``
+frames of the host functions the sandbox was started with (``functions.py``) are checked
+against their spec, go to the handler and are answered with ``reply`` frames (an error
+keeps its type name). A cell's time limit counts the time the
 worker computes, not the time it waits for sub-calls, and is kept by the host's own clock;
 a wall-clock cap holds whatever the worker does.
 """
@@ -27,8 +28,9 @@ from ..errors import SandboxError
 from . import frames, isolation, wire, worker
 from .confine import Jail
 from .context import PreparedContext
+from .functions import FunctionSpec
 
-RequestHandler = Callable[[dict[str, Any]], Awaitable[Any]]
+CallHandler = Callable[[str, dict[str, Any]], Awaitable[Any]]  # (function name, arguments)
 STARTUP_TIMEOUT = 60.0
 SEND_TIMEOUT = 10.0  # a worker that does not read its pipe for this long is broken
 
@@ -108,8 +110,8 @@ class Sandbox:
         self.limits = limits or isolation.Limits()
         self.interrupt_grace = interrupt_grace
         self.context: PreparedContext | None = None
-        self.handler: RequestHandler | None = None
-        self.tools: list[dict[str, str]] = []
+        self.handler: CallHandler | None = None
+        self.functions: dict[str, FunctionSpec] = {}
         self.restarts = 0
         self.load_seconds = 0.0
         self.startup_seconds = 0.0
@@ -131,17 +133,17 @@ class Sandbox:
     async def start(
         self,
         context: PreparedContext,
-        handler: RequestHandler,
-        tools: list[dict[str, str]] | None = None,
+        handler: CallHandler,
+        functions: list[FunctionSpec],
     ) -> None:
         """Start the worker and load the context into it (once).
 
-        ``tools`` (name and help of each) become REPL functions whose calls reach
-        ``handler`` as ``{"type": "tool", "name", "args", "kwargs"}`` requests.
+        Each of ``functions`` becomes a REPL function; its calls reach ``handler`` as
+        ``(name, arguments)`` once checked against its spec.
         """
         self.context = context
         self.handler = handler
-        self.tools = tools or []
+        self.functions = {spec.name: spec for spec in functions}
         started = time.perf_counter()
         await self._spawn()
         self.startup_seconds = time.perf_counter() - started
@@ -166,7 +168,7 @@ class Sandbox:
                     "context_path": str(context_path) if context_path else None,
                     "context_kind": self.context.kind,
                     "limits": limits,
-                    "tools": self.tools,
+                    "functions": [spec.to_wire() for spec in self.functions.values()],
                 }
             )
             async with asyncio.timeout(STARTUP_TIMEOUT):
@@ -306,8 +308,12 @@ class Sandbox:
     def _accept(self, message: dict[str, Any]) -> None:
         """Route one validated frame; ProtocolViolation for anything the protocol forbids."""
         kind = message["type"]
-        if kind in frames.REQUESTS:
-            frames.check_request(message, self.limits.max_batch)
+        if kind == "call":
+            frames.check_call(message)
+            spec = self.functions.get(message["name"])
+            if spec is None:
+                raise frames.ProtocolViolation(f"a call of {message['name'][:40]!r}, not offered")
+            spec.check(message["arguments"], self.limits.max_batch)
             request_id = message["id"]
             if request_id in self._rpc_tasks:
                 raise frames.ProtocolViolation(f"request id {request_id} is already in flight")
@@ -343,14 +349,15 @@ class Sandbox:
 
     async def _serve_rpc(self, message: dict[str, Any]) -> None:
         assert self.handler is not None
-        waits = message["type"] in frames.WAITS
+        waits = self.functions[message["name"]].waits
         if waits:
             self._wait_started()
         reply: dict[str, Any] = {"type": "reply", "id": message["id"]}
         try:
-            reply["value"] = await self.handler(message)
-        except Exception as exc:
-            reply["error"] = f"{type(exc).__name__}: {exc}"
+            reply["value"] = await self.handler(message["name"], message["arguments"])
+        except Exception as exc:  # crosses to the cell as ToolError, keeping its type's name
+            reply["error"] = {"type": getattr(exc, "type_name", type(exc).__name__),
+                              "message": str(exc)}  # fmt: skip
         finally:
             if waits:
                 self._wait_finished()

@@ -16,6 +16,7 @@ import ast
 import builtins
 import contextlib
 import ctypes
+import inspect
 import io
 import json
 import linecache
@@ -37,21 +38,37 @@ except ImportError:  # run as a plain script inside the sandbox
 FD_OUTPUT_LIMIT = 1 << 16
 
 
-HELPER_NAMES = (
-    "llm_query",
-    "llm_query_batched",
-    "rlm_query",
-    "FINAL",
-    "FINAL_VAR",
-    "SHOW_VARS",
-    "budget",
-)
+LOCAL_HELPERS = ("FINAL", "FINAL_VAR", "SHOW_VARS", "ToolError")  # the rest come from the host
 
 
-def _model_name(model: Any) -> str | None:
-    if model is not None and not isinstance(model, str):
-        raise TypeError(f"model must be a name (str), not {type(model).__name__}")
-    return model
+class ToolError(RuntimeError):
+    """A host function failed; ``type_name`` is the type of the original error
+    (mirrors ``rlmx.errors.ToolError``; the worker imports nothing of rlmx)."""
+
+    def __init__(self, type_name: str, message: str) -> None:
+        super().__init__(f"{type_name}: {message}")
+        self.type_name = type_name
+        self.message = message
+
+
+def _convert(function: str, param: dict[str, Any], value: Any) -> Any:
+    """One argument as its kind sends it (see rlmx/repl/functions.py)."""
+    kind, name = param["kind"], param["name"]
+    if kind == "text":
+        return str(value)
+    if kind == "texts":
+        if isinstance(value, str):
+            raise TypeError(f"{function} expects a list of {name}, not one string")
+        return [str(item) for item in value]
+    if kind == "name":
+        if value is not None and not isinstance(value, str):
+            raise TypeError(f"{name} must be a name (str), not {type(value).__name__}")
+        return value
+    try:
+        json.dumps(value)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(f"{function}() arguments must be plain data (JSON): {exc}") from None
+    return list(value) if kind == "varargs" else value
 
 
 class _FinalSignal(BaseException):
@@ -219,8 +236,8 @@ class _Link:
         for slot in slots:
             slot.put(reply)
 
-    def call(self, kind: str, **payload: Any) -> Any:
-        """Send a request to the host and block this cell (or thread) until its reply."""
+    def call(self, name: str, arguments: dict[str, Any]) -> Any:
+        """Call a host function and block this cell (or thread) until its reply."""
         slot: queue.Queue[dict[str, Any] | None] = queue.Queue(maxsize=1)
         with self.write_lock:
             if self.closed:
@@ -229,7 +246,7 @@ class _Link:
             request_id = self.next_id
             self.waiting[request_id] = slot
         try:
-            self.send({"type": kind, "id": request_id, **payload})
+            self.send({"type": "call", "id": request_id, "name": name, "arguments": arguments})
             while True:
                 try:
                     reply = slot.get(timeout=0.05 if self.in_thread else None)
@@ -241,8 +258,9 @@ class _Link:
                 self.waiting.pop(request_id, None)
         if reply is None:
             raise RuntimeError("the host closed the connection")
-        if reply.get("error"):
-            raise RuntimeError(reply["error"])
+        error = reply.get("error")
+        if isinstance(error, dict):
+            raise ToolError(str(error.get("type")), str(error.get("message")))
         return reply.get("value")
 
 
@@ -295,28 +313,10 @@ class Worker:
             os.kill(os.getpid(), signal.SIGINT)
 
     # -- helpers visible to model code --------------------------------------------------
-    def _make_helpers(self, tool_names: frozenset[str]) -> dict[str, Any]:
+    def _make_helpers(self, functions: list[dict[str, Any]]) -> dict[str, Any]:
+        """FINAL, FINAL_VAR, SHOW_VARS and ToolError, and one function per host function."""
         link, namespace = self.link, self.namespace
-        reserved = frozenset(HELPER_NAMES) | tool_names | {"context"}
-
-        def llm_query(prompt: Any, model: str | None = None) -> str:
-            """Ask the sub-model one question; returns its reply (or an error string)."""
-            return link.call("llm_query", prompt=str(prompt), model=_model_name(model))
-
-        def llm_query_batched(prompts: Any, model: str | None = None) -> list[str]:
-            """Ask many questions concurrently; replies come back in input order."""
-            if isinstance(prompts, str):
-                raise TypeError("llm_query_batched expects a list of prompts, not one string")
-            items = [str(p) for p in prompts]
-            return link.call("llm_query_batched", prompts=items, model=_model_name(model))
-
-        def rlm_query(prompt: Any, context: Any = None) -> str:
-            """Delegate a sub-problem to a child RLM (a plain sub-call at maximum depth)."""
-            try:
-                json.dumps(context)
-            except (TypeError, ValueError) as exc:
-                raise TypeError(f"rlm_query context must be JSON-serialisable: {exc}") from None
-            return link.call("rlm_query", prompt=str(prompt), context=context)
+        reserved = frozenset(LOCAL_HELPERS) | {f["name"] for f in functions} | {"context"}
 
         def FINAL(answer: Any) -> None:
             """Finish the run with this answer."""
@@ -349,36 +349,31 @@ class Worker:
             print(text)
             return text
 
-        def budget() -> dict[str, Any]:
-            """What is left of the run's budget (calls, tokens, USD, seconds)."""
-            return link.call("budget")
+        local = {"FINAL": FINAL, "FINAL_VAR": FINAL_VAR, "SHOW_VARS": SHOW_VARS}
+        hosted = {f["name"]: self._host_function(f) for f in functions}
+        return {**local, "ToolError": ToolError, **hosted}
 
-        helpers = {
-            "llm_query": llm_query,
-            "llm_query_batched": llm_query_batched,
-            "rlm_query": rlm_query,
-            "FINAL": FINAL,
-            "FINAL_VAR": FINAL_VAR,
-            "SHOW_VARS": SHOW_VARS,
-            "budget": budget,
-        }
-        assert set(helpers) == set(HELPER_NAMES)
-        return helpers
+    def _host_function(self, spec: dict[str, Any]) -> Any:
+        """A REPL function with the spec's signature whose body runs on the host."""
+        link, name, params = self.link, spec["name"], spec["params"]
+        signature = inspect.Signature([_parameter(p) for p in params])
 
-    def _make_tool(self, spec: dict[str, str]) -> Any:
-        """A function that runs one of the host's environment tools (e.g. video OCR)."""
-        link, name = self.link, spec["name"]
-
-        def tool(*args: Any, **kwargs: Any) -> Any:
+        def host_function(*args: Any, **kwargs: Any) -> Any:
             try:
-                json.dumps([args, kwargs])
-            except (TypeError, ValueError) as exc:
-                raise TypeError(f"{name}() arguments must be plain data: {exc}") from None
-            return link.call("tool", name=name, args=list(args), kwargs=kwargs)
+                bound = signature.bind(*args, **kwargs)
+            except TypeError as exc:
+                raise TypeError(f"{name}(): {exc}") from None
+            arguments = {
+                p["name"]: _convert(name, p, bound.arguments[p["name"]])
+                for p in params
+                if p["name"] in bound.arguments
+            }
+            return link.call(name, arguments)
 
-        tool.__name__ = tool.__qualname__ = name
-        tool.__doc__ = spec.get("doc", "")
-        return tool
+        host_function.__name__ = host_function.__qualname__ = name
+        host_function.__doc__ = spec.get("doc", "")
+        host_function.__signature__ = signature  # type: ignore[attr-defined]
+        return host_function
 
     def _restore_reserved(self) -> list[str]:
         """Put back reserved names and builtins that the cell overwrote or deleted."""
@@ -490,9 +485,8 @@ class Worker:
         context = load_context(init.get("context_path"), init["context_kind"])
         if not self.in_thread:
             apply_limits(init.get("limits") or {})
-        tools = {spec["name"]: self._make_tool(spec) for spec in init.get("tools") or []}
-        helpers = self._make_helpers(frozenset(tools))
-        self.helpers = {"context": context, **helpers, **tools}
+        helpers = self._make_helpers(init.get("functions") or [])
+        self.helpers = {"context": context, **helpers}
         self.namespace.update(self.helpers)
         self.send({"type": "ready", "load_seconds": time.perf_counter() - started})
 
@@ -528,6 +522,15 @@ def isolate_stdio() -> tuple[int, int, int]:
     sys.stdout = sys.__stdout__ = io.TextIOWrapper(os.fdopen(1, "wb", closefd=False))
     sys.stderr = sys.__stderr__ = io.TextIOWrapper(os.fdopen(2, "wb", closefd=False))
     return read_fd, write_fd, capture
+
+
+def _parameter(param: dict[str, Any]) -> inspect.Parameter:
+    """The Python parameter for one spec parameter (tools take *args and **kwargs)."""
+    kinds = {"varargs": inspect.Parameter.VAR_POSITIONAL, "varkw": inspect.Parameter.VAR_KEYWORD}
+    kind = kinds.get(param["kind"], inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    if param["required"] or kind is not inspect.Parameter.POSITIONAL_OR_KEYWORD:
+        return inspect.Parameter(param["name"], kind)
+    return inspect.Parameter(param["name"], kind, default=param["default"])
 
 
 def run_in_thread(read_fd: int, write_fd: int) -> threading.Thread:

@@ -1,0 +1,111 @@
+"""The one table of host functions: every REPL helper whose body runs on the host.
+
+An entry pairs a ``FunctionSpec`` (name, typed parameters, docstring, whether the cell
+waits for the host; see ``repl/functions.py``) with its handler, an async function of the
+run and the call's arguments. The worker builds its helpers from the specs the host sends,
+and the host checks every call against the same spec before the handler runs. The
+environment's tools (video OCR, search ...) become entries too, one per tool.
+
+Adding a helper is one entry, for example a helper that counts tokens with the root's
+tokenizer::
+
+    HostFunction(
+        FunctionSpec("count_tokens", (Param("text", "text"),), "Tokens of text for the root."),
+        lambda run, text: run.count_tokens(text),
+    )
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from .errors import ToolError
+from .repl.functions import FunctionSpec, Param
+
+Handler = Callable[..., Awaitable[Any]]
+SUB_CALLS_OFF = "sub-calls are disabled in this run; use Python code alone"
+
+
+@dataclass(frozen=True)
+class HostFunction:
+    """A REPL helper: what the sandbox sees (``spec``) and what the host does (``handler``).
+    ``sub_call`` entries are refused in runs without sub-calls (the paper's ablation)."""
+
+    spec: FunctionSpec
+    handler: Handler
+    sub_call: bool = False
+
+
+BUILTINS = (
+    HostFunction(
+        FunctionSpec(
+            "llm_query",
+            (Param("prompt", "text"), Param("model", "name", None)),
+            "Ask the sub-model one question; returns its reply (or an error string).",
+        ),
+        lambda run, prompt, model: run.sub_query(prompt, model),
+        sub_call=True,
+    ),
+    HostFunction(
+        FunctionSpec(
+            "llm_query_batched",
+            (Param("prompts", "texts"), Param("model", "name", None)),
+            "Ask many questions concurrently; replies come back in input order.",
+        ),
+        lambda run, prompts, model: run.sub_batch(prompts, model),
+        sub_call=True,
+    ),
+    HostFunction(
+        FunctionSpec(
+            "rlm_query",
+            (Param("prompt", "text"), Param("context", "json", None)),
+            "Delegate a sub-problem to a child RLM (a plain sub-call at maximum depth).",
+        ),
+        lambda run, prompt, context: run.child_query(prompt, context),
+        sub_call=True,
+    ),
+    HostFunction(
+        FunctionSpec(
+            "budget",
+            (),
+            "What is left of the run's budget (calls, tokens, USD, seconds).",
+            waits=False,
+        ),
+        lambda run: run.budget_left(),
+    ),
+)
+
+CORE = [entry.spec for entry in BUILTINS]  # the built-ins' specs (a sandbox without a run)
+
+
+def tool_function(name: str, doc: str) -> HostFunction:
+    """An entry for one environment tool: any plain-data arguments, run on the host."""
+
+    async def handler(run: Any, args: list[Any], kwargs: dict[str, Any]) -> Any:
+        return await run.tool_call(name, args, kwargs)
+
+    spec = FunctionSpec(name, (Param("args", "varargs", []), Param("kwargs", "varkw", {})), doc)
+    return HostFunction(spec, handler)
+
+
+class HostFunctions:
+    """The entries of one run: the built-ins and its environment's tools."""
+
+    def __init__(self, entries: Iterable[HostFunction]) -> None:
+        self.entries = {entry.spec.name: entry for entry in entries}
+
+    @classmethod
+    def for_run(cls, tools: list[dict[str, str]] | None = None) -> HostFunctions:
+        return cls([*BUILTINS, *(tool_function(t["name"], t.get("doc", "")) for t in tools or [])])
+
+    def specs(self) -> list[FunctionSpec]:
+        return [entry.spec for entry in self.entries.values()]
+
+    async def call(self, run: Any, name: str, arguments: dict[str, Any]) -> Any:
+        """Run a checked call (the sandbox validated ``arguments`` against the spec)."""
+        entry = self.entries[name]
+        if entry.sub_call and not run.cfg.sub_calls:
+            raise ToolError(SUB_CALLS_OFF, "RuntimeError")
+        return await entry.handler(run, **entry.spec.bind(arguments))

@@ -1,0 +1,90 @@
+"""One table of host functions: the worker's helpers are built from the specs the host
+sends, calls are checked against the same specs, and errors keep their type."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from rlmx.host_functions import BUILTINS, CORE, HostFunction, HostFunctions, tool_function
+from rlmx.repl.context import prepare_context
+from rlmx.repl.functions import FunctionSpec, Param
+from rlmx.repl.sandbox import Sandbox
+
+from conftest import ISOLATED_MODES
+
+SHOUT = FunctionSpec("shout", (Param("text", "text"), Param("times", "json", 1)), "Say it loud.")
+
+
+async def handler(name: str, args: dict) -> object:
+    if name == "shout":
+        return str(args["text"]).upper() * int(args.get("times", 1))
+    if name == "fail":
+        raise IndexError("list index out of range")
+    return None
+
+
+@pytest.mark.parametrize("mode", ISOLATED_MODES)
+async def test_a_new_helper_is_one_spec(mode, tmp_path: Path) -> None:
+    fail = FunctionSpec("fail", (), "Always fails.")
+    box = Sandbox(mode)
+    await box.start(prepare_context("c", tmp_path / "ctx"), handler, [*CORE, SHOUT, fail])
+    try:
+        code = (
+            "import inspect\n"
+            "print(shout('hey', times=2), inspect.signature(shout), shout.__doc__)\n"
+            "try:\n    fail()\nexcept ToolError as e:\n"
+            "    print(e.type_name, '|', e.message, '|', isinstance(e, RuntimeError))\n"
+            "try:\n    shout()\nexcept TypeError as e:\n    print(e)"
+        )
+        lines = (await box.execute(code, 10, 5000)).output.splitlines()
+        assert lines[0] == "HEYHEY (text, times=1) Say it loud."
+        assert lines[1] == "IndexError | list index out of range | True"
+        assert lines[2] == "shout(): missing a required argument: 'text'"
+        names = "print(sorted(n for n in globals() if not n.startswith('_')))"
+        shown = (await box.execute(names, 10, 5000)).output.strip()
+        local = ["context", "FINAL", "FINAL_VAR", "SHOW_VARS", "ToolError", "inspect"]
+        expected = sorted([*local, *(spec.name for spec in CORE), "shout", "fail"])
+        assert shown == str(expected)
+    finally:
+        await box.close()
+
+
+def test_the_builtins_and_their_kinds() -> None:
+    specs = {entry.spec.name: entry.spec for entry in BUILTINS}
+    assert list(specs) == ["llm_query", "llm_query_batched", "rlm_query", "budget"]
+    assert [p.kind for p in specs["llm_query_batched"].params] == ["texts", "name"]
+    assert specs["budget"].waits is False and all(specs[n].waits for n in list(specs)[:3])
+    assert all(entry.sub_call for entry in BUILTINS[:3]) and not BUILTINS[3].sub_call
+
+
+def test_calls_are_checked_against_the_spec() -> None:
+    from rlmx.repl.frames import ProtocolViolation
+
+    batched = next(e.spec for e in BUILTINS if e.spec.name == "llm_query_batched")
+    batched.check({"prompts": ["a", "b"], "model": None}, max_batch=10)
+    for bad in ({"prompts": "ab"}, {"prompts": [1]}, {"prompts": ["a"] * 11}, {},
+                {"prompts": ["a"], "extra": 1}, {"prompts": ["a"], "model": 3}):  # fmt: skip
+        with pytest.raises(ProtocolViolation):
+            batched.check(bad, max_batch=10)
+    tool = tool_function("ocr", "Read text.").spec
+    tool.check({"args": [1.5], "kwargs": {"lang": "en"}}, max_batch=10)
+    with pytest.raises(ProtocolViolation):
+        tool.check({"args": [], "kwargs": {1: 2}}, max_batch=10)
+
+
+async def test_the_table_runs_handlers_and_refuses_sub_calls_when_off() -> None:
+    class Run:
+        class cfg:
+            sub_calls = False
+
+        async def shout(self, text: str) -> str:
+            return text.upper()
+
+    table = HostFunctions(
+        [*BUILTINS, HostFunction(SHOUT, lambda run, text, times: run.shout(text))]
+    )
+    assert await table.call(Run(), "shout", {"text": "a"}) == "A"
+    with pytest.raises(Exception, match="sub-calls are disabled"):
+        await table.call(Run(), "llm_query", {"prompt": "p"})
