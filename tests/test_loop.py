@@ -361,12 +361,12 @@ def test_compact_style_flags_sub_calls_that_carry_no_context_text(replay) -> Non
             "sub": {"What is": "1234", "Find the code": "4821937"},
         }
     )  # fmt: skip
-    _, events = run(spec, context=context, prompt="compact")
+    _, events = run(spec, context=context, policy="compact")
     output = next(e.output for e in events if e.type == "code_executed")
     blind, seen = output.strip().splitlines()[:2], output.strip().splitlines()[2:]
     assert blind[0] == "1234" and "held no text from the context" in blind[1]
     assert seen == ["4821937"]
-    _, paper_events = run(spec, context=context, prompt="paper")
+    _, paper_events = run(spec, context=context, policy="paper")
     paper_output = next(e.output for e in paper_events if e.type == "code_executed")
     assert "held no text" not in paper_output
 
@@ -383,31 +383,31 @@ def test_compact_style_does_not_send_a_sub_call_that_only_repeats_the_question(r
             "sub": {"What is": "10"},
         }
     )  # fmt: skip
-    result, events = run(spec, context=context, query=query, prompt="compact")
+    result, events = run(spec, context=context, query=query, policy="compact")
     output = user_messages(events)[0]
     assert output.startswith(SUBCALL_ERROR + "not sent: this prompt only repeats the question")
     (sub,) = [e for e in events if e.type == "sub_call"]
     assert sub.error and sub.response == "" and result.usage.sub.calls == 0
-    result, events = run(spec, context=context, query=query, prompt="paper")
+    result, events = run(spec, context=context, query=query, policy="paper")
     assert user_messages(events)[0].strip() == "10" and result.usage.sub.calls == 1
 
 
 def test_compact_style_pushes_back_once_on_a_final_number_no_output_showed(replay) -> None:
     guess = [repl("print('no match here')"), "FINAL(1,405)", "FINAL(1,405)"]
     root = ReplayLM(guess, "root")
-    result = RLM(root, root, prompt="compact").completion("abc", "How many?")
+    result = RLM(root, root, policy="compact").completion("abc", "How many?")
     assert (result.answer, result.iterations) == ("1,405", 3)
     assert root.prompts[2][-1]["content"].startswith("Not accepted yet: 1405 appears in no")
-    result, _ = run(replay(guess), query="How many?", prompt="paper")
+    result, _ = run(replay(guess), query="How many?", policy="paper")
     assert (result.answer, result.iterations) == ("1,405", 2)
     seen = [repl("print('total: 1405 rows')"), "FINAL(1,405)"]
-    result, _ = run(replay(seen), query="How many?", prompt="compact")
+    result, _ = run(replay(seen), query="How many?", policy="compact")
     assert (result.answer, result.iterations) == ("1,405", 2)
     in_query = [repl("print('yes')"), "FINAL(7)"]
-    result, _ = run(replay(in_query), query="Is 7 prime?", prompt="compact")
+    result, _ = run(replay(in_query), query="Is 7 prime?", policy="compact")
     assert (result.answer, result.iterations) == ("7", 2)
     rounded = [repl("print('first heard at 41.3 s')"), "FINAL(at 41 s)"]
-    result, _ = run(replay(rounded), query="When?", prompt="compact")
+    result, _ = run(replay(rounded), query="When?", policy="compact")
     assert (result.answer, result.iterations) == ("at 41 s", 2)
 
 
@@ -427,7 +427,7 @@ class GrammarSpy(ReplayLM):
 
 def test_a_cell_that_repeats_itself_is_followed_by_a_final_only_turn() -> None:
     spy = GrammarSpy([repl("print(context)"), repl("print(context)"), "FINAL(abc)"])
-    result = RLM(spy, spy, prompt="compact").completion("abc", "q?")
+    result = RLM(spy, spy, policy="compact").completion("abc", "q?")
     assert result.answer == "abc"
     assert spy.grammars == [REPLY_GRAMMAR, REPLY_GRAMMAR, FINAL_GRAMMAR]
     assert spy.prompts[2][-1]["content"].endswith(repeated_cell("q?"))
@@ -436,6 +436,6 @@ def test_a_cell_that_repeats_itself_is_followed_by_a_final_only_turn() -> None:
 
 def test_the_last_turn_may_only_answer() -> None:
     spy = GrammarSpy([repl("print(context)"), "FINAL(abc)"])
-    result = RLM(spy, spy, prompt="compact", max_iterations=1).completion("abc", "q?")
+    result = RLM(spy, spy, policy="compact", max_iterations=1).completion("abc", "q?")
     assert (result.answer, result.status) == ("abc", "max_iterations")
     assert spy.grammars == [REPLY_GRAMMAR, FINAL_GRAMMAR]

@@ -1,15 +1,14 @@
-"""System and turn prompts for the root model.
+"""The texts the root model reads: system prompts, worked examples, turn notes, grammars.
 
-``paper`` follows the RLM paper's REPL prompt (arXiv 2512.24601, Appendix): the context
-lives in a variable, the model writes ```repl cells, queries sub-models, and ends with
-FINAL / FINAL_VAR. The wording is ours; the structure and rules are the paper's.
-``compact`` is a short few-shot variant for small local models, used with REPLY_GRAMMAR
-so every reply is one ```repl cell or one FINAL line.
+Texts only: which of them a run uses is decided by its policy (``policy.py``). The paper's
+texts follow the RLM paper's REPL prompt (arXiv 2512.24601, Appendix): the context lives
+in a variable, the model writes ```repl cells, queries sub-models, and ends with FINAL /
+FINAL_VAR; the wording is ours, the structure and rules are the paper's. The compact texts
+are a short few-shot variant for small local models, used with REPLY_GRAMMAR so every
+reply is one ```repl cell or one FINAL line.
 """
 
 from __future__ import annotations
-
-PROMPT_STYLES = ("paper", "compact")
 
 # GBNF: an optional remark line (at most 200 characters: small models otherwise ramble
 # until max_tokens), then exactly one ```repl cell or one FINAL line. Code lines may not
@@ -27,7 +26,7 @@ line  ::= [^`\n]* "\n"
 # Only a FINAL line: the last turn, and the turn after a cell that repeated itself.
 FINAL_GRAMMAR = "root ::= final\n" + _FINAL_RULE
 
-_COMPACT_SYSTEM = """\
+COMPACT_SYSTEM = """\
 You answer questions about a document stored in the Python variable `context`. You \
 cannot see it: explore it by writing Python in a ```repl block, and read what it prints. \
 Each reply is one short remark line and ONE ```repl block, or, once you know the \
@@ -41,7 +40,7 @@ short things: long output is cut. Never answer before your code has shown you th
 """
 
 # Two worked dialogues: a search answered by code, and a count that needs sub-calls.
-_COMPACT_EXAMPLES: list[tuple[str, str]] = [
+COMPACT_EXAMPLES: list[tuple[str, str]] = [
     (
         "user",
         "Your context is a str with 2,401,733 total characters.\n\n"
@@ -95,7 +94,7 @@ _COMPACT_EXAMPLES: list[tuple[str, str]] = [
     ("assistant", "FINAL(88)"),
 ]
 
-_PAPER_SYSTEM = """\
+PAPER_SYSTEM = """\
 You are tasked with answering a query about a context that you cannot see directly. The \
 context lives in a Python REPL environment that you can use interactively, and from which \
 you can query sub-LLMs. You will be queried iteratively until you give a final answer.
@@ -136,7 +135,7 @@ Do not give a final answer before you have looked at the context with code. Thin
 step, plan, execute it immediately, and do not merely say what you will do.
 """
 
-_FIRST_TURN = """\
+FIRST_TURN = """\
 {context_description}
 
 You have not interacted with the REPL environment or seen your context yet. Look through \
@@ -146,7 +145,7 @@ The query is: {query}
 
 Your next action:"""
 
-_NEXT_TURN = """\
+NEXT_TURN = """\
 Continue using the REPL environment (which holds `context`) and sub-LLM queries to answer \
 the query: {query}
 
@@ -164,16 +163,11 @@ LAST_TURN = """\
 {reason}. This is your last turn: give your best final answer now, on one FINAL line."""
 
 
-def system_prompt(style: str = "paper", sub_window: int | None = None) -> str:
-    """The root model's system prompt; ``sub_window`` is the sub-model's window in tokens."""
-    if style not in PROMPT_STYLES:
-        raise ValueError(f"unknown prompt style {style!r}; choose one of {PROMPT_STYLES}")
+def with_window(template: str, sub_window: int | None) -> str:
+    """A system prompt with the sub-model's window (tokens) said in characters."""
     if sub_window:
-        window = f"{sub_window * 3:,} characters"
-    else:
-        window = "several hundred thousand characters"
-    template = _COMPACT_SYSTEM if style == "compact" else _PAPER_SYSTEM
-    return template.format(sub_window=window)
+        return template.format(sub_window=f"{sub_window * 3:,} characters")
+    return template.format(sub_window="several hundred thousand characters")
 
 
 def repeated_error_hint(error: str, times: int) -> str:
@@ -210,7 +204,7 @@ disabled. Solve the task with Python code alone."""
 
 
 # Small models copy the examples they are shown: a video needs its own, using the tools.
-_VIDEO_COMPACT_SYSTEM = """\
+VIDEO_COMPACT_SYSTEM = """\
 You answer questions about a video. You cannot see or hear it: explore it by writing \
 Python in a ```repl block that calls the video functions listed with the task, and read \
 what it prints. Each reply is one short remark line and ONE ```repl block, or, once you \
@@ -218,7 +212,7 @@ know the answer, the single line FINAL(answer). Times are seconds from the start
 short things: long output is cut. Never answer before your code has shown you the answer.\
 """
 
-_VIDEO_EXAMPLES: list[tuple[str, str]] = [
+VIDEO_EXAMPLES: list[tuple[str, str]] = [
     (
         "user",
         "The context is a video (report.mp4): 120.0 s, 25 fps, with audio. Functions: "
@@ -252,36 +246,6 @@ _VIDEO_EXAMPLES: list[tuple[str, str]] = [
 ]
 
 
-def opening(
-    style: str,
-    query: str,
-    context_description: str,
-    sub_window: int | None,
-    sub_calls: bool = True,
-    environment: str | None = None,
-) -> list[dict[str, str]]:
-    """The messages a run starts with: system prompt, examples (compact), the task.
-
-    Without sub-calls (the paper's ablation) the system prompt says so and the compact
-    examples keep only the one solved by code. ``environment="video"`` gives the compact
-    style a video system prompt and a worked video dialogue instead of the text ones.
-    """
-    system = system_prompt(style, sub_window) + ("" if sub_calls else NO_SUB_CALLS)
-    if style == "compact" and environment == "video":
-        system = _VIDEO_COMPACT_SYSTEM
-    messages = [{"role": "system", "content": system}]
-    if style == "compact":
-        examples = _COMPACT_EXAMPLES if sub_calls else _COMPACT_EXAMPLES[:6]
-        if environment == "video":
-            examples = _VIDEO_EXAMPLES
-        messages += [{"role": role, "content": text} for role, text in examples]
-        task = f"{context_description}\n\nThe query is: {query}"
-    else:
-        task = _FIRST_TURN.format(query=query, context_description=context_description)
-    messages.append({"role": "user", "content": task})
-    return messages
-
-
 def repeated_cell(query: str) -> str:
     """Said after a cell that repeated the one before; the question is restated because a
     small model otherwise answers the note ("No new output") instead of the query."""
@@ -289,19 +253,6 @@ def repeated_cell(query: str) -> str:
         "That code already ran before and printed the same output. Use what the outputs "
         f"above show and answer the question now, on one FINAL line: {query}"
     )
-
-
-def next_turn(query: str, style: str = "paper") -> str:
-    """The reminder after cell output (the compact style keeps turns short: none)."""
-    return "" if style == "compact" else _NEXT_TURN.format(query=query)
-
-
-def cell_report(code: str, output: str, style: str = "paper") -> str:
-    """How one executed cell is shown back to the root model."""
-    shown = output if output.strip() else "(no output)"
-    if style == "compact":
-        return f"REPL output:\n{shown}"
-    return f"Code executed:\n```python\n{code}\n```\n\nREPL output:\n{shown}"
 
 
 def last_turn(reason: str) -> str:

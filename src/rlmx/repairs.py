@@ -1,9 +1,10 @@
-"""Repairs for the mistakes small root models make, learned from their trajectories.
+"""Repairs for the mistakes root models make, learned from their trajectories.
 
-One ``Repairs`` object per run watches what the root sees and does. In every style it
-answers an error repeated cell after cell with a hint, and spots a cell that repeats the
-one before it, code and output alike (the loop then asks for FINAL; with a grammar the
-next reply can only be a FINAL line). In the compact style (small local models) it also:
+One ``Repairs`` object per run watches what the root sees and does; the run's policy
+(``policy.py``) decides which repairs apply. Every policy answers an error repeated cell
+after cell with a hint, and spots a cell that repeats the one before it, code and output
+alike (the run then asks for FINAL; with a grammar the next reply can only be a FINAL
+line). The compact policy (small local models) also:
 
 - notes on a sub-call's reply when the prompt held no text from the context: the helper
   answered blind, and small models otherwise trust whatever it made up;
@@ -44,10 +45,9 @@ def _words(text: str) -> list[str]:
 class Repairs:
     """What the root has seen in one run, and the corrections that follow from it."""
 
-    def __init__(self, query: str, context: object, compact: bool) -> None:
+    def __init__(self, query: str, context: object) -> None:
         self.query = query
         self.context_text = context if isinstance(context, str) else None
-        self.compact = compact
         self.seen_numbers = _numbers(query)
         self.pushed_back = False
         self.last_cell: tuple[str, str] | None = None
@@ -75,7 +75,7 @@ class Repairs:
     def is_blind(self, prompt: str) -> bool:
         """A short sub-call prompt that shares no 40-character window with a str context."""
         text = self.context_text
-        if not self.compact or text is None or len(prompt) > BLIND_PROMPT_CHARS:
+        if text is None or len(prompt) > BLIND_PROMPT_CHARS:
             return False  # long prompts carry text; only short ones are checked
         if len(text) < 20 * len(prompt):
             return False  # a small context: the prompt may legitimately restate it
@@ -99,7 +99,7 @@ class Repairs:
 
     def unseen_answer(self, answer: str) -> str | None:
         """A one-time push back on a prose FINAL whose numbers no output has shown."""
-        if not self.compact or self.pushed_back:
+        if self.pushed_back:
             return None
         unseen = sorted(n for n in _numbers(answer) if not _shown(n, self.seen_numbers))
         if not unseen:

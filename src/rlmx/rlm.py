@@ -45,8 +45,8 @@ from .host_functions import HostFunctions
 from .lm.base import LM, LMError, Message, Usage, prompt_tokens
 from .lm.choice import ModelTable
 from .lm.specs import default_root_spec, validate_spec
+from .policy import CellOutcome, Policy, Task, check_policy, choose_policy
 from .protocol import parse_reply
-from .repairs import Repairs
 from .repl.context import ContextError, prepare_context
 from .repl.isolation import Limits, resolve_mode
 from .repl.sandbox import CellResult, Sandbox, SandboxError
@@ -75,15 +75,17 @@ class RLM:
         budget: limits on calls, tokens, USD and seconds for the whole run tree.
         cell_timeout: seconds of computation one cell may take (time spent waiting for
             sub-calls does not count) before it is interrupted.
-        max_output_chars: cell output shown to the model, head and tail kept (default
-            20,000; 4,000 with the compact prompt, whose models have small windows).
+        max_output_chars: cell output shown to the model, head and tail kept (default: the
+            policy's, 20,000 for the paper's and 4,000 for the compact one).
         concurrency: most LM calls in flight at once across the run tree.
         on_event: called with every event (plain or async function).
         trajectory: JSONL file, or a directory for ``<run_id>.jsonl`` files.
         limits: resource limits of each sandbox worker.
-        prompt: ``"paper"``, ``"compact"`` (few-shot, for small models; replies are held to
-            one cell or one FINAL line by a grammar where the backend supports it) or
-            ``"auto"`` (compact for ``local:`` models, paper otherwise).
+        policy: what a prompt style decides (see ``policy.py``): ``"paper"``,
+            ``"compact"`` (few-shot, for small models; replies are held to one cell or one
+            FINAL line by a grammar where the backend supports it), ``"auto"`` (compact
+            for a root LM that declares ``prefers_compact``, as the embedded models do;
+            paper otherwise) or a ``Policy`` object.
         sub_calls: False disables llm_query / llm_query_batched / rlm_query (the paper's
             "RLM without sub-calls" ablation); the model is told so.
         video: how a video context (a Path to a video file) is explored: vision model,
@@ -109,7 +111,7 @@ class RLM:
         on_event: Any = None,
         trajectory: str | Path | None = None,
         limits: Limits | None = None,
-        prompt: str = "auto",
+        policy: str | Policy = "auto",
         root_max_tokens: int | None = None,
         sub_max_tokens: int | None = None,
         sub_calls: bool = True,
@@ -129,9 +131,7 @@ class RLM:
         for model in (root, sub, self.video.vision, *(models or {}).values()):
             if isinstance(model, str):
                 validate_spec(model)
-        if prompt != "auto" and prompt not in prompts.PROMPT_STYLES:
-            raise ValueError(f"unknown prompt style {prompt!r}; choose auto or one of "
-                             f"{', '.join(prompts.PROMPT_STYLES)}")  # fmt: skip
+        check_policy(policy)
         self.root = root
         self.sub = sub if sub is not None else root
         self.max_depth = max_depth
@@ -139,10 +139,8 @@ class RLM:
         self.sandbox_mode = resolve_mode(sandbox)
         self.budget = budget or Budget()
         self.cell_timeout = cell_timeout
-        self.prompt_setting = prompt
-        self.prompt = _prompt_style(prompt, root)  # the root's style; children choose theirs
-        compact = self.prompt == "compact"
-        self.max_output_chars = max_output_chars or (4_000 if compact else 20_000)
+        self.policy = policy  # each run chooses its own from its root LM (choose_policy)
+        self.max_output_chars = max_output_chars
         self.concurrency = concurrency
         self.on_event = on_event
         self.trajectory = Path(trajectory) if trajectory is not None else None
@@ -223,13 +221,6 @@ def fit_history(lm: LM, messages: list[Message], head: int, reply_tokens: int) -
         }
 
 
-def _prompt_style(prompt: str, root: str | LM) -> str:
-    if prompt != "auto":
-        return prompt
-    name = root if isinstance(root, str) else root.name
-    return "compact" if name.startswith("local:") else "paper"
-
-
 def _check_positive(**values: float) -> None:
     for name, value in values.items():
         if value <= 0:
@@ -283,9 +274,9 @@ class _Run:
         self.calls = 0
         self.query = ""
         self.opening = 0  # messages before the first reply; never trimmed
-        self.style = _prompt_style(self.cfg.prompt_setting, root_lm)
-        self.repairs = Repairs("", None, self.style == "compact")
-        self.loop_detected = False  # the last cell repeated the one before: ask for FINAL
+        self.policy = choose_policy(self.cfg.policy, root_lm)
+        self.notes = self.policy.notes("", None)
+        self.final_only = False  # the last turn repeated the one before: ask for FINAL
 
     # -- events ----------------------------------------------------------------------------
     def _fields(self) -> dict[str, Any]:
@@ -303,7 +294,7 @@ class _Run:
     async def execute(self, context: Any, query: str) -> Result:
         started = time.perf_counter()
         self.query = query
-        self.repairs = Repairs(query, context, self.style == "compact")
+        self.notes = self.policy.notes(query, context)
         workdir = Path(tempfile.mkdtemp(prefix="rlmx-run-"))
         answer: str | None = None
         status: Status = "error"
@@ -371,11 +362,14 @@ class _Run:
         return result
 
     async def loop(self, context_description: str, sandbox: Sandbox) -> tuple[str | None, Status]:
-        sub_window = self.tree.gateway.lm(self.cfg.sub, "sub").context_window
-        kind = self.environment.kind if self.environment is not None else None
-        messages = prompts.opening(
-            self.style, self.query, context_description, sub_window, self.cfg.sub_calls, kind
+        task = Task(
+            query=self.query,
+            context_description=context_description,
+            sub_window=self.tree.gateway.lm(self.cfg.sub, "sub").context_window,
+            sub_calls=self.cfg.sub_calls,
+            environment=self.environment.kind if self.environment is not None else None,
         )
+        messages = self.policy.opening(task)
         self.opening = len(messages)
         while self.iteration < self.cfg.max_iterations:
             reason = self.tree.ledger.exhausted_reason()
@@ -383,7 +377,7 @@ class _Run:
                 return await self.last_turn(messages, sandbox, reason, "budget_exhausted")
             self.iteration += 1
             try:
-                reply = await self.root_call(messages, final_only=self.loop_detected)
+                reply = await self.root_call(messages, final_only=self.final_only)
             except BudgetExhausted as exc:
                 return await self.last_turn(messages, sandbox, str(exc), "budget_exhausted")
             messages.append({"role": "assistant", "content": reply})
@@ -397,19 +391,17 @@ class _Run:
     async def act(self, reply: str, messages: list[Message], sandbox: Sandbox) -> _Final | None:
         """Carry out one root reply; a final answer ends the run."""
         parsed = parse_reply(reply)
-        self.loop_detected = False
+        self.final_only = False
         if parsed.code_cells:
-            reports = []
+            ran = []
             for code in parsed.code_cells:
                 result = await self.run_cell(sandbox, code)
                 if result.final:
                     return _Final(result.final["answer"], result.final["via"])
-                self.loop_detected = self.repairs.saw(code, result.output)
-                reports.append(prompts.cell_report(code, result.output, self.style))
-            reports.append(self.repairs.error_hint(result.output, result.error) or "")
-            reports.append(prompts.repeated_cell(self.query) if self.loop_detected else "")
-            reports.append(prompts.next_turn(self.query, self.style))
-            messages.append({"role": "user", "content": "\n\n".join(r for r in reports if r)})
+                ran.append(CellOutcome(code, result.output, result.error))
+            report = self.policy.report(self.notes, self.query, ran)
+            self.final_only = report.final_only
+            messages.append({"role": "user", "content": report.text})
             return None
         if parsed.final is None:
             messages.append({"role": "user", "content": prompts.NO_CODE_CORRECTION})
@@ -417,7 +409,9 @@ class _Run:
         if self.cells_run == 0:
             messages.append({"role": "user", "content": prompts.PREMATURE_FINAL})
             return None
-        doubt = parsed.final.via == "FINAL" and self.repairs.unseen_answer(parsed.final.value)
+        doubt = parsed.final.via == "FINAL" and self.policy.doubt_final(
+            self.notes, parsed.final.value
+        )
         if doubt:
             messages.append({"role": "user", "content": doubt})
             return None
@@ -435,8 +429,8 @@ class _Run:
         result = await self.run_cell(sandbox, code)
         if result.final:
             return _Final(result.final["answer"], "FINAL_VAR")
-        report = prompts.cell_report(code, result.output, self.style)
-        turn = prompts.next_turn(self.query, self.style)
+        report = self.policy.cell_report(code, result.output)
+        turn = self.policy.next_turn(self.query)
         messages.append({"role": "user", "content": f"{report}\n\n{turn}".strip()})
         return None
 
@@ -469,9 +463,7 @@ class _Run:
         """One root turn; with a grammar, ``final_only`` allows nothing but a FINAL line."""
         fit_history(self.root_lm, messages, self.opening, self.cfg.root_max_tokens or 1024)
         started = time.perf_counter()
-        grammar = None
-        if self.style == "compact" and getattr(self.root_lm, "supports_grammar", False):
-            grammar = prompts.FINAL_GRAMMAR if final_only else prompts.REPLY_GRAMMAR
+        grammar = self.policy.grammar(self.root_lm, final_only)
         response = await self.tree.gateway.call(
             self.root_lm,
             messages,
@@ -494,7 +486,8 @@ class _Run:
         self.current_cell = self.cells_run + 1
         await self.emit(CellStarted, cell=self.current_cell, code=preview(code))
         try:
-            result = await sandbox.execute(code, self.cfg.cell_timeout, self.cfg.max_output_chars)
+            output_cap = self.cfg.max_output_chars or self.policy.max_output_chars
+            result = await sandbox.execute(code, self.cfg.cell_timeout, output_cap)
         finally:
             self.current_cell = None
         self.cells_run += 1
@@ -528,7 +521,7 @@ class _Run:
         self.calls += 1
         started = time.perf_counter()
         text, usage, name = "", Usage(), (model or "")[:100]
-        error = self.repairs.refusal(prompt)  # a question with no text is not sent
+        error = self.policy.refuse_sub_call(self.notes, prompt)
         try:
             chosen = self.cfg.models.pick(model) if model is not None else self.cfg.sub
             lm = self.tree.gateway.lm(chosen, "sub")
@@ -556,7 +549,7 @@ class _Run:
         )
         if error is not None:
             return SUBCALL_ERROR + error
-        return text + self.repairs.reply_note(prompt)
+        return text + self.policy.sub_call_note(self.notes, prompt)
 
     async def tool_call(self, name: str, args: list[Any], kwargs: dict[str, Any]) -> Any:
         """Run an environment tool for a cell; its errors reach the cell as exceptions."""

@@ -64,8 +64,8 @@ def ask(
         Path | None, typer.Option(help="Write the JSONL trajectory here.")
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
-    prompt: Annotated[
-        str, typer.Option(help="paper | compact | auto (compact for local: models).")
+    policy: Annotated[
+        str, typer.Option(help="paper | compact | auto (compact for embedded models).")
     ] = "auto",
     sub_calls: Annotated[
         bool, typer.Option(help="Allow llm_query / rlm_query (off: the paper's ablation).")
@@ -90,7 +90,7 @@ def ask(
             cell_timeout=cell_timeout,
             concurrency=concurrency,
             trajectory=trajectory,
-            prompt=prompt,
+            policy=policy,
             sub_calls=sub_calls,
             video=VideoOptions(vision=vision),
             models=aliases,

@@ -19,6 +19,9 @@ DEFAULT_MAX_TOKENS = 8192
 class AnthropicLM:
     """A Claude model behind the Anthropic Messages API."""
 
+    supports_grammar = False
+    prefers_compact = False
+
     def __init__(
         self,
         model: str,

@@ -73,6 +73,8 @@ class LM(Protocol):
 
     name: str  # the spec it was made from, used as the key in per-model usage
     context_window: int | None  # tokens, when known
+    supports_grammar: bool  # honours ``grammar`` in complete()
+    prefers_compact: bool  # a small model: the "auto" policy gives it the compact prompts
 
     async def complete(
         self,

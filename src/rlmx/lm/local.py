@@ -152,6 +152,7 @@ class LocalLM:
     """A llama.cpp model running in this process."""
 
     supports_grammar = True
+    prefers_compact = True  # small models with small windows (see policy.py)
 
     def __init__(self, model: str, *, name: str | None = None, **options: Any) -> None:
         self.model = model

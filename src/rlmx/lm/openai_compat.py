@@ -23,6 +23,8 @@ log = logging.getLogger("rlmx.lm")
 class OpenAICompatLM:
     """A chat model behind an OpenAI-compatible HTTP API."""
 
+    prefers_compact = False
+
     def __init__(
         self,
         model: str,

@@ -43,6 +43,9 @@ def load_script(path: Path, role: str) -> list[Any] | dict[str, Any]:
 class ReplayLM:
     """An LM that answers from a script instead of a model."""
 
+    supports_grammar = False
+    prefers_compact = False
+
     def __init__(self, script: list[Any] | dict[str, Any], name: str) -> None:
         self.script = script
         self.name = name

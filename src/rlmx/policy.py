@@ -1,0 +1,184 @@
+"""The policy seam: everything a prompt style decides, behind one object.
+
+A run asks its policy for the opening messages, the grammar of each root reply, how the
+cells of a turn are reported back, what happens before and after a sub-call, whether a
+final answer is accepted yet, and how much cell output the root sees. The loop in
+``rlm.py`` names no style and no repair; a new style is one ``Policy`` subclass.
+
+- ``Policy`` is the paper's style (arXiv 2512.24601): its system prompt, each cell shown
+  with its code and output, a reminder of the query after every turn, and the repairs that
+  hold for every model (a hint after the same error twice, FINAL asked for after a cell
+  that repeats the one before).
+- ``CompactPolicy`` is for small models with small windows: a short system prompt and
+  worked dialogues (text or video), only the output after each cell, replies held to one
+  cell or one FINAL line by a grammar where the backend takes one, and the small-model
+  repairs of ``repairs.py`` (blind sub-calls noted or not sent, a guessed number pushed
+  back once).
+
+``choose_policy("auto", lm)`` picks the compact policy for an LM that declares
+``prefers_compact`` (the embedded models do), the paper's otherwise.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from . import prompts
+from .lm.base import LM, Message
+from .repairs import Repairs
+
+POLICY_NAMES = ("paper", "compact")
+
+
+@dataclass(frozen=True)
+class Task:
+    """What the opening messages are made from."""
+
+    query: str
+    context_description: str
+    sub_window: int | None  # the sub-model's window in tokens, when known
+    sub_calls: bool  # False: the paper's "RLM without sub-calls" ablation
+    environment: str | None = None  # "video" for a video context
+
+
+@dataclass(frozen=True)
+class CellOutcome:
+    """One cell of a turn as the root will see it."""
+
+    code: str
+    output: str
+    failed: bool
+
+
+@dataclass(frozen=True)
+class Report:
+    """The user message after a turn's cells; ``final_only``: the next reply may only be a
+    FINAL line (the turn repeated the one before)."""
+
+    text: str
+    final_only: bool = False
+
+
+class Policy:
+    """The paper's style; subclasses change what they must."""
+
+    name = "paper"
+    max_output_chars = 20_000
+
+    def notes(self, query: str, context: Any) -> Repairs:
+        """The per-run record the repairs need (what the root has seen so far)."""
+        return Repairs(query, context)
+
+    def opening(self, task: Task) -> list[Message]:
+        system = prompts.with_window(prompts.PAPER_SYSTEM, task.sub_window)
+        first = prompts.FIRST_TURN.format(
+            query=task.query, context_description=task.context_description
+        )
+        return [
+            {"role": "system", "content": system + _sub_call_notice(task)},
+            {"role": "user", "content": first},
+        ]
+
+    def grammar(self, lm: LM, final_only: bool) -> str | None:
+        """A GBNF grammar for the next root reply, or None."""
+        return None
+
+    def cell_report(self, code: str, output: str) -> str:
+        return f"Code executed:\n```python\n{code}\n```\n\nREPL output:\n{_shown(output)}"
+
+    def next_turn(self, query: str) -> str:
+        return prompts.NEXT_TURN.format(query=query)
+
+    def report(self, notes: Repairs, query: str, cells: list[CellOutcome]) -> Report:
+        """What the root reads after a turn's cells, and whether only FINAL may follow."""
+        repeated = False
+        parts = []
+        for cell in cells:
+            repeated = notes.saw(cell.code, cell.output)
+            parts.append(self.cell_report(cell.code, cell.output))
+        last = cells[-1]
+        parts.append(notes.error_hint(last.output, last.failed) or "")
+        parts.append(prompts.repeated_cell(query) if repeated else "")
+        parts.append(self.next_turn(query))
+        return Report("\n\n".join(p for p in parts if p), final_only=repeated)
+
+    def refuse_sub_call(self, notes: Repairs, prompt: str) -> str | None:
+        """Why a sub-call is not sent (its cell gets the reason as an error string)."""
+        return None
+
+    def sub_call_note(self, notes: Repairs, prompt: str) -> str:
+        """Text appended to a sub-call's reply."""
+        return ""
+
+    def doubt_final(self, notes: Repairs, answer: str) -> str | None:
+        """A reason to ask again before a prose FINAL is accepted, or None to accept it."""
+        return None
+
+
+class CompactPolicy(Policy):
+    """Few-shot prompting, a reply grammar and the small-model repairs."""
+
+    name = "compact"
+    max_output_chars = 4_000
+
+    def opening(self, task: Task) -> list[Message]:
+        if task.environment == "video":
+            system, examples = prompts.VIDEO_COMPACT_SYSTEM, prompts.VIDEO_EXAMPLES
+        else:
+            system = prompts.with_window(prompts.COMPACT_SYSTEM, task.sub_window)
+            examples = prompts.COMPACT_EXAMPLES if task.sub_calls else prompts.COMPACT_EXAMPLES[:6]
+        task_text = f"{task.context_description}\n\nThe query is: {task.query}"
+        return [
+            {"role": "system", "content": system + _sub_call_notice(task)},
+            *({"role": role, "content": text} for role, text in examples),
+            {"role": "user", "content": task_text},
+        ]
+
+    def grammar(self, lm: LM, final_only: bool) -> str | None:
+        if not lm.supports_grammar:
+            return None
+        return prompts.FINAL_GRAMMAR if final_only else prompts.REPLY_GRAMMAR
+
+    def cell_report(self, code: str, output: str) -> str:
+        return f"REPL output:\n{_shown(output)}"
+
+    def next_turn(self, query: str) -> str:
+        return ""  # small windows: keep turns short
+
+    def refuse_sub_call(self, notes: Repairs, prompt: str) -> str | None:
+        return notes.refusal(prompt)
+
+    def sub_call_note(self, notes: Repairs, prompt: str) -> str:
+        return notes.reply_note(prompt)
+
+    def doubt_final(self, notes: Repairs, answer: str) -> str | None:
+        return notes.unseen_answer(answer)
+
+
+POLICIES: dict[str, type[Policy]] = {"paper": Policy, "compact": CompactPolicy}
+
+
+def check_policy(policy: str | Policy) -> None:
+    """ValueError for a policy name that does not exist."""
+    if isinstance(policy, str) and policy != "auto" and policy not in POLICIES:
+        raise ValueError(f"unknown policy {policy!r}; choose auto or one of {', '.join(POLICIES)}")
+
+
+def choose_policy(policy: str | Policy, lm: LM) -> Policy:
+    """The policy of a run whose root is ``lm``: the one given, or for ``auto`` the compact
+    one when the LM declares ``prefers_compact``."""
+    if isinstance(policy, Policy):
+        return policy
+    check_policy(policy)
+    if policy == "auto":
+        policy = "compact" if lm.prefers_compact else "paper"
+    return POLICIES[policy]()
+
+
+def _shown(output: str) -> str:
+    return output if output.strip() else "(no output)"
+
+
+def _sub_call_notice(task: Task) -> str:
+    return "" if task.sub_calls else prompts.NO_SUB_CALLS

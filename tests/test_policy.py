@@ -1,0 +1,130 @@
+"""The policy seam and the repairs it applies, one test per rule."""
+
+from __future__ import annotations
+
+import pytest
+
+from rlmx import prompts
+from rlmx.lm.replay import ReplayLM
+from rlmx.policy import CellOutcome, CompactPolicy, Policy, Task, choose_policy
+from rlmx.repairs import Repairs
+
+LONG_CONTEXT = (
+    ("filler sentence number one. " * 200)
+    + "The gate code is 4821937."
+    + (" more filler here." * 200)
+)
+
+
+class Small(ReplayLM):
+    prefers_compact = True
+    supports_grammar = True
+
+
+def task(**fields: object) -> Task:
+    base = {"query": "q?", "context_description": "Your context is a str.", "sub_window": 1000,
+            "sub_calls": True, "environment": None}  # fmt: skip
+    return Task(**{**base, **fields})  # type: ignore[arg-type]
+
+
+# -- choosing ----------------------------------------------------------------------------
+def test_auto_follows_what_the_lm_declares_not_its_name() -> None:
+    assert choose_policy("auto", Small([], "openai:looks-hosted")).name == "compact"
+    assert choose_policy("auto", ReplayLM([], "local:looks-local")).name == "paper"
+    assert choose_policy("paper", Small([], "x")).name == "paper"
+    mine = CompactPolicy()
+    assert choose_policy(mine, ReplayLM([], "x")) is mine
+    with pytest.raises(ValueError, match="unknown policy"):
+        choose_policy("terse", ReplayLM([], "x"))
+
+
+# -- openings -------------------------------------------------------------------------------
+@pytest.mark.parametrize("policy", [Policy(), CompactPolicy()])
+@pytest.mark.parametrize("environment", [None, "video"])
+def test_without_sub_calls_every_opening_says_so(policy, environment) -> None:
+    system = policy.opening(task(sub_calls=False, environment=environment))[0]["content"]
+    assert prompts.NO_SUB_CALLS in system
+    with_calls = policy.opening(task(environment=environment))[0]["content"]
+    assert prompts.NO_SUB_CALLS not in with_calls
+
+
+def test_the_compact_opening_has_worked_dialogues_by_kind() -> None:
+    text = CompactPolicy().opening(task())
+    video = CompactPolicy().opening(task(environment="video"))
+    ablation = CompactPolicy().opening(task(sub_calls=False))
+    assert len(text) == 2 + len(prompts.COMPACT_EXAMPLES)
+    assert len(video) == 2 + len(prompts.VIDEO_EXAMPLES)
+    assert len(ablation) == 2 + 6  # only the dialogue solved by code alone
+    assert text[-1]["content"].endswith("The query is: q?")
+    assert Policy().opening(task())[-1]["content"].endswith("Your next action:")
+
+
+def test_grammar_only_for_compact_roots_that_take_one() -> None:
+    assert CompactPolicy().grammar(Small([], "x"), final_only=False) == prompts.REPLY_GRAMMAR
+    assert CompactPolicy().grammar(Small([], "x"), final_only=True) == prompts.FINAL_GRAMMAR
+    assert CompactPolicy().grammar(ReplayLM([], "x"), final_only=True) is None
+    assert Policy().grammar(Small([], "x"), final_only=True) is None
+
+
+def test_reports_differ_by_style() -> None:
+    cells = [CellOutcome("print(1)", "1\n", False)]
+    paper = Policy().report(Repairs("q?", "c"), "q?", cells)
+    compact = CompactPolicy().report(Repairs("q?", "c"), "q?", cells)
+    assert paper.text.startswith("Code executed:\n```python\nprint(1)\n```") and "q?" in paper.text
+    assert compact.text == "REPL output:\n1\n"
+    assert CompactPolicy().cell_report("x = 1", "") == "REPL output:\n(no output)"
+
+
+# -- the repairs every policy applies -------------------------------------------------------
+@pytest.mark.parametrize("policy", [Policy(), CompactPolicy()])
+def test_a_repeated_cell_asks_for_final_only(policy) -> None:
+    notes = policy.notes("q?", "c")
+    cell = [CellOutcome("print(context)", "c\n", False)]
+    assert policy.report(notes, "q?", cell).final_only is False
+    again = policy.report(notes, "q?", cell)
+    assert again.final_only is True and prompts.repeated_cell("q?") in again.text
+    other = policy.report(notes, "q?", [CellOutcome("print(context)", "changed\n", False)])
+    assert other.final_only is False
+
+
+@pytest.mark.parametrize("policy", [Policy(), CompactPolicy()])
+def test_the_same_error_twice_earns_a_hint(policy) -> None:
+    notes = policy.notes("q?", "c")
+    error = "Traceback...\nNameError: name 'x' is not defined\n"
+    first = policy.report(notes, "q?", [CellOutcome("x", error, True)])
+    second = policy.report(notes, "q?", [CellOutcome("x + 1", error, True)])
+    other = policy.report(notes, "q?", [CellOutcome("y", "KeyError: 'a'\n", True)])
+    assert "Do not repeat" not in first.text
+    assert "the last 2 cells failed with the same error" in second.text
+    assert "Do not repeat" not in other.text
+
+
+# -- the compact policy's small-model repairs -------------------------------------------------
+def test_a_blind_sub_call_gets_a_note_only_in_compact() -> None:
+    notes = Repairs("What is the gate code?", LONG_CONTEXT)
+    assert CompactPolicy().sub_call_note(notes, "What is the code in the report?") == (
+        "\n" + prompts.BLIND_SUB_CALL
+    )
+    with_text = "Find the code: filler sentence number one. filler sentence number one. "
+    assert CompactPolicy().sub_call_note(notes, with_text) == ""
+    assert CompactPolicy().sub_call_note(Repairs("q", "short context"), "anything") == ""
+    assert CompactPolicy().sub_call_note(notes, "x" * 3000) == ""  # long prompts carry text
+    assert Policy().sub_call_note(notes, "What is the code in the report?") == ""
+
+
+def test_a_sub_call_that_only_repeats_the_question_is_not_sent() -> None:
+    notes = Repairs("What is the gate code?", LONG_CONTEXT)
+    assert CompactPolicy().refuse_sub_call(notes, "what is the gate code") == prompts.QUESTION_ECHO
+    assert CompactPolicy().refuse_sub_call(notes, "Summarise the weather and sports") is None
+    assert Policy().refuse_sub_call(notes, "what is the gate code") is None
+
+
+def test_a_final_with_numbers_no_output_showed_is_pushed_back_once() -> None:
+    policy, notes = CompactPolicy(), Repairs("How many in 2023?", "c")
+    assert "41" in (policy.doubt_final(notes, "41") or "")
+    assert policy.doubt_final(notes, "41") is None  # the same FINAL again is accepted
+    seen = Repairs("How many?", "c")
+    seen.saw("print(n)", "41.3\n")
+    assert policy.doubt_final(seen, "about 41") is None  # rounded from what was printed
+    assert policy.doubt_final(Repairs("Is 2023 a prime?", "c"), "2023 is not") is None
+    assert Policy().doubt_final(Repairs("q", "c"), "99") is None
