@@ -83,7 +83,7 @@ async def test_the_table_runs_handlers_and_refuses_sub_calls_when_off() -> None:
             return text.upper()
 
     table = HostFunctions(
-        [*BUILTINS, HostFunction(SHOUT, lambda run, text, times: run.shout(text))]
+        [*BUILTINS, HostFunction(SHOUT, lambda host, text, times: host.shout(text))]
     )
     assert await table.call(Run(), "shout", {"text": "a"}) == "A"
     with pytest.raises(Exception, match="sub-calls are disabled"):

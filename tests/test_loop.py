@@ -10,10 +10,10 @@ import pytest
 
 from rlmx import RLM, Budget
 from rlmx.events import QueueSink, read_trajectory
+from rlmx.host_calls import SUBCALL_ERROR
 from rlmx.lm.base import LMResponse, Usage
 from rlmx.lm.replay import ReplayLM, load_script
 from rlmx.prompts import FINAL_GRAMMAR, REPLY_GRAMMAR, repeated_cell
-from rlmx.rlm import SUBCALL_ERROR
 
 from conftest import repl
 
@@ -310,7 +310,7 @@ def test_sub_calls_can_be_disabled(replay) -> None:
 
 def test_history_is_trimmed_to_fit_a_small_root_window(replay) -> None:
     from rlmx.lm.base import estimate_tokens
-    from rlmx.rlm import HISTORY_TRIMMED
+    from rlmx.turns import HISTORY_TRIMMED
 
     lm = replay_lm(replay, [repl("print('y' * 3000)")] * 6 + ["FINAL(done)"])
     lm.context_window = 3000

@@ -2,16 +2,17 @@
 
 An entry pairs a ``FunctionSpec`` (name, typed parameters, docstring, whether the cell
 waits for the host; see ``repl/functions.py``) with its handler, an async function of the
-run and the call's arguments. The worker builds its helpers from the specs the host sends,
-and the host checks every call against the same spec before the handler runs. The
-environment's tools (video OCR, search ...) become entries too, one per tool.
+run's ``HostCalls`` (``host_calls.py``) and the call's arguments. The worker builds its
+helpers from the specs the host sends, and the host checks every call against the same
+spec before the handler runs. The environment's tools (video OCR, search ...) become
+entries too, one per tool.
 
 Adding a helper is one entry, for example a helper that counts tokens with the root's
 tokenizer::
 
     HostFunction(
         FunctionSpec("count_tokens", (Param("text", "text"),), "Tokens of text for the root."),
-        lambda run, text: run.count_tokens(text),
+        lambda host, text: host.count_tokens(text),
     )
 """
 
@@ -45,7 +46,7 @@ BUILTINS = (
             (Param("prompt", "text"), Param("model", "name", None)),
             "Ask the sub-model one question; returns its reply (or an error string).",
         ),
-        lambda run, prompt, model: run.sub_query(prompt, model),
+        lambda host, prompt, model: host.sub_query(prompt, model),
         sub_call=True,
     ),
     HostFunction(
@@ -54,7 +55,7 @@ BUILTINS = (
             (Param("prompts", "texts"), Param("model", "name", None)),
             "Ask many questions concurrently; replies come back in input order.",
         ),
-        lambda run, prompts, model: run.sub_batch(prompts, model),
+        lambda host, prompts, model: host.sub_batch(prompts, model),
         sub_call=True,
     ),
     HostFunction(
@@ -63,7 +64,7 @@ BUILTINS = (
             (Param("prompt", "text"), Param("context", "json", None)),
             "Delegate a sub-problem to a child RLM (a plain sub-call at maximum depth).",
         ),
-        lambda run, prompt, context: run.child_query(prompt, context),
+        lambda host, prompt, context: host.child_query(prompt, context),
         sub_call=True,
     ),
     HostFunction(
@@ -73,7 +74,7 @@ BUILTINS = (
             "What is left of the run's budget (calls, tokens, USD, seconds).",
             waits=False,
         ),
-        lambda run: run.budget_left(),
+        lambda host: host.budget_left(),
     ),
 )
 
@@ -83,8 +84,8 @@ CORE = [entry.spec for entry in BUILTINS]  # the built-ins' specs (a sandbox wit
 def tool_function(name: str, doc: str) -> HostFunction:
     """An entry for one environment tool: any plain-data arguments, run on the host."""
 
-    async def handler(run: Any, args: list[Any], kwargs: dict[str, Any]) -> Any:
-        return await run.tool_call(name, args, kwargs)
+    async def handler(host: Any, args: list[Any], kwargs: dict[str, Any]) -> Any:
+        return await host.tool_call(name, args, kwargs)
 
     spec = FunctionSpec(name, (Param("args", "varargs", []), Param("kwargs", "varkw", {})), doc)
     return HostFunction(spec, handler)
@@ -103,9 +104,9 @@ class HostFunctions:
     def specs(self) -> list[FunctionSpec]:
         return [entry.spec for entry in self.entries.values()]
 
-    async def call(self, run: Any, name: str, arguments: dict[str, Any]) -> Any:
+    async def call(self, host: Any, name: str, arguments: dict[str, Any]) -> Any:
         """Run a checked call (the sandbox validated ``arguments`` against the spec)."""
         entry = self.entries[name]
-        if entry.sub_call and not run.cfg.sub_calls:
+        if entry.sub_call and not host.cfg.sub_calls:
             raise ToolError(SUB_CALLS_OFF, "RuntimeError")
-        return await entry.handler(run, **entry.spec.bind(arguments))
+        return await entry.handler(host, **entry.spec.bind(arguments))

@@ -1,0 +1,155 @@
+"""What the host does when a cell calls a host function: sub-calls, child runs, tools.
+
+One ``HostCalls`` per run serves its sandbox through the table of ``host_functions.py``.
+Sub-calls never raise in model code: a failure is an ``[rlmx error]`` string; a tool's
+failure reaches the cell as ``ToolError`` with the original type.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from typing import Any
+
+from .budget import BudgetExhausted
+from .errors import ToolError
+from .events import ChildRun, SubCall, ToolCall, preview
+from .host_functions import HostFunctions
+from .lm.base import LMError, Usage
+from .repl.context import ContextError
+
+SUBCALL_ERROR = "[rlmx error] "
+
+
+class HostCalls:
+    """The host functions of one run, and the state they keep (a call counter)."""
+
+    def __init__(self, run: Any) -> None:
+        self.run = run  # the _Run of rlm.py: identity, policy, usage, events, children
+        self.cfg = run.cfg
+        self.calls = 0
+        self.functions = HostFunctions.for_run()
+
+    def offer(self, tools: list[dict[str, str]] | None) -> list[Any]:
+        """The specs the sandbox gets: the built-ins and the environment's tools."""
+        self.functions = HostFunctions.for_run(tools)
+        return self.functions.specs()
+
+    async def host_call(self, name: str, arguments: dict[str, Any]) -> Any:
+        return await self.functions.call(self, name, arguments)
+
+    async def budget_left(self) -> dict[str, Any]:
+        run = self.run
+        return run.tree.ledger.remaining()
+
+    async def sub_batch(self, prompts: list[str], model: str | None) -> list[str]:
+        """Concurrent sub-calls, replies in input order (a failure is a string in its slot)."""
+        return await asyncio.gather(*(self.sub_query(p, model, i) for i, p in enumerate(prompts)))
+
+    async def sub_query(
+        self, prompt: str, model: str | None = None, batch_index: int | None = None
+    ) -> str:
+        """One plain sub-call; never raises: a failure is an error string the model reads."""
+        run = self.run
+        self.calls += 1
+        started = time.perf_counter()
+        text, usage, name = "", Usage(), (model or "")[:100]
+        error = run.policy.refuse_sub_call(run.notes, prompt)
+        try:
+            chosen = self.cfg.models.pick(model) if model is not None else self.cfg.sub
+            lm = run.tree.gateway.lm(chosen, "sub")
+            name = lm.name
+            if error is None:
+                response = await run.tree.gateway.call(
+                    lm, [{"role": "user", "content": prompt}], max_tokens=self.cfg.sub_max_tokens
+                )
+                text, usage = response.text, response.usage
+                run.usage.count("sub", lm.name, usage)
+        except (LMError, BudgetExhausted) as exc:
+            error = str(exc)
+        await run.emit(
+            SubCall,
+            call_id=f"{run.run_id}.{self.calls}",
+            model=name,
+            prompt=preview(prompt),
+            prompt_chars=len(prompt),
+            response=preview(text),
+            error=error,
+            usage=usage.to_dict(),
+            seconds=time.perf_counter() - started,
+            batch_index=batch_index,
+            cell=run.current_cell,
+        )
+        if error is not None:
+            return SUBCALL_ERROR + error
+        return text + run.policy.sub_call_note(run.notes, prompt)
+
+    async def tool_call(self, name: str, args: list[Any], kwargs: dict[str, Any]) -> Any:
+        """Run an environment tool for a cell; its errors reach the cell as exceptions."""
+        run = self.run
+        if run.environment is None:
+            raise RuntimeError(f"no tool {name!r}: this context has no environment")
+        started = time.perf_counter()
+        value, span, error, encoded = None, None, None, ""
+        try:
+            value, span = await run.environment.call(name, args, kwargs)
+            encoded = json.dumps(value, ensure_ascii=False)
+        except Exception as exc:  # crosses to the cell as a ToolError with the original type
+            error = f"{type(exc).__name__}: {exc}"
+            raise ToolError(str(exc), type(exc).__name__) from exc
+        finally:
+            await run.emit(
+                ToolCall,
+                name=name,
+                arguments={"args": args, "kwargs": kwargs},
+                result=preview(encoded),
+                error=error,
+                seconds=time.perf_counter() - started,
+                span=span,
+                cell=run.current_cell,
+            )
+        return value
+
+    async def vision_query(self, messages: list[dict[str, Any]]) -> str:
+        """One call of the vision model (frames as image parts), counted as a sub-call."""
+        run = self.run
+        lm = run.tree.gateway.lm(self.cfg.video.vision or "", "sub")
+        response = await run.tree.gateway.call(lm, messages, max_tokens=self.cfg.sub_max_tokens)
+        run.usage.count("sub", lm.name, response.usage)
+        return response.text
+
+    async def child_query(self, prompt: str, context: Any) -> str:
+        """A child RLM when depth allows, otherwise a plain sub-call."""
+        run = self.run
+        if run.depth + 1 >= self.cfg.max_depth:
+            return await self.sub_query(prompt)
+        reason = run.tree.ledger.exhausted_reason()
+        if reason is not None:
+            return SUBCALL_ERROR + reason
+        started = time.perf_counter()
+        try:
+            child_lm = run.tree.gateway.lm(self.cfg.sub, "child")
+        except LMError as exc:
+            return SUBCALL_ERROR + str(exc)
+        child = run.child(child_lm)
+        try:
+            async with run.tree.child_slot(child.depth):
+                result = await child.execute(prompt if context is None else context, prompt)
+        except ContextError as exc:
+            return SUBCALL_ERROR + str(exc)
+        run.usage.absorb_child(result.usage)
+        await run.emit(
+            ChildRun,
+            child_run_id=child.run_id,
+            prompt=preview(prompt),
+            answer=result.answer,
+            status=result.status,
+            usage=result.usage.to_dict(),
+            seconds=time.perf_counter() - started,
+            cell=run.current_cell,
+        )
+        if result.answer is None:
+            why = result.error or f"the child run ended with status {result.status}"
+            return SUBCALL_ERROR + why
+        return result.answer

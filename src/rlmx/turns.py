@@ -1,0 +1,205 @@
+"""The root turns of one run: the model replies, its cells run, the policy reports back.
+
+Rules of the loop: a final answer is taken only from a cell that ran or from a prose FINAL
+in a reply with no code, never before the first cell ran; a reply with neither gets a
+corrective turn; at the iteration or budget limit the root gets one last turn (children
+past the budget get none). Everything a prompt style decides comes from the run's policy.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from . import prompts
+from .budget import BudgetExhausted
+from .events import CellStarted, CodeExecuted, FinalAnswer, LLMCall, preview
+from .lm.base import LM, Message, prompt_tokens
+from .policy import CellOutcome, Task
+from .protocol import parse_reply
+from .repl.sandbox import CellResult, Sandbox
+from .result import Status
+
+
+@dataclass
+class _Final:
+    answer: str
+    via: str
+
+
+HISTORY_TRIMMED = "[Earlier turns were removed to fit the model's context window.]"
+
+
+def fit_history(lm: LM, messages: list[Message], head: int, reply_tokens: int) -> None:
+    """Drop the oldest exchanges after the first ``head`` messages (system prompt,
+    examples, task) until the history fits the root's window with room for its reply.
+    Small local windows fill up after a few long outputs; the last turn always stays."""
+    if lm.context_window is None:
+        return
+    budget = lm.context_window - reply_tokens
+    trimmed = False
+    while prompt_tokens(lm, messages) > budget and len(messages) > head + 2:
+        del messages[head : head + 2]  # one reply of the model and the output it got
+        trimmed = True
+    if trimmed and HISTORY_TRIMMED not in messages[head - 1]["content"]:
+        messages[head - 1] = {
+            **messages[head - 1],
+            "content": f"{messages[head - 1]['content']}\n\n{HISTORY_TRIMMED}",
+        }
+
+
+class Turns:
+    """The conversation of one run with its root model, over its sandbox."""
+
+    def __init__(self, run: Any, sandbox: Sandbox) -> None:
+        self.run = run  # the _Run of rlm.py: identity, policy, usage, events
+        self.sandbox = sandbox
+        self.opening = 0  # messages before the first reply; never trimmed
+        self.cells_run = 0
+        self.final_only = False  # the last turn repeated the one before: ask for FINAL
+
+    async def play(self, context_description: str) -> tuple[str | None, Status]:
+        """Root turns until a final answer or a limit; the answer and the run's status."""
+        run = self.run
+        task = Task(
+            query=run.query,
+            context_description=context_description,
+            sub_window=run.tree.gateway.lm(run.cfg.sub, "sub").context_window,
+            sub_calls=run.cfg.sub_calls,
+            environment=run.environment.kind if run.environment is not None else None,
+        )
+        messages = run.policy.opening(task)
+        self.opening = len(messages)
+        while run.iteration < run.cfg.max_iterations:
+            reason = run.tree.ledger.exhausted_reason()
+            if reason is not None:
+                return await self.last_turn(messages, reason, "budget_exhausted")
+            run.iteration += 1
+            try:
+                reply = await self.root_call(messages, final_only=self.final_only)
+            except BudgetExhausted as exc:
+                return await self.last_turn(messages, str(exc), "budget_exhausted")
+            messages.append({"role": "assistant", "content": reply})
+            final = await self.act(reply, messages)
+            if final is not None:
+                await run.emit(FinalAnswer, answer=final.answer, via=final.via)
+                return final.answer, "final"
+        reason = f"You have used all {run.cfg.max_iterations} iterations"
+        return await self.last_turn(messages, reason, "max_iterations")
+
+    async def act(self, reply: str, messages: list[Message]) -> _Final | None:
+        """Carry out one root reply; a final answer ends the run."""
+        run = self.run
+        parsed = parse_reply(reply)
+        self.final_only = False
+        if parsed.code_cells:
+            ran = []
+            for code in parsed.code_cells:
+                result = await self.run_cell(code)
+                if result.final:
+                    return _Final(result.final["answer"], result.final["via"])
+                ran.append(CellOutcome(code, result.output, result.error))
+            report = run.policy.report(run.notes, run.query, ran)
+            self.final_only = report.final_only
+            messages.append({"role": "user", "content": report.text})
+            return None
+        if parsed.final is None:
+            messages.append({"role": "user", "content": prompts.NO_CODE_CORRECTION})
+            return None
+        if self.cells_run == 0:
+            messages.append({"role": "user", "content": prompts.PREMATURE_FINAL})
+            return None
+        doubt = parsed.final.via == "FINAL" and run.policy.doubt_final(
+            run.notes, parsed.final.value
+        )
+        if doubt:
+            messages.append({"role": "user", "content": doubt})
+            return None
+        return await self.resolve_prose_final(parsed.final.via, parsed.final.value, messages)
+
+    async def resolve_prose_final(
+        self, via: str, value: str, messages: list[Message]
+    ) -> _Final | None:
+        """FINAL(text) is the answer; FINAL_VAR(name) is looked up in the REPL."""
+        run = self.run
+        if via == "FINAL":
+            return _Final(value, "FINAL")
+        code = f"FINAL_VAR({value!r})"
+        result = await self.run_cell(code)
+        if result.final:
+            return _Final(result.final["answer"], "FINAL_VAR")
+        report = run.policy.cell_report(code, result.output)
+        turn = run.policy.next_turn(run.query)
+        messages.append({"role": "user", "content": f"{report}\n\n{turn}".strip()})
+        return None
+
+    async def last_turn(
+        self, messages: list[Message], reason: str, status: Status
+    ) -> tuple[str | None, Status]:
+        """One more root turn to answer; the run keeps the status that ended it."""
+        run = self.run
+        if run.depth > 0 and status == "budget_exhausted":
+            return None, status  # only the root gets a turn past the budget
+        messages.append({"role": "user", "content": prompts.last_turn(reason)})
+        run.iteration += 1
+        reply = await self.root_call(messages, force=True, final_only=True)
+        parsed = parse_reply(reply)
+        for code in parsed.code_cells:
+            result = await self.run_cell(code)
+            if result.final:
+                return result.final["answer"], status
+        if parsed.final is not None:
+            final = await self.resolve_prose_final(parsed.final.via, parsed.final.value, messages)
+            if final is not None:
+                return final.answer, status
+        return (parsed.prose.strip() or None), status  # no FINAL: the best text we have
+
+    # -- steps ----------------------------------------------------------------------------------
+    async def root_call(
+        self, messages: list[Message], force: bool = False, final_only: bool = False
+    ) -> str:
+        """One root turn; with a grammar, ``final_only`` allows nothing but a FINAL line."""
+        run = self.run
+        fit_history(run.root_lm, messages, self.opening, run.cfg.root_max_tokens or 1024)
+        started = time.perf_counter()
+        grammar = run.policy.grammar(run.root_lm, final_only)
+        response = await run.tree.gateway.call(
+            run.root_lm,
+            messages,
+            max_tokens=run.cfg.root_max_tokens,
+            grammar=grammar,
+            force=force,
+        )
+        run.usage.count("root", run.root_lm.name, response.usage)
+        await run.emit(
+            LLMCall,
+            model=run.root_lm.name,
+            response=preview(response.text),
+            usage=response.usage.to_dict(),
+            seconds=time.perf_counter() - started,
+            prompt_chars=sum(len(m["content"]) for m in messages),
+        )
+        return response.text
+
+    async def run_cell(self, code: str) -> CellResult:
+        run = self.run
+        run.current_cell = self.cells_run + 1
+        await run.emit(CellStarted, cell=run.current_cell, code=preview(code))
+        try:
+            output_cap = run.cfg.max_output_chars or run.policy.max_output_chars
+            result = await self.sandbox.execute(code, run.cfg.cell_timeout, output_cap)
+        finally:
+            run.current_cell = None
+        self.cells_run += 1
+        await run.emit(
+            CodeExecuted,
+            cell=self.cells_run,
+            code=preview(code),
+            output=result.output,
+            error=result.error,
+            seconds=result.seconds,
+            timed_out=result.timed_out,
+            worker_restarted=result.worker_restarted,
+        )
+        return result
