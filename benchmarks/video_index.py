@@ -17,7 +17,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from rlmx.environment import VideoOptions
+from rlmx.video import VideoOptions
 from rlmx.video.env import VideoEnv
 from rlmx.video.synth import synthesize
 from rlmx.video.tools import VideoTools

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from rlmx.environment import VideoOptions
+from rlmx.video import VideoOptions
 from rlmx.video.perception import _tesseract
 from rlmx.video.tools import VideoTools
 

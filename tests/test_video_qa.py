@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from rlmx import RLM
-from rlmx.environment import VideoOptions
+from rlmx.video import VideoOptions
 
 from chat_server import ChatServer
 from conftest import repl

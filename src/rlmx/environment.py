@@ -1,5 +1,6 @@
 """Environments: contexts that come with tools instead of text (a video file, or the
-retrieval-only document of the CodeAct + BM25 baseline).
+retrieval-only document of the CodeAct + BM25 baseline). ``Environment`` is the protocol
+such a context follows; ``open_environment`` makes one for a context that needs it.
 
 An environment gives the sandbox a small ``context`` (the video's metadata), a text the
 root model reads about it, and tools whose calls run on the host. Opening one is the only
@@ -8,35 +9,10 @@ place the optional video dependencies are imported.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Protocol
 
 from .repl.context import ContextError
-
-VIDEO_SUFFIXES = {".mp4", ".webm", ".mkv", ".mov", ".m4v", ".avi"}
-
-
-@dataclass
-class VideoOptions:
-    """How a video context is explored.
-
-    Args:
-        vision: spec of a vision-capable model (OpenAI-compatible image input) for
-            ``look`` and captions; None = offline captions (OCR, colours, speech).
-        segment_seconds: length of the spans ``segments()`` and captions use.
-        ocr_every: seconds between frames read by ``onscreen_text`` and ``search``.
-        frames_per_look: frames ``look`` sends when ``n`` is not given.
-        max_image_side: frames sent to the vision model are resized to fit this.
-        cache_path: the perception cache (default ``~/.cache/rlmx/perception.sqlite3``).
-    """
-
-    vision: str | None = None
-    segment_seconds: float = 10.0
-    ocr_every: float = 5.0
-    frames_per_look: int = 3
-    max_image_side: int = 512
-    cache_path: Path | None = None
+from .video.options import VideoOptions, is_video
 
 
 class Environment(Protocol):
@@ -55,11 +31,6 @@ class Environment(Protocol):
     ) -> tuple[Any, list[float] | None]: ...
 
     def close(self) -> None: ...
-
-
-def is_video(context: Any) -> bool:
-    """A Path with a video suffix (the CLI and server pass files as Paths)."""
-    return isinstance(context, Path) and context.suffix.lower() in VIDEO_SUFFIXES
 
 
 def open_environment(context: Any, video: VideoOptions, vision_call: Any) -> Environment | None:

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from .budget import Budget, Ledger
-from .environment import Environment, VideoOptions, open_environment
+from .environment import Environment, open_environment
 from .events import (
     CallbackSink,
     Emitter,
@@ -39,6 +39,7 @@ from .repl.isolation import Limits, resolve_mode
 from .repl.sandbox import Sandbox, SandboxError
 from .result import Result, Status, UsageReport
 from .turns import Turns
+from .video.options import VideoOptions
 
 
 class RLM:

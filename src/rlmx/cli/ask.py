@@ -11,11 +11,11 @@ import typer
 
 from ..budget import Budget
 from ..display import progress_for
-from ..environment import VideoOptions
 from ..lm.base import LMError
 from ..repl.context import ContextError, collect_files
 from ..repl.isolation import MODES, SandboxUnavailable
 from ..rlm import RLM
+from ..video.options import VideoOptions
 from .common import EXIT_USAGE, MODEL_HELP, app, check_setup, fail, parse_aliases
 
 

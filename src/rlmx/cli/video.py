@@ -8,8 +8,8 @@ from typing import Annotated, Any
 
 import typer
 
-from ..environment import VideoOptions
 from ..repl.context import ContextError
+from ..video.options import VideoOptions
 from .common import app, fail, progress_bar
 
 video_app = typer.Typer(no_args_is_help=True, help="Long videos: synthetic test videos, indexing.")

@@ -38,12 +38,12 @@ from starlette.datastructures import UploadFile
 
 from .. import __version__
 from ..budget import Budget
-from ..environment import VIDEO_SUFFIXES, VideoOptions
 from ..lm.choice import ModelTable
 from ..lm.specs import default_root_spec
 from ..repl.confine import detect as containment
 from ..repl.isolation import resolve_mode
 from ..rlm import RLM
+from ..video.options import VIDEO_SUFFIXES, VideoOptions
 from . import guard, samples
 from .openai_api import openai_routes
 from .runs import RUN_ID, RunManager, RunOptions, RunRequest, public_run

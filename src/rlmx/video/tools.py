@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from ..bm25 import bm25_top, respell
-from ..environment import VideoOptions
+from ..video.options import VideoOptions
 from .cache import PerceptionCache
 from .env import VideoEnv
 from .perception import detect_scenes, dominant_colors, ocr_engine, speech_engine
