@@ -9,6 +9,6 @@ OUT=benchmarks/results/eval_embedded.jsonl
 RLMX=.venv/bin/rlmx
 $RLMX eval run --task sniah --lengths 4096,8192 --n 3 --root "$MODEL" --max-iterations 8 \
   --method base --method rlm_nosub --method rlm --out "$OUT"
-$RLMX eval run --task oolong --lengths 2048,4096,8192 --n 3 --root "$MODEL" --max-iterations 8 \
+$RLMX eval run --task oolong --data ../shared/data/oolong --lengths 2048,4096,8192 --n 3 --root "$MODEL" --max-iterations 8 \
   --method base --method rlm_nosub --method rlm --out "$OUT"
 $RLMX eval report "$OUT" --out benchmarks/results/eval_embedded_report

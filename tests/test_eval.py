@@ -25,14 +25,16 @@ from rlmx.eval.oolong import (
     pairs_item,
 )
 from rlmx.eval.retrieval import RetrievalEnvironment, split_chunks
-from rlmx.eval.runner import DEFAULT_DATA, generate, run_eval
+from rlmx.eval.runner import generate, run_eval
 from rlmx.eval.scoring import oolong_parse, oolong_score, pairs_f1, parse_pairs
 from rlmx.eval.sniah import sniah_item
 
 from conftest import repl
 
-DATA = load_labeled(DEFAULT_DATA / "trec_coarse_validated.jsonl")
-QUERIES = json.loads((DEFAULT_DATA / "oolong_pairs_queries.json").read_text())
+# The OOLONG data folder of ../shared (beside the repository), passed in explicitly.
+OOLONG_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "oolong"
+DATA = load_labeled(OOLONG_DATA / "trec_coarse_validated.jsonl")
+QUERIES = json.loads((OOLONG_DATA / "oolong_pairs_queries.json").read_text())
 LINE = re.compile(r"Date: (.+?) \|\| User: (\d+) \|\| Instance: (.*)")
 
 
@@ -166,7 +168,7 @@ def test_small_end_to_end_eval_and_report(replay, tmp_path: Path) -> None:
                    "FINAL(m.group(1) if m else 'none')")  # fmt: skip
     out = tmp_path / "results.jsonl"
     sniah = generate("sniah", [2048], 2)
-    oolong = generate("oolong", [2048], 2)
+    oolong = generate("oolong", [2048], 2, data_dir=OOLONG_DATA)
 
     async def main() -> None:
         for items, script in ((sniah, find), (oolong, count)):
@@ -217,6 +219,8 @@ def test_eval_cli_refuses_bad_input(tmp_path: Path) -> None:
           "8k"], "comma-separated integers"),
         (["eval", "run", "--task", "oolong", "--method", "rlm", "--out", out, "--root",
           spec, "--data", str(tmp_path)], "OOLONG data not found"),
+        (["eval", "run", "--task", "oolong", "--method", "rlm", "--out", out, "--root",
+          spec], "pass --data DIR"),
         (["eval", "report", str(tmp_path / "missing.jsonl"), "--out", str(tmp_path)],
          "no such results file"),
     ]:  # fmt: skip

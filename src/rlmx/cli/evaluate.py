@@ -18,15 +18,9 @@ app.add_typer(eval_app, name="eval")
 
 @eval_app.command("run")
 def eval_run(
-    task: Annotated[
-        str,
-        typer.Option(
-            help="sniah | sniah-noise-uuid | oolong | oolong-pairs | oolong-official | "
-            "multihop | browsecomp-plus | longbench-codeqa"
-        ),
-    ],
+    task: Annotated[str, typer.Option(help="A task (rlmx eval list shows them).")],
     method: Annotated[
-        list[str], typer.Option(help="base | summary | codeact_bm25 | rlm_nosub | rlm (repeat).")
+        list[str], typer.Option(help="A method (rlmx eval list shows them); repeatable.")
     ],
     out: Annotated[Path, typer.Option(help="Results JSONL (appended; a re-run resumes).")],
     root: Annotated[str | None, typer.Option(help="Root model spec (default: local).")] = None,
@@ -40,8 +34,9 @@ def eval_run(
     data: Annotated[
         Path | None,
         typer.Option(
+            envvar="RLMX_EVAL_DATA",
             help="OOLONG data folder, or the data file of oolong-official, browsecomp-plus "
-            "or longbench-codeqa."
+            "or longbench-codeqa (env RLMX_EVAL_DATA).",
         ),
     ] = None,
     judge: Annotated[
@@ -93,6 +88,20 @@ def eval_run(
         raise fail(f"interrupted; finished rows are in {out}", 130) from None
     skipped = f" ({total - len(rows)} already there)" if total > len(rows) else ""
     typer.echo(f"{len(rows)} new rows in {out}{skipped}")
+
+
+@eval_app.command("list")
+def eval_list() -> None:
+    """The tasks and methods, from the harness's tables."""
+    from ..eval.methods import METHODS
+    from ..eval.tasks import TASKS
+
+    typer.echo("tasks:")
+    for name, task in TASKS.items():
+        typer.echo(f"  {name:<18} {task.description}")
+    typer.echo("methods:")
+    for name, method in METHODS.items():
+        typer.echo(f"  {name:<18} {method.description}")
 
 
 @eval_app.command("report")

@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,7 +23,6 @@ from ..lm.specs import create_lm
 from ..rlm import RLM
 from .items import EvalItem
 
-METHODS = ("base", "summary", "codeact_bm25", "rlm_nosub", "rlm")
 ANSWER_TOKENS = 512
 DEFAULT_WINDOW = 128_000  # tokens assumed for models that do not say (hosted APIs)
 
@@ -40,6 +40,26 @@ class Outcome:
     error: str | None = None
 
 
+@dataclass(frozen=True)
+class MethodCall:
+    """One method run on one item, with the run's settings."""
+
+    item: EvalItem
+    root: str | LM
+    sub: str | LM | None
+    max_iterations: int
+    trajectories: Path | None
+    sandbox: str
+
+
+@dataclass(frozen=True)
+class EvalMethod:
+    """A compared method: a one-line description and how it answers an item."""
+
+    description: str
+    run: Callable[[MethodCall], Awaitable[Outcome]]
+
+
 async def run_method(
     method: str,
     item: EvalItem,
@@ -54,19 +74,26 @@ async def run_method(
     if method not in METHODS:
         raise ValueError(f"unknown method {method!r}; choose from {', '.join(METHODS)}")
     started = time.perf_counter()
-    if method in ("base", "summary"):
-        lm = root if not isinstance(root, str) else create_lm(root, "root")
-        try:
-            outcome = await (_base(lm, item) if method == "base" else _summary(lm, item))
-        except Exception as exc:  # an LM failure is this item's result, not the run's end
-            outcome = Outcome(None, error=f"{type(exc).__name__}: {exc}")
-        finally:
-            if isinstance(root, str):
-                await lm.aclose()
-    else:
-        outcome = await _rlm(method, item, root, sub, max_iterations, trajectories, sandbox)
+    call = MethodCall(item, root, sub, max_iterations, trajectories, sandbox)
+    outcome = await METHODS[method].run(call)
     outcome.seconds = time.perf_counter() - started
     return outcome
+
+
+def _on_the_model(answer: Callable[[LM, EvalItem], Awaitable[Outcome]]) -> Any:
+    """A method that calls the root model itself (no REPL)."""
+
+    async def run(call: MethodCall) -> Outcome:
+        lm = call.root if not isinstance(call.root, str) else create_lm(call.root, "root")
+        try:
+            return await answer(lm, call.item)
+        except Exception as exc:  # an LM failure is this item's result, not the run's end
+            return Outcome(None, error=f"{type(exc).__name__}: {exc}")
+        finally:
+            if isinstance(call.root, str):
+                await lm.aclose()
+
+    return run
 
 
 def truncate_to_window(lm: LM, item: EvalItem, reply_tokens: int) -> tuple[str, bool]:
@@ -123,34 +150,45 @@ async def _summary(lm: LM, item: EvalItem) -> Outcome:
     return Outcome(response.text, usage, iterations=steps + 1)
 
 
-async def _rlm(
-    method: str,
-    item: EvalItem,
-    root: str | LM,
-    sub: str | LM | None,
-    max_iterations: int,
-    trajectories: Path | None,
-    sandbox: str,
-) -> Outcome:
-    from .retrieval import RetrievalEnvironment
+def _as_rlm(sub_calls: bool, retrieval: bool = False) -> Any:
+    """An RLM method; ``retrieval``: the REPL holds a BM25 search tool, not the context."""
 
-    context: Any = item.context
-    if method == "codeact_bm25":
-        context = RetrievalEnvironment(item.context)
-    rlm = RLM(
-        root,
-        sub,
-        max_iterations=max_iterations,
-        sub_calls=method == "rlm",
-        trajectory=trajectories,
-        sandbox=sandbox,
-        cell_timeout=120,
-    )
-    result = await rlm.acompletion(context, item.query)
-    return Outcome(
-        result.answer,
-        result.usage.total,
-        iterations=result.iterations,
-        trajectory=str(result.trajectory) if result.trajectory else None,
-        error=result.error,
-    )
+    async def run(call: MethodCall) -> Outcome:
+        from .retrieval import RetrievalEnvironment
+
+        item = call.item
+        context: Any = RetrievalEnvironment(item.context) if retrieval else item.context
+        rlm = RLM(
+            call.root,
+            call.sub,
+            max_iterations=call.max_iterations,
+            sub_calls=sub_calls,
+            trajectory=call.trajectories,
+            sandbox=call.sandbox,
+            cell_timeout=120,
+        )
+        result = await rlm.acompletion(context, item.query)
+        return Outcome(
+            result.answer,
+            result.usage.total,
+            iterations=result.iterations,
+            trajectory=str(result.trajectory) if result.trajectory else None,
+            error=result.error,
+        )
+
+    return run
+
+
+METHODS: dict[str, EvalMethod] = {
+    "base": EvalMethod(
+        "the model answers directly (truncated to its window)", _on_the_model(_base)
+    ),
+    "summary": EvalMethod(
+        "iterative compaction: running notes, answer from the notes", _on_the_model(_summary)
+    ),
+    "codeact_bm25": EvalMethod(
+        "a code agent with BM25 search over chunks, no sub-calls", _as_rlm(False, retrieval=True)
+    ),
+    "rlm_nosub": EvalMethod("RLM without sub-calls (the paper's ablation)", _as_rlm(False)),
+    "rlm": EvalMethod("RLM", _as_rlm(True)),
+}

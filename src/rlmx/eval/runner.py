@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -18,14 +19,13 @@ from ..lm.base import LM
 from ..lm.specs import create_lm
 from .items import EvalItem, TokenCounter, estimate_tokens
 from .methods import METHODS, run_method
+from .tasks import TASKS
 
-TASKS = ("sniah", "sniah-noise-uuid", "oolong", "oolong-pairs", "oolong-official", "multihop",
-         "browsecomp-plus", "longbench-codeqa")  # fmt: skip
 JUDGE_PROMPT = (
     "Question: {question}\nGold answer: {gold}\nPredicted answer: {answer}\n\nDoes the "
     "predicted answer mean the same as the gold answer? Reply with exactly one word: yes or no."
 )
-DEFAULT_DATA = Path(__file__).resolve().parents[3].parent / "shared" / "data" / "oolong"
+DATA_ENV = "RLMX_EVAL_DATA"  # where a task's data lives when --data is not given
 
 
 def token_counter(root: str | LM) -> TokenCounter:
@@ -44,43 +44,12 @@ def generate(
     count: TokenCounter = estimate_tokens,
     data_dir: Path | None = None,
 ) -> list[EvalItem]:
-    """The items of a task: ``n`` seeds at each length."""
+    """The items of a task: ``n`` seeds at each length (see ``tasks.TASKS``)."""
     if task not in TASKS:
         raise ValueError(f"unknown task {task!r}; choose from {', '.join(TASKS)}")
-    if task == "multihop":
-        from .qa import multihop_item
-
-        return [multihop_item(length, seed, count) for length in lengths for seed in range(n)]
-    if task == "oolong-official":
-        from .oolong import official_items
-
-        return official_items(data_dir, lengths, n)
-    if task == "browsecomp-plus":
-        from .qa import browsecomp_items
-
-        return browsecomp_items(data_dir or Path("browsecomp_plus_decrypted.jsonl"), n)
-    if task == "longbench-codeqa":
-        from .qa import codeqa_items
-
-        return codeqa_items(data_dir or Path("data.json"), n)
-    if task.startswith("sniah"):
-        from .sniah import sniah_item
-
-        variant = {"sniah": ("essay", "number"), "sniah-noise-uuid": ("noise", "uuid")}[task]
-        return [sniah_item(length, seed, count, *variant) for length in lengths
-                for seed in range(n)]  # fmt: skip
-    from .oolong import load_labeled, oolong_item, pairs_item
-
-    folder = data_dir or DEFAULT_DATA
-    labeled = folder / "trec_coarse_validated.jsonl"
-    if not labeled.exists():
-        raise ValueError(f"OOLONG data not found at {labeled}; pass --data DIR")
-    data = load_labeled(labeled)
-    if task == "oolong":
-        return [oolong_item(data, length, seed, count) for length in lengths for seed in range(n)]
-    queries = json.loads((folder / "oolong_pairs_queries.json").read_text(encoding="utf-8"))
-    return [pairs_item(data, queries, length, seed, count) for length in lengths
-            for seed in range(n)]  # fmt: skip
+    if data_dir is None and os.environ.get(DATA_ENV):
+        data_dir = Path(os.environ[DATA_ENV])
+    return TASKS[task].make(lengths, n, count, data_dir)
 
 
 def _name(model: str | LM | None) -> str | None:
