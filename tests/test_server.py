@@ -258,3 +258,17 @@ def test_twenty_runs_with_ten_subscribers_each_lose_no_events(settings, chatty) 
 
     with serve_in_thread(settings) as url:
         asyncio.run(main(url))
+
+
+def test_the_openapi_schema_has_every_request_body(settings: ServerSettings) -> None:
+    with serve_in_thread(settings) as url, httpx.Client(base_url=url, timeout=30) as client:
+        schema = client.get("/openapi.json").json()
+    query = schema["paths"]["/query"]["post"]["requestBody"]["content"]
+    json_fields = query["application/json"]["schema"]["properties"]
+    form_fields = query["multipart/form-data"]["schema"]["properties"]
+    assert {"query", "context", "path", "sample", "root", "sub", "max_depth"} <= set(json_fields)
+    assert set(form_fields) == set(json_fields) | {"file"}
+    chat = schema["paths"]["/v1/chat/completions"]["post"]["requestBody"]["content"]
+    assert {"model", "messages", "stream"} <= set(chat["application/json"]["schema"]["properties"])
+    run_id = schema["paths"]["/runs/{run_id}"]["get"]["parameters"][0]
+    assert run_id["name"] == "run_id" and run_id["schema"]["pattern"].startswith("^[A-Za-z0-9")

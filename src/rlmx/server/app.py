@@ -100,16 +100,16 @@ class ServerSettings:
     def build_rlm(self, request: RunRequest) -> RLM:
         """The RLM for one request (its own models and limits, the server's defaults).
         Raises ModelNotAllowed for a model the operator did not configure."""
-        table = self.model_table()
+        table, options = self.model_table(), request.options
         root = table.pick(request.root, "root model") if request.root else self.root
-        sub = table.pick(request.sub, "sub model") if request.sub else self.sub
-        budget = Budget(max_usd=request.budget_usd)
+        sub = table.pick(options.sub, "sub model") if options.sub else self.sub
+        budget = Budget(max_usd=options.budget_usd)
         return RLM(
             root=root,
             sub=sub,
             models=dict(self.models),
-            max_depth=request.max_depth,
-            max_iterations=request.max_iterations,
+            max_depth=options.max_depth,
+            max_iterations=options.max_iterations,
             sandbox=self.sandbox,
             budget=budget,
             concurrency=self.concurrency,
@@ -118,7 +118,8 @@ class ServerSettings:
 
 
 class QueryBody(RunOptions):
-    """The body of ``POST /query`` (JSON, or the non-file fields of a multipart form)."""
+    """The body of ``POST /query``: JSON, or the fields of a multipart form beside its
+    ``file`` (the same model validates both)."""
 
     query: str = Field(min_length=1)
     context: str | None = None
@@ -188,6 +189,25 @@ def manager_of(request: Request) -> RunManager:
     return request.app.state.manager
 
 
+Manager = Annotated[RunManager, Depends(manager_of)]  # the app's runs, for each route
+
+
+def _body_schemas() -> dict[str, Any]:
+    """/query's request body in OpenAPI: QueryBody as JSON, or as form fields with a file."""
+    fields = QueryBody.model_json_schema()
+    form = {**fields, "properties": {**fields["properties"],
+                                     "file": {"type": "string", "format": "binary"}}}  # fmt: skip
+    return {
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/json": {"schema": fields},
+                "multipart/form-data": {"schema": form},
+            },
+        }
+    }
+
+
 def _public_routes(settings: ServerSettings) -> APIRouter:
     router = APIRouter()
 
@@ -213,20 +233,12 @@ def _public_routes(settings: ServerSettings) -> APIRouter:
 def _run_routes(settings: ServerSettings) -> APIRouter:
     router = APIRouter()
 
-    @router.post("/query")
-    async def query(request: Request) -> dict[str, str]:
+    @router.post("/query", openapi_extra=_body_schemas())
+    async def query(request: Request, manager: Manager) -> dict[str, str]:
+        """Start a run; the body is read by hand to take JSON or multipart (see the schema)."""
         run_id = uuid.uuid4().hex[:12]
         body, upload = await _read_query(request, settings)
-        run_request = RunRequest(
-            query=body.query,
-            context=None,
-            root=body.root,
-            sub=body.sub,
-            max_depth=body.max_depth,
-            max_iterations=body.max_iterations,
-            budget_usd=body.budget_usd,
-        )
-        manager = manager_of(request)
+        run_request = RunRequest(body.query, None, body.options(), root=body.root)
         folder = manager.uploads / run_id
         try:
             if upload is not None:
@@ -249,44 +261,44 @@ def _run_routes(settings: ServerSettings) -> APIRouter:
         return samples.listing()
 
     @router.get("/runs")
-    async def list_runs(request: Request, limit: int = 100, offset: int = 0) -> dict[str, Any]:
+    async def list_runs(manager: Manager, limit: int = 100, offset: int = 0) -> dict[str, Any]:
         limit = max(1, min(limit, 1000))
-        runs = manager_of(request).store.list_runs(limit, max(0, offset))
+        runs = manager.store.list_runs(limit, max(0, offset))
         return {"runs": [public_run(run) for run in runs]}
 
     @router.get("/runs/{run_id}")
-    async def get_run(request: Request, run_id: RunId, events: bool = True) -> dict[str, Any]:
-        store = manager_of(request).store
+    async def get_run(manager: Manager, run_id: RunId, events: bool = True) -> dict[str, Any]:
+        store = manager.store
         run = public_run(_existing(store.get_run(run_id), run_id))
         if events:
             run["events"] = [json.loads(data) for _, _, data in store.events(run_id)]
         return run
 
     @router.get("/runs/{run_id}/trajectory.jsonl")
-    async def trajectory(request: Request, run_id: RunId) -> Response:
-        store = manager_of(request).store
+    async def trajectory(manager: Manager, run_id: RunId) -> Response:
+        store = manager.store
         _existing(store.get_run(run_id), run_id)
         lines = "".join(data + "\n" for _, _, data in store.events(run_id))
         headers = {"content-disposition": f'attachment; filename="{run_id}.jsonl"'}
         return Response(lines, media_type="application/x-ndjson", headers=headers)
 
     @router.delete("/runs/{run_id}")
-    async def delete_run(request: Request, run_id: RunId) -> dict[str, Any]:
-        if not await manager_of(request).delete(run_id):
+    async def delete_run(manager: Manager, run_id: RunId) -> dict[str, Any]:
+        if not await manager.delete(run_id):
             raise HTTPException(404, f"no run {run_id!r}")
         return {"deleted": run_id}
 
     @router.post("/runs/{run_id}/cancel")
-    async def cancel_run(request: Request, run_id: RunId) -> dict[str, Any]:
-        manager = manager_of(request)
+    async def cancel_run(manager: Manager, run_id: RunId) -> dict[str, Any]:
         run = _existing(manager.store.get_run(run_id), run_id)
         if not await manager.cancel(run_id):
             raise HTTPException(409, f"run {run_id} is not running (status {run['status']})")
         return {"run_id": run_id, "status": manager.store.get_run(run_id)["status"]}
 
     @router.get("/stream/{run_id}")
-    async def stream(request: Request, run_id: RunId, after: int = -1) -> EventSourceResponse:
-        manager = manager_of(request)
+    async def stream(
+        request: Request, manager: Manager, run_id: RunId, after: int = -1
+    ) -> EventSourceResponse:
         _existing(manager.store.get_run(run_id), run_id)
         last_id = request.headers.get("last-event-id")
         if last_id is not None and last_id.isdigit():
@@ -299,8 +311,8 @@ def _run_routes(settings: ServerSettings) -> APIRouter:
         return EventSourceResponse(events(), ping=15)
 
     @router.get("/video/{run_id}")
-    async def video(request: Request, run_id: RunId) -> FileResponse:
-        run = _existing(manager_of(request).store.get_run(run_id), run_id)
+    async def video(manager: Manager, run_id: RunId) -> FileResponse:
+        run = _existing(manager.store.get_run(run_id), run_id)
         path = Path(run["context_file"]) if run["context_file"] else None
         if path is None or path.suffix.lower() not in VIDEO_SUFFIXES or not path.is_file():
             raise HTTPException(404, f"run {run_id} has no video")

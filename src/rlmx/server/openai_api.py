@@ -56,8 +56,14 @@ def openai_routes() -> APIRouter:
             "data": [{"id": n, "object": "model", "created": 0, "owned_by": "rlmx"} for n in names],
         }
 
-    @router.post("/chat/completions", response_model=None)
+    @router.post(
+        "/chat/completions",
+        response_model=None,
+        openapi_extra={"requestBody": {"required": True, "content": {
+            "application/json": {"schema": ChatRequest.model_json_schema()}}}},
+    )  # fmt: skip
     async def chat(request: Request) -> Any:
+        """A chat completion answered by an RLM (the body is read by hand: OpenAI errors)."""
         try:
             body = ChatRequest.model_validate_json(await request.body())
             run_request = to_run_request(body)
@@ -104,16 +110,8 @@ def to_run_request(body: ChatRequest) -> RunRequest:
         context = message_text(earlier[0])
     else:
         context = [{"role": m.get("role", "user"), "content": message_text(m)} for m in earlier]
-    return RunRequest(
-        query=query,
-        context=context,
-        root=None if body.model == DEFAULT_MODEL else body.model,
-        sub=body.sub,
-        max_depth=body.max_depth,
-        max_iterations=body.max_iterations,
-        budget_usd=body.budget_usd,
-        source="openai",
-    )
+    root = None if body.model == DEFAULT_MODEL else body.model
+    return RunRequest(query, context, body.options(), root=root, source="openai")
 
 
 def message_text(message: dict[str, Any]) -> str:

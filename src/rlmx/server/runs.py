@@ -43,28 +43,25 @@ class RunOptions(BaseModel):
     max_iterations: int = Field(default=20, ge=1, le=500)
     budget_usd: float | None = Field(default=None, ge=0)
 
+    def options(self) -> RunOptions:
+        """Only the run options of a request body that extends this model."""
+        return RunOptions(**{name: getattr(self, name) for name in RunOptions.model_fields})
+
 
 @dataclass
 class RunRequest:
-    """What one run needs: the question, its context and the run settings."""
+    """What one run needs: the question, its context, the client's options and models."""
 
     query: str
     context: Any
-    root: str | None = None
-    sub: str | None = None
-    max_depth: int = 1
-    max_iterations: int = 20
-    budget_usd: float | None = None
+    options: RunOptions = field(default_factory=RunOptions)
+    root: str | None = None  # a name from the server's model table, or its default
     source: str = "api"  # "api", "openai", "mcp" or "import"
     context_file: str | None = None  # an uploaded or named file (served by /video)
     source_label: str | None = None  # how events name that file (never a host path)
 
     def settings(self) -> dict[str, Any]:
-        return {
-            "max_depth": self.max_depth,
-            "max_iterations": self.max_iterations,
-            "budget_usd": self.budget_usd,
-        }
+        return self.options.model_dump(exclude={"sub"})
 
 
 @dataclass
