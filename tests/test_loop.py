@@ -11,7 +11,7 @@ import pytest
 from rlmx import RLM, Budget
 from rlmx.events import QueueSink, read_trajectory
 from rlmx.host_calls import SUBCALL_ERROR
-from rlmx.lm.base import LMResponse, Usage
+from rlmx.lm.base import LMBase, LMResponse, Usage
 from rlmx.lm.replay import ReplayLM, load_script
 from rlmx.prompts import FINAL_GRAMMAR, REPLY_GRAMMAR, repeated_cell
 
@@ -190,15 +190,12 @@ def test_rlm_query_at_max_depth_is_a_plain_subcall(replay) -> None:
 
 
 def test_subcall_larger_than_window_is_an_error_string(replay) -> None:
-    class Tiny:
+    class Tiny(LMBase):
         name = "tiny"
         context_window = 100
 
         async def complete(self, messages, *, max_tokens=None, stop=None):
             return LMResponse("ok", Usage(1, 1, 1, 0.0), "tiny")
-
-        async def aclose(self):
-            return None
 
     spec = replay([repl("FINAL(llm_query('x' * 5000))")])
     result = RLM(spec, sub=Tiny()).completion("abc", "q?")

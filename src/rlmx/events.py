@@ -10,12 +10,15 @@ from __future__ import annotations
 import asyncio
 import inspect
 import json
+import logging
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Annotated, Any, Literal, Protocol
 
 from pydantic import BaseModel, Field, TypeAdapter
+
+log = logging.getLogger("rlmx.events")
 
 SCHEMA_VERSION = 1
 PREVIEW_CHARS = 10_000  # longest text kept in one event field (head and tail)
@@ -221,11 +224,10 @@ class QueueSink:
 
 
 class Emitter:
-    """Fans events out to sinks; a failing sink is dropped and reported once, not fatal."""
+    """Fans events out to sinks; a failing sink is dropped and logged once, not fatal."""
 
     def __init__(self, sinks: list[Any] | None = None) -> None:
         self.sinks: list[Any] = list(sinks or [])
-        self.failures: list[str] = []
 
     async def emit(self, event: Any) -> None:
         for sink in list(self.sinks):
@@ -233,7 +235,7 @@ class Emitter:
                 await sink.emit(event)
             except Exception as exc:
                 self.sinks.remove(sink)
-                self.failures.append(f"{type(sink).__name__}: {exc}")
+                log.warning("event sink %s failed and was dropped: %s", type(sink).__name__, exc)
 
     async def close(self) -> None:
         for sink in self.sinks:

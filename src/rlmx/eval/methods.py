@@ -102,8 +102,10 @@ def truncate_to_window(lm: LM, item: EvalItem, reply_tokens: int) -> tuple[str, 
         return item.context, False
     room = lm.context_window - prompt_tokens(lm, [{"role": "user", "content": item.query}])
     room -= reply_tokens + 64  # the chat template and a margin
-    truncate = getattr(lm, "truncate", None)
-    context = truncate(item.context, room) if truncate else item.context[: room * CHARS_PER_TOKEN]
+    if lm.tokenizer is not None:
+        context = lm.tokenizer.truncate(item.context, room)
+    else:
+        context = item.context[: room * CHARS_PER_TOKEN]
     return context, context != item.context
 
 

@@ -31,10 +31,10 @@ DATA_ENV = "RLMX_EVAL_DATA"  # where a task's data lives when --data is not give
 def token_counter(root: str | LM) -> TokenCounter:
     """Lengths are measured with the root model's tokenizer when it has one."""
     lm = create_lm(root, "root") if isinstance(root, str) else root
-    counter = getattr(lm, "count_tokens", None)
-    if counter is None:
+    tokenizer = lm.tokenizer
+    if tokenizer is None:
         return estimate_tokens
-    return lambda text: counter([{"role": "user", "content": text}])
+    return lambda text: tokenizer.count_tokens([{"role": "user", "content": text}])
 
 
 def generate(

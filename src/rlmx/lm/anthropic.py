@@ -10,17 +10,14 @@ from __future__ import annotations
 from typing import Any
 
 from . import pricing
-from .base import LMConfigError, LMError, LMResponse, Message, Usage
+from .base import LMBase, LMConfigError, LMError, LMResponse, Message, Usage
 from .errors import translate
 
 DEFAULT_MAX_TOKENS = 8192
 
 
-class AnthropicLM:
+class AnthropicLM(LMBase):
     """A Claude model behind the Anthropic Messages API."""
-
-    supports_grammar = False
-    prefers_compact = False
 
     def __init__(
         self,

@@ -67,6 +67,18 @@ class LMResponse:
     raw: dict[str, Any] = field(default_factory=dict)
 
 
+class Tokenizer(Protocol):
+    """Exact token counts of a model (the embedded models have their tokenizer at hand)."""
+
+    def count_tokens(self, messages: list[Message]) -> int:
+        """Tokens of the message contents (chat-template tokens not included)."""
+        ...
+
+    def truncate(self, text: str, max_tokens: int) -> str:
+        """The first ``max_tokens`` tokens of ``text``."""
+        ...
+
+
 @runtime_checkable
 class LM(Protocol):
     """What rlmx needs from a language model backend."""
@@ -75,6 +87,7 @@ class LM(Protocol):
     context_window: int | None  # tokens, when known
     supports_grammar: bool  # honours ``grammar`` in complete()
     prefers_compact: bool  # a small model: the "auto" policy gives it the compact prompts
+    tokenizer: Tokenizer | None  # exact token counts, when the backend has them at hand
 
     async def complete(
         self,
@@ -93,6 +106,19 @@ class LM(Protocol):
         ...
 
 
+class LMBase:
+    """Defaults of the capabilities an LM declares; backends (and your own LMs) may subclass
+    it and override what they support."""
+
+    context_window: int | None = None
+    supports_grammar = False
+    prefers_compact = False
+    tokenizer: Tokenizer | None = None
+
+    async def aclose(self) -> None:
+        return None
+
+
 def estimate_tokens(messages: list[Message]) -> int:
     """A cheap upper-bound-ish token estimate for window checks before a call."""
     return sum(len(m.get("content", "")) for m in messages) // CHARS_PER_TOKEN + 4 * len(messages)
@@ -101,16 +127,15 @@ def estimate_tokens(messages: list[Message]) -> int:
 def prompt_tokens(lm: LM, messages: list[Message]) -> int:
     """Tokens of a prompt: exact where the LM can count (plus chat-template overhead per
     message), else the characters / 4 estimate."""
-    counter = getattr(lm, "count_tokens", None)
-    if counter is None:
+    if lm.tokenizer is None:
         return estimate_tokens(messages)
-    return counter(messages) + TEMPLATE_TOKENS_PER_MESSAGE * len(messages)
+    return lm.tokenizer.count_tokens(messages) + TEMPLATE_TOKENS_PER_MESSAGE * len(messages)
 
 
 def check_fits(lm: LM, messages: list[Message]) -> None:
     """Raise ContextOverflowError when the prompt exceeds the model's window.
 
-    Backends with a tokenizer at hand (``count_tokens``) are asked for the exact count;
+    Backends with a tokenizer at hand (``lm.tokenizer``) are asked for the exact count;
     others get a characters / 4 estimate.
     """
     if lm.context_window is None:

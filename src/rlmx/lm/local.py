@@ -21,7 +21,15 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 from . import registry
-from .base import ContextOverflowError, LMConfigError, LMError, LMResponse, Message, Usage
+from .base import (
+    ContextOverflowError,
+    LMBase,
+    LMConfigError,
+    LMError,
+    LMResponse,
+    Message,
+    Usage,
+)
 
 OPTION_TYPES = {
     "threads": int,
@@ -148,11 +156,15 @@ def load_llama(path: Path, n_ctx: int, threads: int, threads_batch: int) -> Any:
         return _loaded[key]
 
 
-class LocalLM:
-    """A llama.cpp model running in this process."""
+class LocalLM(LMBase):
+    """A llama.cpp model running in this process; it is its own tokenizer."""
 
     supports_grammar = True
     prefers_compact = True  # small models with small windows (see policy.py)
+
+    @property
+    def tokenizer(self) -> LocalLM:  # type: ignore[override]
+        return self
 
     def __init__(self, model: str, *, name: str | None = None, **options: Any) -> None:
         self.model = model

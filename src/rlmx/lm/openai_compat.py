@@ -14,16 +14,14 @@ from typing import Any
 import openai
 
 from . import pricing
-from .base import LMError, LMResponse, Message, Usage, estimate_tokens
+from .base import LMBase, LMError, LMResponse, Message, Usage, estimate_tokens
 from .errors import translate
 
 log = logging.getLogger("rlmx.lm")
 
 
-class OpenAICompatLM:
+class OpenAICompatLM(LMBase):
     """A chat model behind an OpenAI-compatible HTTP API."""
-
-    prefers_compact = False
 
     def __init__(
         self,

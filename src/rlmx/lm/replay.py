@@ -15,7 +15,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from .base import CHARS_PER_TOKEN, LMConfigError, LMError, LMResponse, Message, Usage
+from .base import CHARS_PER_TOKEN, LMBase, LMConfigError, LMError, LMResponse, Message, Usage
 
 ROLES = ("root", "child", "sub")
 
@@ -40,11 +40,8 @@ def load_script(path: Path, role: str) -> list[Any] | dict[str, Any]:
     return script
 
 
-class ReplayLM:
+class ReplayLM(LMBase):
     """An LM that answers from a script instead of a model."""
-
-    supports_grammar = False
-    prefers_compact = False
 
     def __init__(self, script: list[Any] | dict[str, Any], name: str) -> None:
         self.script = script
@@ -92,6 +89,3 @@ class ReplayLM:
         item = self.script[self.position]
         self.position += 1
         return item
-
-    async def aclose(self) -> None:
-        return None
