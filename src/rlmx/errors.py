@@ -5,7 +5,8 @@ it (terminal) or whether the run goes on (recoverable: the model is told and tri
 Foreign exceptions are mapped once, where they enter (SDK errors in ``lm/errors.py``, a
 worker's frames in ``repl/frames.py``, a tool's exceptions in the run's tool call); the
 server maps the tree to HTTP statuses in one place (``server/app.py``, ``http_status``).
-This module imports nothing of rlmx, so every room may import it.
+This module imports nothing of rlmx, so every room may import it. See
+docs/ARCHITECTURE.md, "Errors".
 """
 
 from __future__ import annotations

@@ -14,6 +14,8 @@ tokenizer::
         FunctionSpec("count_tokens", (Param("text", "text"),), "Tokens of text for the root."),
         lambda host, text: host.count_tokens(text),
     )
+
+See docs/ARCHITECTURE.md, "Host functions: one table".
 """
 
 from __future__ import annotations

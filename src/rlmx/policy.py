@@ -16,7 +16,8 @@ final answer is accepted yet, and how much cell output the root sees. The loop i
   back once).
 
 ``choose_policy("auto", lm)`` picks the compact policy for an LM that declares
-``prefers_compact`` (the embedded models do), the paper's otherwise.
+``prefers_compact`` (the embedded models do), the paper's otherwise. See
+docs/ARCHITECTURE.md, "The policy seam".
 """
 
 from __future__ import annotations

@@ -7,7 +7,7 @@ frames of the host functions the sandbox was started with (``functions.py``) are
 against their spec, go to the handler and are answered with ``reply`` frames (an error
 keeps its type name). A cell's time limit counts the time the
 worker computes, not the time it waits for sub-calls, and is kept by the host's own clock;
-a wall-clock cap holds whatever the worker does.
+a wall-clock cap holds whatever the worker does. See docs/ARCHITECTURE.md, "Wire protocol".
 """
 
 from __future__ import annotations

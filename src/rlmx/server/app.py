@@ -8,7 +8,7 @@ EventSource and <video>).
 
 Clients are untrusted (``guard.py`` checks Host, Origin, content type and body size
 first): they pick models only from the operator's table, name files only under the data
-root, and never see the host's absolute paths.
+root, and never see the host's absolute paths. See docs/ARCHITECTURE.md, "Trust boundary".
 """
 
 from __future__ import annotations
