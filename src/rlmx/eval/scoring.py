@@ -3,9 +3,10 @@
 - S-NIAH (RULER ``string_match``): 1 when the reference appears in the answer, ignoring case.
 - OOLONG-synth (Bertsch et al. 2025, ``eval_helpers.py`` in the OOLONG repository): the
   answer after the last ``:`` is the candidate (``*``, ``[`` and ``]`` removed; a reply
-  without ``:`` counts whole when it is short, else by its last word); exact string match with the gold scores 1; "more common" /
-  "less common" / "same frequency" match as substrings; numeric answers get
-  ``0.75 ** |gold - answer|``; date answers are parsed and compared as dates.
+  without ``:`` counts whole when it is short, else by its last word); exact string match
+  with the gold scores 1; "more common" / "less common" / "same frequency" match as
+  substrings; numeric answers get ``0.75 ** |gold - answer|``; date answers are parsed and
+  compared as dates.
 - OOLONG-Pairs (RLM paper): F1 between the predicted and gold sets of user-ID pairs.
 - Multi-hop QA (HotpotQA / SQuAD): exact match and token F1 after SQuAD's normalisation.
 - LongBench-v2: the choice letter after "The correct answer is", compared with the gold.
