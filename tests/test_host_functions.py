@@ -88,3 +88,25 @@ async def test_the_table_runs_handlers_and_refuses_sub_calls_when_off() -> None:
     assert await table.call(Run(), "shout", {"text": "a"}) == "A"
     with pytest.raises(Exception, match="sub-calls are disabled"):
         await table.call(Run(), "llm_query", {"prompt": "p"})
+
+
+def test_one_entry_adds_a_helper_to_every_run(monkeypatch, replay) -> None:
+    """The example of docs/ARCHITECTURE.md, appended to the table, as a run sees it."""
+    import rlmx.host_functions as table
+    from rlmx import RLM
+
+    from conftest import repl
+
+    async def count_tokens(host, text):  # type: ignore[no-untyped-def]
+        tokenizer = host.run.root_lm.tokenizer
+        message = [{"role": "user", "content": text}]
+        return tokenizer.count_tokens(message) if tokenizer else len(text) // 4
+
+    entry = HostFunction(
+        FunctionSpec("count_tokens", (Param("text", "text"),), "Tokens of text for the root.",
+                     waits=False),
+        count_tokens,
+    )  # fmt: skip
+    monkeypatch.setattr(table, "BUILTINS", (*table.BUILTINS, entry))
+    spec = replay([repl("FINAL(count_tokens('x' * 40))")])
+    assert RLM(spec, sandbox="process").completion("c", "q").answer == "10"

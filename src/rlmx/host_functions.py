@@ -7,12 +7,18 @@ helpers from the specs the host sends, and the host checks every call against th
 spec before the handler runs. The environment's tools (video OCR, search ...) become
 entries too, one per tool.
 
-Adding a helper is one entry, for example a helper that counts tokens with the root's
-tokenizer::
+Adding a helper is one entry in ``BUILTINS``, for example one that counts tokens with
+the root model's tokenizer (characters / 4 where it has none)::
+
+    async def count_tokens(host, text):
+        tokenizer = host.run.root_lm.tokenizer
+        message = [{"role": "user", "content": text}]
+        return tokenizer.count_tokens(message) if tokenizer else len(text) // 4
 
     HostFunction(
-        FunctionSpec("count_tokens", (Param("text", "text"),), "Tokens of text for the root."),
-        lambda host, text: host.count_tokens(text),
+        FunctionSpec("count_tokens", (Param("text", "text"),), "Tokens of text for the root.",
+                     waits=False),
+        count_tokens,
     )
 
 See docs/ARCHITECTURE.md, "Host functions: one table".
