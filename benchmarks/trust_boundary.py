@@ -15,6 +15,7 @@ import timeit
 
 import cell_roundtrip
 
+from rlmx.host_functions import CORE
 from rlmx.repl import confine, frames
 from rlmx.repl.isolation import bwrap_works
 
@@ -23,11 +24,13 @@ from common import write_section
 RUNS = 3
 RESULT = {"type": "result", "id": 5, "output": "2\n", "output_chars": 2, "error": False,
           "final": None, "restored": [], "seconds": 0.0001}  # fmt: skip
-REQUEST = {"type": "llm_query", "id": 5, "prompt": "x" * 100, "model": None}
+CALL = {"type": "call", "id": 5, "name": "llm_query",
+        "arguments": {"prompt": "x" * 100, "model": None}}  # fmt: skip
+LLM_QUERY = next(spec for spec in CORE if spec.name == "llm_query")
 
 
 def per_call_us(statement: str) -> float:
-    namespace = {"frames": frames, "RESULT": RESULT, "REQUEST": REQUEST}
+    namespace = {"frames": frames, "RESULT": RESULT, "CALL": CALL, "SPEC": LLM_QUERY}
     timer = timeit.Timer(statement, globals=namespace)
     loops, _ = timer.autorange()
     return min(timer.repeat(5, loops)) / loops * 1e6
@@ -45,10 +48,10 @@ def round_trips(mode: str) -> tuple[float, float]:
 def main() -> None:
     detected = confine.detect()
     result_us = per_call_us("frames.check_result(RESULT, 5)")
-    request_us = per_call_us("frames.check_request(REQUEST, 99)")
+    request_us = per_call_us("frames.check_call(CALL); SPEC.check(CALL['arguments'], 99)")
     rows = [
         f"| validate a `result` frame | {result_us:.1f} µs |",
-        f"| validate an `llm_query` frame | {request_us:.1f} µs |",
+        f"| validate an `llm_query` call (frame and arguments) | {request_us:.1f} µs |",
     ]
     table = ["| mode | containment | cell round trip, median ms | worker start, median ms |",
              "|---|---|---|---|"]  # fmt: skip
