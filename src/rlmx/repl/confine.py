@@ -23,7 +23,6 @@ import shlex
 import shutil
 import signal
 import subprocess
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -134,16 +133,18 @@ def _owner(path: Path) -> int | None:
 
 
 def _kill_uid(uid: int) -> None:
-    """kill(-1, SIGKILL) from a process running as ``uid``: every process of that uid dies."""
-    code = "import os, signal; os.kill(-1, signal.SIGKILL)"
+    """kill(-1, SIGKILL) from a shell running as ``uid``: every process of that uid dies
+    (the shell, not the interpreter: the uid may not be able to read a Python under /root)."""
     with contextlib.suppress(OSError, subprocess.SubprocessError):
         subprocess.run(
-            [sys.executable, "-S", "-E", "-c", code],
+            ["/bin/sh", "-c", "kill -9 -1"],
             user=uid,
             group=uid,
             extra_groups=[],
             timeout=10,
             capture_output=True,
+            cwd="/",
+            env={"PATH": "/usr/bin:/bin"},
         )
 
 
