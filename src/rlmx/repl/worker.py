@@ -234,7 +234,8 @@ class _Link:
                 slot = self.waiting.get(reply.get("id"))  # type: ignore[arg-type]
                 slots = [slot] if slot is not None else []
         for slot in slots:
-            slot.put(reply)
+            with contextlib.suppress(queue.Full):  # its reply came already; keep that one
+                slot.put_nowait(reply)
 
     def call(self, name: str, arguments: dict[str, Any]) -> Any:
         """Call a host function and block this cell (or thread) until its reply."""

@@ -70,17 +70,16 @@ class FrontDoor:
         if declared.isdigit() and int(declared) > limit:
             await _reply(send, 413, f"request body larger than the limit of {limit:,} bytes")
             return
-        started = False
+        started, received = False, 0
 
         async def counted_receive() -> Message:
+            nonlocal received
             message = await receive()
             if message["type"] == "http.request":
-                counted_receive.total += len(message.get("body", b""))  # type: ignore[attr-defined]
-                if counted_receive.total > limit:  # type: ignore[attr-defined]
+                received += len(message.get("body", b""))
+                if received > limit:
                     raise BodyTooLarge
             return message
-
-        counted_receive.total = 0  # type: ignore[attr-defined]
 
         async def watched_send(message: Message) -> None:
             nonlocal started
