@@ -246,3 +246,25 @@ def test_health_says_what_holds_the_limits() -> None:
     report = json.loads(proc.stdout)
     assert report["containment"] == detect().to_dict()
     assert report["sandbox"] in ("bwrap", "process")
+
+
+@pytest.mark.parametrize("question", ["", "   "])
+def test_an_empty_question_is_a_usage_error(question: str, counting_spec: str) -> None:
+    proc = rlmx("ask", "-", "-q", question, "--root", counting_spec, stdin="abc")
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert proc.stderr.strip() == "rlmx: error: the question (-q) is empty"
+
+
+def test_a_port_left_in_time_wait_can_be_served_again() -> None:
+    from rlmx.cli.serve import _free_port
+
+    with socket.socket() as listener:
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        port = listener.getsockname()[1]
+        client = socket.create_connection(("127.0.0.1", port))
+        served, _ = listener.accept()
+        served.close()  # the server side closes first: its port goes to TIME_WAIT
+        client.close()
+    assert _free_port("127.0.0.1", port) == port

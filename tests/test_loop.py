@@ -436,3 +436,15 @@ def test_the_last_turn_may_only_answer() -> None:
     result = RLM(spy, spy, policy="compact", max_iterations=1).completion("abc", "q?")
     assert (result.answer, result.status) == ("abc", "max_iterations")
     assert spy.grammars == [REPLY_GRAMMAR, FINAL_GRAMMAR]
+
+
+def test_each_sub_call_of_a_batch_has_its_own_id(replay) -> None:
+    spec = replay(
+        {
+            "root": [repl("r = llm_query_batched(['a', 'b', 'c', 'd'])"), repl("FINAL('ok')")],
+            "sub": {"": {"sleep": 0.05, "reply": "x"}},
+        }
+    )
+    _, events = run(spec)
+    ids = [e.call_id for e in events if e.type == "sub_call"]
+    assert len(ids) == 4 and len(set(ids)) == 4

@@ -32,6 +32,9 @@ def test_load_a_context_and_ask_about_it(replay, tmp_path: Path) -> None:
     async def main() -> None:
         params = StdioServerParameters(command=RLMX, args=["mcp", "--root", spec], cwd=tmp_path)
         async with Client(params) as client:
+            from rlmx import __version__
+
+            assert client.server_info.version == __version__
             tools = {tool.name for tool in (await client.list_tools()).tools}
             assert tools == {"load_context", "ask", "list_contexts"}
             loaded = tool_json(await client.call_tool("load_context", {"path": "doc.txt"}))
@@ -51,7 +54,12 @@ def test_load_a_context_and_ask_about_it(replay, tmp_path: Path) -> None:
             assert inline["answer"] == "3"
             for bad, words in [
                 ({"question": "q", "context_id": "nope"}, "unknown context_id"),
-                ({"question": "q"}, "exactly one of path or text"),
+                ({"question": "q"}, "exactly one of context_id, path or text"),
+                (
+                    {"question": "q", "text": "x", "context_id": loaded["context_id"]},
+                    "exactly one of context_id, path or text",
+                ),
+                ({"question": "  ", "text": "x"}, "the question is empty"),
                 ({"question": "q", "path": "missing.txt"}, "no such file"),
                 ({"question": "q", "text": "x", "root_model": "nosuch:m"}, "not allowed"),
             ]:

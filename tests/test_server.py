@@ -272,3 +272,22 @@ def test_the_openapi_schema_has_every_request_body(settings: ServerSettings) -> 
     assert {"model", "messages", "stream"} <= set(chat["application/json"]["schema"]["properties"])
     run_id = schema["paths"]["/runs/{run_id}"]["get"]["parameters"][0]
     assert run_id["name"] == "run_id" and run_id["schema"]["pattern"].startswith("^[A-Za-z0-9")
+
+
+def test_an_imported_trajectory_keeps_when_its_run_started(tmp_path: Path, replay) -> None:
+    """`rlmx view` imports a saved trajectory: created is the run's start, not now."""
+    import time
+
+    from rlmx import RLM
+    from rlmx.server.store import import_trajectory
+
+    spec = replay([repl("FINAL('x')")])
+    result = RLM(spec, trajectory=tmp_path / "t.jsonl").completion("c", "q")
+    time.sleep(0.05)
+    store = RunStore(tmp_path / "runs.sqlite3")
+    try:
+        run = store.get_run(import_trajectory(store, tmp_path / "t.jsonl"))
+    finally:
+        store.close()
+    assert run is not None and run["id"] == result.run_id
+    assert run["created"] <= run["finished"] < time.time() - 0.04

@@ -53,6 +53,7 @@ class HostCalls:
         """One plain sub-call; never raises: a failure is an error string the model reads."""
         run = self.run
         self.calls += 1
+        call_id = f"{self.run.run_id}.{self.calls}"  # taken now: a batch awaits below
         started = time.perf_counter()
         text, usage, name = "", Usage(), (model or "")[:100]
         error = run.policy.refuse_sub_call(run.notes, prompt)
@@ -70,7 +71,7 @@ class HostCalls:
             error = str(exc)
         await run.emit(
             SubCall,
-            call_id=f"{run.run_id}.{self.calls}",
+            call_id=call_id,
             model=name,
             prompt=preview(prompt),
             prompt_chars=len(prompt),

@@ -77,6 +77,8 @@ def ask(
 ) -> None:
     """Answer a question about files, a directory or stdin with an RLM."""
     check_setup(sandbox)
+    if not query.strip():
+        raise fail("the question (-q) is empty")
     aliases = parse_aliases(model)
     try:
         context = load_context(paths)

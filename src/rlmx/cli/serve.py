@@ -17,6 +17,8 @@ def _free_port(host: str, port: int) -> int:
     import socket
 
     with socket.socket() as probe:
+        # as uvicorn binds: a port left in TIME_WAIT by the last server is free to reuse
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             probe.bind((host, port))
         except OSError as exc:

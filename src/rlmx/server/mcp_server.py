@@ -19,8 +19,9 @@ from typing import Any
 from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
 
+from .. import __version__
 from ..budget import Budget
-from ..lm.base import LMError
+from ..errors import RlmxError
 from ..lm.choice import ModelTable
 from ..lm.specs import default_root_spec
 from ..repl.context import ContextError, prepare_context
@@ -60,7 +61,7 @@ def build_server(
 ) -> MCPServer:
     """The MCP server; ``root``/``sub`` are the default model specs of every ask and,
     with ``models`` (aliases), the only models an ask may name."""
-    server = MCPServer("rlmx", instructions=INSTRUCTIONS)
+    server = MCPServer("rlmx", instructions=INSTRUCTIONS, version=__version__)
     contexts: dict[str, dict[str, Any]] = {}
     table = ModelTable(models, allowed=[root or default_root_spec(), sub])
 
@@ -98,6 +99,10 @@ def build_server(
         Returns the answer, how the run ended, its usage (tokens, calls), cost in USD (None
         when a model's price is unknown) and the run id.
         """
+        if not question.strip():
+            raise ToolError("the question is empty")
+        if sum(x is not None for x in (context_id, path, text)) != 1:
+            raise ToolError("give exactly one of context_id, path or text")
         if context_id is not None:
             if context_id not in contexts:
                 raise ToolError(f"unknown context_id {context_id!r}; call load_context first")
@@ -115,7 +120,7 @@ def build_server(
                 budget=Budget(max_usd=budget_usd),
             )
             result = await rlm.acompletion(context, question)
-        except (ContextError, LMError) as exc:
+        except (RlmxError, ValueError) as exc:  # settings, context, model: the client's to fix
             raise ToolError(str(exc)) from None
         summary = result.to_dict()
         return {key: summary[key] for key in

@@ -84,11 +84,13 @@ class RunStore:
         settings: dict[str, Any],
         context_file: str | None = None,
         status: str = "queued",
+        created: float | None = None,
     ) -> None:
+        """Add a run; ``created`` defaults to now (an imported run keeps its own start)."""
         self._run(
             "INSERT INTO runs (id, status, source, query, root, sub, created, context_file, "
             "settings) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (run_id, status, source, query, root, sub, time.time(), context_file,
+            (run_id, status, source, query, root, sub, created or time.time(), context_file,
              json.dumps(settings)),
         )  # fmt: skip
 
@@ -159,7 +161,8 @@ def import_trajectory(store: RunStore, path: Path) -> str:
         return run_id
     store.create_run(run_id, query=started.query, source="import", root=started.root_model,
                      sub=started.sub_model, settings={"max_depth": started.max_depth,
-                     "max_iterations": started.max_iterations}, status="running")  # fmt: skip
+                     "max_iterations": started.max_iterations}, status="running",
+                     created=started.ts)  # fmt: skip
     for seq, event in enumerate(events):
         store.add_event(run_id, seq, event.type, event.model_dump_json())
         if event.type == "run_finished" and event.run_id == run_id:
