@@ -268,3 +268,27 @@ def test_a_port_left_in_time_wait_can_be_served_again() -> None:
         served.close()  # the server side closes first: its port goes to TIME_WAIT
         client.close()
     assert _free_port("127.0.0.1", port) == port
+
+
+def test_binary_empty_and_textless_contexts_are_refused(counting_spec: str, tmp_path) -> None:
+    (tmp_path / "blob.bin").write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" * 50)
+    (tmp_path / "empty.txt").write_text("")
+    (tmp_path / "images").mkdir()
+    (tmp_path / "images" / "a.bin").write_bytes(b"\x00\x01")
+    for path, words in [
+        ("blob.bin", "looks binary"),
+        ("empty.txt", "is empty"),
+        ("images", "has no text files (1 skipped"),
+    ]:
+        proc = rlmx("ask", str(tmp_path / path), "-q", "q", "--root", counting_spec)
+        assert proc.returncode == 2 and words in proc.stderr, (path, proc.stderr)
+        assert "Traceback" not in proc.stderr
+
+
+def test_files_left_out_of_a_folder_are_named(counting_spec: str, tmp_path) -> None:
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "docs" / "a.txt").write_text("text")
+    (tmp_path / "docs" / "logo.png").write_bytes(b"\x89PNG\x00\x00")
+    proc = rlmx("ask", str(tmp_path / "docs"), "-q", "q", "--root", counting_spec)
+    assert proc.returncode == 0, proc.stderr
+    assert "rlmx: note: 1 file(s) not included: logo.png" in proc.stderr

@@ -100,7 +100,14 @@ def ask(
     except (ContextError, LMError, SandboxUnavailable, ValueError) as exc:
         raise fail(str(exc)) from None
     progress = progress_for(sys.stderr)
-    rlm.on_event = progress
+    skipped: list[str] = []
+
+    def on_event(event: Any) -> None:
+        if event.type == "run_started" and event.depth == 0:
+            skipped.extend(event.context.get("skipped_files") or [])
+        progress(event)
+
+    rlm.on_event = on_event
     try:
         with progress:
             result = rlm.completion(context, query)
@@ -108,6 +115,11 @@ def ask(
         raise fail(str(exc)) from None
     except KeyboardInterrupt:
         raise fail("interrupted", 130) from None
+    if skipped:
+        shown = ", ".join(skipped[:10]) + (
+            f" and {len(skipped) - 10} more" if len(skipped) > 10 else ""
+        )
+        typer.echo(f"rlmx: note: {len(skipped)} file(s) not included: {shown}", err=True)
     if as_json:
         typer.echo(json.dumps(result.to_dict(), ensure_ascii=False))
     else:

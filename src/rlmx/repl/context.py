@@ -147,6 +147,7 @@ def _prepare_path(path: Path, workdir: Path) -> PreparedContext:
     if path.is_dir():
         return _prepare_directory(path, workdir)
     try:
+        _check_text_file(path)
         chars, digest = _scan_utf8_chunks(_read_chunks(path))
     except OSError as exc:
         raise ContextError(f"cannot read context file {path}: {exc.strerror}") from exc
@@ -154,8 +155,23 @@ def _prepare_path(path: Path, workdir: Path) -> PreparedContext:
     return PreparedContext(path.resolve(), "text", meta)
 
 
+def _check_text_file(path: Path) -> None:
+    """A context file must hold text: an empty or binary one is refused, not read as noise."""
+    with open(path, "rb") as f:
+        head = f.read(8192)
+    if not head:
+        raise ContextError(f"context file {path} is empty: there is nothing to ask about")
+    if b"\x00" in head:
+        raise ContextError(
+            f"context file {path} looks binary (it holds NUL bytes); give a text file"
+        )
+
+
 def _prepare_directory(root: Path, workdir: Path) -> PreparedContext:
     files, skipped = collect_files([root], relative_to=root)
+    if not files:
+        why = f" ({len(skipped)} skipped: binary or links out of it)" if skipped else ""
+        raise ContextError(f"context folder {root} has no text files{why}")
     prepared = _write_json(files, workdir, source=str(root))
     prepared.meta.skipped_files = skipped
     return prepared
