@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+import socket
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +13,15 @@ import pytest
 from rlmx.repl.isolation import bwrap_works
 
 ISOLATED_MODES = ["process"] + (["bwrap"] if bwrap_works() else [])
+
+
+@pytest.fixture
+def dead_url() -> Iterator[str]:
+    """A loopback base URL where nothing listens: the test holds the port bound, unlistened,
+    so no other process can take it while the test runs (connections are refused)."""
+    with socket.socket() as held:
+        held.bind(("127.0.0.1", 0))
+        yield f"http://127.0.0.1:{held.getsockname()[1]}/v1"
 
 
 @pytest.fixture

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import signal
 import socket
 import subprocess
@@ -120,12 +121,12 @@ def test_failed_run_exits_1_and_keeps_trajectory(replay, tmp_path: Path) -> None
     ] == "run_finished"
 
 
-def test_unreachable_server_exit_2(tmp_path: Path) -> None:
+def test_unreachable_server_exit_2(tmp_path: Path, dead_url: str) -> None:
     doc = tmp_path / "doc.txt"
     doc.write_text("x")
-    proc = rlmx("ask", str(doc), "-q", "q", "--root", "vllm:m@http://127.0.0.1:9/v1", "--json")
+    proc = rlmx("ask", str(doc), "-q", "q", "--root", f"vllm:m@{dead_url}", "--json")
     assert proc.returncode == 2
-    assert "cannot reach http://127.0.0.1:9/v1" in proc.stderr and "Traceback" not in proc.stderr
+    assert f"cannot reach {dead_url}" in proc.stderr and "Traceback" not in proc.stderr
     assert json.loads(proc.stdout)["status"] == "error"
 
 
@@ -153,22 +154,29 @@ def wait_for_health(url: str, proc: subprocess.Popen) -> None:
     raise AssertionError("the server did not answer /health")
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+def served_url(proc: subprocess.Popen[str]) -> str:
+    """The URL a `rlmx serve --port 0` prints (the port it really listens on)."""
+    assert proc.stderr is not None
+    for _ in range(50):
+        line = proc.stderr.readline()
+        found = re.search(r"serving on (http://\S+)/ ", line)
+        if found:
+            return found.group(1)
+        if not line and proc.poll() is not None:
+            break
+    raise AssertionError("the server did not say where it listens")
 
 
 def test_serve_runs_a_query_and_stops_cleanly(counting_spec: str, tmp_path: Path) -> None:
     import httpx
 
-    port = free_port()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "rlmx.cli", "serve", "--port", str(port), "--data-dir",
+        [sys.executable, "-m", "rlmx.cli", "serve", "--port", "0", "--data-dir",
          str(tmp_path / "data"), "--root", counting_spec, "--token", "t0k"],
         stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
-    url = f"http://127.0.0.1:{port}"
+    url = served_url(proc)
+    port = int(url.rsplit(":", 1)[1])
     try:
         wait_for_health(url, proc)
         auth = {"Authorization": "Bearer t0k"}
@@ -194,12 +202,11 @@ def test_view_opens_a_saved_trajectory(counting_spec: str, tmp_path: Path) -> No
     doc.write_text("hello")
     assert rlmx("ask", str(doc), "-q", "q", "--root", counting_spec, "--trajectory",
                 str(traj)).returncode == 0  # fmt: skip
-    port = free_port()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "rlmx.cli", "view", str(traj), "--port", str(port),
+        [sys.executable, "-m", "rlmx.cli", "view", str(traj), "--port", "0",
          "--no-browser"], stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
-    url = f"http://127.0.0.1:{port}"
+    url = served_url(proc)
     try:
         wait_for_health(url, proc)
         runs = httpx.get(f"{url}/runs").json()["runs"]
@@ -256,7 +263,7 @@ def test_an_empty_question_is_a_usage_error(question: str, counting_spec: str) -
 
 
 def test_a_port_left_in_time_wait_can_be_served_again() -> None:
-    from rlmx.cli.serve import _free_port
+    from rlmx.cli.serve import _listen
 
     with socket.socket() as listener:
         listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -267,7 +274,8 @@ def test_a_port_left_in_time_wait_can_be_served_again() -> None:
         served, _ = listener.accept()
         served.close()  # the server side closes first: its port goes to TIME_WAIT
         client.close()
-    assert _free_port("127.0.0.1", port) == port
+    with _listen("127.0.0.1", port) as again:
+        assert again.getsockname()[1] == port
 
 
 def test_binary_empty_and_textless_contexts_are_refused(counting_spec: str, tmp_path) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 from pathlib import Path
 from typing import Annotated, Any
@@ -12,18 +13,16 @@ from ..repl.isolation import MODES
 from .common import MODEL_HELP, app, check_setup, fail, parse_aliases
 
 
-def _free_port(host: str, port: int) -> int:
-    """``port`` if it can be bound (0: any free one); a clear error when it is taken."""
+def _listen(host: str, port: int) -> Any:
+    """A listening socket on ``host:port`` (0: any free port), or a clear error when taken.
+    The server gets this very socket, so the port printed is the port served (no race)."""
     import socket
 
-    with socket.socket() as probe:
-        # as uvicorn binds: a port left in TIME_WAIT by the last server is free to reuse
-        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            probe.bind((host, port))
-        except OSError as exc:
-            raise fail(f"cannot listen on {host}:{port}: {exc.strerror}") from None
-        return probe.getsockname()[1]
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    try:  # SO_REUSEADDR: a port left in TIME_WAIT by the last server can be served again
+        return socket.create_server((host, port), family=family)
+    except OSError as exc:
+        raise fail(f"cannot listen on {host}:{port}: {exc.strerror}") from None
 
 
 def _run_server(
@@ -33,8 +32,10 @@ def _run_server(
 
     from ..server.app import create_app
 
-    port = _free_port(host, port)
-    url = f"http://{host}:{port}/"
+    sock = _listen(host, port)
+    bound = sock.getsockname()[1]
+    shown = f"[{host}]" if ":" in host else host
+    url = f"http://{shown}:{bound}/"
     typer.echo(f"rlmx: serving on {url} (data in {settings.data_dir})", err=True)
     if open_path is not None:
         typer.echo(f"rlmx: open {url}{open_path}", err=True)
@@ -42,7 +43,10 @@ def _run_server(
             import webbrowser
 
             webbrowser.open(url + open_path)
-    uvicorn.run(create_app(settings), host=host, port=port, log_level="warning")
+    config = uvicorn.Config(create_app(settings), log_level="warning")
+    # uvicorn re-raises the Ctrl-C it handled once the server has stopped (as uvicorn.run)
+    with sock, contextlib.suppress(KeyboardInterrupt):
+        uvicorn.Server(config).run(sockets=[sock])
 
 
 @app.command()
