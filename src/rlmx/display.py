@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import time
 from typing import Any, TextIO
 
 from rich.console import Console, Group
@@ -26,11 +27,14 @@ class _Tally:
         self.tokens = 0
         self.cost = 0.0
         self.priced = False
+        self.waiting: tuple[str, float] | None = None  # what the root run waits for, since
 
     def take(self, event: Any) -> None:
         if event.depth == 0 and event.iteration:
             self.iteration = event.iteration
         kind = event.type
+        if event.depth == 0:
+            self._track_wait(kind, event)
         if kind in ("llm_call", "sub_call"):
             self.tokens += event.usage.get("total_tokens", 0)
             if event.usage.get("cost_usd") is not None:
@@ -44,13 +48,26 @@ class _Tally:
         elif kind == "run_started" and event.depth > 0:
             self.children += 1
 
-    def line(self) -> str:
+    def _track_wait(self, kind: str, event: Any) -> None:
+        """A long root turn must not look frozen: remember what the run is waiting for."""
+        if kind in ("run_started", "code_executed"):
+            self.waiting = ("waiting for the root model", time.monotonic())
+        elif kind == "cell_started":
+            self.waiting = (f"running cell {event.cell}", time.monotonic())
+        elif kind in ("llm_call", "final_answer", "run_finished"):
+            self.waiting = None
+
+    def line(self, now: float | None = None) -> str:
         cost = f"${self.cost:.4f}" if self.priced else "cost n/a"
         errors = f" ({self.sub_errors} failed)" if self.sub_errors else ""
-        return (
+        text = (
             f"iteration {self.iteration} | cells {self.cells} | sub-calls {self.sub_calls}{errors}"
             f" | child runs {self.children} | tokens {self.tokens:,} | {cost}"
         )
+        if self.waiting is not None:
+            what, since = self.waiting
+            text += f" | {what}, {(now or time.monotonic()) - since:.0f} s"
+        return text
 
 
 def _excerpt(text: str, lines: int = EXCERPT_LINES) -> str:
@@ -79,11 +96,15 @@ class PlainProgress:
         kind = event.type
         if kind == "run_started":
             text = f"run {event.run_id} started ({event.context['total_chars']:,} chars of context)"
+            if event.depth == 0:
+                text += "; waiting for the root model"
         elif kind == "llm_call":
             text = f"iteration {event.iteration}: root replied ({event.seconds:.1f} s)"
         elif kind == "code_executed":
             status = "error" if event.error else "ok"
             text = f"cell {event.cell}: {status} ({event.seconds:.2f} s)"
+            if event.depth == 0:
+                text += "; waiting for the root model"
         elif kind == "sub_call":
             text = f"sub-call {event.call_id}: {'failed' if event.error else 'ok'}"
         elif kind == "final_answer":
@@ -105,9 +126,11 @@ class LiveProgress:
         self.tally = _Tally()
         self.code = ""
         self.output = ""
+        # rendered on every refresh, so the seconds spent waiting keep counting
         self.live = Live(
-            self._render(), console=self.console, refresh_per_second=8, transient=False
-        )
+            console=self.console, get_renderable=self._render, refresh_per_second=4,
+            transient=False,
+        )  # fmt: skip
 
     def __enter__(self) -> LiveProgress:
         self.live.__enter__()
@@ -122,7 +145,7 @@ class LiveProgress:
             self.code, self.output = event.code, "(running...)"
         elif event.type == "code_executed" and event.depth == 0:
             self.code, self.output = event.code, event.output
-        self.live.update(self._render())
+        self.live.refresh()
 
     def _render(self) -> Panel:
         parts: list[Any] = [Text(self.tally.line(), style="bold cyan")]
