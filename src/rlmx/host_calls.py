@@ -37,11 +37,11 @@ class HostCalls:
         return self.functions.specs()
 
     async def host_call(self, name: str, arguments: dict[str, Any]) -> Any:
+        """The sandbox's handler: one checked call of a host function."""
         return await self.functions.call(self, name, arguments)
 
     async def budget_left(self) -> dict[str, Any]:
-        run = self.run
-        return run.tree.ledger.remaining()
+        return self.run.tree.ledger.remaining()
 
     async def sub_batch(self, prompts: list[str], model: str | None) -> list[str]:
         """Concurrent sub-calls, replies in input order (a failure is a string in its slot)."""
@@ -53,7 +53,7 @@ class HostCalls:
         """One plain sub-call; never raises: a failure is an error string the model reads."""
         run = self.run
         self.calls += 1
-        call_id = f"{self.run.run_id}.{self.calls}"  # taken now: a batch awaits below
+        call_id = f"{run.run_id}.{self.calls}"  # taken now: a batch awaits below
         started = time.perf_counter()
         text, usage, name = "", Usage(), (model or "")[:100]
         error = run.policy.refuse_sub_call(run.notes, prompt)
@@ -89,8 +89,7 @@ class HostCalls:
     async def tool_call(self, name: str, args: list[Any], kwargs: dict[str, Any]) -> Any:
         """Run an environment tool for a cell; its errors reach the cell as exceptions."""
         run = self.run
-        if run.environment is None:
-            raise RuntimeError(f"no tool {name!r}: this context has no environment")
+        assert run.environment is not None  # tools are offered only with an environment
         started = time.perf_counter()
         value, span, error, encoded = None, None, None, ""
         try:
