@@ -448,3 +448,17 @@ def test_each_sub_call_of_a_batch_has_its_own_id(replay) -> None:
     _, events = run(spec)
     ids = [e.call_id for e in events if e.type == "sub_call"]
     assert len(ids) == 4 and len(set(ids)) == 4
+
+
+def test_sub_calls_record_their_queue_wait_apart_from_their_latency(replay) -> None:
+    spec = replay(
+        {
+            "root": [repl("r = llm_query_batched(['a', 'b', 'c'])"), repl("FINAL('ok')")],
+            "sub": {"": {"sleep": 0.3, "reply": "x"}},
+        }
+    )
+    _, events = run(spec, concurrency=1)  # one slot: the items wait for each other
+    calls = [e for e in events if e.type == "sub_call"]
+    service = [e.seconds - e.queued_seconds for e in calls]
+    assert all(0 <= e.queued_seconds <= e.seconds for e in calls)
+    assert max(e.queued_seconds for e in calls) >= min(service)  # the last one waited

@@ -88,7 +88,8 @@ class SubCall(_Event):
     response: str
     error: str | None = None
     usage: dict[str, Any]
-    seconds: float
+    seconds: float  # from the call in the cell to its reply (queue wait included)
+    queued_seconds: float = 0.0  # of those, waiting for a slot of the tree's concurrency
     batch_index: int | None = None
     cell: int | None = None  # the cell that made the call
 

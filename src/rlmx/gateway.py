@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 
 from .budget import Ledger
 from .lm.base import LM, LMResponse, Message, check_fits
@@ -51,7 +52,9 @@ class Gateway:
             self.ledger.force()
         else:
             self.ledger.admit()
+        queued = time.perf_counter()
         async with self.semaphore:
+            queued = time.perf_counter() - queued
             self.in_flight += 1
             self.peak_in_flight = max(self.peak_in_flight, self.in_flight)
             try:
@@ -61,6 +64,7 @@ class Gateway:
             finally:
                 self.in_flight -= 1
         self.ledger.record(response.usage.total_tokens, response.usage.cost_usd)
+        response.queued_seconds = queued
         return response
 
     async def aclose(self) -> None:

@@ -55,7 +55,7 @@ class HostCalls:
         self.calls += 1
         call_id = f"{run.run_id}.{self.calls}"  # taken now: a batch awaits below
         started = time.perf_counter()
-        text, usage, name = "", Usage(), (model or "")[:100]
+        text, usage, name, queued = "", Usage(), (model or "")[:100], 0.0
         error = run.policy.refuse_sub_call(run.notes, prompt)
         try:
             chosen = self.cfg.models.pick(model) if model is not None else self.cfg.sub
@@ -65,7 +65,7 @@ class HostCalls:
                 response = await run.tree.gateway.call(
                     lm, [{"role": "user", "content": prompt}], max_tokens=self.cfg.sub_max_tokens
                 )
-                text, usage = response.text, response.usage
+                text, usage, queued = response.text, response.usage, response.queued_seconds
                 run.usage.count("sub", lm.name, usage)
         except (LMError, BudgetExhausted) as exc:
             error = str(exc)
@@ -79,6 +79,7 @@ class HostCalls:
             error=error,
             usage=usage.to_dict(),
             seconds=time.perf_counter() - started,
+            queued_seconds=queued,
             batch_index=batch_index,
             cell=run.current_cell,
         )

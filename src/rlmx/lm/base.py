@@ -65,6 +65,7 @@ class LMResponse:
     model: str
     finish_reason: str | None = None
     raw: dict[str, Any] = field(default_factory=dict)
+    queued_seconds: float = 0.0  # time it waited for a slot of the tree's concurrency
 
 
 class Tokenizer(Protocol):

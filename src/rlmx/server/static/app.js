@@ -235,8 +235,9 @@ class RunView {
     const run = this.run(event.run_id);
     const cell = event.cell != null ? this.cell(run, event) : null;
     const status = event.error ? " · failed" : "";
+    const queued = event.queued_seconds >= 0.01 ? ` (${event.queued_seconds.toFixed(2)} s queued)` : "";
     const label = `${event.call_id}${event.batch_index != null ? ` [${event.batch_index}]` : ""} · ` +
-      `${event.model} · ${usageText(event.usage, event.seconds)}${status}`;
+      `${event.model} · ${usageText(event.usage, event.seconds)}${queued}${status}`;
     const row = lazyDetails("subcall" + (event.error ? " failed" : ""), [label], () => el("div", { class: "io" },
       el("div", { class: "meta", text: `prompt (${event.prompt_chars.toLocaleString()} chars)` }),
       el("pre", { class: "prompt", text: event.prompt }),
