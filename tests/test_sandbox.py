@@ -26,7 +26,7 @@ from conftest import ISOLATED_MODES, repl
 
 PROJECT_FILE = Path(__file__).resolve().parents[1] / "pyproject.toml"
 needs_bwrap = pytest.mark.skipif(not bwrap_works(), reason="bubblewrap is not usable here")
-needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="uid drop to nobody needs root")
+needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="the switch to a worker uid needs root")
 
 
 async def answer(name: str, args: dict) -> object:

@@ -29,6 +29,11 @@ def check_setup(sandbox: str, *specs: str | None) -> None:
     """A known sandbox mode and usable model specs, else a usage error (exit 2)."""
     if sandbox not in MODES:
         raise fail(f"unknown sandbox mode {sandbox!r}; choose one of {', '.join(MODES)}")
+    check_specs(*specs)
+
+
+def check_specs(*specs: str | None) -> None:
+    """Usable model specs, else a usage error (exit 2)."""
     try:
         for spec in specs:
             if spec is not None:
@@ -48,7 +53,7 @@ def parse_aliases(pairs: list[str] | None) -> dict[str, str]:
         if not sep or not name.strip() or not spec.strip():
             raise fail(f"--model expects NAME=SPEC, got {pair!r}")
         aliases[name.strip()] = spec.strip()
-    check_setup("auto", *aliases.values())
+    check_specs(*aliases.values())
     return aliases
 
 

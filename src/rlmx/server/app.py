@@ -248,11 +248,10 @@ def _run_routes(settings: ServerSettings) -> APIRouter:
             else:
                 _set_context(run_request, body, settings)
             manager.start(run_id, run_request)
-        except CLIENT_ERRORS as exc:
+        except BaseException as exc:
             shutil.rmtree(folder, ignore_errors=True)  # a refused request leaves no upload
-            raise HTTPException(http_status(exc), str(exc)) from None
-        except BaseException:
-            shutil.rmtree(folder, ignore_errors=True)
+            if isinstance(exc, CLIENT_ERRORS):
+                raise HTTPException(http_status(exc), str(exc)) from None
             raise
         return {"run_id": run_id}
 
