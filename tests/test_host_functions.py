@@ -45,7 +45,7 @@ async def test_a_new_helper_is_one_spec(mode, tmp_path: Path) -> None:
         names = "print(sorted(n for n in globals() if not n.startswith('_')))"
         shown = (await box.execute(names, 10, 5000)).output.strip()
         local = ["context", "FINAL", "FINAL_VAR", "SHOW_VARS", "ToolError", "inspect"]
-        expected = sorted([*local, *(spec.name for spec in CORE), "shout", "fail"])
+        expected = sorted([*local, *(n for spec in CORE for n in spec.names), "shout", "fail"])
         assert shown == str(expected)
     finally:
         await box.close()
@@ -53,10 +53,17 @@ async def test_a_new_helper_is_one_spec(mode, tmp_path: Path) -> None:
 
 def test_the_builtins_and_their_kinds() -> None:
     specs = {entry.spec.name: entry.spec for entry in BUILTINS}
-    assert list(specs) == ["llm_query", "llm_query_batched", "rlm_query", "budget"]
+    lm_calls = ["llm_query", "llm_query_batched", "rlm_query", "rlm_query_batched"]
+    assert list(specs) == [*lm_calls, "budget"]
     assert [p.kind for p in specs["llm_query_batched"].params] == ["texts", "name"]
-    assert specs["budget"].waits is False and all(specs[n].waits for n in list(specs)[:3])
-    assert all(entry.sub_call for entry in BUILTINS[:3]) and not BUILTINS[3].sub_call
+    assert [p.kind for p in specs["rlm_query_batched"].params] == ["texts", "json"]
+    assert specs["budget"].waits is False and all(specs[n].waits for n in lm_calls)
+    assert all(entry.sub_call for entry in BUILTINS[:4]) and not BUILTINS[4].sub_call
+    # every LM call has an awaitable twin; the seed's llm_query_batch names the batch
+    assert all(specs[n].async_twin for n in lm_calls) and not specs["budget"].async_twin
+    assert specs["llm_query_batched"].names == [
+        "llm_query_batched", "llm_query_batch", "llm_query_batched_async", "llm_query_batch_async"
+    ]  # fmt: skip
 
 
 def test_calls_are_checked_against_the_spec() -> None:

@@ -120,6 +120,15 @@ class HostCalls:
         run.usage.count("sub", lm.name, response.usage)
         return response.text
 
+    async def child_batch(self, prompts: list[str], contexts: list[Any] | None) -> list[str]:
+        """Child RLMs concurrently (bounded by the tree's child slots), answers in input order."""
+        if contexts is None:
+            contexts = [None] * len(prompts)
+        elif not isinstance(contexts, list) or len(contexts) != len(prompts):
+            raise ToolError("contexts must be a list with one context per prompt", "TypeError")
+        pairs = zip(prompts, contexts, strict=True)
+        return await asyncio.gather(*(self.child_query(p, c) for p, c in pairs))
+
     async def child_query(self, prompt: str, context: Any) -> str:
         """A child RLM when depth allows, otherwise a plain sub-call."""
         run = self.run

@@ -53,6 +53,7 @@ BUILTINS = (
             "llm_query",
             (Param("prompt", "text"), Param("model", "name", None)),
             "Ask the sub-model one question; returns its reply (or an error string).",
+            async_twin=True,
         ),
         lambda host, prompt, model: host.sub_query(prompt, model),
         sub_call=True,
@@ -62,6 +63,8 @@ BUILTINS = (
             "llm_query_batched",
             (Param("prompts", "texts"), Param("model", "name", None)),
             "Ask many questions concurrently; replies come back in input order.",
+            aliases=("llm_query_batch",),  # the RLM_REPL seed's name
+            async_twin=True,
         ),
         lambda host, prompts, model: host.sub_batch(prompts, model),
         sub_call=True,
@@ -71,8 +74,20 @@ BUILTINS = (
             "rlm_query",
             (Param("prompt", "text"), Param("context", "json", None)),
             "Delegate a sub-problem to a child RLM (a plain sub-call at maximum depth).",
+            async_twin=True,
         ),
         lambda host, prompt, context: host.child_query(prompt, context),
+        sub_call=True,
+    ),
+    HostFunction(
+        FunctionSpec(
+            "rlm_query_batched",
+            (Param("prompts", "texts"), Param("contexts", "json", None)),
+            "Child RLMs concurrently, one per prompt (with contexts[i] when given); answers "
+            "in input order.",
+            async_twin=True,
+        ),
+        lambda host, prompts, contexts: host.child_batch(prompts, contexts),
         sub_call=True,
     ),
     HostFunction(

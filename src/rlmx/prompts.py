@@ -34,8 +34,9 @@ answer, the single line FINAL(answer).
 
 In the REPL: `context`; any module you import (`re` is the fastest way to find things); \
 `llm_query(prompt)` asks a helper model about a piece of text of up to {sub_window} and \
-returns its answer; `llm_query_batched(prompts)` asks many at once and returns a list. \
-The helper model sees only the prompt you give it, so put the text in the prompt. Print \
+returns its answer; `llm_query_batched(prompts)` asks many at once and returns a list; \
+each has an `_async` form to `await` in a cell. The helper model sees only the prompt you \
+give it, so put the text in the prompt. Print \
 short things: long output is cut. Never answer before your code has shown you the answer.\
 """
 
@@ -106,9 +107,13 @@ sub-LLM can read about {sub_window} of text in one prompt, so pass it large chun
 3. `llm_query_batched(prompts)`: ask many questions at once; they run concurrently and the \
 answers come back as a list in the same order. Prefer it to a loop of llm_query calls.
 4. `rlm_query(prompt, context=None)`: give a sub-problem to a recursive language model with \
-its own REPL (when depth allows; otherwise it behaves like llm_query).
-5. `SHOW_VARS()` lists your variables; `budget()` tells what is left of the budget.
-6. `print()` shows you output. Long output is truncated, so print summaries, not whole \
+its own REPL (when depth allows; otherwise it behaves like llm_query); \
+`rlm_query_batched(prompts, contexts=None)` runs many of them concurrently.
+5. Each of these has an awaitable form (`llm_query_async`, `llm_query_batched_async`, \
+`rlm_query_async`, `rlm_query_batched_async`): a cell may `await` at top level, e.g. \
+`await asyncio.gather(*(llm_query_async(p) for p in prompts))`.
+6. `SHOW_VARS()` lists your variables; `budget()` tells what is left of the budget.
+7. `print()` shows you output. Long output is truncated, so print summaries, not whole \
 chunks; use sub-LLMs to read large amounts of text for you.
 
 Variables persist between cells. To run code, write it in a fenced block tagged `repl`:
@@ -199,8 +204,8 @@ def unseen_answer(numbers: str) -> str:
 
 
 NO_SUB_CALLS = """
-In this run there are no sub-models: `llm_query`, `llm_query_batched` and `rlm_query` are \
-disabled. Solve the task with Python code alone."""
+In this run there are no sub-models: `llm_query`, `llm_query_batched`, `rlm_query` and \
+their batched and async forms are disabled. Solve the task with Python code alone."""
 
 
 # Small models copy the examples they are shown: a video needs its own, using the tools.

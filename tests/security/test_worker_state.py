@@ -17,8 +17,9 @@ from rlmx.server.app import ServerSettings, serve_in_thread
 
 from conftest import ISOLATED_MODES, repl
 
-RESERVED = ["llm_query", "llm_query_batched", "rlm_query", "FINAL", "FINAL_VAR", "SHOW_VARS",
-            "budget", "context"]  # fmt: skip
+# every form of every host function (aliases, async twins), the local helpers, the context
+RESERVED = [*(name for spec in CORE for name in spec.names), "FINAL", "FINAL_VAR", "SHOW_VARS",
+            "ToolError", "context"]  # fmt: skip
 
 
 async def answer(name: str, args: dict) -> object:
@@ -45,9 +46,12 @@ async def out(box: Sandbox, code: str) -> str:
 
 CHECK = (
     "print(llm_query('a'), llm_query_batched(['b']), rlm_query('c'), budget(), context)\n"
-    "print(callable(FINAL), callable(FINAL_VAR), callable(SHOW_VARS))"
+    "print(callable(FINAL), callable(FINAL_VAR), callable(SHOW_VARS), ToolError.__name__)\n"
+    "print(await llm_query_async('d'), llm_query_batch(['e']))"
 )
-EXPECTED = "sub:a ['sub:b'] child:c {'calls': 3} the context\nTrue True True"
+EXPECTED = (
+    "sub:a ['sub:b'] child:c {'calls': 3} the context\nTrue True True ToolError\nsub:d ['sub:e']"
+)
 
 
 @pytest.mark.parametrize("how", ["assign", "delete"])

@@ -11,6 +11,11 @@ Parameter kinds, converted by the worker and checked by the host:
 ``text`` (any value, sent as ``str``), ``texts`` (a list of strings, not one string),
 ``name`` (a string or None), ``json`` (any JSON value), ``varargs`` / ``varkw`` (the
 ``*args`` list and ``**kwargs`` dict of an environment tool).
+
+A spec may have ``aliases`` (other names of the same function, e.g. the RLM_REPL seed's
+``llm_query_batch``) and an async twin: ``<name>_async`` (and ``<alias>_async``) returns an
+awaitable instead of blocking, so that a cell can ``await asyncio.gather(...)`` many calls.
+Every form sends the same ``call`` frame, named by ``name``.
 """
 
 from __future__ import annotations
@@ -47,13 +52,22 @@ class FunctionSpec:
     doc: str = ""
     waits: bool = True  # its time is the host's (LM calls, tools), not the cell's compute
     max_items: int | None = None  # for ``texts``: at most this many (else Limits.max_batch)
+    aliases: tuple[str, ...] = ()
+    async_twin: bool = False
+
+    @property
+    def names(self) -> list[str]:
+        """Every name the REPL knows this function by (aliases and async twins too)."""
+        names = [self.name, *self.aliases]
+        return names + [f"{name}_async" for name in names] if self.async_twin else names
 
     def to_wire(self) -> dict[str, Any]:
         """What the worker needs to build the function."""
         params = [{"name": p.name, "kind": p.kind, "required": p.default == REQUIRED,
                    "default": None if p.default == REQUIRED else p.default}
                   for p in self.params]  # fmt: skip
-        return {"name": self.name, "params": params, "doc": self.doc}
+        return {"name": self.name, "params": params, "doc": self.doc,
+                "aliases": list(self.aliases), "async": self.async_twin}  # fmt: skip
 
     def check(self, arguments: Any, max_batch: int) -> None:
         """Raise ProtocolViolation unless ``arguments`` is exactly what the spec allows."""

@@ -27,6 +27,7 @@ log = logging.getLogger("rlmx.sandbox")
 MODES = ("auto", "bwrap", "process", "none")
 WORKER_DIR_INSIDE = "/opt/rlmx"
 CONTEXT_DIR_INSIDE = "/context"
+DEFINED_DIR_INSIDE = "/context-defined"
 WORKER_FILES = ("worker.py", "wire.py")
 
 
@@ -162,9 +163,11 @@ def _bwrap_prefix(tmp_mb: int = 64) -> list[str]:
 
 
 def worker_command(
-    mode: str, context_path: Path | None, tmp_mb: int
+    mode: str, context_path: Path | None, tmp_mb: int, defined_dir: Path | None = None
 ) -> tuple[list[str], Path | None]:
-    """The argv that starts a worker, and the context path as the worker will see it."""
+    """The argv that starts a worker, and the context path as the worker will see it.
+    ``defined_dir`` holds the files of variables the host adds later (``Sandbox.define``);
+    bwrap shows it, read-only, at DEFINED_DIR_INSIDE."""
     source_dir = Path(__file__).resolve().parent
     python = [_python(), "-E", "-s", "-B"]
     if mode == "process":
@@ -176,6 +179,8 @@ def worker_command(
     if context_path is not None:
         inside = Path(CONTEXT_DIR_INSIDE) / context_path.name
         args += ["--ro-bind", str(context_path), str(inside)]
+    if defined_dir is not None:
+        args += ["--ro-bind", str(defined_dir), DEFINED_DIR_INSIDE]
     args += ["--chdir", "/tmp", "--", *python, f"{WORKER_DIR_INSIDE}/worker.py"]
     return args, inside
 

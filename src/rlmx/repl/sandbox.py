@@ -128,6 +128,9 @@ class Sandbox:
         self._wait_seconds = 0.0
         self._next_id = 0
         self._workdir: Path | None = None
+        self._defined: dict[str, tuple[Path | None, str]] = {}  # name -> (file, kind)
+        self._defined_dir: Path | None = None
+        self._staged = 0
 
     # -- lifecycle -----------------------------------------------------------------------
     async def start(
@@ -169,6 +172,8 @@ class Sandbox:
                     "context_kind": self.context.kind,
                     "limits": limits,
                     "functions": [spec.to_wire() for spec in self.functions.values()],
+                    "max_async": max(self.limits.max_requests // 2, 1),  # margin below the cap
+                    "defined": [self._defined_frame(name) for name in self._defined],
                 }
             )
             async with asyncio.timeout(STARTUP_TIMEOUT):
@@ -195,7 +200,7 @@ class Sandbox:
         if self._jail.uid is not None:
             os.chown(self._workdir, self._jail.uid, self._jail.uid)
         argv, context_inside = isolation.worker_command(
-            self.mode, self.context.path, self.limits.tmp_mb
+            self.mode, self.context.path, self.limits.tmp_mb, self._defined_folder()
         )
         home = "/tmp" if self.mode == "bwrap" else str(self._workdir)
         self._process = await asyncio.create_subprocess_exec(
@@ -244,6 +249,69 @@ class Sandbox:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self._channel.send({"type": "shutdown"}), 1.0)
         await self._kill()
+        if self._defined_dir is not None:
+            shutil.rmtree(self._defined_dir, ignore_errors=True)
+            self._defined_dir = None
+        self._defined.clear()
+
+    # -- variables the host adds between cells ------------------------------------------
+    async def define(self, name: str, value: PreparedContext) -> None:
+        """Add or replace a reserved REPL variable between cells (a session's ``context_1``
+        or ``history``). Its file is staged in a folder the worker can read, so it is
+        there again after a restart."""
+        if self.context is None or self._cell_id is not None:
+            raise SandboxError("variables can be defined only between cells of a running sandbox")
+        old = self._defined.get(name)
+        self._defined[name] = new = (self._stage(value), value.kind)
+        try:
+            if self._channel is not None and self._pump_task and not self._pump_task.done():
+                await self._load_defined(name)
+        except SandboxError:
+            self._defined.pop(name)  # a restart must not trip over it
+            if old is not None:
+                self._defined[name] = old
+            old = new
+            raise
+        finally:
+            if old is not None and old[0] is not None:
+                old[0].unlink(missing_ok=True)
+
+    async def _load_defined(self, name: str) -> None:
+        assert self._channel is not None
+        ready = self._expect("ready")
+        try:
+            await self._channel.send({"type": "define", **self._defined_frame(name)})
+            async with asyncio.timeout(STARTUP_TIMEOUT):
+                message = await ready
+        except (WorkerDied, TimeoutError) as exc:  # the next cell restarts the worker
+            raise SandboxError(f"the worker could not load {name}: {exc}") from exc
+        if message.get("error"):
+            raise SandboxError(f"the worker could not load {name}: {message['error']}")
+
+    def _defined_folder(self) -> Path:
+        if self._defined_dir is None:
+            self._defined_dir = Path(tempfile.mkdtemp(prefix="rlmx-defined-"))
+            self._defined_dir.chmod(0o755)  # a worker with a uid of its own reads it
+        return self._defined_dir
+
+    def _stage(self, value: PreparedContext) -> Path | None:
+        if value.path is None:
+            return None
+        self._staged += 1
+        target = self._defined_folder() / f"{self._staged}{value.path.suffix}"
+        if value.path.stat().st_mode & 0o004:  # readable by the worker's uid as it is
+            with contextlib.suppress(OSError):  # (a link fails across file systems)
+                os.link(value.path, target)
+                return target
+        shutil.copyfile(value.path, target)
+        target.chmod(0o644)
+        return target
+
+    def _defined_frame(self, name: str) -> dict[str, Any]:
+        path, kind = self._defined[name]
+        if path is not None and self.mode == "bwrap":
+            path = Path(isolation.DEFINED_DIR_INSIDE) / path.name
+        return {"name": name, "path": str(path) if path else None, "kind": kind}
 
     async def _kill(self) -> None:
         for task in list(self._rpc_tasks.values()):

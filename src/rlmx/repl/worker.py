@@ -6,7 +6,9 @@ rlmx but the wire format, so it can be copied into the sandbox as two files.
 
 Protocol (see wire.py): the host sends ``init`` then ``execute`` frames; the worker
 answers ``ready`` and ``result``. While a cell runs, helpers such as ``llm_query`` send a
-request frame and block until the host's ``reply`` arrives. A reader thread demultiplexes
+request frame and block until the host's ``reply`` arrives; their ``_async`` twins return
+awaitables instead. A cell that uses ``await`` at top level runs as a coroutine on one
+event loop the worker keeps (like IPython's autoawait). A reader thread demultiplexes
 incoming frames so that an ``interrupt`` reaches a running cell.
 """
 
@@ -28,6 +30,7 @@ import sys
 import threading
 import time
 import traceback
+import weakref
 from typing import Any
 
 try:
@@ -36,6 +39,8 @@ except ImportError:  # run as a plain script inside the sandbox
     import wire  # type: ignore[no-redef]
 
 FD_OUTPUT_LIMIT = 1 << 16
+TOP_LEVEL_AWAIT = ast.PyCF_ALLOW_TOP_LEVEL_AWAIT
+SETTLE_SECONDS = 1.0  # how long cancelled tasks get to finish at the end of an async cell
 
 
 LOCAL_HELPERS = ("FINAL", "FINAL_VAR", "SHOW_VARS", "ToolError")  # the rest come from the host
@@ -185,7 +190,8 @@ def apply_limits(limits: dict[str, int]) -> None:
 PRELOAD = ("subprocess", "collections", "statistics", "math", "datetime", "textwrap",
            "difflib", "csv", "random", "heapq", "bisect", "itertools", "functools", "string",
            "hashlib", "base64", "concurrent.futures", "dataclasses", "fractions", "decimal",
-           "unicodedata", "operator", "copy", "pprint", "glob", "shutil", "tempfile")  # fmt: skip
+           "unicodedata", "operator", "copy", "pprint", "glob", "shutil", "tempfile",
+           "asyncio")  # fmt: skip
 
 
 def _world_readable(path: str) -> bool:
@@ -219,6 +225,8 @@ class _Link:
         self.closed = False
         self.next_id = 0
         self.final: dict[str, Any] | None = None
+        self.max_async = 32
+        self.gates: weakref.WeakKeyDictionary[Any, Any] = weakref.WeakKeyDictionary()
 
     def send(self, message: dict[str, Any]) -> None:
         with self.write_lock:
@@ -237,17 +245,27 @@ class _Link:
             with contextlib.suppress(queue.Full):  # its reply came already; keep that one
                 slot.put_nowait(reply)
 
-    def call(self, name: str, arguments: dict[str, Any]) -> Any:
-        """Call a host function and block this cell (or thread) until its reply."""
-        slot: queue.Queue[dict[str, Any] | None] = queue.Queue(maxsize=1)
+    def _register(self, slot: Any) -> int:
         with self.write_lock:
             if self.closed:
                 raise RuntimeError("the host closed the connection")
             self.next_id += 1
-            request_id = self.next_id
-            self.waiting[request_id] = slot
+            self.waiting[self.next_id] = slot
+            return self.next_id
+
+    def _unregister(self, request_id: int) -> None:
+        with self.write_lock:
+            self.waiting.pop(request_id, None)
+
+    def _frame(self, request_id: int, name: str, arguments: dict[str, Any]) -> dict[str, Any]:
+        return {"type": "call", "id": request_id, "name": name, "arguments": arguments}
+
+    def call(self, name: str, arguments: dict[str, Any]) -> Any:
+        """Call a host function and block this cell (or thread) until its reply."""
+        slot: queue.Queue[dict[str, Any] | None] = queue.Queue(maxsize=1)
+        request_id = self._register(slot)
         try:
-            self.send({"type": "call", "id": request_id, "name": name, "arguments": arguments})
+            self.send(self._frame(request_id, name, arguments))
             while True:
                 try:
                     reply = slot.get(timeout=0.05 if self.in_thread else None)
@@ -255,14 +273,52 @@ class _Link:
                 except queue.Empty:
                     continue  # in a thread, poll so an async KeyboardInterrupt can land
         finally:
-            with self.write_lock:
-                self.waiting.pop(request_id, None)
-        if reply is None:
-            raise RuntimeError("the host closed the connection")
-        error = reply.get("error")
-        if isinstance(error, dict):
-            raise ToolError(str(error.get("type")), str(error.get("message")))
-        return reply.get("value")
+            self._unregister(request_id)
+        return _reply_value(reply)
+
+    async def call_async(self, name: str, arguments: dict[str, Any]) -> Any:
+        """Call a host function without blocking the event loop; at most ``max_async``
+        calls of one loop are in flight (the host refuses more than its ``max_requests``)."""
+        import asyncio
+
+        loop = asyncio.get_running_loop()
+        gate = self.gates.get(loop)
+        if gate is None:
+            gate = self.gates[loop] = asyncio.Semaphore(self.max_async)
+        async with gate:
+            future = loop.create_future()
+            request_id = self._register(_AsyncSlot(loop, future))
+            try:
+                self.send(self._frame(request_id, name, arguments))
+                reply = await future
+            finally:
+                self._unregister(request_id)
+        return _reply_value(reply)
+
+
+class _AsyncSlot:
+    """Where the reader thread puts the reply of an async call: its loop's future."""
+
+    def __init__(self, loop: Any, future: Any) -> None:
+        self.loop = loop
+        self.future = future
+
+    def put_nowait(self, reply: dict[str, Any] | None) -> None:
+        with contextlib.suppress(RuntimeError):  # the loop is closed: nobody waits any more
+            self.loop.call_soon_threadsafe(self._settle, reply)
+
+    def _settle(self, reply: dict[str, Any] | None) -> None:
+        if not self.future.done():
+            self.future.set_result(reply)
+
+
+def _reply_value(reply: dict[str, Any] | None) -> Any:
+    if reply is None:
+        raise RuntimeError("the host closed the connection")
+    error = reply.get("error")
+    if isinstance(error, dict):
+        raise ToolError(str(error.get("type")), str(error.get("message")))
+    return reply.get("value")
 
 
 class Worker:
@@ -278,9 +334,12 @@ class Worker:
         self.main_thread_id = threading.get_ident()
         self.fd_capture: int | None = None
         self.namespace: dict[str, Any] = {"__name__": "__main__", "__builtins__": builtins}
-        self.helpers: dict[str, Any] = {}
+        self.helpers: dict[str, Any] = {}  # the master copy, restored after every cell
+        self.reserved: set[str] = {"context"}  # what SHOW_VARS leaves out
         self.builtins = dict(builtins.__dict__)  # restored after every cell
         self.cell_count = 0
+        self.loop: Any = None  # the event loop of async cells, made at the first one
+        self.cell_notes: list[str] = []
 
     # -- transport -------------------------------------------------------------------
     def send(self, message: dict[str, Any]) -> None:
@@ -317,7 +376,7 @@ class Worker:
     def _make_helpers(self, functions: list[dict[str, Any]]) -> dict[str, Any]:
         """FINAL, FINAL_VAR, SHOW_VARS and ToolError, and one function per host function."""
         link, namespace = self.link, self.namespace
-        reserved = frozenset(LOCAL_HELPERS) | {f["name"] for f in functions} | {"context"}
+        reserved = self.reserved  # a set of names only (never the master copy itself)
 
         def FINAL(answer: Any) -> None:
             """Finish the run with this answer."""
@@ -351,13 +410,23 @@ class Worker:
             return text
 
         local = {"FINAL": FINAL, "FINAL_VAR": FINAL_VAR, "SHOW_VARS": SHOW_VARS}
-        hosted = {f["name"]: self._host_function(f) for f in functions}
-        return {**local, "ToolError": ToolError, **hosted}
+        hosted: dict[str, Any] = {}
+        for spec in functions:
+            forms = [(False, "")] + ([(True, "_async")] if spec.get("async") else [])
+            for asynchronous, suffix in forms:
+                function = self._host_function(spec, asynchronous)
+                for name in (spec["name"], *spec.get("aliases", ())):
+                    hosted[name + suffix] = function
+        helpers = {**local, "ToolError": ToolError, **hosted}
+        reserved.update(helpers)
+        return helpers
 
-    def _host_function(self, spec: dict[str, Any]) -> Any:
-        """A REPL function with the spec's signature whose body runs on the host."""
+    def _host_function(self, spec: dict[str, Any], asynchronous: bool = False) -> Any:
+        """A REPL function with the spec's signature whose body runs on the host; the async
+        form checks its arguments at once and returns an awaitable of the reply."""
         link, name, params = self.link, spec["name"], spec["params"]
         signature = inspect.Signature([_parameter(p) for p in params])
+        call = link.call_async if asynchronous else link.call
 
         def host_function(*args: Any, **kwargs: Any) -> Any:
             try:
@@ -369,10 +438,12 @@ class Worker:
                 for p in params
                 if p["name"] in bound.arguments
             }
-            return link.call(name, arguments)
+            return call(name, arguments)
 
-        host_function.__name__ = host_function.__qualname__ = name
-        host_function.__doc__ = spec.get("doc", "")
+        suffix = "_async" if asynchronous else ""
+        host_function.__name__ = host_function.__qualname__ = name + suffix
+        doc = spec.get("doc", "")
+        host_function.__doc__ = f"Awaitable form of {name}: {doc}" if asynchronous else doc
         host_function.__signature__ = signature  # type: ignore[attr-defined]
         return host_function
 
@@ -401,6 +472,7 @@ class Worker:
         linecache.cache[filename] = (len(code), None, code.splitlines(True), filename)
         sink = CappedText(max_output_chars)
         self.link.final = None
+        self.cell_notes = []
         error = False
         started = time.perf_counter()
         self._begin_capture(sink)
@@ -419,7 +491,9 @@ class Worker:
             self._end_capture(sink)
         restored = self._restore_reserved()
         if restored:
-            sink.write(f"\n[note: reserved name(s) {', '.join(restored)} restored]\n")
+            self.cell_notes.append(f"reserved name(s) {', '.join(restored)} restored")
+        for note in self.cell_notes:
+            sink.write(f"\n[note: {note}]\n")
         return {
             "output": sink.render(),
             "output_chars": sink.total,
@@ -431,15 +505,54 @@ class Worker:
 
     def _run_code(self, code: str, filename: str) -> None:
         tree = ast.parse(code, filename, "exec")
-        last = tree.body[-1] if tree.body else None
-        if isinstance(last, ast.Expr):
-            tree.body.pop()
-            exec(compile(tree, filename, "exec"), self.namespace)
-            value = eval(compile(ast.Expression(last.value), filename, "eval"), self.namespace)
+        last = tree.body.pop() if tree.body and isinstance(tree.body[-1], ast.Expr) else None
+        self._evaluate(compile(tree, filename, "exec", flags=TOP_LEVEL_AWAIT))
+        if last is not None:
+            expression = ast.Expression(last.value)
+            value = self._evaluate(compile(expression, filename, "eval", flags=TOP_LEVEL_AWAIT))
             if value is not None:
                 print(repr(value))
-        else:
-            exec(compile(tree, filename, "exec"), self.namespace)
+
+    def _evaluate(self, code: Any) -> Any:
+        """Run compiled cell code; code with top-level ``await`` runs on the worker's loop."""
+        value = eval(code, self.namespace)
+        if code.co_flags & inspect.CO_COROUTINE:
+            return self._await(value)
+        return value
+
+    def _await(self, coroutine: Any) -> Any:
+        """Run a cell's coroutine to the end; then cancel what it left pending, and say so."""
+        import asyncio
+
+        if self.loop is None:
+            self.loop = asyncio.new_event_loop()
+        loop = self.loop
+        main = loop.create_task(coroutine)
+        beat = _Heartbeat(loop) if self.in_thread else None  # so an interrupt can land
+        try:
+            return loop.run_until_complete(main)
+        finally:
+            if beat is not None:
+                beat.stop()
+            self._cancel_pending(loop, main)
+
+    def _cancel_pending(self, loop: Any, main: Any) -> None:
+        import asyncio
+
+        pending = [task for task in asyncio.all_tasks(loop) if not task.done()]
+        if not pending:
+            return
+        for task in pending:
+            task.cancel()
+        with contextlib.suppress(BaseException):  # a second interrupt: the host restarts us
+            loop.run_until_complete(asyncio.wait(pending, timeout=SETTLE_SECONDS))
+        left = [task for task in pending if task is not main]
+        if left:
+            names = ", ".join(sorted({_task_name(task) for task in left}))
+            self.cell_notes.append(
+                f"{len(left)} task(s) still pending when the cell ended were cancelled ({names}); "
+                "await every task you start"
+            )
 
     @staticmethod
     def _report(exc: BaseException, sink: CappedText) -> None:
@@ -482,13 +595,25 @@ class Worker:
     # -- main loop -----------------------------------------------------------------------
     def setup(self, init: dict[str, Any]) -> None:
         started = time.perf_counter()
-        # The context is loaded before privileges are dropped: the host chose the file.
+        # Contexts are loaded before privileges are dropped: the host chose the files.
         context = load_context(init.get("context_path"), init["context_kind"])
+        defined = {d["name"]: load_context(d["path"], d["kind"]) for d in init.get("defined", [])}
         if not self.in_thread:
             apply_limits(init.get("limits") or {})
+        self.link.max_async = max(int(init.get("max_async") or 1), 1)
         helpers = self._make_helpers(init.get("functions") or [])
-        self.helpers = {"context": context, **helpers}
+        self.helpers = {"context": context, **defined, **helpers}
+        self.reserved.update(defined)
         self.namespace.update(self.helpers)
+        self.send({"type": "ready", "load_seconds": time.perf_counter() - started})
+
+    def define(self, message: dict[str, Any]) -> None:
+        """A variable the host adds between cells (a session's ``context_1``, ``history``):
+        reserved like ``context``, so a cell cannot lose it."""
+        started = time.perf_counter()
+        name = message["name"]
+        self.helpers[name] = self.namespace[name] = load_context(message["path"], message["kind"])
+        self.reserved.add(name)
         self.send({"type": "ready", "load_seconds": time.perf_counter() - started})
 
     def serve(self) -> None:
@@ -497,12 +622,13 @@ class Worker:
             message = self.requests.get()
             if message is None or message["type"] == "shutdown":
                 return
-            if message["type"] == "init":
+            if message["type"] in ("init", "define"):
                 try:
-                    self.setup(message)
+                    (self.setup if message["type"] == "init" else self.define)(message)
                 except BaseException as exc:
                     self.send({"type": "ready", "error": f"{type(exc).__name__}: {exc}"})
-                    return
+                    if message["type"] == "init":
+                        return
             elif message["type"] == "execute":
                 result = self.execute(message["code"], int(message.get("max_output_chars", 20000)))
                 self.send({"type": "result", "id": message["id"], **result})
@@ -523,6 +649,26 @@ def isolate_stdio() -> tuple[int, int, int]:
     sys.stdout = sys.__stdout__ = io.TextIOWrapper(os.fdopen(1, "wb", closefd=False))
     sys.stderr = sys.__stderr__ = io.TextIOWrapper(os.fdopen(2, "wb", closefd=False))
     return read_fd, write_fd, capture
+
+
+class _Heartbeat:
+    """A timer that wakes the loop every 50 ms: in ``none`` mode the interrupt is an async
+    exception, which lands only while the worker thread runs Python code."""
+
+    def __init__(self, loop: Any) -> None:
+        self.loop = loop
+        self.handle = loop.call_later(0.05, self._beat)
+
+    def _beat(self) -> None:
+        self.handle = self.loop.call_later(0.05, self._beat)
+
+    def stop(self) -> None:
+        self.handle.cancel()
+
+
+def _task_name(task: Any) -> str:
+    coroutine = task.get_coro()
+    return getattr(coroutine, "__qualname__", None) or task.get_name()
 
 
 def _parameter(param: dict[str, Any]) -> inspect.Parameter:
