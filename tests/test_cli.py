@@ -300,3 +300,22 @@ def test_files_left_out_of_a_folder_are_named(counting_spec: str, tmp_path) -> N
     proc = rlmx("ask", str(tmp_path / "docs"), "-q", "q", "--root", counting_spec)
     assert proc.returncode == 0, proc.stderr
     assert "rlmx: note: 1 file(s) not included: logo.png" in proc.stderr
+
+
+def test_chat_keeps_variables_between_questions_until_reset(replay, tmp_path: Path) -> None:
+    doc = tmp_path / "doc.txt"
+    doc.write_text("hello")
+    spec = replay([repl("n = globals().get('n', 0) + 1\nFINAL(f'{n} {len(history)}')")])
+    lines = "first?\n\nsecond?\n/history\n/reset\nthird?\n/nope\n/exit\nnever asked\n"
+    proc = rlmx("chat", str(doc), "--root", spec, "--sandbox", "process", stdin=lines)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.splitlines() == [
+        "1 0", "2 1", "1. first?", "   -> 1 0 (final)", "2. second?", "   -> 2 1 (final)", "1 0"
+    ]  # fmt: skip
+    assert "the REPL was reset" in proc.stderr and "unknown command /nope" in proc.stderr
+    assert proc.stderr.count("status final") == 3
+
+
+def test_chat_refuses_stdin_as_context() -> None:
+    proc = rlmx("chat", "-", stdin="q\n")
+    assert proc.returncode == 2 and "reads its questions from stdin" in proc.stderr

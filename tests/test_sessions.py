@@ -8,12 +8,14 @@ from pathlib import Path
 
 import pytest
 
-from rlmx import Limits
+from rlmx import RLM, Budget, Limits
 from rlmx.host_functions import CORE
+from rlmx.lm.replay import ReplayLM
 from rlmx.repl.context import prepare_context
 from rlmx.repl.sandbox import Sandbox
+from rlmx.session import SessionClosed
 
-from conftest import ISOLATED_MODES
+from conftest import ISOLATED_MODES, repl
 
 
 async def answer(name: str, args: dict) -> object:
@@ -60,3 +62,60 @@ async def test_define_refuses_a_running_cell_and_a_bad_file(box, tmp_path) -> No
     with pytest.raises(SandboxError, match="could not load context_9"):
         await box.define("context_9", bad)
     assert await out(box, "print(context)") == "main"  # the worker goes on
+
+
+def test_a_session_keeps_variables_across_asks_and_loses_them_after_reset() -> None:
+    root = ReplayLM(
+        [
+            repl("total = len(context)\nFINAL(total)"),
+            repl("FINAL(f'{total} {history[0][\"answer\"]} {len(history)}')"),
+            repl("FINAL(context_1.upper())"),
+            repl("print('total' in globals(), history, context_1)"),
+            "FINAL(reset)",
+        ],
+        "replay-root",
+    )
+    with RLM(root, sandbox="process").session("hello") as session:
+        first = session.ask("How long is the context?")
+        second = session.ask("And again?")
+        assert (first.answer, second.answer) == ("5", "5 5 1")
+        assert first.run_id != second.run_id
+        assert session.add_context("more text") == "context_1"
+        assert session.ask("Shout the new context").answer == "MORE TEXT"
+        session.reset()
+        after = session.ask("Anything left?")
+    assert after.answer == "reset" and after.status == "final"
+    assert [item["query"] for item in session.history] == ["Anything left?"]
+    openings = [prompt[-1]["content"] for prompt in root.prompts]
+    assert "earlier" not in openings[0]
+    # the second ask's opening names the first question and its answer
+    assert "1. Q: How long is the context?\n   A: 5" in openings[1]
+    assert "`context_1` is a str with 9 total characters" in openings[2]
+    assert "False [] more text" in openings[4]  # a reset keeps the contexts only
+    with pytest.raises(SessionClosed):
+        session.ask("closed?")
+
+
+def test_each_ask_and_the_whole_session_have_budgets() -> None:
+    root = ReplayLM([repl("print(1)"), "FINAL(a)", repl("FINAL(2)"), repl("FINAL(3)")], "root")
+    rlm = RLM(root, sandbox="process")
+    with rlm.session("ctx", budget=Budget(max_calls=3)) as session:
+        short = session.ask("one turn only", budget=Budget(max_calls=1))
+        assert short.status == "budget_exhausted" and short.answer == "a"  # its last turn
+        assert session.ask("second").answer == "2"
+        third = session.ask("third")  # the session's 3 calls are spent: one last turn
+    assert third.status == "budget_exhausted" and third.answer == "3"
+    assert "the session budget of 3 LM calls is used up" in root.prompts[-1][-1]["content"]
+    assert session.ledger.calls == 4  # the last turns are counted past the limit
+
+
+async def test_async_sessions_and_mixing_styles_is_refused(tmp_path: Path) -> None:
+    root = ReplayLM([repl("x = 41"), "FINAL_VAR(x)", repl("FINAL(x + 1)")], "replay-root")
+    async with RLM(root, sandbox="process").session("ctx") as session:
+        assert (await session.aask("first")).answer == "41"
+        (tmp_path / "notes.txt").write_text("a note")
+        assert await session.aadd_context(tmp_path / "notes.txt") == "context_1"
+        assert (await session.aask("second")).answer == "42"
+        with pytest.raises(RuntimeError, match="do not mix"):
+            session.ask("sync now?")
+    assert session.workspace is None and session.closed

@@ -5,6 +5,7 @@ from .lm.base import LM, LMError, LMResponse, Usage
 from .repl.isolation import Limits
 from .result import Result, UsageReport
 from .rlm import RLM
+from .session import Session
 
 __version__ = "0.1.0"
 
@@ -17,6 +18,7 @@ __all__ = [
     "LMResponse",
     "Limits",
     "Result",
+    "Session",
     "Usage",
     "UsageReport",
     "__version__",

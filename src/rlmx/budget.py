@@ -34,27 +34,42 @@ class Budget:
 
 
 class Ledger:
-    """What a run tree has spent, checked against its Budget."""
+    """What a run tree has spent, checked against its Budget. A ledger with a ``parent``
+    (an ask of a session) charges the parent too and stops when either is used up."""
 
-    def __init__(self, budget: Budget | None = None) -> None:
+    def __init__(
+        self, budget: Budget | None = None, parent: Ledger | None = None, label: str = "budget"
+    ) -> None:
         self.budget = budget or Budget()
+        self.parent = parent
+        self.label = label
         self.started = time.monotonic()
         self.calls = 0
         self.tokens = 0
         self.usd = 0.0
         self.unpriced_calls = 0
 
+    def _chain(self) -> list[Ledger]:
+        return [self] + (self.parent._chain() if self.parent is not None else [])
+
     def exhausted_reason(self) -> str | None:
         """Why no further call may start, or None while the budget allows one."""
-        b = self.budget
+        for ledger in self._chain():
+            reason = ledger._own_reason()
+            if reason is not None:
+                return reason
+        return None
+
+    def _own_reason(self) -> str | None:
+        b, label = self.budget, self.label
         if b.max_calls is not None and self.calls >= b.max_calls:
-            return f"the budget of {b.max_calls} LM calls is used up"
+            return f"the {label} of {b.max_calls} LM calls is used up"
         if b.max_tokens is not None and self.tokens >= b.max_tokens:
-            return f"the budget of {b.max_tokens:,} tokens is used up ({self.tokens:,} spent)"
+            return f"the {label} of {b.max_tokens:,} tokens is used up ({self.tokens:,} spent)"
         if b.max_usd is not None and self.usd >= b.max_usd:
-            return f"the budget of ${b.max_usd:.4f} is used up (${self.usd:.4f} spent)"
+            return f"the {label} of ${b.max_usd:.4f} is used up (${self.usd:.4f} spent)"
         if b.max_seconds is not None and self.elapsed() >= b.max_seconds:
-            return f"the time budget of {b.max_seconds:g} s is used up"
+            return f"the time {label} of {b.max_seconds:g} s is used up"
         return None
 
     def admit(self) -> None:
@@ -62,19 +77,21 @@ class Ledger:
         reason = self.exhausted_reason()
         if reason is not None:
             raise BudgetExhausted(reason)
-        self.calls += 1
+        self.force()
 
     def force(self) -> None:
         """Count a call that is allowed past the budget (the root's one last turn)."""
-        self.calls += 1
+        for ledger in self._chain():
+            ledger.calls += 1
 
     def record(self, tokens: int, cost_usd: float | None) -> None:
         """Add what a finished call spent."""
-        self.tokens += tokens
-        if cost_usd is None:
-            self.unpriced_calls += 1
-        else:
-            self.usd += cost_usd
+        for ledger in self._chain():
+            ledger.tokens += tokens
+            if cost_usd is None:
+                ledger.unpriced_calls += 1
+            else:
+                ledger.usd += cost_usd
 
     def elapsed(self) -> float:
         return time.monotonic() - self.started

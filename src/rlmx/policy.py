@@ -41,6 +41,11 @@ class Task:
     sub_window: int | None  # the sub-model's window in tokens, when known
     sub_calls: bool  # False: the paper's "RLM without sub-calls" ablation
     environment: str | None = None  # "video" for a video context
+    earlier: tuple[tuple[str, str | None], ...] = ()  # a session's questions and answers so far
+
+    def described(self) -> str:
+        """The context's description, and a session's earlier questions when there are any."""
+        return self.context_description + prompts.earlier_questions(self.earlier)
 
 
 @dataclass(frozen=True)
@@ -73,9 +78,7 @@ class Policy:
 
     def opening(self, task: Task) -> list[Message]:
         system = prompts.with_window(prompts.PAPER_SYSTEM, task.sub_window)
-        first = prompts.FIRST_TURN.format(
-            query=task.query, context_description=task.context_description
-        )
+        first = prompts.FIRST_TURN.format(query=task.query, context_description=task.described())
         return [
             {"role": "system", "content": system + _sub_call_notice(task)},
             {"role": "user", "content": first},
@@ -129,7 +132,7 @@ class CompactPolicy(Policy):
         else:
             system = prompts.with_window(prompts.COMPACT_SYSTEM, task.sub_window)
             examples = prompts.COMPACT_EXAMPLES if task.sub_calls else prompts.COMPACT_EXAMPLES[:6]
-        task_text = f"{task.context_description}\n\nThe query is: {task.query}"
+        task_text = f"{task.described()}\n\nThe query is: {task.query}"
         return [
             {"role": "system", "content": system + _sub_call_notice(task)},
             *({"role": role, "content": text} for role, text in examples),

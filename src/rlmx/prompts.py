@@ -203,6 +203,30 @@ def unseen_answer(numbers: str) -> str:
     )
 
 
+EARLIER_SHOWN = 5  # questions of a session shown to the root; `history` has them all
+EARLIER_CHARS = 300
+
+
+def earlier_questions(earlier: tuple[tuple[str, str | None], ...]) -> str:
+    """What the root reads of a session's earlier asks (empty outside sessions)."""
+    if not earlier:
+        return ""
+    lines = [
+        "\n\nThis is a session: the REPL still holds the variables of the earlier questions, "
+        f"and the list `history` has all {len(earlier)} with their answers. The last ones:"
+    ]
+    for number, (query, answer) in enumerate(earlier, 1):
+        if number > len(earlier) - EARLIER_SHOWN:
+            shown = "(no answer)" if answer is None else _clip(answer, EARLIER_CHARS)
+            lines.append(f"{number}. Q: {_clip(query, EARLIER_CHARS)}\n   A: {shown}")
+    return "\n".join(lines)
+
+
+def _clip(text: str, limit: int) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
 NO_SUB_CALLS = """
 In this run there are no sub-models: `llm_query`, `llm_query_batched`, `rlm_query` and \
 their batched and async forms are disabled. Solve the task with Python code alone."""

@@ -11,15 +11,13 @@ decides is its ``policy.Policy``. See docs/ARCHITECTURE.md.
 from __future__ import annotations
 
 import asyncio
-import shutil
-import tempfile
 import time
 import uuid
 from pathlib import Path
 from typing import Any
 
 from .budget import Budget, Ledger
-from .environment import Environment, open_environment
+from .environment import Environment
 from .events import (
     CallbackSink,
     Emitter,
@@ -34,12 +32,13 @@ from .lm.base import LM, LMError
 from .lm.choice import ModelTable
 from .lm.specs import default_root_spec, validate_spec
 from .policy import Policy, check_policy, choose_policy
-from .repl.context import prepare_context
 from .repl.isolation import Limits, resolve_mode
-from .repl.sandbox import Sandbox, SandboxError
+from .repl.sandbox import SandboxError
 from .result import Result, Status, UsageReport
+from .session import Session
 from .turns import Turns
 from .video.options import VideoOptions
+from .workspace import Workspace
 
 
 class RLM:
@@ -152,6 +151,28 @@ class RLM:
         Cancelling the task stops the run: its sandboxes close, a ``run_finished`` event
         with status ``cancelled`` is emitted for each open run, and CancelledError is raised.
         """
+        return await self.answer(context, query, sinks=sinks, run_id=run_id)
+
+    def session(self, context: Any, budget: Budget | None = None) -> Session:
+        """Several questions over one REPL: ``with rlm.session(ctx) as s: s.ask(q)``.
+
+        Variables of earlier asks stay; ``budget`` limits the whole session (each ask is
+        limited by this RLM's ``budget`` too). See ``rlmx.session.Session``."""
+        return Session(self, context, budget)
+
+    async def answer(
+        self,
+        context: Any,
+        query: str,
+        *,
+        sinks: list[Any] | None = None,
+        run_id: str | None = None,
+        workspace: Workspace | None = None,
+        ledger: Ledger | None = None,
+        earlier: tuple[tuple[str, str | None], ...] = (),
+    ) -> Result:
+        """One root run: ``acompletion``'s body, and one ask of a session (which passes the
+        workspace it keeps, a ledger charging its own, and its earlier questions)."""
         if not isinstance(query, str) or not query.strip():
             raise ValueError("query must be a non-empty string")
         run_id = run_id or uuid.uuid4().hex[:12]
@@ -161,12 +182,11 @@ class RLM:
             all_sinks.append(JSONLSink(trajectory))
         if self.on_event is not None:
             all_sinks.append(CallbackSink(self.on_event))
-        tree = _Tree(self, Emitter(all_sinks))
+        tree = _Tree(self, Emitter(all_sinks), ledger)
         try:
             root_lm = tree.gateway.lm(self.root, "root")
-            result = await _Run(tree, root_lm, depth=0, parent_id=None, run_id=run_id).execute(
-                context, query
-            )
+            run = _Run(tree, root_lm, depth=0, parent_id=None, run_id=run_id, earlier=earlier)
+            result = await run.execute(context, query, workspace)
         finally:
             await tree.gateway.aclose()
             await tree.emitter.close()
@@ -190,9 +210,9 @@ def _check_positive(**values: float) -> None:
 class _Tree:
     """State shared by every run of one completion: budget, LM gateway, event sinks."""
 
-    def __init__(self, rlm: RLM, emitter: Emitter) -> None:
+    def __init__(self, rlm: RLM, emitter: Emitter, ledger: Ledger | None = None) -> None:
         self.cfg = rlm
-        self.ledger = Ledger(rlm.budget)
+        self.ledger = ledger or Ledger(rlm.budget)
         self.gateway = Gateway(self.ledger, rlm.concurrency)
         self.emitter = emitter
         self._child_slots: dict[int, asyncio.Semaphore] = {}
@@ -217,6 +237,7 @@ class _Run:
         parent_id: str | None,
         run_id: str | None = None,
         parent_cell: int | None = None,
+        earlier: tuple[tuple[str, str | None], ...] = (),
     ) -> None:
         self.tree = tree
         self.cfg = tree.cfg
@@ -230,6 +251,7 @@ class _Run:
         self.parent_cell = parent_cell
         self.environment: Environment | None = None  # tools of a video context
         self.query = ""
+        self.earlier = earlier  # a session's earlier questions and answers
         self.policy = choose_policy(self.cfg.policy, root_lm)
         self.notes = self.policy.notes("", None)
         self.host = HostCalls(self)
@@ -247,52 +269,43 @@ class _Run:
         await self.tree.emitter.emit(event_type(**self._fields(), **data))
 
     # -- a whole run --------------------------------------------------------------------------
-    async def execute(self, context: Any, query: str) -> Result:
+    async def execute(self, context: Any, query: str, workspace: Workspace | None = None) -> Result:
+        """Answer ``query`` in a workspace of its own (closed at the end), or in the one a
+        session keeps (prepared and left open)."""
         started = time.perf_counter()
         self.query = query
         self.notes = self.policy.notes(query, context)
-        workdir = Path(tempfile.mkdtemp(prefix="rlmx-run-"))
+        space = workspace or Workspace(self.cfg)
         answer: str | None = None
         status: Status = "error"
         error: str | None = None
         cancelled: asyncio.CancelledError | None = None
         try:
-            if self.depth == 0:  # child runs get plain data from rlm_query
-                self.environment = await asyncio.to_thread(
-                    open_environment, context, self.cfg.video, self.host.vision_query
-                )
-            env = self.environment
-            prepared = prepare_context(env.sandbox_context() if env else context, workdir)
-            sandbox = Sandbox(self.cfg.sandbox_mode, self.cfg.limits)
+            if space.prepared is None:  # child runs get plain data from rlm_query
+                await space.prepare(context, with_environment=self.depth == 0)
+            assert space.prepared is not None
+            self.environment = space.environment
             await self.emit(
                 RunStarted,
                 query=query,
-                context=prepared.meta.to_dict(),
+                context=space.prepared.meta.to_dict(),
                 root_model=self.root_lm.name,
                 sub_model=self.cfg.sub if isinstance(self.cfg.sub, str) else self.cfg.sub.name,
                 max_depth=self.cfg.max_depth,
                 max_iterations=self.cfg.max_iterations,
-                sandbox=sandbox.mode,
+                sandbox=space.sandbox.mode,
                 parent_cell=self.parent_cell,
             )
-            try:
-                functions = self.host.offer(env.tool_specs() if env else None)
-                await sandbox.start(prepared, self.host.host_call, functions)
-                description = prepared.meta.describe()
-                if env is not None:
-                    description = f"{description}\n\n{env.describe()}"
-                answer, status = await Turns(self, sandbox).play(description)
-            finally:
-                await sandbox.close()
+            await space.serve(self.host)
+            answer, status = await Turns(self, space.sandbox).play(space.describe())
         except (LMError, SandboxError) as exc:
             error = str(exc)
             await self.emit(ErrorEvent, message=error)
         except asyncio.CancelledError as exc:
             cancelled, status, error = exc, "cancelled", "the run was cancelled"
         finally:
-            shutil.rmtree(workdir, ignore_errors=True)
-            if self.environment is not None:
-                self.environment.close()
+            if workspace is None:
+                await space.close()
         result = Result(
             answer=answer,
             status=status,

@@ -68,6 +68,7 @@ class Turns:
             sub_window=run.tree.gateway.lm(run.cfg.sub, "sub").context_window,
             sub_calls=run.cfg.sub_calls,
             environment=run.environment.kind if run.environment is not None else None,
+            earlier=run.earlier,
         )
         messages = run.policy.opening(task)
         self.opening = len(messages)

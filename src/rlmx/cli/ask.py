@@ -35,70 +35,53 @@ def load_context(paths: list[str]) -> Any:
     return files
 
 
-@app.command()
-def ask(
-    paths: Annotated[
-        list[str], typer.Argument(help="Files or directories to use as context; '-' for stdin.")
-    ],
-    query: Annotated[str, typer.Option("-q", "--query", help="The question to answer.")],
-    root: Annotated[
-        str | None, typer.Option(help="Root model spec (default: $RLMX_ROOT, else local).")
-    ] = None,
-    sub: Annotated[
-        str | None, typer.Option(help="Sub-model spec (default: the root model).")
-    ] = None,
-    max_depth: Annotated[int, typer.Option(min=1, help="2 lets rlm_query start child RLMs.")] = 1,
-    sandbox: Annotated[str, typer.Option(help=f"One of {', '.join(MODES)}.")] = "auto",
-    max_iterations: Annotated[int, typer.Option(min=1)] = 20,
-    budget_usd: Annotated[
-        float | None, typer.Option(min=0, help="Stop spending past this.")
-    ] = None,
-    max_calls: Annotated[
-        int | None, typer.Option(min=1, help="Most LM calls in the run tree.")
-    ] = None,
-    concurrency: Annotated[int, typer.Option(min=1, help="Most LM calls in flight.")] = 8,
-    cell_timeout: Annotated[
-        float, typer.Option(min=0.1, help="Seconds of compute per cell.")
-    ] = 120.0,
-    trajectory: Annotated[
-        Path | None, typer.Option(help="Write the JSONL trajectory here.")
-    ] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
-    policy: Annotated[
-        str, typer.Option(help="paper | compact | auto (compact for embedded models).")
-    ] = "auto",
-    sub_calls: Annotated[
-        bool, typer.Option(help="Allow llm_query / rlm_query (off: the paper's ablation).")
-    ] = True,
-    vision: Annotated[
-        str | None, typer.Option(help="Vision model spec for look() on a video context.")
-    ] = None,
-    model: Annotated[list[str] | None, typer.Option("--model", help=MODEL_HELP)] = None,
-) -> None:
-    """Answer a question about files, a directory or stdin with an RLM."""
+# The options of every command that runs an RLM over paths (ask, chat).
+Paths = Annotated[
+    list[str], typer.Argument(help="Files or directories to use as context; '-' for stdin.")
+]
+Root = Annotated[
+    str | None, typer.Option(help="Root model spec (default: $RLMX_ROOT, else local).")
+]
+Sub = Annotated[str | None, typer.Option(help="Sub-model spec (default: the root model).")]
+MaxDepth = Annotated[int, typer.Option(min=1, help="2 lets rlm_query start child RLMs.")]
+SandboxMode = Annotated[str, typer.Option(help=f"One of {', '.join(MODES)}.")]
+MaxIterations = Annotated[int, typer.Option(min=1)]
+BudgetUsd = Annotated[float | None, typer.Option(min=0, help="Stop spending past this.")]
+MaxCalls = Annotated[int | None, typer.Option(min=1, help="Most LM calls in the run tree.")]
+Concurrency = Annotated[int, typer.Option(min=1, help="Most LM calls in flight.")]
+CellTimeout = Annotated[float, typer.Option(min=0.1, help="Seconds of compute per cell.")]
+Trajectory = Annotated[Path | None, typer.Option(help="Write the JSONL trajectory here.")]
+PolicyName = Annotated[
+    str, typer.Option(help="paper | compact | auto (compact for embedded models).")
+]
+SubCalls = Annotated[
+    bool, typer.Option(help="Allow llm_query / rlm_query (off: the paper's ablation).")
+]
+Vision = Annotated[
+    str | None, typer.Option(help="Vision model spec for look() on a video context.")
+]
+Models = Annotated[list[str] | None, typer.Option("--model", help=MODEL_HELP)]
+
+
+def build_rlm(
+    paths: list[str], sandbox: str, model: list[str] | None, **options: Any
+) -> tuple[Any, RLM]:
+    """The context of ``paths`` and an RLM from the shared options; exit 2 on bad input."""
     check_setup(sandbox)
-    if not query.strip():
-        raise fail("the question (-q) is empty")
     aliases = parse_aliases(model)
+    budget = Budget(max_usd=options.pop("budget_usd"), max_calls=options.pop("max_calls"))
+    vision = options.pop("vision")
     try:
         context = load_context(paths)
-        rlm = RLM(
-            root=root,
-            sub=sub,
-            max_depth=max_depth,
-            max_iterations=max_iterations,
-            sandbox=sandbox,
-            budget=Budget(max_usd=budget_usd, max_calls=max_calls),
-            cell_timeout=cell_timeout,
-            concurrency=concurrency,
-            trajectory=trajectory,
-            policy=policy,
-            sub_calls=sub_calls,
-            video=VideoOptions(vision=vision),
-            models=aliases,
-        )
+        rlm = RLM(sandbox=sandbox, budget=budget, video=VideoOptions(vision=vision),
+                  models=aliases, **options)  # fmt: skip
     except (ContextError, LMError, SandboxUnavailable, ValueError) as exc:
         raise fail(str(exc)) from None
+    return context, rlm
+
+
+def run_with_progress(rlm: RLM, answer: Any) -> Any:
+    """Call ``answer()`` under the live panel; skipped files are noted after it."""
     progress = progress_for(sys.stderr)
     skipped: list[str] = []
 
@@ -108,29 +91,63 @@ def ask(
         progress(event)
 
     rlm.on_event = on_event
-    try:
-        with progress:
-            result = rlm.completion(context, query)
-    except (ContextError, LMError) as exc:  # e.g. a model file that fails to load
-        raise fail(str(exc)) from None
-    except KeyboardInterrupt:
-        raise fail("interrupted", 130) from None
+    with progress:
+        result = answer()
     if skipped:
         shown = ", ".join(skipped[:10]) + (
             f" and {len(skipped) - 10} more" if len(skipped) > 10 else ""
         )
         typer.echo(f"rlmx: note: {len(skipped)} file(s) not included: {shown}", err=True)
+    return result
+
+
+@app.command()
+def ask(
+    paths: Paths,
+    query: Annotated[str, typer.Option("-q", "--query", help="The question to answer.")],
+    root: Root = None,
+    sub: Sub = None,
+    max_depth: MaxDepth = 1,
+    sandbox: SandboxMode = "auto",
+    max_iterations: MaxIterations = 20,
+    budget_usd: BudgetUsd = None,
+    max_calls: MaxCalls = None,
+    concurrency: Concurrency = 8,
+    cell_timeout: CellTimeout = 120.0,
+    trajectory: Trajectory = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+    policy: PolicyName = "auto",
+    sub_calls: SubCalls = True,
+    vision: Vision = None,
+    model: Models = None,
+) -> None:
+    """Answer a question about files, a directory or stdin with an RLM."""
+    if not query.strip():
+        raise fail("the question (-q) is empty")
+    context, rlm = build_rlm(
+        paths, sandbox, model, root=root, sub=sub, max_depth=max_depth,
+        max_iterations=max_iterations, budget_usd=budget_usd, max_calls=max_calls,
+        concurrency=concurrency, cell_timeout=cell_timeout, trajectory=trajectory,
+        policy=policy, sub_calls=sub_calls, vision=vision,
+    )  # fmt: skip
+    try:
+        result = run_with_progress(rlm, lambda: rlm.completion(context, query))
+    except (ContextError, LMError) as exc:  # e.g. a model file that fails to load
+        raise fail(str(exc)) from None
+    except KeyboardInterrupt:
+        raise fail("interrupted", 130) from None
     if as_json:
         typer.echo(json.dumps(result.to_dict(), ensure_ascii=False))
     else:
-        _print_result(result)
+        print_result(result)
     if result.status == "error":
         # Failing before the root model ever answered means the set-up cannot work
         # (unreachable server, bad key, prompt too long for the window): a usage error.
         raise typer.Exit(EXIT_USAGE if result.usage.root.calls == 0 else 1)
 
 
-def _print_result(result: Any) -> None:
+def print_result(result: Any) -> None:
+    """The answer on stdout, the status line (and any error) on stderr."""
     total = result.usage.total
     cost = f"${result.cost_usd:.4f}" if result.cost_usd is not None else "n/a"
     typer.echo(result.answer if result.answer is not None else "(no answer)")

@@ -35,9 +35,9 @@ class ContextMeta:
     skipped_files: list[str] = field(default_factory=list)
     source: str | None = None
 
-    def describe(self) -> str:
+    def describe(self, name: str = "Your context") -> str:
         """The paper-style one-paragraph description shown to the root model."""
-        text = f"Your context is a {self.type_name} with {self.total_chars:,} total characters"
+        text = f"{name} is a {self.type_name} with {self.total_chars:,} total characters"
         if self.item_count is not None:
             shown = ", ".join(str(n) for n in self.item_lengths)
             more = " ..." if self.item_count > len(self.item_lengths) else ""

@@ -258,9 +258,9 @@ class Sandbox:
     async def define(self, name: str, value: PreparedContext) -> None:
         """Add or replace a reserved REPL variable between cells (a session's ``context_1``
         or ``history``). Its file is staged in a folder the worker can read, so it is
-        there again after a restart."""
-        if self.context is None or self._cell_id is not None:
-            raise SandboxError("variables can be defined only between cells of a running sandbox")
+        there again after a restart; defined before ``start``, it is loaded with the context."""
+        if self._cell_id is not None:
+            raise SandboxError("variables can be defined only between cells")
         old = self._defined.get(name)
         self._defined[name] = new = (self._stage(value), value.kind)
         try:

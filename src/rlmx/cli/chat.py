@@ -1,0 +1,127 @@
+"""``rlmx chat PATH...``: several questions over one REPL (a session), in the terminal or
+one question a line from a pipe."""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+from collections.abc import Iterator
+from typing import Annotated
+
+import typer
+
+from ..lm.base import LMError
+from ..repl.context import ContextError
+from ..session import Session
+from .ask import (
+    BudgetUsd,
+    CellTimeout,
+    Concurrency,
+    MaxCalls,
+    MaxDepth,
+    MaxIterations,
+    Models,
+    Paths,
+    PolicyName,
+    Root,
+    SandboxMode,
+    Sub,
+    SubCalls,
+    Trajectory,
+    Vision,
+    build_rlm,
+    print_result,
+    run_with_progress,
+)
+from .common import app, fail
+
+HELP = "Commands: /reset (a fresh REPL, same context), /history, /exit. Ctrl-D ends."
+
+
+def questions(interactive: bool) -> Iterator[str]:
+    """Questions from the terminal (with line editing and history) or one a line."""
+    if not interactive:
+        yield from (line.strip() for line in sys.stdin if line.strip())
+        return
+    with contextlib.suppress(ImportError):
+        import readline  # noqa: F401 (arrow keys and history for input())
+    while True:
+        try:
+            line = input("? ").strip()
+        except (EOFError, KeyboardInterrupt):
+            typer.echo("", err=True)
+            return
+        if line:
+            yield line
+
+
+def command(session: Session, line: str) -> bool:
+    """Carry out a /command; False when the chat should end."""
+    name = line.split()[0].lower()
+    if name in ("/exit", "/quit"):
+        return False
+    if name == "/reset":
+        session.reset()
+        typer.echo("-- the REPL was reset: variables and history are gone", err=True)
+    elif name == "/history":
+        for number, item in enumerate(session.history, 1):
+            typer.echo(f"{number}. {item['query']}\n   -> {item['answer']} ({item['status']})")
+    else:
+        typer.echo(f"rlmx: unknown command {name}. {HELP}", err=True)
+    return True
+
+
+@app.command()
+def chat(
+    paths: Paths,
+    root: Root = None,
+    sub: Sub = None,
+    max_depth: MaxDepth = 1,
+    sandbox: SandboxMode = "auto",
+    max_iterations: MaxIterations = 20,
+    budget_usd: BudgetUsd = None,
+    max_calls: MaxCalls = None,
+    concurrency: Concurrency = 8,
+    cell_timeout: CellTimeout = 120.0,
+    trajectory: Trajectory = None,
+    policy: PolicyName = "auto",
+    sub_calls: SubCalls = True,
+    vision: Vision = None,
+    model: Models = None,
+    session_usd: Annotated[
+        float | None, typer.Option(min=0, help="Stop the whole session past this.")
+    ] = None,
+) -> None:
+    """Ask several questions about files or a directory over one REPL (variables stay)."""
+    from ..budget import Budget
+
+    if "-" in paths:
+        raise fail("chat reads its questions from stdin; give the context as paths")
+    context, rlm = build_rlm(
+        paths, sandbox, model, root=root, sub=sub, max_depth=max_depth,
+        max_iterations=max_iterations, budget_usd=budget_usd, max_calls=max_calls,
+        concurrency=concurrency, cell_timeout=cell_timeout, trajectory=trajectory,
+        policy=policy, sub_calls=sub_calls, vision=vision,
+    )  # fmt: skip
+    interactive = sys.stdin.isatty()
+    if interactive:
+        typer.echo(f"rlmx chat over {', '.join(paths)}. {HELP}", err=True)
+    session = rlm.session(context, budget=Budget(max_usd=session_usd))
+    try:
+        session.open()
+        for line in questions(interactive):
+            if line.startswith("/"):
+                if not command(session, line):
+                    break
+                continue
+            try:
+                result = run_with_progress(rlm, lambda q=line: session.ask(q))
+            except KeyboardInterrupt:
+                session.reset()  # the cell may still run in the worker: start a clean one
+                typer.echo("-- interrupted; the REPL was reset", err=True)
+                continue
+            print_result(result)
+    except (ContextError, LMError) as exc:
+        raise fail(str(exc)) from None
+    finally:
+        session.close()

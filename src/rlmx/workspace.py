@@ -1,0 +1,92 @@
+"""What a run explores: its environment (video tools), its prepared context and a sandbox.
+
+A completion makes one workspace for its root run and one for each child run, and closes
+it with the run. A session (``session.py``) keeps one across its asks, so the REPL's
+variables outlive each answer; it also adds contexts (``context_1`` ...) and the REPL
+variable ``history`` between asks. The sandbox's host functions are served by whichever
+run is asking now (``serve``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from .environment import Environment, open_environment
+from .repl.context import ContextError, ContextMeta, PreparedContext, prepare_context
+from .repl.sandbox import Sandbox
+from .video.options import is_video
+
+
+class Workspace:
+    """The environment, context and sandbox that one or more runs work in."""
+
+    def __init__(self, cfg: Any) -> None:
+        self.cfg = cfg  # the RLM: sandbox mode, limits, video options
+        self.workdir = Path(tempfile.mkdtemp(prefix="rlmx-run-"))
+        self.environment: Environment | None = None
+        self.prepared: PreparedContext | None = None
+        self.sandbox = Sandbox(cfg.sandbox_mode, cfg.limits)
+        self.added: dict[str, ContextMeta] = {}  # contexts a session added, by REPL name
+        self.host: Any = None  # the HostCalls of the run being served now
+
+    async def prepare(self, context: Any, with_environment: bool) -> PreparedContext:
+        """Open the context's environment (root runs only) and write the context once."""
+        if with_environment:
+            self.environment = await asyncio.to_thread(
+                open_environment, context, self.cfg.video, self.vision_query
+            )
+        env = self.environment
+        self.prepared = prepare_context(env.sandbox_context() if env else context, self.workdir)
+        return self.prepared
+
+    async def serve(self, host: Any) -> None:
+        """Serve the sandbox's host functions with ``host`` (starting the worker once)."""
+        assert self.prepared is not None
+        self.host = host
+        functions = host.offer(self.environment.tool_specs() if self.environment else None)
+        if self.sandbox.context is None:
+            await self.sandbox.start(self.prepared, self.host_call, functions)
+
+    async def host_call(self, name: str, arguments: dict[str, Any]) -> Any:
+        return await self.host.host_call(name, arguments)
+
+    async def vision_query(self, messages: list[dict[str, Any]]) -> str:
+        return await self.host.vision_query(messages)
+
+    def describe(self) -> str:
+        """What the root model reads about the context (and what was added to it)."""
+        assert self.prepared is not None
+        parts = [self.prepared.meta.describe()]
+        if self.environment is not None:
+            parts.append(self.environment.describe())
+        parts += [meta.describe(f"`{name}`") for name, meta in self.added.items()]
+        return "\n\n".join(parts)
+
+    async def define(self, name: str, data: Any) -> ContextMeta:
+        """Add (or replace) a reserved REPL variable holding ``data`` (plain data only)."""
+        if is_video(data) or hasattr(data, "tool_specs"):
+            raise ContextError("a video or an environment can only be a session's first context")
+        folder = Path(tempfile.mkdtemp(prefix=f"{name}-", dir=self.workdir))
+        try:
+            prepared = prepare_context(data, folder)
+            await self.sandbox.define(name, prepared)  # staged as a file of its own
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
+        return prepared.meta
+
+    async def add_context(self, name: str, data: Any) -> ContextMeta:
+        """Another context, ``context_1`` ...: a REPL variable the root model is told of."""
+        self.added[name] = meta = await self.define(name, data)
+        return meta
+
+    async def close(self) -> None:
+        try:
+            await self.sandbox.close()
+        finally:
+            shutil.rmtree(self.workdir, ignore_errors=True)
+            if self.environment is not None:
+                self.environment.close()
