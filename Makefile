@@ -4,8 +4,11 @@ SYS_PY  ?= python3
 PY      := $(VENV)/bin/python
 STAMP   := $(VENV)/.installed
 # llama-cpp-python compiles from source (no Linux wheel on PyPI): 3-12 min the first time,
-# then pip's wheel cache makes it instant. The multimodal library is not needed.
-export CMAKE_ARGS ?= -DLLAVA_BUILD=OFF
+# then pip's wheel cache makes it instant. The multimodal library is not needed. A native
+# build (GGML_NATIVE, the default) segfaults in its first decode on Xeons with AMX (seen on
+# this project's machines, 2026-12), and a wheel built natively on one machine can break on
+# another: build for the common x86-64 feature set instead.
+export CMAKE_ARGS ?= -DLLAVA_BUILD=OFF -DGGML_NATIVE=OFF
 DEMO_Q  := What is the special magic number for lively-harbor?
 # video: synthetic test videos (ffmpeg, espeak-ng, sox, fonts) and the OCR fallback
 VIDEO_APT := ffmpeg espeak-ng sox tesseract-ocr fonts-dejavu-core

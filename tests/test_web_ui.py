@@ -149,3 +149,30 @@ def test_a_video_run_marks_what_it_looked_at_and_markers_seek(
         page.wait_for_function("Math.abs(document.querySelector('#video').currentTime - 30) < 0.5")
         ARTIFACTS.mkdir(exist_ok=True)
         page.screenshot(path=str(ARTIFACTS / "web-ui-video.png"), full_page=True)
+
+
+def test_follow_up_questions_reuse_the_runs_context_in_one_session(
+    page: Page, settings, replay
+) -> None:
+    counter = repl("n = globals().get('n', 0) + 1\nFINAL(f'answer {n} over {len(context)}')")
+    spec = replay([counter])
+    with serve_in_thread(settings) as url:
+        page.goto(url)
+        page.fill("#context-text", "seventeen letters")
+        page.fill("#query", "first question")
+        page.fill("#root", spec)
+        page.click("#start")
+        expect(page.locator("#final-answer")).to_have_text("answer 1 over 17")
+        shown = page.url
+        for expected in ("answer 1 over 17", "answer 2 over 17"):  # a new session, then it again
+            expect(page.locator("#follow-up")).to_be_visible()
+            page.fill("#follow-query", "and then?")
+            page.click("#follow-up button")
+            expect(page).not_to_have_url(shown)
+            shown = page.url
+            expect(page.locator("#run-id")).to_have_text(shown.rsplit("/", 1)[1])
+            expect(page.locator("#answer-box")).to_be_visible()
+            expect(page.locator("#final-answer")).to_have_text(expected)
+            expect(page.locator("#run-query")).to_have_text("and then?")
+        sessions = httpx.get(f"{url}/sessions").json()["sessions"]
+        assert len(sessions) == 1 and len(sessions[0]["runs"]) == 2

@@ -132,6 +132,13 @@ def _multipart(size: int, boundary: str = "rlmxboundary") -> Iterator[bytes]:
     yield f"\r\n--{boundary}--\r\n".encode()
 
 
+def assert_no_upload_but(settings, run_id: str) -> None:
+    """Only the fixture's run has a folder (its saved text context, for follow-ups)."""
+    uploads = settings.data_dir / "uploads"
+    assert sorted(path.name for path in uploads.iterdir()) == [run_id]
+    assert [path.name for path in (uploads / run_id).iterdir()] == ["context.txt"]
+
+
 def test_a_chunked_upload_is_cut_at_the_limit_and_leaves_nothing(served) -> None:
     client, settings, run_id = served
     response = client.post(
@@ -140,8 +147,7 @@ def test_a_chunked_upload_is_cut_at_the_limit_and_leaves_nothing(served) -> None
         headers={"content-type": "multipart/form-data; boundary=rlmxboundary"},
     )
     assert response.status_code == 413
-    uploads = settings.data_dir / "uploads"
-    assert not uploads.exists() or list(uploads.iterdir()) == []
+    assert_no_upload_but(settings, run_id)
     assert_goes_on(client, run_id)
 
 
@@ -164,8 +170,7 @@ def test_a_refused_upload_leaves_no_file(served) -> None:
         files={"file": ("a.txt", b"hello")},
     )  # fmt: skip
     assert response.status_code == 404
-    uploads = settings.data_dir / "uploads"
-    assert not uploads.exists() or list(uploads.iterdir()) == []
+    assert_no_upload_but(settings, run_id)
     assert_goes_on(client, run_id)
 
 

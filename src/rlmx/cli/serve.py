@@ -70,6 +70,12 @@ def serve(
     ] = None,
     sandbox: Annotated[str, typer.Option(help=f"One of {', '.join(MODES)}.")] = "auto",
     max_runs: Annotated[int, typer.Option(min=1, help="Runs executing at once.")] = 4,
+    max_sessions: Annotated[
+        int, typer.Option(min=0, help="Open sessions at once (each holds a worker).")
+    ] = 16,
+    session_idle: Annotated[
+        float, typer.Option(min=1, help="Seconds before an idle session is closed.")
+    ] = 900.0,
     max_upload_mb: Annotated[float, typer.Option(min=0.001, help="Largest upload.")] = 200.0,
     max_json_mb: Annotated[float, typer.Option(min=0.001, help="Largest JSON body.")] = 32.0,
     model: Annotated[list[str] | None, typer.Option("--model", help=MODEL_HELP)] = None,
@@ -103,6 +109,8 @@ def serve(
         vision=vision,
         sandbox=sandbox,
         max_runs=max_runs,
+        max_sessions=max_sessions,
+        session_idle_seconds=session_idle,
         max_upload_bytes=int(max_upload_mb * 2**20),
         max_json_bytes=int(max_json_mb * 2**20),
         models=aliases,

@@ -16,9 +16,7 @@ from __future__ import annotations
 import json
 import mimetypes
 import os
-import re
 import secrets
-import shutil
 import threading
 import time
 import uuid
@@ -32,9 +30,7 @@ from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request
 from fastapi import Path as Path_
 from fastapi.responses import FileResponse, Response
 from fastapi.staticfiles import StaticFiles
-from pydantic import Field, ValidationError
 from sse_starlette import EventSourceResponse
-from starlette.datastructures import UploadFile
 
 from .. import __version__
 from ..budget import Budget
@@ -44,14 +40,13 @@ from ..repl.confine import detect as containment
 from ..repl.isolation import resolve_mode
 from ..rlm import RLM
 from ..video.options import VIDEO_SUFFIXES, VideoOptions
-from . import guard, samples
+from . import guard, inputs, samples
 from .openai_api import openai_routes
-from .runs import RUN_ID, RunManager, RunOptions, RunRequest, public_run
-from .statuses import CLIENT_ERRORS, http_status
+from .runs import RUN_ID, RunManager, RunRequest, public_run
+from .sessions import SessionManager, session_routes
 from .store import RunStore
 
 STATIC_DIR = Path(__file__).parent / "static"
-UPLOAD_CHUNK = 1 << 20
 FORM_SLACK = 1 << 20  # multipart fields and boundaries on top of the file itself
 RunId = Annotated[str, Path_(pattern=RUN_ID.pattern, max_length=64)]  # checked before any use
 
@@ -85,6 +80,8 @@ class ServerSettings:
     host: str = "127.0.0.1"  # the bound address (checked against the Host header)
     allow_hosts: list[str] = field(default_factory=list)
     cors_origins: list[str] = field(default_factory=list)
+    max_sessions: int = 16  # open sessions (each holds a sandbox worker)
+    session_idle_seconds: float = 900.0  # an idle session is closed after this
 
     def default_root(self) -> str:
         return self.root or default_root_spec()
@@ -117,17 +114,6 @@ class ServerSettings:
         )
 
 
-class QueryBody(RunOptions):
-    """The body of ``POST /query``: JSON, or the fields of a multipart form beside its
-    ``file`` (the same model validates both)."""
-
-    query: str = Field(min_length=1)
-    context: str | None = None
-    path: str | None = None
-    sample: str | None = None
-    root: str | None = None
-
-
 def create_app(settings: ServerSettings) -> FastAPI:
     """The server's FastAPI app; state lives in ``settings.data_dir``."""
 
@@ -138,9 +124,14 @@ def create_app(settings: ServerSettings) -> FastAPI:
         app.state.manager = RunManager(
             store, settings.build_rlm, settings.data_dir / "uploads", settings.max_runs
         )
+        app.state.sessions = SessionManager(
+            app.state.manager, settings.max_sessions, settings.session_idle_seconds
+        )
+        app.state.sessions.start_sweeper()
         try:
             yield
         finally:
+            await app.state.sessions.shutdown()
             await app.state.manager.shutdown()
             store.close()
 
@@ -167,6 +158,7 @@ def create_app(settings: ServerSettings) -> FastAPI:
     app.include_router(_public_routes(settings))
     guarded = [Depends(_auth(settings.token))]
     app.include_router(_run_routes(settings), dependencies=guarded)
+    app.include_router(session_routes(settings), dependencies=guarded)
     app.include_router(openai_routes(), dependencies=guarded)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     return app
@@ -190,22 +182,6 @@ def manager_of(request: Request) -> RunManager:
 
 
 Manager = Annotated[RunManager, Depends(manager_of)]  # the app's runs, for each route
-
-
-def _body_schemas() -> dict[str, Any]:
-    """/query's request body in OpenAPI: QueryBody as JSON, or as form fields with a file."""
-    fields = QueryBody.model_json_schema()
-    form = {**fields, "properties": {**fields["properties"],
-                                     "file": {"type": "string", "format": "binary"}}}  # fmt: skip
-    return {
-        "requestBody": {
-            "required": True,
-            "content": {
-                "application/json": {"schema": fields},
-                "multipart/form-data": {"schema": form},
-            },
-        }
-    }
 
 
 def _public_routes(settings: ServerSettings) -> APIRouter:
@@ -233,27 +209,18 @@ def _public_routes(settings: ServerSettings) -> APIRouter:
 def _run_routes(settings: ServerSettings) -> APIRouter:
     router = APIRouter()
 
-    @router.post("/query", openapi_extra=_body_schemas())
+    @router.post("/query", openapi_extra=inputs.body_schemas(inputs.QueryBody))
     async def query(request: Request, manager: Manager) -> dict[str, str]:
         """Start a run; the body is read by hand to take JSON or multipart (see the schema)."""
         run_id = uuid.uuid4().hex[:12]
-        body, upload = await _read_query(request, settings)
-        run_request = RunRequest(body.query, None, body.options(), root=body.root)
-        folder = manager.uploads / run_id
-        try:
-            if upload is not None:
-                path = await _save_upload(upload, folder, settings)
-                run_request.context, run_request.context_file = path, str(path)
-                run_request.source_label = f"upload:{path.name}"
-            else:
-                _set_context(run_request, body, settings)
+        body, upload = await inputs.read_body(request, inputs.QueryBody)
+
+        async def start(run_request: RunRequest) -> dict[str, str]:
             manager.start(run_id, run_request)
-        except BaseException as exc:
-            shutil.rmtree(folder, ignore_errors=True)  # a refused request leaves no upload
-            if isinstance(exc, CLIENT_ERRORS):
-                raise HTTPException(http_status(exc), str(exc)) from None
-            raise
-        return {"run_id": run_id}
+            return {"run_id": run_id}
+
+        folder = manager.uploads / run_id
+        return await inputs.accept(body, upload, folder, settings, start, body.query)
 
     @router.get("/samples")
     async def list_samples() -> list[dict[str, str]]:
@@ -325,69 +292,6 @@ def _existing(run: dict[str, Any] | None, run_id: str) -> dict[str, Any]:
     if run is None:
         raise HTTPException(404, f"no run {run_id!r}")
     return run
-
-
-async def _read_query(
-    request: Request, settings: ServerSettings
-) -> tuple[QueryBody, UploadFile | None]:
-    """The JSON body, or a multipart form's fields and its ``file``."""
-    content_type = request.headers.get("content-type", "")
-    try:
-        if content_type.startswith("multipart/form-data"):  # its size: guard.FrontDoor
-            form = await request.form(max_files=1, max_fields=20)
-            upload = form.get("file")
-            fields = {k: v for k, v in form.items() if not isinstance(v, UploadFile)}
-            body = QueryBody.model_validate({k: v for k, v in fields.items() if v != ""})
-            return body, upload if isinstance(upload, UploadFile) else None
-        return QueryBody.model_validate_json(await request.body()), None
-    except ValidationError as exc:
-        raise HTTPException(422, guard.validation_errors(exc.errors())) from None
-
-
-def _set_context(run: RunRequest, body: QueryBody, settings: ServerSettings) -> None:
-    given = [name for name in ("context", "path", "sample") if getattr(body, name) is not None]
-    if len(given) != 1:
-        raise ValueError("give exactly one of context, path, sample or a file upload")
-    if body.context is not None:
-        run.context = body.context
-    elif body.sample is not None:
-        run.context = samples.text(body.sample)
-    else:
-        path = resolve_data_path(settings.data_root, body.path or "")
-        run.context, run.context_file = path, str(path)
-        run.source_label = body.path
-
-
-def resolve_data_path(data_root: Path, relative: str) -> Path:
-    """A path under the data root; anything that resolves outside it is refused."""
-    root = data_root.resolve()
-    path = (root / relative).resolve()
-    if not path.is_relative_to(root):
-        raise ValueError(f"path {relative!r} is outside the server's data root")
-    if not path.exists():
-        raise ValueError(f"no such file or directory under the data root: {relative!r}")
-    return path
-
-
-async def _save_upload(upload: UploadFile, folder: Path, settings: ServerSettings) -> Path:
-    """Copy an upload to the run's folder, refusing it past the size limit."""
-    name = re.sub(r"[^A-Za-z0-9._-]", "_", Path(upload.filename or "upload").name).lstrip(".")
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / (name or "upload")
-    size = 0
-    with open(path, "wb") as out:
-        while chunk := await upload.read(UPLOAD_CHUNK):
-            size += len(chunk)
-            if size > settings.max_upload_bytes:
-                out.close()
-                shutil.rmtree(folder, ignore_errors=True)
-                raise HTTPException(413, _too_large(settings))
-            out.write(chunk)
-    return path
-
-
-def _too_large(settings: ServerSettings) -> str:
-    return f"upload larger than the limit of {settings.max_upload_bytes:,} bytes"
 
 
 @contextmanager

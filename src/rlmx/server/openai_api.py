@@ -8,6 +8,10 @@ context is ``extra_body["context"]`` when given, else the message at
 several: the chat as a list of messages). Other ``extra_body`` fields: ``sub``,
 ``max_depth``, ``max_iterations``, ``budget_usd`` and ``progress`` (stream the run's
 steps as ``reasoning_content`` deltas). Each request is a stored run like any other.
+
+With ``extra_body={"session": id}`` (an id from ``POST /sessions``) the conversation is a
+session: the last user message is asked in that session's REPL, over its context and with
+its models, and the earlier messages are ignored (the session keeps its own history).
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import JSONResponse
 from pydantic import ConfigDict, Field, ValidationError
 from sse_starlette import EventSourceResponse
@@ -42,6 +46,7 @@ class ChatRequest(RunOptions):
     context: str | None = None
     context_message: int | None = None
     progress: bool = False
+    session: str | None = None
 
 
 def openai_routes() -> APIRouter:
@@ -74,7 +79,12 @@ def openai_routes() -> APIRouter:
         manager: RunManager = request.app.state.manager
         run_id = uuid.uuid4().hex[:12]
         try:
-            manager.start(run_id, run_request)
+            if body.session is not None:
+                run_id = request.app.state.sessions.ask(body.session, run_request.query, "openai")
+            else:
+                manager.start(run_id, run_request)
+        except HTTPException as exc:  # an unknown session
+            return openai_error(exc.status_code, str(exc.detail), "session_not_found")
         except CLIENT_ERRORS as exc:
             status = http_status(exc)
             return openai_error(status, str(exc), "model_not_found" if status == 404 else None)
@@ -100,6 +110,8 @@ def to_run_request(body: ChatRequest) -> RunRequest:
         raise ValueError("the last message must be the user's question")
     query = message_text(messages[-1])
     earlier = messages[:-1]
+    if body.session is not None:
+        return RunRequest(query, None, body.options(), source="openai")  # the session's context
     if body.context is not None:
         context: Any = body.context
     elif body.context_message is not None:

@@ -21,6 +21,7 @@ from pydantic import BaseModel, Field
 
 from ..events import RunFinished
 from ..rlm import RLM
+from ..session import Session
 
 StoredEvent = tuple[int, str, str]  # (seq, type, JSON)
 STOPPED_ERROR = "the server stopped before the run finished"
@@ -57,11 +58,14 @@ class RunRequest:
     options: RunOptions = field(default_factory=RunOptions)
     root: str | None = None  # a name from the server's model table, or its default
     source: str = "api"  # "api", "openai", "mcp" or "import"
-    context_file: str | None = None  # an uploaded or named file (served by /video)
+    context_file: str | None = None  # an uploaded, named or saved file (served by /video)
     source_label: str | None = None  # how events name that file (never a host path)
+    session: Session | None = None  # an ask of this session (its RLM and its REPL)
+    session_id: str | None = None
 
     def settings(self) -> dict[str, Any]:
-        return self.options.model_dump(exclude={"sub"})
+        settings = self.options.model_dump(exclude={"sub"})
+        return {**settings, "session_id": self.session_id} if self.session_id else settings
 
 
 @dataclass
@@ -106,7 +110,7 @@ class RunManager:
     # -- starting ---------------------------------------------------------------------------
     def start(self, run_id: str, request: RunRequest) -> None:
         """Check the request (raises ValueError / LMError) and start the run in the background."""
-        rlm = self.build_rlm(request)
+        rlm = request.session.rlm if request.session is not None else self.build_rlm(request)
         self.store.create_run(
             run_id,
             query=request.query,
@@ -127,7 +131,10 @@ class RunManager:
             async with self.slots:
                 self.store.set_status(live.run_id, "running")
                 sink = _StoreSink(self, live, request.source_label)
-                await rlm.acompletion(request.context, request.query, [sink], live.run_id)
+                if request.session is not None:
+                    await request.session.aask(request.query, sinks=[sink], run_id=live.run_id)
+                else:
+                    await rlm.acompletion(request.context, request.query, [sink], live.run_id)
         except asyncio.CancelledError:
             status, error = "cancelled", "the run was cancelled"
             if self.stopping:

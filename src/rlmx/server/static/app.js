@@ -295,6 +295,8 @@ class RunView {
     if (event.error) showRunError(event.error);
     if (event.cost_usd != null) this.totals.cost = event.cost_usd;
     $("#cancel").hidden = true;
+    if (currentRun && currentRun.id === event.run_id) currentRun.status = event.status;
+    showFollowUp();
   }
 }
 
@@ -336,10 +338,43 @@ function showRunError(message) {
   box.hidden = false;
 }
 
+// -- follow-up questions: a session on the run's context (the run's own, if it has one) --------
+let currentRun = null;
+
+function showFollowUp() {
+  const run = currentRun;
+  $("#follow-up").hidden = !run || !run.context_file || ["queued", "running"].includes(run.status);
+}
+
+async function askFollowUp(submit) {
+  submit.preventDefault();
+  const error = $("#follow-error");
+  error.hidden = true;
+  const post = (path, body) => api(path, { method: "POST", body: JSON.stringify(body),
+    headers: { "Content-Type": "application/json" } });
+  const query = $("#follow-query").value;
+  let sessionId = (currentRun.settings || {}).session_id;
+  try {
+    let asked = sessionId ? await post(`/sessions/${sessionId}/ask`, { query }).catch(() => null) : null;
+    if (!asked) {  // no session yet, or it was closed: open one on this run's context
+      ({ session_id: sessionId } = await post("/sessions", { run_id: currentRun.id }));
+      asked = await post(`/sessions/${sessionId}/ask`, { query });
+    }
+    $("#follow-query").value = "";
+    location.hash = `#/run/${asked.run_id}`;
+  } catch (failure) {
+    error.textContent = failure.message;
+    error.hidden = false;
+  }
+}
+
 async function showRun(runId) {
   if (currentView) currentView.close();
+  currentRun = null;
+  $("#follow-up").hidden = true;
   $("#run-id").textContent = runId;
   $("#answer-box").hidden = true;
+  $("#final-answer").textContent = "";
   $("#run-error").hidden = true;
   $("#video-box").hidden = true;
   timeline.reset();
@@ -354,6 +389,8 @@ async function showRun(runId) {
     showRunError(error.message);
     return;
   }
+  currentRun = run;
+  showFollowUp();
   setStatus(run.status);
   $("#run-query").textContent = run.query;
   $("#cancel").hidden = !["queued", "running"].includes(run.status);
@@ -458,6 +495,7 @@ function route() {
 }
 
 $("#new-run").addEventListener("submit", startRun);
+$("#follow-up").addEventListener("submit", askFollowUp);
 $("#video").addEventListener("loadedmetadata", () => timeline.redraw());
 $("#cancel").addEventListener("click", () => api(`/runs/${currentView.rootId}/cancel`, { method: "POST" }));
 window.addEventListener("hashchange", route);
