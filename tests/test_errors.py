@@ -15,7 +15,7 @@ from rlmx.server.statuses import http_status
 # Internal signals that never leave the module that raises them (documented there).
 INTERNAL = {"_FinalSignal", "WireError", "BodyTooLarge"}
 KINDS = (errors.ConfigError, errors.ContextError, errors.ModelError, errors.BudgetError,
-         errors.SandboxError, errors.ToolError)  # fmt: skip
+         errors.SandboxError, errors.ToolError, errors.CapacityError)  # fmt: skip
 
 
 def rlmx_exceptions() -> list[type[BaseException]]:
@@ -51,6 +51,8 @@ def test_every_error_class_has_its_place_in_the_tree() -> None:
         ("rlmx.budget:BudgetExhausted", 402),
         ("rlmx.lm.base:LMError", 500),
         ("rlmx.errors:SandboxError", 500),
+        ("rlmx.errors:CapacityError", 429),
+        ("rlmx.session:SessionClosed", 400),
     ],
 )
 def test_the_server_maps_the_tree_in_one_place(exc: str, status: int) -> None:

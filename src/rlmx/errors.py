@@ -4,7 +4,7 @@ Callers catch the kind they can act on. Each kind says below whether it ends wha
 it (terminal) or whether the run goes on (recoverable: the model is told and tries again).
 Foreign exceptions are mapped once, where they enter (SDK errors in ``lm/errors.py``, a
 worker's frames in ``repl/frames.py``, a tool's exceptions in the run's tool call); the
-server maps the tree to HTTP statuses in one place (``server/app.py``, ``http_status``).
+server maps the tree to HTTP statuses in one place (``server/statuses.py``).
 This module imports nothing of rlmx, so every room may import it. See
 docs/ARCHITECTURE.md, "Errors".
 """
@@ -49,3 +49,8 @@ class ToolError(RlmxError):
     def __init__(self, message: str, type_name: str | None = None) -> None:
         super().__init__(message)
         self.type_name = type_name or type(self).__name__
+
+
+class CapacityError(RlmxError):
+    """As many of something are open as the operator allows (a server's sessions).
+    Terminal for the request; retry once one is closed (HTTP 429)."""

@@ -23,6 +23,7 @@ from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi import Path as Path_
 from pydantic import BaseModel, Field
 
+from ..errors import CapacityError
 from ..session import Session
 from . import inputs
 from .runs import RUN_ID, RunManager, RunRequest
@@ -49,10 +50,6 @@ class HeldSession:
     runs: list[str] = field(default_factory=list)
 
 
-class SessionFull(Exception):
-    """As many sessions are open as the operator allows."""
-
-
 class SessionManager:
     """The server's open sessions, capped in number and closed when idle."""
 
@@ -66,7 +63,7 @@ class SessionManager:
     async def open(self, session_id: str, template: RunRequest, folder: Path | None) -> None:
         """Open a session on the template's context (checked now: a bad one raises)."""
         if len(self.held) >= self.max_sessions:
-            raise SessionFull(f"{self.max_sessions} sessions are open; close one first")
+            raise CapacityError(f"{self.max_sessions} sessions are open; close one first")
         session = self.runs.build_rlm(template).session(template.context)
         await session.aopen()
         self.held[session_id] = HeldSession(session_id, session, template, folder)
@@ -160,10 +157,7 @@ def session_routes(settings: Any) -> APIRouter:
         folder = sessions.runs.uploads / f"session-{session_id}"
 
         async def start(template: RunRequest) -> dict[str, str]:
-            try:
-                await sessions.open(session_id, template, folder if folder.exists() else None)
-            except SessionFull as exc:
-                raise HTTPException(429, str(exc)) from None
+            await sessions.open(session_id, template, folder if folder.exists() else None)
             return {"session_id": session_id}
 
         if body.run_id is not None:

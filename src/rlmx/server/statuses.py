@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..errors import BudgetError, ConfigError, ContextError, RlmxError
+from ..errors import BudgetError, CapacityError, ConfigError, ContextError, RlmxError
 from ..lm.choice import ModelNotAllowed
 
 CLIENT_ERRORS = (RlmxError, ValueError)  # what a request handler turns into a status
@@ -10,9 +10,11 @@ CLIENT_ERRORS = (RlmxError, ValueError)  # what a request handler turns into a s
 
 def http_status(exc: BaseException) -> int:
     """404 for a model the server does not offer, 400 for a request that cannot work,
-    402 for a spent budget, 500 for anything else."""
+    402 for a spent budget, 429 for a full capacity, 500 for anything else."""
     if isinstance(exc, ModelNotAllowed):
         return 404
+    if isinstance(exc, CapacityError):
+        return 429
     if isinstance(exc, ConfigError | ContextError | ValueError):
         return 400
     if isinstance(exc, BudgetError):
