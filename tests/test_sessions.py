@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -12,6 +13,7 @@ from rlmx import RLM, Budget, Limits
 from rlmx.host_functions import CORE
 from rlmx.lm.replay import ReplayLM
 from rlmx.repl.context import prepare_context
+from rlmx.repl.isolation import HOST_FILES_INSIDE
 from rlmx.repl.sandbox import Sandbox
 from rlmx.session import SessionClosed
 
@@ -119,3 +121,19 @@ async def test_async_sessions_and_mixing_styles_is_refused(tmp_path: Path) -> No
         with pytest.raises(RuntimeError, match="do not mix"):
             session.ask("sync now?")
     assert session.workspace is None and session.closed
+
+
+async def test_the_worker_cannot_write_the_host_files_folder(box, tmp_path) -> None:
+    """Defined variables and shared frames live in a folder the worker only reads."""
+    if box.mode == "none" or (box.mode == "process" and os.geteuid() != 0):
+        pytest.skip("the worker runs as the host's own user")
+    await box.define("context_1", prepare_context("kept", tmp_path / "c1"))
+    folder = HOST_FILES_INSIDE if box.mode == "bwrap" else str(box._host_files())
+    attack = (
+        f"import os\nfor name in os.listdir({folder!r}):\n"
+        f"    open(os.path.join({folder!r}, name), 'w').write('x')"
+    )
+    result = await box.execute(attack, 10.0, 5000)
+    assert result.error and ("Permission" in result.output or "Read-only" in result.output)
+    await box.restart()
+    assert await out(box, "print(context_1)") == "kept"

@@ -9,14 +9,26 @@ place the optional video dependencies are imported.
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from .repl.context import ContextError
 from .video.options import VideoOptions, is_video
 
 
+@dataclass(frozen=True)
+class SharedFile:
+    """A tool result that is a file (a video frame as JPEG): the host writes it where the
+    worker can read it, and the cell gets ``{"path": ..., **info}`` instead of the bytes."""
+
+    data: bytes
+    suffix: str
+    info: dict[str, Any] = field(default_factory=dict)
+
+
 class Environment(Protocol):
-    """What a run needs from an environment."""
+    """What a run needs from an environment. It may also name how the worker shows its
+    ``sandbox_context`` (``context_kind``, e.g. ``"video"``: as a VideoContext object)."""
 
     kind: str  # "video": picks the prompt's worked examples for small models
 

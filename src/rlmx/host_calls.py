@@ -13,6 +13,7 @@ import time
 from typing import Any
 
 from .budget import BudgetExhausted
+from .environment import SharedFile
 from .errors import ToolError
 from .events import ChildRun, SubCall, ToolCall, preview
 from .host_functions import HostFunctions
@@ -30,6 +31,7 @@ class HostCalls:
         self.cfg = run.cfg
         self.calls = 0
         self.functions = HostFunctions.for_run()
+        self.sandbox: Any = None  # the run's sandbox, set when its workspace serves this run
 
     def offer(self, tools: list[dict[str, str]] | None) -> list[Any]:
         """The specs the sandbox gets: the built-ins and the environment's tools."""
@@ -95,6 +97,7 @@ class HostCalls:
         value, span, error, encoded = None, None, None, ""
         try:
             value, span = await run.environment.call(name, args, kwargs)
+            value = self.shared(value)
             encoded = json.dumps(value, ensure_ascii=False)
         except Exception as exc:  # crosses to the cell as a ToolError with the original type
             error = f"{type(exc).__name__}: {exc}"
@@ -110,6 +113,14 @@ class HostCalls:
                 span=span,
                 cell=run.current_cell,
             )
+        return value
+
+    def shared(self, value: Any) -> Any:
+        """A tool's files (one or a list) written where the worker reads them, as paths."""
+        if isinstance(value, list):
+            return [self.shared(item) for item in value]
+        if isinstance(value, SharedFile):
+            return {"path": self.sandbox.share(value.data, value.suffix), **value.info}
         return value
 
     async def vision_query(self, messages: list[dict[str, Any]]) -> str:

@@ -41,12 +41,14 @@ class Workspace:
             )
         env = self.environment
         self.prepared = prepare_context(env.sandbox_context() if env else context, self.workdir)
+        self.prepared.kind = getattr(env, "context_kind", self.prepared.kind)
         return self.prepared
 
     async def serve(self, host: Any) -> None:
         """Serve the sandbox's host functions with ``host`` (starting the worker once)."""
         assert self.prepared is not None
         self.host = host
+        host.sandbox = self.sandbox  # where the files its tools return are shared
         functions = host.offer(self.environment.tool_specs() if self.environment else None)
         if self.sandbox.context is None:
             await self.sandbox.start(self.prepared, self.host_call, functions)

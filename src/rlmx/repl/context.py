@@ -72,7 +72,7 @@ class PreparedContext:
     """
 
     path: Path | None
-    kind: str  # "text" | "json" | "none"
+    kind: str  # "text" | "json" | "none" | "video" (JSON metadata the worker wraps)
     meta: ContextMeta
 
 

@@ -1,7 +1,8 @@
 """How a worker process is started in each sandbox mode, and with which limits.
 
 ``bwrap``: bubblewrap with new pid/net/ipc/uts namespaces; only the Python runtime, the
-worker's two files and the context are visible (read-only), plus a private tmpfs.
+worker's files (WORKER_FILES), the context and the host-files folder are visible
+(read-only), plus a private tmpfs.
 ``process``: a plain child process with rlimits only. When the host runs as root, both
 switch the worker to a uid of its own once the context is loaded, so that the hard rlimits
 (the process count, which the kernel does not enforce for root, counted per uid) hold for
@@ -27,8 +28,8 @@ log = logging.getLogger("rlmx.sandbox")
 MODES = ("auto", "bwrap", "process", "none")
 WORKER_DIR_INSIDE = "/opt/rlmx"
 CONTEXT_DIR_INSIDE = "/context"
-DEFINED_DIR_INSIDE = "/context-defined"
-WORKER_FILES = ("worker.py", "wire.py")
+HOST_FILES_INSIDE = "/host-files"  # files the host adds while the worker runs
+WORKER_FILES = ("worker.py", "wire.py", "video_context.py")
 
 
 class SandboxUnavailable(SandboxError, ConfigError):
@@ -163,11 +164,11 @@ def _bwrap_prefix(tmp_mb: int = 64) -> list[str]:
 
 
 def worker_command(
-    mode: str, context_path: Path | None, tmp_mb: int, defined_dir: Path | None = None
+    mode: str, context_path: Path | None, tmp_mb: int, host_files: Path | None = None
 ) -> tuple[list[str], Path | None]:
     """The argv that starts a worker, and the context path as the worker will see it.
-    ``defined_dir`` holds the files of variables the host adds later (``Sandbox.define``);
-    bwrap shows it, read-only, at DEFINED_DIR_INSIDE."""
+    ``host_files`` holds what the host adds later (``Sandbox.define``'s variables, frames
+    of a video); bwrap shows it, read-only, at HOST_FILES_INSIDE."""
     source_dir = Path(__file__).resolve().parent
     python = [_python(), "-E", "-s", "-B"]
     if mode == "process":
@@ -179,8 +180,8 @@ def worker_command(
     if context_path is not None:
         inside = Path(CONTEXT_DIR_INSIDE) / context_path.name
         args += ["--ro-bind", str(context_path), str(inside)]
-    if defined_dir is not None:
-        args += ["--ro-bind", str(defined_dir), DEFINED_DIR_INSIDE]
+    if host_files is not None:
+        args += ["--ro-bind", str(host_files), HOST_FILES_INSIDE]
     args += ["--chdir", "/tmp", "--", *python, f"{WORKER_DIR_INSIDE}/worker.py"]
     return args, inside
 

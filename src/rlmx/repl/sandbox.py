@@ -33,6 +33,7 @@ from .functions import FunctionSpec
 CallHandler = Callable[[str, dict[str, Any]], Awaitable[Any]]  # (function name, arguments)
 STARTUP_TIMEOUT = 60.0
 SEND_TIMEOUT = 10.0  # a worker that does not read its pipe for this long is broken
+MAX_SHARED = 256  # files shared with the worker (frames) kept at once
 
 
 class WorkerDied(SandboxError):
@@ -129,8 +130,9 @@ class Sandbox:
         self._next_id = 0
         self._workdir: Path | None = None
         self._defined: dict[str, tuple[Path | None, str]] = {}  # name -> (file, kind)
-        self._defined_dir: Path | None = None
+        self._host_files_dir: Path | None = None
         self._staged = 0
+        self._shared: list[Path] = []
 
     # -- lifecycle -----------------------------------------------------------------------
     async def start(
@@ -200,7 +202,7 @@ class Sandbox:
         if self._jail.uid is not None:
             os.chown(self._workdir, self._jail.uid, self._jail.uid)
         argv, context_inside = isolation.worker_command(
-            self.mode, self.context.path, self.limits.tmp_mb, self._defined_folder()
+            self.mode, self.context.path, self.limits.tmp_mb, self._host_files()
         )
         home = "/tmp" if self.mode == "bwrap" else str(self._workdir)
         self._process = await asyncio.create_subprocess_exec(
@@ -249,10 +251,11 @@ class Sandbox:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self._channel.send({"type": "shutdown"}), 1.0)
         await self._kill()
-        if self._defined_dir is not None:
-            shutil.rmtree(self._defined_dir, ignore_errors=True)
-            self._defined_dir = None
+        if self._host_files_dir is not None:
+            shutil.rmtree(self._host_files_dir, ignore_errors=True)
+            self._host_files_dir = None
         self._defined.clear()
+        self._shared.clear()
 
     # -- variables the host adds between cells ------------------------------------------
     async def define(self, name: str, value: PreparedContext) -> None:
@@ -288,17 +291,17 @@ class Sandbox:
         if message.get("error"):
             raise SandboxError(f"the worker could not load {name}: {message['error']}")
 
-    def _defined_folder(self) -> Path:
-        if self._defined_dir is None:
-            self._defined_dir = Path(tempfile.mkdtemp(prefix="rlmx-defined-"))
-            self._defined_dir.chmod(0o755)  # a worker with a uid of its own reads it
-        return self._defined_dir
+    def _host_files(self) -> Path:
+        if self._host_files_dir is None:
+            self._host_files_dir = Path(tempfile.mkdtemp(prefix="rlmx-host-files-"))
+            self._host_files_dir.chmod(0o755)  # a worker with a uid of its own reads it
+        return self._host_files_dir
 
     def _stage(self, value: PreparedContext) -> Path | None:
         if value.path is None:
             return None
         self._staged += 1
-        target = self._defined_folder() / f"{self._staged}{value.path.suffix}"
+        target = self._host_files() / f"{self._staged}{value.path.suffix}"
         if value.path.stat().st_mode & 0o004:  # readable by the worker's uid as it is
             with contextlib.suppress(OSError):  # (a link fails across file systems)
                 os.link(value.path, target)
@@ -307,10 +310,26 @@ class Sandbox:
         target.chmod(0o644)
         return target
 
+    def share(self, data: bytes, suffix: str) -> str:
+        """Write a file the worker may read (a video frame a tool returns); its path as the
+        worker sees it. The last MAX_SHARED files are kept."""
+        self._staged += 1
+        target = self._host_files() / f"shared-{self._staged}{suffix}"
+        target.write_bytes(data)
+        target.chmod(0o644)
+        self._shared.append(target)
+        while len(self._shared) > MAX_SHARED:
+            self._shared.pop(0).unlink(missing_ok=True)
+        return str(self._inside(target))
+
+    def _inside(self, path: Path) -> Path:
+        """A file of the host-files folder as the worker sees it."""
+        return Path(isolation.HOST_FILES_INSIDE) / path.name if self.mode == "bwrap" else path
+
     def _defined_frame(self, name: str) -> dict[str, Any]:
         path, kind = self._defined[name]
         if path is not None and self.mode == "bwrap":
-            path = Path(isolation.DEFINED_DIR_INSIDE) / path.name
+            path = self._inside(path)
         return {"name": name, "path": str(path) if path else None, "kind": kind}
 
     async def _kill(self) -> None:

@@ -2,7 +2,8 @@
 
 It runs inside the sandbox (a separate process, usually under bubblewrap) or, in the
 unsafe ``none`` mode, in a thread of the host. It is stdlib-only and imports nothing of
-rlmx but the wire format, so it can be copied into the sandbox as two files.
+rlmx but the wire format and the video context object, so it can be copied into the
+sandbox as three files.
 
 Protocol (see wire.py): the host sends ``init`` then ``execute`` frames; the worker
 answers ``ready`` and ``result``. While a cell runs, helpers such as ``llm_query`` send a
@@ -34,8 +35,9 @@ import weakref
 from typing import Any
 
 try:
-    from . import wire
+    from . import video_context, wire
 except ImportError:  # run as a plain script inside the sandbox
+    import video_context  # type: ignore[no-redef]
     import wire  # type: ignore[no-redef]
 
 FD_OUTPUT_LIMIT = 1 << 16
@@ -147,7 +149,8 @@ def _thread_routers() -> list[_ThreadRoutedStream]:
 
 
 def load_context(path: str | None, kind: str) -> Any:
-    """Load the context once: text is decoded straight from a memory map."""
+    """Load the context once: text is decoded straight from a memory map; ``json`` and
+    ``video`` (a video's metadata) are JSON."""
     if path is None or kind == "none":
         return None
     with open(path, "rb") as f:
@@ -602,6 +605,8 @@ class Worker:
             apply_limits(init.get("limits") or {})
         self.link.max_async = max(int(init.get("max_async") or 1), 1)
         helpers = self._make_helpers(init.get("functions") or [])
+        if init["context_kind"] == "video":  # the video as an object; frames via its tools
+            context = video_context.VideoContext(context, helpers)
         self.helpers = {"context": context, **defined, **helpers}
         self.reserved.update(defined)
         self.namespace.update(self.helpers)

@@ -1,10 +1,12 @@
 """The video environment of an RLM: perception tools the REPL calls, run on the host.
 
-When the context is a video, the sandbox's ``context`` is the video's metadata and these
-functions appear in the REPL; each call goes to the host, which decodes frames and runs
-OCR, speech-to-text or scene detection there (never in the sandbox) and caches every
-result in the perception cache. ``look`` sends frames to a vision model when one is set;
-without one, captions are built from what runs offline and say so.
+When the context is a video, the sandbox's ``context`` is the video as an object
+(``repl/video_context.py``: duration, fps, views ``context[t0:t1]``, frames, segments) and
+these functions appear in the REPL; each call goes to the host, which decodes frames and
+runs OCR, speech-to-text or scene detection there (never in the sandbox) and caches every
+result in the perception cache. A frame crosses to the worker as a small JPEG file, never
+as pixels in a frame. ``look`` sends frames to a vision model when one is set; without
+one, captions are built from what runs offline and say so.
 """
 
 from __future__ import annotations
@@ -18,12 +20,14 @@ from pathlib import Path
 from typing import Any
 
 from ..bm25 import bm25_top, respell
+from ..environment import SharedFile
 from ..video.options import VideoOptions
 from .cache import PerceptionCache
 from .env import VideoEnv
 from .perception import detect_scenes, dominant_colors, ocr_engine, speech_engine
 
 VisionCall = Callable[[list[dict[str, Any]]], Awaitable[str]]
+MAX_FRAMES = 32  # frames one sample_frames_uniform call may return
 CAPTION_PROMPT = (
     "Describe what these video frames show in at most three sentences: the scene, people "
     "and objects, actions, and any text on screen."
@@ -34,10 +38,13 @@ class VideoTools:
     """Perception tools over one video, cached; the RLM's environment for a video context."""
 
     kind = "video"
+    context_kind = "video"  # the worker shows `context` as a VideoContext object
     TOOLS = (
         "video_info",
         "segments",
         "get_segment_captions",
+        "get_frame",
+        "sample_frames_uniform",
         "ocr",
         "onscreen_text",
         "transcript",
@@ -77,8 +84,12 @@ class VideoTools:
         lines = [
             f"The context is a video ({self.env.path.name}): {m['duration']:.1f} s, "
             f"{m['fps']:g} fps, {m['total_frames']:,} frames, {m['width']}x{m['height']}, "
-            f"{sound}. `context` holds only its metadata; these functions run on the host "
-            "and return plain Python data (times in seconds from the start):"
+            f"{sound}. `context` is the video: context.duration, context.fps, "
+            "context.metadata, context[t0:t1] (a view with the same methods), "
+            "context.get_frame(t), context.sample_frames_uniform(t0, t1, n) (frames with "
+            ".path to a JPEG), context.iter_segments(duration=60) (views, which the "
+            "functions taking a segment accept). These functions run on the host and return "
+            "plain Python data (times in seconds from the start):"
         ]
         for name in self.TOOLS:
             lines.append(f"- {_call_form(getattr(self, name))}: {_doc_line(name, self)}")
@@ -159,6 +170,26 @@ class VideoTools:
         """Consecutive [t0, t1] spans of `seconds` (default: the configured segment length)."""
         length = seconds or self.options.segment_seconds
         return [[round(v.t0, 3), round(v.t1, 3)] for v in self.env.iter_segments(length)]
+
+    def get_frame(self, t: float, exact: bool = True) -> SharedFile:
+        """The frame shown at t as a JPEG file: {"path", "t", "index", "keyframe", "width",
+        "height"} (exact=False: the nearest keyframe, much cheaper)."""
+        return self._frame_file(self.env.get_frame(float(t), exact=bool(exact)))
+
+    def sample_frames_uniform(
+        self, t0: float | None = None, t1: float | None = None, n: int = 4, exact: bool = True
+    ) -> list[SharedFile]:
+        """n frames (at most 32) at the centres of n equal parts of t0-t1, as get_frame."""
+        if not 1 <= int(n) <= MAX_FRAMES:
+            raise ValueError(f"n must be between 1 and {MAX_FRAMES}")
+        frames = self.env.sample_frames_uniform(t0, t1, int(n), exact=bool(exact))
+        return [self._frame_file(frame) for frame in frames]
+
+    def _frame_file(self, frame: Any) -> SharedFile:
+        data, (width, height) = self._jpeg_bytes(frame)
+        info = {"t": frame.timestamp, "index": frame.index, "keyframe": frame.keyframe,
+                "width": width, "height": height}  # fmt: skip
+        return SharedFile(data, ".jpg", info)
 
     def ocr(self, t: float) -> dict[str, Any]:
         """Text on screen at time t: {"t": the frame's real time, "lines": [text, ...]}."""
@@ -310,11 +341,16 @@ class VideoTools:
         return answer
 
     def _jpeg(self, frame: Any) -> str:
+        data, _size = self._jpeg_bytes(frame)
+        return "data:image/jpeg;base64," + base64.b64encode(data).decode()
+
+    def _jpeg_bytes(self, frame: Any) -> tuple[bytes, tuple[int, int]]:
+        """The frame as a JPEG, its longer side at most ``max_image_side``; and its size."""
         image = frame.to_pil()
         image.thumbnail((self.options.max_image_side, self.options.max_image_side))
         data = io.BytesIO()
         image.save(data, format="JPEG", quality=85)
-        return "data:image/jpeg;base64," + base64.b64encode(data.getvalue()).decode()
+        return data.getvalue(), image.size
 
     # -- indexing --------------------------------------------------------------------------------
     def index(
