@@ -9,7 +9,6 @@ names every topic and gives a time for X within its scene (start to end).
 from __future__ import annotations
 
 import json
-import re
 import statistics
 import sys
 import tempfile
@@ -17,6 +16,7 @@ import time
 from pathlib import Path
 
 from rlmx import RLM
+from rlmx.eval.scoring import video_scores
 from rlmx.video import VideoOptions
 from rlmx.video.synth import synthesize
 from rlmx.video.tools import VideoTools
@@ -27,21 +27,12 @@ MODEL = "local:qwen2.5-coder-1.5b"
 TRAJECTORIES = Path(__file__).parent / "results" / "trajectories" / "video_qa"
 
 
-def times_in(answer: str) -> list[float]:
-    """Seconds mentioned in an answer: "24 s", "24.0 seconds", "00:24", "0:24"."""
-    found = [float(m) for m in re.findall(r"(\d+(?:\.\d+)?)\s*(?:s\b|sec|second)", answer)]
-    found += [int(m) * 60 + int(s) for m, s in re.findall(r"\b(\d{1,2}):(\d{2})\b", answer)]
-    return found
-
-
 def score(answer: str | None, truth: dict, topic: str) -> tuple[bool, bool]:
-    """(every topic named, a time inside X's scene given)."""
-    if not answer:
-        return False, False
-    named = all(s["topic"].lower() in answer.lower() for s in truth["scenes"])
+    """(every topic named, a time inside X's scene given): the video-qa task's scoring."""
     scene = next(s for s in truth["scenes"] if s["topic"] == topic)
-    timed = any(scene["start"] - 1 <= t <= scene["end"] for t in times_in(answer))
-    return named, timed
+    gold = {"topics": [s["topic"] for s in truth["scenes"]], "start": scene["start"],
+            "end": scene["end"]}  # fmt: skip
+    return video_scores(answer, gold)
 
 
 def main() -> None:

@@ -26,9 +26,13 @@ def eval_run(
     root: Annotated[str | None, typer.Option(help="Root model spec (default: local).")] = None,
     sub: Annotated[str | None, typer.Option(help="Sub-model spec (default: the root).")] = None,
     n: Annotated[int, typer.Option(min=1, help="Items (seeds) per length.")] = 5,
-    lengths: Annotated[str, typer.Option(help="Context lengths in tokens, comma-separated.")] = (
-        "8192"
-    ),
+    lengths: Annotated[
+        str | None,
+        typer.Option(
+            help="Lengths, comma-separated: tokens of context (video-qa: seconds of video); "
+            "default: the task's."
+        ),
+    ] = None,
     concurrency: Annotated[int, typer.Option(min=1, help="Items run at once.")] = 1,
     max_iterations: Annotated[int, typer.Option(min=1)] = 12,
     data: Annotated[
@@ -49,18 +53,20 @@ def eval_run(
 
     from ..eval.methods import METHODS
     from ..eval.runner import generate, run_eval, token_counter
+    from ..eval.tasks import TASKS
     from ..lm.specs import DEFAULT_SPEC
 
     check_setup(sandbox, root, sub, judge)
     unknown = [m for m in method if m not in METHODS]
     if unknown:
         raise fail(f"unknown method {unknown[0]!r}; choose from {', '.join(METHODS)}")
+    if task not in TASKS:
+        raise fail(f"unknown task {task!r}; choose from {', '.join(TASKS)}")
     try:
-        sizes = [int(x) for x in lengths.split(",") if x.strip()]
+        sizes = [int(x) for x in lengths.split(",") if x.strip()] if lengths else []
     except ValueError:
         raise fail(f"--lengths must be comma-separated integers, not {lengths!r}") from None
-    if not sizes or min(sizes) < 256:
-        raise fail("--lengths needs at least one length of 256 tokens or more")
+    sizes = sizes if lengths else list(TASKS[task].default_lengths)
     root_spec = root or DEFAULT_SPEC
     try:
         items = generate(task, sizes, n, token_counter(root_spec), data)

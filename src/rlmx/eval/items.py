@@ -27,8 +27,9 @@ class EvalItem:
     context: str
     query: str
     gold: Any
-    answer_type: str  # contains numeric label user date comparison pairs qa choice
+    answer_type: str  # contains numeric label user date comparison pairs qa choice dnd video
     meta: dict[str, Any] = field(default_factory=dict)
+    video: str | None = None  # a video item: the file; ``context`` is its perception text
 
     def score(self, prediction: str | None) -> float:
         """The task's official score of an answer, in [0, 1]."""
@@ -40,12 +41,19 @@ class EvalItem:
             return scoring.qa_scores(prediction, str(self.gold))[1]
         if self.answer_type == "choice":
             return float(scoring.extract_choice(prediction) == self.gold)
+        if self.answer_type == "dnd":
+            return scoring.dnd_score(prediction, str(self.gold))
+        if self.answer_type == "video":
+            return float(all(scoring.video_scores(prediction, self.gold)))
         return scoring.oolong_score(prediction, self.gold, self.answer_type)
 
     def details(self, prediction: str | None) -> dict[str, Any]:
         """Secondary metrics of an answer (exact match for QA)."""
         if self.answer_type == "qa":
             return {"exact_match": scoring.qa_scores(prediction, str(self.gold))[0]}
+        if self.answer_type == "video":
+            named, timed = scoring.video_scores(prediction, self.gold)
+            return {"topics_named": named, "time_right": timed}
         return {}
 
     def direct_prompt(self, context: str | None = None) -> str:

@@ -1,9 +1,14 @@
 """The compared methods, all over the same LM specs (RLM paper, section 4).
 
-- ``base``: the model answers directly; a context longer than its window is truncated to
-  fit (``truncated`` says so), as the paper's baseline does.
+- ``base`` (RVAA's "Direct Context", also named ``direct``): the model answers directly;
+  a context longer than its window is truncated to fit (``truncated`` says so), as the
+  paper's baseline does. A video item's context is its perception text.
 - ``summary``: an iterative-compaction agent: reads the context in window-sized parts,
-  keeps running notes about the query, answers from the notes.
+  keeps running notes about the query, answers from the notes. For a video item it is
+  RVAA's "Summarize-then-Answer": each window-sized group of segments is summarised on its
+  own, then the model answers from the summaries.
+- ``topk``: RVAA's "Top-K Retrieval Only": the BM25 top-k segments (a video's) or chunks
+  (a text's) for the query, in their order, then one call.
 - ``codeact_bm25``: a code-acting agent whose REPL does not hold the context; it finds
   passages with a BM25 ``search`` tool and reads chunks, without sub-calls.
 - ``rlm_nosub``: RLM without sub-calls (the paper's ablation).
@@ -135,6 +140,8 @@ Answer the question from your notes: {query}"""
 
 
 async def _summary(lm: LM, item: EvalItem) -> Outcome:
+    if item.video is not None:
+        return await _segment_summaries(lm, item)
     window = lm.context_window or DEFAULT_WINDOW
     part_chars = max(2_000, (window // 2) * CHARS_PER_TOKEN)
     notes, usage, steps = "(none yet)", Usage(), 0
@@ -152,6 +159,66 @@ async def _summary(lm: LM, item: EvalItem) -> Outcome:
     return Outcome(response.text, usage, iterations=steps + 1)
 
 
+SEGMENT_SUMMARY = """Summarise what this part of a video shows and says, keeping every \
+topic, name, number and time (in seconds) that appears:
+{part}"""
+
+SEGMENT_ANSWER = """Summaries of a video's parts, in order:
+{summaries}
+
+Answer from the summaries: {query}"""
+
+
+async def _segment_summaries(lm: LM, item: EvalItem) -> Outcome:
+    window = lm.context_window or DEFAULT_WINDOW
+    groups = _groups(item.meta["segments"], max(2_000, (window // 2) * CHARS_PER_TOKEN))
+    usage, summaries = Usage(), []
+    for group in groups:
+        prompt = SEGMENT_SUMMARY.format(part="\n".join(group))
+        response = await lm.complete([{"role": "user", "content": prompt}], max_tokens=400)
+        summaries.append(response.text.strip())
+        usage.add(response.usage)
+    prompt = SEGMENT_ANSWER.format(summaries="\n\n".join(summaries), query=item.query)
+    response = await lm.complete([{"role": "user", "content": prompt}], max_tokens=ANSWER_TOKENS)
+    usage.add(response.usage)
+    return Outcome(response.text, usage, iterations=len(groups) + 1)
+
+
+def _groups(lines: list[str], max_chars: int) -> list[list[str]]:
+    """Consecutive lines in groups of at most ``max_chars`` (a longer line stands alone)."""
+    groups: list[list[str]] = [[]]
+    size = 0
+    for line in lines:
+        if groups[-1] and size + len(line) > max_chars:
+            groups.append([])
+            size = 0
+        groups[-1].append(line)
+        size += len(line) + 1
+    return groups
+
+
+TOPK = 8
+TOPK_CHUNK_CHARS = 2_000
+TOPK_PROMPT = """The passages of a document most related to the question, in document order:
+{passages}
+
+{query}"""
+
+
+async def _topk(lm: LM, item: EvalItem) -> Outcome:
+    from ..bm25 import bm25_top
+
+    pieces = item.meta.get("segments") or [
+        item.context[i : i + TOPK_CHUNK_CHARS]
+        for i in range(0, len(item.context), TOPK_CHUNK_CHARS)
+    ]
+    ranked = sorted(index for index, _score in bm25_top(pieces, item.query, TOPK))
+    passages = "\n\n".join(pieces[i] for i in ranked) or "(nothing matched)"
+    prompt = TOPK_PROMPT.format(passages=passages, query=item.query)
+    response = await lm.complete([{"role": "user", "content": prompt}], max_tokens=ANSWER_TOKENS)
+    return Outcome(response.text, response.usage)
+
+
 def _as_rlm(sub_calls: bool, retrieval: bool = False) -> Any:
     """An RLM method; ``retrieval``: the REPL holds a BM25 search tool, not the context."""
 
@@ -160,6 +227,8 @@ def _as_rlm(sub_calls: bool, retrieval: bool = False) -> Any:
 
         item = call.item
         context: Any = RetrievalEnvironment(item.context) if retrieval else item.context
+        if item.video is not None and not retrieval:
+            context = Path(item.video)  # the video itself, explored with its tools
         rlm = RLM(
             call.root,
             call.sub,
@@ -181,10 +250,11 @@ def _as_rlm(sub_calls: bool, retrieval: bool = False) -> Any:
     return run
 
 
+DIRECT = EvalMethod("the model answers directly (truncated to its window)", _on_the_model(_base))
 METHODS: dict[str, EvalMethod] = {
-    "base": EvalMethod(
-        "the model answers directly (truncated to its window)", _on_the_model(_base)
-    ),
+    "base": DIRECT,
+    "direct": DIRECT,  # RVAA's name for it
+    "topk": EvalMethod("BM25 top-k segments or chunks, then one call", _on_the_model(_topk)),
     "summary": EvalMethod(
         "iterative compaction: running notes, answer from the notes", _on_the_model(_summary)
     ),

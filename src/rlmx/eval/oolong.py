@@ -8,8 +8,11 @@ user (a subset of user IDs) and timeline (before/after a date, earliest date); e
 for OOLONG's answer format (``Answer:``, ``Label:``, ``User:``, ``Date:``) and is scored
 by ``scoring.oolong_score``. OOLONG-Pairs asks the RLM paper's 20 pair queries; the gold
 pairs are computed by code (see ``PAIR_RULES`` for the reading of each query).
-``official_items`` loads the official ``oolongbench/oolong-synth`` windows instead, when
-that data is at hand.
+``official_items`` loads the official ``oolongbench/oolong-synth`` windows instead, and
+``real_items`` the official ``oolongbench/oolong-real`` ones (D&D episode transcripts,
+``dnd`` config, validation split), when that data is at hand: a local copy in the official
+format (JSON, JSONL or Parquet rows with ``id``, ``context_window_id``,
+``context_window_text``, ``question``, ``answer``) or the hub.
 """
 
 from __future__ import annotations
@@ -272,10 +275,15 @@ def official_gold(answer: str) -> Any:
     return ast.literal_eval(answer)[0]
 
 
-def official_rows(source: Path | None) -> list[dict[str, Any]]:
-    """Rows of OOLONG-synth from a local JSON / JSONL / Parquet file, or from the Hugging
-    Face hub (``datasets`` installed and the hub reachable or cached)."""
+def official_rows(
+    source: Path | None, hub: str = "oolongbench/oolong-synth", config: str | None = None,
+    split: str = "test",
+) -> list[dict[str, Any]]:  # fmt: skip
+    """Rows of an official OOLONG split from a local JSON / JSONL / Parquet file, or from
+    the Hugging Face hub (``datasets`` installed and the hub reachable or cached)."""
     if source is not None:
+        if not source.is_file():
+            raise ValueError(f"no OOLONG data file at {source}")
         if source.suffix == ".parquet":
             import pyarrow.parquet as pq
 
@@ -287,10 +295,10 @@ def official_rows(source: Path | None) -> list[dict[str, Any]]:
     try:
         from datasets import load_dataset
 
-        return list(load_dataset("oolongbench/oolong-synth", split="test"))
+        return list(load_dataset(hub, config, split=split))
     except Exception as exc:  # not installed, offline and not cached, ...
         raise ValueError(
-            "the official OOLONG-synth data is not available here (pip install datasets with "
+            f"the official {hub} data is not available here (pip install datasets with "
             f"network access, or pass a local copy with --data): {exc}"
         ) from None
 
@@ -314,4 +322,42 @@ def official_items(
             ))  # fmt: skip
     if not items:
         raise ValueError(f"no official OOLONG-synth rows for {dataset} at lengths {lengths}")
+    return items
+
+
+# -- the official OOLONG-real windows (D&D transcripts) ------------------------------------------
+REAL_FIELDS = ("id", "context_window_id", "context_window_text", "question", "answer")
+
+
+def real_items(
+    source: Path | None, lengths: list[int], n: int, count: TokenCounter = estimate_tokens
+) -> list[EvalItem]:
+    """The first ``n`` OOLONG-real questions whose window has at most each length in
+    tokens (and more than the length before it), scored by OOLONG-real's rubric."""
+    rows = official_rows(source, "oolongbench/oolong-real", "dnd", "validation")
+    missing = [f for f in REAL_FIELDS if rows and f not in rows[0]]
+    if not rows or missing:
+        raise ValueError(f"not OOLONG-real rows (the official fields {list(REAL_FIELDS)} are "
+                         f"needed; missing {missing})")  # fmt: skip
+    sizes: dict[Any, int] = {}
+    items, floor = [], 0
+    for length in sorted(lengths):
+        picked = []
+        for row in rows:
+            window = row["context_window_id"]
+            if window not in sizes:
+                sizes[window] = count(row["context_window_text"])
+            if floor < sizes[window] <= length:
+                picked.append(row)
+        for seed, row in enumerate(picked[:n]):
+            items.append(EvalItem(
+                task="oolong-real", item_id=f"oolong-real-{row['id']}", length=length,
+                seed=seed, context=row["context_window_text"], query=row["question"],
+                gold=str(row["answer"]), answer_type="dnd",
+                meta={"context_window_id": row["context_window_id"],
+                      "tokens": sizes[row["context_window_id"]]},
+            ))  # fmt: skip
+        floor = length
+    if not items:
+        raise ValueError(f"no OOLONG-real windows of at most {max(lengths)} tokens")
     return items

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from .methods import METHODS
+from .tasks import TASKS
 
 
 def load_rows(paths: list[Path]) -> list[dict[str, Any]]:
@@ -49,8 +50,14 @@ def _order(methods: set[str]) -> list[str]:
     return [m for m in METHODS if m in methods] + sorted(methods - set(METHODS))
 
 
-def _length_label(tokens: int) -> str:
-    return f"{tokens // 1024}K" if tokens < 2**20 else f"{tokens / 2**20:g}M"
+def _unit(task: str) -> str:
+    return TASKS[task].unit if task in TASKS else "tokens"
+
+
+def _length_label(length: int, task: str) -> str:
+    if _unit(task) != "tokens":  # a video's seconds
+        return f"{length / 60:g} min" if length >= 60 else f"{length} s"
+    return f"{length // 1024}K" if length < 2**20 else f"{length / 2**20:g}M"
 
 
 def table(rows: list[dict[str, Any]]) -> str:
@@ -76,7 +83,7 @@ def by_length(rows: list[dict[str, Any]], task: str) -> str:
     """Markdown: mean score per method at each length of one task."""
     mine = [r for r in rows if r["task"] == task]
     lengths = sorted({r["length"] for r in mine})
-    lines = ["| method | " + " | ".join(_length_label(x) for x in lengths) + " |",
+    lines = ["| method | " + " | ".join(_length_label(x, task) for x in lengths) + " |",
              "|---|" + "---|" * len(lengths)]  # fmt: skip
     for method in _order({r["method"] for r in mine}):
         cells = []
@@ -106,7 +113,7 @@ def scaling_plot(rows: list[dict[str, Any]], task: str, path: Path) -> None:
         xs = sorted(points)
         axis.plot(xs, [statistics.mean(points[x]) for x in xs], marker="o", label=method)
     axis.set_xscale("log", base=2)
-    axis.set_xlabel("context length (tokens)")
+    axis.set_xlabel(f"length ({_unit(task)})")
     axis.set_ylabel("score")
     axis.set_ylim(-0.05, 1.05)
     axis.set_title(f"{task}: score vs context length")

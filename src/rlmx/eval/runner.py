@@ -47,6 +47,7 @@ def generate(
     """The items of a task: ``n`` seeds at each length (see ``tasks.TASKS``)."""
     if task not in TASKS:
         raise ValueError(f"unknown task {task!r}; choose from {', '.join(TASKS)}")
+    TASKS[task].check_lengths(lengths)
     if data_dir is None and os.environ.get(DATA_ENV):
         data_dir = Path(os.environ[DATA_ENV])
     return TASKS[task].make(lengths, n, count, data_dir)

@@ -10,6 +10,15 @@
 - OOLONG-Pairs (RLM paper): F1 between the predicted and gold sets of user-ID pairs.
 - Multi-hop QA (HotpotQA / SQuAD): exact match and token F1 after SQuAD's normalisation.
 - LongBench-v2: the choice letter after "The correct answer is", compared with the gold.
+- OOLONG-real (``dnd_process_response`` in the OOLONG repository): the answer inside
+  ``\\boxed{...}`` (``\\boxed{\\text{...}}`` too); the gold and the answer parse as an
+  integer, else a comma-separated list, else a string; integers score
+  ``0.75 ** |gold - answer|``, strings exact match ignoring case, lists the share of the
+  gold items named. An answer without a box is parsed whole (an RLM's FINAL is the answer
+  itself; the official script would score the unparsed reply).
+- Video QA (RVAA's question "which topics are covered, and when does X first appear?"):
+  right when every topic is named and a time given lies in X's scene (from a second
+  before it starts to its end).
 """
 
 from __future__ import annotations
@@ -123,3 +132,52 @@ def extract_choice(response: str | None) -> str | None:
         r"The correct answer is ([A-D])", text
     )
     return found.group(1) if found else None
+
+
+def dnd_parse(answer: str) -> int | str | list[str]:
+    """OOLONG-real's reading of an answer: an integer, else a comma list, else a string."""
+    try:
+        return int(answer)
+    except ValueError:
+        pass
+    if "," in answer:
+        return [item.strip() for item in answer.split(",") if item.strip()]
+    return answer
+
+
+def dnd_score(prediction: str | None, gold: str) -> float:
+    """OOLONG-real's official score of one answer (see the module docstring)."""
+    if not prediction:
+        return 0.0
+    boxed = re.search(r"\\boxed\{\\text\{([^}]*)\}\}", prediction) or re.search(
+        r"\\boxed[\{]+([^}]*)[\}]+", prediction
+    )
+    answer = dnd_parse((boxed.group(1) if boxed else prediction).strip())
+    expected = dnd_parse(str(gold).strip())
+    if isinstance(expected, int) and isinstance(answer, int):
+        return 0.75 ** abs(expected - answer)
+    if isinstance(expected, str) and isinstance(answer, str):
+        return float(expected.strip().lower() == answer.strip().lower())
+    if isinstance(expected, list) and isinstance(answer, list):
+        return len(set(expected) & set(answer)) / len(expected) if expected else 0.0
+    return 0.0
+
+
+def times_in(answer: str) -> list[float]:
+    """Seconds an answer mentions: "24 s", "24.0 seconds", "00:24", "0:24", "1:02:05"."""
+    found = [float(m) for m in re.findall(r"(\d+(?:\.\d+)?)\s*(?:s\b|sec|second)", answer)]
+    found += [int(h) * 3600 + int(m) * 60 + int(s)
+              for h, m, s in re.findall(r"\b(\d{1,2}):(\d{2}):(\d{2})\b", answer)]  # fmt: skip
+    clock = re.sub(r"\b\d{1,2}:\d{2}:\d{2}\b", " ", answer)
+    found += [int(m) * 60 + int(s) for m, s in re.findall(r"\b(\d{1,3}):(\d{2})\b", clock)]
+    return found
+
+
+def video_scores(prediction: str | None, gold: dict[str, Any]) -> tuple[bool, bool]:
+    """(every topic named, a time inside the asked topic's scene given)."""
+    if not prediction:
+        return False, False
+    text = prediction.lower()
+    named = all(topic.lower() in text for topic in gold["topics"])
+    timed = any(gold["start"] - 1 <= t <= gold["end"] for t in times_in(prediction))
+    return named, timed

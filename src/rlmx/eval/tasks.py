@@ -19,10 +19,22 @@ Factory = Callable[[list[int], int, TokenCounter, Path | None], list[EvalItem]]
 
 @dataclass(frozen=True)
 class EvalTask:
-    """A task of the harness: a one-line description and the factory of its items."""
+    """A task of the harness: a one-line description, the factory of its items, and what
+    its lengths measure (tokens of context, or a video's seconds)."""
 
     description: str
     make: Factory
+    unit: str = "tokens"
+    min_length: int = 256
+    default_lengths: tuple[int, ...] = (8192,)
+
+    def check_lengths(self, lengths: list[int]) -> None:
+        """ValueError unless every length is one this task can make."""
+        if not lengths or min(lengths) < self.min_length:
+            raise ValueError(
+                f"lengths are {self.unit} for this task: give at least one, each "
+                f"{self.min_length} or more"
+            )
 
 
 def _sniah(variant: tuple[str, str]) -> Factory:
@@ -87,6 +99,18 @@ def _codeqa(_lengths: list[int], n: int, _count: TokenCounter, data: Path | None
     return codeqa_items(data or Path("data.json"), n)
 
 
+def _video(lengths: list[int], n: int, _count: TokenCounter, data: Path | None) -> list:
+    from .videoqa import video_qa_items
+
+    return video_qa_items(lengths, n, data)
+
+
+def _oolong_real(lengths: list[int], n: int, count: TokenCounter, data: Path | None) -> list:
+    from .oolong import real_items
+
+    return real_items(data, lengths, n, count)
+
+
 TASKS: dict[str, EvalTask] = {
     "sniah": EvalTask("RULER single needle in Paul Graham essays", _sniah(("essay", "number"))),
     "sniah-noise-uuid": EvalTask(
@@ -101,5 +125,19 @@ TASKS: dict[str, EvalTask] = {
     "browsecomp-plus": EvalTask("BrowseComp-Plus from a local decrypted copy", _browsecomp),
     "longbench-codeqa": EvalTask(
         "LongBench-v2 code repository questions (local data.json)", _codeqa
+    ),
+    "oolong-real": EvalTask(
+        "the official OOLONG-real D&D windows (local copy or hub); lengths: at most this "
+        "many tokens",
+        _oolong_real,
+        default_lengths=(131_072,),
+    ),
+    "video-qa": EvalTask(
+        "RVAA's video QA over synthetic news videos (lengths in seconds) or a local video "
+        "with --data QUESTIONS.json",
+        _video,
+        unit="seconds of video",
+        min_length=10,
+        default_lengths=(60,),
     ),
 }

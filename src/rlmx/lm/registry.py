@@ -120,12 +120,17 @@ def get_entry(name: str) -> ModelEntry:
     return MODELS[name]
 
 
-def cache_dir() -> Path:
-    """Where pulled models live: $RLMX_CACHE_DIR, else $XDG_CACHE_HOME/rlmx, else ~/.cache/rlmx."""
+def cache_root() -> Path:
+    """rlmx's cache folder: $RLMX_CACHE_DIR, else $XDG_CACHE_HOME/rlmx, else ~/.cache/rlmx."""
     if os.environ.get("RLMX_CACHE_DIR"):
-        return Path(os.environ["RLMX_CACHE_DIR"]) / "models"
+        return Path(os.environ["RLMX_CACHE_DIR"])
     base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "rlmx" / "models"
+    return Path(base) / "rlmx"
+
+
+def cache_dir() -> Path:
+    """Where pulled models live: ``models`` in the cache folder."""
+    return cache_root() / "models"
 
 
 def model_path(name: str) -> Path:

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import sqlite3
 import threading
 from pathlib import Path
 from typing import Any
+
+from ..lm.registry import cache_root
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS results (
@@ -29,9 +30,8 @@ CREATE TABLE IF NOT EXISTS hashes (
 
 
 def default_cache_path() -> Path:
-    """``$RLMX_CACHE_DIR/perception.sqlite3``, else ``~/.cache/rlmx/perception.sqlite3``."""
-    base = os.environ.get("RLMX_CACHE_DIR") or Path.home() / ".cache" / "rlmx"
-    return Path(base) / "perception.sqlite3"
+    """``perception.sqlite3`` in rlmx's cache folder (``lm.registry.cache_root``)."""
+    return cache_root() / "perception.sqlite3"
 
 
 class PerceptionCache:

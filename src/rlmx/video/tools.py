@@ -264,18 +264,22 @@ class VideoTools:
         {"t0", "t1", "caption", "source"} (source: the vision model, or "offline")."""
         t0, t1 = self._segment(segment)
         if self.options.vision is None or self.vision_call is None:
-            caption = await asyncio.to_thread(self._cached_offline_caption, t0, t1)
+            caption = await asyncio.to_thread(self.offline_caption, t0, t1)
             return {"t0": t0, "t1": t1, "caption": caption, "source": "offline"}
         frames = 1 if t1 - t0 <= 5 else 2 if t1 - t0 <= 20 else 3
         caption = await self.look(CAPTION_PROMPT, t0, t1, frames)
         return {"t0": t0, "t1": t1, "caption": caption, "source": self.options.vision}
 
-    def _cached_offline_caption(self, t0: float, t1: float) -> str:
+    def offline_caption(self, t0: float, t1: float) -> str:
+        """The offline caption of t0-t1 (on-screen text, colours, speech), cached."""
         return self._cached(
-            "caption", {"t0": t0, "t1": t1}, "offline", lambda: self._offline_caption(t0, t1)
+            "caption",
+            {"t0": t0, "t1": t1},
+            "offline",
+            lambda: self._compose_offline_caption(t0, t1),
         )
 
-    def _offline_caption(self, t0: float, t1: float) -> str:
+    def _compose_offline_caption(self, t0: float, t1: float) -> str:
         times = self._grid(t0, t1, self.options.ocr_every)
         if len(times) > 3:  # at most three frames: first, middle, last
             times = [times[round(i * (len(times) - 1) / 2)] for i in range(3)]
@@ -371,7 +375,7 @@ class VideoTools:
                 progress(stage, 1, 1)
         spans = self.segments()
         for i, (t0, t1) in enumerate(spans):
-            self._cached_offline_caption(t0, t1)
+            self.offline_caption(t0, t1)
             if progress:
                 progress("captions", i + 1, len(spans))
         return {
