@@ -47,27 +47,18 @@ class Frame:
         return f"<Frame t={self.timestamp:.3f} s {self.width}x{self.height} {self.path}>"
 
 
-class VideoView(tuple):
-    """A time range ``[t0, t1]`` of the video with the whole video's API (absolute times)."""
+class TimeSpan:
+    """What a video and its views share, on the host (``video/env.py``) and here: a time
+    range ``t0``-``t1`` at ``fps``, views of it by slicing, consecutive segments. A subclass
+    says how it makes a view (``_span``) and which error a bad time raises."""
 
-    _host: dict[str, Callable[..., Any]]
+    t0: float
+    t1: float
     fps: float
+    error: type[Exception] = ValueError
 
-    def __new__(
-        cls, t0: float, t1: float, fps: float, host: dict[str, Callable[..., Any]]
-    ) -> VideoView:
-        view = super().__new__(cls, (round(float(t0), 6), round(float(t1), 6)))
-        view.fps = fps
-        view._host = host
-        return view
-
-    @property
-    def t0(self) -> float:
-        return self[0]
-
-    @property
-    def t1(self) -> float:
-        return self[1]
+    def _span(self, t0: float, t1: float) -> Any:
+        raise NotImplementedError
 
     @property
     def duration(self) -> float:
@@ -77,22 +68,62 @@ class VideoView(tuple):
     def total_frames(self) -> int:
         return max(1, round(self.duration * self.fps))
 
-    def __getitem__(self, key: Any) -> Any:
-        if not isinstance(key, slice):
-            return super().__getitem__(key)  # view[0] is t0, as for any pair
-        if key.step is not None:
+    def _slice(self, span: slice) -> Any:
+        if span.step is not None:
             raise TypeError("index a video by time: video[t0:t1] (seconds, no step)")
-        t0 = self.t0 if key.start is None else float(key.start)
-        t1 = self.t1 if key.stop is None else float(key.stop)
+        t0 = self.t0 if span.start is None else float(span.start)
+        t1 = self.t1 if span.stop is None else float(span.stop)
         self._check(t0)
         self._check(t1)
         if t1 <= t0:
-            raise ValueError(f"empty range {t0:.3f}-{t1:.3f} s")
-        return VideoView(t0, t1, self.fps, self._host)
+            raise self.error(f"empty range {t0:.3f}-{t1:.3f} s")
+        return self._span(t0, t1)
 
     def _check(self, t: float) -> None:
         if not self.t0 - EPSILON <= t <= self.t1 + EPSILON:
-            raise ValueError(f"time {t:.3f} s is outside {self.t0:.3f}-{self.t1:.3f} s")
+            raise self.error(f"time {t:.3f} s is outside {self.t0:.3f}-{self.t1:.3f} s")
+
+    def iter_segments(self, duration: float = 60.0) -> Iterator[Any]:
+        """Consecutive views of ``duration`` seconds (the last may be shorter)."""
+        if duration <= 0:
+            raise self.error("segment duration must be positive")
+        start = self.t0
+        while start < self.t1 - EPSILON:
+            yield self._span(start, min(start + duration, self.t1))
+            start += duration
+
+    def __repr__(self) -> str:
+        return f"<VideoView {self.t0:.2f}-{self.t1:.2f} s>"
+
+
+class VideoView(TimeSpan, tuple):  # type: ignore[misc]
+    """A time range ``[t0, t1]`` of the video with the whole video's API (absolute times)."""
+
+    _host: dict[str, Callable[..., Any]]
+
+    def __new__(
+        cls, t0: float, t1: float, fps: float, host: dict[str, Callable[..., Any]]
+    ) -> VideoView:
+        view = tuple.__new__(cls, (round(float(t0), 6), round(float(t1), 6)))
+        view.fps = fps
+        view._host = host
+        return view
+
+    @property  # type: ignore[override]
+    def t0(self) -> float:
+        return tuple.__getitem__(self, 0)
+
+    @property  # type: ignore[override]
+    def t1(self) -> float:
+        return tuple.__getitem__(self, 1)
+
+    def _span(self, t0: float, t1: float) -> VideoView:
+        return VideoView(t0, t1, self.fps, self._host)
+
+    def __getitem__(self, key: Any) -> Any:
+        if isinstance(key, slice):
+            return self._slice(key)
+        return tuple.__getitem__(self, key)  # view[0] is t0, as for any pair
 
     def get_frame(self, t: float, exact: bool = True) -> Frame:
         """The frame shown at ``t`` (exact), or the keyframe nearest ``t`` (cheap)."""
@@ -106,18 +137,6 @@ class VideoView(tuple):
         view = self[t0:t1]
         found = self._host["sample_frames_uniform"](view.t0, view.t1, int(n), exact)
         return [Frame(info) for info in found]
-
-    def iter_segments(self, duration: float = 60.0) -> Iterator[VideoView]:
-        """Consecutive views of ``duration`` seconds (the last may be shorter)."""
-        if duration <= 0:
-            raise ValueError("segment duration must be positive")
-        start = self.t0
-        while start < self.t1 - EPSILON:
-            yield VideoView(start, min(start + duration, self.t1), self.fps, self._host)
-            start += duration
-
-    def __repr__(self) -> str:
-        return f"<VideoView {self.t0:.2f}-{self.t1:.2f} s>"
 
 
 class VideoContext(VideoView):
@@ -134,6 +153,10 @@ class VideoContext(VideoView):
         view.metadata = meta
         view._fields = dict(data)
         return view
+
+    @property
+    def total_frames(self) -> int:
+        return int(self.metadata.get("total_frames") or super().total_frames)
 
     def __getitem__(self, key: Any) -> Any:
         if isinstance(key, str):

@@ -14,7 +14,6 @@ import bisect
 import math
 import threading
 from collections import OrderedDict
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,6 +22,7 @@ import av
 import numpy as np
 
 from ..errors import ContextError
+from ..repl.video_context import TimeSpan
 
 FRAME_CACHE = 32
 
@@ -127,36 +127,23 @@ class _Decoder:
         )
 
 
-class VideoView:
+class VideoView(TimeSpan):
     """A time range of a video with the same API as the whole video; times are absolute."""
+
+    error = VideoError
 
     def __init__(self, decoder: _Decoder, t0: float, t1: float, fps: float) -> None:
         self._decoder = decoder
         self.t0, self.t1 = t0, t1
         self.fps = fps
 
-    @property
-    def duration(self) -> float:
-        return self.t1 - self.t0
-
-    @property
-    def total_frames(self) -> int:
-        return max(1, round(self.duration * self.fps))
-
-    def __getitem__(self, span: slice) -> VideoView:
-        if not isinstance(span, slice) or span.step is not None:
-            raise TypeError("index a video by time: video[t0:t1] (seconds, no step)")
-        t0 = self.t0 if span.start is None else float(span.start)
-        t1 = self.t1 if span.stop is None else float(span.stop)
-        self._check(t0)
-        self._check(t1)
-        if t1 <= t0:
-            raise VideoError(f"empty range {t0:.3f}-{t1:.3f} s")
+    def _span(self, t0: float, t1: float) -> VideoView:
         return VideoView(self._decoder, t0, t1, self.fps)
 
-    def _check(self, t: float) -> None:
-        if not self.t0 - 1e-6 <= t <= self.t1 + 1e-6:
-            raise VideoError(f"time {t:.3f} s is outside {self.t0:.3f}-{self.t1:.3f} s")
+    def __getitem__(self, span: slice) -> VideoView:
+        if not isinstance(span, slice):
+            raise TypeError("index a video by time: video[t0:t1] (seconds, no step)")
+        return self._slice(span)
 
     def get_frame(self, t: float, exact: bool = True) -> FrameData:
         """The frame shown at ``t`` (exact), or the keyframe nearest ``t`` (cheap)."""
@@ -173,18 +160,6 @@ class VideoView:
         view = self[t0:t1]
         step = view.duration / n
         return [view.get_frame(view.t0 + step * (i + 0.5), exact) for i in range(n)]
-
-    def iter_segments(self, duration: float) -> Iterator[VideoView]:
-        """Consecutive views of ``duration`` seconds (the last may be shorter)."""
-        if duration <= 0:
-            raise VideoError("segment duration must be positive")
-        start = self.t0
-        while start < self.t1 - 1e-6:
-            yield VideoView(self._decoder, start, min(start + duration, self.t1), self.fps)
-            start += duration
-
-    def __repr__(self) -> str:
-        return f"<VideoView {self.t0:.2f}-{self.t1:.2f} s>"
 
 
 class VideoEnv(VideoView):
