@@ -319,3 +319,43 @@ def test_chat_keeps_variables_between_questions_until_reset(replay, tmp_path: Pa
 def test_chat_refuses_stdin_as_context() -> None:
     proc = rlmx("chat", "-", stdin="q\n")
     assert proc.returncode == 2 and "reads its questions from stdin" in proc.stderr
+
+
+def test_chat_on_a_terminal_prompts_and_shows_the_live_panel(replay, tmp_path: Path) -> None:
+    import os
+    import pty
+
+    doc = tmp_path / "doc.txt"
+    doc.write_text("hello")
+    spec = replay([repl("n = globals().get('n', 0) + 1\nFINAL(f'answer {n}')")])
+    leader, follower = pty.openpty()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "rlmx.cli", "chat", str(doc), "--root", spec, "--sandbox",
+         "process"],
+        stdin=follower, stdout=follower, stderr=follower, close_fds=True,
+    )  # fmt: skip
+    os.close(follower)
+    seen = b""
+
+    def read_until(marker: bytes) -> None:
+        nonlocal seen
+        deadline = time.monotonic() + 60
+        while marker not in seen and time.monotonic() < deadline:
+            try:
+                seen += os.read(leader, 4096)
+            except OSError:
+                break
+        assert marker in seen, seen[-500:]
+
+    try:
+        read_until(b"? ")
+        os.write(leader, b"first?\n")
+        read_until(b"answer 1")
+        os.write(leader, b"again?\n")
+        read_until(b"answer 2")
+        os.write(leader, b"/exit\n")
+        assert proc.wait(timeout=30) == 0
+    finally:
+        proc.kill()
+        os.close(leader)
+    assert b"/reset" in seen and b"status final" in seen
