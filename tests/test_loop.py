@@ -14,6 +14,7 @@ from rlmx.host_calls import SUBCALL_ERROR
 from rlmx.lm.base import LMBase, LMResponse, Usage
 from rlmx.lm.replay import ReplayLM, load_script
 from rlmx.prompts import FINAL_GRAMMAR, REPLY_GRAMMAR, repeated_cell
+from rlmx.result import NO_FINAL_WARNING, STATUS_WARNINGS, guess_warning
 
 from conftest import repl
 
@@ -88,14 +89,40 @@ def test_no_code_reply_gets_corrective_turn(replay) -> None:
 
 def test_iteration_limit_gives_one_last_turn(replay) -> None:
     spec = replay([repl("x = 1"), repl("x += 1"), "FINAL(best guess)"])
-    result, _ = run(spec, max_iterations=2)
+    result, events = run(spec, max_iterations=2)
     assert (result.answer, result.status, result.iterations) == ("best guess", "max_iterations", 3)
+    assert result.warnings == [STATUS_WARNINGS["max_iterations"]]
+    finished = next(e for e in events if e.type == "run_finished")
+    assert finished.warnings == result.warnings and result.to_dict()["warnings"] == result.warnings
 
 
 def test_last_turn_code_without_final_gives_no_code_as_answer(replay) -> None:
     spec = replay([repl("x = 1"), repl("x = 2", prose="still looking")])
     result, _ = run(spec, max_iterations=1)
     assert (result.answer, result.status) == ("still looking", "max_iterations")
+    assert result.warnings == [STATUS_WARNINGS["max_iterations"], NO_FINAL_WARNING]
+
+
+def test_every_message_rlmx_sends_the_model_is_a_notice(replay) -> None:
+    script = ["FINAL(guess)", "thinking", repl("print(1)"), repl("print(1)"), repl("x = 2")]
+    result, events = run(replay(script), max_iterations=4)
+    notices = [(e.kind, e.iteration) for e in events if e.type == "notice"]
+    assert notices == [("premature_final", 1), ("no_code", 2), ("repeated_cell", 4),
+                       ("last_turn", 4)]  # fmt: skip
+    texts = [e.text for e in events if e.type == "notice"]
+    assert "not accepted before you have run code" in texts[0]
+    assert "You have used all 4 iterations" in texts[3]
+    assert result.status == "max_iterations" and result.warnings
+
+
+def test_a_final_accepted_after_a_push_back_is_flagged_as_a_guess(replay) -> None:
+    spec = replay([repl("print('nothing here')"), "FINAL(140)", "FINAL(140)"])
+    result, events = run(spec, policy="compact")
+    assert (result.answer, result.status) == ("140", "final")
+    assert result.warnings == [guess_warning("140")]
+    assert [e.kind for e in events if e.type == "notice"] == ["doubted_final"]
+    clean, _ = run(replay([repl("print(140)"), "FINAL(140)"]), policy="compact")
+    assert clean.warnings == []
 
 
 def test_last_turn_without_final_uses_reply_text(replay) -> None:

@@ -176,3 +176,30 @@ def test_follow_up_questions_reuse_the_runs_context_in_one_session(
             expect(page.locator("#run-query")).to_have_text("and then?")
         sessions = httpx.get(f"{url}/sessions").json()["sessions"]
         assert len(sessions) == 1 and len(sessions[0]["runs"]) == 2
+
+
+def test_warnings_notices_and_a_long_answer_collapsed(page: Page, settings, replay) -> None:
+    long_answer = "\\n".join(f"line {i}" for i in range(40))
+    spec = replay(["FINAL(too early)", repl("x = 1"), repl(f"FINAL('''{long_answer}''')")])
+    with serve_in_thread(settings) as url:
+        body = {"query": "q", "context": "c", "root": spec, "max_iterations": 2}
+        run_id = httpx.post(f"{url}/query", json=body).json()["run_id"]
+        page.goto(f"{url}/#/run/{run_id}")
+        expect(page.locator("#answer-box")).to_be_visible()
+        expect(page.locator("#answer-warnings li")).to_have_text(
+            ["Warning: the run hit its iteration limit: the answer is the model's last attempt"]
+        )
+        notices = page.locator(".notice > summary")
+        expect(notices).to_have_text(["rlmx told the model (premature final)",
+                                      "rlmx told the model (last turn)"])  # fmt: skip
+        answer = page.locator("#final-answer")
+        assert page.locator("#final-answer.clipped").count() == 1
+        clipped = answer.bounding_box()["height"]
+        page.click("#answer-more")
+        expect(page.locator("#answer-more")).to_be_hidden()
+        assert answer.bounding_box()["height"] > 2 * clipped
+        assert "line 39" in answer.text_content()
+        run = httpx.get(f"{url}/runs/{run_id}?events=false").json()
+        assert run["warnings"] == [
+            "the run hit its iteration limit: the answer is the model's last attempt"
+        ]

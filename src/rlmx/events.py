@@ -124,6 +124,16 @@ class FinalAnswer(_Event):
     via: str
 
 
+class Notice(_Event):
+    """A message rlmx itself sent the root model (a correction, a push-back, the last-turn
+    notice, a repeated-cell or repeated-error note, trimmed history), so a reader of the
+    trajectory knows why the run went on."""
+
+    type: Literal["notice"] = "notice"
+    kind: str
+    text: str
+
+
 class ErrorEvent(_Event):
     type: Literal["error"] = "error"
     message: str
@@ -138,6 +148,7 @@ class RunFinished(_Event):
     cost_usd: float | None
     seconds: float
     error: str | None = None
+    warnings: list[str] = Field(default_factory=list)
 
 
 Event = Annotated[
@@ -149,6 +160,7 @@ Event = Annotated[
     | ToolCall
     | ChildRun
     | FinalAnswer
+    | Notice
     | ErrorEvent
     | RunFinished,
     Field(discriminator="type"),

@@ -28,6 +28,7 @@ from typing import Any
 from . import prompts
 from .lm.base import LM, Message
 from .repairs import Repairs
+from .result import guess_warning
 
 POLICY_NAMES = ("paper", "compact")
 
@@ -60,10 +61,12 @@ class CellOutcome:
 @dataclass(frozen=True)
 class Report:
     """The user message after a turn's cells; ``final_only``: the next reply may only be a
-    FINAL line (the turn repeated the one before)."""
+    FINAL line (the turn repeated the one before); ``notices``: what in it rlmx itself
+    says to the model, as (kind, text)."""
 
     text: str
     final_only: bool = False
+    notices: tuple[tuple[str, str], ...] = ()
 
 
 class Policy:
@@ -102,10 +105,14 @@ class Policy:
             repeated = notes.saw(cell.code, cell.output)
             parts.append(self.cell_report(cell.code, cell.output))
         last = cells[-1]
-        parts.append(notes.error_hint(last.output, last.failed) or "")
-        parts.append(prompts.repeated_cell(query) if repeated else "")
+        hint = notes.error_hint(last.output, last.failed)
+        notices = [("error_hint", hint)] if hint else []
+        if repeated:
+            notices.append(("repeated_cell", prompts.repeated_cell(query)))
+        parts += [text for _, text in notices]
         parts.append(self.next_turn(query))
-        return Report("\n\n".join(p for p in parts if p), final_only=repeated)
+        text = "\n\n".join(p for p in parts if p)
+        return Report(text, final_only=repeated, notices=tuple(notices))
 
     def refuse_sub_call(self, notes: Repairs, prompt: str) -> str | None:
         """Why a sub-call is not sent (its cell gets the reason as an error string)."""
@@ -118,6 +125,10 @@ class Policy:
     def doubt_final(self, notes: Repairs, answer: str) -> str | None:
         """A reason to ask again before a prose FINAL is accepted, or None to accept it."""
         return None
+
+    def final_warnings(self, notes: Repairs, answer: str) -> list[str]:
+        """What the user should know about an accepted answer (a likely guess ...)."""
+        return []
 
 
 class CompactPolicy(Policy):
@@ -158,6 +169,10 @@ class CompactPolicy(Policy):
 
     def doubt_final(self, notes: Repairs, answer: str) -> str | None:
         return notes.unseen_answer(answer)
+
+    def final_warnings(self, notes: Repairs, answer: str) -> list[str]:
+        unseen = notes.unseen_numbers(answer) if notes.pushed_back else []
+        return [guess_warning(", ".join(unseen))] if unseen else []
 
 
 POLICIES: dict[str, type[Policy]] = {"paper": Policy, "compact": CompactPolicy}

@@ -97,11 +97,15 @@ class Repairs:
         """Appended to a sub-call's reply when the helper answered without any text."""
         return "\n" + prompts.BLIND_SUB_CALL if self.is_blind(prompt) else ""
 
+    def unseen_numbers(self, answer: str) -> list[str]:
+        """The numbers of ``answer`` that no output the root has seen showed."""
+        return sorted(n for n in _numbers(answer) if not _shown(n, self.seen_numbers))
+
     def unseen_answer(self, answer: str) -> str | None:
         """A one-time push back on a prose FINAL whose numbers no output has shown."""
         if self.pushed_back:
             return None
-        unseen = sorted(n for n in _numbers(answer) if not _shown(n, self.seen_numbers))
+        unseen = self.unseen_numbers(answer)
         if not unseen:
             return None
         self.pushed_back = True

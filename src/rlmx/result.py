@@ -11,6 +11,23 @@ from .lm.base import Usage
 Status = Literal["final", "max_iterations", "budget_exhausted", "error", "cancelled"]
 
 
+
+# What the user is told next to an answer that may not be reliable (Result.warnings).
+def guess_warning(numbers: str) -> str:
+    """Shown to the user (not the model) next to an answer the repairs doubted."""
+    return (
+        f"the answer's number(s) {numbers} appeared in no REPL output, even after rlmx asked "
+        "the model to check: it may be a guess"
+    )
+
+
+STATUS_WARNINGS = {
+    "max_iterations": "the run hit its iteration limit: the answer is the model's last attempt",
+    "budget_exhausted": "the budget ran out: the answer is the model's last attempt",
+}
+NO_FINAL_WARNING = "the model gave no FINAL answer: this is the text of its last reply"
+
+
 @dataclass
 class UsageReport:
     """Usage of one run: its own root turns, its plain sub-calls, its child runs, by model."""
@@ -60,6 +77,7 @@ class Result:
     seconds: float
     trajectory: Path | None = None
     error: str | None = None
+    warnings: list[str] = field(default_factory=list)  # why the answer may be unreliable
 
     @property
     def cost_usd(self) -> float | None:
@@ -77,4 +95,5 @@ class Result:
             "seconds": round(self.seconds, 3),
             "trajectory": str(self.trajectory) if self.trajectory else None,
             "error": self.error,
+            "warnings": self.warnings,
         }

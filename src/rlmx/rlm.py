@@ -279,6 +279,7 @@ class _Run:
         answer: str | None = None
         status: Status = "error"
         error: str | None = None
+        warnings: list[str] = []
         cancelled: asyncio.CancelledError | None = None
         try:
             if space.prepared is None:  # child runs get plain data from rlm_query
@@ -297,7 +298,9 @@ class _Run:
                 parent_cell=self.parent_cell,
             )
             await space.serve(self.host)
-            answer, status = await Turns(self, space.sandbox).play(space.describe())
+            turns = Turns(self, space.sandbox)
+            warnings = turns.warnings  # filled as the turns go, kept if they fail midway
+            answer, status = await turns.play(space.describe())
         except (LMError, SandboxError) as exc:
             error = str(exc)
             await self.emit(ErrorEvent, message=error)
@@ -314,6 +317,7 @@ class _Run:
             run_id=self.run_id,
             seconds=time.perf_counter() - started,
             error=error,
+            warnings=warnings,
         )
         await self.emit(
             RunFinished,
@@ -324,6 +328,7 @@ class _Run:
             cost_usd=result.cost_usd,
             seconds=result.seconds,
             error=error,
+            warnings=warnings,
         )
         if cancelled is not None:
             raise cancelled

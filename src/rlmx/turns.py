@@ -14,12 +14,12 @@ from typing import Any
 
 from . import prompts
 from .budget import BudgetExhausted
-from .events import CellStarted, CodeExecuted, FinalAnswer, LLMCall, preview
+from .events import CellStarted, CodeExecuted, FinalAnswer, LLMCall, Notice, preview
 from .lm.base import LM, Message, prompt_tokens
 from .policy import CellOutcome, Task
 from .protocol import parse_reply
 from .repl.sandbox import CellResult, Sandbox
-from .result import Status
+from .result import NO_FINAL_WARNING, STATUS_WARNINGS, Status
 
 
 @dataclass
@@ -31,12 +31,13 @@ class _Final:
 HISTORY_TRIMMED = "[Earlier turns were removed to fit the model's context window.]"
 
 
-def fit_history(lm: LM, messages: list[Message], head: int, reply_tokens: int) -> None:
+def fit_history(lm: LM, messages: list[Message], head: int, reply_tokens: int) -> bool:
     """Drop the oldest exchanges after the first ``head`` messages (system prompt,
     examples, task) until the history fits the root's window with room for its reply.
-    Small local windows fill up after a few long outputs; the last turn always stays."""
+    Small local windows fill up after a few long outputs; the last turn always stays.
+    True when the model is told for the first time that turns were removed."""
     if lm.context_window is None:
-        return
+        return False
     budget = lm.context_window - reply_tokens
     trimmed = False
     while prompt_tokens(lm, messages) > budget and len(messages) > head + 2:
@@ -47,6 +48,8 @@ def fit_history(lm: LM, messages: list[Message], head: int, reply_tokens: int) -
             **messages[head - 1],
             "content": f"{messages[head - 1]['content']}\n\n{HISTORY_TRIMMED}",
         }
+        return True
+    return False
 
 
 class Turns:
@@ -58,6 +61,7 @@ class Turns:
         self.opening = 0  # messages before the first reply; never trimmed
         self.cells_run = 0
         self.final_only = False  # the last turn repeated the one before: ask for FINAL
+        self.warnings: list[str] = []  # why the answer may be unreliable (Result.warnings)
 
     async def play(self, context_description: str) -> tuple[str | None, Status]:
         """Root turns until a final answer or a limit; the answer and the run's status."""
@@ -85,6 +89,7 @@ class Turns:
             final = await self.act(reply, messages)
             if final is not None:
                 await run.emit(FinalAnswer, answer=final.answer, via=final.via)
+                self.warnings += run.policy.final_warnings(run.notes, final.answer)
                 return final.answer, "final"
         reason = f"You have used all {run.cfg.max_iterations} iterations"
         return await self.last_turn(messages, reason, "max_iterations")
@@ -104,19 +109,18 @@ class Turns:
             report = run.policy.report(run.notes, run.query, ran)
             self.final_only = report.final_only
             messages.append({"role": "user", "content": report.text})
+            for kind, text in report.notices:
+                await run.emit(Notice, kind=kind, text=text)
             return None
         if parsed.final is None:
-            messages.append({"role": "user", "content": prompts.NO_CODE_CORRECTION})
-            return None
+            return await self.tell(messages, "no_code", prompts.NO_CODE_CORRECTION)
         if self.cells_run == 0:
-            messages.append({"role": "user", "content": prompts.PREMATURE_FINAL})
-            return None
+            return await self.tell(messages, "premature_final", prompts.PREMATURE_FINAL)
         doubt = parsed.final.via == "FINAL" and run.policy.doubt_final(
             run.notes, parsed.final.value
         )
         if doubt:
-            messages.append({"role": "user", "content": doubt})
-            return None
+            return await self.tell(messages, "doubted_final", doubt)
         return await self.resolve_prose_final(parsed.final.via, parsed.final.value, messages)
 
     async def resolve_prose_final(
@@ -135,6 +139,11 @@ class Turns:
         messages.append({"role": "user", "content": f"{report}\n\n{turn}".strip()})
         return None
 
+    async def tell(self, messages: list[Message], kind: str, text: str) -> None:
+        """Send the model a message of rlmx's own, recorded as a ``notice`` event."""
+        messages.append({"role": "user", "content": text})
+        await self.run.emit(Notice, kind=kind, text=text)
+
     async def last_turn(
         self, messages: list[Message], reason: str, status: Status
     ) -> tuple[str | None, Status]:
@@ -142,7 +151,8 @@ class Turns:
         run = self.run
         if run.depth > 0 and status == "budget_exhausted":
             return None, status  # only the root gets a turn past the budget
-        messages.append({"role": "user", "content": prompts.last_turn(reason)})
+        self.warnings.append(STATUS_WARNINGS[status])
+        await self.tell(messages, "last_turn", prompts.last_turn(reason))
         run.iteration += 1
         reply = await self.root_call(messages, force=True, final_only=True)
         parsed = parse_reply(reply)
@@ -154,7 +164,10 @@ class Turns:
             final = await self.resolve_prose_final(parsed.final.via, parsed.final.value, messages)
             if final is not None:
                 return final.answer, status
-        return (parsed.prose.strip() or None), status  # no FINAL: the best text we have
+        prose = parsed.prose.strip() or None  # no FINAL: the best text we have
+        if prose is not None:
+            self.warnings.append(NO_FINAL_WARNING)
+        return prose, status
 
     # -- steps ----------------------------------------------------------------------------------
     async def root_call(
@@ -162,7 +175,8 @@ class Turns:
     ) -> str:
         """One root turn; with a grammar, ``final_only`` allows nothing but a FINAL line."""
         run = self.run
-        fit_history(run.root_lm, messages, self.opening, run.cfg.root_max_tokens or 1024)
+        if fit_history(run.root_lm, messages, self.opening, run.cfg.root_max_tokens or 1024):
+            await run.emit(Notice, kind="history_trimmed", text=HISTORY_TRIMMED)
         started = time.perf_counter()
         grammar = run.policy.grammar(run.root_lm, final_only)
         response = await run.tree.gateway.call(

@@ -157,6 +157,8 @@ def print_result(result: Any) -> None:
         f"{result.seconds:.1f} s | run {result.run_id}",
         err=True,
     )
+    for warning in result.warnings:
+        typer.echo(f"rlmx: warning: {warning}", err=True)
     if result.error:
         typer.echo(f"rlmx: error: {result.error}", err=True)
     if result.trajectory:

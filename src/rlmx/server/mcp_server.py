@@ -125,7 +125,7 @@ def build_server(
         summary = result.to_dict()
         return {key: summary[key] for key in
                 ("answer", "status", "iterations", "usage", "cost_usd", "seconds", "run_id",
-                 "error")}  # fmt: skip
+                 "error", "warnings")}  # fmt: skip
 
     return server
 

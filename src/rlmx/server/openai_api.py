@@ -163,6 +163,7 @@ def _rlmx_fields(run: dict[str, Any]) -> dict[str, Any]:
         "status": run["status"],
         "iterations": run["iterations"],
         "cost_usd": run["cost_usd"],
+        "warnings": run.get("warnings") or [],
     }
 
 

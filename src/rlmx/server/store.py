@@ -33,7 +33,8 @@ CREATE TABLE IF NOT EXISTS runs (
     cost_usd REAL,
     error TEXT,
     context_file TEXT,
-    settings TEXT
+    settings TEXT,
+    warnings TEXT
 );
 CREATE TABLE IF NOT EXISTS events (
     run_id TEXT NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
@@ -43,10 +44,11 @@ CREATE TABLE IF NOT EXISTS events (
     PRIMARY KEY (run_id, seq)
 );
 """
+ADDED_COLUMNS = {"warnings": "TEXT"}  # columns newer than a database made before them
 LIVE_STATUSES = ("queued", "running")
 SUMMARY_COLUMNS = (
     "id, status, source, query, root, sub, created, finished, answer, iterations, usage, "
-    "cost_usd, error, context_file, settings"
+    "cost_usd, error, context_file, settings, warnings"
 )
 
 
@@ -63,6 +65,10 @@ class RunStore:
             self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.execute("PRAGMA foreign_keys=ON")
             self._db.executescript(SCHEMA)
+            have = {row["name"] for row in self._db.execute("PRAGMA table_info(runs)")}
+            for column, kind in ADDED_COLUMNS.items():
+                if column not in have:
+                    self._db.execute(f"ALTER TABLE runs ADD COLUMN {column} {kind}")
 
     def close(self) -> None:
         with self._lock:
@@ -101,10 +107,11 @@ class RunStore:
         """Record the summary of a root ``run_finished`` event."""
         self._run(
             "UPDATE runs SET status = ?, finished = ?, answer = ?, iterations = ?, usage = ?, "
-            "cost_usd = ?, error = ? WHERE id = ?",
+            "cost_usd = ?, error = ?, warnings = ? WHERE id = ?",
             (final["status"], final.get("ts", time.time()), final.get("answer"),
              final.get("iterations"), json.dumps(final.get("usage") or {}),
-             final.get("cost_usd"), final.get("error"), run_id),
+             final.get("cost_usd"), final.get("error"), json.dumps(final.get("warnings") or []),
+             run_id),
         )  # fmt: skip
 
     def get_run(self, run_id: str) -> dict[str, Any] | None:
@@ -174,4 +181,5 @@ def _summary(row: sqlite3.Row) -> dict[str, Any]:
     summary = dict(row)
     summary["usage"] = json.loads(summary["usage"]) if summary["usage"] else None
     summary["settings"] = json.loads(summary["settings"]) if summary["settings"] else {}
+    summary["warnings"] = json.loads(summary["warnings"]) if summary["warnings"] else []
     return summary

@@ -5,7 +5,8 @@
 "use strict";
 
 const EVENT_TYPES = ["run_started", "llm_call", "cell_started", "code_executed", "sub_call",
-  "tool_call", "child_run", "final_answer", "error", "run_finished"];
+  "tool_call", "child_run", "final_answer", "notice", "error", "run_finished"];
+const LONG_ANSWER_LINES = 12;
 const VIDEO_SUFFIXES = [".mp4", ".webm", ".mkv", ".mov", ".m4v", ".avi"];
 const $ = (selector) => document.querySelector(selector);
 let token = localStorage.getItem("rlmx-token") || "";
@@ -279,6 +280,15 @@ class RunView {
     run.body.append(el("div", { class: "run-final", text: `Final answer (${event.via}): ${event.answer}` }));
   }
 
+  // A message rlmx itself sent the model: why the run went on (a push-back, a correction ...)
+  on_notice(event) {
+    const run = this.run(event.run_id);
+    const place = run.iterations.get(event.iteration);
+    const label = `rlmx told the model (${event.kind.replaceAll("_", " ")})`;
+    (place ? place.node : run.body).append(el("details", { class: "notice" },
+      el("summary", { text: label }), el("pre", { text: event.text })));
+  }
+
   on_error(event) {
     this.run(event.run_id).body.append(el("p", { class: "error", text: event.message }));
   }
@@ -288,10 +298,7 @@ class RunView {
     run.title.append(el("span", { class: "meta", text: ` · ${event.status} · ${event.seconds.toFixed(1)} s` }));
     if (event.run_id !== this.rootId) return;
     setStatus(event.status);
-    if (event.answer != null) {
-      $("#final-answer").textContent = event.answer;
-      $("#answer-box").hidden = false;
-    }
+    if (event.answer != null) showAnswer(event.answer, event.warnings || []);
     if (event.error) showRunError(event.error);
     if (event.cost_usd != null) this.totals.cost = event.cost_usd;
     $("#cancel").hidden = true;
@@ -325,6 +332,19 @@ const timeline = {
     for (const span of this.spans) this.draw(span);
   },
 };
+
+// The answer once, long ones clipped behind a button; what may make it unreliable below it.
+function showAnswer(answer, warnings) {
+  const text = $("#final-answer");
+  text.textContent = answer;
+  const long = answer.split("\n").length > LONG_ANSWER_LINES || answer.length > 1500;
+  text.classList.toggle("clipped", long);
+  $("#answer-more").hidden = !long;
+  const list = $("#answer-warnings");
+  list.replaceChildren(...warnings.map((w) => el("li", { text: `Warning: ${w}` })));
+  list.hidden = warnings.length === 0;
+  $("#answer-box").hidden = false;
+}
 
 function setStatus(status) {
   const badge = $("#run-status");
@@ -496,6 +516,10 @@ function route() {
 
 $("#new-run").addEventListener("submit", startRun);
 $("#follow-up").addEventListener("submit", askFollowUp);
+$("#answer-more").addEventListener("click", () => {
+  $("#final-answer").classList.remove("clipped");
+  $("#answer-more").hidden = true;
+});
 $("#video").addEventListener("loadedmetadata", () => timeline.redraw());
 $("#cancel").addEventListener("click", () => api(`/runs/${currentView.rootId}/cancel`, { method: "POST" }));
 window.addEventListener("hashchange", route);
