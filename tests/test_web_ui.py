@@ -203,3 +203,34 @@ def test_warnings_notices_and_a_long_answer_collapsed(page: Page, settings, repl
         assert run["warnings"] == [
             "the run hit its iteration limit: the answer is the model's last attempt"
         ]
+
+
+@pytest.mark.parametrize("width", [1200, 390])
+def test_the_form_and_the_run_list_fit_desktop_and_phone_widths(
+    browser, settings, replay, width
+) -> None:
+    spec = replay([repl("FINAL('a fairly long answer to show in the run list, cut to fit')")])
+    page = browser.new_page(viewport={"width": width, "height": 800})
+    try:
+        with serve_in_thread(settings) as url:
+            for _ in range(2):
+                body = {"query": "What does the long question ask about?", "context": "c",
+                        "root": spec}  # fmt: skip
+                httpx.post(f"{url}/query", json=body)
+            page.goto(url)
+            expect(page.locator("#start")).to_be_visible()
+            ARTIFACTS.mkdir(exist_ok=True)
+            page.screenshot(path=str(ARTIFACTS / f"web-ui-new-run-{width}.png"), full_page=True)
+            assert page.evaluate("document.documentElement.scrollWidth") <= width
+            page.click("text=Runs")
+            expect(page.locator("#runs-table tbody tr")).to_have_count(2)
+            expect(page.locator("#runs-table .status").first).to_have_text("final")
+            page.screenshot(path=str(ARTIFACTS / f"web-ui-runs-{width}.png"), full_page=True)
+            assert page.evaluate("document.documentElement.scrollWidth") <= width
+            answers = page.locator("#runs-table td.wide.q")
+            assert answers.first.is_visible() == (width > 640)
+            page.goto(f"{url}/#/run/nosuchrun")
+            expect(page.locator("#run-error")).to_contain_text("no run 'nosuchrun'")
+            expect(page.locator("#run-status")).to_have_text("not found")
+    finally:
+        page.close()

@@ -42,6 +42,18 @@ async function api(path, options = {}) {
   return body;
 }
 
+// The first line of a text, at most `limit` characters: a label for a sub-call's prompt.
+function oneLine(text, limit) {
+  const line = (text || "").replace(/\s+/g, " ").trim();
+  return line.length > limit ? line.slice(0, limit - 1) + "…" : line || "(empty prompt)";
+}
+
+// A root reply without its code blocks, which the cells below it show already.
+function withoutCode(reply) {
+  const text = (reply || "").replace(/```(?:repl|python)?\n[\s\S]*?(?:```|$)/g, "[code: see the cell below]");
+  return text.trim() || "(only code)";
+}
+
 function tokensOf(usage) {
   return usage ? (usage.input_tokens || 0) + (usage.output_tokens || 0) : 0;
 }
@@ -191,7 +203,7 @@ class RunView {
     const run = this.run(event.run_id);
     const item = this.iteration(run, event.iteration);
     item.meta.textContent = `${event.model} · ${usageText(event.usage, event.seconds)}`;
-    item.node.append(lazyDetails("reply", ["model reply"], () => el("pre", { text: event.response })));
+    item.node.append(lazyDetails("reply", ["model reply"], () => el("pre", { text: withoutCode(event.response) })));
     this.count(event.usage);
     if (event.run_id === this.rootId) this.totals.iterations += 1;
   }
@@ -237,13 +249,14 @@ class RunView {
     const cell = event.cell != null ? this.cell(run, event) : null;
     const status = event.error ? " · failed" : "";
     const queued = event.queued_seconds >= 0.01 ? ` (${event.queued_seconds.toFixed(2)} s queued)` : "";
-    const label = `${event.call_id}${event.batch_index != null ? ` [${event.batch_index}]` : ""} · ` +
+    const label = `${oneLine(event.prompt, 70)} · ` +
       `${event.model} · ${usageText(event.usage, event.seconds)}${queued}${status}`;
     const row = lazyDetails("subcall" + (event.error ? " failed" : ""), [label], () => el("div", { class: "io" },
       el("div", { class: "meta", text: `prompt (${event.prompt_chars.toLocaleString()} chars)` }),
       el("pre", { class: "prompt", text: event.prompt }),
       el("div", { class: "meta", text: "response" }),
       el("pre", { class: "response", text: event.error ? `error: ${event.error}` : event.response })));
+    row.title = `${event.call_id}${event.batch_index != null ? ` (item ${event.batch_index} of its batch)` : ""}`;
     if (cell) {
       cell.calls += 1;
       cell.subSummary.textContent = `${cell.calls} sub-call${cell.calls === 1 ? "" : "s"}`;
@@ -406,7 +419,9 @@ async function showRun(runId) {
   try {
     run = await api(`/runs/${runId}?events=false`);
   } catch (error) {
-    showRunError(error.message);
+    currentView.close();
+    setStatus("not found");
+    showRunError(`${error.message}. It may have been deleted; the run list has the runs this server keeps.`);
     return;
   }
   currentRun = run;
@@ -430,9 +445,11 @@ async function showRuns() {
     el("td", {}, el("a", { href: `#/run/${run.id}`, text: run.id })),
     el("td", {}, el("span", { class: "status " + run.status, text: run.status })),
     el("td", { class: "q", text: run.query, title: run.query }),
-    el("td", { text: new Date(run.created * 1000).toLocaleString() }),
-    el("td", { text: run.usage ? tokensOf(run.usage.total).toLocaleString() : "–" }),
-    el("td", { text: fmtCost(run.cost_usd) }),
+    el("td", { class: "q wide", text: run.answer == null ? "–" : oneLine(run.answer, 80), title: run.answer || "" }),
+    el("td", { class: "wide", text: new Date(run.created * 1000).toLocaleString() }),
+    el("td", { class: "wide", text: run.finished ? `${(run.finished - run.created).toFixed(1)} s` : "–" }),
+    el("td", { class: "wide", text: run.usage ? tokensOf(run.usage.total).toLocaleString() : "–" }),
+    el("td", { class: "wide", text: fmtCost(run.cost_usd) }),
     el("td", {}, el("button", { class: "secondary", text: "Delete", onclick: async () => {
       await api(`/runs/${run.id}`, { method: "DELETE" });
       showRuns();
