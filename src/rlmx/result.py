@@ -11,7 +11,6 @@ from .lm.base import Usage
 Status = Literal["final", "max_iterations", "budget_exhausted", "error", "cancelled"]
 
 
-
 # What the user is told next to an answer that may not be reliable (Result.warnings).
 def guess_warning(numbers: str) -> str:
     """Shown to the user (not the model) next to an answer the repairs doubted."""

@@ -36,6 +36,7 @@ from .repl.isolation import Limits, resolve_mode
 from .repl.sandbox import SandboxError
 from .result import Result, Status, UsageReport
 from .session import Session
+from .telemetry import Telemetry
 from .turns import Turns
 from .video.options import VideoOptions
 from .workspace import Workspace
@@ -70,6 +71,9 @@ class RLM:
             "RLM without sub-calls" ablation); the model is told so.
         video: how a video context (a Path to a video file) is explored: vision model,
             segment length, OCR step, perception cache (see ``VideoOptions``).
+        telemetry: OpenTelemetry export of every run tree as spans (see ``telemetry.py``):
+            an OTLP/HTTP endpoint URL, a ``Telemetry`` object, False (off), or None (on
+            only when ``OTEL_EXPORTER_OTLP_ENDPOINT`` is set).
         models: named models that model code may pick, ``llm_query(p, model="fast")``
             with ``models={"fast": "openai:gpt-5-nano"}``. Model code may name only these,
             the sub model and the root (by their spec text); any other name is an
@@ -97,6 +101,7 @@ class RLM:
         sub_calls: bool = True,
         video: VideoOptions | None = None,
         models: dict[str, str | LM] | None = None,
+        telemetry: str | bool | Telemetry | None = None,
     ) -> None:
         root = root if root is not None else default_root_spec()
         _check_positive(
@@ -129,6 +134,7 @@ class RLM:
         self.sub_max_tokens = sub_max_tokens
         self.sub_calls = sub_calls
         self.models = ModelTable(models, allowed=[self.sub, self.root])
+        self.telemetry = Telemetry.resolve(telemetry)
 
     def completion(self, context: Any, query: str) -> Result:
         """Answer ``query`` about ``context`` (blocking)."""
@@ -182,6 +188,8 @@ class RLM:
             all_sinks.append(JSONLSink(trajectory))
         if self.on_event is not None:
             all_sinks.append(CallbackSink(self.on_event))
+        if self.telemetry is not None:
+            all_sinks.append(self.telemetry.sink())
         tree = _Tree(self, Emitter(all_sinks), ledger)
         try:
             root_lm = tree.gateway.lm(self.root, "root")

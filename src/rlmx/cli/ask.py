@@ -11,9 +11,10 @@ import typer
 
 from ..budget import Budget
 from ..display import progress_for
+from ..errors import RlmxError
 from ..lm.base import LMError
 from ..repl.context import ContextError, collect_files
-from ..repl.isolation import MODES, SandboxUnavailable
+from ..repl.isolation import MODES
 from ..rlm import RLM
 from ..video.options import VideoOptions
 from .common import EXIT_USAGE, MODEL_HELP, app, check_setup, fail, parse_aliases
@@ -61,6 +62,12 @@ Vision = Annotated[
     str | None, typer.Option(help="Vision model spec for look() on a video context.")
 ]
 Models = Annotated[list[str] | None, typer.Option("--model", help=MODEL_HELP)]
+OtlpEndpoint = Annotated[
+    str | None,
+    typer.Option(
+        help="Export spans to this OTLP/HTTP endpoint (else $OTEL_EXPORTER_OTLP_ENDPOINT)."
+    ),
+]
 
 
 def build_rlm(
@@ -75,7 +82,7 @@ def build_rlm(
         context = load_context(paths)
         rlm = RLM(sandbox=sandbox, budget=budget, video=VideoOptions(vision=vision),
                   models=aliases, **options)  # fmt: skip
-    except (ContextError, LMError, SandboxUnavailable, ValueError) as exc:
+    except (RlmxError, ValueError) as exc:  # a context, model, sandbox or telemetry setting
         raise fail(str(exc)) from None
     return context, rlm
 
@@ -120,6 +127,7 @@ def ask(
     sub_calls: SubCalls = True,
     vision: Vision = None,
     model: Models = None,
+    otlp_endpoint: OtlpEndpoint = None,
 ) -> None:
     """Answer a question about files, a directory or stdin with an RLM."""
     if not query.strip():
@@ -128,7 +136,7 @@ def ask(
         paths, sandbox, model, root=root, sub=sub, max_depth=max_depth,
         max_iterations=max_iterations, budget_usd=budget_usd, max_calls=max_calls,
         concurrency=concurrency, cell_timeout=cell_timeout, trajectory=trajectory,
-        policy=policy, sub_calls=sub_calls, vision=vision,
+        policy=policy, sub_calls=sub_calls, vision=vision, telemetry=otlp_endpoint,
     )  # fmt: skip
     try:
         result = run_with_progress(rlm, lambda: rlm.completion(context, query))

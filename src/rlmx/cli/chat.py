@@ -21,6 +21,7 @@ from .ask import (
     MaxDepth,
     MaxIterations,
     Models,
+    OtlpEndpoint,
     Paths,
     PolicyName,
     Root,
@@ -88,6 +89,7 @@ def chat(
     sub_calls: SubCalls = True,
     vision: Vision = None,
     model: Models = None,
+    otlp_endpoint: OtlpEndpoint = None,
     session_usd: Annotated[
         float | None, typer.Option(min=0, help="Stop the whole session past this.")
     ] = None,
@@ -101,7 +103,7 @@ def chat(
         paths, sandbox, model, root=root, sub=sub, max_depth=max_depth,
         max_iterations=max_iterations, budget_usd=budget_usd, max_calls=max_calls,
         concurrency=concurrency, cell_timeout=cell_timeout, trajectory=trajectory,
-        policy=policy, sub_calls=sub_calls, vision=vision,
+        policy=policy, sub_calls=sub_calls, vision=vision, telemetry=otlp_endpoint,
     )  # fmt: skip
     interactive = sys.stdin.isatty()
     if interactive:

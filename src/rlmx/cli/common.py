@@ -43,6 +43,7 @@ def check_specs(*specs: str | None) -> None:
 
 
 MODEL_HELP = "A model that model code may pick by name, NAME=SPEC (repeatable)."
+OTLP_HELP = "Export spans to this OTLP/HTTP endpoint (default: $OTEL_EXPORTER_OTLP_ENDPOINT)."
 
 
 def parse_aliases(pairs: list[str] | None) -> dict[str, str]:

@@ -70,6 +70,12 @@ def serve(
     ] = None,
     sandbox: Annotated[str, typer.Option(help=f"One of {', '.join(MODES)}.")] = "auto",
     max_runs: Annotated[int, typer.Option(min=1, help="Runs executing at once.")] = 4,
+    otlp_endpoint: Annotated[
+        str | None,
+        typer.Option(
+            help="Export spans to this OTLP/HTTP endpoint (else $OTEL_EXPORTER_OTLP_ENDPOINT)."
+        ),
+    ] = None,
     max_sessions: Annotated[
         int, typer.Option(min=0, help="Open sessions at once (each holds a worker).")
     ] = 16,
@@ -109,6 +115,7 @@ def serve(
         vision=vision,
         sandbox=sandbox,
         max_runs=max_runs,
+        telemetry=otlp_endpoint,
         max_sessions=max_sessions,
         session_idle_seconds=session_idle,
         max_upload_bytes=int(max_upload_mb * 2**20),

@@ -80,6 +80,7 @@ class ServerSettings:
     host: str = "127.0.0.1"  # the bound address (checked against the Host header)
     allow_hosts: list[str] = field(default_factory=list)
     cors_origins: list[str] = field(default_factory=list)
+    telemetry: str | None = None  # OTLP/HTTP endpoint (else $OTEL_EXPORTER_OTLP_ENDPOINT)
     max_sessions: int = 16  # open sessions (each holds a sandbox worker)
     session_idle_seconds: float = 900.0  # an idle session is closed after this
 
@@ -111,6 +112,7 @@ class ServerSettings:
             budget=budget,
             concurrency=self.concurrency,
             video=VideoOptions(vision=self.vision),
+            telemetry=self.telemetry,
         )
 
 
