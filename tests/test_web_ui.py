@@ -234,3 +234,44 @@ def test_the_form_and_the_run_list_fit_desktop_and_phone_widths(
             expect(page.locator("#run-status")).to_have_text("not found")
     finally:
         page.close()
+
+
+def test_waterfall_filter_and_collapse(page: Page, settings, replay) -> None:
+    spec = replay(
+        {
+            "root": [
+                repl("r = llm_query_batched(['alpha one', 'beta two', 'alpha three'])\nprint(r)"),
+                repl("1 / 0"),
+                repl("FINAL(r[0])"),
+            ],
+            "sub": {"alpha one": "A1", "beta two": {"error": "the sub-model failed"},
+                    "alpha three": "A3"},
+        }
+    )  # fmt: skip
+    with serve_in_thread(settings) as url:
+        run_id = httpx.post(
+            f"{url}/query", json={"query": "q", "context": "c", "root": spec}
+        ).json()["run_id"]
+        page.goto(f"{url}/#/run/{run_id}")
+        expect(page.locator("#final-answer")).to_have_text("A1")
+        expect(page.locator("#waterfall-box")).to_be_visible()
+        expect(page.locator("#waterfall-legend")).to_contain_text("root turn: 3")
+        expect(page.locator("#waterfall-legend")).to_contain_text("sub-call: 3")
+        assert page.locator("#waterfall").bounding_box()["height"] > 10
+        expect(page.locator(".subcall > summary").first).to_contain_text("✓ alpha one")
+        page.fill("#filter-text", "beta")
+        expect(page.locator(".subcall:visible")).to_have_count(1)
+        expect(page.locator(".cell:visible")).to_have_count(1)  # the cell that holds it
+        page.fill("#filter-text", "")
+        page.check("#filter-errors")
+        expect(page.locator(".subcall:visible")).to_have_count(1)  # the failed one
+        expect(page.locator(".cell.error:visible")).to_have_count(1)  # 1 / 0
+        page.uncheck("#filter-errors")
+        expect(page.locator(".subcall:visible")).to_have_count(3)
+        page.click("#collapse-all")
+        assert page.evaluate("[...document.querySelectorAll('#tree details')].every(d => !d.open)")
+        page.click("#expand-all")
+        assert page.evaluate("[...document.querySelectorAll('#tree details.iteration')]"
+                             ".every(d => d.open)")  # fmt: skip
+        assert not page.evaluate("[...document.querySelectorAll('#tree details.subcall')]"
+                                 ".some(d => d.open)")  # fmt: skip

@@ -99,6 +99,9 @@ class RunView {
     this.tree = $("#tree");
     this.tree.replaceChildren();
     this.source = null;
+    this.cellStarts = new Map();  // "run:cell" -> start time, for the waterfall
+    waterfall.reset();
+    resetFilter();
   }
 
   follow() {
@@ -136,6 +139,8 @@ class RunView {
     this.pending = [];
     for (const event of batch) this.apply(event);
     this.renderCounters();
+    waterfall.schedule();
+    if (filterActive()) applyFilter();
   }
 
   apply(event) {
@@ -204,6 +209,10 @@ class RunView {
     const item = this.iteration(run, event.iteration);
     item.meta.textContent = `${event.model} · ${usageText(event.usage, event.seconds)}`;
     item.node.append(lazyDetails("reply", ["model reply"], () => el("pre", { text: withoutCode(event.response) })));
+    searchable(item.node, event.response, false, event.model);
+    noteModel(event.model);
+    waterfall.add("root turn", event.ts - event.seconds, event.ts, tokensOf(event.usage), false,
+      `root turn ${event.iteration} · ${event.model} · ${usageText(event.usage, event.seconds)}`);
     this.count(event.usage);
     if (event.run_id === this.rootId) this.totals.iterations += 1;
   }
@@ -230,6 +239,7 @@ class RunView {
   on_cell_started(event) {
     const cell = this.cell(this.run(event.run_id), event);
     cell.code.replaceChildren(codeBlock(event.code));
+    this.cellStarts.set(`${event.run_id}:${event.cell}`, event.ts);
   }
 
   on_code_executed(event) {
@@ -238,10 +248,13 @@ class RunView {
     const notes = [event.error ? "error" : "ok", `${event.seconds.toFixed(2)} s`];
     if (event.timed_out) notes.push("timed out");
     if (event.worker_restarted) notes.push("REPL restarted");
-    cell.head.textContent = `Cell ${event.cell} · ${notes.join(" · ")}`;
+    cell.head.textContent = `${event.error ? "✗" : "✓"} Cell ${event.cell} · ${notes.join(" · ")}`;
     cell.node.classList.toggle("error", event.error);
     cell.output.replaceChildren(el("pre", { class: "output", text: event.output || "(no output)" }));
+    searchable(cell.node, `${event.code}\n${event.output}`, event.error, null);
     this.totals.cells += 1;
+    const start = this.cellStarts.get(`${event.run_id}:${event.cell}`) ?? event.ts - event.seconds;
+    waterfall.add("cell", start, event.ts, 0, event.error, `cell ${event.cell} · ${notes.join(" · ")}`);
   }
 
   on_sub_call(event) {
@@ -249,7 +262,7 @@ class RunView {
     const cell = event.cell != null ? this.cell(run, event) : null;
     const status = event.error ? " · failed" : "";
     const queued = event.queued_seconds >= 0.01 ? ` (${event.queued_seconds.toFixed(2)} s queued)` : "";
-    const label = `${oneLine(event.prompt, 70)} · ` +
+    const label = `${event.error ? "✗" : "✓"} ${oneLine(event.prompt, 70)} · ` +
       `${event.model} · ${usageText(event.usage, event.seconds)}${queued}${status}`;
     const row = lazyDetails("subcall" + (event.error ? " failed" : ""), [label], () => el("div", { class: "io" },
       el("div", { class: "meta", text: `prompt (${event.prompt_chars.toLocaleString()} chars)` }),
@@ -257,6 +270,9 @@ class RunView {
       el("div", { class: "meta", text: "response" }),
       el("pre", { class: "response", text: event.error ? `error: ${event.error}` : event.response })));
     row.title = `${event.call_id}${event.batch_index != null ? ` (item ${event.batch_index} of its batch)` : ""}`;
+    searchable(row, `${event.prompt}\n${event.response}\n${event.error || ""}`, !!event.error, event.model);
+    noteModel(event.model);
+    waterfall.add("sub-call", event.ts - event.seconds, event.ts, tokensOf(event.usage), !!event.error, label);
     if (cell) {
       cell.calls += 1;
       cell.subSummary.textContent = `${cell.calls} sub-call${cell.calls === 1 ? "" : "s"}`;
@@ -279,12 +295,16 @@ class RunView {
       () => el("pre", { class: "output", text: event.result || "(no result)" }));
     const cell = event.cell != null ? this.cell(run, event) : null;
     (cell ? cell.tools : run.body).append(row);
+    searchable(row, `${label}\n${event.result || ""}`, !!event.error, null);
+    waterfall.add("tool", event.ts - event.seconds, event.ts, 0, !!event.error, label);
     if (event.span) timeline.mark(event.span[0], event.span[1], label);
   }
 
   on_child_run(event) {
     const child = this.runs.get(event.child_run_id);
     const total = (event.usage && event.usage.total) || null;
+    waterfall.add("child run", event.ts - event.seconds, event.ts, tokensOf(total), event.status !== "final",
+      `child run ${event.child_run_id} · ${event.status} · ${usageText(total, event.seconds)}`);
     if (child) child.title.append(el("span", { class: "meta", text: ` → ${event.status} · ${usageText(total, event.seconds)}` }));
   }
 
@@ -318,6 +338,125 @@ class RunView {
     if (currentRun && currentRun.id === event.run_id) currentRun.status = event.status;
     showFollowUp();
   }
+}
+
+// -- the waterfall: where the time went, one lane per kind of step --------------------------
+const LANES = ["root turn", "cell", "sub-call", "tool", "child run"];
+const LANE_COLORS = { "root turn": "#2457c5", cell: "#1a7f37", "sub-call": "#bf8700", tool: "#8250df",
+  "child run": "#57606a" };
+const waterfall = {
+  steps: [], t0: null, t1: null, tokens: {}, lanes: {}, timer: null,
+  reset() {
+    this.steps = []; this.t0 = null; this.t1 = null; this.tokens = {}; this.lanes = {};
+    $("#waterfall-box").hidden = true;
+  },
+  // Redrawn at most five times a second while events stream in.
+  schedule() {
+    if (this.timer == null) this.timer = setTimeout(() => { this.timer = null; this.draw(); }, 200);
+  },
+  add(kind, start, end, tokens, failed, label) {
+    this.steps.push({ kind, start, end: Math.max(end, start), failed, label });
+    this.t0 = this.t0 == null ? start : Math.min(this.t0, start);
+    this.t1 = this.t1 == null ? end : Math.max(this.t1, end);
+    this.tokens[kind] = (this.tokens[kind] || 0) + tokens;
+  },
+  // Steps of one kind that overlap in time go to sub-lanes (a batch of sub-calls in flight).
+  layout() {
+    const rows = [];
+    for (const kind of LANES) {
+      const ends = [];
+      for (const step of this.steps.filter((s) => s.kind === kind).sort((a, b) => a.start - b.start)) {
+        let lane = ends.findIndex((end) => end <= step.start);
+        if (lane < 0) { lane = ends.length; ends.push(0); }
+        ends[lane] = step.end;
+        rows.push([step, kind, lane]);
+      }
+      this.lanes[kind] = Math.min(ends.length, 8);
+    }
+    return rows;
+  },
+  draw() {
+    if (!this.steps.length) return;
+    $("#waterfall-box").hidden = false;
+    const canvas = $("#waterfall");
+    const rows = this.layout();
+    const kinds = LANES.filter((kind) => this.lanes[kind] > 0);
+    const laneHeight = 4, gap = 6;
+    const height = kinds.reduce((sum, kind) => sum + this.lanes[kind] * laneHeight + gap, gap);
+    const width = canvas.clientWidth || 800;
+    canvas.width = width; canvas.height = height; canvas.style.height = `${height}px`;
+    const context = canvas.getContext("2d");
+    const span = Math.max(this.t1 - this.t0, 1e-3);
+    let top = gap;
+    const offsets = {};
+    for (const kind of kinds) { offsets[kind] = top; top += this.lanes[kind] * laneHeight + gap; }
+    this.hits = [];
+    for (const [step, kind, lane] of rows) {
+      const x = ((step.start - this.t0) / span) * width;
+      const w = Math.max(((step.end - step.start) / span) * width, 1.5);
+      const y = offsets[kind] + Math.min(lane, 7) * laneHeight;
+      context.fillStyle = step.failed ? "#c62828" : LANE_COLORS[kind];
+      context.fillRect(x, y, w, laneHeight - 1);
+      this.hits.push([x, y, w, step]);
+    }
+    $("#waterfall-legend").textContent = kinds.map((kind) => {
+      const count = this.steps.filter((s) => s.kind === kind).length;
+      const tokens = this.tokens[kind] ? `, ${this.tokens[kind].toLocaleString()} tokens` : "";
+      return `${kind}: ${count}${tokens}`;
+    }).join(" · ") + ` · ${span.toFixed(1)} s in all`;
+  },
+  hover(x, y) {
+    const hit = (this.hits || []).find(([hx, hy, w]) => x >= hx - 1 && x <= hx + w + 1 && y >= hy && y <= hy + 4);
+    $("#waterfall").title = hit ? hit[3].label : "";
+  },
+};
+
+// -- filter, expand and collapse ----------------------------------------------------------------
+function searchable(node, text, failed, model) {
+  node.dataset.search = (text || "").toLowerCase();
+  node.dataset.error = failed ? "1" : "0";
+  if (model) node.dataset.model = model;
+}
+
+function noteModel(model) {
+  const select = $("#filter-model");
+  if (model && ![...select.options].some((o) => o.value === model)) {
+    select.append(el("option", { value: model, text: model }));
+  }
+}
+
+function filterActive() {
+  return Boolean($("#filter-text").value.trim() || $("#filter-errors").checked || $("#filter-model").value);
+}
+
+// Steps that match stay; so do the cells and iterations that hold a match.
+function applyFilter() {
+  const text = $("#filter-text").value.trim().toLowerCase();
+  const errors = $("#filter-errors").checked;
+  const model = $("#filter-model").value;
+  const active = filterActive();
+  const matches = (node) => (!text || node.dataset.search.includes(text)) &&
+    (!errors || node.dataset.error === "1") && (!model || node.dataset.model === model);
+  const tree = $("#tree");
+  for (const selector of [".subcall, .toolcall", ".cell", ".iteration"]) {
+    for (const node of tree.querySelectorAll(selector)) {
+      const inner = node.querySelector("[data-search]:not(.filtered-out)");
+      const keep = !active || (node.dataset.search !== undefined && matches(node)) || inner !== null;
+      node.classList.toggle("filtered-out", !keep);
+    }
+  }
+}
+
+function resetFilter() {
+  $("#filter-text").value = "";
+  $("#filter-errors").checked = false;
+  $("#filter-model").replaceChildren(el("option", { value: "", text: "any model" }));
+}
+
+function setOpen(open) {
+  // Expanding opens iterations and sub-call lists, not every sub-call (5,000 of them stay light).
+  const selector = open ? "#tree details.iteration, #tree details.subcalls" : "#tree details";
+  for (const details of document.querySelectorAll(selector)) details.open = open;
 }
 
 // The video player's timeline: one mark per span a tool looked at; a click seeks there.
@@ -533,6 +672,10 @@ function route() {
 
 $("#new-run").addEventListener("submit", startRun);
 $("#follow-up").addEventListener("submit", askFollowUp);
+$("#expand-all").addEventListener("click", () => setOpen(true));
+$("#collapse-all").addEventListener("click", () => setOpen(false));
+for (const id of ["#filter-text", "#filter-errors", "#filter-model"]) $(id).addEventListener("input", applyFilter);
+$("#waterfall").addEventListener("mousemove", (e) => waterfall.hover(e.offsetX, e.offsetY));
 $("#answer-more").addEventListener("click", () => {
   $("#final-answer").classList.remove("clipped");
   $("#answer-more").hidden = true;
