@@ -45,3 +45,22 @@ def test_piped_lines_say_when_the_root_is_awaited(replay) -> None:
     lines = out.getvalue().splitlines()
     assert lines[0].endswith("chars of context); waiting for the root model")
     assert any(line.endswith("s); waiting for the root model") for line in lines)
+
+
+def test_a_batch_in_flight_shows_done_running_and_queued(replay) -> None:
+    subs = {f"item {i}": {"sleep": 0.05, "reply": str(i)} for i in range(6)}
+    spec = replay({"root": [repl("r = llm_query_batched([f'item {i}' for i in range(6)])"),
+                            "FINAL(1)"], "sub": subs})  # fmt: skip
+    events: list = []
+    RLM(spec, on_event=events.append, concurrency=2).completion("c", "q")
+    tally, lines = _Tally(), []
+    for event in events:
+        tally.take(event)
+        if event.type in ("sub_batch", "sub_call"):
+            lines.append(tally.line().split(" | batch ")[1].split(" | ")[0] if tally.batch else "-")
+    expected = [f"{done}/6 done, {min(2, 6 - done)} running, {max(4 - done, 0)} queued"
+                for done in range(6)]  # fmt: skip
+    assert lines == [*expected, "-"]
+    out = io.StringIO()
+    RLM(spec, on_event=PlainProgress(out), concurrency=2).completion("c", "q")
+    assert "batch of 6 sub-calls sent (at most 2 at once)" in out.getvalue()

@@ -28,6 +28,7 @@ class _Tally:
         self.cost = 0.0
         self.priced = False
         self.waiting: tuple[str, float] | None = None  # what the root run waits for, since
+        self.batch: list[int] | None = None  # the latest batch: [size, done, concurrency]
 
     def take(self, event: Any) -> None:
         if event.depth == 0 and event.iteration:
@@ -42,9 +43,15 @@ class _Tally:
                 self.priced = True
         if kind == "code_executed":
             self.cells += 1
+        elif kind == "sub_batch":
+            self.batch = [event.size, 0, event.concurrency]
         elif kind == "sub_call":
             self.sub_calls += 1
             self.sub_errors += event.error is not None
+            if self.batch is not None and event.batch_index is not None:
+                self.batch[1] += 1
+                if self.batch[1] >= self.batch[0]:
+                    self.batch = None
         elif kind == "run_started" and event.depth > 0:
             self.children += 1
 
@@ -64,6 +71,12 @@ class _Tally:
             f"iteration {self.iteration} | cells {self.cells} | sub-calls {self.sub_calls}{errors}"
             f" | child runs {self.children} | tokens {self.tokens:,} | {cost}"
         )
+        if self.batch is not None:
+            size, done, limit = self.batch
+            running = min(limit, size - done)
+            text += (
+                f" | batch {done}/{size} done, {running} running, {size - done - running} queued"
+            )
         if self.waiting is not None:
             what, since = self.waiting
             text += f" | {what}, {(now or time.monotonic()) - since:.0f} s"
@@ -105,6 +118,8 @@ class PlainProgress:
             text = f"cell {event.cell}: {status} ({event.seconds:.2f} s)"
             if event.depth == 0:
                 text += "; waiting for the root model"
+        elif kind == "sub_batch":
+            text = f"batch of {event.size} sub-calls sent (at most {event.concurrency} at once)"
         elif kind == "sub_call":
             text = f"sub-call {event.call_id}: {'failed' if event.error else 'ok'}"
         elif kind == "final_answer":

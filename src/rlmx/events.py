@@ -124,6 +124,16 @@ class FinalAnswer(_Event):
     via: str
 
 
+class SubBatch(_Event):
+    """A cell sent a batch of sub-calls (``llm_query_batched``): how many, and how many the
+    run tree lets run at once; each one's ``sub_call`` follows when it is done."""
+
+    type: Literal["sub_batch"] = "sub_batch"
+    size: int
+    concurrency: int
+    cell: int | None = None
+
+
 class Notice(_Event):
     """A message rlmx itself sent the root model (a correction, a push-back, the last-turn
     notice, a repeated-cell or repeated-error note, trimmed history), so a reader of the
@@ -160,6 +170,7 @@ Event = Annotated[
     | ToolCall
     | ChildRun
     | FinalAnswer
+    | SubBatch
     | Notice
     | ErrorEvent
     | RunFinished,

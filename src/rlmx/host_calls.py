@@ -15,7 +15,7 @@ from typing import Any
 from .budget import BudgetExhausted
 from .environment import SharedFile
 from .errors import ToolError
-from .events import ChildRun, SubCall, ToolCall, preview
+from .events import ChildRun, SubBatch, SubCall, ToolCall, preview
 from .host_functions import HostFunctions
 from .lm.base import LMError, Usage
 from .repl.context import ContextError
@@ -47,6 +47,9 @@ class HostCalls:
 
     async def sub_batch(self, prompts: list[str], model: str | None) -> list[str]:
         """Concurrent sub-calls, replies in input order (a failure is a string in its slot)."""
+        run = self.run
+        await run.emit(SubBatch, size=len(prompts), concurrency=self.cfg.concurrency,
+                       cell=run.current_cell)  # fmt: skip
         return await asyncio.gather(*(self.sub_query(p, model, i) for i, p in enumerate(prompts)))
 
     async def sub_query(

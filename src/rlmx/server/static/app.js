@@ -5,7 +5,7 @@
 "use strict";
 
 const EVENT_TYPES = ["run_started", "llm_call", "cell_started", "code_executed", "sub_call",
-  "tool_call", "child_run", "final_answer", "notice", "error", "run_finished"];
+  "tool_call", "child_run", "final_answer", "sub_batch", "notice", "error", "run_finished"];
 const LONG_ANSWER_LINES = 12;
 const VIDEO_SUFFIXES = [".mp4", ".webm", ".mkv", ".mov", ".m4v", ".avi"];
 const $ = (selector) => document.querySelector(selector);
@@ -275,7 +275,7 @@ class RunView {
     waterfall.add("sub-call", event.ts - event.seconds, event.ts, tokensOf(event.usage), !!event.error, label);
     if (cell) {
       cell.calls += 1;
-      cell.subSummary.textContent = `${cell.calls} sub-call${cell.calls === 1 ? "" : "s"}`;
+      subCount(cell);
       cell.subcalls.hidden = false;
       cell.subList.append(row);
     } else {
@@ -283,6 +283,14 @@ class RunView {
     }
     this.totals.subcalls += 1;
     this.count(event.usage);
+  }
+
+  on_sub_batch(event) {
+    if (event.cell == null) return;
+    const cell = this.cell(this.run(event.run_id), event);
+    cell.expected = (cell.expected || 0) + event.size;
+    cell.subcalls.hidden = false;
+    subCount(cell);
   }
 
   on_tool_call(event) {
@@ -338,6 +346,14 @@ class RunView {
     if (currentRun && currentRun.id === event.run_id) currentRun.status = event.status;
     showFollowUp();
   }
+}
+
+// "3 sub-calls", or while a batch is in flight "12 of 64 sub-calls done"
+function subCount(cell) {
+  const expected = cell.expected || 0;
+  cell.subSummary.textContent = expected > cell.calls
+    ? `${cell.calls} of ${expected} sub-calls done`
+    : `${cell.calls} sub-call${cell.calls === 1 ? "" : "s"}`;
 }
 
 // -- the waterfall: where the time went, one lane per kind of step --------------------------
