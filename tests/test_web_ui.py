@@ -275,3 +275,16 @@ def test_waterfall_filter_and_collapse(page: Page, settings, replay) -> None:
                              ".every(d => d.open)")  # fmt: skip
         assert not page.evaluate("[...document.querySelectorAll('#tree details.subcall')]"
                                  ".some(d => d.open)")  # fmt: skip
+
+
+def test_the_root_answer_is_shown_once(page: Page, settings, replay) -> None:
+    spec = replay([repl("FINAL('the one answer ' * 3)")])
+    with serve_in_thread(settings) as url:
+        run_id = httpx.post(
+            f"{url}/query", json={"query": "q", "context": "c", "root": spec}
+        ).json()["run_id"]
+        page.goto(f"{url}/#/run/{run_id}")
+        expect(page.locator("#final-answer")).to_contain_text("the one answer")
+        expect(page.locator(".run-final")).to_have_text("Final answer (FINAL): shown above")
+        text = page.locator("body").inner_text()
+        assert text.count("the one answer") == 4  # the answer (three times), the cell code

@@ -318,7 +318,9 @@ class RunView {
 
   on_final_answer(event) {
     const run = this.run(event.run_id);
-    run.body.append(el("div", { class: "run-final", text: `Final answer (${event.via}): ${event.answer}` }));
+    // the root's answer is shown once, above the tree; a child's belongs to its run
+    const text = event.run_id === this.rootId ? "shown above" : event.answer;
+    run.body.append(el("div", { class: "run-final", text: `Final answer (${event.via}): ${text}` }));
   }
 
   // A message rlmx itself sent the model: why the run went on (a push-back, a correction ...)
