@@ -43,10 +43,17 @@ class Task:
     sub_calls: bool  # False: the paper's "RLM without sub-calls" ablation
     environment: str | None = None  # "video" for a video context
     earlier: tuple[tuple[str, str | None], ...] = ()  # a session's questions and answers so far
+    answer_schema: str | None = None  # the JSON Schema a typed answer must match
 
     def described(self) -> str:
         """The context's description, and a session's earlier questions when there are any."""
         return self.context_description + prompts.earlier_questions(self.earlier)
+
+    @property
+    def asked(self) -> str:
+        """The query, with the answer's schema when it must match one."""
+        schema = self.answer_schema
+        return self.query + (prompts.answer_format(schema) if schema else "")
 
 
 @dataclass(frozen=True)
@@ -81,14 +88,15 @@ class Policy:
 
     def opening(self, task: Task) -> list[Message]:
         system = prompts.with_window(prompts.PAPER_SYSTEM, task.sub_window)
-        first = prompts.FIRST_TURN.format(query=task.query, context_description=task.described())
+        first = prompts.FIRST_TURN.format(query=task.asked, context_description=task.described())
         return [
             {"role": "system", "content": system + _sub_call_notice(task)},
             {"role": "user", "content": first},
         ]
 
-    def grammar(self, lm: LM, final_only: bool) -> str | None:
-        """A GBNF grammar for the next root reply, or None."""
+    def grammar(self, lm: LM, final_only: bool, answer_rules: str | None = None) -> str | None:
+        """A GBNF grammar for the next root reply, or None; ``answer_rules`` hold a typed
+        answer's FINAL to its schema (see ``answers.py``)."""
         return None
 
     def cell_report(self, code: str, output: str) -> str:
@@ -143,16 +151,18 @@ class CompactPolicy(Policy):
         else:
             system = prompts.with_window(prompts.COMPACT_SYSTEM, task.sub_window)
             examples = prompts.COMPACT_EXAMPLES if task.sub_calls else prompts.COMPACT_EXAMPLES[:6]
-        task_text = f"{task.described()}\n\nThe query is: {task.query}"
+        task_text = f"{task.described()}\n\nThe query is: {task.asked}"
         return [
             {"role": "system", "content": system + _sub_call_notice(task)},
             *({"role": role, "content": text} for role, text in examples),
             {"role": "user", "content": task_text},
         ]
 
-    def grammar(self, lm: LM, final_only: bool) -> str | None:
+    def grammar(self, lm: LM, final_only: bool, answer_rules: str | None = None) -> str | None:
         if not lm.supports_grammar:
             return None
+        if answer_rules is not None:
+            return prompts.typed_grammar(answer_rules, final_only)
         return prompts.FINAL_GRAMMAR if final_only else prompts.REPLY_GRAMMAR
 
     def cell_report(self, code: str, output: str) -> str:

@@ -26,6 +26,33 @@ line  ::= [^`\n]* "\n"
 # Only a FINAL line: the last turn, and the turn after a cell that repeated itself.
 FINAL_GRAMMAR = "root ::= final\n" + _FINAL_RULE
 
+
+def typed_grammar(answer_rules: str, final_only: bool) -> str:
+    """REPLY_GRAMMAR or FINAL_GRAMMAR whose FINAL(...) holds JSON matching a schema
+    (``answer_rules``: GBNF with an ``answer`` rule, from llama.cpp's JSON-schema grammars)."""
+    final = (
+        'final ::= "FINAL(" answer ")" | "FINAL_VAR(" [a-zA-Z_] [a-zA-Z0-9_]* ")"\n' + answer_rules
+    )
+    head = "root ::= final" if final_only else REPLY_GRAMMAR.rsplit("final ::=", 1)[0].rstrip()
+    return f"{head}\n{final}"
+
+
+def answer_format(schema_text: str) -> str:
+    """Told with the query when the answer must match a schema."""
+    return (
+        "\n\nThe answer must be a value matching this JSON Schema; give it as FINAL(value) "
+        f"with a dict or a list (or JSON text): {schema_text}"
+    )
+
+
+def schema_mismatch(problem: str) -> str:
+    """Said when a final answer does not match the schema."""
+    return (
+        f"Not accepted: the answer does not match the required schema ({problem}). Fix the "
+        "value and give FINAL(value) again."
+    )
+
+
 COMPACT_SYSTEM = """\
 You answer questions about a document stored in the Python variable `context`. You \
 cannot see it: explore it by writing Python in a ```repl block, and read what it prints. \

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -77,6 +78,7 @@ class Result:
     trajectory: Path | None = None
     error: str | None = None
     warnings: list[str] = field(default_factory=list)  # why the answer may be unreliable
+    value: Any = None  # a typed answer's validated object (``completion(..., schema=)``)
 
     @property
     def cost_usd(self) -> float | None:
@@ -95,4 +97,5 @@ class Result:
             "trajectory": str(self.trajectory) if self.trajectory else None,
             "error": self.error,
             "warnings": self.warnings,
+            "value": json.loads(self.answer) if self.value is not None and self.answer else None,
         }

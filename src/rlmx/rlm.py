@@ -16,6 +16,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from .answers import AnswerSchema
 from .budget import Budget, Ledger
 from .environment import Environment
 from .events import (
@@ -71,6 +72,8 @@ class RLM:
             "RLM without sub-calls" ablation); the model is told so.
         video: how a video context (a Path to a video file) is explored: vision model,
             segment length, OCR step, perception cache (see ``VideoOptions``).
+        schema_retries: how often an answer that does not match ``completion(...,
+            schema=)`` is sent back with its validation errors before it stands as is.
         telemetry: OpenTelemetry export of every run tree as spans (see ``telemetry.py``):
             an OTLP/HTTP endpoint URL, a ``Telemetry`` object, False (off), or None (on
             only when ``OTEL_EXPORTER_OTLP_ENDPOINT`` is set).
@@ -102,6 +105,7 @@ class RLM:
         video: VideoOptions | None = None,
         models: dict[str, str | LM] | None = None,
         telemetry: str | bool | Telemetry | None = None,
+        schema_retries: int = 3,
     ) -> None:
         root = root if root is not None else default_root_spec()
         _check_positive(
@@ -135,13 +139,18 @@ class RLM:
         self.sub_calls = sub_calls
         self.models = ModelTable(models, allowed=[self.sub, self.root])
         self.telemetry = Telemetry.resolve(telemetry)
+        if schema_retries < 0:
+            raise ValueError(f"schema_retries must be >= 0, got {schema_retries}")
+        self.schema_retries = schema_retries
 
-    def completion(self, context: Any, query: str) -> Result:
-        """Answer ``query`` about ``context`` (blocking)."""
+    def completion(self, context: Any, query: str, schema: Any = None) -> Result:
+        """Answer ``query`` about ``context`` (blocking). With ``schema`` (a pydantic model,
+        a type pydantic validates, or a JSON Schema dict) the answer must match it and
+        ``Result.value`` holds the validated object (see ``answers.py``)."""
         try:
             asyncio.get_running_loop()
         except RuntimeError:
-            return asyncio.run(self.acompletion(context, query))
+            return asyncio.run(self.acompletion(context, query, schema=schema))
         raise RuntimeError("completion() cannot run inside an event loop; use acompletion()")
 
     async def acompletion(
@@ -150,6 +159,7 @@ class RLM:
         query: str,
         sinks: list[Any] | None = None,
         run_id: str | None = None,
+        schema: Any = None,
     ) -> Result:
         """Answer ``query`` about ``context``; ``sinks`` receive events too.
 
@@ -157,7 +167,7 @@ class RLM:
         Cancelling the task stops the run: its sandboxes close, a ``run_finished`` event
         with status ``cancelled`` is emitted for each open run, and CancelledError is raised.
         """
-        return await self.answer(context, query, sinks=sinks, run_id=run_id)
+        return await self.answer(context, query, sinks=sinks, run_id=run_id, schema=schema)
 
     def session(self, context: Any, budget: Budget | None = None) -> Session:
         """Several questions over one REPL: ``with rlm.session(ctx) as s: s.ask(q)``.
@@ -176,11 +186,13 @@ class RLM:
         workspace: Workspace | None = None,
         ledger: Ledger | None = None,
         earlier: tuple[tuple[str, str | None], ...] = (),
+        schema: Any = None,
     ) -> Result:
         """One root run: ``acompletion``'s body, and one ask of a session (which passes the
         workspace it keeps, a ledger charging its own, and its earlier questions)."""
         if not isinstance(query, str) or not query.strip():
             raise ValueError("query must be a non-empty string")
+        typed = AnswerSchema(schema) if schema is not None else None
         run_id = run_id or uuid.uuid4().hex[:12]
         all_sinks = list(sinks or [])
         trajectory = self._trajectory_path(run_id)
@@ -193,7 +205,8 @@ class RLM:
         tree = _Tree(self, Emitter(all_sinks), ledger)
         try:
             root_lm = tree.gateway.lm(self.root, "root")
-            run = _Run(tree, root_lm, depth=0, parent_id=None, run_id=run_id, earlier=earlier)
+            run = _Run(tree, root_lm, depth=0, parent_id=None, run_id=run_id, earlier=earlier,
+                       schema=typed)  # fmt: skip
             result = await run.execute(context, query, workspace)
         finally:
             await tree.gateway.aclose()
@@ -246,6 +259,7 @@ class _Run:
         run_id: str | None = None,
         parent_cell: int | None = None,
         earlier: tuple[tuple[str, str | None], ...] = (),
+        schema: AnswerSchema | None = None,
     ) -> None:
         self.tree = tree
         self.cfg = tree.cfg
@@ -260,6 +274,7 @@ class _Run:
         self.environment: Environment | None = None  # tools of a video context
         self.query = ""
         self.earlier = earlier  # a session's earlier questions and answers
+        self.schema = schema  # the type the root's answer must have
         self.policy = choose_policy(self.cfg.policy, root_lm)
         self.notes = self.policy.notes("", None)
         self.host = HostCalls(self)
@@ -288,6 +303,7 @@ class _Run:
         status: Status = "error"
         error: str | None = None
         warnings: list[str] = []
+        turns: Turns | None = None
         cancelled: asyncio.CancelledError | None = None
         try:
             if space.prepared is None:  # child runs get plain data from rlm_query
@@ -326,6 +342,7 @@ class _Run:
             seconds=time.perf_counter() - started,
             error=error,
             warnings=warnings,
+            value=turns.value if turns is not None else None,
         )
         await self.emit(
             RunFinished,

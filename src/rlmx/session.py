@@ -61,10 +61,12 @@ class Session:
         budget: Budget | None = None,
         sinks: list[Any] | None = None,
         run_id: str | None = None,
+        schema: Any = None,
     ) -> Result:
-        """Answer one more question; asks of one session run one at a time."""
+        """Answer one more question; asks of one session run one at a time. ``schema``
+        types the answer as in ``RLM.completion``."""
         self._use("async")
-        return await self._ask(query, budget, sinks, run_id)
+        return await self._ask(query, budget, sinks, run_id, schema)
 
     async def aadd_context(self, data: Any) -> str:
         """Add ``data`` as ``context_1``, ``context_2`` ...; returns the REPL name."""
@@ -93,9 +95,9 @@ class Session:
         self._sync(self._open())
         return self
 
-    def ask(self, query: str, budget: Budget | None = None) -> Result:
+    def ask(self, query: str, budget: Budget | None = None, schema: Any = None) -> Result:
         """Blocking ``aask``."""
-        return self._sync(self._ask(query, budget, None, None))
+        return self._sync(self._ask(query, budget, None, None, schema))
 
     def add_context(self, data: Any) -> str:
         """Blocking ``aadd_context``."""
@@ -157,7 +159,12 @@ class Session:
         return self.workspace
 
     async def _ask(
-        self, query: str, budget: Budget | None, sinks: list[Any] | None, run_id: str | None
+        self,
+        query: str,
+        budget: Budget | None,
+        sinks: list[Any] | None,
+        run_id: str | None,
+        schema: Any = None,
     ) -> Result:
         workspace = await self._open()
         assert self._lock is not None
@@ -174,6 +181,7 @@ class Session:
                 workspace=workspace,
                 ledger=ledger,
                 earlier=earlier,
+                schema=schema,
             )
             self.history.append(
                 {

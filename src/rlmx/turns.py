@@ -62,6 +62,10 @@ class Turns:
         self.cells_run = 0
         self.final_only = False  # the last turn repeated the one before: ask for FINAL
         self.warnings: list[str] = []  # why the answer may be unreliable (Result.warnings)
+        self.schema = run.schema  # an AnswerSchema when the answer must be typed
+        self.answer_rules = self.schema.grammar() if self.schema is not None else None
+        self.mismatches = 0
+        self.value: Any = None  # the validated typed answer
 
     async def play(self, context_description: str) -> tuple[str | None, Status]:
         """Root turns until a final answer or a limit; the answer and the run's status."""
@@ -73,6 +77,7 @@ class Turns:
             sub_calls=run.cfg.sub_calls,
             environment=run.environment.kind if run.environment is not None else None,
             earlier=run.earlier,
+            answer_schema=self.schema.text() if self.schema is not None else None,
         )
         messages = run.policy.opening(task)
         self.opening = len(messages)
@@ -87,6 +92,8 @@ class Turns:
                 return await self.last_turn(messages, str(exc), "budget_exhausted")
             messages.append({"role": "assistant", "content": reply})
             final = await self.act(reply, messages)
+            if final is not None:
+                final = await self.typed(final, messages)
             if final is not None:
                 await run.emit(FinalAnswer, answer=final.answer, via=final.via)
                 self.warnings += run.policy.final_warnings(run.notes, final.answer)
@@ -139,6 +146,38 @@ class Turns:
         messages.append({"role": "user", "content": f"{report}\n\n{turn}".strip()})
         return None
 
+    async def typed(self, final: _Final, messages: list[Message]) -> _Final | None:
+        """A final answer checked against the run's schema; None after sending the errors
+        back (up to ``schema_retries`` times, then the answer stands with a warning)."""
+        settled, problem = self.settle(final)
+        if problem is None:
+            return settled
+        self.mismatches += 1
+        if self.mismatches <= self.run.cfg.schema_retries:
+            await self.tell(messages, "schema_mismatch", prompts.schema_mismatch(problem))
+            return None
+        return self.unsettled(final, problem)
+
+    def settle(self, final: _Final) -> tuple[_Final, str | None]:
+        """The final as the validated value's JSON (kept in ``value``), or as it came and
+        what is wrong with it; without a schema, as it came."""
+        if self.schema is None:
+            return final, None
+        value, problem = self.schema.check(final.answer)
+        if problem is not None:
+            return final, problem
+        self.value = value
+        return _Final(self.schema.dump(value), final.via), None
+
+    def unsettled(self, final: _Final, problem: str) -> _Final:
+        self.warnings.append(f"the answer does not match the schema: {problem}")
+        return final
+
+    def last_answer(self, final: _Final) -> str:
+        """The last turn's answer: no retry is left, so a mismatch only warns."""
+        settled, problem = self.settle(final)
+        return (settled if problem is None else self.unsettled(final, problem)).answer
+
     async def tell(self, messages: list[Message], kind: str, text: str) -> None:
         """Send the model a message of rlmx's own, recorded as a ``notice`` event."""
         messages.append({"role": "user", "content": text})
@@ -159,11 +198,11 @@ class Turns:
         for code in parsed.code_cells:
             result = await self.run_cell(code)
             if result.final:
-                return result.final["answer"], status
+                return self.last_answer(_Final(result.final["answer"], result.final["via"])), status
         if parsed.final is not None:
             final = await self.resolve_prose_final(parsed.final.via, parsed.final.value, messages)
             if final is not None:
-                return final.answer, status
+                return self.last_answer(final), status
         prose = parsed.prose.strip() or None  # no FINAL: the best text we have
         if prose is not None:
             self.warnings.append(NO_FINAL_WARNING)
@@ -178,7 +217,7 @@ class Turns:
         if fit_history(run.root_lm, messages, self.opening, run.cfg.root_max_tokens or 1024):
             await run.emit(Notice, kind="history_trimmed", text=HISTORY_TRIMMED)
         started = time.perf_counter()
-        grammar = run.policy.grammar(run.root_lm, final_only)
+        grammar = run.policy.grammar(run.root_lm, final_only, self.answer_rules)
         response = await run.tree.gateway.call(
             run.root_lm,
             messages,

@@ -128,10 +128,15 @@ def ask(
     vision: Vision = None,
     model: Models = None,
     otlp_endpoint: OtlpEndpoint = None,
+    schema: Annotated[
+        Path | None,
+        typer.Option(help="A JSON Schema file the answer must match (--json shows `value`)."),
+    ] = None,
 ) -> None:
     """Answer a question about files, a directory or stdin with an RLM."""
     if not query.strip():
         raise fail("the question (-q) is empty")
+    answer_schema = load_schema(schema) if schema is not None else None
     context, rlm = build_rlm(
         paths, sandbox, model, root=root, sub=sub, max_depth=max_depth,
         max_iterations=max_iterations, budget_usd=budget_usd, max_calls=max_calls,
@@ -139,7 +144,7 @@ def ask(
         policy=policy, sub_calls=sub_calls, vision=vision, telemetry=otlp_endpoint,
     )  # fmt: skip
     try:
-        result = run_with_progress(rlm, lambda: rlm.completion(context, query))
+        result = run_with_progress(rlm, lambda: rlm.completion(context, query, answer_schema))
     except (ContextError, LMError) as exc:  # e.g. a model file that fails to load
         raise fail(str(exc)) from None
     except KeyboardInterrupt:
@@ -152,6 +157,22 @@ def ask(
         # Failing before the root model ever answered means the set-up cannot work
         # (unreachable server, bad key, prompt too long for the window): a usage error.
         raise typer.Exit(EXIT_USAGE if result.usage.root.calls == 0 else 1)
+
+
+def load_schema(path: Path) -> dict[str, Any]:
+    """A JSON Schema file, checked now (exit 2 when it cannot be used)."""
+    from ..answers import AnswerSchema
+
+    try:
+        schema = json.loads(path.read_text(encoding="utf-8"))
+        AnswerSchema(schema)
+    except OSError as exc:
+        raise fail(f"cannot read the schema {path}: {exc.strerror}") from None
+    except (ValueError, RlmxError) as exc:
+        raise fail(f"{path} is not a usable JSON Schema: {exc}") from None
+    if not isinstance(schema, dict):
+        raise fail(f"{path} is not a usable JSON Schema: it must be a JSON object")
+    return schema
 
 
 def print_result(result: Any) -> None:

@@ -20,6 +20,7 @@ from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
 
 from .. import __version__
+from ..answers import client_schema
 from ..budget import Budget
 from ..errors import RlmxError
 from ..lm.choice import ModelTable
@@ -93,9 +94,11 @@ def build_server(
         max_iterations: int = 20,
         max_depth: int = 1,
         budget_usd: float | None = None,
+        schema: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
         """Answer a question about a loaded context (context_id), a path or a text with an RLM.
 
+        With ``schema`` (a JSON Schema) the answer must match it and ``value`` holds it.
         Returns the answer, how the run ended, its usage (tokens, calls), cost in USD (None
         when a model's price is unknown) and the run id.
         """
@@ -119,13 +122,14 @@ def build_server(
                 sandbox=sandbox,
                 budget=Budget(max_usd=budget_usd),
             )
-            result = await rlm.acompletion(context, question)
+            typed = client_schema(schema) if schema is not None else None
+            result = await rlm.acompletion(context, question, schema=typed)
         except (RlmxError, ValueError) as exc:  # settings, context, model: the client's to fix
             raise ToolError(str(exc)) from None
         summary = result.to_dict()
         return {key: summary[key] for key in
                 ("answer", "status", "iterations", "usage", "cost_usd", "seconds", "run_id",
-                 "error", "warnings")}  # fmt: skip
+                 "error", "warnings", "value")}  # fmt: skip
 
     return server
 

@@ -28,6 +28,7 @@ from fastapi.responses import JSONResponse
 from pydantic import ConfigDict, Field, ValidationError
 from sse_starlette import EventSourceResponse
 
+from ..answers import client_schema
 from .runs import RunManager, RunOptions, RunRequest
 from .statuses import CLIENT_ERRORS, http_status
 
@@ -47,6 +48,7 @@ class ChatRequest(RunOptions):
     context_message: int | None = None
     progress: bool = False
     session: str | None = None
+    response_format: dict[str, Any] | None = None
 
 
 def openai_routes() -> APIRouter:
@@ -80,7 +82,9 @@ def openai_routes() -> APIRouter:
         run_id = uuid.uuid4().hex[:12]
         try:
             if body.session is not None:
-                run_id = request.app.state.sessions.ask(body.session, run_request.query, "openai")
+                run_id = request.app.state.sessions.ask(
+                    body.session, run_request.query, "openai", run_request.schema
+                )
             else:
                 manager.start(run_id, run_request)
         except HTTPException as exc:  # an unknown session
@@ -110,8 +114,9 @@ def to_run_request(body: ChatRequest) -> RunRequest:
         raise ValueError("the last message must be the user's question")
     query = message_text(messages[-1])
     earlier = messages[:-1]
-    if body.session is not None:
-        return RunRequest(query, None, body.options(), source="openai")  # the session's context
+    schema = answer_schema(body.response_format)
+    if body.session is not None:  # the session's context
+        return RunRequest(query, None, body.options(), source="openai", schema=schema)
     if body.context is not None:
         context: Any = body.context
     elif body.context_message is not None:
@@ -123,7 +128,20 @@ def to_run_request(body: ChatRequest) -> RunRequest:
     else:
         context = [{"role": m.get("role", "user"), "content": message_text(m)} for m in earlier]
     root = None if body.model == DEFAULT_MODEL else body.model
-    return RunRequest(query, context, body.options(), root=root, source="openai")
+    return RunRequest(query, context, body.options(), root=root, source="openai", schema=schema)
+
+
+def answer_schema(response_format: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The JSON Schema of an OpenAI ``response_format`` (``json_schema``, ``json_object``)."""
+    kind = (response_format or {}).get("type", "text")
+    if kind == "text":
+        return None
+    if kind == "json_object":
+        return {"type": "object"}
+    if kind == "json_schema":
+        schema = (response_format.get("json_schema") or {}).get("schema")  # type: ignore[union-attr]
+        return client_schema(schema)
+    raise ValueError(f"unknown response_format type {kind!r}; use text, json_object or json_schema")
 
 
 def message_text(message: dict[str, Any]) -> str:

@@ -62,6 +62,7 @@ class RunRequest:
     source_label: str | None = None  # how events name that file (never a host path)
     session: Session | None = None  # an ask of this session (its RLM and its REPL)
     session_id: str | None = None
+    schema: dict[str, Any] | None = None  # the JSON Schema a typed answer must match
 
     def settings(self) -> dict[str, Any]:
         settings = self.options.model_dump(exclude={"sub"})
@@ -132,9 +133,11 @@ class RunManager:
                 self.store.set_status(live.run_id, "running")
                 sink = _StoreSink(self, live, request.source_label)
                 if request.session is not None:
-                    await request.session.aask(request.query, sinks=[sink], run_id=live.run_id)
+                    await request.session.aask(request.query, sinks=[sink], run_id=live.run_id,
+                                               schema=request.schema)  # fmt: skip
                 else:
-                    await rlm.acompletion(request.context, request.query, [sink], live.run_id)
+                    await rlm.acompletion(request.context, request.query, [sink], live.run_id,
+                                          schema=request.schema)  # fmt: skip
         except asyncio.CancelledError:
             status, error = "cancelled", "the run was cancelled"
             if self.stopping:

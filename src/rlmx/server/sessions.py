@@ -74,14 +74,17 @@ class SessionManager:
             raise HTTPException(404, f"no open session {session_id!r}")
         return held
 
-    def ask(self, session_id: str, query: str, source: str = "api") -> str:
+    def ask(
+        self, session_id: str, query: str, source: str = "api", schema: dict | None = None
+    ) -> str:
         """Start one ask of the session as a run; its run id."""
         held = self.get(session_id)
         base = held.template
         run_id = uuid.uuid4().hex[:12]
         request = RunRequest(query, base.context, base.options, root=base.root, source=source,
                              context_file=base.context_file, source_label=base.source_label,
-                             session=held.session, session_id=session_id)  # fmt: skip
+                             session=held.session, session_id=session_id,
+                             schema=schema)  # fmt: skip
         self.runs.start(run_id, request)
         held.runs.append(run_id)
         held.last_used = time.monotonic()
