@@ -9,21 +9,10 @@ place the optional video dependencies are imported.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from .repl.context import ContextError
 from .video.options import VideoOptions, is_video
-
-
-@dataclass(frozen=True)
-class SharedFile:
-    """A tool result that is a file (a video frame as JPEG): the host writes it where the
-    worker can read it, and the cell gets ``{"path": ..., **info}`` instead of the bytes."""
-
-    data: bytes
-    suffix: str
-    info: dict[str, Any] = field(default_factory=dict)
 
 
 class Environment(Protocol):

@@ -13,12 +13,12 @@ import time
 from typing import Any
 
 from .budget import BudgetExhausted
-from .environment import SharedFile
 from .errors import ToolError
 from .events import ChildRun, SubBatch, SubCall, ToolCall, preview
 from .host_functions import HostFunctions
 from .lm.base import LMError, Usage
 from .repl.context import ContextError
+from .repl.sandbox import SharedFile
 
 SUBCALL_ERROR = "[rlmx error] "
 

@@ -40,6 +40,16 @@ class WorkerDied(SandboxError):
     """The worker process ended while the host was waiting for it."""
 
 
+@dataclass(frozen=True)
+class SharedFile:
+    """A tool result that is a file (a video frame as JPEG): the host writes it where the
+    worker can read it, and the cell gets ``{"path": ..., **info}`` instead of the bytes."""
+
+    data: bytes
+    suffix: str
+    info: dict[str, Any] = field(default_factory=dict)
+
+
 @dataclass
 class CellResult:
     """What one executed cell produced."""

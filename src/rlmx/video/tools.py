@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from ..bm25 import bm25_top, respell
-from ..environment import SharedFile
+from ..repl.sandbox import SharedFile
 from ..video.options import VideoOptions
 from .cache import PerceptionCache
 from .env import VideoEnv
