@@ -61,6 +61,7 @@ bench: setup
 	$(PY) benchmarks/context_load.py
 	$(PY) benchmarks/iteration_overhead.py
 	$(PY) benchmarks/batched_subcalls.py
+	$(PY) benchmarks/telemetry_overhead.py
 	$(PY) benchmarks/server_ui.py
 	$(PY) benchmarks/video_index.py
 
