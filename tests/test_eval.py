@@ -31,8 +31,9 @@ from rlmx.eval.sniah import sniah_item
 
 from conftest import repl
 
-# The OOLONG data folder of ../shared (beside the repository), passed in explicitly.
-OOLONG_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "oolong"
+# A fixture in OOLONG's format (tests/data/make_oolong_fixture.py), passed in explicitly:
+# no test reads outside the repository; the benchmarks use ../shared/data/oolong.
+OOLONG_DATA = Path(__file__).resolve().parent / "data" / "oolong"
 DATA = load_labeled(OOLONG_DATA / "trec_coarse_validated.jsonl")
 QUERIES = json.loads((OOLONG_DATA / "oolong_pairs_queries.json").read_text())
 LINE = re.compile(r"Date: (.+?) \|\| User: (\d+) \|\| Instance: (.*)")
