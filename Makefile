@@ -34,7 +34,7 @@ system-deps:
 $(STAMP): pyproject.toml
 	$(SYS_PY) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e ".[dev,local,server,video,eval,otel]"
+	$(PY) -m pip install -q -e ".[dev,local,server,video,eval,otel,docs]"
 	touch $@
 
 models: setup

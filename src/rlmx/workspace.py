@@ -15,6 +15,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from .documents import read_document
 from .environment import Environment, open_environment
 from .repl.context import ContextError, ContextMeta, PreparedContext, prepare_context
 from .repl.sandbox import Sandbox
@@ -40,7 +41,8 @@ class Workspace:
                 open_environment, context, self.cfg.video, self.vision_query
             )
         env = self.environment
-        self.prepared = prepare_context(env.sandbox_context() if env else context, self.workdir)
+        data = env.sandbox_context() if env else context
+        self.prepared = prepare_context(data, self.workdir, read_document)
         self.prepared.kind = getattr(env, "context_kind", self.prepared.kind)
         return self.prepared
 
@@ -74,7 +76,7 @@ class Workspace:
             raise ContextError("a video or an environment can only be a session's first context")
         folder = Path(tempfile.mkdtemp(prefix=f"{name}-", dir=self.workdir))
         try:
-            prepared = prepare_context(data, folder)
+            prepared = prepare_context(data, folder, read_document)
             await self.sandbox.define(name, prepared)  # staged as a file of its own
         finally:
             shutil.rmtree(folder, ignore_errors=True)

@@ -11,6 +11,7 @@ import typer
 
 from ..budget import Budget
 from ..display import progress_for
+from ..documents import read_document
 from ..errors import RlmxError
 from ..lm.base import LMError
 from ..repl.context import ContextError, collect_files
@@ -32,7 +33,7 @@ def load_context(paths: list[str]) -> Any:
             raise ContextError(f"no such file or directory: {path}")
     if len(resolved) == 1:
         return resolved[0]
-    files, _skipped = collect_files(resolved)
+    files, _skipped = collect_files(resolved, reader=read_document)
     return files
 
 

@@ -12,6 +12,7 @@ import codecs
 import hashlib
 import json
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -76,14 +77,18 @@ class PreparedContext:
     meta: ContextMeta
 
 
-def prepare_context(context: Any, workdir: Path) -> PreparedContext:
-    """Write (or locate) the context once and describe it."""
+Reader = Callable[[Path], str | None]  # a document file's text, or None if not a document
+
+
+def prepare_context(context: Any, workdir: Path, reader: Reader | None = None) -> PreparedContext:
+    """Write (or locate) the context once and describe it. ``reader`` converts document
+    files (PDF, DOCX ...; ``rlmx.documents.read_document``), alone or in a folder."""
     if context is None:
         return PreparedContext(
             None, "none", ContextMeta("NoneType", 0, hashlib.sha256().hexdigest())
         )
     if isinstance(context, Path):
-        return _prepare_path(context, workdir)
+        return _prepare_path(context, workdir, reader)
     if isinstance(context, str):
         return _write_text(context, workdir)
     if isinstance(context, bytes | bytearray | memoryview):
@@ -140,12 +145,17 @@ def _read_chunks(path: Path) -> Any:
             yield chunk
 
 
-def _prepare_path(path: Path, workdir: Path) -> PreparedContext:
+def _prepare_path(path: Path, workdir: Path, reader: Reader | None) -> PreparedContext:
     path = path.expanduser()
     if not path.exists():
         raise ContextError(f"context path does not exist: {path}")
     if path.is_dir():
-        return _prepare_directory(path, workdir)
+        return _prepare_directory(path, workdir, reader)
+    text = reader(path) if reader is not None else None
+    if text is not None:  # a document, converted
+        prepared = _write_text(text, workdir)
+        prepared.meta.source = str(path)
+        return prepared
     try:
         _check_text_file(path)
         chars, digest = _scan_utf8_chunks(_read_chunks(path))
@@ -167,8 +177,8 @@ def _check_text_file(path: Path) -> None:
         )
 
 
-def _prepare_directory(root: Path, workdir: Path) -> PreparedContext:
-    files, skipped = collect_files([root], relative_to=root)
+def _prepare_directory(root: Path, workdir: Path, reader: Reader | None) -> PreparedContext:
+    files, skipped = collect_files([root], relative_to=root, reader=reader)
     if not files:
         why = f" ({len(skipped)} skipped: binary or links out of it)" if skipped else ""
         raise ContextError(f"context folder {root} has no text files{why}")
@@ -178,9 +188,10 @@ def _prepare_directory(root: Path, workdir: Path) -> PreparedContext:
 
 
 def collect_files(
-    paths: list[Path], relative_to: Path | None = None
+    paths: list[Path], relative_to: Path | None = None, reader: Reader | None = None
 ) -> tuple[dict[str, str], list[str]]:
-    """Text of every file under ``paths`` keyed by path, and the binary files skipped.
+    """Text of every file under ``paths`` keyed by path, and the files skipped (binary,
+    or a document ``reader`` could not convert, with the reason).
 
     Keys are relative to ``relative_to`` when given, else the paths as passed.
     """
@@ -194,7 +205,12 @@ def collect_files(
             if not _inside(full, path):
                 skipped.append(f"{key} (a link out of {path.name or path})")
                 continue
-            text = _read_text_file(full)
+            try:
+                text = reader(full) if reader is not None else None
+            except ContextError as exc:  # a damaged or encrypted document: the rest goes on
+                skipped.append(f"{key} ({exc})")
+                continue
+            text = text if text is not None else _read_text_file(full)
             if text is None:
                 skipped.append(key)
             else:
