@@ -9,6 +9,6 @@ MODEL='local:qwen2.5-coder-1.5b?threads=2&threads_batch=2'
 OUT=benchmarks/results/video_qa_eval.jsonl
 RLMX=.venv/bin/rlmx
 $RLMX eval run --task video-qa --lengths "${LENGTHS:-60,600,1800}" --n "${N:-3}" \
-  --root "$MODEL" --max-iterations 8 --method direct --method summary --method topk \
-  --method rlm_nosub --method rlm --out "$OUT"
+  --root "$MODEL" --max-iterations 8 --method direct --method topk --method rlm \
+  --method rlm_nosub --method summary --out "$OUT"
 $RLMX eval report "$OUT" --out benchmarks/results/video_qa_eval_report

@@ -1,5 +1,5 @@
-"""Command line: ``rlmx ask``, ``chat``, ``models``, ``serve``, ``view``, ``mcp``, ``video``,
-``eval``, ``health``, ``version``.
+"""Command line: ``rlmx ask``, ``chat``, ``batch``, ``models``, ``serve``, ``view``, ``mcp``,
+``video``, ``eval``, ``health``, ``version``.
 
 Each command group lives in its own module and registers itself on ``app`` when imported.
 """
@@ -12,7 +12,7 @@ from typing import Annotated
 import typer
 
 from .. import __version__
-from . import ask, chat, evaluate, models, serve, video  # noqa: F401 (register their commands)
+from . import ask, batch, chat, evaluate, models, serve, video  # noqa: F401 (register them)
 from .common import app
 
 

@@ -79,7 +79,7 @@ def eval_run(
 
     def tick(row: dict[str, Any]) -> None:
         done[0] += 1
-        update(f"{task}: {row['method']} {row['item_id']} -> {row['score']:.2f}", done[0], total)
+        update(f"{task} ({', '.join(method)})", done[0], total)  # one bar (its label is its key)
 
     try:
         with bar:

@@ -8,13 +8,12 @@ context was truncated and where the trajectory is.
 
 from __future__ import annotations
 
-import asyncio
-import json
 import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from ..jobs import run_jobs
 from ..lm.base import LM
 from ..lm.specs import create_lm
 from .items import EvalItem, TokenCounter, estimate_tokens
@@ -57,11 +56,8 @@ def _name(model: str | LM | None) -> str | None:
     return model if model is None or isinstance(model, str) else model.name
 
 
-def finished_keys(out: Path) -> set[tuple[Any, ...]]:
-    if not out.exists():
-        return set()
-    rows = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines() if line]
-    return {(r["task"], r["method"], r["item_id"], r["root"], r["sub"]) for r in rows}
+def _row_key(row: dict[str, Any]) -> tuple[Any, ...]:
+    return (row["task"], row["method"], row["item_id"], row["root"], row["sub"])
 
 
 async def run_eval(
@@ -78,7 +74,8 @@ async def run_eval(
     progress: Callable[[dict[str, Any]], None] | None = None,
     judge: str | LM | None = None,
 ) -> list[dict[str, Any]]:
-    """Run every (method, item) not yet in ``out``; returns the new rows.
+    """Run every (method, item) not yet in ``out``; returns the new rows (``jobs.py``:
+    resumable, one row a job, a failure recorded in its row).
 
     With a ``judge`` model, QA answers also get ``judge_score`` (1 when it says they mean
     the same as the gold answer).
@@ -86,29 +83,21 @@ async def run_eval(
     for method in methods:
         if method not in METHODS:
             raise ValueError(f"unknown method {method!r}; choose from {', '.join(METHODS)}")
-    done = finished_keys(out)
     root_name, sub_name = _name(root), _name(sub)
-    plan = [
-        (method, item)
-        for method in methods
-        for item in items
-        if (item.task, method, item.item_id, root_name, sub_name) not in done
-    ]
-    out.parent.mkdir(parents=True, exist_ok=True)
-    gate = asyncio.Semaphore(concurrency)
-    rows: list[dict[str, Any]] = []
 
-    async def one(method: str, item: EvalItem) -> None:
-        async with gate:
-            outcome = await run_method(
-                method, item, root, sub, max_iterations=max_iterations,
-                trajectories=trajectories, sandbox=sandbox,
-            )  # fmt: skip
+    def base(method: str, item: EvalItem) -> dict[str, Any]:
+        return {"task": item.task, "method": method, "item_id": item.item_id,
+                "length": item.length, "seed": item.seed, "root": root_name, "sub": sub_name,
+                "gold": item.gold, "answer_type": item.answer_type, "meta": item.meta}  # fmt: skip
+
+    async def work(job: tuple[str, EvalItem]) -> dict[str, Any]:
+        method, item = job
+        outcome = await run_method(
+            method, item, root, sub, max_iterations=max_iterations,
+            trajectories=trajectories, sandbox=sandbox,
+        )  # fmt: skip
         row = {
-            "task": item.task, "method": method, "item_id": item.item_id,
-            "length": item.length, "seed": item.seed, "root": root_name, "sub": sub_name,
-            "score": item.score(outcome.answer), "answer": outcome.answer,
-            "gold": item.gold, "answer_type": item.answer_type, "meta": item.meta,
+            **base(method, item), "score": item.score(outcome.answer), "answer": outcome.answer,
             "usage": outcome.usage.to_dict(), "cost_usd": outcome.usage.cost_usd,
             "seconds": round(outcome.seconds, 3), "iterations": outcome.iterations,
             "truncated": outcome.truncated, "trajectory": outcome.trajectory,
@@ -116,14 +105,17 @@ async def run_eval(
         }  # fmt: skip
         if judge is not None and item.answer_type == "qa":
             row["judge_score"] = await judge_score(judge, item, outcome.answer)
-        with out.open("a", encoding="utf-8") as f:
-            f.write(json.dumps(row, default=str) + "\n")
-        rows.append(row)
-        if progress is not None:
-            progress(row)
+        return row
 
-    await asyncio.gather(*(one(method, item) for method, item in plan))
-    return rows
+    def failed(job: tuple[str, EvalItem], exc: BaseException) -> dict[str, Any]:
+        return {**base(*job), "score": 0.0, "answer": None, "usage": {}, "cost_usd": None,
+                "error": f"{type(exc).__name__}: {exc}"}  # fmt: skip
+
+    plan = [(method, item) for method in methods for item in items]
+    return await run_jobs(
+        plan, lambda job: (job[1].task, job[0], job[1].item_id, root_name, sub_name), _row_key,
+        work, failed, out, concurrency, progress,
+    )  # fmt: skip
 
 
 async def judge_score(judge: str | LM, item: EvalItem, answer: str | None) -> float | None:

@@ -1,0 +1,52 @@
+"""``rlmx batch JOBS.jsonl --out RESULTS.jsonl``: one RLM run per job, resumable."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from ..errors import RlmxError
+from ..repl.isolation import MODES
+from .common import app, check_setup, fail, progress_bar
+
+
+@app.command()
+def batch(
+    jobs: Annotated[Path, typer.Argument(help="JSONL: one job a line (see the README).")],
+    out: Annotated[Path, typer.Option(help="Result rows (appended; a re-run resumes).")],
+    root: Annotated[str | None, typer.Option(help="Root model spec for jobs without one.")] = None,
+    sub: Annotated[str | None, typer.Option(help="Sub-model spec for jobs without one.")] = None,
+    concurrency: Annotated[int, typer.Option(min=1, help="Jobs run at once.")] = 1,
+    max_iterations: Annotated[int, typer.Option(min=1)] = 20,
+    sandbox: Annotated[str, typer.Option(help=f"One of {', '.join(MODES)}.")] = "auto",
+) -> None:
+    """Run a JSONL file of jobs; one result row per job, a failed job recorded in its row."""
+    from ..batch import read_jobs, run
+
+    check_setup(sandbox, root, sub)
+    try:
+        total = len(read_jobs(jobs))
+    except RlmxError as exc:
+        raise fail(str(exc)) from None
+    bar, update = progress_bar(counts=True)
+    done = [0]
+
+    def tick(_row: dict[str, Any]) -> None:
+        done[0] += 1
+        update("jobs", done[0], total)
+
+    try:
+        with bar:
+            rows = asyncio.run(run(jobs, out, root=root, sub=sub, concurrency=concurrency,
+                                   sandbox=sandbox, max_iterations=max_iterations,
+                                   progress=tick))  # fmt: skip
+    except KeyboardInterrupt:
+        raise fail(f"interrupted; finished rows are in {out} (run again to resume)", 130) from None
+    statuses = Counter(row["status"] for row in rows)
+    summary = ", ".join(f"{n} {status}" for status, n in statuses.most_common()) or "nothing new"
+    kept = f"; {total - len(rows)} already in {out}" if total > len(rows) else ""
+    typer.echo(f"{len(rows)} new rows in {out}: {summary}{kept}")
