@@ -35,6 +35,14 @@ def test_every_topic_is_read_on_screen_at_the_right_time(tools) -> None:
         assert any(scene["headline"].lower() in s["text"].lower() for s in seen), scene
 
 
+def test_a_running_clock_does_not_split_a_span(tools) -> None:
+    """The burned-in clock changes on every frame; the span of a scene stays one span."""
+    video_tools, truth = tools
+    spans = video_tools.onscreen_text()
+    assert len(spans) == len(truth["scenes"]), [s["text"] for s in spans]
+    assert all(s["t1"] > s["t0"] for s in spans)
+
+
 def test_ocr_reads_the_burned_in_clock(tools) -> None:
     video_tools, _ = tools
     result = video_tools.ocr(33.5)

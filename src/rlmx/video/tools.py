@@ -15,6 +15,7 @@ import asyncio
 import base64
 import inspect
 import io
+import re
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -207,12 +208,13 @@ class VideoTools:
         self, t0: float | None = None, t1: float | None = None, every: float | None = None
     ) -> list[dict[str, Any]]:
         """On-screen text read every `every` s (default 5) in t0-t1, merged into spans
-        [{"t0", "t1", "text"}] where the text stays the same."""
+        [{"t0", "t1", "text"}] where the text stays the same (a running clock on screen is
+        not a change)."""
         start, end = self._range(t0, t1)
         spans: list[dict[str, Any]] = []
         for t in self._grid(start, end, every or self.options.ocr_every):
             text = " | ".join(self.ocr(t)["lines"])
-            if spans and spans[-1]["text"] == text:
+            if spans and _steady(spans[-1]["text"]) == _steady(text):
                 spans[-1]["t1"] = t
             else:
                 spans.append({"t0": t, "t1": t, "text": text})
@@ -383,6 +385,14 @@ class VideoTools:
             "segments": len(spans),
             "new_results": self.cache.misses - misses,
         }
+
+
+CLOCK = re.compile(r"\b\d{1,2}:\d{2}(?::\d{2})?\b")
+
+
+def _steady(text: str) -> str:
+    """Screen text without clock readings (a broadcast's clock ticks on every frame)."""
+    return CLOCK.sub("", text)
 
 
 def _call_form(method: Any) -> str:
