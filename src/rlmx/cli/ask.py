@@ -71,18 +71,24 @@ OtlpEndpoint = Annotated[
 ]
 
 
-def build_rlm(
-    paths: list[str], sandbox: str, model: list[str] | None, **options: Any
-) -> tuple[Any, RLM]:
-    """The context of ``paths`` and an RLM from the shared options; exit 2 on bad input."""
+# The parameters above as RLM(...) takes them; a command passes its locals() (typer needs
+# each command's parameters spelled out, build_rlm does not).
+RLM_OPTIONS = ("root", "sub", "max_depth", "max_iterations", "concurrency", "cell_timeout",
+               "trajectory", "policy", "sub_calls")  # fmt: skip
+
+
+def build_rlm(values: dict[str, Any]) -> tuple[Any, RLM]:
+    """The context of a command's paths and an RLM from its shared options (``values``:
+    the command's parameters); exit 2 on bad input."""
+    sandbox, paths = values["sandbox"], values["paths"]
     check_setup(sandbox)
-    aliases = parse_aliases(model)
-    budget = Budget(max_usd=options.pop("budget_usd"), max_calls=options.pop("max_calls"))
-    vision = options.pop("vision")
+    aliases = parse_aliases(values["model"])
+    budget = Budget(max_usd=values["budget_usd"], max_calls=values["max_calls"])
+    options = {name: values[name] for name in RLM_OPTIONS}
     try:
         context = load_context(paths)
-        rlm = RLM(sandbox=sandbox, budget=budget, video=VideoOptions(vision=vision),
-                  models=aliases, **options)  # fmt: skip
+        rlm = RLM(sandbox=sandbox, budget=budget, video=VideoOptions(vision=values["vision"]),
+                  models=aliases, telemetry=values["otlp_endpoint"], **options)  # fmt: skip
     except (RlmxError, ValueError) as exc:  # a context, model, sandbox or telemetry setting
         raise fail(str(exc)) from None
     return context, rlm
@@ -138,12 +144,7 @@ def ask(
     if not query.strip():
         raise fail("the question (-q) is empty")
     answer_schema = load_schema(schema) if schema is not None else None
-    context, rlm = build_rlm(
-        paths, sandbox, model, root=root, sub=sub, max_depth=max_depth,
-        max_iterations=max_iterations, budget_usd=budget_usd, max_calls=max_calls,
-        concurrency=concurrency, cell_timeout=cell_timeout, trajectory=trajectory,
-        policy=policy, sub_calls=sub_calls, vision=vision, telemetry=otlp_endpoint,
-    )  # fmt: skip
+    context, rlm = build_rlm(locals())
     try:
         result = run_with_progress(rlm, lambda: rlm.completion(context, query, answer_schema))
     except (ContextError, LMError) as exc:  # e.g. a model file that fails to load

@@ -99,12 +99,7 @@ def chat(
 
     if "-" in paths:
         raise fail("chat reads its questions from stdin; give the context as paths")
-    context, rlm = build_rlm(
-        paths, sandbox, model, root=root, sub=sub, max_depth=max_depth,
-        max_iterations=max_iterations, budget_usd=budget_usd, max_calls=max_calls,
-        concurrency=concurrency, cell_timeout=cell_timeout, trajectory=trajectory,
-        policy=policy, sub_calls=sub_calls, vision=vision, telemetry=otlp_endpoint,
-    )  # fmt: skip
+    context, rlm = build_rlm(locals())
     interactive = sys.stdin.isatty()
     if interactive:
         typer.echo(f"rlmx chat over {', '.join(paths)}. {HELP}", err=True)
