@@ -3,12 +3,18 @@ VENV    ?= .venv
 SYS_PY  ?= python3
 PY      := $(VENV)/bin/python
 STAMP   := $(VENV)/.installed
-# llama-cpp-python compiles from source (no Linux wheel on PyPI): 3-12 min the first time,
-# then pip's wheel cache makes it instant. The multimodal library is not needed. A native
-# build (GGML_NATIVE, the default) segfaults in its first decode on Xeons with AMX (seen on
-# this project's machines, 2026-12), and a wheel built natively on one machine can break on
-# another: build for the common x86-64 feature set instead.
+# llama-cpp-python compiles from source (no Linux wheel on PyPI): 3-12 min the first time.
+# The multimodal library is not needed. A native build (GGML_NATIVE, the default) segfaults
+# in its first decode on Xeons with AMX (seen on this project's machines, 2026-12), and a
+# wheel built natively on one machine can break on another: build for the common x86-64
+# feature set instead. pip's own wheel cache ignores CMAKE_ARGS (a native wheel cached by an
+# older checkout came back and crashed CI), so the wheel is built here, with pip's cache off,
+# into a folder named for the version and the flags, and installed from there.
 export CMAKE_ARGS ?= -DLLAVA_BUILD=OFF -DGGML_NATIVE=OFF
+LLAMA_VERSION := $(shell sed -n 's/.*"llama-cpp-python[^=]*==\([0-9.]*\)".*/\1/p' pyproject.toml)
+LLAMA_FLAGS   := $(shell echo '$(CMAKE_ARGS)' | cksum | cut -d' ' -f1)
+LLAMA_WHEELS  := $(HOME)/.cache/rlmx/wheels/llama-cpp-python-$(LLAMA_VERSION)-$(LLAMA_FLAGS)
+LLAMA_STAMP   := $(LLAMA_WHEELS)/.built
 DEMO_Q  := What is the special magic number for lively-harbor?
 # video: synthetic test videos (ffmpeg, espeak-ng, sox, fonts) and the OCR fallback
 VIDEO_APT := ffmpeg espeak-ng sox tesseract-ocr fonts-dejavu-core
@@ -34,6 +40,9 @@ system-deps:
 $(STAMP): pyproject.toml
 	$(SYS_PY) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
+	[ -f $(LLAMA_STAMP) ] || { $(PY) -m pip wheel -q --no-cache-dir --no-deps -w $(LLAMA_WHEELS) \
+	  "llama-cpp-python==$(LLAMA_VERSION)" && touch $(LLAMA_STAMP); }
+	$(PY) -m pip install -q $(LLAMA_WHEELS)/llama_cpp_python-$(LLAMA_VERSION)-*.whl
 	$(PY) -m pip install -q -e ".[dev,local,server,video,eval,otel,docs]"
 	touch $@
 

@@ -6,6 +6,7 @@ tests check plumbing (chat, streaming, usage, grammar, windows, errors), not ans
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 import socket
@@ -55,6 +56,16 @@ async def test_local_grammar_forces_protocol_shape(smol_path: Path) -> None:
     assert parsed.code_cells or parsed.final
     answer = await lm.complete(messages, grammar=FINAL_GRAMMAR)
     assert parse_reply(answer.text).final is not None and "```" not in answer.text, answer.text
+
+
+async def test_local_models_sharing_weights_decode_one_at_a_time(smol_path: Path) -> None:
+    # Root and sub-model (or two RLMs of a server) with the same spec share one loaded
+    # llama.cpp context; decoding it from two threads at once crashed the process.
+    root, sub = LocalLM(SMOL, max_tokens=12), LocalLM(SMOL, max_tokens=12)
+    prompts = [[{"role": "user", "content": f"Count to {n}."}] for n in range(2, 6)]
+    alone = [(await root.complete(p)).text for p in prompts]
+    together = await asyncio.gather(*(lm.complete(p) for p in prompts for lm in (root, sub)))
+    assert [r.text for r in together] == [text for text in alone for _ in (root, sub)]
 
 
 async def test_local_context_overflow(smol_path: Path) -> None:

@@ -5,7 +5,8 @@ file. Options follow a ``?``: ``threads``, ``threads_batch``, ``n_ctx``, ``max_t
 ``temperature``, e.g. ``local:qwen2.5-coder-1.5b?threads=2&n_ctx=16384``. Defaults are
 safe on a busy 2-core machine: one thread for generation and one for prompt processing
 (more threads collapsed speed 10-20x under CPU contention). A loaded model is kept for the
-life of the process and serves one request at a time.
+life of the process and serves one request at a time, however many ``LocalLM`` objects
+(root, sub-model, several RLMs of a server) share it: llama.cpp's context is not thread-safe.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import contextlib
 import os
 import sys
 import threading
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl
@@ -40,7 +42,16 @@ OPTION_TYPES = {
 }
 DEFAULT_MAX_TOKENS = 1024
 
-_loaded: dict[tuple[Any, ...], Any] = {}
+
+@dataclass
+class _Loaded:
+    """One loaded model and the lock its decodes take (one at a time per model)."""
+
+    llama: Any
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+_loaded: dict[tuple[Any, ...], _Loaded] = {}
 _load_lock = threading.Lock()
 
 
@@ -48,9 +59,9 @@ _load_lock = threading.Lock()
 def _unload_all() -> None:
     """Free models before interpreter teardown (llama-cpp-python errors if freed after)."""
     with _load_lock:
-        for llama in _loaded.values():
+        for model in _loaded.values():
             with contextlib.suppress(Exception):
-                llama.close()
+                model.llama.close()
         _loaded.clear()
 
 
@@ -117,25 +128,33 @@ def _stderr_progress(stage: str, done: int, total: int) -> None:
             print(file=sys.stderr)
 
 
+_stderr_lock = threading.Lock()
+
+
 @contextlib.contextmanager
 def _quiet_stderr() -> Any:
-    """llama.cpp prints model-loading chatter on fd 2 even when asked not to."""
-    try:
-        saved = os.dup(2)
-    except OSError:
-        yield
-        return
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    os.dup2(devnull, 2)
-    try:
-        yield
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
-        os.close(devnull)
+    """llama.cpp prints model-loading chatter on fd 2 even when asked not to.
+
+    One thread at a time: two overlapping redirections could restore each other's
+    ``/dev/null`` and silence the process for good.
+    """
+    with _stderr_lock:
+        try:
+            saved = os.dup(2)
+        except OSError:
+            yield
+            return
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, 2)
+        try:
+            yield
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            os.close(devnull)
 
 
-def load_llama(path: Path, n_ctx: int, threads: int, threads_batch: int) -> Any:
+def load_llama(path: Path, n_ctx: int, threads: int, threads_batch: int) -> _Loaded:
     """Load (once per process) a GGUF model with llama-cpp-python."""
     llama_class = _import_llama()
     key = (str(path), n_ctx, threads, threads_batch)
@@ -143,7 +162,7 @@ def load_llama(path: Path, n_ctx: int, threads: int, threads_batch: int) -> Any:
         if key not in _loaded:
             try:
                 with _quiet_stderr():
-                    _loaded[key] = llama_class(
+                    llama = llama_class(
                         model_path=str(path),
                         n_ctx=n_ctx,
                         n_threads=threads,
@@ -151,6 +170,7 @@ def load_llama(path: Path, n_ctx: int, threads: int, threads_batch: int) -> Any:
                         seed=0,
                         verbose=False,
                     )
+                _loaded[key] = _Loaded(llama)
             except (ValueError, RuntimeError, OSError) as exc:
                 raise LMConfigError(f"cannot load GGUF model {path}: {exc}") from None
         return _loaded[key]
@@ -176,11 +196,13 @@ class LocalLM(LMBase):
         self.threads_batch = int(options.get("threads_batch", self.threads))
         self.max_tokens = int(options.get("max_tokens", DEFAULT_MAX_TOKENS))
         self.temperature = float(options.get("temperature", 0.0))
-        self._lock = threading.Lock()
         self._grammars: dict[str, Any] = {}
 
-    def _llama(self) -> Any:
+    def _model(self) -> _Loaded:
         return load_llama(self.path, self.context_window, self.threads, self.threads_batch)
+
+    def _llama(self) -> Any:
+        return self._model().llama
 
     def count_tokens(self, messages: list[Message]) -> int:
         """Exact prompt tokens of the message contents (template tokens not included)."""
@@ -213,7 +235,7 @@ class LocalLM(LMBase):
         stop: list[str] | None,
         grammar: str | None,
     ) -> LMResponse:
-        llama = self._llama()
+        model = self._model()
         kwargs: dict[str, Any] = {
             "messages": messages,
             "max_tokens": max_tokens or self.max_tokens,
@@ -222,9 +244,9 @@ class LocalLM(LMBase):
         }
         if grammar:
             kwargs["grammar"] = self._grammar(grammar)
-        with self._lock:
+        with model.lock:  # tokenizing needs no lock: the vocabulary is read-only
             try:
-                response = llama.create_chat_completion(**kwargs)
+                response = model.llama.create_chat_completion(**kwargs)
             except ValueError as exc:
                 if "exceed context window" in str(exc):
                     raise ContextOverflowError(f"{self.name}: {exc}") from None
