@@ -75,7 +75,7 @@ def test_the_grammar_holds_the_final_line_to_the_schema() -> None:
     assert rules is not None and rules.startswith("age-kv") and "answer ::=" in rules
     grammar = typed_grammar(rules, final_only=False)
     assert grammar.startswith(REPLY_GRAMMAR.split("final ::=")[0].rstrip())
-    assert 'final ::= "FINAL(" answer ")"' in grammar
+    assert 'final ::= "FINAL(" answer final-cite? ")"' in grammar
     from llama_cpp import LlamaGrammar
 
     LlamaGrammar.from_string(grammar, verbose=False)  # llama.cpp parses it

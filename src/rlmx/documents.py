@@ -32,6 +32,14 @@ from .errors import ContextError
 from .lm.registry import cache_root
 
 CONVERTER_VERSION = "1"  # part of the cache key: a new version converts again
+# The line before each page, slide or sheet (citations read them back: ``citations.py``).
+SECTION_MARKER = re.compile(r"^--- ((?:page|slide|sheet) .+?) ---$", re.M)
+HEADING = re.compile(r"^#{1,6} (.+)$", re.M)
+
+
+def section_marker(kind: str, label: object) -> str:
+    """``--- page 3 ---``: the marker line of a page, slide or sheet."""
+    return f"--- {kind} {label} ---"
 
 
 def read_document(path: Path) -> str | None:
@@ -78,10 +86,10 @@ def _pdf(data: bytes) -> str:
     pages = []
     for number, page in enumerate(reader.pages, 1):
         text = (page.extract_text() or "").strip()
-        marker = f"--- page {number} ---"
+        marker = section_marker("page", number)
         if not text:
             text = _ocr_images(page)
-            marker = f"--- page {number} (OCR) ---"
+            marker = section_marker("page", f"{number} (OCR)")
         pages.append(f"{marker}\n{text}")
     return "\n\n".join(pages) + "\n"
 
@@ -217,7 +225,7 @@ def _pptx(data: bytes) -> str:
                 and shape.text_frame.text.strip()
             ):
                 texts.append(shape.text_frame.text)
-        slides.append(f"--- slide {number} ---\n" + "\n".join(t.strip() for t in texts))
+        slides.append(section_marker("slide", number) + "\n" + "\n".join(t.strip() for t in texts))
     return "\n\n".join(slides) + "\n"
 
 
@@ -232,7 +240,7 @@ def _xlsx(data: bytes) -> str:
         for row in sheet.iter_rows(values_only=True):
             if any(cell is not None for cell in row):
                 writer.writerow(["" if cell is None else cell for cell in row])
-        sheets.append(f"--- sheet {sheet.title} ---\n{out.getvalue()}")
+        sheets.append(f"{section_marker('sheet', sheet.title)}\n{out.getvalue()}")
     workbook.close()
     return "\n".join(sheets)
 

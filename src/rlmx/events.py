@@ -122,6 +122,7 @@ class FinalAnswer(_Event):
     type: Literal["final_answer"] = "final_answer"
     answer: str
     via: str
+    citations: list[dict[str, Any]] = Field(default_factory=list)  # see citations.py
 
 
 class SubBatch(_Event):
@@ -159,6 +160,7 @@ class RunFinished(_Event):
     seconds: float
     error: str | None = None
     warnings: list[str] = Field(default_factory=list)
+    citations: list[dict[str, Any]] = Field(default_factory=list)  # of the root's answer
 
 
 Event = Annotated[

@@ -12,9 +12,17 @@ from __future__ import annotations
 
 # GBNF: an optional remark line (at most 200 characters: small models otherwise ramble
 # until max_tokens), then exactly one ```repl cell or one FINAL line. Code lines may not
-# contain backticks, so the cell cannot close early.
-_FINAL_RULE = r"""final ::= "FINAL(" [^\n]+ ")" | "FINAL_VAR(" [a-zA-Z_] [a-zA-Z0-9_]* ")"
+# contain backticks, so the cell cannot close early. FINAL_VAR and a typed FINAL may end
+# with the quotes they cite (a plain FINAL's free text holds them already).
+_CITE_RULES = r"""final-var   ::= "FINAL_VAR(" [a-zA-Z_] [a-zA-Z0-9_]* final-cite? ")"
+final-cite  ::= ", cite=[" final-quote (", " final-quote)* "]"
+final-quote ::= "\"" [^"\n]{1,300} "\""
 """
+_FINAL_RULE = (
+    r"""final ::= "FINAL(" [^\n]+ ")" | final-var
+"""
+    + _CITE_RULES
+)
 REPLY_GRAMMAR = (
     r"""root  ::= note? (cell | final)
 note  ::= [^`\n]{1,200} "\n"
@@ -30,9 +38,7 @@ FINAL_GRAMMAR = "root ::= final\n" + _FINAL_RULE
 def typed_grammar(answer_rules: str, final_only: bool) -> str:
     """REPLY_GRAMMAR or FINAL_GRAMMAR whose FINAL(...) holds JSON matching a schema
     (``answer_rules``: GBNF with an ``answer`` rule, from llama.cpp's JSON-schema grammars)."""
-    final = (
-        'final ::= "FINAL(" answer ")" | "FINAL_VAR(" [a-zA-Z_] [a-zA-Z0-9_]* ")"\n' + answer_rules
-    )
+    final = 'final ::= "FINAL(" answer final-cite? ")" | final-var\n' + _CITE_RULES + answer_rules
     head = "root ::= final" if final_only else REPLY_GRAMMAR.rsplit("final ::=", 1)[0].rstrip()
     return f"{head}\n{final}"
 
@@ -53,11 +59,20 @@ def schema_mismatch(problem: str) -> str:
     )
 
 
+def unfound_quotes(quotes: list[str]) -> str:
+    """Said once when quotes an answer cites are not in the context."""
+    listed = "; ".join(repr(q[:200]) for q in quotes[:5])
+    return (
+        f"These quotes are not in the context: {listed}. Copy each quote exactly from the "
+        "REPL output (or drop it) and give the FINAL line again."
+    )
+
+
 COMPACT_SYSTEM = """\
 You answer questions about a document stored in the Python variable `context`. You \
 cannot see it: explore it by writing Python in a ```repl block, and read what it prints. \
 Each reply is one short remark line and ONE ```repl block, or, once you know the \
-answer, the single line FINAL(answer).
+answer, the single line FINAL(answer, cite=["exact quote from the output", ...]).
 
 In the REPL: `context`; any module you import (`re` is the fastest way to find things); \
 `llm_query(prompt)` asks a helper model about a piece of text of up to {sub_window} and \
@@ -92,7 +107,7 @@ COMPACT_EXAMPLES: list[tuple[str, str]] = [
         "REPL output:\nthe harbor lights were low. The access code for Blue Falcon is 80417. "
         "Growth of the market slowed",
     ),
-    ("assistant", "FINAL(80417)"),
+    ("assistant", 'FINAL(80417, cite=["The access code for Blue Falcon is 80417."])'),
     (
         "user",
         "Your context is a str with 48,112 total characters.\n\n"
@@ -163,6 +178,8 @@ Searching with Python (`re`, string methods) is often the fastest way to narrow 
 When you are done, give the final answer in one of two ways:
 - FINAL(your final answer) on its own line, outside of code, when you write no code block;
 - or call FINAL(value) / FINAL_VAR("variable_name") inside a ```repl cell.
+Cite what the answer rests on with quotes copied exactly from the context: \
+FINAL(answer, cite=["quote", ...]) (FINAL_VAR takes `cite=` too).
 Do not give a final answer before you have looked at the context with code. Think step by \
 step, plan, execute it immediately, and do not merely say what you will do.
 """

@@ -4,6 +4,7 @@ Code cells are fenced with ```repl (```python and ```py are accepted too); a fen
 open at the very end of a reply (a stop sequence cut it) still counts. A prose
 ``FINAL(...)`` / ``FINAL_VAR(...)`` counts only at the start of a line outside every
 fence, and only in a reply with no code cell: when a reply has code, the code decides.
+Either may end with ``cite=[quote, ...]``: the quotes the answer rests on (``citations.py``).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ CODE_LANGS = ("repl", "python", "py", "python3")
 _FENCE_OPEN = re.compile(r"^[ \t]*```[ \t]*([A-Za-z0-9_+-]*)[ \t]*$")
 _FENCE_CLOSE = re.compile(r"^[ \t]*```[ \t]*$")
 _FINAL_START = re.compile(r"^[ \t]*(FINAL_VAR|FINAL)\(")
+_CITE = re.compile(r",\s*cite\s*=\s*(?=[\[(\"'])")
 
 
 @dataclass(frozen=True)
@@ -24,6 +26,7 @@ class ProseFinal:
 
     via: str  # "FINAL" or "FINAL_VAR"
     value: str
+    cite: tuple[str, ...] = ()  # quotes from the context the answer rests on
 
 
 @dataclass
@@ -66,12 +69,13 @@ def find_prose_final(prose: str) -> ProseFinal | None:
         inner = _balanced(prose, start)
         if inner is None:
             continue
+        inner, cite = _split_cite(inner)
         value = _unquote(inner.strip())
         if via == "FINAL_VAR":
             value = value.strip()
             if not value.isidentifier():
                 continue
-        return ProseFinal(via=via, value=value)
+        return ProseFinal(via=via, value=value, cite=cite)
     return None
 
 
@@ -114,6 +118,21 @@ def _balanced(text: str, start: int) -> str | None:
         i += 1
     last = text.rfind(")")
     return text[start:last] if last >= start else None
+
+
+def _split_cite(inner: str) -> tuple[str, tuple[str, ...]]:
+    """``answer, cite=["q1", "q2"]`` -> the answer and the quotes (a lone string is one
+    quote); text that only looks like a cite argument stays part of the answer."""
+    for match in reversed(list(_CITE.finditer(inner))):
+        try:
+            quotes = ast.literal_eval(inner[match.end() :].strip())
+        except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+            continue
+        if isinstance(quotes, str):
+            quotes = (quotes,)
+        if isinstance(quotes, list | tuple) and all(isinstance(q, str) for q in quotes):
+            return inner[: match.start()], tuple(quotes)
+    return inner, ()
 
 
 def _unquote(value: str) -> str:

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from .citations import Citation
 from .lm.base import Usage
 
 Status = Literal["final", "max_iterations", "budget_exhausted", "error", "cancelled"]
@@ -19,6 +20,11 @@ def guess_warning(numbers: str) -> str:
         f"the answer's number(s) {numbers} appeared in no REPL output, even after rlmx asked "
         "the model to check: it may be a guess"
     )
+
+
+def unfound_quotes_warning(missing: int, total: int) -> str:
+    """Shown next to an answer whose cited quotes are not all in the context."""
+    return f"{missing} of the {total} quote(s) the answer cites are not in the context"
 
 
 STATUS_WARNINGS = {
@@ -79,6 +85,7 @@ class Result:
     error: str | None = None
     warnings: list[str] = field(default_factory=list)  # why the answer may be unreliable
     value: Any = None  # a typed answer's validated object (``completion(..., schema=)``)
+    citations: list[Citation] = field(default_factory=list)  # FINAL(answer, cite=[...])
 
     @property
     def cost_usd(self) -> float | None:
@@ -98,4 +105,5 @@ class Result:
             "error": self.error,
             "warnings": self.warnings,
             "value": json.loads(self.answer) if self.value is not None and self.answer else None,
+            "citations": [c.to_dict() for c in self.citations],
         }

@@ -322,7 +322,7 @@ class _Run:
                 parent_cell=self.parent_cell,
             )
             await space.serve(self.host)
-            turns = Turns(self, space.sandbox)
+            turns = Turns(self, space)
             warnings = turns.warnings  # filled as the turns go, kept if they fail midway
             answer, status = await turns.play(space.describe())
         except (LMError, SandboxError) as exc:
@@ -343,6 +343,7 @@ class _Run:
             error=error,
             warnings=warnings,
             value=turns.value if turns is not None else None,
+            citations=turns.citations if turns is not None else [],
         )
         await self.emit(
             RunFinished,
@@ -354,6 +355,7 @@ class _Run:
             seconds=result.seconds,
             error=error,
             warnings=warnings,
+            citations=[c.to_dict() for c in result.citations],
         )
         if cancelled is not None:
             raise cancelled

@@ -4,28 +4,41 @@ Rules of the loop: a final answer is taken only from a cell that ran or from a p
 in a reply with no code, never before the first cell ran; a reply with neither gets a
 corrective turn; at the iteration or budget limit the root gets one last turn (children
 past the budget get none). Everything a prompt style decides comes from the run's policy.
+The quotes a final answer cites are looked up in the workspace's contexts (``citations.py``).
 """
 
 from __future__ import annotations
 
+import asyncio
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from . import prompts
 from .budget import BudgetExhausted
+from .citations import Citation, locate
 from .events import CellStarted, CodeExecuted, FinalAnswer, LLMCall, Notice, preview
 from .lm.base import LM, Message, prompt_tokens
 from .policy import CellOutcome, Task
-from .protocol import parse_reply
-from .repl.sandbox import CellResult, Sandbox
-from .result import NO_FINAL_WARNING, STATUS_WARNINGS, Status
+from .protocol import ProseFinal, parse_reply
+from .repl.sandbox import CellResult
+from .result import NO_FINAL_WARNING, STATUS_WARNINGS, Status, unfound_quotes_warning
+from .workspace import Workspace
 
 
-@dataclass
+@dataclass(frozen=True)
 class _Final:
     answer: str
     via: str
+    cite: tuple[str, ...] = ()  # quotes of the context the answer rests on
+
+    @classmethod
+    def of_cell(cls, result: CellResult) -> _Final | None:
+        """The final answer a cell gave (its frame was checked by ``frames.py``)."""
+        final = result.final
+        if not final:
+            return None
+        return cls(final["answer"], final["via"], tuple(final.get("cite", ())))
 
 
 HISTORY_TRIMMED = "[Earlier turns were removed to fit the model's context window.]"
@@ -55,9 +68,10 @@ def fit_history(lm: LM, messages: list[Message], head: int, reply_tokens: int) -
 class Turns:
     """The conversation of one run with its root model, over its sandbox."""
 
-    def __init__(self, run: Any, sandbox: Sandbox) -> None:
+    def __init__(self, run: Any, workspace: Workspace) -> None:
         self.run = run  # the _Run of rlm.py: identity, policy, usage, events
-        self.sandbox = sandbox
+        self.workspace = workspace
+        self.sandbox = workspace.sandbox
         self.opening = 0  # messages before the first reply; never trimmed
         self.cells_run = 0
         self.final_only = False  # the last turn repeated the one before: ask for FINAL
@@ -66,6 +80,8 @@ class Turns:
         self.answer_rules = self.schema.grammar() if self.schema is not None else None
         self.mismatches = 0
         self.value: Any = None  # the validated typed answer
+        self.citations: list[Citation] = []  # where the answer's quotes are in the context
+        self.quotes_told = False  # the model was told once that quotes were not found
 
     async def play(self, context_description: str) -> tuple[str | None, Status]:
         """Root turns until a final answer or a limit; the answer and the run's status."""
@@ -95,7 +111,14 @@ class Turns:
             if final is not None:
                 final = await self.typed(final, messages)
             if final is not None:
-                await run.emit(FinalAnswer, answer=final.answer, via=final.via)
+                final = await self.cited(final, messages)
+            if final is not None:
+                await run.emit(
+                    FinalAnswer,
+                    answer=final.answer,
+                    via=final.via,
+                    citations=[c.to_dict() for c in self.citations],
+                )
                 self.warnings += run.policy.final_warnings(run.notes, final.answer)
                 return final.answer, "final"
         reason = f"You have used all {run.cfg.max_iterations} iterations"
@@ -110,8 +133,9 @@ class Turns:
             ran = []
             for code in parsed.code_cells:
                 result = await self.run_cell(code)
-                if result.final:
-                    return _Final(result.final["answer"], result.final["via"])
+                final = _Final.of_cell(result)
+                if final is not None:
+                    return final
                 ran.append(CellOutcome(code, result.output, result.error))
             report = run.policy.report(run.notes, run.query, ran)
             self.final_only = report.final_only
@@ -128,19 +152,19 @@ class Turns:
         )
         if doubt:
             return await self.tell(messages, "doubted_final", doubt)
-        return await self.resolve_prose_final(parsed.final.via, parsed.final.value, messages)
+        return await self.resolve_prose_final(parsed.final, messages)
 
     async def resolve_prose_final(
-        self, via: str, value: str, messages: list[Message]
+        self, prose: ProseFinal, messages: list[Message]
     ) -> _Final | None:
         """FINAL(text) is the answer; FINAL_VAR(name) is looked up in the REPL."""
         run = self.run
-        if via == "FINAL":
-            return _Final(value, "FINAL")
-        code = f"FINAL_VAR({value!r})"
+        if prose.via == "FINAL":
+            return _Final(prose.value, "FINAL", prose.cite)
+        code = f"FINAL_VAR({prose.value!r})"
         result = await self.run_cell(code)
         if result.final:
-            return _Final(result.final["answer"], "FINAL_VAR")
+            return _Final(result.final["answer"], "FINAL_VAR", prose.cite)
         report = run.policy.cell_report(code, result.output)
         turn = run.policy.next_turn(run.query)
         messages.append({"role": "user", "content": f"{report}\n\n{turn}".strip()})
@@ -167,16 +191,39 @@ class Turns:
         if problem is not None:
             return final, problem
         self.value = value
-        return _Final(self.schema.dump(value), final.via), None
+        return replace(final, answer=self.schema.dump(value)), None
 
     def unsettled(self, final: _Final, problem: str) -> _Final:
         self.warnings.append(f"the answer does not match the schema: {problem}")
         return final
 
-    def last_answer(self, final: _Final) -> str:
+    async def last_answer(self, final: _Final) -> str:
         """The last turn's answer: no retry is left, so a mismatch only warns."""
         settled, problem = self.settle(final)
+        await self.cite(final)
         return (settled if problem is None else self.unsettled(final, problem)).answer
+
+    async def cited(self, final: _Final, messages: list[Message]) -> _Final | None:
+        """A final answer whose quotes were looked up; None after telling the model, once
+        a run, which quotes are not in the context (then a miss only warns)."""
+        missing = await self.cite(final, warn=self.quotes_told)
+        if missing and not self.quotes_told:
+            self.quotes_told = True
+            await self.tell(messages, "unfound_quotes", prompts.unfound_quotes(missing))
+            return None
+        return final
+
+    async def cite(self, final: _Final, warn: bool = True) -> list[str]:
+        """Find the answer's quotes in the contexts (off the event loop: they may be long);
+        the quotes not found."""
+        self.citations = []
+        if final.cite:
+            sources = await asyncio.to_thread(self.workspace.sources)
+            self.citations = await asyncio.to_thread(locate, final.cite, sources)
+        missing = [c.quote for c in self.citations if not c.found]
+        if missing and warn:
+            self.warnings.append(unfound_quotes_warning(len(missing), len(self.citations)))
+        return missing
 
     async def tell(self, messages: list[Message], kind: str, text: str) -> None:
         """Send the model a message of rlmx's own, recorded as a ``notice`` event."""
@@ -196,13 +243,13 @@ class Turns:
         reply = await self.root_call(messages, force=True, final_only=True)
         parsed = parse_reply(reply)
         for code in parsed.code_cells:
-            result = await self.run_cell(code)
-            if result.final:
-                return self.last_answer(_Final(result.final["answer"], result.final["via"])), status
-        if parsed.final is not None:
-            final = await self.resolve_prose_final(parsed.final.via, parsed.final.value, messages)
+            final = _Final.of_cell(await self.run_cell(code))
             if final is not None:
-                return self.last_answer(final), status
+                return await self.last_answer(final), status
+        if parsed.final is not None:
+            final = await self.resolve_prose_final(parsed.final, messages)
+            if final is not None:
+                return await self.last_answer(final), status
         prose = parsed.prose.strip() or None  # no FINAL: the best text we have
         if prose is not None:
             self.warnings.append(NO_FINAL_WARNING)

@@ -15,6 +15,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from .citations import Source, context_sources
 from .documents import read_document
 from .environment import Environment, open_environment
 from .repl.context import ContextError, ContextMeta, PreparedContext, prepare_context
@@ -69,6 +70,18 @@ class Workspace:
             parts.append(self.environment.describe())
         parts += [meta.describe(f"`{name}`") for name, meta in self.added.items()]
         return "\n\n".join(parts)
+
+    def sources(self) -> list[Source]:
+        """The texts an answer's quotes are looked for in: ``context`` and the contexts a
+        session added (``citations.py``)."""
+        assert self.prepared is not None
+        main = self.prepared
+        found = context_sources("context", main.path, main.kind, main.meta.source)
+        for name, meta in self.added.items():
+            staged = self.sandbox.defined_file(name)
+            if staged is not None:
+                found += context_sources(name, *staged, meta.source)
+        return found
 
     async def define(self, name: str, data: Any) -> ContextMeta:
         """Add (or replace) a reserved REPL variable holding ``data`` (plain data only)."""

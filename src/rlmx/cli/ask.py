@@ -178,10 +178,14 @@ def load_schema(path: Path) -> dict[str, Any]:
 
 
 def print_result(result: Any) -> None:
-    """The answer on stdout, the status line (and any error) on stderr."""
+    """The answer and the quotes it cites on stdout, the status line (and any error) on
+    stderr."""
     total = result.usage.total
     cost = f"${result.cost_usd:.4f}" if result.cost_usd is not None else "n/a"
     typer.echo(result.answer if result.answer is not None else "(no answer)")
+    for number, cite in enumerate(result.citations, 1):
+        quote = cite.quote if len(cite.quote) <= 120 else cite.quote[:119] + "…"
+        typer.echo(f'[{number}] "{quote}" ({cite.where()})')
     typer.echo(
         f"-- status {result.status} | iterations {result.iterations} | "
         f"tokens {total.total_tokens:,} ({total.calls} calls) | cost {cost} | "

@@ -16,6 +16,8 @@ from ..errors import SandboxError
 
 NONE = type(None)
 MAX_ID = 2**53
+MAX_QUOTES = 32  # quotes one final answer may cite (``FINAL(answer, cite=[...])``)
+MAX_QUOTE_CHARS = 2000  # characters of each
 
 CALL = {"name": (str,), "arguments": (dict,)}  # a host function call (see functions.py)
 RESULT = {
@@ -47,13 +49,22 @@ def check_result(message: dict[str, Any], expected_id: int | None) -> None:
     _check_fields(message, RESULT, required=set(RESULT))
     final = message["final"]
     if final is not None and (
-        set(final) != {"answer", "via"}
+        not {"answer", "via"} <= set(final) <= {"answer", "via", "cite"}
         or not isinstance(final["answer"], str)
         or final["via"] not in ("FINAL", "FINAL_VAR")
+        or not _quotes(final.get("cite", []))
     ):
         raise ProtocolViolation("a malformed final answer")
     if not all(isinstance(name, str) for name in message["restored"]):
         raise ProtocolViolation("restored names must be strings")
+
+
+def _quotes(cite: Any) -> bool:
+    return (
+        isinstance(cite, list)
+        and len(cite) <= MAX_QUOTES
+        and all(isinstance(q, str) and len(q) <= MAX_QUOTE_CHARS for q in cite)
+    )
 
 
 def check_ready(message: dict[str, Any]) -> None:

@@ -185,6 +185,7 @@ class Sandbox:
                     "limits": limits,
                     "functions": [spec.to_wire() for spec in self.functions.values()],
                     "max_async": max(self.limits.max_requests // 2, 1),  # margin below the cap
+                    "max_quotes": [frames.MAX_QUOTES, frames.MAX_QUOTE_CHARS],
                     "defined": [self._defined_frame(name) for name in self._defined],
                 }
             )
@@ -288,6 +289,10 @@ class Sandbox:
         finally:
             if old is not None and old[0] is not None:
                 old[0].unlink(missing_ok=True)
+
+    def defined_file(self, name: str) -> tuple[Path | None, str] | None:
+        """The staged file and kind of a variable ``define`` added (None: not defined)."""
+        return self._defined.get(name)
 
     async def _load_defined(self, name: str) -> None:
         assert self._channel is not None

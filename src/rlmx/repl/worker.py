@@ -229,6 +229,7 @@ class _Link:
         self.next_id = 0
         self.final: dict[str, Any] | None = None
         self.max_async = 32
+        self.max_quotes = (32, 2000)  # quotes a final answer may cite, characters of each
         self.gates: weakref.WeakKeyDictionary[Any, Any] = weakref.WeakKeyDictionary()
 
     def send(self, message: dict[str, Any]) -> None:
@@ -381,13 +382,25 @@ class Worker:
         link, namespace = self.link, self.namespace
         reserved = self.reserved  # a set of names only (never the master copy itself)
 
-        def FINAL(answer: Any) -> None:
-            """Finish the run with this answer."""
-            link.final = {"answer": str(answer), "via": "FINAL"}
+        def FINAL(answer: Any, cite: Any = None) -> None:
+            """Finish the run with this answer; ``cite``: the quotes from the context it
+            rests on (a list of strings copied exactly)."""
+            link.final = {"answer": str(answer), "via": "FINAL", **quotes(cite)}
             raise _FinalSignal
 
-        def FINAL_VAR(name_or_value: Any) -> None:
-            """Finish the run with a variable (by name) or a value."""
+        def quotes(cite: Any) -> dict[str, list[str]]:
+            if cite is None:
+                return {}
+            cite = [cite] if isinstance(cite, str) else cite
+            if not isinstance(cite, list | tuple) or not all(isinstance(q, str) for q in cite):
+                raise TypeError("cite must be a list of quotes (strings) copied from the context")
+            most, chars = link.max_quotes
+            if len(cite) > most:
+                raise ValueError(f"cite at most {most} quotes, not {len(cite)}")
+            return {"cite": [q[:chars] for q in cite]}
+
+        def FINAL_VAR(name_or_value: Any, cite: Any = None) -> None:
+            """Finish the run with a variable (by name) or a value; ``cite`` as for FINAL."""
             value = name_or_value
             if isinstance(name_or_value, str) and name_or_value.isidentifier():
                 if name_or_value not in namespace:
@@ -396,7 +409,7 @@ class Worker:
                         "call FINAL(value)"
                     )
                 value = namespace[name_or_value]
-            link.final = {"answer": str(value), "via": "FINAL_VAR"}
+            link.final = {"answer": str(value), "via": "FINAL_VAR", **quotes(cite)}
             raise _FinalSignal
 
         def SHOW_VARS() -> str:
@@ -604,6 +617,7 @@ class Worker:
         if not self.in_thread:
             apply_limits(init.get("limits") or {})
         self.link.max_async = max(int(init.get("max_async") or 1), 1)
+        self.link.max_quotes = tuple(init.get("max_quotes") or self.link.max_quotes)
         helpers = self._make_helpers(init.get("functions") or [])
         if init["context_kind"] == "video":  # the video as an object; frames via its tools
             context = video_context.VideoContext(context, helpers)

@@ -99,6 +99,7 @@ def build_server(
         """Answer a question about a loaded context (context_id), a path or a text with an RLM.
 
         With ``schema`` (a JSON Schema) the answer must match it and ``value`` holds it.
+        ``citations``: where the quotes the answer cites are in the context.
         Returns the answer, how the run ended, its usage (tokens, calls), cost in USD (None
         when a model's price is unknown) and the run id.
         """
@@ -129,7 +130,7 @@ def build_server(
         summary = result.to_dict()
         return {key: summary[key] for key in
                 ("answer", "status", "iterations", "usage", "cost_usd", "seconds", "run_id",
-                 "error", "warnings", "value")}  # fmt: skip
+                 "error", "warnings", "value", "citations")}  # fmt: skip
 
     return server
 

@@ -182,6 +182,7 @@ def _rlmx_fields(run: dict[str, Any]) -> dict[str, Any]:
         "iterations": run["iterations"],
         "cost_usd": run["cost_usd"],
         "warnings": run.get("warnings") or [],
+        "citations": run.get("citations") or [],
     }
 
 

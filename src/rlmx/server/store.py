@@ -34,7 +34,8 @@ CREATE TABLE IF NOT EXISTS runs (
     error TEXT,
     context_file TEXT,
     settings TEXT,
-    warnings TEXT
+    warnings TEXT,
+    citations TEXT
 );
 CREATE TABLE IF NOT EXISTS events (
     run_id TEXT NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
@@ -44,11 +45,12 @@ CREATE TABLE IF NOT EXISTS events (
     PRIMARY KEY (run_id, seq)
 );
 """
-ADDED_COLUMNS = {"warnings": "TEXT"}  # columns newer than a database made before them
+# columns newer than a database made before them
+ADDED_COLUMNS = {"warnings": "TEXT", "citations": "TEXT"}
 LIVE_STATUSES = ("queued", "running")
 SUMMARY_COLUMNS = (
     "id, status, source, query, root, sub, created, finished, answer, iterations, usage, "
-    "cost_usd, error, context_file, settings, warnings"
+    "cost_usd, error, context_file, settings, warnings, citations"
 )
 
 
@@ -107,11 +109,11 @@ class RunStore:
         """Record the summary of a root ``run_finished`` event."""
         self._run(
             "UPDATE runs SET status = ?, finished = ?, answer = ?, iterations = ?, usage = ?, "
-            "cost_usd = ?, error = ?, warnings = ? WHERE id = ?",
+            "cost_usd = ?, error = ?, warnings = ?, citations = ? WHERE id = ?",
             (final["status"], final.get("ts", time.time()), final.get("answer"),
              final.get("iterations"), json.dumps(final.get("usage") or {}),
              final.get("cost_usd"), final.get("error"), json.dumps(final.get("warnings") or []),
-             run_id),
+             json.dumps(final.get("citations") or []), run_id),
         )  # fmt: skip
 
     def get_run(self, run_id: str) -> dict[str, Any] | None:
@@ -181,5 +183,6 @@ def _summary(row: sqlite3.Row) -> dict[str, Any]:
     summary = dict(row)
     summary["usage"] = json.loads(summary["usage"]) if summary["usage"] else None
     summary["settings"] = json.loads(summary["settings"]) if summary["settings"] else {}
-    summary["warnings"] = json.loads(summary["warnings"]) if summary["warnings"] else []
+    for listed in ("warnings", "citations"):
+        summary[listed] = json.loads(summary[listed]) if summary[listed] else []
     return summary

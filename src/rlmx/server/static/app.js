@@ -341,7 +341,7 @@ class RunView {
     run.title.append(el("span", { class: "meta", text: ` · ${event.status} · ${event.seconds.toFixed(1)} s` }));
     if (event.run_id !== this.rootId) return;
     setStatus(event.status);
-    if (event.answer != null) showAnswer(event.answer, event.warnings || []);
+    if (event.answer != null) showAnswer(event.answer, event.warnings || [], event.citations || []);
     if (event.error) showRunError(event.error);
     if (event.cost_usd != null) this.totals.cost = event.cost_usd;
     $("#cancel").hidden = true;
@@ -504,7 +504,7 @@ const timeline = {
 };
 
 // The answer once, long ones clipped behind a button; what may make it unreliable below it.
-function showAnswer(answer, warnings) {
+function showAnswer(answer, warnings, citations) {
   const text = $("#final-answer");
   text.textContent = answer;
   const long = answer.split("\n").length > LONG_ANSWER_LINES || answer.length > 1500;
@@ -513,7 +513,47 @@ function showAnswer(answer, warnings) {
   const list = $("#answer-warnings");
   list.replaceChildren(...warnings.map((w) => el("li", { text: `Warning: ${w}` })));
   list.hidden = warnings.length === 0;
+  showCitations(citations);
   $("#answer-box").hidden = false;
+}
+
+// -- citations: the quotes the answer rests on, each opening its source at that place -----
+function citationWhere(c) {
+  if (!c.found) return "not found in the context";
+  const source = c.source || (c.variable === "context" ? "the context" : c.variable);
+  return [source, c.page, c.heading && `“${c.heading}”`, `line ${c.line}`].filter(Boolean).join(" · ");
+}
+
+function showCitations(citations) {
+  const list = $("#answer-citations");
+  list.replaceChildren(...citations.map((c, i) => {
+    const quote = c.quote.length > 160 ? c.quote.slice(0, 160) + "…" : c.quote;
+    const item = el("li", { class: c.found ? "cited" : "cited missing" },
+      el("q", { text: quote }), el("span", { class: "meta", text: citationWhere(c) }));
+    if (c.found) {
+      item.tabIndex = 0;
+      item.title = "Open the source at this place";
+      item.addEventListener("click", () => openSource(c, i + 1));
+      item.addEventListener("keydown", (e) => { if (e.key === "Enter") openSource(c, i + 1); });
+    }
+    return item;
+  }));
+  list.hidden = citations.length === 0;
+  $("#source-box").hidden = true;
+}
+
+// The excerpt of the source the citation carries (its page, or the text around the quote),
+// with the quote highlighted and scrolled to.
+function openSource(c, number) {
+  const text = c.excerpt || "";
+  const from = c.start - c.excerpt_start, to = c.end - c.excerpt_start;
+  const before = (c.excerpt_start > 0 ? "…" : "") + text.slice(0, from);
+  const after = text.slice(to);
+  const mark = el("mark", { text: text.slice(from, to) });
+  $("#source-text").replaceChildren(document.createTextNode(before), mark, document.createTextNode(after));
+  $("#source-where").textContent = `[${number}] ${citationWhere(c)}`;
+  $("#source-box").hidden = false;
+  mark.scrollIntoView({ block: "center" });
 }
 
 function setStatus(status) {
@@ -564,6 +604,7 @@ async function showRun(runId) {
   $("#follow-up").hidden = true;
   $("#run-id").textContent = runId;
   $("#answer-box").hidden = true;
+  $("#source-box").hidden = true;
   $("#final-answer").textContent = "";
   $("#run-error").hidden = true;
   $("#video-box").hidden = true;
@@ -698,6 +739,7 @@ $("#answer-more").addEventListener("click", () => {
   $("#final-answer").classList.remove("clipped");
   $("#answer-more").hidden = true;
 });
+$("#source-close").addEventListener("click", () => { $("#source-box").hidden = true; });
 $("#video").addEventListener("loadedmetadata", () => timeline.redraw());
 $("#cancel").addEventListener("click", () => api(`/runs/${currentView.rootId}/cancel`, { method: "POST" }));
 window.addEventListener("hashchange", route);
