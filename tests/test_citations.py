@@ -14,7 +14,7 @@ import pytest
 from test_documents import make_pdf
 
 from rlmx import RLM
-from rlmx.citations import Source, locate, loose_pattern
+from rlmx.citations import Source, locate, loose_pieces
 from rlmx.repl.frames import MAX_QUOTES, ProtocolViolation, check_result
 
 from conftest import repl
@@ -49,9 +49,18 @@ def test_exact_then_loose_matches_say_where_they_are() -> None:
     assert exact.excerpt == CONTRACT[exact.excerpt_start :]
     assert exact.excerpt.startswith("--- page 2")
     assert not missing.found and missing.start is None and missing.quote == "Gamma Inc. pays"
-    assert not empty.found and loose_pattern("...") is None
+    assert not empty.found and loose_pieces("...") == []
     assert exact.where() == "c.pdf, page 2, line 8"
     assert missing.where() == "not found in the context"
+
+
+def test_a_quote_made_of_many_gaps_cannot_stall_the_host() -> None:
+    # a regex with one lazy gap per "..." would backtrack exponentially over this text
+    text = "a " * 50_000
+    (cite,) = locate(["a ... a ... a ... a ... a ... b"], [Source("context", None, text)])
+    assert not cite.found
+    (cite,) = locate(["A ... a ... a"], [Source("context", None, text)])
+    assert cite.found and (cite.start, cite.end) == (0, 5)
 
 
 def test_a_heading_above_the_page_marker_is_not_the_quotes() -> None:

@@ -24,6 +24,7 @@ from .documents import HEADING, SECTION_MARKER
 EXCERPT_CHARS = 1200  # of the source on either side of a quote, for viewers ...
 SECTION_EXCERPT_CHARS = 8000  # ... or its whole page (slide, sheet) when it is this short
 MAX_GAP_CHARS = 2000  # that one "..." in a quote may stand for
+MAX_STARTS = 1000  # places of a quote's first piece tried when it has several pieces
 _ELLIPSIS = re.compile(r"\s*(?:\.{3,}|…)\s*")
 _EDGE_PUNCTUATION = " \t\n.,;:!?\"'“”‘’«»()[]"
 _EQUIVALENT = {  # a character of a quote -> the characters it may stand for in the source
@@ -83,26 +84,44 @@ def _locate(quote: str, sources: Sequence[Source]) -> Citation:
         start = source.text.find(needle)
         if start >= 0:
             return _cite(quote, source, start, start + len(needle), exact=True)
-    pattern = loose_pattern(needle)
-    if pattern is not None:
+    pieces = loose_pieces(needle)
+    if pieces:
         for source in sources:
-            match = pattern.search(source.text)
-            if match:
-                return _cite(quote, source, match.start(), match.end(), exact=False)
+            span = find_pieces(pieces, source.text)
+            if span is not None:
+                return _cite(quote, source, *span, exact=False)
     return Citation(quote, found=False)
 
 
-def loose_pattern(quote: str) -> re.Pattern[str] | None:
-    """A regular expression (linear: literals, ``\\s+`` and bounded gaps) matching the
-    quote whatever its case, spacing, quote marks and dashes; None when nothing is left."""
+def loose_pieces(quote: str) -> list[re.Pattern[str]]:
+    r"""One regular expression per ``...``-separated piece of a quote, matching it whatever
+    its case, spacing, quote marks and dashes (linear: literals and ``\s+`` only)."""
     pieces = []
     for piece in _ELLIPSIS.split(quote):
         words = piece.strip(_EDGE_PUNCTUATION).split()
         if words:
-            pieces.append(r"\s+".join("".join(map(_char_class, word)) for word in words))
-    if not pieces:
-        return None
-    return re.compile(rf"[\s\S]{{0,{MAX_GAP_CHARS}}}?".join(pieces), re.IGNORECASE)
+            joined = r"\s+".join("".join(map(_char_class, word)) for word in words)
+            pieces.append(re.compile(joined, re.IGNORECASE))
+    return pieces
+
+
+def find_pieces(pieces: list[re.Pattern[str]], text: str) -> tuple[int, int] | None:
+    """The span of the first place where the pieces follow each other, each within
+    ``MAX_GAP_CHARS`` of the one before. Each later piece takes its earliest match (no
+    backtracking across gaps, which a hostile quote could make exponential); at most
+    ``MAX_STARTS`` places of the first piece are tried."""
+    for tried, first in enumerate(pieces[0].finditer(text)):
+        if tried == MAX_STARTS:
+            return None
+        end = first.end()
+        for piece in pieces[1:]:
+            match = piece.search(text, end, end + MAX_GAP_CHARS + 10_000)  # room for it
+            if match is None or match.start() > end + MAX_GAP_CHARS:
+                break
+            end = match.end()
+        else:
+            return first.start(), end
+    return None
 
 
 def _char_class(char: str) -> str:
