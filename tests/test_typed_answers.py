@@ -82,6 +82,22 @@ def test_the_grammar_holds_the_final_line_to_the_schema() -> None:
     LlamaGrammar.from_string(typed_grammar(rules, final_only=True), verbose=False)
 
 
+def test_the_grammar_bounds_lists_and_strings_the_schema_leaves_open() -> None:
+    from rlmx.answers import GRAMMAR_MAX_CHARS, GRAMMAR_MAX_ITEMS, bounded
+
+    schema = {"type": "object", "properties": {
+        "tags": {"type": "array", "items": {"type": "string"}},
+        "top": {"type": "array", "items": {"type": "string", "enum": ["a", "b"]}, "maxItems": 2},
+    }}  # fmt: skip
+    tags, top = bounded(schema)["properties"]["tags"], bounded(schema)["properties"]["top"]
+    assert tags == {"type": "array", "maxItems": GRAMMAR_MAX_ITEMS,
+                    "items": {"type": "string", "maxLength": GRAMMAR_MAX_CHARS}}  # fmt: skip
+    assert top["maxItems"] == 2 and "maxLength" not in top["items"]
+    assert "maxItems" not in schema["properties"]["tags"]  # the schema itself is untouched
+    many = json.dumps(["x"] * (GRAMMAR_MAX_ITEMS + 10))
+    assert AnswerSchema(list[str]).check(many)[1] is None  # only the grammar is bounded
+
+
 def test_openai_response_format_and_mcp_schema(tmp_path, replay) -> None:
     import openai
 

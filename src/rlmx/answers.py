@@ -77,13 +77,34 @@ class AnswerSchema:
 
     def grammar(self) -> str | None:
         """GBNF rules whose ``answer`` rule is JSON matching the schema (llama.cpp), or None
-        where llama-cpp-python is not installed."""
+        where llama-cpp-python is not installed. Lists and strings without a bound get one
+        in the grammar only (a small model otherwise repeats items until its token limit
+        and the FINAL line never closes); the value is still checked against the schema."""
         try:
             from llama_cpp.llama_grammar import json_schema_to_gbnf
         except ImportError:
             return None
-        rules = json_schema_to_gbnf(json.dumps(self.json_schema))
+        rules = json_schema_to_gbnf(json.dumps(bounded(self.json_schema)))
         return re.sub(r"^root ::=", "answer ::=", rules, flags=re.M)
+
+
+GRAMMAR_MAX_ITEMS = 50  # the grammar's bound on a list the schema leaves unbounded
+GRAMMAR_MAX_CHARS = 300  # ... and on a string
+
+
+def bounded(node: Any) -> Any:
+    """A copy of a JSON Schema where every array has ``maxItems`` and every string
+    ``maxLength`` (their own, when they set one)."""
+    if isinstance(node, list):
+        return [bounded(item) for item in node]
+    if not isinstance(node, dict):
+        return node
+    copy = {key: bounded(value) for key, value in node.items()}
+    if copy.get("type") == "array":
+        copy.setdefault("maxItems", GRAMMAR_MAX_ITEMS)
+    if copy.get("type") == "string" and "enum" not in copy and "const" not in copy:
+        copy.setdefault("maxLength", GRAMMAR_MAX_CHARS)
+    return copy
 
 
 REGEX_KEYWORDS = ("pattern", "patternProperties")
