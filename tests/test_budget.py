@@ -34,6 +34,23 @@ def test_token_and_usd_limits() -> None:
         usd.admit()
 
 
+def test_remaining_says_what_is_left_and_used_of_each_limit() -> None:
+    ledger = Ledger(Budget(max_calls=5, max_tokens=100, max_usd=1.0, max_seconds=3600))
+    for tokens, usd in ((30, 0.25), (90, 0.8)):
+        ledger.admit()
+        ledger.record(tokens, usd)
+    left = ledger.remaining()
+    assert {k: left[k] for k in ("calls_left", "tokens_left", "usd_left")} == {
+        "calls_left": 3, "tokens_left": 0, "usd_left": 0}  # fmt: skip
+    assert (left["calls_used"], left["tokens_used"], left["usd_used"]) == (2, 120, 1.05)
+    assert 3590 < left["seconds_left"] <= 3600 and 0 <= left["seconds_used"] < 10
+    assert left["seconds_left"] + left["seconds_used"] == pytest.approx(3600, abs=0.01)
+    unlimited = Ledger().remaining()
+    assert [unlimited[k] for k in ("calls_left", "tokens_left", "usd_left", "seconds_left")] == [
+        None, None, None, None]  # fmt: skip
+    assert (unlimited["calls_used"], unlimited["tokens_used"], unlimited["usd_used"]) == (0, 0, 0)
+
+
 def test_seconds_limit() -> None:
     ledger = Ledger(Budget(max_seconds=0))
     with pytest.raises(BudgetExhausted, match="time budget"):

@@ -14,7 +14,7 @@ import pytest
 from test_documents import make_pdf
 
 from rlmx import RLM
-from rlmx.citations import Source, locate, loose_pieces
+from rlmx.citations import Citation, Source, locate, loose_pieces
 from rlmx.repl.frames import MAX_QUOTES, ProtocolViolation, check_result
 
 from conftest import repl
@@ -52,6 +52,8 @@ def test_exact_then_loose_matches_say_where_they_are() -> None:
     assert not empty.found and loose_pieces("...") == []
     assert exact.where() == "c.pdf, page 2, line 8"
     assert missing.where() == "not found in the context"
+    assert Citation("q", True, variable="context_1", line=2).where() == "context_1, line 2"
+    assert Citation("q", True, line=2).where() == "context, line 2"
 
 
 def test_a_quote_made_of_many_gaps_cannot_stall_the_host() -> None:

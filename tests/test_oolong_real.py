@@ -24,6 +24,8 @@ def test_the_official_rubric() -> None:
     assert dnd_score(r"\boxed{\text{Grog, Vex}}", "Grog, Percy") == 0.5
     assert dnd_score("Scanlan", "scanlan") == 1.0  # a FINAL without a box is read whole
     assert dnd_score("4", "Grog, Percy") == 0.0 and dnd_score(None, "4") == 0.0
+    assert dnd_score("Vax Lee, Grog", "Vax Lee, Pike") == 0.5  # names with spaces stay whole
+    assert dnd_score("3", "Grog") == 0.0 and dnd_score("Grog, Vex", ",") == 0.0  # no crash
 
 
 def test_items_from_a_local_copy_in_the_official_format(tmp_path: Path) -> None:
