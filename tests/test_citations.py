@@ -228,10 +228,16 @@ def test_web_ui_citations_open_the_source_at_the_quote(tmp_path: Path, replay) -
     folder.mkdir()
     make_pdf(folder / "annual.pdf", ["Contents.", "Revenue grew 12 percent in 2025.", "Outlook."])
     (folder / "memo.html").write_text("<h1>Memo</h1><p>Costs fell by a third.</p>")
-    spec = replay([repl("FINAL('12 percent; costs down a third', cite=['Revenue grew 12 "
-                        "percent in 2025.', 'costs fell by a third', 'Profits doubled.'])"),
-                   "FINAL(12 percent; costs down a third, cite=['Revenue grew 12 percent in "
-                   "2025.', 'costs fell by a third', 'Profits doubled.'])"])  # fmt: skip
+    from docx import Document
+
+    doc = Document()
+    doc.add_heading("Parties", level=2)
+    doc.add_paragraph("Acme Corp and Beta LLC.")
+    doc.save(folder / "deal.docx")
+    quotes = ("cite=['Revenue grew 12 percent in 2025.', 'costs fell by a third', "
+              "'Acme Corp and Beta LLC.', 'Profits doubled.']")  # fmt: skip
+    spec = replay([repl(f"FINAL('12 percent; costs down a third', {quotes})"),
+                   f"FINAL(12 percent; costs down a third, {quotes})"])  # fmt: skip
     settings = ServerSettings(data_dir=tmp_path / "data", data_root=tmp_path, allow_replay=True)
     with serve_in_thread(settings) as url, sync_playwright() as playwright:
         body = {"query": "How did revenue and costs change?", "path": "reports", "root": spec}
@@ -242,12 +248,13 @@ def test_web_ui_citations_open_the_source_at_the_quote(tmp_path: Path, replay) -
         page.on("pageerror", lambda exc: errors.append(str(exc)))
         page.goto(f"{url}/#/run/{run_id}")
         items = page.locator("#answer-citations li")
-        expect(items).to_have_count(3, timeout=60_000)
+        expect(items).to_have_count(4, timeout=60_000)
         expect(items.nth(0)).to_contain_text("annual.pdf · page 2 · line 5")
         expect(items.nth(1)).to_contain_text("memo.html · “Memo” · line 3")
-        expect(items.nth(2)).to_contain_text("not found in the context")
+        expect(items.nth(2)).to_contain_text("deal.docx · “Parties” · line 2")
+        expect(items.nth(3)).to_contain_text("not found in the context")
         expect(page.locator("#answer-warnings li")).to_have_text(
-            ["Warning: 1 of the 3 quote(s) the answer cites are not in the context"]
+            ["Warning: 1 of the 4 quote(s) the answer cites are not in the context"]
         )
         items.nth(0).click()
         expect(page.locator("#source-box")).to_be_visible()
@@ -259,11 +266,13 @@ def test_web_ui_citations_open_the_source_at_the_quote(tmp_path: Path, replay) -
         expect(page.locator("#source-text mark")).to_have_text("Costs fell by a third")
         ARTIFACTS.mkdir(exist_ok=True)
         page.screenshot(path=str(ARTIFACTS / "web-ui-citations.png"), full_page=True)
-        items.nth(2).click()  # a missing quote opens nothing
-        expect(page.locator("#source-where")).to_have_text("[2] memo.html · “Memo” · line 3")
+        items.nth(2).click()
+        expect(page.locator("#source-text mark")).to_have_text("Acme Corp and Beta LLC.")
+        items.nth(3).click()  # a missing quote opens nothing
+        expect(page.locator("#source-where")).to_have_text("[3] deal.docx · “Parties” · line 2")
         page.click("#source-close")
         expect(page.locator("#source-box")).to_be_hidden()
         browser.close()
         assert not errors, errors
         stored = httpx.get(f"{url}/runs/{run_id}?events=false").json()
-        assert [c["found"] for c in stored["citations"]] == [True, True, False]
+        assert [c["found"] for c in stored["citations"]] == [True, True, True, False]
