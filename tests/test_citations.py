@@ -143,6 +143,13 @@ def test_a_worker_cannot_send_oversized_or_mistyped_quotes() -> None:
             check_result(frame({"answer": "a", "via": "FINAL", "cite": cite}), 1)
 
 
+def test_a_prose_final_gets_the_same_caps_as_a_cell(replay) -> None:
+    quotes = ", ".join(["'a b'"] * (MAX_QUOTES + 8))
+    spec = replay([repl("x = 1"), f"FINAL(a, cite=[{quotes}])"])
+    result = RLM(spec, sandbox="process").completion("a b", "q")
+    assert len(result.citations) == MAX_QUOTES and all(c.found for c in result.citations)
+
+
 def test_session_contexts_are_cited_by_their_variable(replay) -> None:
     spec = replay([repl("FINAL('b', cite=['second text'])")])
     with RLM(spec, sandbox="process").session("first text") as session:

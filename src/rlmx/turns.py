@@ -21,6 +21,7 @@ from .events import CellStarted, CodeExecuted, FinalAnswer, LLMCall, Notice, pre
 from .lm.base import LM, Message, prompt_tokens
 from .policy import CellOutcome, Task
 from .protocol import ProseFinal, parse_reply
+from .repl import frames
 from .repl.sandbox import CellResult
 from .result import NO_FINAL_WARNING, STATUS_WARNINGS, Status, unfound_quotes_warning
 from .workspace import Workspace
@@ -218,8 +219,10 @@ class Turns:
         the quotes not found."""
         self.citations = []
         if final.cite:
+            # a prose FINAL's quotes never went through the worker's caps: the same ones here
+            quotes = [q[: frames.MAX_QUOTE_CHARS] for q in final.cite[: frames.MAX_QUOTES]]
             sources = await asyncio.to_thread(self.workspace.sources)
-            self.citations = await asyncio.to_thread(locate, final.cite, sources)
+            self.citations = await asyncio.to_thread(locate, quotes, sources)
         missing = [c.quote for c in self.citations if not c.found]
         if missing and warn:
             self.warnings.append(unfound_quotes_warning(len(missing), len(self.citations)))
