@@ -15,6 +15,13 @@ from rlmx.repl.isolation import bwrap_works
 ISOLATED_MODES = ["process"] + (["bwrap"] if bwrap_works() else [])
 
 
+def free_port() -> int:
+    """A loopback TCP port nothing listens on now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
 @pytest.fixture
 def dead_url() -> Iterator[str]:
     """A loopback base URL where nothing listens: the test holds the port bound, unlistened,

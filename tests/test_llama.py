@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-import socket
 import subprocess
 import sys
 import time
@@ -28,6 +27,8 @@ from rlmx.lm.specs import create_lm
 from rlmx.policy import choose_policy
 from rlmx.prompts import FINAL_GRAMMAR, REPLY_GRAMMAR
 from rlmx.protocol import parse_reply
+
+from conftest import free_port
 
 SMOL = "smollm2-135m"
 HELLO = [{"role": "user", "content": "Say hello."}]
@@ -95,16 +96,10 @@ def test_rlm_runs_on_embedded_model(smol_path: Path) -> None:
     assert result.usage.by_model[f"local:{SMOL}?max_tokens=96"].input_tokens > 0
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def llama_server(smol_path: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """`python -m llama_cpp.server` with SmolLM2 on a free loopback port."""
-    port = _free_port()
+    port = free_port()
     cmd = [
         sys.executable, "-m", "llama_cpp.server", "--model", str(smol_path),
         "--model_alias", "smol", "--host", "127.0.0.1", "--port", str(port),

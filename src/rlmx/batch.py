@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import ConfigError
-from .jobs import run_jobs
+from .jobs import LocalRunner, Runner, run_jobs
 from .rlm import RLM
 
 
@@ -83,11 +83,15 @@ async def run(
     root: str | None = None,
     sub: str | None = None,
     concurrency: int = 1,
+    runner: Runner | None = None,
     sandbox: str = "auto",
     max_iterations: int = 20,
     progress: Callable[[dict[str, Any]], None] | None = None,
 ) -> list[dict[str, Any]]:
-    """Run every job of ``jobs_file`` without a row in ``out`` yet; the new rows."""
+    """Run every job of ``jobs_file`` without a row in ``out`` yet; the new rows.
+
+    ``runner`` says where jobs run (default: ``concurrency`` at once in this process;
+    ``ray_runner.RayRunner`` on a Ray cluster)."""
     jobs = read_jobs(jobs_file)
 
     async def work(job: BatchJob) -> dict[str, Any]:
@@ -106,4 +110,4 @@ async def run(
                 "seconds": 0.0, "error": f"{type(exc).__name__}: {exc}"}  # fmt: skip
 
     return await run_jobs(jobs, lambda job: job.id, lambda row: row["id"], work, failed, out,
-                          concurrency, progress)  # fmt: skip
+                          runner or LocalRunner(concurrency), progress)  # fmt: skip

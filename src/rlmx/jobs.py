@@ -5,18 +5,67 @@ Each job has a key; a row whose key is already in the output is not run again, s
 after a crash or Ctrl-C resumes where it stopped. Rows are appended as their jobs finish.
 A job that raises becomes a row with its ``error``, never the end of the others; cancelling
 the whole run cancels the jobs in flight and keeps every row already written.
+
+Where the jobs run is a ``Runner``: ``LocalRunner`` runs them as asyncio tasks in this
+process, ``ray_runner.RayRunner`` as Ray tasks on a cluster. Both run one job through the
+same ``run_one``, so a row is the same wherever it was made.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Awaitable, Callable, Hashable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Hashable, Iterable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 Job = TypeVar("Job")
 Row = dict[str, Any]
+Work = Callable[[Any], Awaitable[Row]]
+Failed = Callable[[Any, BaseException], Row]
+
+
+class Runner(Protocol):
+    """Runs jobs and yields their rows as they finish."""
+
+    remote: bool  # jobs leave this process (they and their work must pickle)
+
+    def rows(self, plan: list[Any], work: Work, failed: Failed) -> AsyncIterator[Row]:
+        """One row per job of ``plan``, in the order they finish."""
+        ...
+
+
+async def run_one(work: Work, failed: Failed, job: Any) -> Row:
+    """One job's row: what ``work`` returns, or its failure as a row."""
+    try:
+        return await work(job)
+    except Exception as exc:  # this job's failure is its row, not the run's end
+        return failed(job, exc)
+
+
+@dataclass(frozen=True)
+class LocalRunner:
+    """Jobs as asyncio tasks in this process, at most ``concurrency`` at once."""
+
+    concurrency: int = 1
+    remote: bool = False
+
+    async def rows(self, plan: list[Any], work: Work, failed: Failed) -> AsyncIterator[Row]:
+        gate = asyncio.Semaphore(self.concurrency)
+
+        async def one(job: Any) -> Row:
+            async with gate:
+                return await run_one(work, failed, job)
+
+        tasks = [asyncio.ensure_future(one(job)) for job in plan]
+        try:
+            for finished in asyncio.as_completed(tasks):
+                yield await finished
+        finally:  # cancelled or closed early: stop the jobs still in flight
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
 
 
 def finished_rows(out: Path) -> list[Row]:
@@ -39,28 +88,19 @@ async def run_jobs(
     work: Callable[[Job], Awaitable[Row]],
     failed: Callable[[Job, BaseException], Row],
     out: Path,
-    concurrency: int = 1,
+    runner: Runner | None = None,
     progress: Callable[[Row], None] | None = None,
 ) -> list[Row]:
-    """Run the jobs whose key has no row in ``out`` yet, at most ``concurrency`` at once;
-    the new rows, in the order they finished."""
+    """Run the jobs whose key has no row in ``out`` yet on ``runner`` (default: one at a
+    time in this process); the new rows, in the order they finished."""
     done = {row_key(row) for row in finished_rows(out)}
     plan = [job for job in jobs if key(job) not in done]
     out.parent.mkdir(parents=True, exist_ok=True)
-    gate = asyncio.Semaphore(concurrency)
     rows: list[Row] = []
-
-    async def one(job: Job) -> None:
-        async with gate:
-            try:
-                row = await work(job)
-            except Exception as exc:  # this job's failure is its row, not the run's end
-                row = failed(job, exc)
+    async for row in (runner or LocalRunner()).rows(plan, work, failed):
         with out.open("a", encoding="utf-8") as f:
             f.write(json.dumps(row, default=str) + "\n")
         rows.append(row)
         if progress is not None:
             progress(row)
-
-    await asyncio.gather(*(one(job) for job in plan))
     return rows

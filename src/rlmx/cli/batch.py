@@ -10,8 +10,9 @@ from typing import Annotated, Any
 import typer
 
 from ..errors import RlmxError
+from ..ray_runner import TASK_MEMORY_MB
 from ..repl.isolation import MODES
-from .common import app, check_setup, fail, progress_bar
+from .common import RayAddress, RayCpus, RayMemory, app, check_setup, fail, job_runner, progress_bar
 
 
 @app.command()
@@ -23,6 +24,9 @@ def batch(
     concurrency: Annotated[int, typer.Option(min=1, help="Jobs run at once.")] = 1,
     max_iterations: Annotated[int, typer.Option(min=1)] = 20,
     sandbox: Annotated[str, typer.Option(help=f"One of {', '.join(MODES)}.")] = "auto",
+    ray: RayAddress = None,
+    ray_cpus: RayCpus = 1.0,
+    ray_memory_mb: RayMemory = TASK_MEMORY_MB,
 ) -> None:
     """Run a JSONL file of jobs; one result row per job, a failed job recorded in its row."""
     from ..batch import read_jobs, run
@@ -41,9 +45,12 @@ def batch(
 
     try:
         with bar:
-            rows = asyncio.run(run(jobs, out, root=root, sub=sub, concurrency=concurrency,
+            runner = job_runner(concurrency, ray, ray_cpus, ray_memory_mb)
+            rows = asyncio.run(run(jobs, out, root=root, sub=sub, runner=runner,
                                    sandbox=sandbox, max_iterations=max_iterations,
                                    progress=tick))  # fmt: skip
+    except RlmxError as exc:
+        raise fail(str(exc)) from None
     except KeyboardInterrupt:
         raise fail(f"interrupted; finished rows are in {out} (run again to resume)", 130) from None
     statuses = Counter(row["status"] for row in rows)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
@@ -10,6 +10,9 @@ from rich.console import Console
 from ..lm.base import LMError
 from ..lm.specs import validate_spec
 from ..repl.isolation import MODES
+
+if TYPE_CHECKING:
+    from ..jobs import Runner
 
 app = typer.Typer(
     add_completion=False,
@@ -85,3 +88,29 @@ def progress_bar(counts: bool = False) -> Any:
         bar.update(tasks[stage], completed=done)
 
     return bar, update
+
+
+# Where ``rlmx eval run`` and ``rlmx batch`` run their jobs.
+RayAddress = Annotated[
+    str | None,
+    typer.Option(
+        "--ray",
+        metavar="ADDRESS",
+        help="Run the jobs as Ray tasks: auto (the cluster this machine is in), HOST:PORT, "
+        "or local (a private Ray on this machine). --concurrency is then the cluster's.",
+    ),
+]
+RayCpus = Annotated[float, typer.Option(min=0.1, help="CPUs each Ray task reserves.")]
+RayMemory = Annotated[
+    int, typer.Option(min=256, help="MiB each Ray task reserves (its sandbox and host side).")
+]
+
+
+def job_runner(concurrency: int, ray: str | None, cpus: float, memory_mb: int) -> Runner:
+    """The local runner, or the Ray runner when --ray is given."""
+    from ..jobs import LocalRunner
+    from ..ray_runner import RayRunner
+
+    if ray is None:
+        return LocalRunner(concurrency)
+    return RayRunner(ray, cpus, memory_mb)

@@ -8,9 +8,11 @@ from typing import Annotated, Any
 
 import typer
 
+from ..errors import RlmxError
 from ..lm.base import LMError
+from ..ray_runner import TASK_MEMORY_MB
 from ..repl.isolation import MODES
-from .common import app, check_setup, fail, progress_bar
+from .common import RayAddress, RayCpus, RayMemory, app, check_setup, fail, job_runner, progress_bar
 
 eval_app = typer.Typer(no_args_is_help=True, help="Benchmarks and baselines of the RLM paper.")
 app.add_typer(eval_app, name="eval")
@@ -47,6 +49,9 @@ def eval_run(
         str | None, typer.Option(help="Model spec of an LLM judge for QA answers.")
     ] = None,
     sandbox: Annotated[str, typer.Option(help=f"One of {', '.join(MODES)}.")] = "auto",
+    ray: RayAddress = None,
+    ray_cpus: RayCpus = 1.0,
+    ray_memory_mb: RayMemory = TASK_MEMORY_MB,
 ) -> None:
     """Run methods on a task's items; rows go to --out as they finish."""
     import asyncio
@@ -84,11 +89,12 @@ def eval_run(
     try:
         with bar:
             rows = asyncio.run(
-                run_eval(items, method, root_spec, sub, out, concurrency=concurrency,
+                run_eval(items, method, root_spec, sub, out,
+                         runner=job_runner(concurrency, ray, ray_cpus, ray_memory_mb),
                          max_iterations=max_iterations, trajectories=trajectories,
                          sandbox=sandbox, progress=tick, judge=judge)
             )  # fmt: skip
-    except ValueError as exc:
+    except (ValueError, RlmxError) as exc:
         raise fail(str(exc)) from None
     except KeyboardInterrupt:
         raise fail(f"interrupted; finished rows are in {out}", 130) from None

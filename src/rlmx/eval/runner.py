@@ -13,7 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from ..jobs import run_jobs
+from ..jobs import LocalRunner, Runner, run_jobs
 from ..lm.base import LM
 from ..lm.specs import create_lm
 from .items import EvalItem, TokenCounter, estimate_tokens
@@ -68,6 +68,7 @@ async def run_eval(
     out: Path,
     *,
     concurrency: int = 1,
+    runner: Runner | None = None,
     max_iterations: int = 12,
     trajectories: Path | None = None,
     sandbox: str = "auto",
@@ -78,11 +79,15 @@ async def run_eval(
     resumable, one row a job, a failure recorded in its row).
 
     With a ``judge`` model, QA answers also get ``judge_score`` (1 when it says they mean
-    the same as the gold answer).
+    the same as the gold answer). ``runner`` says where items run (default: ``concurrency``
+    at once in this process; ``ray_runner.RayRunner`` on a Ray cluster).
     """
     for method in methods:
         if method not in METHODS:
             raise ValueError(f"unknown method {method!r}; choose from {', '.join(METHODS)}")
+    runner = runner or LocalRunner(concurrency)
+    if runner.remote and not all(isinstance(m, str | None) for m in (root, sub, judge)):
+        raise ValueError("items run elsewhere get their models as spec strings, not LM objects")
     root_name, sub_name = _name(root), _name(sub)
 
     def base(method: str, item: EvalItem) -> dict[str, Any]:
@@ -114,7 +119,7 @@ async def run_eval(
     plan = [(method, item) for method in methods for item in items]
     return await run_jobs(
         plan, lambda job: (job[1].task, job[0], job[1].item_id, root_name, sub_name), _row_key,
-        work, failed, out, concurrency, progress,
+        work, failed, out, runner, progress,
     )  # fmt: skip
 
 
