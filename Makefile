@@ -25,6 +25,7 @@ APT     := $(shell [ "$$(id -u)" = 0 ] && echo apt-get || echo sudo apt-get)
 setup: system-deps $(STAMP)
 
 # bubblewrap gives the default sandbox; without it rlmx falls back to rlimits only.
+# postgresql is only for the tests of the PostgreSQL store (they start their own server);
 # chromium is only for the web UI tests (Playwright drives Debian's build); VIDEO_APT makes
 # the synthetic videos the video tests and benchmarks use.
 system-deps:
@@ -32,6 +33,8 @@ system-deps:
 	  || echo "warning: could not install bubblewrap; the sandbox falls back to 'process' mode"
 	@command -v chromium >/dev/null 2>&1 || { $(APT) update -qq && $(APT) install -y -qq chromium; } \
 	  || echo "warning: could not install chromium; the web UI tests will fail"
+	@[ -n "$$(ls /usr/lib/postgresql/*/bin/initdb 2>/dev/null)" ] || { $(APT) update -qq && $(APT) install -y -qq postgresql; } \
+	  || echo "warning: could not install postgresql; the PostgreSQL store tests will fail"
 	@for tool in ffmpeg espeak-ng sox tesseract; do command -v $$tool >/dev/null 2>&1 || missing=1; done; \
 	  [ -f /usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf ] || missing=1; \
 	  [ -z "$$missing" ] || { $(APT) update -qq && $(APT) install -y -qq $(VIDEO_APT); } \
@@ -43,7 +46,7 @@ $(STAMP): pyproject.toml
 	[ -f $(LLAMA_STAMP) ] || { $(PY) -m pip wheel -q --no-cache-dir --no-deps -w $(LLAMA_WHEELS) \
 	  "llama-cpp-python==$(LLAMA_VERSION)" && touch $(LLAMA_STAMP); }
 	$(PY) -m pip install -q $(LLAMA_WHEELS)/llama_cpp_python-$(LLAMA_VERSION)-*.whl
-	$(PY) -m pip install -q -e ".[dev,local,server,video,eval,otel,docs]"
+	$(PY) -m pip install -q -e ".[dev,local,server,video,eval,otel,docs,ray,postgres]"
 	touch $@
 
 models: setup

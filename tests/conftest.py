@@ -57,3 +57,23 @@ def synthetic_video(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dic
     folder = tmp_path_factory.mktemp("video")
     video = synthesize(folder, scenes=6, scene_seconds=8, size=(640, 360))
     return video, json.loads((folder / "ground_truth.json").read_text())
+
+
+@pytest.fixture(scope="session")
+def postgres_base() -> Iterator[str]:
+    """One real PostgreSQL server for the test session (tests/postgres_server.py)."""
+    from postgres_server import postgres_server
+
+    with postgres_server(free_port()) as url:
+        yield url
+
+
+@pytest.fixture
+def postgres_url(postgres_base: str) -> str:
+    """A fresh database of that server for one test."""
+    from postgres_server import create_database
+
+    return create_database(postgres_base, f"t{next(_databases)}")
+
+
+_databases = iter(range(10**6))

@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from rlmx.server.app import ServerSettings, serve_in_thread
-from rlmx.server.store import RunStore
+from rlmx.server.store import SQLiteStore, import_trajectory, open_store
 
 from conftest import repl
 
@@ -48,12 +48,13 @@ def start(client: httpx.Client, **body: Any) -> str:
     return response.json()["run_id"]
 
 
-@pytest.fixture
-def settings(tmp_path: Path) -> ServerSettings:
+@pytest.fixture(params=["sqlite", "postgres"])
+def settings(request: pytest.FixtureRequest, tmp_path: Path) -> ServerSettings:
+    """A server on the embedded SQLite store, and one on a fresh PostgreSQL database."""
     (tmp_path / "root").mkdir()
-    return ServerSettings(
-        data_dir=tmp_path / "data", data_root=tmp_path / "root", allow_replay=True
-    )
+    store = request.getfixturevalue("postgres_url") if request.param == "postgres" else None
+    return ServerSettings(data_dir=tmp_path / "data", data_root=tmp_path / "root",
+                          allow_replay=True, store=store)  # fmt: skip
 
 
 @pytest.fixture
@@ -132,10 +133,14 @@ def test_runs_survive_a_restart_and_in_flight_runs_are_interrupted(settings, cha
                 if line == "event: cell_started":
                     break
     # a crashed server leaves a run marked running: the next start closes it too
-    store = RunStore(settings.data_dir / "runs.sqlite3")
-    store.create_run("crashed00000", query="q", source="api", root=None, sub=None, settings={},
-                     status="running")  # fmt: skip
-    store.close()
+    async def crash() -> None:
+        store = open_store(settings.store, settings.data_dir)
+        await store.connect()
+        await store.create_run("crashed00000", query="q", source="api", root=None, sub=None,
+                               settings={}, status="running", replica="gone")  # fmt: skip
+        await store.close()
+
+    asyncio.run(crash())
     with serve_in_thread(settings) as url, httpx.Client(base_url=url, timeout=60) as client:
         kept = client.get(f"/runs/{done}").json()
         assert (kept["status"], kept["answer"]) == ("final", "hello!")
@@ -279,15 +284,19 @@ def test_an_imported_trajectory_keeps_when_its_run_started(tmp_path: Path, repla
     import time
 
     from rlmx import RLM
-    from rlmx.server.store import import_trajectory
 
     spec = replay([repl("FINAL('x')")])
     result = RLM(spec, trajectory=tmp_path / "t.jsonl").completion("c", "q")
     time.sleep(0.05)
-    store = RunStore(tmp_path / "runs.sqlite3")
-    try:
-        run = store.get_run(import_trajectory(store, tmp_path / "t.jsonl"))
-    finally:
-        store.close()
+
+    async def imported() -> dict[str, Any] | None:
+        store = SQLiteStore(tmp_path / "runs.sqlite3")
+        await store.connect()
+        try:
+            return await store.get_run(await import_trajectory(store, tmp_path / "t.jsonl"))
+        finally:
+            await store.close()
+
+    run = asyncio.run(imported())
     assert run is not None and run["id"] == result.run_id
     assert run["created"] <= run["finished"] < time.time() - 0.04

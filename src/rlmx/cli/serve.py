@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import shutil
 from pathlib import Path
@@ -9,6 +10,7 @@ from typing import Annotated, Any
 
 import typer
 
+from ..errors import RlmxError
 from ..repl.isolation import MODES
 from .common import MODEL_HELP, app, check_setup, fail, parse_aliases
 
@@ -59,6 +61,14 @@ def serve(
     data_root: Annotated[
         Path, typer.Option(help="Folder that `path` in requests is resolved under.")
     ] = Path("."),
+    store: Annotated[
+        str | None,
+        typer.Option(
+            envvar="RLMX_STORE",
+            help="Runs database: postgresql://... (replicas share it) or sqlite:///PATH "
+            "(default: SQLite in the data dir; env RLMX_STORE).",
+        ),
+    ] = None,
     token: Annotated[
         str | None,
         typer.Option(envvar="RLMX_TOKEN", help="Require this bearer token (env RLMX_TOKEN)."),
@@ -108,6 +118,7 @@ def serve(
         typer.echo(f"rlmx: warning: serving on {host} without a token", err=True)
     settings = ServerSettings(
         data_dir=data_dir or default_data_dir(),
+        store=store,
         data_root=data_root,
         token=token,
         root=root,
@@ -126,7 +137,23 @@ def serve(
         allow_hosts=list(allow_host or []),
         cors_origins=list(cors or []),
     )
+    _check_store(settings)
     _run_server(settings, host, port)
+
+
+def _check_store(settings: Any) -> None:
+    """Fail now, with a clear message, on a store that cannot be opened."""
+    from ..server.store import open_store
+
+    async def probe() -> None:
+        store = open_store(settings.store, settings.data_dir)
+        await store.connect()
+        await store.close()
+
+    try:
+        asyncio.run(probe())
+    except RlmxError as exc:
+        raise fail(str(exc)) from None
 
 
 @app.command()
@@ -139,17 +166,23 @@ def view(
     import tempfile
 
     from ..server.app import ServerSettings
-    from ..server.store import RunStore, import_trajectory
+    from ..server.store import SQLiteStore, import_trajectory
 
     data_dir = Path(tempfile.mkdtemp(prefix="rlmx-view-"))  # the viewer's own, removed after
-    store = RunStore(data_dir / "runs.sqlite3")
+
+    async def imported() -> str:
+        store = SQLiteStore(data_dir / "runs.sqlite3")
+        await store.connect()
+        try:
+            return await import_trajectory(store, trajectory)
+        finally:
+            await store.close()
+
     try:
-        run_id = import_trajectory(store, trajectory)
+        run_id = asyncio.run(imported())
     except (OSError, ValueError) as exc:
         shutil.rmtree(data_dir, ignore_errors=True)
         raise fail(f"cannot read trajectory {trajectory}: {exc}") from None
-    finally:
-        store.close()
     settings = ServerSettings(data_dir=data_dir, data_root=data_dir)
     try:
         _run_server(settings, "127.0.0.1", port, f"#/run/{run_id}", browser)

@@ -44,7 +44,7 @@ from . import guard, inputs, samples
 from .openai_api import openai_routes
 from .runs import RUN_ID, RunManager, RunRequest, public_run
 from .sessions import SessionManager, session_routes
-from .store import RunStore
+from .store import open_store
 
 STATIC_DIR = Path(__file__).parent / "static"
 FORM_SLACK = 1 << 20  # multipart fields and boundaries on top of the file itself
@@ -64,6 +64,7 @@ class ServerSettings:
     """How a server runs: where it keeps data, which models and sandbox, who may call it."""
 
     data_dir: Path = field(default_factory=default_data_dir)
+    store: str | None = None  # postgresql://... for replicas; else SQLite in data_dir
     data_root: Path = field(default_factory=Path.cwd)  # `path` requests resolve under here
     token: str | None = None
     root: str | None = None  # default root model spec (else $RLMX_ROOT, else local)
@@ -122,10 +123,12 @@ def create_app(settings: ServerSettings) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
-        store = RunStore(settings.data_dir / "runs.sqlite3")
+        store = open_store(settings.store, settings.data_dir)
+        await store.connect()
         app.state.manager = RunManager(
             store, settings.build_rlm, settings.data_dir / "uploads", settings.max_runs
         )
+        await app.state.manager.open()
         app.state.sessions = SessionManager(
             app.state.manager, settings.max_sessions, settings.session_idle_seconds
         )
@@ -135,7 +138,7 @@ def create_app(settings: ServerSettings) -> FastAPI:
         finally:
             await app.state.sessions.shutdown()
             await app.state.manager.shutdown()
-            store.close()
+            await store.close(app.state.manager.replica)
 
     app = FastAPI(title="rlmx", version=__version__, lifespan=lifespan)
     app.state.settings = settings
@@ -218,7 +221,7 @@ def _run_routes(settings: ServerSettings) -> APIRouter:
         body, upload = await inputs.read_body(request, inputs.QueryBody)
 
         async def start(run_request: RunRequest) -> dict[str, str]:
-            manager.start(run_id, run_request)
+            await manager.start(run_id, run_request)
             return {"run_id": run_id}
 
         folder = manager.uploads / run_id
@@ -231,22 +234,22 @@ def _run_routes(settings: ServerSettings) -> APIRouter:
     @router.get("/runs")
     async def list_runs(manager: Manager, limit: int = 100, offset: int = 0) -> dict[str, Any]:
         limit = max(1, min(limit, 1000))
-        runs = manager.store.list_runs(limit, max(0, offset))
+        runs = await manager.store.list_runs(limit, max(0, offset))
         return {"runs": [public_run(run) for run in runs]}
 
     @router.get("/runs/{run_id}")
     async def get_run(manager: Manager, run_id: RunId, events: bool = True) -> dict[str, Any]:
         store = manager.store
-        run = public_run(_existing(store.get_run(run_id), run_id))
+        run = public_run(_existing(await store.get_run(run_id), run_id))
         if events:
-            run["events"] = [json.loads(data) for _, _, data in store.events(run_id)]
+            run["events"] = [json.loads(data) for _, _, data in await store.events(run_id)]
         return run
 
     @router.get("/runs/{run_id}/trajectory.jsonl")
     async def trajectory(manager: Manager, run_id: RunId) -> Response:
         store = manager.store
-        _existing(store.get_run(run_id), run_id)
-        lines = "".join(data + "\n" for _, _, data in store.events(run_id))
+        _existing(await store.get_run(run_id), run_id)
+        lines = "".join(data + "\n" for _, _, data in await store.events(run_id))
         headers = {"content-disposition": f'attachment; filename="{run_id}.jsonl"'}
         return Response(lines, media_type="application/x-ndjson", headers=headers)
 
@@ -258,16 +261,16 @@ def _run_routes(settings: ServerSettings) -> APIRouter:
 
     @router.post("/runs/{run_id}/cancel")
     async def cancel_run(manager: Manager, run_id: RunId) -> dict[str, Any]:
-        run = _existing(manager.store.get_run(run_id), run_id)
+        run = _existing(await manager.store.get_run(run_id), run_id)
         if not await manager.cancel(run_id):
             raise HTTPException(409, f"run {run_id} is not running (status {run['status']})")
-        return {"run_id": run_id, "status": manager.store.get_run(run_id)["status"]}
+        return {"run_id": run_id, "status": (await manager.store.get_run(run_id))["status"]}
 
     @router.get("/stream/{run_id}")
     async def stream(
         request: Request, manager: Manager, run_id: RunId, after: int = -1
     ) -> EventSourceResponse:
-        _existing(manager.store.get_run(run_id), run_id)
+        _existing(await manager.store.get_run(run_id), run_id)
         last_id = request.headers.get("last-event-id")
         if last_id is not None and last_id.isdigit():
             after = int(last_id)  # a reconnecting EventSource resumes where it stopped
@@ -280,7 +283,7 @@ def _run_routes(settings: ServerSettings) -> APIRouter:
 
     @router.get("/video/{run_id}")
     async def video(manager: Manager, run_id: RunId) -> FileResponse:
-        run = _existing(manager.store.get_run(run_id), run_id)
+        run = _existing(await manager.store.get_run(run_id), run_id)
         path = Path(run["context_file"]) if run["context_file"] else None
         if path is None or path.suffix.lower() not in VIDEO_SUFFIXES or not path.is_file():
             raise HTTPException(404, f"run {run_id} has no video")

@@ -115,7 +115,7 @@ async def accept_run_context(
 ) -> T:
     """A follow-up: the saved context of a stored run, its models and settings unless the
     body gives others."""
-    run = store.get_run(body.run_id)
+    run = await store.get_run(body.run_id)
     if run is None:
         raise HTTPException(404, f"no run {body.run_id!r}")
     if any(getattr(body, name) is not None for name in ("context", "path", "sample")):

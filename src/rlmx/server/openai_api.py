@@ -82,11 +82,11 @@ def openai_routes() -> APIRouter:
         run_id = uuid.uuid4().hex[:12]
         try:
             if body.session is not None:
-                run_id = request.app.state.sessions.ask(
+                run_id = await request.app.state.sessions.ask(
                     body.session, run_request.query, "openai", run_request.schema
                 )
             else:
-                manager.start(run_id, run_request)
+                await manager.start(run_id, run_request)
         except HTTPException as exc:  # an unknown session
             return openai_error(exc.status_code, str(exc.detail), "session_not_found")
         except CLIENT_ERRORS as exc:
@@ -243,7 +243,7 @@ async def _stream(manager: RunManager, run_id: str, body: ChatRequest) -> AsyncI
                 yield {"data": _chunk(run_id, body.model, {"reasoning_content": line})}
             if event_type == "run_finished" and event["run_id"] == run_id:
                 finished = True
-        run = manager.store.get_run(run_id)
+        run = await manager.store.get_run(run_id)
         if run is None or run["answer"] is None:
             error = run["error"] if run else "the run was deleted"
             message = f"the RLM run {run_id} ended without an answer: {error}"

@@ -1,16 +1,23 @@
 """Background runs: start, stream, cancel and persist RLM runs for the HTTP server.
 
-Each run is an asyncio task. Its events are written to the store first and then appended
-to an in-memory list that subscribers follow, so a subscriber that comes late replays
-from the store or the list and misses nothing. Every root run ends with exactly one
-``run_finished`` event, also when it is cancelled, fails to start or the server stops.
+Each run is an asyncio task of the replica that started it. Its events are written to
+the store first and then appended to an in-memory list that this replica's subscribers
+follow, so a subscriber that comes late replays from the store or the list and misses
+nothing. A run of another replica (a shared store) is followed from the store, woken by
+its notifications, and cancelled by asking its replica through the store. Every root run
+ends with exactly one ``run_finished`` event, also when it is cancelled, fails to start,
+or its server stops or dies (then another replica, or the next start, closes it).
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
+import os
 import re
+import secrets
 import shutil
+import socket
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
@@ -22,10 +29,19 @@ from pydantic import BaseModel, Field
 from ..events import RunFinished
 from ..rlm import RLM
 from ..session import Session
+from .store import LIVE_STATUSES, RunStore, StoredEvent
 
-StoredEvent = tuple[int, str, str]  # (seq, type, JSON)
+log = logging.getLogger("rlmx.server")
+HEARTBEAT_S = 2.0  # how often a replica on a shared store says it is alive and sweeps
+FOLLOW_POLL_S = 1.0  # a run followed from the store is read again at least this often
+CANCEL_WAIT_S = 30.0  # how long a cancel waits for another replica to end the run
 STOPPED_ERROR = "the server stopped before the run finished"
 RUN_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")  # never a path: no dots, no slashes
+
+
+def new_replica_id() -> str:
+    """A name for this server process: host, pid and a random part."""
+    return f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(3)}"
 
 
 def public_run(run: dict[str, Any]) -> dict[str, Any]:
@@ -76,6 +92,7 @@ class _LiveRun:
     wake: asyncio.Event = field(default_factory=asyncio.Event)
     finished: bool = False  # the root's run_finished is stored
     task: asyncio.Task[None] | None = None
+    writing: asyncio.Lock = field(default_factory=asyncio.Lock)  # one event at a time: seq
 
     def notify(self) -> None:
         self.wake.set()
@@ -83,14 +100,15 @@ class _LiveRun:
 
 
 class RunManager:
-    """Owns the server's runs: at most ``max_runs`` execute at once, the rest queue."""
+    """Owns this replica's runs: at most ``max_runs`` execute at once, the rest queue."""
 
     def __init__(
         self,
-        store: Any,
+        store: RunStore,
         build_rlm: Callable[[RunRequest], RLM],
         uploads: Path,
         max_runs: int = 4,
+        replica: str | None = None,
     ) -> None:
         self.store = store
         self.build_rlm = build_rlm
@@ -98,21 +116,43 @@ class RunManager:
         self.slots = asyncio.Semaphore(max_runs)
         self.live: dict[str, _LiveRun] = {}
         self.stopping = False
-        self.close_interrupted()
+        self.replica = replica or new_replica_id()
+        self._background: set[asyncio.Task[Any]] = set()
 
-    def close_interrupted(self) -> None:
-        """Runs left queued or running by a server that stopped are marked interrupted."""
-        for run_id in self.store.live_run_ids():
+    async def open(self) -> None:
+        """Join the store's replicas and close the runs that nobody runs any more."""
+        await self.store.heartbeat(self.replica)
+        await self.close_interrupted()
+        self.store.on_cancel(self._cancel_requested)
+        if self.store.shared:
+            self._in_background(self._keep_alive())
+
+    async def close_interrupted(self) -> None:
+        """Runs left queued or running by a server that stopped or died are marked
+        interrupted (once, whichever replica gets there first)."""
+        for run_id in await self.store.orphaned_runs(self.replica):
             final = _finished_event(run_id, "interrupted", STOPPED_ERROR)
-            seq = self.store.event_count(run_id)
-            self.store.add_event(run_id, seq, final.type, final.model_dump_json())
-            self.store.finish_run(run_id, final.model_dump())
+            await self.store.close_orphan(run_id, final.model_dump(), final.model_dump_json())
+
+    async def _keep_alive(self) -> None:
+        while True:
+            await asyncio.sleep(HEARTBEAT_S)
+            try:
+                await self.store.heartbeat(self.replica)
+                await self.close_interrupted()
+            except Exception as exc:  # a database hiccup; the next beat tries again
+                log.warning("store heartbeat failed: %s", exc)
+
+    def _in_background(self, work: Any) -> None:
+        task = asyncio.create_task(work)
+        self._background.add(task)  # held until done: a bare task may be collected
+        task.add_done_callback(self._background.discard)
 
     # -- starting ---------------------------------------------------------------------------
-    def start(self, run_id: str, request: RunRequest) -> None:
+    async def start(self, run_id: str, request: RunRequest) -> None:
         """Check the request (raises ValueError / LMError) and start the run in the background."""
         rlm = request.session.rlm if request.session is not None else self.build_rlm(request)
-        self.store.create_run(
+        await self.store.create_run(
             run_id,
             query=request.query,
             source=request.source,
@@ -120,6 +160,7 @@ class RunManager:
             sub=_spec_name(rlm.sub),
             settings=request.settings(),
             context_file=request.context_file,
+            replica=self.replica,
         )
         live = _LiveRun(run_id)
         self.live[run_id] = live
@@ -130,7 +171,7 @@ class RunManager:
         status, error = "error", "the run ended without a result"
         try:
             async with self.slots:
-                self.store.set_status(live.run_id, "running")
+                await self.store.set_status(live.run_id, "running")
                 sink = _StoreSink(self, live, request.source_label)
                 if request.session is not None:
                     await request.session.aask(request.query, sinks=[sink], run_id=live.run_id,
@@ -156,7 +197,7 @@ class RunManager:
         """Every event with seq > ``after``, then new ones as they come, until the run ends."""
         live = self.live.get(run_id)
         if live is None:
-            for item in self.store.events(run_id, after):
+            async for item in self._follow_stored(run_id, after):
                 yield item
             return
         while True:
@@ -168,22 +209,58 @@ class RunManager:
                 return
             await wake.wait()
 
+    async def _follow_stored(self, run_id: str, after: int) -> AsyncIterator[StoredEvent]:
+        """A run this replica does not run: from the store, until it has ended there."""
+        while True:
+            for item in await self.store.events(run_id, after):
+                after = item[0]
+                yield item
+            if not await self._live_elsewhere(run_id):
+                for item in await self.store.events(run_id, after):
+                    yield item  # the last ones, stored before the run was marked ended
+                return
+            await self.store.changed(run_id, FOLLOW_POLL_S)
+
+    async def _live_elsewhere(self, run_id: str) -> bool:
+        """The run is live in a shared store and not here."""
+        if not self.store.shared or run_id in self.live:
+            return False
+        run = await self.store.get_run(run_id)
+        return run is not None and run["status"] in LIVE_STATUSES
+
     async def wait(self, run_id: str) -> dict[str, Any] | None:
         """Wait for a run to end; its summary."""
         live = self.live.get(run_id)
         if live is not None and live.task is not None:
             await asyncio.shield(live.task)
-        return self.store.get_run(run_id)
+        while await self._live_elsewhere(run_id):
+            await self.store.changed(run_id, FOLLOW_POLL_S)
+        return await self.store.get_run(run_id)
 
     # -- stopping -----------------------------------------------------------------------------
     async def cancel(self, run_id: str) -> bool:
-        """Stop a live run and wait until it has closed its sandboxes; False if not live."""
+        """Stop a live run and wait until it has closed its sandboxes (another replica's:
+        until it is marked ended, at most ``CANCEL_WAIT_S``); False if not live."""
         live = self.live.get(run_id)
         if live is None or live.task is None:
-            return False
-        live.task.cancel()
+            return await self._cancel_elsewhere(run_id)
+        if not live.task.cancelling():  # a second cancel would cut short its final write
+            live.task.cancel()
         await asyncio.gather(live.task, return_exceptions=True)
         return True
+
+    async def _cancel_elsewhere(self, run_id: str) -> bool:
+        if not await self._live_elsewhere(run_id):
+            return False
+        await self.store.request_cancel(run_id)
+        deadline = time.monotonic() + CANCEL_WAIT_S
+        while await self._live_elsewhere(run_id) and time.monotonic() < deadline:
+            await self.store.changed(run_id, FOLLOW_POLL_S)
+        return True
+
+    def _cancel_requested(self, run_id: str) -> None:
+        if run_id in self.live:
+            self._in_background(self.cancel(run_id))
 
     async def delete(self, run_id: str) -> bool:
         """Delete a run and its upload folder (only ``uploads/<valid id>`` is ever removed)."""
@@ -193,11 +270,14 @@ class RunManager:
         folder = self.uploads / run_id
         if folder.resolve().parent == self.uploads.resolve():
             shutil.rmtree(folder, ignore_errors=True)
-        return self.store.delete_run(run_id)
+        return await self.store.delete_run(run_id)
 
     async def shutdown(self) -> None:
-        """Cancel every live run; each is stored as interrupted."""
+        """Cancel every live run; each is stored as interrupted. Then leave the replicas."""
         self.stopping = True
+        for task in list(self._background):
+            task.cancel()
+        await asyncio.gather(*self._background, return_exceptions=True)
         for run_id in list(self.live):
             await self.cancel(run_id)
 
@@ -211,6 +291,10 @@ class _StoreSink:
         self.source = source
 
     async def emit(self, event: Any) -> None:
+        async with self.live.writing:  # concurrent sub-calls emit too: numbered in order
+            await self._write(event)
+
+    async def _write(self, event: Any) -> None:
         if self.live.finished:
             return
         if event.type == "run_started" and event.context.get("source"):
@@ -220,9 +304,9 @@ class _StoreSink:
             event = event.model_copy(update={"status": "interrupted", "error": STOPPED_ERROR})
         data = event.model_dump_json()
         seq = len(self.live.events)
-        self.manager.store.add_event(self.live.run_id, seq, event.type, data)
+        await self.manager.store.add_event(self.live.run_id, seq, event.type, data)
         if is_root_end:
-            self.manager.store.finish_run(self.live.run_id, event.model_dump())
+            await self.manager.store.finish_run(self.live.run_id, event.model_dump())
             self.live.finished = True
         self.live.events.append((seq, event.type, data))
         self.live.notify()

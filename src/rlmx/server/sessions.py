@@ -74,7 +74,7 @@ class SessionManager:
             raise HTTPException(404, f"no open session {session_id!r}")
         return held
 
-    def ask(
+    async def ask(
         self, session_id: str, query: str, source: str = "api", schema: dict | None = None
     ) -> str:
         """Start one ask of the session as a run; its run id."""
@@ -85,7 +85,7 @@ class SessionManager:
                              context_file=base.context_file, source_label=base.source_label,
                              session=held.session, session_id=session_id,
                              schema=schema)  # fmt: skip
-        self.runs.start(run_id, request)
+        await self.runs.start(run_id, request)
         held.runs.append(run_id)
         held.last_used = time.monotonic()
         return run_id
@@ -177,7 +177,7 @@ def session_routes(settings: Any) -> APIRouter:
 
     @router.post("/sessions/{session_id}/ask")
     async def ask(sessions: Sessions, session_id: SessionId, body: AskBody) -> dict[str, str]:
-        return {"run_id": sessions.ask(session_id, body.query), "session_id": session_id}
+        return {"run_id": await sessions.ask(session_id, body.query), "session_id": session_id}
 
     @router.delete("/sessions/{session_id}")
     async def close_session(sessions: Sessions, session_id: SessionId) -> dict[str, str]:
