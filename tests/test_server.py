@@ -132,6 +132,7 @@ def test_runs_survive_a_restart_and_in_flight_runs_are_interrupted(settings, cha
             for line in response.iter_lines():
                 if line == "event: cell_started":
                     break
+
     # a crashed server leaves a run marked running: the next start closes it too
     async def crash() -> None:
         store = open_store(settings.store, settings.data_dir)
