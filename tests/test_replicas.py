@@ -131,6 +131,14 @@ def test_a_run_is_cancelled_from_the_other_replica(replicas) -> None:
 
 def test_a_killed_replica_leaves_its_run_interrupted_never_lost(replicas) -> None:
     a, b = replicas
+    opened = a.client.post("/sessions", json={"context": "shared text"})
+    assert opened.status_code == 200, opened.text
+    session_id = opened.json()["session_id"]
+    listed = {s["session_id"]: s for s in b.client.get("/sessions").json()["sessions"]}
+    held_by = a.client.get(f"/sessions/{session_id}").json()["replica"]
+    assert listed[session_id]["replica"] == held_by  # B lists A's session, naming A
+    asked = b.client.post(f"/sessions/{session_id}/ask", json={"query": "q"})
+    assert asked.status_code == 409 and "open on replica" in asked.json()["detail"]
     run_id = start(a, "stuck")
     wait_until(lambda: status(b, run_id) == "running")
     following = subprocess.Popen(  # a subscriber on B, following the run when A dies
@@ -147,3 +155,6 @@ def test_a_killed_replica_leaves_its_run_interrupted_never_lost(replicas) -> Non
     assert run["events"][-1]["status"] == "interrupted" and run["answer"] is None
     body, _ = following.communicate(timeout=30)
     assert "event: run_finished" in body and '"status":"interrupted"' in body
+    sessions = b.client.get("/sessions").json()["sessions"]
+    assert session_id not in [s["session_id"] for s in sessions]  # its REPL died with A
+    assert b.client.post(f"/sessions/{session_id}/ask", json={"query": "q"}).status_code == 404

@@ -147,6 +147,24 @@ def test_a_shared_store_wakes_followers_and_passes_cancels(opener: Opener) -> No
     asyncio.run(main())
 
 
+def test_sessions_are_listed_until_closed_or_their_replica_is_gone(opener: Opener) -> None:
+    async def main() -> None:
+        async with opener() as store:
+            await store.heartbeat("alive")
+            await store.add_session("s1", "me", 10.0)
+            await store.add_session("s2", "alive", 20.0)
+            await store.add_session("s3", "dead", 30.0)
+            listed = await store.open_sessions()
+            assert listed[0] == {"session_id": "s1", "replica": "me", "created": 10.0}
+            assert [s["session_id"] for s in listed] == ["s1", "s2", "s3"]
+            await store.end_session("s1")
+            await store.close_orphan_sessions("me")
+            left = [s["session_id"] for s in await store.open_sessions()]
+            assert left == (["s2"] if store.shared else [])  # one writer: others are gone
+
+    asyncio.run(main())
+
+
 def test_reopening_keeps_the_data_and_migrates_once(opener: Opener) -> None:
     async def main() -> None:
         async with opener() as store:
@@ -156,7 +174,7 @@ def test_reopening_keeps_the_data_and_migrates_once(opener: Opener) -> None:
             if store.shared:
                 async with store._pool.acquire() as db:  # the migration table
                     versions = await db.fetch("SELECT version FROM schema_migrations")
-                assert [row["version"] for row in versions] == [1]
+                assert [row["version"] for row in versions] == [1, 2]
 
     asyncio.run(main())
 

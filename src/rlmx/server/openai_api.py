@@ -87,8 +87,9 @@ def openai_routes() -> APIRouter:
                 )
             else:
                 await manager.start(run_id, run_request)
-        except HTTPException as exc:  # an unknown session
-            return openai_error(exc.status_code, str(exc.detail), "session_not_found")
+        except HTTPException as exc:  # an unknown session, or another replica's
+            code = "session_not_found" if exc.status_code == 404 else "session_elsewhere"
+            return openai_error(exc.status_code, str(exc.detail), code)
         except CLIENT_ERRORS as exc:
             status = http_status(exc)
             return openai_error(status, str(exc), "model_not_found" if status == 404 else None)

@@ -129,10 +129,11 @@ class RunManager:
 
     async def close_interrupted(self) -> None:
         """Runs left queued or running by a server that stopped or died are marked
-        interrupted (once, whichever replica gets there first)."""
+        interrupted (once, whichever replica gets there first); its sessions closed."""
         for run_id in await self.store.orphaned_runs(self.replica):
             final = _finished_event(run_id, "interrupted", STOPPED_ERROR)
             await self.store.close_orphan(run_id, final.model_dump(), final.model_dump_json())
+        await self.store.close_orphan_sessions(self.replica)
 
     async def _keep_alive(self) -> None:
         while True:

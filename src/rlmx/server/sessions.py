@@ -4,8 +4,11 @@ in it (streamed like any run), ``GET`` shows it, ``DELETE`` closes it.
 
 A session holds a live sandbox worker, so the operator caps how many are open
 (``max_sessions``; more are refused with 429) and how long one may sit idle
-(``session_idle_seconds``; a sweeper closes it). Sessions live in memory: a server that
-stops closes them, while the runs they made stay in the store.
+(``session_idle_seconds``; a sweeper closes it). A session lives in the memory of the
+replica that opened it: a server that stops closes its sessions, while the runs they made
+stay in the store. The store records which replica holds each open session, so every
+replica lists them all, and a request for another replica's session is told where it is
+(409) instead of "no such session".
 """
 
 from __future__ import annotations
@@ -66,19 +69,33 @@ class SessionManager:
             raise CapacityError(f"{self.max_sessions} sessions are open; close one first")
         session = self.runs.build_rlm(template).session(template.context)
         await session.aopen()
-        self.held[session_id] = HeldSession(session_id, session, template, folder)
+        held = HeldSession(session_id, session, template, folder)
+        self.held[session_id] = held
+        await self.runs.store.add_session(session_id, self.runs.replica, held.created)
 
-    def get(self, session_id: str) -> HeldSession:
+    async def get(self, session_id: str) -> HeldSession:
+        """An open session of this replica; 409 for another replica's, else 404."""
         held = self.held.get(session_id)
-        if held is None:
-            raise HTTPException(404, f"no open session {session_id!r}")
-        return held
+        if held is not None:
+            return held
+        for other in await self.runs.store.open_sessions():
+            if other["session_id"] == session_id:
+                raise HTTPException(409, f"session {session_id} is open on replica "
+                                    f"{other['replica']}; send its requests there")  # fmt: skip
+        raise HTTPException(404, f"no open session {session_id!r}")
+
+    async def listing(self) -> list[dict[str, Any]]:
+        """This replica's sessions in full, then the other replicas' open ones."""
+        mine = [self.describe(held) for held in self.held.values()]
+        others = [other for other in await self.runs.store.open_sessions()
+                  if other["session_id"] not in self.held]  # fmt: skip
+        return mine + others
 
     async def ask(
         self, session_id: str, query: str, source: str = "api", schema: dict | None = None
     ) -> str:
         """Start one ask of the session as a run; its run id."""
-        held = self.get(session_id)
+        held = await self.get(session_id)
         base = held.template
         run_id = uuid.uuid4().hex[:12]
         request = RunRequest(query, base.context, base.options, root=base.root, source=source,
@@ -94,6 +111,7 @@ class SessionManager:
         session = held.session
         return {
             "session_id": held.session_id,
+            "replica": self.runs.replica,
             "created": held.created,
             "idle_seconds": round(time.monotonic() - held.last_used, 3),
             "runs": held.runs,
@@ -109,6 +127,7 @@ class SessionManager:
         held = self.held.pop(session_id, None)
         if held is None:
             return False
+        await self.runs.store.end_session(session_id)
         for run_id in held.runs:
             await self.runs.cancel(run_id)
         await held.session.aclose()
@@ -169,11 +188,11 @@ def session_routes(settings: Any) -> APIRouter:
 
     @router.get("/sessions")
     async def list_sessions(sessions: Sessions) -> dict[str, Any]:
-        return {"sessions": [sessions.describe(held) for held in sessions.held.values()]}
+        return {"sessions": await sessions.listing()}
 
     @router.get("/sessions/{session_id}")
     async def get_session(sessions: Sessions, session_id: SessionId) -> dict[str, Any]:
-        return sessions.describe(sessions.get(session_id))
+        return sessions.describe(await sessions.get(session_id))
 
     @router.post("/sessions/{session_id}/ask")
     async def ask(sessions: Sessions, session_id: SessionId, body: AskBody) -> dict[str, str]:
@@ -182,6 +201,7 @@ def session_routes(settings: Any) -> APIRouter:
     @router.delete("/sessions/{session_id}")
     async def close_session(sessions: Sessions, session_id: SessionId) -> dict[str, str]:
         if not await sessions.close(session_id):
+            await sessions.get(session_id)  # 409 when another replica holds it
             raise HTTPException(404, f"no open session {session_id!r}")
         return {"closed": session_id}
 

@@ -54,6 +54,12 @@ CREATE TABLE IF NOT EXISTS events (
     data TEXT NOT NULL,
     PRIMARY KEY (run_id, seq)
 );
+CREATE TABLE IF NOT EXISTS sessions (
+    id TEXT PRIMARY KEY,
+    replica TEXT NOT NULL,
+    created REAL NOT NULL,
+    closed REAL
+);
 """
 # columns newer than a database made before them
 ADDED_COLUMNS = {"warnings": "TEXT", "citations": "TEXT", "replica": "TEXT"}
@@ -110,6 +116,21 @@ class RunStore(Protocol):
         ...
 
     async def add_event(self, run_id: str, seq: int, event_type: str, data: str) -> None: ...
+
+    async def add_session(self, session_id: str, replica: str, created: float) -> None:
+        """Record that ``replica`` holds the open session ``session_id``."""
+        ...
+
+    async def end_session(self, session_id: str) -> None: ...
+
+    async def open_sessions(self) -> list[dict[str, Any]]:
+        """``{"session_id", "replica", "created"}`` of every open session."""
+        ...
+
+    async def close_orphan_sessions(self, replica: str) -> None:
+        """Mark closed the open sessions of replicas that are gone (their REPLs went with
+        them)."""
+        ...
 
     async def events(self, run_id: str, after: int = -1) -> list[StoredEvent]:
         """(seq, type, JSON) of a run's events with seq > ``after``, in order."""
@@ -269,6 +290,23 @@ class SQLiteStore:
             (run_id, after),
         ).fetchall()
         return [(row["seq"], row["type"], row["data"]) for row in rows]
+
+    # -- sessions ---------------------------------------------------------------------------
+    async def add_session(self, session_id: str, replica: str, created: float) -> None:
+        self._run("INSERT INTO sessions (id, replica, created) VALUES (?, ?, ?)",
+                  (session_id, replica, created))  # fmt: skip
+
+    async def end_session(self, session_id: str) -> None:
+        self._run("UPDATE sessions SET closed = ? WHERE id = ?", (time.time(), session_id))
+
+    async def open_sessions(self) -> list[dict[str, Any]]:
+        rows = self._run("SELECT id AS session_id, replica, created FROM sessions "
+                         "WHERE closed IS NULL ORDER BY created")  # fmt: skip
+        return [dict(row) for row in rows.fetchall()]
+
+    async def close_orphan_sessions(self, replica: str) -> None:
+        self._run("UPDATE sessions SET closed = ? WHERE closed IS NULL AND replica IS NOT ?",
+                  (time.time(), replica))  # fmt: skip
 
     # -- replicas: one, so nothing crosses ---------------------------------------------------
     async def changed(self, run_id: str, timeout: float) -> None:

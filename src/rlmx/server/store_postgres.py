@@ -57,13 +57,29 @@ MIGRATIONS = (
         heartbeat DOUBLE PRECISION NOT NULL
     );
     """,
+    """
+    CREATE TABLE sessions (
+        id TEXT PRIMARY KEY,
+        replica TEXT NOT NULL,
+        created DOUBLE PRECISION NOT NULL,
+        closed DOUBLE PRECISION
+    );
+    """,
 )
 MIGRATION_LOCK = 0x726C6D78  # pg_advisory_xact_lock key: "rlmx"
 EVENTS_CHANNEL, CANCEL_CHANNEL = "rlmx_events", "rlmx_cancel"
 NOW = "extract(epoch from clock_timestamp())"  # the database's clock, for heartbeats
 FINISH_SET = ", ".join(f"{column} = ${n}" for n, column in enumerate(FINISH_COLUMNS, 1))
-LIVE = "status IN ('queued', 'running')"
-assert LIVE_STATUSES == ("queued", "running")  # LIVE spells them out for the index
+LIVE = "status IN (" + ", ".join(f"'{status}'" for status in LIVE_STATUSES) + ")"
+
+
+def _gone(table: str) -> str:
+    """SQL: ``table``'s row belongs to a replica other than $1 whose heartbeat is older
+    than $2 seconds, or that never wrote one."""
+    return (
+        f"{table}.replica IS DISTINCT FROM $1 AND NOT EXISTS (SELECT 1 FROM replicas "
+        f"WHERE replicas.id = {table}.replica AND replicas.heartbeat >= {NOW} - $2)"
+    )
 
 
 class PostgresStore:
@@ -174,12 +190,8 @@ class PostgresStore:
                                          run_id) is not None  # fmt: skip
 
     async def orphaned_runs(self, replica: str) -> list[str]:
-        rows = await self._pool.fetch(
-            f"SELECT runs.id FROM runs LEFT JOIN replicas ON replicas.id = runs.replica "
-            f"WHERE runs.{LIVE} AND runs.replica IS DISTINCT FROM $1 AND "
-            f"(replicas.id IS NULL OR replicas.heartbeat < {NOW} - $2)",
-            replica, self.stale_seconds,
-        )  # fmt: skip
+        rows = await self._pool.fetch(f"SELECT id FROM runs WHERE runs.{LIVE} AND {_gone('runs')}",
+                                      replica, self.stale_seconds)  # fmt: skip
         return [row["id"] for row in rows]
 
     # -- events -----------------------------------------------------------------------------
@@ -195,6 +207,26 @@ class PostgresStore:
             run_id, after,
         )  # fmt: skip
         return [(row["seq"], row["type"], row["data"]) for row in rows]
+
+    # -- sessions ---------------------------------------------------------------------------
+    async def add_session(self, session_id: str, replica: str, created: float) -> None:
+        await self._pool.execute("INSERT INTO sessions (id, replica, created) VALUES ($1, $2, $3)",
+                                 session_id, replica, created)  # fmt: skip
+
+    async def end_session(self, session_id: str) -> None:
+        await self._pool.execute("UPDATE sessions SET closed = $1 WHERE id = $2",
+                                 time.time(), session_id)  # fmt: skip
+
+    async def open_sessions(self) -> list[dict[str, Any]]:
+        rows = await self._pool.fetch("SELECT id AS session_id, replica, created FROM sessions "
+                                      "WHERE closed IS NULL ORDER BY created")  # fmt: skip
+        return [dict(row) for row in rows]
+
+    async def close_orphan_sessions(self, replica: str) -> None:
+        await self._pool.execute(
+            f"UPDATE sessions SET closed = {NOW} WHERE closed IS NULL AND {_gone('sessions')}",
+            replica, self.stale_seconds,
+        )  # fmt: skip
 
     # -- replicas -------------------------------------------------------------------------------
     async def changed(self, run_id: str, timeout: float) -> None:
