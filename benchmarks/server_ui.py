@@ -1,7 +1,8 @@
 """Server and web UI under load: SSE fan-out, and the viewer with thousands of sub-calls.
 
 1. 20 runs (replay root, 64 batched sub-calls each) started at once with 10 SSE
-   subscribers each: seconds until every subscriber has every event.
+   subscribers each: seconds until every subscriber has every event; on the SQLite store,
+   then on PostgreSQL (a server started as the tests start it, tests/postgres_server.py).
 2. The web UI in headless Chromium opening a finished run with N sub-calls (N = 1,000 and
    5,000): seconds until every sub-call row is in the page, then until a click on the
    last row shows its prompt (the page must stay responsive).
@@ -11,10 +12,14 @@ Medians of REPEATS runs; the server is a real uvicorn on loopback.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import socket
 import statistics
+import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -23,6 +28,9 @@ from playwright.sync_api import sync_playwright
 from rlmx.server.app import ServerSettings, serve_in_thread
 
 from common import write_section
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+from postgres_server import create_database, postgres_server  # the tests' server
 
 REPEATS = 3
 RUNS, SUBSCRIBERS, CALLS_PER_RUN = 20, 10, 64
@@ -58,6 +66,24 @@ async def fan_out(url: str, spec: str) -> tuple[float, int]:
         stored = [len((await client.get(f"/runs/{r}")).json()["events"]) for r in run_ids]
         assert all(c == stored[i // SUBSCRIBERS] for i, c in enumerate(counts)), "lost events"
         return seconds, sum(counts)
+
+
+@contextlib.contextmanager
+def postgres_database() -> Iterator[str]:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    with postgres_server(port) as base:
+        yield create_database(base, "bench")
+
+
+def fan_out_on_postgres(folder: Path) -> list[tuple[float, int]]:
+    with postgres_database() as url:
+        settings = ServerSettings(data_dir=folder / "pg-data", data_root=folder, max_runs=8,
+                                  allow_replay=True, store=url)  # fmt: skip
+        with serve_in_thread(settings) as server:
+            spec = replay_spec(folder, CALLS_PER_RUN)
+            return [asyncio.run(fan_out(server, spec)) for _ in range(REPEATS)]
 
 
 def ui_timing(browser, url: str, run_id: str, calls: int) -> tuple[float, float]:
@@ -102,10 +128,11 @@ def main() -> None:
                 ui = {n: [ui_timing(browser, url, run_ids[n], n) for _ in range(REPEATS)]
                       for n in UI_SIZES}  # fmt: skip
                 browser.close()
-    events = fan[0][1]
+        fan_pg = fan_out_on_postgres(folder)
     rows = [
-        f"| {RUNS} runs x {SUBSCRIBERS} SSE subscribers ({events:,} events delivered, none "
-        f"lost) | {statistics.median(s for s, _ in fan):.2f} s |"
+        f"| {RUNS} runs x {SUBSCRIBERS} SSE subscribers ({runs[0][1]:,} events delivered, none "
+        f"lost), {store} | {statistics.median(s for s, _ in runs):.2f} s |"
+        for store, runs in (("SQLite", fan), ("PostgreSQL", fan_pg))
     ]
     for n in UI_SIZES:
         rows.append(f"| web UI: open a run with {n:,} sub-calls, all rows rendered | "

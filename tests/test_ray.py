@@ -182,3 +182,12 @@ def test_rlmx_batch_on_ray_and_ctrl_c_cancels(ray_address: str, replay, tmp_path
         time.sleep(0.5)
     assert running_tasks() == []  # cancelled, not left running for 120 s
     assert not slow_out.exists() or slow_out.read_text() == ""
+
+
+def test_an_unreachable_ray_address_is_a_clear_error(replay, tmp_path: Path) -> None:
+    command = [sys.executable, "-m", "rlmx.cli", "batch", str(jobs_file(tmp_path, 1)),
+               "--out", str(tmp_path / "rows.jsonl"), "--root", replay([repl("FINAL(1)")]),
+               "--ray", f"127.0.0.1:{free_port()}"]  # fmt: skip
+    done = subprocess.run(command, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2 and "cannot reach the Ray cluster" in done.stderr
+    assert not (tmp_path / "rows.jsonl").exists()

@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import json
 import sqlite3
+import subprocess
+import sys
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -208,3 +210,16 @@ def test_store_urls(tmp_path: Path) -> None:
     assert open_store(None, tmp_path).path == tmp_path / "runs.sqlite3"
     with pytest.raises(ConfigError, match="--store must be"):
         open_store("mysql://x", tmp_path)
+
+
+def test_rlmx_serve_refuses_a_store_it_cannot_open(tmp_path: Path) -> None:
+    from conftest import free_port
+
+    for url, message in (
+        ("mysql://x", "--store must be"),
+        (f"postgresql://rlmx@127.0.0.1:{free_port()}/x", "cannot connect"),
+    ):
+        done = subprocess.run([sys.executable, "-m", "rlmx.cli", "serve", "--port", "0",
+                               "--data-dir", str(tmp_path), "--store", url],
+                              capture_output=True, text=True, timeout=60)  # fmt: skip
+        assert done.returncode == 2 and message in done.stderr, done.stderr
