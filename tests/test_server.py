@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from rlmx.server.app import ServerSettings, serve_in_thread
-from rlmx.server.store import SQLiteStore, import_trajectory, open_store
+from rlmx.server.store import NewRun, SQLiteStore, import_trajectory, open_store
 
 from conftest import repl
 
@@ -137,8 +137,8 @@ def test_runs_survive_a_restart_and_in_flight_runs_are_interrupted(settings, cha
     async def crash() -> None:
         store = open_store(settings.store, settings.data_dir)
         await store.connect()
-        await store.create_run("crashed00000", query="q", source="api", root=None, sub=None,
-                               settings={}, status="running", replica="gone")  # fmt: skip
+        await store.create_run(NewRun("crashed00000", "q", "api", None, None, {},
+                                      status="running", replica="gone"))  # fmt: skip
         await store.close()
 
     asyncio.run(crash())

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from rlmx.errors import ConfigError
-from rlmx.server.store import RunStore, SQLiteStore, open_store
+from rlmx.server.store import NewRun, RunStore, SQLiteStore, open_store
 
 Opener = Callable[[], Any]
 
@@ -39,8 +39,8 @@ def opener(request: pytest.FixtureRequest, tmp_path: Path) -> Opener:
 
 
 async def add(store: RunStore, run_id: str, replica: str = "r1", **kw: Any) -> None:
-    await store.create_run(run_id, query=f"q {run_id}", source="api", root="replay:x", sub=None,
-                           settings={"max_depth": 1}, replica=replica, **kw)  # fmt: skip
+    await store.create_run(NewRun(run_id, f"q {run_id}", "api", "replay:x", None,
+                                  {"max_depth": 1}, replica=replica, **kw))  # fmt: skip
 
 
 def final(run_id: str, status: str = "final", **kw: Any) -> dict[str, Any]:

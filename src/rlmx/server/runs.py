@@ -29,7 +29,7 @@ from pydantic import BaseModel, Field
 from ..events import RunFinished
 from ..rlm import RLM
 from ..session import Session
-from .store import LIVE_STATUSES, RunStore, StoredEvent
+from .store import LIVE_STATUSES, NewRun, RunStore, StoredEvent
 
 log = logging.getLogger("rlmx.server")
 HEARTBEAT_S = 2.0  # how often a replica on a shared store says it is alive and sweeps
@@ -153,16 +153,10 @@ class RunManager:
     async def start(self, run_id: str, request: RunRequest) -> None:
         """Check the request (raises ValueError / LMError) and start the run in the background."""
         rlm = request.session.rlm if request.session is not None else self.build_rlm(request)
-        await self.store.create_run(
-            run_id,
-            query=request.query,
-            source=request.source,
-            root=_spec_name(rlm.root),
-            sub=_spec_name(rlm.sub),
-            settings=request.settings(),
-            context_file=request.context_file,
-            replica=self.replica,
-        )
+        await self.store.create_run(NewRun(
+            run_id, request.query, request.source, _spec_name(rlm.root), _spec_name(rlm.sub),
+            request.settings(), context_file=request.context_file, replica=self.replica,
+        ))  # fmt: skip
         live = _LiveRun(run_id)
         self.live[run_id] = live
         live.task = asyncio.create_task(self._execute(live, rlm, request))

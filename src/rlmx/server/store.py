@@ -20,6 +20,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -69,6 +70,31 @@ SUMMARY_COLUMNS = (
     "cost_usd, error, context_file, settings, warnings, citations"
 )
 StoredEvent = tuple[int, str, str]  # (seq, type, JSON)
+NEW_RUN_COLUMNS = ("id", "status", "source", "query", "root", "sub", "created", "context_file",
+                   "settings", "replica")  # fmt: skip
+
+
+@dataclass(frozen=True)
+class NewRun:
+    """A run as it is first stored; ``created`` defaults to now (an imported run keeps its
+    own start)."""
+
+    id: str
+    query: str
+    source: str
+    root: str | None
+    sub: str | None
+    settings: dict[str, Any]
+    context_file: str | None = None
+    status: str = "queued"
+    created: float | None = None
+    replica: str | None = None
+
+    def values(self) -> tuple[Any, ...]:
+        """The values of ``NEW_RUN_COLUMNS``, in order."""
+        return (self.id, self.status, self.source, self.query, self.root, self.sub,
+                self.created or time.time(), self.context_file, json.dumps(self.settings),
+                self.replica)  # fmt: skip
 
 
 class RunStore(Protocol):
@@ -76,21 +102,8 @@ class RunStore(Protocol):
 
     shared: bool  # other replicas write to it too
 
-    async def create_run(
-        self,
-        run_id: str,
-        *,
-        query: str,
-        source: str,
-        root: str | None,
-        sub: str | None,
-        settings: dict[str, Any],
-        context_file: str | None = None,
-        status: str = "queued",
-        created: float | None = None,
-        replica: str | None = None,
-    ) -> None:
-        """Add a run; ``created`` defaults to now (an imported run keeps its own start)."""
+    async def create_run(self, run: NewRun) -> None:
+        """Add a run."""
         ...
 
     async def set_status(self, run_id: str, status: str) -> None: ...
@@ -206,26 +219,10 @@ class SQLiteStore:
             return self._db.execute(sql, tuple(params))
 
     # -- runs -------------------------------------------------------------------------------
-    async def create_run(
-        self,
-        run_id: str,
-        *,
-        query: str,
-        source: str,
-        root: str | None,
-        sub: str | None,
-        settings: dict[str, Any],
-        context_file: str | None = None,
-        status: str = "queued",
-        created: float | None = None,
-        replica: str | None = None,
-    ) -> None:
-        self._run(
-            "INSERT INTO runs (id, status, source, query, root, sub, created, context_file, "
-            "settings, replica) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (run_id, status, source, query, root, sub, created or time.time(), context_file,
-             json.dumps(settings), replica),
-        )  # fmt: skip
+    async def create_run(self, run: NewRun) -> None:
+        marks = ", ".join("?" * len(NEW_RUN_COLUMNS))
+        self._run(f"INSERT INTO runs ({', '.join(NEW_RUN_COLUMNS)}) VALUES ({marks})",
+                  run.values())  # fmt: skip
 
     async def set_status(self, run_id: str, status: str) -> None:
         self._run("UPDATE runs SET status = ? WHERE id = ?", (status, run_id))
@@ -351,9 +348,9 @@ async def import_trajectory(store: RunStore, path: Path) -> str:
     if await store.get_run(run_id) is not None:
         return run_id
     settings = {"max_depth": started.max_depth, "max_iterations": started.max_iterations}
-    await store.create_run(run_id, query=started.query, source="import",
-                           root=started.root_model, sub=started.sub_model, settings=settings,
-                           status="running", created=started.ts)  # fmt: skip
+    await store.create_run(NewRun(run_id, started.query, "import", started.root_model,
+                                  started.sub_model, settings, status="running",
+                                  created=started.ts))  # fmt: skip
     for seq, event in enumerate(events):
         await store.add_event(run_id, seq, event.type, event.model_dump_json())
         if event.type == "run_finished" and event.run_id == run_id:

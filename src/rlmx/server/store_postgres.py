@@ -12,13 +12,20 @@ replica) is an orphan that any replica may close as interrupted.
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 from collections.abc import Callable
 from typing import Any
 
 from ..errors import ConfigError
-from .store import FINISH_COLUMNS, LIVE_STATUSES, SUMMARY_COLUMNS, StoredEvent, finish_values
+from .store import (
+    FINISH_COLUMNS,
+    LIVE_STATUSES,
+    NEW_RUN_COLUMNS,
+    SUMMARY_COLUMNS,
+    NewRun,
+    StoredEvent,
+    finish_values,
+)
 from .store import summary as decoded
 
 MIGRATIONS = (
@@ -125,26 +132,10 @@ class PostgresStore:
         await self._pool.close()
 
     # -- runs -------------------------------------------------------------------------------
-    async def create_run(
-        self,
-        run_id: str,
-        *,
-        query: str,
-        source: str,
-        root: str | None,
-        sub: str | None,
-        settings: dict[str, Any],
-        context_file: str | None = None,
-        status: str = "queued",
-        created: float | None = None,
-        replica: str | None = None,
-    ) -> None:
-        await self._pool.execute(
-            "INSERT INTO runs (id, status, source, query, root, sub, created, context_file, "
-            "settings, replica) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-            run_id, status, source, query, root, sub, created or time.time(), context_file,
-            json.dumps(settings), replica,
-        )  # fmt: skip
+    async def create_run(self, run: NewRun) -> None:
+        marks = ", ".join(f"${n}" for n in range(1, len(NEW_RUN_COLUMNS) + 1))
+        await self._pool.execute(f"INSERT INTO runs ({', '.join(NEW_RUN_COLUMNS)}) "
+                                 f"VALUES ({marks})", *run.values())  # fmt: skip
 
     async def set_status(self, run_id: str, status: str) -> None:
         async with self._pool.acquire() as db, db.transaction():
