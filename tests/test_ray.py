@@ -1,6 +1,6 @@
 """Evaluations and batch jobs on a real Ray cluster: a head started here on 127.0.0.1.
 
-The head has 2 CPUs and no dashboard; Ray binds loopback only (``LOOPBACK_ENV``). The
+The head has 2 CPUs, no dashboard and token authentication; Ray binds loopback only. The
 same items run on the local runner and on Ray give the same rows; a Ray worker killed
 mid-task is retried; Ctrl-C on ``rlmx batch --ray`` cancels the tasks in flight.
 """
@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -20,7 +21,11 @@ from pathlib import Path
 
 import pytest
 
-os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"  # before Ray is imported: loopback only
+# Before Ray is imported: loopback only, and a token of this test run's own (the head, this
+# driver and the CLI runs inherit it), whatever ~/.ray/auth_token a private Ray left there.
+os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
+os.environ["RAY_AUTH_MODE"] = "token"
+os.environ["RAY_AUTH_TOKEN"] = secrets.token_hex(32)
 import ray
 
 from rlmx import batch

@@ -12,7 +12,8 @@ import httpx
 import pytest
 
 from rlmx.server.app import ServerSettings, serve_in_thread
-from rlmx.server.store import NewRun, SQLiteStore, import_trajectory, open_store
+from rlmx.server.store import NewRun, SQLiteStore, import_trajectory
+from rlmx.server.stores import open_store
 
 from conftest import repl
 

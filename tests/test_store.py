@@ -16,7 +16,8 @@ from typing import Any
 import pytest
 
 from rlmx.errors import ConfigError
-from rlmx.server.store import NewRun, RunStore, SQLiteStore, open_store
+from rlmx.server.store import NewRun, RunStore, SQLiteStore
+from rlmx.server.stores import open_store
 
 Opener = Callable[[], Any]
 

@@ -143,7 +143,7 @@ def serve(
 
 def _check_store(settings: Any) -> None:
     """Fail now, with a clear message, on a store that cannot be opened."""
-    from ..server.store import open_store
+    from ..server.stores import open_store
 
     async def probe() -> None:
         store = open_store(settings.store, settings.data_dir)

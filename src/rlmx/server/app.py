@@ -44,7 +44,7 @@ from . import guard, inputs, samples
 from .openai_api import openai_routes
 from .runs import RUN_ID, RunManager, RunRequest, public_run
 from .sessions import SessionManager, session_routes
-from .store import open_store
+from .stores import open_store
 
 STATIC_DIR = Path(__file__).parent / "static"
 FORM_SLACK = 1 << 20  # multipart fields and boundaries on top of the file itself

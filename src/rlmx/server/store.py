@@ -24,7 +24,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from ..errors import ConfigError
 from ..events import read_trajectory
 
 SCHEMA = """
@@ -169,20 +168,6 @@ class RunStore(Protocol):
     async def close(self, replica: str | None = None) -> None:
         """Close the store; ``replica`` leaves the set of running replicas."""
         ...
-
-
-def open_store(url: str | None, data_dir: Path) -> RunStore:
-    """The store at ``url``: ``postgresql://...`` (or ``postgres://``), ``sqlite:///PATH``,
-    or None for ``runs.sqlite3`` in the data dir. Call ``connect()`` on it before use."""
-    if url is None:
-        return SQLiteStore(data_dir / "runs.sqlite3")
-    if url.startswith(("postgresql://", "postgres://")):
-        from .store_postgres import PostgresStore
-
-        return PostgresStore(url)
-    if url.startswith("sqlite:///"):
-        return SQLiteStore(Path(url.removeprefix("sqlite:///")))
-    raise ConfigError("--store must be postgresql://..., postgres://... or sqlite:///PATH")
 
 
 class SQLiteStore:
