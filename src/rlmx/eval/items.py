@@ -27,7 +27,7 @@ class EvalItem:
     context: str
     query: str
     gold: Any
-    answer_type: str  # contains numeric label user date comparison pairs qa choice dnd video
+    answer_type: str  # contains numeric label user date comparison pairs qa choice dnd video exact
     meta: dict[str, Any] = field(default_factory=dict)
     video: str | None = None  # a video item: the file; ``context`` is its perception text
 
@@ -45,6 +45,8 @@ class EvalItem:
             return scoring.dnd_score(prediction, str(self.gold))
         if self.answer_type == "video":
             return float(all(scoring.video_scores(prediction, self.gold)))
+        if self.answer_type == "exact":
+            return scoring.exact_score(prediction, self.gold)
         return scoring.oolong_score(prediction, self.gold, self.answer_type)
 
     def details(self, prediction: str | None) -> dict[str, Any]:

@@ -181,3 +181,19 @@ def video_scores(prediction: str | None, gold: dict[str, Any]) -> tuple[bool, bo
     named = all(topic.lower() in text for topic in gold["topics"])
     timed = any(gold["start"] - 1 <= t <= gold["end"] for t in times_in(prediction))
     return named, timed
+
+
+EXACT_NUMBER = re.compile(r"-?\d+(?:\.\d+)?")
+THOUSANDS = re.compile(r"(?<=\d)[, ](?=\d{3}\b)")
+
+
+def exact_score(prediction: str | None, gold: int | str) -> float:
+    """1.0 when the answer is right: for a number, the only number in the answer (commas,
+    spaces and a currency sign allowed); for a name, the name in the answer."""
+    if not prediction:
+        return 0.0
+    if isinstance(gold, str):
+        return float(re.search(rf"\b{re.escape(gold)}\b", prediction, re.IGNORECASE) is not None)
+    joined = THOUSANDS.sub("", prediction)  # 1,234,000 and 1 234 000 are one number
+    numbers = {float(n) for n in EXACT_NUMBER.findall(joined)}
+    return float(numbers == {float(gold)})

@@ -111,10 +111,21 @@ def _oolong_real(lengths: list[int], n: int, count: TokenCounter, data: Path | N
     return real_items(data, lengths, n, count)
 
 
+def _aggregate(lengths: list[int], n: int, count: TokenCounter, _data: Path | None) -> list:
+    from .aggregate import aggregate_item
+
+    return [aggregate_item(length, seed, count) for length in lengths for seed in range(n)]
+
+
 TASKS: dict[str, EvalTask] = {
     "sniah": EvalTask("RULER single needle in Paul Graham essays", _sniah(("essay", "number"))),
     "sniah-noise-uuid": EvalTask(
         "single needle (a UUID) in noise sentences", _sniah(("noise", "uuid"))
+    ),
+    "aggregate": EvalTask(
+        "count, sum, average, max, top and distinct over employee records in five formats",
+        _aggregate,
+        default_lengths=(1250, 7500, 125_000),
     ),
     "oolong": EvalTask("OOLONG-synth over TREC-coarse (--data the OOLONG folder)", _oolong),
     "oolong-pairs": EvalTask("the RLM paper's 20 OOLONG-Pairs queries", _pairs),
