@@ -1,0 +1,80 @@
+"""Aggregation questions over structured records with the embedded default model.
+
+Target (issue 16): the RLM >= 90% exact at every length (~5K, ~30K and ~500K characters,
+i.e. 1,250 / 7,500 / 125,000 tokens at chars/4), about a minute or less per task, the
+base model beside it. Items are ``rlmx eval``'s ``aggregate`` task: seed s asks question
+kind s % 6 over records in format s % 5 (n = 30 covers every pair once).
+
+Usage: python benchmarks/quality_aggregate.py [--n 12] [--lengths 1250,7500,125000]
+       [--methods rlm,base] [--root SPEC]
+Raw rows: benchmarks/results/quality_aggregate.jsonl (a re-run resumes; trajectories of
+every run beside it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import statistics
+from collections import defaultdict
+from pathlib import Path
+
+from rlmx.eval.aggregate import KINDS
+from rlmx.eval.runner import generate, run_eval
+from rlmx.lm.specs import DEFAULT_SPEC
+
+from common import write_section
+
+OUT = Path(__file__).with_name("results") / "quality_aggregate.jsonl"
+
+
+def table(rows: list[dict], methods: list[str], lengths: list[int]) -> str:
+    """Exact answers per method and length, by question kind, and the median seconds."""
+    cells: dict[tuple, list[dict]] = defaultdict(list)
+    for row in rows:
+        cells[(row["method"], row["length"])].append(row)
+    head = "| method | tokens | " + " | ".join(KINDS) + " | all | median s |"
+    lines = [head, "|" + " --- |" * (len(KINDS) + 4)]
+    for method in methods:
+        for length in lengths:
+            done = cells.get((method, length), [])
+            if not done:
+                continue
+            by_kind = defaultdict(list)
+            for row in done:
+                by_kind[row["meta"]["kind"]].append(row["score"])
+            kinds = [f"{int(sum(by_kind[k]))}/{len(by_kind[k])}" if by_kind[k] else "-"
+                     for k in KINDS]  # fmt: skip
+            right = sum(row["score"] for row in done)
+            seconds = statistics.median(row.get("seconds", 0) for row in done)
+            lines.append(f"| {method} | {length:,} | " + " | ".join(kinds) +
+                         f" | {int(right)}/{len(done)} | {seconds:.0f} |")  # fmt: skip
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--n", type=int, default=12)
+    parser.add_argument("--lengths", default="1250,7500,125000")
+    parser.add_argument("--methods", default="rlm,base")
+    parser.add_argument("--root", default=DEFAULT_SPEC)
+    args = parser.parse_args()
+    lengths = [int(x) for x in args.lengths.split(",")]
+    methods = args.methods.split(",")
+    items = generate("aggregate", lengths, args.n)
+    trajectories = OUT.parent / "quality_aggregate-trajectories"
+    asyncio.run(run_eval(items, methods, args.root, None, OUT, trajectories=trajectories))
+    rows = [json.loads(line) for line in OUT.read_text().splitlines()]
+    rows = [r for r in rows if r["root"] == args.root and r["length"] in lengths]
+    write_section(
+        "Aggregation over records",
+        f"`rlmx eval` task `aggregate` with `{args.root}` as root and sub-model, n = "
+        f"{args.n} per length (seed s: question kind s % 6, format s % 5); exact answers "
+        "per question kind. Raw rows and trajectories: `benchmarks/results/"
+        "quality_aggregate*`.\n\n" + table(rows, methods, lengths),
+    )
+
+
+if __name__ == "__main__":
+    main()
