@@ -44,6 +44,7 @@ class Task:
     environment: str | None = None  # "video" for a video context
     earlier: tuple[tuple[str, str | None], ...] = ()  # a session's questions and answers so far
     answer_schema: str | None = None  # the JSON Schema a typed answer must match
+    layout: str | None = None  # the context's layout (ContextMeta.layout), e.g. "records"
 
     def described(self) -> str:
         """The context's description, and a session's earlier questions when there are any."""
@@ -151,6 +152,8 @@ class CompactPolicy(Policy):
         else:
             system = prompts.with_window(prompts.COMPACT_SYSTEM, task.sub_window)
             examples = prompts.COMPACT_EXAMPLES if task.sub_calls else prompts.COMPACT_EXAMPLES[:6]
+            if task.layout == "records":  # the closest example last: it is the one followed
+                examples = [*examples, *prompts.RECORDS_EXAMPLES]
         task_text = f"{task.described()}\n\nThe query is: {task.asked}"
         return [
             {"role": "system", "content": system + _sub_call_notice(task)},

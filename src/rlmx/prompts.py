@@ -137,6 +137,37 @@ COMPACT_EXAMPLES: list[tuple[str, str]] = [
     ("assistant", "FINAL(88)"),
 ]
 
+# A third worked dialogue, for contexts whose start is one record a line or block
+# (ContextMeta.layout): peek at the layout, then select and add up in code. A small model
+# copies the example it is shown, and the search example teaches it to print and guess.
+RECORDS_EXAMPLES: list[tuple[str, str]] = [
+    (
+        "user",
+        "Your context is a str with 61,530 total characters.\n\n"
+        "The query is: What is the total amount of the orders shipped to Berlin?",
+    ),
+    (
+        "assistant",
+        "I look at how the records are written.\n```repl\nlines = context.splitlines()\n"
+        "print(len(lines))\nprint(lines[:3])\n```",
+    ),
+    (
+        "user",
+        "REPL output:\n880\n['order 5001 | customer: Mara Lind | city: Berlin | amount: 120', "
+        "'order 5002 | customer: Ivo Tanaka | city: Madrid | amount: 75', 'order 5003 | "
+        "customer: Ada Silva | city: Berlin | amount: 310']",
+    ),
+    (
+        "assistant",
+        "One record per line: I keep the Berlin lines and add up their amounts in code.\n"
+        "```repl\nimport re\nhits = [l for l in lines if 'city: Berlin' in l]\n"
+        "total = sum(int(re.search(r'amount: (\\d+)', l).group(1)) for l in hits)\n"
+        "print(len(hits), total)\n```",
+    ),
+    ("user", "REPL output:\n97 21405"),
+    ("assistant", "FINAL(21405)"),
+]
+
 PAPER_SYSTEM = """\
 You are tasked with answering a query about a context that you cannot see directly. The \
 context lives in a Python REPL environment that you can use interactively, and from which \

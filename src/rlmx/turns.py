@@ -95,6 +95,7 @@ class Turns:
             environment=run.environment.kind if run.environment is not None else None,
             earlier=run.earlier,
             answer_schema=self.schema.text() if self.schema is not None else None,
+            layout=self.workspace.layout(),
         )
         messages = run.policy.opening(task)
         self.opening = len(messages)

@@ -71,6 +71,10 @@ class Workspace:
         parts += [meta.describe(f"`{name}`") for name, meta in self.added.items()]
         return "\n\n".join(parts)
 
+    def layout(self) -> str | None:
+        """The context's layout, as the policy chooses its examples by it."""
+        return self.prepared.meta.layout if self.prepared is not None else None
+
     def sources(self) -> list[Source]:
         """The texts an answer's quotes are looked for in: ``context`` and the contexts a
         session added (``citations.py``)."""

@@ -12,6 +12,7 @@ import codecs
 import hashlib
 import json
 import os
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,6 +36,7 @@ class ContextMeta:
     item_lengths: list[int] = field(default_factory=list)
     skipped_files: list[str] = field(default_factory=list)
     source: str | None = None
+    layout: str | None = None  # "records" when a text's start is one record a line or block
 
     def describe(self, name: str = "Your context") -> str:
         """The paper-style one-paragraph description shown to the root model."""
@@ -61,6 +63,7 @@ class ContextMeta:
             "item_lengths": self.item_lengths,
             "skipped_files": self.skipped_files,
             "source": self.source,
+            "layout": self.layout,
         }
 
 
@@ -88,17 +91,45 @@ def prepare_context(context: Any, workdir: Path, reader: Reader | None = None) -
             None, "none", ContextMeta("NoneType", 0, hashlib.sha256().hexdigest())
         )
     if isinstance(context, Path):
-        return _prepare_path(context, workdir, reader)
+        return _with_layout(_prepare_path(context, workdir, reader))
     if isinstance(context, str):
-        return _write_text(context, workdir)
+        return _with_layout(_write_text(context, workdir))
     if isinstance(context, bytes | bytearray | memoryview):
-        return _write_bytes(bytes(context), workdir)
+        return _with_layout(_write_bytes(bytes(context), workdir))
     if isinstance(context, list | tuple | dict):
         return _write_json(context, workdir, source=None)
     raise ContextError(
         f"unsupported context type {type(context).__name__}: use str, bytes, list, dict, "
         "chat messages or a pathlib.Path"
     )
+
+
+LAYOUT_SAMPLE_BYTES = 4096
+RECORD_FIELD = re.compile(r"(?:\w[\w ]*(?::|=)\s*\S)|(?:\S\s*[|,;\t]\s*\S)")
+
+
+def text_layout(sample: str) -> str | None:
+    """``"records"`` when the sample's lines (or blank-line blocks) look like one record each:
+    at least 5, most with two or more ``key: value`` / ``key=value`` fields or delimiters,
+    and of similar length; else None (prose, code, anything else)."""
+    blocks = [block for block in sample.split("\n\n")[:-1] if block.strip()]  # last may be cut
+    if len(blocks) >= 5 and all("\n" in block.strip() for block in blocks):
+        lines = [" | ".join(block.splitlines()) for block in blocks]  # a block a record
+    else:
+        lines = [line for line in sample.splitlines()[:-1] if line.strip()]
+    if len(lines) < 5:
+        return None
+    fielded = sum(len(RECORD_FIELD.findall(line)) >= 2 for line in lines)
+    prose = sum(line.rstrip().endswith((".", "?", "!")) for line in lines)
+    return "records" if fielded >= 0.8 * len(lines) and prose <= 0.2 * len(lines) else None
+
+
+def _with_layout(prepared: PreparedContext) -> PreparedContext:
+    if prepared.kind == "text" and prepared.path is not None:
+        with open(prepared.path, "rb") as f:
+            sample = f.read(LAYOUT_SAMPLE_BYTES).decode("utf-8", errors="ignore")
+        prepared.meta.layout = text_layout(sample)
+    return prepared
 
 
 def _new_file(workdir: Path, suffix: str) -> Path:
