@@ -8,12 +8,14 @@ import io
 import json
 import re
 from collections import Counter
+from pathlib import Path
 
 import pytest
 
 from rlmx.eval.aggregate import FORMATS, KINDS, Employee, aggregate_item, render
 from rlmx.eval.runner import generate
 from rlmx.eval.scoring import exact_score
+from rlmx.repl.context import prepare_context, text_layout
 
 
 def parse(text: str, fmt: str) -> list[Employee]:
@@ -100,3 +102,24 @@ def test_render_writes_one_record_per_line_or_block() -> None:
 )  # fmt: skip
 def test_exact_score(prediction: str | None, gold: int | str, right: bool) -> None:
     assert exact_score(prediction, gold) == float(right)
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_every_record_format_is_seen_as_records(fmt: str, tmp_path) -> None:
+    item = next(i for i in generate("aggregate", [1250], 5) if i.meta["format"] == fmt)
+    prepared = prepare_context(item.context, tmp_path)
+    assert prepared.meta.layout == "records" and prepared.meta.to_dict()["layout"] == "records"
+    path = tmp_path / "records.txt"
+    path.write_text(item.context)
+    assert prepare_context(path, tmp_path / "w").meta.layout == "records"
+
+
+def test_prose_code_and_haystacks_are_not_records() -> None:
+    root = Path(__file__).resolve().parents[1]
+    for text in (
+        (root / "README.md").read_text()[:4096],
+        (root / "src" / "rlmx" / "rlm.py").read_text()[:4096],
+        generate("sniah", [2048], 1)[0].context[:4096],
+        "one line only: a=1, b=2\n",
+    ):
+        assert text_layout(text) is None

@@ -59,6 +59,18 @@ def test_the_compact_opening_has_worked_dialogues_by_kind() -> None:
     assert Policy().opening(task())[-1]["content"].endswith("Your next action:")
 
 
+def test_records_get_the_records_dialogue_last_in_compact_only() -> None:
+    records = CompactPolicy().opening(task(layout="records"))
+    shown = [m["content"] for m in records[1:-1]]
+    examples = [text for _, text in prompts.COMPACT_EXAMPLES + prompts.RECORDS_EXAMPLES]
+    assert shown == examples  # the closest example just before the task
+    ablation = CompactPolicy().opening(task(layout="records", sub_calls=False))
+    assert [m["content"] for m in ablation[7:-1]] == [t for _, t in prompts.RECORDS_EXAMPLES]
+    assert all(m["content"] not in shown[len(prompts.COMPACT_EXAMPLES):]
+               for m in CompactPolicy().opening(task()))  # fmt: skip
+    assert Policy().opening(task(layout="records")) == Policy().opening(task())
+
+
 def test_grammar_only_for_compact_roots_that_take_one() -> None:
     assert CompactPolicy().grammar(Small([], "x"), final_only=False) == prompts.REPLY_GRAMMAR
     assert CompactPolicy().grammar(Small([], "x"), final_only=True) == prompts.FINAL_GRAMMAR
