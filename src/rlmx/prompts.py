@@ -77,7 +77,8 @@ answer, the single line FINAL(answer, cite=["exact quote from the output", ...])
 In the REPL: `context`; any module you import (`re` is the fastest way to find things); \
 `llm_query(prompt)` asks a helper model about a piece of text of up to {sub_window} and \
 returns its answer; `llm_query_batched(prompts)` asks many at once and returns a list; \
-each has an `_async` form to `await` in a cell. The helper model sees only the prompt you \
+each has an `_async` form to `await` in a cell. `parse_records(text)` reads records (CSV, \
+JSON lines, log or `key: value` lines and blocks) into a list of dicts. The helper model sees only the prompt you \
 give it, so put the text in the prompt. Print \
 short things: long output is cut. Never answer before your code has shown you the answer.\
 """
@@ -138,8 +139,9 @@ COMPACT_EXAMPLES: list[tuple[str, str]] = [
 ]
 
 # A third worked dialogue, for contexts whose start is one record a line or block
-# (ContextMeta.layout): peek at the layout, then select and add up in code. A small model
-# copies the example it is shown, and the search example teaches it to print and guess.
+# (ContextMeta.layout): read them with parse_records, peek, then select and add up in
+# code. A small model copies the example it is shown: the search example taught it to
+# print matches and guess, and a regex for one format matched nothing in the next one.
 RECORDS_EXAMPLES: list[tuple[str, str]] = [
     (
         "user",
@@ -148,21 +150,20 @@ RECORDS_EXAMPLES: list[tuple[str, str]] = [
     ),
     (
         "assistant",
-        "I look at how the records are written.\n```repl\nlines = context.splitlines()\n"
-        "print(len(lines))\nprint(lines[:3])\n```",
+        "I read the records and look at how they are written.\n```repl\n"
+        "rows = parse_records(context)\nprint(len(rows))\nprint(rows[:2])\n```",
     ),
     (
         "user",
-        "REPL output:\n880\n['order 5001 | customer: Mara Lind | city: Berlin | amount: 120', "
-        "'order 5002 | customer: Ivo Tanaka | city: Madrid | amount: 75', 'order 5003 | "
-        "customer: Ada Silva | city: Berlin | amount: 310']",
+        "REPL output:\n880\n[{'order': 5001, 'customer': 'Mara Lind', 'city': 'Berlin', "
+        "'amount': 120}, {'order': 5002, 'customer': 'Ivo Tanaka', 'city': 'Madrid', "
+        "'amount': 75}]",
     ),
     (
         "assistant",
-        "One record per line: I keep the Berlin lines and add up their amounts in code.\n"
-        "```repl\nimport re\nhits = [l for l in lines if 'city: Berlin' in l]\n"
-        "total = sum(int(re.search(r'amount: (\\d+)', l).group(1)) for l in hits)\n"
-        "print(len(hits), total)\n```",
+        "One dict per record: I keep the Berlin ones and add up their amounts in code.\n"
+        "```repl\nhits = [r for r in rows if r['city'] == 'Berlin']\n"
+        "total = sum(r['amount'] for r in hits)\nprint(len(hits), total)\n```",
     ),
     ("user", "REPL output:\n97 21405"),
     ("assistant", "FINAL(21405)"),

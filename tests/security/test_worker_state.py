@@ -19,7 +19,7 @@ from conftest import ISOLATED_MODES, repl
 
 # every form of every host function (aliases, async twins), the local helpers, the context
 RESERVED = [*(name for spec in CORE for name in spec.names), "FINAL", "FINAL_VAR", "SHOW_VARS",
-            "ToolError", "context"]  # fmt: skip
+            "parse_records", "ToolError", "context"]  # fmt: skip
 
 
 async def answer(name: str, args: dict) -> object:

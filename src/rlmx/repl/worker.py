@@ -35,8 +35,9 @@ import weakref
 from typing import Any
 
 try:
-    from . import video_context, wire
+    from . import records, video_context, wire
 except ImportError:  # run as a plain script inside the sandbox
+    import records  # type: ignore[no-redef]
     import video_context  # type: ignore[no-redef]
     import wire  # type: ignore[no-redef]
 
@@ -45,7 +46,7 @@ TOP_LEVEL_AWAIT = ast.PyCF_ALLOW_TOP_LEVEL_AWAIT
 SETTLE_SECONDS = 1.0  # how long cancelled tasks get to finish at the end of an async cell
 
 
-LOCAL_HELPERS = ("FINAL", "FINAL_VAR", "SHOW_VARS", "ToolError")  # the rest come from the host
+LOCAL_HELPERS = ("FINAL", "FINAL_VAR", "SHOW_VARS", "parse_records", "ToolError")  # + host's
 
 
 class ToolError(RuntimeError):
@@ -378,7 +379,8 @@ class Worker:
 
     # -- helpers visible to model code --------------------------------------------------
     def _make_helpers(self, functions: list[dict[str, Any]]) -> dict[str, Any]:
-        """FINAL, FINAL_VAR, SHOW_VARS and ToolError, and one function per host function."""
+        """FINAL, FINAL_VAR, SHOW_VARS, parse_records and ToolError, and one function per
+        host function."""
         link, namespace = self.link, self.namespace
         reserved = self.reserved  # a set of names only (never the master copy itself)
 
@@ -425,7 +427,8 @@ class Worker:
             print(text)
             return text
 
-        local = {"FINAL": FINAL, "FINAL_VAR": FINAL_VAR, "SHOW_VARS": SHOW_VARS}
+        local = {"FINAL": FINAL, "FINAL_VAR": FINAL_VAR, "SHOW_VARS": SHOW_VARS,
+                 "parse_records": records.parse_records}  # fmt: skip
         hosted: dict[str, Any] = {}
         for spec in functions:
             forms = [(False, "")] + ([(True, "_async")] if spec.get("async") else [])

@@ -1,0 +1,114 @@
+"""``parse_records(text)`` in the REPL: structured records read into dicts, whatever their layout.
+
+Model code that counts or adds up over records should not have to write a parser per
+format (small models copy one from an example and it matches nothing in the next
+format). This reads the common layouts: JSON lines (or a JSON list of objects), a CSV /
+TSV / semicolon / pipe table with a header line, ``key: value`` blocks a blank line apart,
+and lines of fields split by ``|``, ``,`` or tabs, each field ``key: value``, ``key=value``
+(a quoted value may hold spaces) or a bare value (keyed ``field1``, ``field2``, ... by
+position). Numbers become ints or floats. Runs inside the sandbox: stdlib only.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+from typing import Any
+
+PAIR = re.compile(r"""(\w[\w.-]*)=("[^"]*"|'[^']*'|\S+)""")
+KEYED = re.compile(r"^\s*(\w[\w .-]*?)\s*[:=]\s*(.*?)\s*$")
+DELIMITERS = ("|", "\t", ";", ",")
+
+
+def parse_records(text: str) -> list[dict[str, Any]]:
+    """The records of ``text``, one dict each, in order (see the module's docstring)."""
+    if not isinstance(text, str):
+        raise TypeError("parse_records() reads a str, e.g. parse_records(context)")
+    stripped = text.strip()
+    if not stripped:
+        return []
+    if stripped[0] in "[{":
+        parsed = _json_records(stripped)
+        if parsed is not None:
+            return parsed
+    blocks = [b for b in re.split(r"\n\s*\n", stripped) if b.strip()]
+    if len(blocks) > 1 and all(_is_block(b) for b in blocks[:20]):
+        return [_typed(dict(KEYED.match(line).groups() for line in b.splitlines()  # type: ignore[union-attr]
+                            if KEYED.match(line))) for b in blocks]  # fmt: skip
+    lines = [line for line in stripped.splitlines() if line.strip()]
+    table = _table(lines)
+    return table if table is not None else [_line_record(line) for line in lines]
+
+
+def _json_records(text: str) -> list[dict[str, Any]] | None:
+    try:
+        whole = json.loads(text)
+        if isinstance(whole, list) and all(isinstance(item, dict) for item in whole):
+            return whole
+    except ValueError:
+        pass
+    rows = []
+    for line in text.splitlines():
+        if line.strip():
+            try:
+                row = json.loads(line)
+            except ValueError:
+                return None
+            if not isinstance(row, dict):
+                return None
+            rows.append(row)
+    return rows
+
+
+def _is_block(block: str) -> bool:
+    lines = [line for line in block.splitlines() if line.strip()]
+    return len(lines) > 1 and all(KEYED.match(line) for line in lines)
+
+
+def _table(lines: list[str]) -> list[dict[str, Any]] | None:
+    """A delimited table whose first line is a header of names (no digits-only cell)."""
+    head = lines[0]
+    for delimiter in DELIMITERS:
+        names = [name.strip() for name in head.split(delimiter)]
+        if len(names) < 2 or any(not n or n.replace(".", "").isdigit() or ":" in n or "=" in n
+                                 for n in names):  # fmt: skip
+            continue
+        if all(line.count(delimiter) == head.count(delimiter) for line in lines[1:50]):
+            reader = csv.reader(io.StringIO("\n".join(lines[1:])), delimiter=delimiter)
+            return [_typed(dict(zip(names, (c.strip() for c in row), strict=False)))
+                    for row in reader if row]  # fmt: skip
+    return None
+
+
+def _line_record(line: str) -> dict[str, Any]:
+    """One line of fields: ``key=value`` pairs (log lines), else ``|``/tab/``,`` fields."""
+    pairs = PAIR.findall(line)
+    if len(pairs) >= 2:
+        return _typed({key: value.strip("\"'") for key, value in pairs})
+    delimiter = next((d for d in DELIMITERS if d in line), None)
+    fields = line.split(delimiter) if delimiter else [line]
+    row: dict[str, Any] = {}
+    for position, field in enumerate(fields, 1):
+        keyed = KEYED.match(field)
+        if keyed and keyed.group(2):
+            row[keyed.group(1)] = keyed.group(2)
+        else:
+            row[f"field{position}"] = field.strip()
+    return _typed(row)
+
+
+def _typed(row: dict[str, Any]) -> dict[str, Any]:
+    return {key: _number(value) for key, value in row.items()}
+
+
+def _number(value: Any) -> Any:
+    if not isinstance(value, str):
+        return value
+    text = value.strip()
+    if re.fullmatch(r"-?\d+", text):
+        return int(text)
+    if re.fullmatch(r"-?\d+\.\d+", text):
+        return float(text)
+    return text

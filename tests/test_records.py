@@ -1,0 +1,78 @@
+"""``parse_records``: every common layout read into dicts, in the REPL of every sandbox."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from test_aggregate import parse
+
+from rlmx.eval.aggregate import FORMATS, aggregate_item
+from rlmx.repl.context import prepare_context
+from rlmx.repl.records import parse_records
+from rlmx.repl.sandbox import Sandbox
+
+from conftest import ISOLATED_MODES
+
+
+async def no_calls(name: str, arguments: dict[str, Any]) -> Any:
+    raise AssertionError(f"no host call expected, got {name}")
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_every_aggregate_format_reads_back_to_its_records(fmt: str) -> None:
+    item = next(aggregate_item(1250, s) for s in range(5) if s % 5 == FORMATS.index(fmt))
+    rows = parse_records(item.context)
+    truth = parse(item.context, fmt)
+    assert len(rows) == len(truth) == item.meta["records"]
+    for row, record in zip(rows, truth, strict=True):
+        assert row["salary"] == record.salary and row["dept"] == record.dept
+        assert row["city"] == record.city
+        assert record.name in row.values()  # keyed "name", or by position in pipe lines
+
+
+@pytest.mark.parametrize(
+    ("text", "rows"),
+    [
+        ("a,b\n1,x y\n2.5,z\n", [{"a": 1, "b": "x y"}, {"a": 2.5, "b": "z"}]),
+        ("a\tb\n1\t2\n", [{"a": 1, "b": 2}]),
+        ("1001,Ada,7\n1002,Ben,8\n", [{"field1": 1001, "field2": "Ada", "field3": 7},
+                                     {"field1": 1002, "field2": "Ben", "field3": 8}]),
+        ('[{"a": 1}, {"a": "x"}]', [{"a": 1}, {"a": "x"}]),
+        ('{"a": 1}\n{"a": 2}\n', [{"a": 1}, {"a": 2}]),
+        ('t=1 msg="two words" ok=yes\nt=2 msg=x\n', [{"t": 1, "msg": "two words", "ok": "yes"},
+                                                     {"t": 2, "msg": "x"}]),
+        ("name: A\nage: 3\n\nname: B\nage: 4\n", [{"name": "A", "age": 3},
+                                                 {"name": "B", "age": 4}]),
+        ("x | k: v | n: -2\n", [{"field1": "x", "k": "v", "n": -2}]),
+        ("", []),
+        ("Just prose.\n", [{"field1": "Just prose."}]),
+    ],
+)  # fmt: skip
+def test_layouts(text: str, rows: list[dict]) -> None:
+    assert parse_records(text) == rows
+
+
+def test_a_non_string_is_a_clear_error() -> None:
+    with pytest.raises(TypeError, match="reads a str"):
+        parse_records(["a"])  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("mode", ISOLATED_MODES)
+def test_parse_records_is_in_the_repl(mode: str, tmp_path: Path) -> None:
+    item = aggregate_item(1250, 2)  # JSON lines
+
+    async def main() -> str:
+        box = Sandbox(mode)
+        try:
+            await box.start(prepare_context(item.context, tmp_path), no_calls, [])
+            code = "rows = parse_records(context)\nprint(len(rows), rows[0]['salary'])"
+            return (await box.execute(code, 30, 5000)).output.strip()
+        finally:
+            await box.close()
+
+    first = json.loads(item.context.splitlines()[0])
+    assert asyncio.run(main()) == f"{item.meta['records']} {first['salary']}"
