@@ -32,6 +32,7 @@ def test_every_aggregate_format_reads_back_to_its_records(fmt: str) -> None:
         assert row["salary"] == record.salary and row["dept"] == record.dept
         assert row["city"] == record.city
         assert record.name in row.values()  # keyed "name", or by position in pipe lines
+        assert (row.get("id") or row.get("ID")) == record.id
 
 
 @pytest.mark.parametrize(
@@ -48,12 +49,21 @@ def test_every_aggregate_format_reads_back_to_its_records(fmt: str) -> None:
         ("name: A\nage: 3\n\nname: B\nage: 4\n", [{"name": "A", "age": 3},
                                                  {"name": "B", "age": 4}]),
         ("x | k: v | n: -2\n", [{"field1": "x", "k": "v", "n": -2}]),
+        ("ID 7 | Ada Lind | dept: X\n", [{"ID": 7, "field2": "Ada Lind", "dept": "X"}]),
         ("", []),
         ("Just prose.\n", [{"field1": "Just prose."}]),
     ],
 )  # fmt: skip
 def test_layouts(text: str, rows: list[dict]) -> None:
     assert parse_records(text) == rows
+
+
+def test_a_missing_field_names_the_fields_there_are() -> None:
+    row = parse_records("ID 7 | Ada Lind | dept: X | salary: 5\n")[0]
+    with pytest.raises(KeyError, match="no field 'department'; this record's fields are: "
+                                       "ID, field2, dept, salary"):  # fmt: skip
+        row["department"]
+    assert row.get("department") is None and json.loads(json.dumps(row)) == row
 
 
 def test_a_non_string_is_a_clear_error() -> None:

@@ -5,8 +5,11 @@ format (small models copy one from an example and it matches nothing in the next
 format). This reads the common layouts: JSON lines (or a JSON list of objects), a CSV /
 TSV / semicolon / pipe table with a header line, ``key: value`` blocks a blank line apart,
 and lines of fields split by ``|``, ``,`` or tabs, each field ``key: value``, ``key=value``
-(a quoted value may hold spaces) or a bare value (keyed ``field1``, ``field2``, ... by
-position). Numbers become ints or floats. Runs inside the sandbox: stdlib only.
+(a quoted value may hold spaces), ``NAME number`` (``ID 1001``) or a bare value (keyed
+``field1``, ``field2``, ... by position). Numbers become ints or floats. A record is a dict
+whose missing key names the keys it has (``r['department']`` on a record keyed ``dept``
+says so), since a model that guesses a field name learns the right one from the error.
+Runs inside the sandbox: stdlib only.
 """
 
 from __future__ import annotations
@@ -19,6 +22,16 @@ from typing import Any
 
 PAIR = re.compile(r"""(\w[\w.-]*)=("[^"]*"|'[^']*'|\S+)""")
 KEYED = re.compile(r"^\s*(\w[\w .-]*?)\s*[:=]\s*(.*?)\s*$")
+NAMED_NUMBER = re.compile(r"^\s*([A-Za-z]\w*)\s+(-?\d+(?:\.\d+)?)\s*$")
+
+
+class Record(dict):  # type: ignore[type-arg]
+    """One record: a dict whose KeyError lists the fields it does have."""
+
+    def __missing__(self, key: Any) -> Any:
+        raise KeyError(f"no field {key!r}; this record's fields are: {', '.join(map(str, self))}")
+
+
 DELIMITERS = ("|", "\t", ";", ",")
 
 
@@ -46,7 +59,7 @@ def _json_records(text: str) -> list[dict[str, Any]] | None:
     try:
         whole = json.loads(text)
         if isinstance(whole, list) and all(isinstance(item, dict) for item in whole):
-            return whole
+            return [Record(item) for item in whole]
     except ValueError:
         pass
     rows = []
@@ -58,7 +71,7 @@ def _json_records(text: str) -> list[dict[str, Any]] | None:
                 return None
             if not isinstance(row, dict):
                 return None
-            rows.append(row)
+            rows.append(Record(row))
     return rows
 
 
@@ -91,7 +104,7 @@ def _line_record(line: str) -> dict[str, Any]:
     fields = line.split(delimiter) if delimiter else [line]
     row: dict[str, Any] = {}
     for position, field in enumerate(fields, 1):
-        keyed = KEYED.match(field)
+        keyed = KEYED.match(field) or NAMED_NUMBER.match(field)
         if keyed and keyed.group(2):
             row[keyed.group(1)] = keyed.group(2)
         else:
@@ -99,8 +112,8 @@ def _line_record(line: str) -> dict[str, Any]:
     return _typed(row)
 
 
-def _typed(row: dict[str, Any]) -> dict[str, Any]:
-    return {key: _number(value) for key, value in row.items()}
+def _typed(row: dict[str, Any]) -> Record:
+    return Record((key, _number(value)) for key, value in row.items())
 
 
 def _number(value: Any) -> Any:
