@@ -58,11 +58,16 @@ def test_layouts(text: str, rows: list[dict]) -> None:
     assert parse_records(text) == rows
 
 
-def test_a_missing_field_names_the_fields_there_are() -> None:
-    row = parse_records("ID 7 | Ada Lind | dept: X | salary: 5\n")[0]
-    with pytest.raises(KeyError, match="no field 'department'; this record's fields are: "
-                                       "ID, field2, dept, salary"):  # fmt: skip
-        row["department"]
+def test_a_guessed_field_name_is_forgiven_only_when_it_is_unambiguous() -> None:
+    row = parse_records("ID 7 | Ada Lind | dept: X | salary: 5 | qty: 2 | date: d | day: 3\n")[0]
+    assert (row["department"], row["sal"], row["quantity"], row["id"]) == ("X", 5, 2, 7)
+    with pytest.raises(KeyError, match="no field 'name'; this record's fields are: "
+                                       "ID, field2, dept, salary, qty, date, day"):  # fmt: skip
+        row["name"]
+    with pytest.raises(KeyError, match="no field 'dy'"):  # too short to be an abbreviation
+        row["dy"]
+    with pytest.raises(KeyError, match="no field 'dte'"):  # date and dote alike: a tie
+        parse_records("date: 1 | dote: 2 | x: 3\n")[0]["dte"]
     assert row.get("department") is None and json.loads(json.dumps(row)) == row
 
 

@@ -7,8 +7,9 @@ TSV / semicolon / pipe table with a header line, ``key: value`` blocks a blank l
 and lines of fields split by ``|``, ``,`` or tabs, each field ``key: value``, ``key=value``
 (a quoted value may hold spaces), ``NAME number`` (``ID 1001``) or a bare value (keyed
 ``field1``, ``field2``, ... by position). Numbers become ints or floats. A record is a dict
-whose missing key names the keys it has (``r['department']`` on a record keyed ``dept``
-says so), since a model that guesses a field name learns the right one from the error.
+that forgives a guessed field name when it abbreviates exactly one real one
+(``r['department']`` on a record keyed ``dept``), and whose KeyError lists the real ones:
+small models guess field names and then repeat the guess.
 Runs inside the sandbox: stdlib only.
 """
 
@@ -26,10 +27,37 @@ NAMED_NUMBER = re.compile(r"^\s*([A-Za-z]\w*)\s+(-?\d+(?:\.\d+)?)\s*$")
 
 
 class Record(dict):  # type: ignore[type-arg]
-    """One record: a dict whose KeyError lists the fields it does have."""
+    """One record: a dict that also answers to a field's name in another case, or to an
+    abbreviation of it (``r['department']`` on a record keyed ``dept``; among several, the
+    one sharing the longest start, if only one does), and whose KeyError lists the fields
+    it does have."""
 
     def __missing__(self, key: Any) -> Any:
+        if isinstance(key, str):
+            names = [name for name in self if isinstance(name, str)]
+            same = [name for name in names if name.lower() == key.lower()]
+            close = sorted(((_common_prefix(key, name), name) for name in names
+                            if _abbreviates(key, name)), reverse=True)  # fmt: skip
+            if len(same) == 1:
+                return self[same[0]]
+            if close and (len(close) == 1 or close[0][0] > close[1][0]):
+                return self[close[0][1]]
         raise KeyError(f"no field {key!r}; this record's fields are: {', '.join(map(str, self))}")
+
+
+def _common_prefix(a: str, b: str) -> int:
+    pairs = zip(a.lower(), b.lower(), strict=False)
+    return next((i for i, (x, y) in enumerate(pairs) if x != y), min(len(a), len(b)))
+
+
+def _abbreviates(a: str, b: str) -> bool:
+    """One name is the other shortened: same first letter, and the shorter one's letters
+    (three or more) appear in order in the longer (dept / department, qty / quantity)."""
+    short, long = sorted((a.lower(), b.lower()), key=len)
+    if len(short) < 3 or short[0] != long[0]:
+        return False
+    rest = iter(long)
+    return all(letter in rest for letter in short)
 
 
 DELIMITERS = ("|", "\t", ";", ",")
