@@ -66,11 +66,13 @@ def main() -> None:
     trajectories = OUT.parent / "quality_aggregate-trajectories"
     asyncio.run(run_eval(items, methods, args.root, None, OUT, trajectories=trajectories))
     rows = [json.loads(line) for line in OUT.read_text().splitlines()]
-    rows = [r for r in rows if r["root"] == args.root and r["length"] in lengths]
+    rows = [r for r in rows if r["root"] == args.root]
+    methods = list(dict.fromkeys(r["method"] for r in rows))  # every method run so far
+    lengths = sorted({r["length"] for r in rows})
     write_section(
         "Aggregation over records",
-        f"`rlmx eval` task `aggregate` with `{args.root}` as root and sub-model, n = "
-        f"{args.n} per length (seed s: question kind s % 6, format s % 5); exact answers "
+        f"`rlmx eval` task `aggregate` with `{args.root}` as root and sub-model (seed s: "
+        "question kind s % 6, format s % 5; every row in the raw file); exact answers "
         "per question kind. Raw rows and trajectories: `benchmarks/results/"
         "quality_aggregate*`.\n\n" + table(rows, methods, lengths),
     )
