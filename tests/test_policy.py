@@ -140,3 +140,18 @@ def test_a_final_with_numbers_no_output_showed_is_pushed_back_once() -> None:
     assert policy.doubt_final(seen, "about 41") is None  # rounded from what was printed
     assert policy.doubt_final(Repairs("Is 2023 a prime?", "c"), "2023 is not") is None
     assert Policy().doubt_final(Repairs("q", "c"), "99") is None
+
+
+def test_a_number_answering_which_or_who_is_pushed_back_once() -> None:
+    policy, notes = CompactPolicy(), Repairs("Which city has the most employees?", "c")
+    notes.saw("print(best, n)", "Hanoi 969\n")
+    told = policy.doubt_final(notes, "969")
+    assert told is not None and "asks for a name" in told and "Which city" in told
+    assert policy.doubt_final(notes, "969") is None  # the same FINAL again is accepted
+    assert policy.doubt_final(notes, "Hanoi") is None
+    for query, answer in (("How many cities?", "8"), ("Who has the top salary?", "Ada Silva"),
+                          ("Which year was it?", "the year 2021")):  # fmt: skip
+        named = Repairs(query, "c")
+        named.saw("print(x)", f"{answer}\n")
+        assert policy.doubt_final(named, answer) is None
+    assert Policy().doubt_final(Repairs("Who won?", "c"), "3") is None

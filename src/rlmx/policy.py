@@ -181,7 +181,7 @@ class CompactPolicy(Policy):
         return notes.reply_note(prompt)
 
     def doubt_final(self, notes: Repairs, answer: str) -> str | None:
-        return notes.unseen_answer(answer)
+        return notes.unseen_answer(answer) or notes.number_for_a_name(answer)
 
     def final_warnings(self, notes: Repairs, answer: str) -> list[str]:
         unseen = notes.unseen_numbers(answer) if notes.pushed_back else []

@@ -279,6 +279,16 @@ def unseen_answer(numbers: str) -> str:
     )
 
 
+def number_for_a_name(query: str) -> str:
+    """Said once when a "which" / "who" question is answered with a bare number: the 1.5B
+    model printed `Hanoi 969` and answered 969."""
+    return (
+        f"Not accepted yet: the question asks for a name, not a number: {query} Reply with "
+        "the FINAL line that names it. If the number is the answer, reply with the same "
+        "FINAL line again."
+    )
+
+
 EARLIER_SHOWN = 5  # questions of a session shown to the root; `history` has them all
 EARLIER_CHARS = 300
 

@@ -26,6 +26,9 @@ _WINDOW = 40  # a prompt "holds context text" when it shares a window this long 
 _NUMBER = re.compile(r"\d+(?:,\d{3})*(?:\.\d+)?")
 
 
+NUMBER_ONLY = re.compile(r"\s*-?[\d,.]+\s*")
+
+
 def _numbers(text: str) -> set[str]:
     """The numbers written in ``text``, thousands separators removed."""
     return {m.group().replace(",", "") for m in _NUMBER.finditer(text)}
@@ -50,6 +53,7 @@ class Repairs:
         self.context_text = context if isinstance(context, str) else None
         self.seen_numbers = _numbers(query)
         self.pushed_back = False
+        self.asked_for_name = False
         self.last_cell: tuple[str, str] | None = None
         self.last_error = ""
         self.error_streak = 0
@@ -100,6 +104,14 @@ class Repairs:
     def unseen_numbers(self, answer: str) -> list[str]:
         """The numbers of ``answer`` that no output the root has seen showed."""
         return sorted(n for n in _numbers(answer) if not _shown(n, self.seen_numbers))
+
+    def number_for_a_name(self, answer: str) -> str | None:
+        """A one-time push back on a bare number answering a "which" / "who" question."""
+        asks_name = re.match(r"\s*(which|who)\b", self.query, re.IGNORECASE)
+        if self.asked_for_name or not asks_name or not NUMBER_ONLY.fullmatch(answer):
+            return None
+        self.asked_for_name = True
+        return prompts.number_for_a_name(self.query)
 
     def unseen_answer(self, answer: str) -> str | None:
         """A one-time push back on a prose FINAL whose numbers no output has shown."""

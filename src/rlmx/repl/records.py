@@ -42,7 +42,9 @@ class Record(dict):  # type: ignore[type-arg]
                 return self[same[0]]
             if close and (len(close) == 1 or close[0][0] > close[1][0]):
                 return self[close[0][1]]
-        raise KeyError(f"no field {key!r}; this record's fields are: {', '.join(map(str, self))}")
+        fields = ", ".join(map(str, self))
+        raise KeyError(f"no field {key!r}; this record's fields are: {fields} (each dict is "
+                       "one record: count records with len() or collections.Counter)")  # fmt: skip
 
 
 def _common_prefix(a: str, b: str) -> int:
