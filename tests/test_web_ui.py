@@ -216,7 +216,11 @@ def test_the_form_and_the_run_list_fit_desktop_and_phone_widths(
             for _ in range(2):
                 body = {"query": "What does the long question ask about?", "context": "c",
                         "root": spec}  # fmt: skip
-                httpx.post(f"{url}/query", json=body)
+                run_id = httpx.post(f"{url}/query", json=body).json()["run_id"]
+                # the run list is read once when it opens: let the run end first
+                with httpx.stream("GET", f"{url}/stream/{run_id}", timeout=120) as events:
+                    for _ in events.iter_lines():
+                        pass
             page.goto(url)
             expect(page.locator("#start")).to_be_visible()
             ARTIFACTS.mkdir(exist_ok=True)
