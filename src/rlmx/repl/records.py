@@ -22,7 +22,8 @@ import re
 from typing import Any
 
 PAIR = re.compile(r"""(\w[\w.-]*)=("[^"]*"|'[^']*'|\S+)""")
-KEYED = re.compile(r"^\s*(\w[\w .-]*?)\s*[:=]\s*(.*?)\s*$")
+# one way to match each part (no nested spaces), so a long line costs linear time
+KEYED = re.compile(r"^(\w[\w.-]*(?: [\w.-]+)*) ?[:=] ?(.*)$")
 NAMED_NUMBER = re.compile(r"^\s*([A-Za-z]\w*)\s+(-?\d+(?:\.\d+)?)\s*$")
 
 
@@ -78,8 +79,8 @@ def parse_records(text: str) -> list[dict[str, Any]]:
             return parsed
     blocks = [b for b in re.split(r"\n\s*\n", stripped) if b.strip()]
     if len(blocks) > 1 and all(_is_block(b) for b in blocks[:20]):
-        return [_typed(dict(KEYED.match(line).groups() for line in b.splitlines()  # type: ignore[union-attr]
-                            if KEYED.match(line))) for b in blocks]  # fmt: skip
+        return [_typed(dict(_keyed(line) for line in b.splitlines()  # type: ignore[union-attr]
+                            if _keyed(line))) for b in blocks]  # fmt: skip
     lines = [line for line in stripped.splitlines() if line.strip()]
     table = _table(lines)
     return table if table is not None else [_line_record(line) for line in lines]
@@ -107,7 +108,7 @@ def _json_records(text: str) -> list[dict[str, Any]] | None:
 
 def _is_block(block: str) -> bool:
     lines = [line for line in block.splitlines() if line.strip()]
-    return len(lines) > 1 and all(KEYED.match(line) for line in lines)
+    return len(lines) > 1 and all(_keyed(line) for line in lines)
 
 
 def _table(lines: list[str]) -> list[dict[str, Any]] | None:
@@ -134,12 +135,21 @@ def _line_record(line: str) -> dict[str, Any]:
     fields = line.split(delimiter) if delimiter else [line]
     row: dict[str, Any] = {}
     for position, field in enumerate(fields, 1):
-        keyed = KEYED.match(field) or NAMED_NUMBER.match(field)
-        if keyed and keyed.group(2):
-            row[keyed.group(1)] = keyed.group(2)
+        keyed = _keyed(field) or _pair(NAMED_NUMBER.match(field))
+        if keyed and keyed[1]:
+            row[keyed[0]] = keyed[1]
         else:
             row[f"field{position}"] = field.strip()
     return _typed(row)
+
+
+def _keyed(text: str) -> tuple[str, str] | None:
+    """``key: value`` or ``key=value`` (spaces around them ignored), else None."""
+    return _pair(KEYED.match(text.strip()))
+
+
+def _pair(match: re.Match[str] | None) -> tuple[str, str] | None:
+    return (match.group(1).strip(), match.group(2).strip()) if match else None
 
 
 def _typed(row: dict[str, Any]) -> Record:
