@@ -1,0 +1,112 @@
+"""What a cell prints, echoes, raises and overwrites, the same in every sandbox mode.
+
+Mode ``none`` (the worker in a host thread) is included on purpose: it runs the very
+code of ``repl/worker.py`` in the test process, which is where mutation testing
+(``make mutation``) can reach the worker's restore and output capture."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from rlmx import Limits
+from rlmx.host_functions import CORE
+from rlmx.repl.context import prepare_context
+from rlmx.repl.sandbox import Sandbox
+
+from conftest import ISOLATED_MODES
+
+
+async def answer(name: str, args: dict) -> object:
+    return "sub:" + args["prompt"] if name == "llm_query" else {"calls": 0}
+
+
+@pytest.fixture(params=[*ISOLATED_MODES, "none"])
+async def box(request, tmp_path: Path) -> AsyncIterator[Sandbox]:
+    sandbox = Sandbox(request.param, Limits(memory_mb=512))
+    await sandbox.start(prepare_context("ctx", tmp_path / "ctx"), answer, CORE)
+    yield sandbox
+    await sandbox.close()
+
+
+async def test_a_trailing_expression_is_echoed_as_its_repr(box: Sandbox) -> None:
+    result = await box.execute("x = 'a'\nx * 2", 10.0, 1000)
+    assert result.output == "'aa'\n" and not result.error
+    assert (await box.execute("x = 3\nNone", 10.0, 1000)).output == ""  # None is not echoed
+    assert (await box.execute("print(x)\nx + 1", 10.0, 1000)).output == "3\n4\n"
+
+
+async def test_stdout_and_stderr_are_captured_in_order(box: Sandbox) -> None:
+    code = "import sys\nprint('one')\nsys.stderr.write('two\\n')\nprint('three', end='')"
+    result = await box.execute(code, 10.0, 1000)
+    assert result.output == "one\ntwo\nthree"
+    assert result.output_chars == len("one\ntwo\nthree")
+
+
+async def test_output_past_the_cap_keeps_head_and_tail_and_counts_the_rest(box: Sandbox) -> None:
+    result = await box.execute("print('a' * 30 + 'b' * 40 + 'c' * 30, end='')", 10.0, 20)
+    assert result.output == "a" * 10 + "\n... [80 characters omitted] ...\n" + "c" * 10
+    assert result.output_chars == 100
+    exact = await box.execute("print('x' * 20, end='')", 10.0, 20)  # at the cap: all of it
+    assert exact.output == "x" * 20
+
+
+async def test_output_of_many_writes_is_capped_like_one(box: Sandbox) -> None:
+    code = "for i in range(10):\n    print(i, end='')\nprint('END', end='')"
+    result = await box.execute(code, 10.0, 6)
+    assert result.output == "012\n... [7 characters omitted] ...\nEND"
+    assert result.output_chars == 13
+
+
+async def test_an_error_shows_the_cells_traceback_only_and_keeps_state(box: Sandbox) -> None:
+    await box.execute("kept = 41", 10.0, 1000)
+    result = await box.execute("def f():\n    return 1 / 0\n\nf()", 10.0, 2000)
+    assert result.error
+    lines = result.output.splitlines()
+    assert lines[0] == "Traceback (most recent call last):"
+    assert lines[-1] == "ZeroDivisionError: division by zero"
+    assert '"<cell 2>", line 4' in result.output and '"<cell 2>", line 2' in result.output
+    assert "worker.py" not in result.output  # the worker's own frames are hidden
+    after = await box.execute("kept + 1", 10.0, 1000)
+    assert after.output == "42\n" and not after.error
+
+
+async def test_exiting_is_refused_with_its_code_and_state_kept(box: Sandbox) -> None:
+    await box.execute("kept = 1", 10.0, 1000)
+    result = await box.execute("print('before')\nraise SystemExit(3)", 10.0, 1000)
+    assert result.error
+    assert result.output == "before\nSystemExit(3): exiting the REPL is not allowed; state kept\n"
+    assert (await box.execute("kept", 10.0, 1000)).output == "1\n"
+
+
+async def test_a_keyboard_interrupt_raised_by_the_cell_is_reported(box: Sandbox) -> None:
+    result = await box.execute("raise KeyboardInterrupt", 10.0, 1000)
+    assert result.error
+    assert result.output == "KeyboardInterrupt: the cell was interrupted (time limit); state kept\n"
+
+
+async def test_overwritten_reserved_names_are_restored_and_named(box: Sandbox) -> None:
+    result = await box.execute("llm_query = 1\ndel FINAL\nprint('ok')", 10.0, 1000)
+    assert not result.error
+    assert sorted(result.restored) == ["FINAL", "llm_query"]
+    assert result.output.startswith("ok\n")
+    note = result.output.splitlines()[-1]
+    assert note.startswith("[note: reserved name(s) ") and note.endswith(" restored]")
+    assert "llm_query" in note and "FINAL" in note
+    again = await box.execute("print(llm_query('q'), callable(FINAL))", 10.0, 1000)
+    assert again.output == "sub:q True\n" and again.restored == []
+
+
+async def test_a_replaced_builtins_mapping_is_put_back(box: Sandbox) -> None:
+    result = await box.execute("__builtins__ = {}\nx = 1", 10.0, 1000)
+    assert result.restored == ["__builtins__"]
+    assert (await box.execute("len('abc')", 10.0, 1000)).output == "3\n"
+
+
+async def test_cells_are_numbered_and_timed(box: Sandbox) -> None:
+    first = await box.execute("import time\ntime.sleep(0.05)", 10.0, 1000)
+    assert first.seconds >= 0.05
+    result = await box.execute("x = 1\n1 / 0", 10.0, 1000)
+    assert '"<cell 2>", line 2' in result.output
