@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 import socket
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -19,7 +20,7 @@ import pytest
 from rlmx import RLM, Limits
 from rlmx.host_functions import CORE
 from rlmx.repl.context import prepare_context
-from rlmx.repl.isolation import bwrap_works
+from rlmx.repl.isolation import PROBE_TRIES, bwrap_works
 from rlmx.repl.sandbox import Sandbox
 
 from conftest import ISOLATED_MODES, repl
@@ -260,3 +261,42 @@ def test_escape_attempts_do_not_end_the_run(replay) -> None:
     )
     result = RLM(spec, cell_timeout=0.5, limits=Limits(memory_mb=512)).completion("c", "q?")
     assert (result.answer, result.status, result.iterations) == ("still here", "final", 4)
+
+
+@pytest.fixture
+def flaky_bwrap(tmp_path: Path, monkeypatch) -> Iterator[Callable[[int], Path]]:
+    """A `bwrap` first on PATH that fails its first ``failures`` runs, then is the real one."""
+    real = shutil.which("bwrap")
+
+    def install(failures: int) -> Path:
+        runs = tmp_path / "runs"
+        script = tmp_path / "bin" / "bwrap"
+        script.parent.mkdir(exist_ok=True)
+        script.write_text(
+            "#!/bin/sh\necho x >> " + str(runs) + "\n"
+            f'[ $(wc -l < {runs}) -gt {failures} ] || {{ echo "no more pids" >&2; exit 1; }}\n'
+            f'exec {real} "$@"\n'
+        )
+        script.chmod(0o755)
+        monkeypatch.setenv("PATH", f"{script.parent}:{os.environ['PATH']}")
+        bwrap_works.cache_clear()
+        return runs
+
+    yield install
+    bwrap_works.cache_clear()  # the next caller probes the real bwrap again
+
+
+@needs_bwrap
+def test_one_failed_probe_does_not_downgrade_the_sandbox(flaky_bwrap) -> None:
+    runs = flaky_bwrap(1)
+    assert bwrap_works()
+    assert runs.read_text().count("x") == 2
+
+
+@needs_bwrap
+def test_a_probe_that_keeps_failing_says_why(flaky_bwrap, caplog) -> None:
+    runs = flaky_bwrap(99)
+    with caplog.at_level("INFO", logger="rlmx.sandbox"):
+        assert not bwrap_works()
+    assert runs.read_text().count("x") == PROBE_TRIES
+    assert "no more pids" in caplog.text

@@ -110,15 +110,29 @@ def _questions(records: list[Employee], rng: random.Random) -> dict[str, Questio
         "distinct": Question("distinct", f"In how many different cities do employees of "
                              f"the {dept} department live?", len({e.city for e in in_dept})),
     }  # fmt: skip
-    top_salary = max((e.salary for e in in_dept), default=0)
-    if [e.salary for e in in_dept].count(top_salary) == 1:
-        best = next(e for e in in_dept if e.salary == top_salary)
-        questions["max"] = Question("max", f"Who has the highest salary in the {dept} "
-                                    "department? Give the name.", best.name)  # fmt: skip
+    # Past a few thousand records a department's top salary is shared (salaries step by
+    # 500): then the question narrows to the department's employees in one city.
+    groups = (
+        (in_dept, f"in the {dept} department"),
+        ([e for e in in_dept if e.city == city], f"among the {dept} employees in {city}"),
+    )
+    for group, where in groups:
+        best = _only_top_earner(group)
+        if best is not None:
+            questions["max"] = Question("max", f"Who has the highest salary {where}? Give "
+                                        "the name.", best.name)  # fmt: skip
+            break
     ranked = Counter(e.city for e in records).most_common(2)
     if len(ranked) > 1 and ranked[0][1] > ranked[1][1]:
         questions["top"] = Question("top", "Which city has the most employees?", ranked[0][0])
     return questions
+
+
+def _only_top_earner(group: list[Employee]) -> Employee | None:
+    """The one employee with the highest salary, or None when it is shared (or no one)."""
+    top = max((e.salary for e in group), default=None)
+    best = [e for e in group if e.salary == top]
+    return best[0] if top is not None and len(best) == 1 else None
 
 
 def aggregate_item(length: int, seed: int, count: TokenCounter = estimate_tokens) -> EvalItem:

@@ -30,6 +30,7 @@ WORKER_DIR_INSIDE = "/opt/rlmx"
 CONTEXT_DIR_INSIDE = "/context"
 HOST_FILES_INSIDE = "/host-files"  # files the host adds while the worker runs
 WORKER_FILES = ("worker.py", "wire.py", "video_context.py", "records.py")
+PROBE_TRIES = 3
 
 
 class SandboxUnavailable(SandboxError, ConfigError):
@@ -112,10 +113,18 @@ def bwrap_works() -> bool:
     if shutil.which("bwrap") is None:
         return False
     probe = [*_bwrap_prefix(), "--", _python(), "-c", "pass"]
-    try:
-        return subprocess.run(probe, capture_output=True, timeout=20).returncode == 0
-    except (OSError, subprocess.SubprocessError):
-        return False
+    why = ""
+    for _ in range(PROBE_TRIES):  # the answer is cached: one transient failure (a full
+        try:  # process table) must not downgrade every sandbox of this process
+            done = subprocess.run(probe, capture_output=True, timeout=20)
+        except (OSError, subprocess.SubprocessError) as exc:
+            why = str(exc)
+            continue
+        if done.returncode == 0:
+            return True
+        why = done.stderr.decode("utf-8", errors="replace").strip()
+    log.info("bubblewrap probe failed %d times: %s", PROBE_TRIES, why[:500])
+    return False
 
 
 def _python() -> str:
