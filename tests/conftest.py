@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import re
 import socket
+import subprocess
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -15,8 +18,23 @@ from rlmx.repl.isolation import bwrap_works
 ISOLATED_MODES = ["process"] + (["bwrap"] if bwrap_works() else [])
 
 
+def announced_url(process: subprocess.Popen, log: Path, pattern: str, timeout: float) -> str:
+    """The URL a server started on port 0 writes to ``log`` (the first group of
+    ``pattern``): binding port 0 leaves no window for another process to take the port."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = re.search(pattern, log.read_text(errors="replace")) if log.exists() else None
+        if found:
+            return found.group(1)
+        if process.poll() is not None:
+            raise RuntimeError(f"the server exited: {log.read_text(errors='replace')[-2000:]}")
+        time.sleep(0.2)
+    raise RuntimeError(f"the server did not say where it listens within {timeout:.0f} s")
+
+
 def free_port() -> int:
-    """A loopback TCP port nothing listens on now."""
+    """A loopback TCP port nothing listens on now, for servers that cannot bind port 0
+    (Ray's head, PostgreSQL): a race with another process remains possible."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]

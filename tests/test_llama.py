@@ -11,7 +11,6 @@ import json
 import re
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -28,7 +27,7 @@ from rlmx.policy import choose_policy
 from rlmx.prompts import FINAL_GRAMMAR, REPLY_GRAMMAR
 from rlmx.protocol import parse_reply
 
-from conftest import free_port
+from conftest import announced_url
 
 SMOL = "smollm2-135m"
 HELLO = [{"role": "user", "content": "Say hello."}]
@@ -98,29 +97,22 @@ def test_rlm_runs_on_embedded_model(smol_path: Path) -> None:
 
 @pytest.fixture(scope="module")
 def llama_server(smol_path: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """`python -m llama_cpp.server` with SmolLM2 on a free loopback port."""
-    port = free_port()
+    """`python -m llama_cpp.server` with SmolLM2 on a loopback port it picks (port 0)."""
     cmd = [
         sys.executable, "-m", "llama_cpp.server", "--model", str(smol_path),
-        "--model_alias", "smol", "--host", "127.0.0.1", "--port", str(port),
+        "--model_alias", "smol", "--host", "127.0.0.1", "--port", "0",
         "--n_ctx", "4096", "--n_threads", "1", "--n_threads_batch", "1",
     ]  # fmt: skip
     log = tmp_path_factory.mktemp("llama") / "server.log"
     # A file, not a pipe: the model-loading log would fill a pipe and stall the server.
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=log.open("wb"))
-    base_url = f"http://127.0.0.1:{port}/v1"
-    deadline = time.monotonic() + 120
     try:
-        while time.monotonic() < deadline:
-            if proc.poll() is not None:
-                pytest.fail(f"llama_cpp.server exited: {log.read_text()[-2000:]}")
-            try:
-                if httpx.get(f"{base_url}/models", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.3)
-        else:
-            pytest.fail("llama_cpp.server did not answer within 120 s")
+        try:
+            origin = announced_url(proc, log, r"Uvicorn running on (http://127\.0\.0\.1:\d+)", 120)
+        except RuntimeError as exc:
+            pytest.fail(f"llama_cpp.server: {exc}")
+        base_url = f"{origin}/v1"
+        assert httpx.get(f"{base_url}/models", timeout=10).status_code == 200
         yield base_url
     finally:
         proc.terminate()

@@ -21,7 +21,7 @@ import httpx
 import pytest
 from test_server import parse_sse
 
-from conftest import free_port, repl
+from conftest import announced_url, repl
 
 SLOW_SUB = {"root": [repl("x = llm_query('slow: ' + context)"), repl("FINAL(x)")],
             "sub": {"slow": {"sleep": 3, "reply": "late"}}}  # fmt: skip
@@ -33,26 +33,18 @@ class Replica:
     """One ``rlmx serve`` process in its own process group."""
 
     def __init__(self, url: str, tmp: Path, name: str, models: dict[str, str]) -> None:
-        port = free_port()
         (tmp / name).mkdir()
         aliases = [arg for alias, spec in models.items() for arg in ("--model", f"{alias}={spec}")]
+        log = tmp / name / "stderr.log"  # a file: a full pipe would stall the server
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "rlmx.cli", "serve", "--port", str(port), "--store", url,
+            [sys.executable, "-m", "rlmx.cli", "serve", "--port", "0", "--store", url,
              "--data-dir", str(tmp / name), "--data-root", str(tmp / name),
              "--sandbox", "process", "--root", models["slow"], *aliases],
-            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True,
+            stdout=subprocess.DEVNULL, stderr=log.open("wb"), start_new_session=True,
         )  # fmt: skip
-        self.client = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60)
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(self.process.stderr.read().decode())
-            try:
-                if self.client.get("/health").status_code == 200:
-                    return
-            except httpx.TransportError:
-                time.sleep(0.2)
-        raise RuntimeError(f"replica {name} did not start in 60 s")
+        origin = announced_url(self.process, log, r"serving on (http://\S+?)/ ", 60)
+        self.client = httpx.Client(base_url=origin, timeout=60)
+        assert self.client.get("/health").status_code == 200
 
     def kill(self) -> None:
         os.killpg(self.process.pid, signal.SIGKILL)
