@@ -6,6 +6,7 @@ code of ``repl/worker.py`` in the test process, which is where mutation testing
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -110,3 +111,77 @@ async def test_cells_are_numbered_and_timed(box: Sandbox) -> None:
     assert first.seconds >= 0.05
     result = await box.execute("x = 1\n1 / 0", 10.0, 1000)
     assert '"<cell 2>", line 2' in result.output
+
+
+async def test_a_cap_of_zero_keeps_nothing_but_says_how_much(box: Sandbox) -> None:
+    result = await box.execute("print('abc', end='')", 10.0, 0)
+    assert result.output == "\n... [3 characters omitted] ...\n"
+    one_over = await box.execute("print('x' * 21, end='')", 10.0, 20)  # one char past the cap
+    assert one_over.output == "x" * 10 + "\n... [1 characters omitted] ...\n" + "x" * 10
+
+
+async def test_the_head_fills_across_writes(box: Sandbox) -> None:
+    result = await box.execute("print('ab', end='')\nprint('cdefghijklmnop', end='')", 10.0, 10)
+    assert result.output == "abcde\n... [6 characters omitted] ...\nlmnop"
+
+
+async def test_writing_bytes_to_stdout_is_a_clear_type_error(box: Sandbox) -> None:
+    result = await box.execute("import sys\nsys.stdout.write(b'raw')", 10.0, 2000)
+    assert result.error
+    assert result.output.splitlines()[-1] == "TypeError: write() argument must be str, not bytes"
+
+
+async def test_the_restore_note_names_what_was_put_back(box: Sandbox) -> None:
+    result = await box.execute("llm_query = 1\nSHOW_VARS = 2", 10.0, 1000)
+    assert result.output == f"\n[note: reserved name(s) {', '.join(result.restored)} restored]\n"
+    assert len(result.restored) == 2
+
+
+async def test_a_replaced_builtin_function_is_restored(box: Sandbox) -> None:
+    # divmod, not something the host's own threads use while the cell runs (mode none)
+    result = await box.execute("import builtins\nbuiltins.divmod = lambda a, b: 0", 10.0, 1000)
+    assert result.restored == ["builtins.divmod"]
+    assert (await box.execute("divmod(7, 2)", 10.0, 1000)).output == "(3, 1)\n"
+
+
+async def test_top_level_await_runs_in_statements_and_the_echo(box: Sandbox) -> None:
+    code = "first = await llm_query_async('a')\nawait llm_query_async(first)"
+    result = await box.execute(code, 10.0, 1000)
+    assert result.output == "'sub:sub:a'\n" and not result.error
+
+
+async def test_a_syntax_error_names_the_cell(box: Sandbox) -> None:
+    await box.execute("x = 1", 10.0, 1000)
+    result = await box.execute("y = (", 10.0, 1000)
+    assert result.error and '"<cell 2>", line 1' in result.output
+    assert "SyntaxError" in result.output.splitlines()[-1]
+
+
+async def test_functions_defined_in_a_cell_have_their_source(box: Sandbox) -> None:
+    await box.execute("def f(a):\n    return a + 1", 10.0, 1000)
+    result = await box.execute("import inspect\nprint(inspect.getsource(f), end='')", 10.0, 1000)
+    assert result.output == "def f(a):\n    return a + 1"
+
+
+async def test_a_cell_past_its_time_is_interrupted_and_the_next_runs(box: Sandbox) -> None:
+    await box.execute("kept = 7", 10.0, 1000)
+    result = await box.execute("while True:\n    pass", 1.0, 1000)
+    assert result.timed_out and "KeyboardInterrupt" in result.output
+    after = await box.execute("kept", 10.0, 1000)
+    assert after.output == "7\n" and not after.worker_restarted
+
+
+def test_host_prints_beside_a_worker_thread_still_reach_the_host(tmp_path: Path, capsys) -> None:
+    # mode none routes stdout by thread: the cell's thread to its sink, every other to the host
+    async def cell_then_host() -> str:
+        sandbox = Sandbox("none")
+        await sandbox.start(prepare_context("ctx", tmp_path / "ctx"), answer, CORE)
+        try:
+            output = (await sandbox.execute("print('in the cell')", 10.0, 1000)).output
+            print("from the host")
+            return output
+        finally:
+            await sandbox.close()
+
+    assert asyncio.run(cell_then_host()) == "in the cell\n"
+    assert "from the host" in capsys.readouterr().out

@@ -590,17 +590,25 @@ class Worker:
         if self.in_thread:
             for stream in _thread_routers():
                 stream.sinks[threading.get_ident()] = sink
-            return
-        sys.stdout = sys.stderr = sink
-        if self.fd_capture is not None:
-            os.ftruncate(self.fd_capture, 0)
-            os.lseek(self.fd_capture, 0, os.SEEK_SET)
+        else:
+            self._redirect_process_output(sink)
 
     def _end_capture(self, sink: CappedText) -> None:
         if self.in_thread:
             for stream in _thread_routers():
                 stream.sinks.pop(threading.get_ident(), None)
-            return
+        else:
+            self._collect_process_output(sink)
+
+    # The worker process owns its stdout and stderr: Python writes go to the sink, and what
+    # C code or os.write sends to fd 1/2 lands in the capture file (see isolate_stdio).
+    def _redirect_process_output(self, sink: CappedText) -> None:
+        sys.stdout = sys.stderr = sink
+        if self.fd_capture is not None:
+            os.ftruncate(self.fd_capture, 0)
+            os.lseek(self.fd_capture, 0, os.SEEK_SET)
+
+    def _collect_process_output(self, sink: CappedText) -> None:
         sys.stdout, sys.stderr = sys.__stdout__, sys.__stderr__
         if self.fd_capture is not None:
             size = os.lseek(self.fd_capture, 0, os.SEEK_END)
