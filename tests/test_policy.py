@@ -71,6 +71,22 @@ def test_records_get_the_records_dialogue_last_in_compact_only() -> None:
     assert Policy().opening(task(layout="records")) == Policy().opening(task())
 
 
+@pytest.mark.parametrize(
+    ("query", "group"),
+    [("Which city has the most employees?", True), ("What is the most common label?", True),
+     ("which team has the fewest players", True), ("What is the total salary in Oslo?", False),
+     ("Who has the highest salary in Legal?", False), ("How many are in the most senior grade?",
+                                                       False)],
+)  # fmt: skip
+def test_a_which_has_the_most_question_gets_the_counting_per_value_dialogue(
+    query: str, group: bool
+) -> None:
+    shown = [m["content"] for m in CompactPolicy().opening(task(query=query, layout="records"))]
+    dialogue = prompts.RECORDS_GROUP_EXAMPLES if group else prompts.RECORDS_EXAMPLES
+    assert shown[-1 - len(dialogue) : -1] == [text for _, text in dialogue]
+    assert ("Counter(r['customer']" in "".join(shown)) is group
+
+
 def test_grammar_only_for_compact_roots_that_take_one() -> None:
     assert CompactPolicy().grammar(Small([], "x"), final_only=False) == prompts.REPLY_GRAMMAR
     assert CompactPolicy().grammar(Small([], "x"), final_only=True) == prompts.FINAL_GRAMMAR

@@ -22,6 +22,7 @@ docs/ARCHITECTURE.md, "The policy seam".
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -140,6 +141,19 @@ class Policy:
         return []
 
 
+# "Which city has the most employees?": the answer is the most common value of a field
+MOST_COMMON = re.compile(r"\b(which|what)\b.*\b(most|fewest|least)\b", re.IGNORECASE)
+
+
+def _records_dialogue(query: str) -> list[tuple[str, str]]:
+    """The worked records dialogue closest to the question: counting per value (the
+    small model otherwise asks each record for a field named after the count) or
+    filtering and adding up."""
+    if MOST_COMMON.search(query):
+        return prompts.RECORDS_GROUP_EXAMPLES
+    return prompts.RECORDS_EXAMPLES
+
+
 class CompactPolicy(Policy):
     """Few-shot prompting, a reply grammar and the small-model repairs."""
 
@@ -153,7 +167,7 @@ class CompactPolicy(Policy):
             system = prompts.with_window(prompts.COMPACT_SYSTEM, task.sub_window)
             examples = prompts.COMPACT_EXAMPLES if task.sub_calls else prompts.COMPACT_EXAMPLES[:6]
             if task.layout == "records":  # the closest example last: it is the one followed
-                examples = [*examples, *prompts.RECORDS_EXAMPLES]
+                examples = [*examples, *_records_dialogue(task.query)]
         task_text = f"{task.described()}\n\nThe query is: {task.asked}"
         return [
             {"role": "system", "content": system + _sub_call_notice(task)},

@@ -169,6 +169,22 @@ RECORDS_EXAMPLES: list[tuple[str, str]] = [
     ("assistant", "FINAL(21405)"),
 ]
 
+# The same records, asked which value of a field is the most common: counted per value.
+RECORDS_GROUP_EXAMPLES: list[tuple[str, str]] = [
+    (role, text.replace("What is the total amount of the orders shipped to Berlin?",
+                        "Which customer placed the most orders?"))
+    for role, text in RECORDS_EXAMPLES[:3]
+] + [
+    (
+        "assistant",
+        "One dict per record: I count the records per customer in code.\n```repl\n"
+        "from collections import Counter\ncounts = Counter(r['customer'] for r in rows)\n"
+        "print(counts.most_common(3))\n```",
+    ),
+    ("user", "REPL output:\n[('Ivo Tanaka', 14), ('Mara Lind', 12), ('Lea Brandt', 11)]"),
+    ("assistant", "FINAL(Ivo Tanaka)"),
+]  # fmt: skip
+
 PAPER_SYSTEM = """\
 You are tasked with answering a query about a context that you cannot see directly. The \
 context lives in a Python REPL environment that you can use interactively, and from which \

@@ -8,8 +8,8 @@ and lines of fields split by ``|``, ``,`` or tabs, each field ``key: value``, ``
 (a quoted value may hold spaces), ``NAME number`` (``ID 1001``) or a bare value (keyed
 ``field1``, ``field2``, ... by position). Numbers become ints or floats. A record is a dict
 that forgives a guessed field name when it abbreviates exactly one real one
-(``r['department']`` on a record keyed ``dept``), and whose KeyError lists the real ones:
-small models guess field names and then repeat the guess.
+(``r['department']`` on a record keyed ``dept``), and whose KeyError shows the record with
+its real keys: small models guess field names and then repeat the guess.
 Runs inside the sandbox: stdlib only.
 """
 
@@ -24,14 +24,15 @@ from typing import Any
 PAIR = re.compile(r"""(\w[\w.-]*)=("[^"]*"|'[^']*'|\S+)""")
 # one way to match each part (no nested spaces), so a long line costs linear time
 KEYED = re.compile(r"^(\w[\w.-]*(?: [\w.-]+)*) ?[:=] ?(.*)$")
+SHOWN_CHARS = 300  # of a record in a KeyError: its keys and what they hold (field2 = a name)
 NAMED_NUMBER = re.compile(r"^\s*([A-Za-z]\w*)\s+(-?\d+(?:\.\d+)?)\s*$")
 
 
 class Record(dict):  # type: ignore[type-arg]
     """One record: a dict that also answers to a field's name in another case, or to an
     abbreviation of it (``r['department']`` on a record keyed ``dept``; among several, the
-    one sharing the longest start, if only one does), and whose KeyError lists the fields
-    it does have."""
+    one sharing the longest start, if only one does), and whose KeyError shows the record,
+    so its keys can be matched to their values (an unlabelled name is ``field2``)."""
 
     def __missing__(self, key: Any) -> Any:
         if isinstance(key, str):
@@ -43,9 +44,12 @@ class Record(dict):  # type: ignore[type-arg]
                 return self[same[0]]
             if close and (len(close) == 1 or close[0][0] > close[1][0]):
                 return self[close[0][1]]
-        fields = ", ".join(map(str, self))
-        raise KeyError(f"no field {key!r}; this record's fields are: {fields} (each dict is "
-                       "one record: count records with len() or collections.Counter)")  # fmt: skip
+        shown = repr(dict(self))
+        shown = shown if len(shown) <= SHOWN_CHARS else shown[: SHOWN_CHARS - 4] + " ...}"
+        raise KeyError(
+            f"no field {key!r}; this record is {shown}: use one of its keys (each dict is one "
+            "record: count records with len() or collections.Counter)"
+        )
 
 
 def _common_prefix(a: str, b: str) -> int:
