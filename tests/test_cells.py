@@ -171,6 +171,29 @@ async def test_a_cell_past_its_time_is_interrupted_and_the_next_runs(box: Sandbo
     assert after.output == "7\n" and not after.worker_restarted
 
 
+async def test_an_interrupt_that_overtakes_its_cell_still_stops_it(box: Sandbox) -> None:
+    # on a loaded machine the interrupt frame can reach the worker before the cell starts
+    assert box._channel is not None
+    await box._channel.send({"type": "interrupt", "id": box._next_id + 1})
+    result = await box.execute("kept = 1\nwhile True:\n    pass", 30.0, 1000)
+    assert result.output.startswith("KeyboardInterrupt") and not result.timed_out
+    assert (await box.execute("print('kept' in dir())", 10.0, 1000)).output == "False\n"
+
+
+async def test_an_interrupt_for_a_cell_already_over_is_ignored(box: Sandbox) -> None:
+    # the host's time limit can pass just as its cell ends: the next cell must not pay for it
+    await box.execute("x = 1", 10.0, 1000)
+    assert box._channel is not None
+    over = box._next_id
+    await box._channel.send({"type": "interrupt", "id": over})
+    await asyncio.sleep(0.2)  # the worker is idle when it reads the frame: it must not die
+    cell = asyncio.create_task(box.execute("import time\ntime.sleep(1)\nprint(x)", 10.0, 1000))
+    await asyncio.sleep(0.3)
+    await box._channel.send({"type": "interrupt", "id": over})  # read while the next cell runs
+    result = await cell
+    assert result.output == "1\n" and not result.error and not result.worker_restarted
+
+
 def test_host_prints_beside_a_worker_thread_still_reach_the_host(tmp_path: Path, capsys) -> None:
     # mode none routes stdout by thread: the cell's thread to its sink, every other to the host
     async def cell_then_host() -> str:

@@ -532,7 +532,7 @@ class Sandbox:
                     over = compute() >= timeout or time.perf_counter() >= wall_deadline
                     if interrupted_at is None and over:
                         interrupted_at = time.perf_counter()
-                        await self._channel.send({"type": "interrupt"})
+                        await self._channel.send({"type": "interrupt", "id": self._cell_id})
                     elif interrupted_at is not None:
                         return await self._restart_after(
                             f"The cell ignored the interrupt after its {timeout:g} s time limit",

@@ -334,7 +334,9 @@ class Worker:
         self.in_thread = in_thread
         self.link = _Link(write_fd, in_thread)
         self.requests: queue.Queue[dict[str, Any] | None] = queue.Queue()
-        self.running_cell = False
+        self.running_cell: int | None = None  # the id of the cell now running
+        self.interrupt_for: int | None = None  # the cell an interrupt came for, not yet raised
+        self.cell_lock = threading.Lock()  # between the reader thread and the cell's start and end
         self.main_pid = os.getpid()
         self.main_thread_id = threading.get_ident()
         self.fd_capture: int | None = None
@@ -358,7 +360,7 @@ class Worker:
                 if kind == "reply":
                     self.link.deliver(message)
                 elif kind == "interrupt":
-                    self._interrupt()
+                    self._interrupt(message.get("id"))
                 else:
                     self.requests.put(message)
                     if kind == "shutdown":
@@ -367,15 +369,30 @@ class Worker:
             self.requests.put(None)
             self.link.deliver(None)
 
-    def _interrupt(self) -> None:
-        if not self.running_cell:
-            return
-        if self.in_thread:
-            ctypes.pythonapi.PyThreadState_SetAsyncExc(
-                ctypes.c_ulong(self.main_thread_id), ctypes.py_object(KeyboardInterrupt)
-            )
-        else:
-            os.kill(os.getpid(), signal.SIGINT)
+    def _interrupt(self, cell_id: Any) -> None:
+        """Interrupt cell ``cell_id`` (from the reader thread). The frame can overtake the
+        cell's own start, so it is kept until that cell runs, and raised exactly once."""
+        with self.cell_lock:
+            self.interrupt_for = cell_id
+            if not self.in_thread:
+                os.kill(os.getpid(), signal.SIGINT)  # _on_sigint, on the main thread, decides
+            elif self._take_interrupt(self.running_cell):
+                ctypes.pythonapi.PyThreadState_SetAsyncExc(
+                    ctypes.c_ulong(self.main_thread_id), ctypes.py_object(KeyboardInterrupt)
+                )
+
+    def _on_sigint(self, signum: int, frame: Any) -> None:
+        """The worker process's SIGINT handler: an interrupt for a cell that has not started
+        or has already ended must not land in the worker's own code."""
+        if self._take_interrupt(self.running_cell):
+            raise KeyboardInterrupt
+
+    def _take_interrupt(self, cell_id: int | None) -> bool:
+        """True once for an interrupt of ``cell_id``, the cell now running."""
+        if cell_id is None or cell_id != self.interrupt_for:
+            return False
+        self.interrupt_for = None
+        return True
 
     # -- helpers visible to model code --------------------------------------------------
     def _make_helpers(self, functions: list[dict[str, Any]]) -> dict[str, Any]:
@@ -484,7 +501,7 @@ class Worker:
         return restored
 
     # -- execution ---------------------------------------------------------------------
-    def execute(self, code: str, max_output_chars: int) -> dict[str, Any]:
+    def execute(self, cell_id: int, code: str, max_output_chars: int) -> dict[str, Any]:
         """Run one cell; a trailing expression is echoed like an interactive REPL."""
         self.cell_count += 1
         filename = f"<cell {self.cell_count}>"
@@ -495,18 +512,20 @@ class Worker:
         error = False
         started = time.perf_counter()
         self._begin_capture(sink)
-        self.running_cell = True
         try:
-            self._run_code(code, filename)
+            try:
+                self._start_cell(cell_id)
+                self._run_code(code, filename)
+            finally:  # an interrupt that lands in here is still caught below
+                if os.getpid() != self.main_pid:  # a forked child of the cell must never return
+                    os._exit(0)
+                self._end_cell()
         except _FinalSignal:
             pass
         except BaseException as exc:
             error = True
             self._report(exc, sink)
         finally:
-            self.running_cell = False
-            if os.getpid() != self.main_pid:  # a forked child of the cell must never return
-                os._exit(0)
             self._end_capture(sink)
         restored = self._restore_reserved()
         if restored:
@@ -521,6 +540,22 @@ class Worker:
             "restored": restored,
             "seconds": time.perf_counter() - started,
         }
+
+    def _start_cell(self, cell_id: int) -> None:
+        with self.cell_lock:
+            self.running_cell = cell_id
+            overtaken = self._take_interrupt(cell_id)  # its interrupt came before the cell
+        if overtaken:
+            raise KeyboardInterrupt
+
+    def _end_cell(self) -> None:
+        """From here no interrupt may land: the worker's own code must not be cut short."""
+        with self.cell_lock:
+            self.running_cell = None
+            if self.in_thread:  # drop an async exception the reader set that has not landed
+                ctypes.pythonapi.PyThreadState_SetAsyncExc(
+                    ctypes.c_ulong(self.main_thread_id), None
+                )
 
     def _run_code(self, code: str, filename: str) -> None:
         tree = ast.parse(code, filename, "exec")
@@ -647,6 +682,8 @@ class Worker:
         self.send({"type": "ready", "load_seconds": time.perf_counter() - started})
 
     def serve(self) -> None:
+        if not self.in_thread:
+            signal.signal(signal.SIGINT, self._on_sigint)
         threading.Thread(target=self._reader, name="rlmx-wire-reader", daemon=True).start()
         while True:
             message = self.requests.get()
@@ -660,7 +697,8 @@ class Worker:
                     if message["type"] == "init":
                         return
             elif message["type"] == "execute":
-                result = self.execute(message["code"], int(message.get("max_output_chars", 20000)))
+                limit = int(message.get("max_output_chars", 20000))
+                result = self.execute(message["id"], message["code"], limit)
                 self.send({"type": "result", "id": message["id"], **result})
 
 
