@@ -181,8 +181,9 @@ RECORDS_GROUP_EXAMPLES: list[tuple[str, str]] = [
         "from collections import Counter\ncounts = Counter(r['customer'] for r in rows)\n"
         "print(counts.most_common(3))\n```",
     ),
-    ("user", "REPL output:\n[('Ivo Tanaka', 14), ('Mara Lind', 12), ('Lea Brandt', 11)]"),
-    ("assistant", "FINAL(Ivo Tanaka)"),
+    # the winner is not one of the two records peeked at: the answer is read off the count
+    ("user", "REPL output:\n[('Lea Brandt', 14), ('Ivo Tanaka', 12), ('Mara Lind', 11)]"),
+    ("assistant", "FINAL(Lea Brandt)"),
 ]  # fmt: skip
 
 PAPER_SYSTEM = """\
