@@ -64,12 +64,13 @@ test: setup lint
 
 # Mutation testing of the core modules with their tests ([tool.mutmut] in pyproject.toml):
 # the survivors are listed; benchmarks/RESULTS.md has the score. Of worker.py only the
-# restore of reserved names and the output capture: the rest runs only in the worker
-# process, where mutmut's trampolines never pick a mutant (mode "none" runs these in the
-# test process). A mutant that loops appending to a list would fill the memory before its
+# restore of reserved names, the output capture and the interrupt: the rest runs only in
+# the worker process, where mutmut's trampolines never pick a mutant (mode "none" runs
+# these in the test process). A mutant that loops appending to a list would fill the memory before its
 # timeout: each process gets at most 6 GiB of address space, so it dies of MemoryError.
 WORKER_PARTS := x?Worker?_restore_reserved x?Worker?execute x?Worker?_run_code x?Worker?_report \
-  x?Worker?_begin_capture x?Worker?_end_capture x?CappedText?* x?_ThreadRoutedStream?* \
+  x?Worker?_begin_capture x?Worker?_end_capture x?Worker?_interrupt x?Worker?_take_interrupt \
+  x?Worker?_start_cell x?Worker?_end_cell x?CappedText?* x?_ThreadRoutedStream?* \
   x__thread_routers
 MUTANTS := $(foreach m,protocol budget repl.frames citations answers eval.scoring turns \
   repl.isolation,'rlmx.$(m).*') $(foreach f,$(WORKER_PARTS),'rlmx.repl.worker.$(f)__mutmut_*')

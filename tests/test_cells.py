@@ -7,6 +7,7 @@ code of ``repl/worker.py`` in the test process, which is where mutation testing
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -44,6 +45,9 @@ async def test_stdout_and_stderr_are_captured_in_order(box: Sandbox) -> None:
     result = await box.execute(code, 10.0, 1000)
     assert result.output == "one\ntwo\nthree"
     assert result.output_chars == len("one\ntwo\nthree")
+    # libraries that check before they write (logging handlers, tqdm) must see a stream
+    streams = await box.execute("print(sys.stdout.writable(), sys.stderr.writable())", 10.0, 100)
+    assert streams.output == "True True\n"
 
 
 async def test_output_past_the_cap_keeps_head_and_tail_and_counts_the_rest(box: Sandbox) -> None:
@@ -192,6 +196,21 @@ async def test_an_interrupt_for_a_cell_already_over_is_ignored(box: Sandbox) -> 
     await box._channel.send({"type": "interrupt", "id": over})  # read while the next cell runs
     result = await cell
     assert result.output == "1\n" and not result.error and not result.worker_restarted
+
+
+async def test_a_forked_child_of_a_cell_ends_with_the_cell_and_status_0(box: Sandbox) -> None:
+    # the child runs the rest of the cell, then the worker ends it before it could answer
+    code = "import os\npid = os.fork()\nif pid:\n    print(os.waitstatus_to_exitcode(" \
+           "os.waitpid(pid, 0)[1]))"  # fmt: skip
+    result = await box.execute(code, 30.0, 1000)
+    assert result.output == "0\n" and not result.error, result.output
+    assert (await box.execute("print(pid > 0)", 10.0, 1000)).output == "True\n"
+
+
+async def test_a_cells_seconds_are_its_own_run_time(box: Sandbox) -> None:
+    started = time.perf_counter()
+    result = await box.execute("import time\ntime.sleep(0.2)", 10.0, 1000)
+    assert 0.2 <= result.seconds <= time.perf_counter() - started
 
 
 def test_host_prints_beside_a_worker_thread_still_reach_the_host(tmp_path: Path, capsys) -> None:
