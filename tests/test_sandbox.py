@@ -19,8 +19,9 @@ import pytest
 
 from rlmx import RLM, Limits
 from rlmx.host_functions import CORE
+from rlmx.repl import isolation
 from rlmx.repl.context import prepare_context
-from rlmx.repl.isolation import PROBE_TRIES, bwrap_works
+from rlmx.repl.isolation import PROBE_TRIES, SandboxUnavailable, bwrap_problem, bwrap_works
 from rlmx.repl.sandbox import Sandbox
 
 from conftest import ISOLATED_MODES, repl
@@ -279,11 +280,11 @@ def flaky_bwrap(tmp_path: Path, monkeypatch) -> Iterator[Callable[[int], Path]]:
         )
         script.chmod(0o755)
         monkeypatch.setenv("PATH", f"{script.parent}:{os.environ['PATH']}")
-        bwrap_works.cache_clear()
+        bwrap_problem.cache_clear()
         return runs
 
     yield install
-    bwrap_works.cache_clear()  # the next caller probes the real bwrap again
+    bwrap_problem.cache_clear()  # the next caller probes the real bwrap again
 
 
 @needs_bwrap
@@ -294,9 +295,14 @@ def test_one_failed_probe_does_not_downgrade_the_sandbox(flaky_bwrap) -> None:
 
 
 @needs_bwrap
-def test_a_probe_that_keeps_failing_says_why(flaky_bwrap, caplog) -> None:
+def test_a_probe_that_keeps_failing_says_why(flaky_bwrap, monkeypatch, caplog) -> None:
     runs = flaky_bwrap(99)
+    monkeypatch.setattr(isolation, "_warned_process_mode", False)
     with caplog.at_level("INFO", logger="rlmx.sandbox"):
-        assert not bwrap_works()
+        assert isolation.resolve_mode("auto") == "process"
+        with pytest.raises(SandboxUnavailable, match="no more pids"):
+            isolation.resolve_mode("bwrap")
     assert runs.read_text().count("x") == PROBE_TRIES
-    assert "no more pids" in caplog.text
+    assert f"the probe failed {PROBE_TRIES} times: no more pids" in str(bwrap_problem())
+    # the user is told why 'auto' fell back, not only that it did
+    assert "not usable here (the probe failed" in caplog.text and "FELL BACK" in caplog.text

@@ -188,8 +188,9 @@ def test_health_says_what_holds_the_limits() -> None:
 
 def test_process_mode_tells_the_truth(monkeypatch) -> None:
     monkeypatch.setattr(os, "geteuid", lambda: 1000)
-    text = isolation.process_mode_warning(fell_back=True)
-    assert "FELL BACK" in text and "environment (API keys)" in text
+    text = isolation.process_mode_warning(fell_back="bwrap is not installed")
+    assert "usable here (bwrap is not installed), so 'auto' FELL BACK" in text
+    assert "environment (API keys)" in text
     monkeypatch.setattr(os, "geteuid", lambda: 0)
     assert "environment" not in isolation.process_mode_warning()
 

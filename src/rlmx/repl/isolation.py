@@ -81,20 +81,22 @@ def resolve_mode(mode: str) -> str:
         raise ValueError(f"unknown sandbox mode {mode!r}; choose one of {', '.join(MODES)}")
     if mode == "bwrap" and not bwrap_works():
         raise SandboxUnavailable(
-            "sandbox 'bwrap' is not usable here: install bubblewrap (apt-get install bubblewrap) "
-            "or choose --sandbox process"
+            f"sandbox 'bwrap' is not usable here ({bwrap_problem()}): install bubblewrap "
+            "(apt-get install bubblewrap) or choose --sandbox process"
         )
     if mode == "auto":
         mode = "bwrap" if bwrap_works() else "process"
     if mode == "process" and not _warned_process_mode:
         _warned_process_mode = True
-        log.warning("%s", process_mode_warning(fell_back=requested == "auto"))
+        log.warning("%s", process_mode_warning(bwrap_problem() if requested == "auto" else None))
     return mode
 
 
-def process_mode_warning(fell_back: bool = False) -> str:
-    """What 'process' mode exposes; said loudly when 'auto' fell back to it."""
-    why = "bubblewrap is not usable here, so 'auto' FELL BACK to " if fell_back else ""
+def process_mode_warning(fell_back: str | None = None) -> str:
+    """What 'process' mode exposes; said loudly, with why, when 'auto' fell back to it."""
+    why = (
+        f"bubblewrap is not usable here ({fell_back}), so 'auto' FELL BACK to " if fell_back else ""
+    )
     text = (
         f"sandbox: {why}mode 'process': model code runs with rlimits only and can read this "
         "machine's world-readable files and reach its network"
@@ -108,10 +110,11 @@ def process_mode_warning(fell_back: bool = False) -> str:
 
 
 @functools.cache
-def bwrap_works() -> bool:
-    """Probe once whether bubblewrap can create the namespaces we use."""
+def bwrap_problem() -> str | None:
+    """Probe once whether bubblewrap can create the namespaces we use: None if it can,
+    else why not (bwrap's own message)."""
     if shutil.which("bwrap") is None:
-        return False
+        return "bwrap is not installed"
     probe = [*_bwrap_prefix(), "--", _python(), "-c", "pass"]
     why = ""
     for _ in range(PROBE_TRIES):  # the answer is cached: one transient failure (a full
@@ -121,10 +124,16 @@ def bwrap_works() -> bool:
             why = str(exc)
             continue
         if done.returncode == 0:
-            return True
+            return None
         why = done.stderr.decode("utf-8", errors="replace").strip()
-    log.info("bubblewrap probe failed %d times: %s", PROBE_TRIES, why[:500])
-    return False
+    why = f"the probe failed {PROBE_TRIES} times: {why[:300] or 'no message'}"
+    log.info("bubblewrap %s", why)
+    return why
+
+
+def bwrap_works() -> bool:
+    """Whether bubblewrap can create the namespaces we use (probed once)."""
+    return bwrap_problem() is None
 
 
 def _python() -> str:
