@@ -11,6 +11,8 @@ import asyncio
 import os
 import shutil
 import socket
+import subprocess
+import sys
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
@@ -292,6 +294,17 @@ def test_one_failed_probe_does_not_downgrade_the_sandbox(flaky_bwrap) -> None:
     runs = flaky_bwrap(1)
     assert bwrap_works()
     assert runs.read_text().count("x") == 2
+
+
+@needs_bwrap
+def test_bwrap_works_for_a_python_started_by_a_relative_path(tmp_path: Path) -> None:
+    # `cd benchmarks && ../.venv/bin/python ...` fell back to process mode: the `..` of the
+    # interpreter's path ran through a folder the sandbox does not show
+    python = os.path.relpath(sys.executable, tmp_path)
+    assert ".." in python
+    code = "from rlmx.repl.isolation import bwrap_problem; print(bwrap_problem())"
+    done = subprocess.run([python, "-c", code], cwd=tmp_path, capture_output=True, text=True)
+    assert done.stdout.strip() == "None", done.stdout + done.stderr
 
 
 @needs_bwrap

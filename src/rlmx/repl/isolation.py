@@ -137,7 +137,9 @@ def bwrap_works() -> bool:
 
 
 def _python() -> str:
-    return sys.executable
+    # normalized without following links: started as ../.venv/bin/python, the `..` would
+    # pass through a folder that does not exist inside the sandbox (the venv link must stay)
+    return os.path.abspath(sys.executable)
 
 
 def _bwrap_prefix(tmp_mb: int = 64) -> list[str]:
