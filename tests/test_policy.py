@@ -116,6 +116,16 @@ def test_a_repeated_cell_asks_for_final_only(policy) -> None:
 
 
 @pytest.mark.parametrize("policy", [Policy(), CompactPolicy()])
+def test_a_repeated_failing_cell_is_seen_though_its_traceback_names_another_cell(policy) -> None:
+    # a 1.5B model sent the same KeyError cell 12 times: only the cell number changed
+    notes = policy.notes("q?", "c")
+    failing = "Traceback (most recent call last):\n  File \"<cell {}>\", line 1\nKeyError: 'x'\n"
+    first = policy.report(notes, "q?", [CellOutcome("r['x']", failing.format(2), True)])
+    again = policy.report(notes, "q?", [CellOutcome("r['x']", failing.format(3), True)])
+    assert not first.final_only and again.final_only
+
+
+@pytest.mark.parametrize("policy", [Policy(), CompactPolicy()])
 def test_the_same_error_twice_earns_a_hint(policy) -> None:
     notes = policy.notes("q?", "c")
     error = "Traceback...\nNameError: name 'x' is not defined\n"

@@ -27,6 +27,8 @@ _NUMBER = re.compile(r"\d+(?:,\d{3})*(?:\.\d+)?")
 
 
 NUMBER_ONLY = re.compile(r"\s*-?[\d,.]+\s*")
+# a traceback names its cell (`File "<cell 7>"`): the same failing cell must still compare equal
+CELL_NAME = re.compile(r"<cell \d+>")
 
 
 def _numbers(text: str) -> set[str]:
@@ -62,8 +64,9 @@ class Repairs:
         """Remember a cell's output as the root saw it; True when the cell repeated the
         previous one, code and output alike (a loop the model will not leave by itself)."""
         self.seen_numbers |= _numbers(output)
-        repeated = self.last_cell == (code.strip(), output)
-        self.last_cell = (code.strip(), output)
+        cell = (code.strip(), CELL_NAME.sub("<cell>", output))
+        repeated = self.last_cell == cell
+        self.last_cell = cell
         return repeated
 
     def error_hint(self, output: str, failed: bool) -> str | None:
