@@ -64,13 +64,16 @@ def test_a_guessed_field_name_is_forgiven_only_when_it_is_unambiguous() -> None:
     with pytest.raises(KeyError) as missing:
         row["name"]
     assert str(missing.value) == (  # the record itself: field2 is seen to hold the name
-        "\"no field 'name'; this record is {'ID': 7, 'field2': 'Ada Lind', 'dept': 'X', "
-        "'salary': 5, 'qty': 2, 'date': 'd', 'day': 3}: use one of its keys (each dict is one "
-        'record: count records with len() or collections.Counter)"'
+        "\"no field 'name'; its only unlabelled value, 'Ada Lind', is 'field2'; this record "
+        "is {'ID': 7, 'field2': 'Ada Lind', 'dept': 'X', 'salary': 5, 'qty': 2, 'date': 'd', "
+        "'day': 3}: use one of its keys (each dict is one record: count records with len() or "
+        'collections.Counter)"'
     )
     wide = parse_records(",".join(f"k{i}={'v' * 20}" for i in range(40)) + "\n")[0]
     with pytest.raises(KeyError, match=r"this record is \{'k0': 'v{20}', .{200,} \.\.\.\}: use"):
         wide["absent"]
+    with pytest.raises(KeyError, match="no field 'title'; this record is"):  # all labelled
+        parse_records("name: Ada | city: Oslo\n")[0]["title"]
     with pytest.raises(KeyError, match="no field 'dy'"):  # too short to be an abbreviation
         row["dy"]
     with pytest.raises(KeyError, match="no field 'dte'"):  # date and dote alike: a tie

@@ -179,10 +179,11 @@ RECORDS_GROUP_EXAMPLES: list[tuple[str, str]] = [
         "assistant",
         "One dict per record: I count the records per customer in code.\n```repl\n"
         "from collections import Counter\ncounts = Counter(r['customer'] for r in rows)\n"
-        "print(counts.most_common(3))\n```",
+        "print(counts.most_common(1))\n```",
     ),
-    # the winner is not one of the two records peeked at: the answer is read off the count
-    ("user", "REPL output:\n[('Lea Brandt', 14), ('Ivo Tanaka', 12), ('Mara Lind', 11)]"),
+    # only the winner is printed (shown three, the model answered the last one), and it is
+    # not one of the two records peeked at: the answer is read off the count
+    ("user", "REPL output:\n[('Lea Brandt', 14)]"),
     ("assistant", "FINAL(Lea Brandt)"),
 ]  # fmt: skip
 

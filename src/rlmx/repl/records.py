@@ -24,6 +24,7 @@ from typing import Any
 PAIR = re.compile(r"""(\w[\w.-]*)=("[^"]*"|'[^']*'|\S+)""")
 # one way to match each part (no nested spaces), so a long line costs linear time
 KEYED = re.compile(r"^(\w[\w.-]*(?: [\w.-]+)*) ?[:=] ?(.*)$")
+UNLABELLED = re.compile(r"field\d+")  # what _line_record calls a field without a key
 SHOWN_CHARS = 300  # of a record in a KeyError: its keys and what they hold (field2 = a name)
 NAMED_NUMBER = re.compile(r"^\s*([A-Za-z]\w*)\s+(-?\d+(?:\.\d+)?)\s*$")
 
@@ -47,9 +48,17 @@ class Record(dict):  # type: ignore[type-arg]
         shown = repr(dict(self))
         shown = shown if len(shown) <= SHOWN_CHARS else shown[: SHOWN_CHARS - 4] + " ...}"
         raise KeyError(
-            f"no field {key!r}; this record is {shown}: use one of its keys (each dict is one "
-            "record: count records with len() or collections.Counter)"
+            f"no field {key!r}; {self._unlabelled()}this record is {shown}: use one of its "
+            "keys (each dict is one record: count records with len() or collections.Counter)"
         )
+
+    def _unlabelled(self) -> str:
+        """Names the one field the text left unlabelled: a small model asked a pipe line
+        for r['name'] a dozen times and never read the name off the record shown."""
+        unlabelled = [name for name in self if isinstance(name, str) and UNLABELLED.fullmatch(name)]
+        if len(unlabelled) != 1:
+            return ""
+        return f"its only unlabelled value, {self[unlabelled[0]]!r}, is {unlabelled[0]!r}; "
 
 
 def _common_prefix(a: str, b: str) -> int:
