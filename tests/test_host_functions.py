@@ -56,7 +56,7 @@ def test_the_builtins_and_their_kinds() -> None:
     specs = {entry.spec.name: entry.spec for entry in BUILTINS}
     lm_calls = ["llm_query", "llm_query_batched", "rlm_query", "rlm_query_batched"]
     assert list(specs) == [*lm_calls, "budget"]
-    assert [p.kind for p in specs["llm_query_batched"].params] == ["texts", "name"]
+    assert [p.kind for p in specs["llm_query_batched"].params] == ["texts", "name", "choices"]
     assert [p.kind for p in specs["rlm_query_batched"].params] == ["texts", "json"]
     assert specs["budget"].waits is False and all(specs[n].waits for n in lm_calls)
     assert all(entry.sub_call for entry in BUILTINS[:4]) and not BUILTINS[4].sub_call

@@ -87,6 +87,17 @@ def test_a_which_has_the_most_question_gets_the_counting_per_value_dialogue(
     assert ("Counter(r['customer']" in "".join(shown)) is group
 
 
+def test_a_question_about_labels_of_lines_gets_the_labelling_dialogue() -> None:
+    query = "How many data points should be classified as label 'entity'?"
+    shown = [m["content"] for m in CompactPolicy().opening(task(query=query))]
+    dialogue = [text for _, text in prompts.LABEL_EXAMPLES]
+    assert shown[-1 - len(dialogue) : -1] == dialogue
+    assert "choices=names" in dialogue[3]
+    for other in (task(query=query, sub_calls=False), task(query=query, layout="records"),
+                  task(query="How many lines mention Oslo?")):  # fmt: skip
+        assert dialogue[3] not in [m["content"] for m in CompactPolicy().opening(other)]
+
+
 def test_grammar_only_for_compact_roots_that_take_one() -> None:
     assert CompactPolicy().grammar(Small([], "x"), final_only=False) == prompts.REPLY_GRAMMAR
     assert CompactPolicy().grammar(Small([], "x"), final_only=True) == prompts.FINAL_GRAMMAR

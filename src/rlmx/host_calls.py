@@ -13,14 +13,43 @@ import time
 from typing import Any
 
 from .budget import BudgetExhausted
+from .choices import check_choices, choice_grammar, match_choice, with_choices
 from .errors import ToolError
 from .events import ChildRun, SubBatch, SubCall, ToolCall, preview
 from .host_functions import HostFunctions
-from .lm.base import LMError, Usage
+from .lm.base import LMError, Message, Usage
 from .repl.context import ContextError
 from .repl.sandbox import SharedFile
 
 SUBCALL_ERROR = "[rlmx error] "
+
+
+def _check_choices(choices: list[str] | None) -> None:
+    problem = None if choices is None else check_choices(choices)
+    if problem:
+        raise ToolError(problem, "ValueError")
+
+
+def _sub_request(
+    lm: Any, prompt: str, choices: list[str] | None, max_tokens: int | None
+) -> tuple[list[Message], dict[str, Any]]:
+    """The messages and options of one sub-call: with choices, the prompt lists them and,
+    where the backend takes a grammar, the reply can only be one (a few tokens)."""
+    if not choices:
+        return [{"role": "user", "content": prompt}], {"max_tokens": max_tokens}
+    messages: list[Message] = [{"role": "user", "content": with_choices(prompt, choices)}]
+    if not lm.supports_grammar:
+        return messages, {"max_tokens": max_tokens}
+    longest = max(len(c) for c in choices)
+    return messages, {"max_tokens": longest + 8, "grammar": choice_grammar(choices)}
+
+
+def _chosen(reply: str, choices: list[str]) -> tuple[str, str | None]:
+    """(the choice, None), or ("", why not) when the reply names no single choice."""
+    picked = match_choice(reply, choices)
+    if picked is None:
+        return "", f"the reply {reply.strip()[:80]!r} is not one of the choices"
+    return picked, None
 
 
 class HostCalls:
@@ -45,18 +74,29 @@ class HostCalls:
     async def budget_left(self) -> dict[str, Any]:
         return self.run.tree.ledger.remaining()
 
-    async def sub_batch(self, prompts: list[str], model: str | None) -> list[str]:
+    async def sub_batch(
+        self, prompts: list[str], model: str | None, choices: list[str] | None = None
+    ) -> list[str]:
         """Concurrent sub-calls, replies in input order (a failure is a string in its slot)."""
         run = self.run
+        _check_choices(choices)
         await run.emit(SubBatch, size=len(prompts), concurrency=self.cfg.concurrency,
                        cell=run.current_cell)  # fmt: skip
-        return await asyncio.gather(*(self.sub_query(p, model, i) for i, p in enumerate(prompts)))
+        return await asyncio.gather(
+            *(self.sub_query(p, model, i, choices) for i, p in enumerate(prompts))
+        )
 
     async def sub_query(
-        self, prompt: str, model: str | None = None, batch_index: int | None = None
+        self,
+        prompt: str,
+        model: str | None = None,
+        batch_index: int | None = None,
+        choices: list[str] | None = None,
     ) -> str:
-        """One plain sub-call; never raises: a failure is an error string the model reads."""
+        """One plain sub-call; never raises: a failure is an error string the model reads.
+        With ``choices`` the reply is one of them (see ``choices.py``)."""
         run = self.run
+        _check_choices(choices)
         self.calls += 1
         call_id = f"{run.run_id}.{self.calls}"  # taken now: a batch awaits below
         started = time.perf_counter()
@@ -67,11 +107,12 @@ class HostCalls:
             lm = run.tree.gateway.lm(chosen, "sub")
             name = lm.name
             if error is None:
-                response = await run.tree.gateway.call(
-                    lm, [{"role": "user", "content": prompt}], max_tokens=self.cfg.sub_max_tokens
-                )
+                messages, options = _sub_request(lm, prompt, choices, self.cfg.sub_max_tokens)
+                response = await run.tree.gateway.call(lm, messages, **options)
                 text, usage, queued = response.text, response.usage, response.queued_seconds
                 run.usage.count("sub", lm.name, usage)
+                if choices:
+                    text, error = _chosen(text, choices)
         except (LMError, BudgetExhausted) as exc:
             error = str(exc)
         await run.emit(
@@ -90,6 +131,8 @@ class HostCalls:
         )
         if error is not None:
             return SUBCALL_ERROR + error
+        if choices:  # the reply must stay exactly a choice
+            return text
         return text + run.policy.sub_call_note(run.notes, prompt)
 
     async def tool_call(self, name: str, args: list[Any], kwargs: dict[str, Any]) -> Any:

@@ -30,11 +30,13 @@ from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from .choices import MAX_CHOICES
 from .errors import ToolError
 from .repl.functions import FunctionSpec, Param
 
 Handler = Callable[..., Awaitable[Any]]
 SUB_CALLS_OFF = "sub-calls are disabled in this run; use Python code alone"
+CHOICES = Param("choices", "choices", None, max_items=MAX_CHOICES)  # see choices.py
 
 
 @dataclass(frozen=True)
@@ -51,22 +53,24 @@ BUILTINS = (
     HostFunction(
         FunctionSpec(
             "llm_query",
-            (Param("prompt", "text"), Param("model", "name", None)),
-            "Ask the sub-model one question; returns its reply (or an error string).",
+            (Param("prompt", "text"), Param("model", "name", None), CHOICES),
+            "Ask the sub-model one question; returns its reply (or an error string). With "
+            "choices=[...] the reply is exactly one of them.",
             async_twin=True,
         ),
-        lambda host, prompt, model: host.sub_query(prompt, model),
+        lambda host, prompt, model, choices: host.sub_query(prompt, model, choices=choices),
         sub_call=True,
     ),
     HostFunction(
         FunctionSpec(
             "llm_query_batched",
-            (Param("prompts", "texts"), Param("model", "name", None)),
-            "Ask many questions concurrently; replies come back in input order.",
+            (Param("prompts", "texts"), Param("model", "name", None), CHOICES),
+            "Ask many questions concurrently; replies come back in input order. With "
+            "choices=[...] each reply is exactly one of them.",
             aliases=("llm_query_batch",),  # the RLM_REPL seed's name
             async_twin=True,
         ),
-        lambda host, prompts, model: host.sub_batch(prompts, model),
+        lambda host, prompts, model, choices: host.sub_batch(prompts, model, choices),
         sub_call=True,
     ),
     HostFunction(

@@ -145,6 +145,21 @@ class Policy:
 MOST_COMMON = re.compile(r"\b(which|what)\b.*\b(most|fewest|least)\b", re.IGNORECASE)
 
 
+# "How many lines should be classified as label X?": a judgement per line
+LABEL_QUESTION = re.compile(r"\b(classif\w*|label(?:l?ed)?)\b", re.IGNORECASE)
+
+
+def _closest_dialogue(task: Task) -> list[tuple[str, str]]:
+    """The worked dialogue for this kind of question and context, shown last (the closest
+    example last: it is the one a small model follows); none for a plain search. Records
+    hold their fields (a label among them is counted in code); lines of text do not."""
+    if task.layout == "records":
+        return _records_dialogue(task.query)
+    if task.sub_calls and LABEL_QUESTION.search(task.query):
+        return prompts.LABEL_EXAMPLES
+    return []
+
+
 def _records_dialogue(query: str) -> list[tuple[str, str]]:
     """The worked records dialogue closest to the question: counting per value (the
     small model otherwise asks each record for a field named after the count) or
@@ -166,8 +181,7 @@ class CompactPolicy(Policy):
         else:
             system = prompts.with_window(prompts.COMPACT_SYSTEM, task.sub_window)
             examples = prompts.COMPACT_EXAMPLES if task.sub_calls else prompts.COMPACT_EXAMPLES[:6]
-            if task.layout == "records":  # the closest example last: it is the one followed
-                examples = [*examples, *_records_dialogue(task.query)]
+            examples = [*examples, *_closest_dialogue(task)]
         task_text = f"{task.described()}\n\nThe query is: {task.asked}"
         return [
             {"role": "system", "content": system + _sub_call_notice(task)},

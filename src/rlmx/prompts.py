@@ -77,7 +77,8 @@ answer, the single line FINAL(answer, cite=["exact quote from the output", ...])
 In the REPL: `context`; any module you import (`re` is the fastest way to find things); \
 `llm_query(prompt)` asks a helper model about a piece of text of up to {sub_window} and \
 returns its answer; `llm_query_batched(prompts)` asks many at once and returns a list; \
-each has an `_async` form to `await` in a cell. `parse_records(text)` reads records (CSV, \
+with `choices=[...]` each reply is exactly one of them; each has an `_async` form to \
+`await` in a cell. `parse_records(text)` reads records (CSV, \
 JSON lines, log or `key: value` lines and blocks) into a list of dicts. The helper model \
 sees only the prompt you give it, so put the text in the prompt. Print \
 short things: long output is cut. Never answer before your code has shown you the answer.\
@@ -136,6 +137,51 @@ COMPACT_EXAMPLES: list[tuple[str, str]] = [
     ),
     ("user", "REPL output:\n['7', '9', '4', '12', '6', '9', '8', '11', '5', '10', '7'] 88"),
     ("assistant", "FINAL(88)"),
+]
+
+# For a question that needs a judgement per item ("how many ... should be labelled X"):
+# the helper labels every line, held to the labels by ``choices``, and code counts. The
+# count-per-batch example above was not followed here: the 1.5B root searched the text
+# for label words, which it does not hold, and answered 0 or 1. The query names its
+# answer form and the FINAL keeps it (a scorer reads "Answer: ...").
+LABEL_EXAMPLES: list[tuple[str, str]] = [
+    (
+        "user",
+        "Your context is a str with 52,384 total characters.\n\n"
+        "The query is: How many of the reviews should be labelled as 'shipping and "
+        "delivery'? Give your final answer in the form 'Answer: number'.",
+    ),
+    (
+        "assistant",
+        "I look at how the context is laid out.\n```repl\nlines = context.splitlines()\n"
+        "print(len(lines))\nprint(lines[:4])\n```",
+    ),
+    (
+        "user",
+        "REPL output:\n415\n['Each line is one customer review. Each can be labelled as one "
+        "of: shipping and delivery, product quality, price.', '', 'Date: Mar 02, 2023 || "
+        "Shop: 311 || Review: Broke after a week.', 'Date: Jan 17, 2023 || Shop: 87 || "
+        "Review: Two weeks late and the box was torn.']",
+    ),
+    (
+        "assistant",
+        "One review per line after the header, three labels (the first has two words): the "
+        "helper labels each review's text, held to the labels, and I count in code.\n"
+        "```repl\nfrom collections import Counter\n"
+        "rows = [l for l in lines if 'Review:' in l]\n"
+        "texts = [l.split('Review:', 1)[1].strip() for l in rows]\n"
+        "names = ['shipping and delivery', 'product quality', 'price']\n"
+        "labels = llm_query_batched(['Which label fits this review? ' + t for t in texts], "
+        "choices=names)\n"
+        "counts = Counter(labels)\nprint(len(rows), counts)\n"
+        "print(counts['shipping and delivery'])\n```",
+    ),
+    (
+        "user",
+        "REPL output:\n413 Counter({'product quality': 201, 'shipping and delivery': 149, "
+        "'price': 63})\n149",
+    ),
+    ("assistant", "FINAL(Answer: 149)"),
 ]
 
 # A third worked dialogue, for contexts whose start is one record a line or block
@@ -197,7 +243,8 @@ The REPL environment provides:
 2. `llm_query(prompt)`: ask a sub-LLM one question and get its answer as a string. The \
 sub-LLM can read about {sub_window} of text in one prompt, so pass it large chunks.
 3. `llm_query_batched(prompts)`: ask many questions at once; they run concurrently and the \
-answers come back as a list in the same order. Prefer it to a loop of llm_query calls.
+answers come back as a list in the same order. Prefer it to a loop of llm_query calls. \
+Both take `choices=[...]`: each reply is then exactly one of them (a label per item).
 4. `rlm_query(prompt, context=None)`: give a sub-problem to a recursive language model with \
 its own REPL (when depth allows; otherwise it behaves like llm_query); \
 `rlm_query_batched(prompts, contexts=None)` runs many of them concurrently.

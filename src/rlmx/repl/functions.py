@@ -9,8 +9,10 @@ the worker and the host can never disagree about what a helper takes.
 
 Parameter kinds, converted by the worker and checked by the host:
 ``text`` (any value, sent as ``str``), ``texts`` (a list of strings, not one string),
-``name`` (a string or None), ``json`` (any JSON value), ``varargs`` / ``varkw`` (the
-``*args`` list and ``**kwargs`` dict of an environment tool).
+``choices`` (a list of strings or None), ``name`` (a string or None), ``json`` (any JSON
+value), ``varargs`` / ``varkw`` (the ``*args`` list and ``**kwargs`` dict of an environment
+tool). A list parameter may have its own ``max_items``, which the worker checks before
+sending (a longer list is the cell's ValueError, not a protocol violation).
 
 A spec may have ``aliases`` (other names of the same function, e.g. the RLM_REPL seed's
 ``llm_query_batch``) and an async twin: ``<name>_async`` (and ``<alias>_async``) returns an
@@ -26,8 +28,9 @@ from typing import Any
 from .frames import ProtocolViolation
 
 REQUIRED = "<required>"
-KINDS = {"text": (str,), "texts": (list,), "name": (str, type(None)), "json": None,
-         "varargs": (list,), "varkw": (dict,)}  # fmt: skip
+KINDS = {"text": (str,), "texts": (list,), "choices": (list, type(None)),
+         "name": (str, type(None)), "json": None, "varargs": (list,), "varkw": (dict,)}  # fmt: skip
+LISTS = ("texts", "choices")  # lists of strings
 
 
 @dataclass(frozen=True)
@@ -37,6 +40,7 @@ class Param:
     name: str
     kind: str
     default: Any = REQUIRED
+    max_items: int | None = None  # a list's own cap (else the spec's or Limits.max_batch)
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
@@ -64,7 +68,8 @@ class FunctionSpec:
     def to_wire(self) -> dict[str, Any]:
         """What the worker needs to build the function."""
         params = [{"name": p.name, "kind": p.kind, "required": p.default == REQUIRED,
-                   "default": None if p.default == REQUIRED else p.default}
+                   "default": None if p.default == REQUIRED else p.default,
+                   "max_items": p.max_items}
                   for p in self.params]  # fmt: skip
         return {"name": self.name, "params": params, "doc": self.doc,
                 "aliases": list(self.aliases), "async": self.async_twin}  # fmt: skip
@@ -82,7 +87,8 @@ class FunctionSpec:
                 if param.default == REQUIRED:
                     raise ProtocolViolation(f"{self.name}: missing argument {param.name!r}")
                 continue
-            _check_value(self.name, param, arguments[param.name], self.max_items or max_batch)
+            cap = param.max_items or self.max_items or max_batch
+            _check_value(self.name, param, arguments[param.name], cap)
 
     def bind(self, arguments: dict[str, Any]) -> dict[str, Any]:
         """The arguments with the defaults of those not given."""
@@ -93,7 +99,7 @@ def _check_value(function: str, param: Param, value: Any, max_items: int) -> Non
     types = KINDS[param.kind]
     if types is not None and not isinstance(value, types):
         raise ProtocolViolation(f"{function}: {param.name!r} has the wrong type")
-    if param.kind == "texts":
+    if param.kind in LISTS and value is not None:
         if len(value) > max_items:
             raise ProtocolViolation(f"{function}: {len(value)} items in {param.name!r} (at most "
                                f"{max_items})")  # fmt: skip

@@ -64,10 +64,16 @@ def _convert(function: str, param: dict[str, Any], value: Any) -> Any:
     kind, name = param["kind"], param["name"]
     if kind == "text":
         return str(value)
-    if kind == "texts":
+    if kind in ("texts", "choices"):
+        if value is None and kind == "choices":
+            return None
         if isinstance(value, str):
             raise TypeError(f"{function} expects a list of {name}, not one string")
-        return [str(item) for item in value]
+        items = [str(item) for item in value]
+        cap = param.get("max_items")
+        if cap is not None and len(items) > cap:
+            raise ValueError(f"{function}: {len(items)} {name} (at most {cap})")
+        return items
     if kind == "name":
         if value is not None and not isinstance(value, str):
             raise TypeError(f"{name} must be a name (str), not {type(value).__name__}")
