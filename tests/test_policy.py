@@ -127,6 +127,15 @@ def test_a_repeated_cell_asks_for_final_only(policy) -> None:
 
 
 @pytest.mark.parametrize("policy", [Policy(), CompactPolicy()])
+def test_a_cell_that_repeats_an_earlier_one_is_seen_when_cells_alternate(policy) -> None:
+    # a 1.5B root sent a comment-only cell and a failing search in turn until the end
+    notes = policy.notes("q?", "c")
+    comment, search = CellOutcome("# recheck", "", False), CellOutcome("re.x", "NameError", True)
+    assert [policy.report(notes, "q?", [c]).final_only
+            for c in (comment, search, comment)] == [False, False, True]  # fmt: skip
+
+
+@pytest.mark.parametrize("policy", [Policy(), CompactPolicy()])
 def test_a_repeated_failing_cell_is_seen_though_its_traceback_names_another_cell(policy) -> None:
     # a 1.5B model sent the same KeyError cell 12 times: only the cell number changed
     notes = policy.notes("q?", "c")

@@ -8,7 +8,7 @@ final answer is accepted yet, and how much cell output the root sees. The loop i
 - ``Policy`` is the paper's style (arXiv 2512.24601): its system prompt, each cell shown
   with its code and output, a reminder of the query after every turn, and the repairs that
   hold for every model (a hint after the same error twice, FINAL asked for after a cell
-  that repeats the one before).
+  that repeats an earlier one).
 - ``CompactPolicy`` is for small models with small windows: a short system prompt and
   worked dialogues (text or video), only the output after each cell, replies held to one
   cell or one FINAL line by a grammar where the backend takes one, and the small-model
@@ -70,7 +70,7 @@ class CellOutcome:
 @dataclass(frozen=True)
 class Report:
     """The user message after a turn's cells; ``final_only``: the next reply may only be a
-    FINAL line (the turn repeated the one before); ``notices``: what in it rlmx itself
+    FINAL line (the turn repeated an earlier one); ``notices``: what in it rlmx itself
     says to the model, as (kind, text)."""
 
     text: str

@@ -427,7 +427,7 @@ VIDEO_EXAMPLES: list[tuple[str, str]] = [
 
 
 def repeated_cell(query: str) -> str:
-    """Said after a cell that repeated the one before; the question is restated because a
+    """Said after a cell that repeated an earlier one; the question is restated because a
     small model otherwise answers the note ("No new output") instead of the query."""
     return (
         "That code already ran before and printed the same output. Use what the outputs "

@@ -2,7 +2,7 @@
 
 One ``Repairs`` object per run watches what the root sees and does; the run's policy
 (``policy.py``) decides which repairs apply. Every policy answers an error repeated cell
-after cell with a hint, and spots a cell that repeats the one before it, code and output
+after cell with a hint, and spots a cell that repeats an earlier one, code and output
 alike (the run then asks for FINAL; with a grammar the next reply can only be a FINAL
 line). The compact policy (small local models) also:
 
@@ -56,17 +56,18 @@ class Repairs:
         self.seen_numbers = _numbers(query)
         self.pushed_back = False
         self.asked_for_name = False
-        self.last_cell: tuple[str, str] | None = None
+        self.seen_cells: set[int] = set()  # hashes of (code, output) of every cell
         self.last_error = ""
         self.error_streak = 0
 
     def saw(self, code: str, output: str) -> bool:
-        """Remember a cell's output as the root saw it; True when the cell repeated the
-        previous one, code and output alike (a loop the model will not leave by itself)."""
+        """Remember a cell's output as the root saw it; True when the cell repeated an
+        earlier one, code and output alike (a loop the model will not leave by itself; a
+        1.5B root alternated two such cells until its iterations ran out)."""
         self.seen_numbers |= _numbers(output)
-        cell = (code.strip(), CELL_NAME.sub("<cell>", output))
-        repeated = self.last_cell == cell
-        self.last_cell = cell
+        cell = hash((code.strip(), CELL_NAME.sub("<cell>", output)))
+        repeated = cell in self.seen_cells
+        self.seen_cells.add(cell)
         return repeated
 
     def error_hint(self, output: str, failed: bool) -> str | None:

@@ -75,7 +75,7 @@ class Turns:
         self.sandbox = workspace.sandbox
         self.opening = 0  # messages before the first reply; never trimmed
         self.cells_run = 0
-        self.final_only = False  # the last turn repeated the one before: ask for FINAL
+        self.final_only = False  # the last turn repeated an earlier one: ask for FINAL
         self.warnings: list[str] = []  # why the answer may be unreliable (Result.warnings)
         self.schema = run.schema  # an AnswerSchema when the answer must be typed
         self.answer_rules = self.schema.grammar() if self.schema is not None else None
