@@ -144,10 +144,45 @@ except OSError as exc:
 
 
 async def test_memory_limit_raises_memory_error(box: Sandbox) -> None:
+    """512 MB (the fixture's limit; the worker itself takes ~100 MB): 300 MB fit, 600 do not."""
     await run(box, "keep = 'kept'")
-    result = await run(box, "hog = bytearray(4 * 2**30)")
+    fits = await run(box, "room = bytearray(300 * 2**20)\ndel room\nprint('fits')")
+    assert fits.output.strip() == "fits", fits.output
+    result = await run(box, "hog = bytearray(600 * 2**20)")
     assert result.error and "MemoryError" in result.output, result.output
     assert (await run(box, "print(keep)")).output.strip() == "kept"
+
+
+@pytest.mark.parametrize("mode", ISOLATED_MODES)
+async def test_the_memory_limit_is_on_top_of_the_context(tmp_path: Path, mode: str) -> None:
+    """A 150 MB context loads under a 256 MB limit (mapped, then decoded, it is counted on
+    top of the limit), and the limit still holds for what the cells allocate."""
+    text = "x" * (150 * 2**20)
+    box = Sandbox(mode, Limits(memory_mb=256))
+    await box.start(prepare_context(text, tmp_path / "ctx"), answer, CORE)
+    try:
+        assert (await run(box, "print(len(context))")).output.strip() == str(len(text))
+        hog = await run(box, "hog = bytearray(2 * 2**30)")
+        assert hog.error and "MemoryError" in hog.output, hog.output
+    finally:
+        await box.close()
+
+
+@pytest.mark.parametrize("mode", ISOLATED_MODES)
+async def test_a_worker_past_its_cpu_seconds_is_stopped_and_restarted(
+    tmp_path: Path, mode: str
+) -> None:
+    """The CPU rlimit ends a worker whatever its cells do (here long before the cell's own
+    20 s limit), and the next cell gets a fresh worker."""
+    box = Sandbox(mode, Limits(cpu_seconds=2))
+    await box.start(prepare_context("c", tmp_path / "ctx"), answer, CORE)
+    try:
+        spin = await run(box, "while True:\n    pass", timeout=20)
+        assert spin.worker_restarted and not spin.timed_out, spin.output
+        assert "worker process died" in spin.output
+        assert (await run(box, "print(context)")).output.strip() == "c"
+    finally:
+        await box.close()
 
 
 async def test_infinite_loop_is_interrupted_and_state_kept(box: Sandbox) -> None:
@@ -188,10 +223,11 @@ async def test_printing_100_mb_is_truncated(box: Sandbox) -> None:
 
 
 async def test_file_size_limit(box: Sandbox) -> None:
-    result = await run(box, "open('big', 'wb').write(b'x' * (64 * 2**20))")
-    assert result.error and (
-        "File too large" in result.output or "No space left" in result.output
-    ), result.output
+    """16 MB a file (the fixture's limit, below its 64 MB of tmp): 8 MB fit, 24 MB do not."""
+    fits = await run(box, "print(open('small', 'wb').write(b'x' * (8 * 2**20)))")
+    assert fits.output.strip() == str(8 * 2**20), fits.output
+    result = await run(box, "open('big', 'wb').write(b'x' * (24 * 2**20))")
+    assert result.error and "File too large" in result.output, result.output
     await assert_alive(box)
 
 
@@ -319,3 +355,12 @@ def test_a_probe_that_keeps_failing_says_why(flaky_bwrap, monkeypatch, caplog) -
     assert f"the probe failed {PROBE_TRIES} times: no more pids" in str(bwrap_problem())
     # the user is told why 'auto' fell back, not only that it did
     assert "not usable here (the probe failed" in caplog.text and "FELL BACK" in caplog.text
+
+
+def test_an_unknown_mode_is_named_with_the_choices() -> None:
+    for mode in ("jail", "AUTO", ""):
+        with pytest.raises(ValueError) as caught:
+            isolation.resolve_mode(mode)
+        assert str(caught.value) == (
+            f"unknown sandbox mode {mode!r}; choose one of auto, bwrap, process, none"
+        )
