@@ -185,6 +185,18 @@ async def test_a_worker_past_its_cpu_seconds_is_stopped_and_restarted(
         await box.close()
 
 
+async def test_home_is_the_workers_own_folder_and_programs_run_by_name(box: Sandbox) -> None:
+    """HOME is the worker's writable working folder (the host's home is never shown), and
+    the standard programs are found by name on PATH."""
+    code = (
+        "import os, subprocess\nhome = os.path.expanduser('~')\n"
+        "open(os.path.join(home, 'note'), 'w').write('x')\n"
+        "print(home == os.getcwd(), subprocess.run(['true']).returncode)"
+    )
+    result = await run(box, code)
+    assert result.output.strip() == "True 0", result.output
+
+
 async def test_infinite_loop_is_interrupted_and_state_kept(box: Sandbox) -> None:
     await run(box, "kept = 41")
     result = await run(box, "while True:\n    pass", timeout=0.5)
@@ -349,8 +361,12 @@ def test_a_probe_that_keeps_failing_says_why(flaky_bwrap, monkeypatch, caplog) -
     monkeypatch.setattr(isolation, "_warned_process_mode", False)
     with caplog.at_level("INFO", logger="rlmx.sandbox"):
         assert isolation.resolve_mode("auto") == "process"
-        with pytest.raises(SandboxUnavailable, match="no more pids"):
+        with pytest.raises(SandboxUnavailable, match="no more pids") as refused:
             isolation.resolve_mode("bwrap")
+    # what to do about it, too
+    assert str(refused.value).endswith(
+        "install bubblewrap (apt-get install bubblewrap) or choose --sandbox process"
+    )
     assert runs.read_text().count("x") == PROBE_TRIES
     assert f"the probe failed {PROBE_TRIES} times: no more pids" in str(bwrap_problem())
     # the user is told why 'auto' fell back, not only that it did
@@ -364,3 +380,9 @@ def test_an_unknown_mode_is_named_with_the_choices() -> None:
         assert str(caught.value) == (
             f"unknown sandbox mode {mode!r}; choose one of auto, bwrap, process, none"
         )
+
+
+@needs_bwrap
+def test_auto_is_bwrap_where_bwrap_works() -> None:
+    assert isolation.resolve_mode("auto") == "bwrap"
+    assert isolation.resolve_mode("process") == "process"
