@@ -386,3 +386,23 @@ def test_an_unknown_mode_is_named_with_the_choices() -> None:
 def test_auto_is_bwrap_where_bwrap_works() -> None:
     assert isolation.resolve_mode("auto") == "bwrap"
     assert isolation.resolve_mode("process") == "process"
+
+
+@needs_bwrap
+def test_process_mode_is_warned_about_once_and_only_when_used(monkeypatch, caplog) -> None:
+    monkeypatch.setattr(isolation, "_warned_process_mode", False)
+    with caplog.at_level("WARNING", logger="rlmx.sandbox"):
+        assert [isolation.resolve_mode(m) for m in ("bwrap", "auto")] == ["bwrap", "bwrap"]
+        assert not caplog.records
+        isolation.resolve_mode("process")
+        isolation.resolve_mode("process")
+    assert [r.getMessage() for r in caplog.records] == [isolation.process_mode_warning()]
+
+
+@needs_bwrap
+def test_process_mode_asked_for_is_not_called_a_fall_back(flaky_bwrap, monkeypatch, caplog) -> None:
+    flaky_bwrap(99)  # bubblewrap fails here, but the user chose 'process' anyway
+    monkeypatch.setattr(isolation, "_warned_process_mode", False)
+    with caplog.at_level("WARNING", logger="rlmx.sandbox"):
+        isolation.resolve_mode("process")
+    assert "mode 'process'" in caplog.text and "FELL BACK" not in caplog.text
