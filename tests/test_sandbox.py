@@ -406,3 +406,8 @@ def test_process_mode_asked_for_is_not_called_a_fall_back(flaky_bwrap, monkeypat
     with caplog.at_level("WARNING", logger="rlmx.sandbox"):
         isolation.resolve_mode("process")
     assert "mode 'process'" in caplog.text and "FELL BACK" not in caplog.text
+
+
+def test_bwrap_works_exactly_when_no_problem_is_found() -> None:
+    # not skipped by needs_bwrap: that marker asks bwrap_works itself
+    assert bwrap_works() is (bwrap_problem() is None)
