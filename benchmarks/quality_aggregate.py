@@ -16,41 +16,21 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import statistics
-from collections import defaultdict
 from pathlib import Path
 
 from rlmx.eval.aggregate import KINDS
 from rlmx.eval.runner import generate, run_eval
 from rlmx.lm.specs import DEFAULT_SPEC
 
-from common import write_section
+from common import kind_table, write_section
 
 OUT = Path(__file__).with_name("results") / "quality_aggregate.jsonl"
 
 
 def table(rows: list[dict], methods: list[str], lengths: list[int]) -> str:
     """Exact answers per method and length, by question kind, and the median seconds."""
-    cells: dict[tuple, list[dict]] = defaultdict(list)
-    for row in rows:
-        cells[(row["method"], row["length"])].append(row)
-    head = "| method | tokens | " + " | ".join(KINDS) + " | all | median s |"
-    lines = [head, "|" + " --- |" * (len(KINDS) + 4)]
-    for method in methods:
-        for length in lengths:
-            done = cells.get((method, length), [])
-            if not done:
-                continue
-            by_kind = defaultdict(list)
-            for row in done:
-                by_kind[row["meta"]["kind"]].append(row["score"])
-            kinds = [f"{int(sum(by_kind[k]))}/{len(by_kind[k])}" if by_kind[k] else "-"
-                     for k in KINDS]  # fmt: skip
-            right = sum(row["score"] for row in done)
-            seconds = statistics.median(row.get("seconds", 0) for row in done)
-            lines.append(f"| {method} | {length:,} | " + " | ".join(kinds) +
-                         f" | {int(right)}/{len(done)} | {seconds:.0f} |")  # fmt: skip
-    return "\n".join(lines)
+    return kind_table(rows, methods, lengths, KINDS, lambda row: row["meta"]["kind"],
+                      lambda scores: f"{int(sum(scores))}/{len(scores)}")  # fmt: skip
 
 
 def main() -> None:

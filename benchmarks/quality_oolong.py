@@ -19,14 +19,13 @@ import argparse
 import asyncio
 import json
 import statistics
-from collections import defaultdict
 from pathlib import Path
 
 from rlmx.eval.oolong import FAMILIES
 from rlmx.eval.runner import generate, run_eval, token_counter
 from rlmx.lm.specs import DEFAULT_SPEC
 
-from common import write_section
+from common import kind_table, write_section
 
 RESULTS = Path(__file__).with_name("results")
 OUT = RESULTS / "quality_oolong.jsonl"
@@ -34,27 +33,10 @@ DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "oolong"
 
 
 def table(rows: list[dict], methods: list[str], lengths: list[int]) -> str:
-    """Mean score per method and length, each family's score, median seconds."""
-    cells: dict[tuple, list[dict]] = defaultdict(list)
-    for row in rows:
-        cells[(row["method"], row["length"])].append(row)
-    head = "| method | tokens | " + " | ".join(FAMILIES) + " | mean | median s |"
-    lines = [head, "|" + " --- |" * (len(FAMILIES) + 4)]
-    for method in methods:
-        for length in lengths:
-            done = cells.get((method, length), [])
-            if not done:
-                continue
-            by_family = defaultdict(list)
-            for row in done:
-                by_family[row["meta"]["family"]].append(row["score"])
-            shown = [f"{statistics.mean(by_family[f]):.2f}" if by_family[f] else "-"
-                     for f in FAMILIES]  # fmt: skip
-            mean = statistics.mean(row["score"] for row in done)
-            seconds = statistics.median(row.get("seconds", 0) for row in done)
-            lines.append(f"| {method} | {length:,} | " + " | ".join(shown) +
-                         f" | {mean:.2f} (n={len(done)}) | {seconds:.0f} |")  # fmt: skip
-    return "\n".join(lines)
+    """Mean score per method and length, each family's mean, median seconds."""
+    return kind_table(rows, methods, lengths, FAMILIES, lambda row: row["meta"]["family"],
+                      lambda scores: f"{statistics.mean(scores):.2f} (n={len(scores)})",
+                      total="mean")  # fmt: skip
 
 
 def main() -> None:
