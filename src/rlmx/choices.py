@@ -15,7 +15,6 @@ import re
 
 MAX_CHOICES = 64
 MAX_CHOICE_CHARS = 200
-CHOICE_TOKENS = 48  # room for the longest choice when a grammar holds the reply to one
 
 
 def check_choices(choices: list[str]) -> str | None:
