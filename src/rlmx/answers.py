@@ -19,6 +19,7 @@ from typing import Any
 from pydantic import TypeAdapter, ValidationError
 
 from .errors import ConfigError
+from .schema_guard import check_any_schema, check_client_schema, refusing_registry
 
 MAX_ERRORS = 8  # validation errors shown to the model at once
 
@@ -33,12 +34,13 @@ class AnswerSchema:
             from jsonschema import Draft202012Validator
             from jsonschema.exceptions import SchemaError
 
+            check_any_schema(schema)
             try:
                 Draft202012Validator.check_schema(schema)
             except SchemaError as exc:
                 raise ConfigError(f"not a valid JSON Schema: {exc.message}") from None
             self.json_schema = schema
-            self.validator = Draft202012Validator(schema)
+            self.validator = Draft202012Validator(schema, registry=refusing_registry())
         else:
             try:
                 self.adapter = TypeAdapter(schema)
@@ -64,7 +66,14 @@ class AnswerSchema:
                 return self.adapter.validate_python(data), None
             except ValidationError as exc:
                 return None, _pydantic_errors(exc)
-        errors = sorted(self.validator.iter_errors(data), key=lambda e: list(e.path))
+        from referencing.exceptions import Unresolvable
+
+        try:
+            errors = sorted(self.validator.iter_errors(data), key=lambda e: list(e.path))
+        except Unresolvable as exc:  # a reference to something not in the schema
+            return None, f"the schema cannot be used: {exc}"
+        except RecursionError:
+            return None, "the answer nests too deeply to be checked"
         if errors:
             return None, "; ".join(_where(list(e.path)) + e.message for e in errors[:MAX_ERRORS])
         return data, None
@@ -77,56 +86,68 @@ class AnswerSchema:
 
     def grammar(self) -> str | None:
         """GBNF rules whose ``answer`` rule is JSON matching the schema (llama.cpp), or None
-        where llama-cpp-python is not installed. Lists and strings without a bound get one
-        in the grammar only (a small model otherwise repeats items until its token limit
-        and the FINAL line never closes); the value is still checked against the schema."""
+        where llama-cpp-python is not installed, or where the grammar could not be kept
+        small (a minimum above the grammar's bounds, rules over ``GRAMMAR_MAX_RULE_CHARS``).
+        Lists and strings get at most ``GRAMMAR_MAX_ITEMS`` / ``GRAMMAR_MAX_CHARS`` in the
+        grammar only (a small model otherwise repeats items until its token limit, and
+        llama.cpp expands a bound of 10^8 into 10^8 rules); the value is still checked
+        against the schema itself."""
         try:
             from llama_cpp.llama_grammar import json_schema_to_gbnf
         except ImportError:
             return None
-        rules = json_schema_to_gbnf(json.dumps(bounded(self.json_schema)))
+        try:
+            rules = json_schema_to_gbnf(json.dumps(bounded(self.json_schema)))
+        except Exception:  # a minimum above the caps (_Unbounded), or llama-cpp-python's
+            return None  # converter does not take this schema
+        if len(rules) > GRAMMAR_MAX_RULE_CHARS:
+            return None
         return re.sub(r"^root ::=", "answer ::=", rules, flags=re.M)
 
 
-GRAMMAR_MAX_ITEMS = 50  # the grammar's bound on a list the schema leaves unbounded
-GRAMMAR_MAX_CHARS = 300  # ... and on a string
+GRAMMAR_MAX_ITEMS = 50
+GRAMMAR_MAX_CHARS = 300
+GRAMMAR_MAX_RULE_CHARS = 200_000  # a larger grammar is not built (the answer is still checked)
+# the grammar's bound on a list and on a string: (minimum keyword, maximum keyword, cap)
+_GRAMMAR_CAPS = {
+    "array": ("minItems", "maxItems", GRAMMAR_MAX_ITEMS),
+    "string": ("minLength", "maxLength", GRAMMAR_MAX_CHARS),
+}
+
+
+class _Unbounded(ConfigError):
+    """A schema's minimum is above what the grammar allows: no grammar for it (caught
+    in grammar(); terminal for nothing)."""
 
 
 def bounded(node: Any) -> Any:
     """A copy of a JSON Schema where every array has ``maxItems`` and every string
-    ``maxLength`` (their own, when they set one)."""
+    ``maxLength``, at most the grammar's caps (their own when smaller). Raises _Unbounded
+    where a minimum exceeds a cap."""
     if isinstance(node, list):
         return [bounded(item) for item in node]
     if not isinstance(node, dict):
         return node
     copy = {key: bounded(value) for key, value in node.items()}
-    if copy.get("type") == "array":
-        copy.setdefault("maxItems", GRAMMAR_MAX_ITEMS)
-    if copy.get("type") == "string" and "enum" not in copy and "const" not in copy:
-        copy.setdefault("maxLength", GRAMMAR_MAX_CHARS)
+    kind = copy.get("type")
+    caps = _GRAMMAR_CAPS.get(kind) if isinstance(kind, str) else None
+    if caps is None or "enum" in copy or "const" in copy:
+        return copy
+    low, high, cap = caps
+    minimum, own = copy.get(low, 0), copy.get(high, cap)
+    if not isinstance(minimum, int | float) or minimum > cap:
+        raise _Unbounded
+    copy[high] = min(own, cap) if isinstance(own, int | float) else cap
     return copy
 
 
-REGEX_KEYWORDS = ("pattern", "patternProperties")
-
-
 def client_schema(schema: Any) -> dict[str, Any]:
-    """A JSON Schema from an untrusted client (an HTTP request): checked now, and without
-    regular expressions, whose matching against a model's answer could stall the server."""
-    if not isinstance(schema, dict):
-        raise ConfigError("the schema must be a JSON object")
-    if _has_keyword(schema, REGEX_KEYWORDS):
-        raise ConfigError("regular expressions (pattern) are not accepted in a client's schema")
+    """A JSON Schema from an untrusted client (an HTTP request), checked now: no regular
+    expressions (matching could stall the server), no remote references, and caps on size,
+    nesting, enums and bounds (``schema_guard``)."""
+    check_client_schema(schema)
     AnswerSchema(schema)
     return schema
-
-
-def _has_keyword(node: Any, keywords: tuple[str, ...]) -> bool:
-    if isinstance(node, dict):
-        return any(k in keywords or _has_keyword(v, keywords) for k, v in node.items())
-    if isinstance(node, list):
-        return any(_has_keyword(item, keywords) for item in node)
-    return False
 
 
 _NOT_A_VALUE = object()

@@ -10,8 +10,9 @@ becomes an error string. The prompt is told the choices either way.
 
 from __future__ import annotations
 
-import json
 import re
+
+from .gbnf import control_problem, literal
 
 MAX_CHOICES = 64
 MAX_CHOICE_CHARS = 200
@@ -28,6 +29,10 @@ def check_choices(choices: list[str]) -> str | None:
         return f"each choice must be 1 to {MAX_CHOICE_CHARS} characters, not blank"
     if len({c.casefold() for c in cleaned}) < len(cleaned):
         return "choices must differ (ignoring case)"
+    for choice in cleaned:
+        problem = control_problem(choice)
+        if problem:
+            return f"choice {choice[:40]!r} holds a {problem}"
     return None
 
 
@@ -40,8 +45,7 @@ def with_choices(prompt: str, choices: list[str]) -> str:
 
 def choice_grammar(choices: list[str]) -> str:
     """A GBNF grammar whose only sentences are the choices."""
-    # a JSON string literal is a valid GBNF literal (same escapes for quotes, \\ and \n)
-    return "root ::= " + " | ".join(json.dumps(c.strip()) for c in choices)
+    return "root ::= " + " | ".join(literal(c.strip()) for c in choices)
 
 
 def match_choice(reply: str, choices: list[str]) -> str | None:

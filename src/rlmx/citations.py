@@ -12,6 +12,7 @@ excerpt around it for viewers. A quote that is not found is kept, with ``found=F
 
 from __future__ import annotations
 
+import bisect
 import json
 import re
 from collections.abc import Iterator, Sequence
@@ -19,7 +20,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from .documents import HEADING, SECTION_MARKER
+from .document_formats import HEADING, SECTION_MARKER
 
 EXCERPT_CHARS = 1200  # of the source on either side of a quote, for viewers ...
 SECTION_EXCERPT_CHARS = 8000  # ... or its whole page (slide, sheet) when it is this short
@@ -72,11 +73,13 @@ class Citation:
 
 
 def locate(quotes: Sequence[str], sources: Sequence[Source]) -> list[Citation]:
-    """A citation per quote, in order: exact matches first, then loose ones."""
-    return [_locate(quote, sources) for quote in quotes]
+    """A citation per quote, in order: exact matches first, then loose ones. Linear in the
+    texts: each source is folded once for all quotes, then searched with ``str.find``."""
+    folded: dict[int, Folded] = {}
+    return [_locate(quote, sources, folded) for quote in quotes]
 
 
-def _locate(quote: str, sources: Sequence[Source]) -> Citation:
+def _locate(quote: str, sources: Sequence[Source], folded: dict[int, Folded]) -> Citation:
     needle = quote.strip()
     if not needle:
         return Citation(quote, found=False)
@@ -86,47 +89,84 @@ def _locate(quote: str, sources: Sequence[Source]) -> Citation:
             return _cite(quote, source, start, start + len(needle), exact=True)
     pieces = loose_pieces(needle)
     if pieces:
-        for source in sources:
-            span = find_pieces(pieces, source.text)
+        for index, source in enumerate(sources):
+            if index not in folded:
+                folded[index] = Folded(source.text)
+            span = folded[index].find_pieces(pieces)
             if span is not None:
                 return _cite(quote, source, *span, exact=False)
     return Citation(quote, found=False)
 
 
-def loose_pieces(quote: str) -> list[re.Pattern[str]]:
-    r"""One regular expression per ``...``-separated piece of a quote, matching it whatever
-    its case, spacing, quote marks and dashes (linear: literals and ``\s+`` only)."""
-    pieces = []
-    for piece in _ELLIPSIS.split(quote):
-        words = piece.strip(_EDGE_PUNCTUATION).split()
-        if words:
-            joined = r"\s+".join("".join(map(_char_class, word)) for word in words)
-            pieces.append(re.compile(joined, re.IGNORECASE))
-    return pieces
+_FOLD = str.maketrans({c: same[0] for c, same in _EQUIVALENT.items()} | {"`": "'"})
+_SPACES = re.compile(r"\s+")
 
 
-def find_pieces(pieces: list[re.Pattern[str]], text: str) -> tuple[int, int] | None:
-    """The span of the first place where the pieces follow each other, each within
-    ``MAX_GAP_CHARS`` of the one before. Each later piece takes its earliest match (no
-    backtracking across gaps, which a hostile quote could make exponential); at most
-    ``MAX_STARTS`` places of the first piece are tried."""
-    for tried, first in enumerate(pieces[0].finditer(text)):
-        if tried == MAX_STARTS:
-            return None
-        end = first.end()
-        for piece in pieces[1:]:
-            match = piece.search(text, end, end + MAX_GAP_CHARS + 10_000)  # room for it
-            if match is None or match.start() > end + MAX_GAP_CHARS:
-                break
-            end = match.end()
-        else:
-            return first.start(), end
-    return None
+def fold(text: str) -> str:
+    """Text as loose matching compares it: equivalent quote marks and dashes made one,
+    lower case, each run of whitespace one space."""
+    return _SPACES.sub(" ", _lower(text.translate(_FOLD)))
 
 
-def _char_class(char: str) -> str:
-    same = _EQUIVALENT.get(char)
-    return f"[{re.escape(same)}]" if same else re.escape(char)
+def _lower(text: str) -> str:
+    lowered = text.lower()
+    if len(lowered) == len(text):
+        return lowered
+    # a character whose lower case is longer (U+0130): kept as it is, so offsets hold
+    return "".join(c if len(c.lower()) != 1 else c.lower() for c in text)
+
+
+def loose_pieces(quote: str) -> list[str]:
+    """The ``...``-separated pieces of a quote, folded, without punctuation at their ends."""
+    pieces = (fold(piece.strip(_EDGE_PUNCTUATION)).strip() for piece in _ELLIPSIS.split(quote))
+    return [piece for piece in pieces if piece]
+
+
+class Folded:
+    """A source's text folded once (``fold``), with the way back to its own offsets."""
+
+    def __init__(self, text: str) -> None:
+        lowered = _lower(text.translate(_FOLD))
+        parts: list[str] = []
+        self.folded_at: list[int] = [0]  # where each stretch starts in the folded text ...
+        self.source_at: list[int] = [0]  # ... and in the source
+        position = length = 0
+        for spaces in _SPACES.finditer(lowered):
+            parts += [lowered[position : spaces.start()], " "]
+            length += spaces.start() - position + 1
+            position = spaces.end()
+            self.folded_at.append(length)
+            self.source_at.append(position)
+        parts.append(lowered[position:])
+        self.text = "".join(parts)
+
+    def source_offset(self, index: int) -> int:
+        """The source offset of a folded offset (a folded space: where its run starts)."""
+        stretch = bisect.bisect_right(self.folded_at, index) - 1
+        return self.source_at[stretch] + index - self.folded_at[stretch]
+
+    def find_pieces(self, pieces: list[str]) -> tuple[int, int] | None:
+        """The source span of the first place where the pieces follow each other, each
+        within ``MAX_GAP_CHARS`` of the one before; each later piece takes its earliest
+        place (no backtracking across gaps), and at most ``MAX_STARTS`` places of the
+        first piece are tried: ``str.find`` calls over bounded windows, so linear."""
+        start = self.text.find(pieces[0])
+        for _ in range(MAX_STARTS):
+            if start < 0:
+                return None
+            end = start + len(pieces[0])
+            for piece in pieces[1:]:
+                found = self.text.find(piece, end, end + MAX_GAP_CHARS + len(piece))
+                if found < 0:
+                    break
+                end = found + len(piece)
+            else:
+                return self._span(start, end)
+            start = self.text.find(pieces[0], start + 1)
+        return None
+
+    def _span(self, start: int, end: int) -> tuple[int, int]:
+        return self.source_offset(start), self.source_offset(end - 1) + 1
 
 
 def _cite(quote: str, source: Source, start: int, end: int, exact: bool) -> Citation:

@@ -12,6 +12,8 @@ from rich.panel import Panel
 from rich.syntax import Syntax
 from rich.text import Text
 
+from .terminal import for_stream, visible
+
 EXCERPT_LINES = 12
 
 
@@ -130,7 +132,7 @@ class PlainProgress:
             text = f"error: {event.message}"
         else:
             return
-        print(f"[rlmx] {indent}{text}", file=self.stream, flush=True)
+        print(for_stream(f"[rlmx] {indent}{text}", self.stream), file=self.stream, flush=True)
 
 
 class LiveProgress:
@@ -156,10 +158,10 @@ class LiveProgress:
 
     def __call__(self, event: Any) -> None:
         self.tally.take(event)
-        if event.type == "cell_started" and event.depth == 0:
-            self.code, self.output = event.code, "(running...)"
+        if event.type == "cell_started" and event.depth == 0:  # shown on a terminal only
+            self.code, self.output = visible(event.code), "(running...)"
         elif event.type == "code_executed" and event.depth == 0:
-            self.code, self.output = event.code, event.output
+            self.code, self.output = visible(event.code), visible(event.output)
         self.live.refresh()
 
     def _render(self) -> Panel:

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Annotated, Any, Literal, Protocol
 
-from pydantic import BaseModel, Field, TypeAdapter
+from pydantic import BaseModel, Field, TypeAdapter, ValidationInfo, field_validator
 
 log = logging.getLogger("rlmx.events")
 
@@ -24,12 +24,23 @@ SCHEMA_VERSION = 1
 PREVIEW_CHARS = 10_000  # longest text kept in one event field (head and tail)
 
 
+WHOLE_FIELDS = frozenset({"answer"})  # kept whole: an answer is what the run is for
+
+
 def preview(text: str, limit: int = PREVIEW_CHARS) -> str:
-    """Keep the head and tail of long text so an event never carries a whole document."""
+    """Keep the head and tail of long text so an event never carries a whole document;
+    at most ``limit`` characters, so a preview of a preview is itself."""
     if len(text) <= limit:
         return text
-    half = limit // 2
+    half = (limit - 64) // 2
     return f"{text[:half]}\n... [{len(text) - 2 * half} characters omitted] ...\n{text[-half:]}"
+
+
+def preview_value(value: Any, limit: int = PREVIEW_CHARS) -> Any:
+    """A JSON value as it is when its JSON text is short, else ``{"preview": ...}`` of it
+    (a tool's arguments come from model code and may be megabytes)."""
+    text = json.dumps(value, ensure_ascii=False, default=str)
+    return value if len(text) <= limit else {"preview": preview(text, limit)}
 
 
 class _Event(BaseModel):
@@ -39,6 +50,15 @@ class _Event(BaseModel):
     depth: int = 0
     iteration: int = 0
     ts: float = Field(default_factory=time.time)
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _previewed(cls, value: Any, info: ValidationInfo) -> Any:
+        """Every text field but an answer is previewed, whoever built the event: events
+        are stored and streamed, and their texts come from model code and documents."""
+        if isinstance(value, str) and info.field_name not in WHOLE_FIELDS:
+            return preview(value)
+        return value
 
 
 class RunStarted(_Event):
@@ -99,7 +119,7 @@ class ToolCall(_Event):
 
     type: Literal["tool_call"] = "tool_call"
     name: str
-    arguments: dict[str, Any]
+    arguments: dict[str, Any]  # previewed as a whole when long (preview_value)
     result: str
     error: str | None = None
     seconds: float

@@ -15,7 +15,7 @@ from typing import Any
 from .budget import BudgetExhausted
 from .choices import check_choices, choice_grammar, match_choice, with_choices
 from .errors import ToolError
-from .events import ChildRun, SubBatch, SubCall, ToolCall, preview
+from .events import ChildRun, SubBatch, SubCall, ToolCall, preview_value
 from .host_functions import HostFunctions
 from .lm.base import LMError, Message, Usage
 from .repl.context import ContextError
@@ -119,9 +119,9 @@ class HostCalls:
             SubCall,
             call_id=call_id,
             model=name,
-            prompt=preview(prompt),
+            prompt=prompt,
             prompt_chars=len(prompt),
-            response=preview(text),
+            response=text,
             error=error,
             usage=usage.to_dict(),
             seconds=time.perf_counter() - started,
@@ -152,8 +152,8 @@ class HostCalls:
             await run.emit(
                 ToolCall,
                 name=name,
-                arguments={"args": args, "kwargs": kwargs},
-                result=preview(encoded),
+                arguments=preview_value({"args": args, "kwargs": kwargs}),
+                result=encoded,
                 error=error,
                 seconds=time.perf_counter() - started,
                 span=span,
@@ -209,7 +209,7 @@ class HostCalls:
         await run.emit(
             ChildRun,
             child_run_id=child.run_id,
-            prompt=preview(prompt),
+            prompt=prompt,
             answer=result.answer,
             status=result.status,
             usage=result.usage.to_dict(),

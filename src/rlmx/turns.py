@@ -17,7 +17,7 @@ from typing import Any
 from . import prompts
 from .budget import BudgetExhausted
 from .citations import Citation, locate
-from .events import CellStarted, CodeExecuted, FinalAnswer, LLMCall, Notice, preview
+from .events import CellStarted, CodeExecuted, FinalAnswer, LLMCall, Notice
 from .lm.base import LM, Message, prompt_tokens
 from .policy import CellOutcome, Task
 from .protocol import ProseFinal, parse_reply
@@ -25,6 +25,8 @@ from .repl import frames
 from .repl.sandbox import CellResult
 from .result import NO_FINAL_WARNING, STATUS_WARNINGS, Status, unfound_quotes_warning
 from .workspace import Workspace
+
+SCHEMA_CHECK_SECONDS = 10.0  # to check a final answer against its schema
 
 
 @dataclass(frozen=True)
@@ -78,7 +80,9 @@ class Turns:
         self.final_only = False  # the last turn repeated an earlier one: ask for FINAL
         self.warnings: list[str] = []  # why the answer may be unreliable (Result.warnings)
         self.schema = run.schema  # an AnswerSchema when the answer must be typed
-        self.answer_rules = self.schema.grammar() if self.schema is not None else None
+        # built only for a root that takes a grammar: it is work on a client's schema
+        takes_grammar = self.schema is not None and run.root_lm.supports_grammar
+        self.answer_rules = self.schema.grammar() if takes_grammar else None
         self.mismatches = 0
         self.value: Any = None  # the validated typed answer
         self.citations: list[Citation] = []  # where the answer's quotes are in the context
@@ -175,7 +179,7 @@ class Turns:
     async def typed(self, final: _Final, messages: list[Message]) -> _Final | None:
         """A final answer checked against the run's schema; None after sending the errors
         back (up to ``schema_retries`` times, then the answer stands with a warning)."""
-        settled, problem = self.settle(final)
+        settled, problem = await self.settle(final)
         if problem is None:
             return settled
         self.mismatches += 1
@@ -184,12 +188,17 @@ class Turns:
             return None
         return self.unsettled(final, problem)
 
-    def settle(self, final: _Final) -> tuple[_Final, str | None]:
+    async def settle(self, final: _Final) -> tuple[_Final, str | None]:
         """The final as the validated value's JSON (kept in ``value``), or as it came and
-        what is wrong with it; without a schema, as it came."""
+        what is wrong with it; without a schema, as it came. Checked off the event loop and
+        within SCHEMA_CHECK_SECONDS: the schema may be a client's."""
         if self.schema is None:
             return final, None
-        value, problem = self.schema.check(final.answer)
+        check = asyncio.to_thread(self.schema.check, final.answer)
+        try:
+            value, problem = await asyncio.wait_for(check, SCHEMA_CHECK_SECONDS)
+        except TimeoutError:
+            return final, f"the answer could not be checked within {SCHEMA_CHECK_SECONDS:g} s"
         if problem is not None:
             return final, problem
         self.value = value
@@ -201,7 +210,7 @@ class Turns:
 
     async def last_answer(self, final: _Final) -> str:
         """The last turn's answer: no retry is left, so a mismatch only warns."""
-        settled, problem = self.settle(final)
+        settled, problem = await self.settle(final)
         await self.cite(final)
         return (settled if problem is None else self.unsettled(final, problem)).answer
 
@@ -280,7 +289,7 @@ class Turns:
         await run.emit(
             LLMCall,
             model=run.root_lm.name,
-            response=preview(response.text),
+            response=response.text,
             usage=response.usage.to_dict(),
             seconds=time.perf_counter() - started,
             prompt_chars=sum(len(m["content"]) for m in messages),
@@ -290,7 +299,7 @@ class Turns:
     async def run_cell(self, code: str) -> CellResult:
         run = self.run
         run.current_cell = self.cells_run + 1
-        await run.emit(CellStarted, cell=run.current_cell, code=preview(code))
+        await run.emit(CellStarted, cell=run.current_cell, code=code)
         try:
             output_cap = run.cfg.max_output_chars or run.policy.max_output_chars
             result = await self.sandbox.execute(code, run.cfg.cell_timeout, output_cap)
@@ -300,7 +309,7 @@ class Turns:
         await run.emit(
             CodeExecuted,
             cell=self.cells_run,
-            code=preview(code),
+            code=code,
             output=result.output,
             error=result.error,
             seconds=result.seconds,

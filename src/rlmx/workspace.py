@@ -43,7 +43,9 @@ class Workspace:
             )
         env = self.environment
         data = env.sandbox_context() if env else context
-        self.prepared = prepare_context(data, self.workdir, read_document)
+        # documents are parsed in confined children, and the host waits for them here:
+        # off the event loop, so a server answers other requests meanwhile
+        self.prepared = await asyncio.to_thread(prepare_context, data, self.workdir, read_document)
         self.prepared.kind = getattr(env, "context_kind", self.prepared.kind)
         return self.prepared
 
@@ -93,7 +95,7 @@ class Workspace:
             raise ContextError("a video or an environment can only be a session's first context")
         folder = Path(tempfile.mkdtemp(prefix=f"{name}-", dir=self.workdir))
         try:
-            prepared = prepare_context(data, folder, read_document)
+            prepared = await asyncio.to_thread(prepare_context, data, folder, read_document)
             await self.sandbox.define(name, prepared)  # staged as a file of its own
         finally:
             shutil.rmtree(folder, ignore_errors=True)

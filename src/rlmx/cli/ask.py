@@ -18,7 +18,7 @@ from ..repl.context import ContextError, collect_files
 from ..repl.isolation import MODES
 from ..rlm import RLM
 from ..video.options import VideoOptions
-from .common import EXIT_USAGE, MODEL_HELP, app, check_setup, fail, parse_aliases
+from .common import EXIT_USAGE, MODEL_HELP, app, check_setup, fail, out, parse_aliases
 
 
 def load_context(paths: list[str]) -> Any:
@@ -179,22 +179,22 @@ def load_schema(path: Path) -> dict[str, Any]:
 
 def print_result(result: Any) -> None:
     """The answer and the quotes it cites on stdout, the status line (and any error) on
-    stderr."""
+    stderr; control characters shown as escapes on a terminal (``terminal.py``)."""
     total = result.usage.total
     cost = f"${result.cost_usd:.4f}" if result.cost_usd is not None else "n/a"
-    typer.echo(result.answer if result.answer is not None else "(no answer)")
+    out(result.answer if result.answer is not None else "(no answer)")
     for number, cite in enumerate(result.citations, 1):
         quote = cite.quote if len(cite.quote) <= 120 else cite.quote[:119] + "…"
-        typer.echo(f'[{number}] "{quote}" ({cite.where()})')
-    typer.echo(
+        out(f'[{number}] "{quote}" ({cite.where()})')
+    out(
         f"-- status {result.status} | iterations {result.iterations} | "
         f"tokens {total.total_tokens:,} ({total.calls} calls) | cost {cost} | "
         f"{result.seconds:.1f} s | run {result.run_id}",
         err=True,
     )
     for warning in result.warnings:
-        typer.echo(f"rlmx: warning: {warning}", err=True)
+        out(f"rlmx: warning: {warning}", err=True)
     if result.error:
-        typer.echo(f"rlmx: error: {result.error}", err=True)
+        out(f"rlmx: error: {result.error}", err=True)
     if result.trajectory:
-        typer.echo(f"-- trajectory: {result.trajectory}", err=True)
+        out(f"-- trajectory: {result.trajectory}", err=True)

@@ -34,7 +34,7 @@ from .ask import (
     print_result,
     run_with_progress,
 )
-from .common import app, fail
+from .common import app, fail, out
 
 HELP = "Commands: /reset (a fresh REPL, same context), /history, /exit. Ctrl-D ends."
 
@@ -66,7 +66,7 @@ def command(session: Session, line: str) -> bool:
         typer.echo("-- the REPL was reset: variables and history are gone", err=True)
     elif name == "/history":
         for number, item in enumerate(session.history, 1):
-            typer.echo(f"{number}. {item['query']}\n   -> {item['answer']} ({item['status']})")
+            out(f"{number}. {item['query']}\n   -> {item['answer']} ({item['status']})")
     else:
         typer.echo(f"rlmx: unknown command {name}. {HELP}", err=True)
     return True

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -10,6 +11,7 @@ from rich.console import Console
 from ..lm.base import LMError
 from ..lm.specs import validate_spec
 from ..repl.isolation import MODES
+from ..terminal import for_stream
 
 if TYPE_CHECKING:
     from ..jobs import Runner
@@ -23,8 +25,14 @@ app = typer.Typer(
 EXIT_USAGE = 2
 
 
+def out(text: str, err: bool = False) -> None:
+    """Print a line whose text may come from a model or a document: on a terminal its
+    control characters are shown as escapes (``terminal.py``)."""
+    typer.echo(for_stream(text, sys.stderr if err else sys.stdout), err=err)
+
+
 def fail(message: str, code: int = EXIT_USAGE) -> typer.Exit:
-    typer.echo(f"rlmx: error: {message}", err=True)
+    out(f"rlmx: error: {message}", err=True)
     return typer.Exit(code)
 
 

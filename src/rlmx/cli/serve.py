@@ -80,6 +80,12 @@ def serve(
     ] = None,
     sandbox: Annotated[str, typer.Option(help=f"One of {', '.join(MODES)}.")] = "auto",
     max_runs: Annotated[int, typer.Option(min=1, help="Runs executing at once.")] = 4,
+    max_queued: Annotated[
+        int, typer.Option(min=0, help="Runs waiting for a slot; more get 429.")
+    ] = 16,
+    max_run_seconds: Annotated[
+        float, typer.Option(min=1, help="Wall-clock limit of a run (clients may ask less).")
+    ] = 3600.0,
     otlp_endpoint: Annotated[
         str | None,
         typer.Option(
@@ -126,6 +132,8 @@ def serve(
         vision=vision,
         sandbox=sandbox,
         max_runs=max_runs,
+        max_queued=max_queued,
+        max_run_seconds=max_run_seconds,
         telemetry=otlp_endpoint,
         max_sessions=max_sessions,
         session_idle_seconds=session_idle,

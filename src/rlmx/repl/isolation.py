@@ -174,13 +174,19 @@ def _bwrap_prefix(tmp_mb: int = 64) -> list[str]:
         if Path(etc).exists():
             args += ["--ro-bind", etc, etc]
     for prefix in sorted({sys.base_prefix, sys.prefix}):
-        # The interpreter may live under the host's home (pyenv): bind exactly that path,
-        # with traversable empty parents so the unprivileged worker can still import.
+        # The interpreter may live under the host's home (pyenv): bind exactly that path.
         if not prefix.startswith("/usr"):
-            for parent in reversed(Path(prefix).parents[:-1]):
-                args += ["--perms", "0755", "--dir", str(parent)]
-            args += ["--ro-bind", prefix, prefix]
+            args += _read_only_at_own_path(prefix)
     return args
+
+
+def _read_only_at_own_path(path: str) -> list[str]:
+    """bwrap args showing ``path`` read-only where it is, with traversable empty parents
+    so that a worker with a uid of its own can still reach it."""
+    args = []
+    for parent in reversed(Path(path).parents[:-1]):
+        args += ["--perms", "0755", "--dir", str(parent)]
+    return [*args, "--ro-bind", path, path]
 
 
 def worker_command(
@@ -204,6 +210,17 @@ def worker_command(
         args += ["--ro-bind", str(host_files), HOST_FILES_INSIDE]
     args += ["--chdir", "/tmp", "--", *python, f"{WORKER_DIR_INSIDE}/worker.py"]
     return args, inside
+
+
+def child_command(mode: str, script: Path, args: list[str]) -> list[str]:
+    """The argv that runs one of rlmx's own scripts (``confined_child.py``) in ``mode``
+    (``bwrap`` or ``process``): under bwrap with rlmx's package folder visible, read-only,
+    at its own path, and nothing of the host's files but the runtime."""
+    python = [_python(), "-E", "-s", "-B", str(script), *args]
+    if mode == "process":
+        return python
+    package = _read_only_at_own_path(str(script.resolve().parent))
+    return [*_bwrap_prefix(), *package, "--chdir", "/tmp", "--", *python]
 
 
 def worker_env(home: str) -> dict[str, str]:

@@ -25,6 +25,7 @@ from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request
 from fastapi import Path as Path_
@@ -71,7 +72,9 @@ class ServerSettings:
     sub: str | None = None
     vision: str | None = None  # vision model for look() in video runs
     sandbox: str = "auto"
-    max_runs: int = 4  # runs executing at once; more wait in a queue
+    max_runs: int = 4  # runs executing at once; more wait in a queue ...
+    max_queued: int = 16  # ... of at most this many; more are refused (429, Retry-After)
+    max_run_seconds: float = 3600.0  # a run's wall-clock budget; a client may ask for less
     concurrency: int = 8  # LM calls in flight per run
     max_upload_bytes: int = 200 * 1024 * 1024
     max_json_bytes: int = 32 * 1024 * 1024
@@ -102,7 +105,8 @@ class ServerSettings:
         table, options = self.model_table(), request.options
         root = table.pick(request.root, "root model") if request.root else self.root
         sub = table.pick(options.sub, "sub model") if options.sub else self.sub
-        budget = Budget(max_usd=options.budget_usd)
+        seconds = min(options.max_seconds or self.max_run_seconds, self.max_run_seconds)
+        budget = Budget(max_usd=options.budget_usd, max_seconds=seconds)
         return RLM(
             root=root,
             sub=sub,
@@ -126,8 +130,9 @@ def create_app(settings: ServerSettings) -> FastAPI:
         store = open_store(settings.store, settings.data_dir)
         await store.connect()
         app.state.manager = RunManager(
-            store, settings.build_rlm, settings.data_dir / "uploads", settings.max_runs
-        )
+            store, settings.build_rlm, settings.data_dir / "uploads", settings.max_runs,
+            max_queued=settings.max_queued,
+        )  # fmt: skip
         await app.state.manager.open()
         app.state.sessions = SessionManager(
             app.state.manager, settings.max_sessions, settings.session_idle_seconds
@@ -140,7 +145,9 @@ def create_app(settings: ServerSettings) -> FastAPI:
             await app.state.manager.shutdown()
             await store.close(app.state.manager.replica)
 
-    app = FastAPI(title="rlmx", version=__version__, lifespan=lifespan)
+    # the API docs are served by _docs_routes, behind the token like every other route
+    app = FastAPI(title="rlmx", version=__version__, lifespan=lifespan, docs_url=None,
+                  redoc_url=None, openapi_url=None)  # fmt: skip
     app.state.settings = settings
     guard.install(app)
     if settings.cors_origins:
@@ -165,6 +172,7 @@ def create_app(settings: ServerSettings) -> FastAPI:
     app.include_router(_run_routes(settings), dependencies=guarded)
     app.include_router(session_routes(settings), dependencies=guarded)
     app.include_router(openai_routes(), dependencies=guarded)
+    app.include_router(_docs_routes(app), dependencies=guarded)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     return app
 
@@ -180,6 +188,33 @@ def _auth(token: str | None) -> Any:
             raise HTTPException(401, "missing or wrong token", {"WWW-Authenticate": "Bearer"})
 
     return check
+
+
+def _docs_routes(app: FastAPI) -> APIRouter:
+    """The OpenAPI schema and its two viewers; the viewers fetch the schema with the
+    page's own ``?token=``."""
+    from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
+    from fastapi.responses import HTMLResponse, JSONResponse
+
+    router = APIRouter(include_in_schema=False)
+
+    def schema_url(request: Request) -> str:
+        token = request.query_params.get("token")
+        return "/openapi.json" + (f"?{urlencode({'token': token})}" if token else "")
+
+    @router.get("/openapi.json")
+    async def openapi() -> JSONResponse:
+        return JSONResponse(app.openapi())
+
+    @router.get("/docs")
+    async def docs(request: Request) -> HTMLResponse:
+        return get_swagger_ui_html(openapi_url=schema_url(request), title="rlmx API")
+
+    @router.get("/redoc")
+    async def redoc(request: Request) -> HTMLResponse:
+        return get_redoc_html(openapi_url=schema_url(request), title="rlmx API")
+
+    return router
 
 
 def manager_of(request: Request) -> RunManager:

@@ -21,7 +21,7 @@ from starlette.datastructures import UploadFile
 
 from . import guard, samples
 from .runs import RUN_ID, RunOptions, RunRequest
-from .statuses import CLIENT_ERRORS, http_status
+from .statuses import CLIENT_ERRORS, http_headers, http_status
 
 UPLOAD_CHUNK = 1 << 20
 SAVED_CONTEXT = "context.txt"  # a text or sample context, kept for follow-ups
@@ -106,7 +106,7 @@ async def accept(
     except BaseException as exc:
         shutil.rmtree(folder, ignore_errors=True)
         if isinstance(exc, CLIENT_ERRORS):
-            raise HTTPException(http_status(exc), str(exc)) from None
+            raise HTTPException(http_status(exc), str(exc), http_headers(exc)) from None
         raise
 
 
@@ -131,7 +131,7 @@ async def accept_run_context(
     try:
         return await start(request)
     except CLIENT_ERRORS as exc:
-        raise HTTPException(http_status(exc), str(exc)) from None
+        raise HTTPException(http_status(exc), str(exc), http_headers(exc)) from None
 
 
 def set_context(request: RunRequest, body: ContextBody, data_root: Path, folder: Path) -> None:

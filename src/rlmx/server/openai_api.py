@@ -30,7 +30,7 @@ from sse_starlette import EventSourceResponse
 
 from ..answers import client_schema
 from .runs import RunManager, RunOptions, RunRequest
-from .statuses import CLIENT_ERRORS, http_status
+from .statuses import CLIENT_ERRORS, http_headers, http_status
 
 DEFAULT_MODEL = "rlmx"
 
@@ -92,7 +92,8 @@ def openai_routes() -> APIRouter:
             return openai_error(exc.status_code, str(exc.detail), code)
         except CLIENT_ERRORS as exc:
             status = http_status(exc)
-            return openai_error(status, str(exc), "model_not_found" if status == 404 else None)
+            code = "model_not_found" if status == 404 else None
+            return openai_error(status, str(exc), code, http_headers(exc))
         if body.stream:
             return EventSourceResponse(_stream(manager, run_id, body))
         try:
@@ -155,10 +156,14 @@ def message_text(message: dict[str, Any]) -> str:
     raise ValueError("every message needs text content")
 
 
-def openai_error(status: int, message: str, code: str | None = None) -> JSONResponse:
+def openai_error(
+    status: int, message: str, code: str | None = None, headers: dict[str, str] | None = None
+) -> JSONResponse:
     kind = "invalid_request_error" if status < 500 else "server_error"
     return JSONResponse(
-        {"error": {"message": message, "type": kind, "param": None, "code": code}}, status
+        {"error": {"message": message, "type": kind, "param": None, "code": code}},
+        status,
+        headers,
     )
 
 

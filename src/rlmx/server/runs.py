@@ -26,6 +26,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from ..errors import CapacityError
 from ..events import RunFinished
 from ..rlm import RLM
 from ..session import Session
@@ -59,6 +60,7 @@ class RunOptions(BaseModel):
     max_depth: int = Field(default=1, ge=1, le=5)
     max_iterations: int = Field(default=20, ge=1, le=500)
     budget_usd: float | None = Field(default=None, ge=0)
+    max_seconds: float | None = Field(default=None, gt=0)  # at most the server's own cap
 
     def options(self) -> RunOptions:
         """Only the run options of a request body that extends this model."""
@@ -100,7 +102,8 @@ class _LiveRun:
 
 
 class RunManager:
-    """Owns this replica's runs: at most ``max_runs`` execute at once, the rest queue."""
+    """Owns this replica's runs: at most ``max_runs`` execute at once, at most
+    ``max_queued`` wait for a slot, and more are refused (CapacityError: HTTP 429)."""
 
     def __init__(
         self,
@@ -109,11 +112,14 @@ class RunManager:
         uploads: Path,
         max_runs: int = 4,
         replica: str | None = None,
+        max_queued: int = 16,
     ) -> None:
         self.store = store
         self.build_rlm = build_rlm
         self.uploads = uploads
         self.slots = asyncio.Semaphore(max_runs)
+        self.max_queued = max_queued
+        self.queued = 0  # runs started here that wait for a slot
         self.live: dict[str, _LiveRun] = {}
         self.stopping = False
         self.replica = replica or new_replica_id()
@@ -151,7 +157,13 @@ class RunManager:
 
     # -- starting ---------------------------------------------------------------------------
     async def start(self, run_id: str, request: RunRequest) -> None:
-        """Check the request (raises ValueError / LMError) and start the run in the background."""
+        """Check the request (raises ValueError / LMError, CapacityError when the queue is
+        full) and start the run in the background."""
+        if self.queued >= self.max_queued:
+            raise CapacityError(
+                f"{self.queued} runs are waiting for a slot (at most {self.max_queued}); "
+                "try again later"
+            )
         rlm = request.session.rlm if request.session is not None else self.build_rlm(request)
         await self.store.create_run(NewRun(
             run_id, request.query, request.source, _spec_name(rlm.root), _spec_name(rlm.sub),
@@ -159,13 +171,16 @@ class RunManager:
         ))  # fmt: skip
         live = _LiveRun(run_id)
         self.live[run_id] = live
+        self.queued += 1
         live.task = asyncio.create_task(self._execute(live, rlm, request))
 
     async def _execute(self, live: _LiveRun, rlm: RLM, request: RunRequest) -> None:
         started = time.time()
         status, error = "error", "the run ended without a result"
+        waiting = True
         try:
             async with self.slots:
+                self.queued, waiting = self.queued - 1, False
                 await self.store.set_status(live.run_id, "running")
                 sink = _StoreSink(self, live, request.source_label)
                 if request.session is not None:
@@ -181,6 +196,7 @@ class RunManager:
         except Exception as exc:  # a context or setup error: report it as the run's end
             error = f"{type(exc).__name__}: {exc}"
         finally:
+            self.queued -= waiting
             if not live.finished:
                 final = _finished_event(live.run_id, status, error, time.time() - started)
                 await _StoreSink(self, live).emit(final)

@@ -20,3 +20,11 @@ def http_status(exc: BaseException) -> int:
     if isinstance(exc, BudgetError):
         return 402
     return 500
+
+
+RETRY_AFTER_SECONDS = 5  # told to a client refused for capacity (429)
+
+
+def http_headers(exc: BaseException) -> dict[str, str] | None:
+    """Headers of the status: ``Retry-After`` for a full capacity."""
+    return {"Retry-After": str(RETRY_AFTER_SECONDS)} if isinstance(exc, CapacityError) else None

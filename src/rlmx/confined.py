@@ -1,0 +1,133 @@
+"""Untrusted bytes parsed in a child process, never in the host's own.
+
+A document from a client or a folder is hostile input, and its parser (pypdf, openpyxl,
+python-docx ...) can be made to loop, allocate or recurse without end by a small file. So
+the host hands the file to ``confined_child.py`` in a child process:
+
+- under bubblewrap where it works (no network, the system read-only, a private /tmp),
+  else as a plain process;
+- in a cgroup of its own and with a uid of its own where the host can make them
+  (``repl/confine.Jail``, as workers);
+- with rlimits on address space, CPU seconds, written bytes (its output) and processes;
+- with a wall-clock limit the host keeps: past it the child and all it started are killed.
+
+The input is the child's stdin and its text goes to a file (both opened by the host), so
+nothing here waits on a pipe. A child over a limit is an error for that input only
+(``ContextError``); the host and its other runs go on.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import ContextError
+from .repl import isolation
+from .repl.confine import Jail
+
+CHILD = Path(__file__).resolve().parent / "confined_child.py"
+STDERR_CHARS = 4000  # of a child's stderr kept for the message
+TIMED_OUT = -1000  # the status of a child the host's clock ended
+
+
+class ParseFailed(ContextError):
+    """A confined parse failed; ``said`` is True when the converter itself said why (the
+    file is encrypted, empty ...), False for a damaged file or a limit it passed."""
+
+    def __init__(self, message: str, said: bool) -> None:
+        super().__init__(message)
+        self.said = said
+
+
+@dataclass(frozen=True)
+class ParseLimits:
+    """What one confined parse may use."""
+
+    memory_mb: int = 2048
+    cpu_seconds: int = 120
+    wall_seconds: float = 300.0
+    output_mb: int = 512
+    processes: int = 64  # threads count here (OCR runs a few)
+
+    def for_child(self, uid: int | None) -> dict[str, int]:
+        limits = {
+            "memory_bytes": self.memory_mb * 2**20,
+            "cpu_seconds": self.cpu_seconds,
+            "file_bytes": self.output_mb * 2**20,
+            "processes": self.processes,
+        }
+        return limits | ({"uid": uid} if uid is not None else {})
+
+
+DEFAULT_LIMITS = ParseLimits()
+
+
+def parse_confined(kind: str, source: Path, limits: ParseLimits = DEFAULT_LIMITS) -> str:
+    """The text of ``source`` read by the converter for ``kind`` (a suffix such as
+    ``.pdf``) in a confined child. Raises ContextError saying why it could not be read,
+    which limit it passed included."""
+    mode = isolation.resolve_mode("auto")  # bwrap, else process: never the host's own
+    jail = Jail(limits.memory_mb * 2**20, limits.processes)
+    try:
+        with tempfile.TemporaryDirectory(prefix="rlmx-parse-") as folder:
+            output, errors = Path(folder) / "text", Path(folder) / "errors"
+            args = [kind, json.dumps(limits.for_child(jail.uid))]
+            argv = [*jail.launch_prefix(), *isolation.child_command(mode, CHILD, args)]
+            with source.open("rb") as stdin, output.open("wb") as out, errors.open("wb") as err:
+                status = _run(argv, stdin, out, err, folder, limits)
+            text = output.read_bytes().decode("utf-8", errors="replace")
+            said = errors.read_bytes()[-STDERR_CHARS:].decode("utf-8", errors="replace")
+    finally:
+        jail.release()
+    if status != 0:
+        raise _failure(status, said, limits)
+    return text
+
+
+def _run(argv: list[str], stdin: object, out: object, err: object, folder: str,
+         limits: ParseLimits) -> int:  # fmt: skip
+    child = subprocess.Popen(
+        argv, stdin=stdin, stdout=out, stderr=err, cwd=folder,
+        env=isolation.worker_env("/tmp"), start_new_session=True,
+    )  # fmt: skip
+    try:
+        return child.wait(timeout=limits.wall_seconds)
+    except subprocess.TimeoutExpired:
+        _kill(child)
+        return TIMED_OUT
+    except BaseException:
+        _kill(child)
+        raise
+
+
+def _kill(child: subprocess.Popen[bytes]) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(child.pid, signal.SIGKILL)  # its session: bwrap and what it started
+    child.wait()
+
+
+def _failure(status: int, stderr: str, limits: ParseLimits) -> ParseFailed:
+    """Why a child failed: its own word, or the limit that ended it."""
+    if status == TIMED_OUT:
+        return ParseFailed(f"reading it took longer than {limits.wall_seconds:g} s", False)
+    for line in reversed(stderr.strip().splitlines()):
+        try:
+            said = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(said, dict) and "message" in said:
+            if said.get("kind") == "memory":
+                return ParseFailed(f"reading it needs over {limits.memory_mb} MiB of memory", False)
+            return ParseFailed(str(said["message"]), said.get("kind") == "unreadable")
+    if status == -signal.SIGXCPU:
+        return ParseFailed(f"reading it used over {limits.cpu_seconds} s of CPU", False)
+    if status == -signal.SIGKILL:
+        return ParseFailed(f"reading it was stopped at {limits.memory_mb} MiB of memory", False)
+    tail = stderr.strip().splitlines()[-1:] or ["no message"]
+    return ParseFailed(f"the reader failed (status {status}): {tail[0][:300]}", False)
