@@ -32,6 +32,7 @@ from .repl import isolation
 from .repl.confine import Jail
 
 CHILD = Path(__file__).resolve().parent / "confined_child.py"
+CPU_GRACE = 2  # as confined_child.CPU_GRACE (it is not imported: it runs as a script)
 STDERR_CHARS = 4000  # of a child's stderr kept for the message
 TIMED_OUT = -1000  # the status of a child the host's clock ended
 
@@ -58,7 +59,7 @@ class ParseLimits:
     def for_child(self, uid: int | None) -> dict[str, int]:
         limits = {
             "memory_bytes": self.memory_mb * 2**20,
-            "cpu_seconds": self.cpu_seconds,
+            "cpu_seconds": self.cpu_seconds + CPU_GRACE,  # the child signals itself first
             "file_bytes": self.output_mb * 2**20,
             "processes": self.processes,
         }
@@ -85,6 +86,8 @@ def parse_confined(kind: str, source: Path, limits: ParseLimits = DEFAULT_LIMITS
             said = errors.read_bytes()[-STDERR_CHARS:].decode("utf-8", errors="replace")
     finally:
         jail.release()
+    if status > 128:  # bwrap passes a signal on as 128 + its number
+        status = 128 - status
     if status != 0:
         raise _failure(status, said, limits)
     return text
@@ -124,10 +127,11 @@ def _failure(status: int, stderr: str, limits: ParseLimits) -> ParseFailed:
         if isinstance(said, dict) and "message" in said:
             if said.get("kind") == "memory":
                 return ParseFailed(f"reading it needs over {limits.memory_mb} MiB of memory", False)
+            if said.get("kind") == "cpu":
+                return ParseFailed(f"reading it used over {limits.cpu_seconds} s of CPU", False)
             return ParseFailed(str(said["message"]), said.get("kind") == "unreadable")
-    if status == -signal.SIGXCPU:
-        return ParseFailed(f"reading it used over {limits.cpu_seconds} s of CPU", False)
-    if status == -signal.SIGKILL:
-        return ParseFailed(f"reading it was stopped at {limits.memory_mb} MiB of memory", False)
+    if status == -signal.SIGKILL:  # the cgroup's memory limit, or the CPU's hard limit
+        return ParseFailed(f"reading it was stopped at its limits ({limits.memory_mb} MiB, "
+                           f"{limits.cpu_seconds} CPU seconds)", False)  # fmt: skip
     tail = stderr.strip().splitlines()[-1:] or ["no message"]
     return ParseFailed(f"the reader failed (status {status}): {tail[0][:300]}", False)

@@ -14,10 +14,13 @@ from __future__ import annotations
 import importlib
 import json
 import os
+import resource
+import signal
 import sys
 import types
 
 FAILED = 3
+CPU_GRACE = 2  # seconds between SIGXCPU, which says why, and the hard limit's SIGKILL
 
 
 def _package() -> None:
@@ -46,7 +49,10 @@ def main() -> None:
     except ImportError as exc:
         _fail("missing", f"reading {kind} files needs the docs extra: pip install 'rlmx[docs]'"
               f" ({exc})")  # fmt: skip
-    apply_limits(limits)
+    apply_limits(limits)  # the CPU limit is hard at cpu_seconds + CPU_GRACE: ...
+    cpu = limits["cpu_seconds"]
+    resource.setrlimit(resource.RLIMIT_CPU, (cpu - CPU_GRACE, cpu))  # ... a signal first
+    signal.signal(signal.SIGXCPU, lambda *_: _fail("cpu", "used its CPU seconds"))
     data = sys.stdin.buffer.read()
     try:
         text = CONVERTERS[kind](data)

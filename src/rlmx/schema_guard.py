@@ -26,7 +26,7 @@ from .errors import ConfigError
 from .gbnf import control_problem
 
 MAX_EXPANDED_NODES = 2_000  # schema objects with every $ref expanded (client schemas)
-MAX_DEPTH = 32  # nesting of schema objects, references expanded
+MAX_DEPTH = 64  # nesting of schema objects and lists, references expanded
 MAX_ENUM = 1_000  # values of one enum
 MAX_BOUND = 10_000  # minLength, maxItems ... in a client's schema
 BOUND_KEYWORDS = ("minLength", "maxLength", "minItems", "maxItems", "minProperties",

@@ -25,6 +25,7 @@ from ..errors import ContextError
 from ..repl.video_context import TimeSpan
 
 FRAME_CACHE = 32
+FRAME_CACHE_BYTES = 256 * 2**20  # decoded frames kept at most (an 8000x8000 frame is 192 MB)
 
 
 class VideoError(ContextError):
@@ -53,10 +54,12 @@ class _Decoder:
         try:
             self.container = av.open(str(path))
         except (av.error.FFmpegError, OSError) as exc:
-            raise VideoError(f"cannot read {path} as a video: {exc}") from None
+            # named, never located: the message reaches clients and model code
+            why = getattr(exc, "strerror", None) or type(exc).__name__
+            raise VideoError(f"cannot read {path.name} as a video: {why}") from None
         if not self.container.streams.video:
             self.container.close()
-            raise VideoError(f"{path} has no video stream")
+            raise VideoError(f"{path.name} has no video stream")
         self.stream = self.container.streams.video[0]
         self.stream.thread_type = "AUTO"
         base = self.stream.time_base
@@ -98,7 +101,10 @@ class _Decoder:
                 return self.cache[key]
             frame = self._decode(t, exact, fps)
             self.cache[key] = frame
-            if len(self.cache) > FRAME_CACHE:
+            while len(self.cache) > 1 and (
+                len(self.cache) > FRAME_CACHE
+                or sum(f.image.nbytes for f in self.cache.values()) > FRAME_CACHE_BYTES
+            ):
                 self.cache.popitem(last=False)
             return frame
 

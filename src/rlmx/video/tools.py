@@ -15,6 +15,7 @@ import asyncio
 import base64
 import inspect
 import io
+import math
 import re
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -29,6 +30,9 @@ from .perception import detect_scenes, dominant_colors, ocr_engine, speech_engin
 
 VisionCall = Callable[[list[dict[str, Any]]], Awaitable[str]]
 MAX_FRAMES = 32  # frames one sample_frames_uniform call may return
+MIN_STEP = 0.1  # seconds: the finest grid (segments, on-screen text) a call may ask for
+MAX_POINTS = 5_000  # times or segments one call may ask for (a hostile step or a file
+# that claims a huge duration would otherwise make the host loop and allocate without end)
 CAPTION_PROMPT = (
     "Describe what these video frames show in at most three sentences: the scene, people "
     "and objects, actions, and any text on screen."
@@ -154,7 +158,21 @@ class VideoTools:
             return self._range(float(segment[0]), float(segment[1]))
         raise TypeError("segment is an index into segments() or a (t0, t1) pair")
 
-    def _grid(self, t0: float, t1: float, every: float) -> list[float]:
+    def _step(self, value: Any, default: float, t0: float, t1: float) -> float:
+        """A step of seconds a tool was given (or its default), checked: finite, at least
+        MIN_STEP, and at most MAX_POINTS steps over t0-t1."""
+        step = float(default if value is None else value)
+        if not math.isfinite(step) or step < MIN_STEP:
+            raise ValueError(f"a step of {value!r} s: give at least {MIN_STEP} s")
+        if (t1 - t0) / step > MAX_POINTS:
+            raise ValueError(
+                f"a step of {step:g} s over {t1 - t0:g} s makes over {MAX_POINTS} points: "
+                "give a longer step or a shorter span"
+            )
+        return step
+
+    def _grid(self, t0: float, t1: float, every: Any) -> list[float]:
+        every = self._step(every, self.options.ocr_every, t0, t1)
         first = every * -(-t0 // every)  # the shared grid, so OCR results are reused
         times, t = [], first
         while t < t1 - 1e-6:
@@ -169,13 +187,13 @@ class VideoTools:
 
     def segments(self, seconds: float | None = None) -> list[list[float]]:
         """Consecutive [t0, t1] spans of `seconds` (default: the configured segment length)."""
-        length = seconds or self.options.segment_seconds
+        length = self._step(seconds, self.options.segment_seconds, 0.0, self.env.duration)
         return [[round(v.t0, 3), round(v.t1, 3)] for v in self.env.iter_segments(length)]
 
     def get_frame(self, t: float, exact: bool = True) -> SharedFile:
         """The frame shown at t as a JPEG file: {"path", "t", "index", "keyframe", "width",
         "height"} (exact=False: the nearest keyframe, much cheaper)."""
-        return self._frame_file(self.env.get_frame(float(t), exact=bool(exact)))
+        return self._frame_file(self.env.get_frame(_time(t), exact=bool(exact)))
 
     def sample_frames_uniform(
         self, t0: float | None = None, t1: float | None = None, n: int = 4, exact: bool = True
@@ -194,7 +212,7 @@ class VideoTools:
 
     def ocr(self, t: float) -> dict[str, Any]:
         """Text on screen at time t: {"t": the frame's real time, "lines": [text, ...]}."""
-        frame = self.env.get_frame(float(t))
+        frame = self.env.get_frame(_time(t))
         engine = ocr_engine()
         lines = self._cached(
             "ocr",
@@ -212,7 +230,7 @@ class VideoTools:
         not a change)."""
         start, end = self._range(t0, t1)
         spans: list[dict[str, Any]] = []
-        for t in self._grid(start, end, every or self.options.ocr_every):
+        for t in self._grid(start, end, every):
             text = " | ".join(self.ocr(t)["lines"])
             if spans and _steady(spans[-1]["text"]) == _steady(text):
                 spans[-1]["t1"] = t
@@ -365,8 +383,7 @@ class VideoTools:
         """Precompute on-screen text every `every` s, the transcript, scenes and offline
         captions; returns how much perception work was done (0 when already indexed)."""
         misses = self.cache.misses
-        step = every or self.options.ocr_every
-        times = self._grid(0.0, self.env.duration, step)
+        times = self._grid(0.0, self.env.duration, every)
         for i, t in enumerate(times):
             self.ocr(t)
             if progress:
@@ -385,6 +402,14 @@ class VideoTools:
             "segments": len(spans),
             "new_results": self.cache.misses - misses,
         }
+
+
+def _time(t: Any) -> float:
+    """A time in seconds a tool was given: a finite number."""
+    value = float(t)
+    if not math.isfinite(value):
+        raise ValueError(f"t must be a finite number of seconds, not {t!r}")
+    return value
 
 
 CLOCK = re.compile(r"\b\d{1,2}:\d{2}(?::\d{2})?\b")

@@ -1,0 +1,431 @@
+"""The host never does unbounded work on hostile bytes (issue 27): control characters never
+reach a grammar, client schemas fetch nothing and stay small, documents are parsed in a
+confined child with limits, events keep previews, the queue sheds load, the API docs sit
+behind the token and text printed on a terminal cannot drive it. Each attack is tried for
+real, and the server (or the run) goes on."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import pty
+import subprocess
+import sys
+import time
+import zipfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from rlmx.answers import AnswerSchema, client_schema
+from rlmx.choices import check_choices, choice_grammar
+from rlmx.citations import Source, locate
+from rlmx.confined import ParseLimits
+from rlmx.documents import prune_cache, read_document
+from rlmx.errors import ConfigError, ContextError
+from rlmx.events import PREVIEW_CHARS, CodeExecuted, FinalAnswer, ToolCall, preview_value
+from rlmx.gbnf import literal
+from rlmx.server.app import ServerSettings, serve_in_thread
+
+from conftest import repl
+
+CONTROLS = ["\x00", "\x01", "\x07", "\x1b", "\x7f", "\x85", "\x9b", "\ud800", "\uffff"]
+
+
+# -- 1. control characters never reach a grammar ----------------------------------------------
+@pytest.mark.parametrize("char", CONTROLS)
+def test_control_characters_are_refused_before_any_grammar(char: str) -> None:
+    assert "control character" in (check_choices(["yes", f"n{char}o"]) or "")
+    with pytest.raises(ValueError, match="control character"):
+        choice_grammar(["yes", f"n{char}o"])
+    for schema in (
+        {"enum": ["a", f"b{char}"]},
+        {"const": f"x{char}"},
+        {"type": "object", "properties": {f"k{char}": {"type": "string"}}},
+        {"type": "array", "items": {"enum": [{"nested": f"{char}"}]}},
+    ):
+        with pytest.raises(ConfigError, match="control character"):
+            client_schema(schema)
+        with pytest.raises(ConfigError, match="control character"):
+            AnswerSchema(schema)  # an operator's --schema too
+
+
+def test_the_escaper_keeps_every_other_character_and_llama_compiles_it() -> None:
+    from llama_cpp import LlamaGrammar
+
+    hard = [
+        'say "hi"',
+        "back\\slash",
+        "two\nlines",
+        "tab\there",
+        "[x]|y",
+        "é ü 中文",
+        "🙂 ok",
+        "\r",
+    ]
+    for text in hard:
+        assert literal(text).startswith('"') and literal(text).endswith('"')
+    LlamaGrammar.from_string(choice_grammar(hard), verbose=False)  # would abort the process
+
+
+def test_a_local_model_holds_replies_to_choices_with_quotes_and_emoji() -> None:
+    """The real llama.cpp decoder under the escaped grammar: the reply is one of them."""
+    import asyncio
+
+    from rlmx.lm.local import LocalLM
+
+    choices = ['"quoted"', "🙂 smile", "back\\slash"]
+    lm = LocalLM("smollm2-135m", n_ctx=2048)
+    reply = asyncio.run(
+        lm.complete(
+            [{"role": "user", "content": "Pick one."}],
+            max_tokens=24,
+            grammar=choice_grammar(choices),
+        )
+    )
+    assert reply.text in choices
+
+
+# -- 2, 3. client schemas: no fetch, bounded -------------------------------------------------
+def remote_schemas(url: str) -> list[dict]:
+    return [
+        {"$ref": f"{url}/a.json"},
+        {"if": {"$dynamicRef": f"{url}/b.json#meta"}, "then": {"type": "string"}},
+        {"properties": {"x": {"$recursiveRef": f"{url}/c.json"}}},
+        {"$defs": {"a": {"$ref": "file:///dev/zero"}}, "$ref": "#/$defs/a"},
+        {"$id": f"{url}/d.json", "type": "string"},
+        {"$schema": f"{url}/meta.json", "type": "string"},
+        {"anyOf": [{"$ref": f"{url}/e.json"}, {"type": "null"}]},
+    ]
+
+
+def test_client_schemas_fetch_nothing(recorder) -> None:
+    for schema in remote_schemas(recorder.url):
+        with pytest.raises(ConfigError):
+            client_schema(schema)
+    with pytest.raises(ConfigError, match="local references"):
+        AnswerSchema({"$ref": f"{recorder.url}/f.json"})  # an operator's schema neither
+    assert recorder.requests == []
+
+
+def exponential_schema(levels: int) -> dict:
+    defs = {f"d{i}": {"anyOf": [{"$ref": f"#/$defs/d{i + 1}"}] * 2} for i in range(levels)}
+    defs[f"d{levels}"] = {"type": "integer"}
+    return {"$defs": defs, "$ref": "#/$defs/d0"}
+
+
+@pytest.mark.parametrize(
+    ("schema", "why"),
+    [
+        ({"type": "string", "minLength": 10**8, "maxLength": 10**8}, "minLength"),
+        ({"type": "array", "maxItems": 10**9}, "maxItems"),
+        ({"type": "object", "maxProperties": -1}, "maxProperties"),
+        ({"enum": list(range(5000))}, "enum"),
+        (exponential_schema(12), "too large"),
+        ({"$defs": {"a": {"items": {"$ref": "#/$defs/a"}}}, "$ref": "#/$defs/a"}, "cycles"),
+        ({"$ref": "#/$defs/missing"}, "names nothing"),
+        ({"type": "string", "pattern": "(a+)+$"}, "regular expressions"),
+    ],
+)
+def test_client_schemas_are_capped(schema: dict, why: str) -> None:
+    with pytest.raises(ConfigError, match=why):
+        client_schema(schema)
+
+
+def test_deep_nesting_is_refused_without_exhausting_the_stack() -> None:
+    schema: dict = {"type": "string"}
+    for _ in range(500):
+        schema = {"type": "array", "items": schema}
+    with pytest.raises(ConfigError, match="nests deeper"):
+        client_schema(schema)
+
+
+def test_an_operators_huge_bounds_give_a_small_grammar_or_none() -> None:
+    wide = AnswerSchema({"type": "string", "maxLength": 10**8})
+    rules = wide.grammar()
+    assert rules is not None and len(rules) < 5000
+    assert AnswerSchema({"type": "string", "minLength": 10**8}).grammar() is None
+    items = AnswerSchema({"type": "array", "items": {"type": "integer"}, "minItems": 10**7})
+    assert items.grammar() is None
+    assert wide.check(json.dumps("x" * 20))[1] is None  # the value is still checked
+
+
+def test_grammars_are_built_only_for_roots_that_take_them(replay, monkeypatch) -> None:
+    from rlmx import RLM
+
+    def fail(*_args: object) -> None:
+        raise AssertionError("a grammar was built for a root that takes none")
+
+    monkeypatch.setattr(AnswerSchema, "grammar", fail)
+    root = replay([repl("FINAL({'a': 1})")])
+    result = RLM(root=root, sandbox="process").completion(
+        "ctx", "q", schema={"type": "object", "properties": {"a": {"type": "integer"}}}
+    )
+    assert result.status == "final" and result.value == {"a": 1}
+
+
+# -- 4. documents: confined, capped ----------------------------------------------------------
+def zip_document(members: dict[str, bytes]) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, data in members.items():
+            archive.writestr(name, data)
+    return buffer.getvalue()
+
+
+def test_zip_bombs_are_refused_from_their_directory(tmp_path: Path) -> None:
+    bomb = b"\0" * (300 * 2**20)
+    container = b'<container><rootfiles><rootfile full-path="c.opf"/></rootfiles></container>'
+    for suffix, members in {
+        ".epub": {"META-INF/container.xml": container, "c.xhtml": bomb},
+        ".docx": {"word/document.xml": bomb},
+        ".xlsx": {"xl/worksheets/sheet1.xml": bomb},
+        ".pptx": {"ppt/slides/slide1.xml": bomb},
+    }.items():
+        path = tmp_path / f"bomb{suffix}"
+        path.write_bytes(zip_document(members))
+        assert path.stat().st_size < 2 * 2**20
+        with pytest.raises(ContextError, match="zip bomb"):
+            read_document(path)
+
+
+def test_a_sheet_that_claims_a_huge_dimension_is_read_by_its_real_cells(tmp_path: Path) -> None:
+    from openpyxl import Workbook
+
+    book = Workbook()
+    book.active.append(["name", "total"])
+    book.active.append(["Ada", 42])
+    plain = tmp_path / "plain.xlsx"
+    book.save(plain)
+    with zipfile.ZipFile(plain) as source:
+        members = {name: source.read(name) for name in source.namelist()}
+    sheet = members["xl/worksheets/sheet1.xml"].decode()
+    members["xl/worksheets/sheet1.xml"] = sheet.replace(
+        '<dimension ref="A1:B2"/>', '<dimension ref="A1:XFD200000"/>'
+    ).encode()
+    hostile = tmp_path / "hostile.xlsx"
+    hostile.write_bytes(zip_document(members))
+    assert hostile.stat().st_size < 20_000
+    text = read_document(hostile)
+    assert text.splitlines()[1:] == ["name,total", "Ada,42"]
+
+
+def test_a_slow_document_is_stopped_at_its_limits(tmp_path: Path) -> None:
+    slow = tmp_path / "slow.html"
+    slow.write_text("<p>" + "</" * 400_000)  # quadratic in Python's HTML parser
+    with pytest.raises(ContextError, match=r"slow\.html.*longer than 2 s"):
+        read_document(slow, ParseLimits(wall_seconds=2))
+    with pytest.raises(ContextError, match=r"slow\.html.*CPU"):
+        read_document(slow, ParseLimits(cpu_seconds=1, wall_seconds=60))
+
+
+def test_a_pdf_of_many_pages_sharing_one_stream_is_capped(tmp_path: Path) -> None:
+    from pypdf import PdfWriter
+
+    writer = PdfWriter()
+    for _ in range(6000):
+        writer.add_blank_page(10, 10)
+    path = tmp_path / "pages.pdf"
+    with path.open("wb") as file:
+        writer.write(file)
+    with pytest.raises(ContextError, match="6,000 pages"):
+        read_document(path)
+
+
+def test_the_document_cache_is_bounded(tmp_path: Path) -> None:
+    folder = tmp_path / "cache"
+    folder.mkdir()
+    for index in range(5):
+        entry = folder / f"{index}.txt"
+        entry.write_text("x" * 1000)
+        os.utime(entry, (1_000_000 + index, 1_000_000 + index))
+    prune_cache(folder, max_bytes=2500, max_days=10**6)
+    assert sorted(p.name for p in folder.iterdir()) == ["3.txt", "4.txt"]
+    prune_cache(folder, max_bytes=10**9, max_days=1)
+    assert list(folder.iterdir()) == []
+
+
+@pytest.fixture
+def server(tmp_path: Path, replay) -> Iterator[tuple[httpx.Client, ServerSettings]]:
+    root = replay([repl("FINAL('done')")] * 4)
+    settings = ServerSettings(data_dir=tmp_path / "data", data_root=tmp_path, root=root,
+                              max_runs=1, max_queued=1)  # fmt: skip
+    with serve_in_thread(settings) as url, httpx.Client(base_url=url, timeout=60) as client:
+        yield client, settings
+
+
+def health_within(client: httpx.Client, seconds: float) -> None:
+    """/health answers while the attack goes on (a liveness check, not a benchmark)."""
+    assert client.get("/health", timeout=seconds).json()["status"] == "ok"
+
+
+def test_a_hostile_upload_never_stalls_the_server(server) -> None:
+    client, _ = server
+    slow = ("<p>" + "</" * 150_000).encode()
+    response = client.post("/query", data={"query": "q"}, files={"file": ("x.html", slow)})
+    run_id = response.json()["run_id"]
+    for _ in range(3):
+        health_within(client, 2.0)
+        time.sleep(0.5)
+    run = client.get(f"/runs/{run_id}", params={"events": False}).json()
+    deadline = time.monotonic() + 120
+    while run["status"] in ("queued", "running") and time.monotonic() < deadline:
+        time.sleep(0.5)
+        run = client.get(f"/runs/{run_id}", params={"events": False}).json()
+    assert run["status"] in ("final", "error")
+    after = client.post("/query", json={"query": "q", "context": "c"}).json()["run_id"]
+    assert client.get(f"/runs/{after}").status_code == 200
+
+
+# -- 5, 6. events keep previews --------------------------------------------------------------
+def test_event_fields_are_always_previewed() -> None:
+    huge = "A" * 3_000_000
+    call = ToolCall(run_id="r", name="t", arguments=preview_value({"args": [huge], "kwargs": {}}),
+                    result=huge, error=huge, seconds=0.1)  # fmt: skip
+    cell = CodeExecuted(run_id="r", cell=1, code=huge, output=huge, error=False, seconds=0.1)
+    for event in (call, cell):
+        assert len(event.model_dump_json()) < 4 * PREVIEW_CHARS
+    assert FinalAnswer(run_id="r", answer=huge, via="FINAL").answer == huge  # kept whole
+
+
+# -- 7. the queue sheds load -----------------------------------------------------------------
+def test_a_full_queue_is_refused_with_retry_after(tmp_path: Path, replay) -> None:
+    slow = replay([repl("import time; time.sleep(4)"), repl("FINAL('slow')")])
+    settings = ServerSettings(data_dir=tmp_path / "data", data_root=tmp_path, root=slow,
+                              max_runs=1, max_queued=1)  # fmt: skip
+    with serve_in_thread(settings) as url, httpx.Client(base_url=url, timeout=60) as client:
+        first = client.post("/query", json={"query": "q", "context": "c"})
+        second = client.post("/query", json={"query": "q", "context": "c"})
+        third = client.post("/query", json={"query": "q", "context": "c"})
+        assert first.status_code == second.status_code == 200
+        assert third.status_code == 429 and int(third.headers["retry-after"]) > 0
+        chat = client.post("/v1/chat/completions",
+                           json={"model": "rlmx", "messages": [{"role": "user", "content": "q"}]})  # fmt: skip
+        assert chat.status_code == 429 and "retry-after" in chat.headers
+        health_within(client, 2.0)
+        for _ in range(60):  # the queue drains and takes runs again
+            if client.post("/query", json={"query": "q", "context": "c"}).status_code == 200:
+                break
+            time.sleep(1)
+        else:
+            pytest.fail("the queue never took a run again")
+
+
+def test_a_client_may_ask_for_less_time_never_more(tmp_path: Path, replay) -> None:
+    settings = ServerSettings(data_dir=tmp_path, root=replay([repl("FINAL('x')")]),
+                              max_run_seconds=30)  # fmt: skip
+    from rlmx.server.runs import RunOptions, RunRequest
+
+    asked = settings.build_rlm(RunRequest("q", "c", RunOptions(max_seconds=10**6)))
+    assert asked.budget.max_seconds == 30
+    less = settings.build_rlm(RunRequest("q", "c", RunOptions(max_seconds=5)))
+    assert less.budget.max_seconds == 5
+
+
+# -- 8. citation matching is linear ----------------------------------------------------------
+def test_adversarial_quotes_over_a_long_context_end() -> None:
+    sources = [Source("context", None, "a" * 2_000_000), Source("context_1", None, "ab " * 300_000)]
+    quotes = ["A" * 1999 + "b", "AB " * 600 + "x", "a ... " * 300 + "z"] * 11
+    citations = locate(quotes[:32], sources)
+    assert len(citations) == 32 and not any(c.found for c in citations)
+
+
+# -- 9. terminal escapes ---------------------------------------------------------------------
+def test_answers_on_a_terminal_cannot_drive_it(tmp_path: Path, replay) -> None:
+    evil = "\x1b]52;c;cm0gLXJmIH4=\x07\x1b]0;pwned\x07\x1b[2K\rall good"
+    root = replay([repl(f"FINAL({evil!r})")])
+    context = tmp_path / "c.txt"
+    context.write_text("ctx")
+    command = [sys.executable, "-m", "rlmx.cli", "ask", str(context), "-q", "q",
+               "--root", root, "--sandbox", "process"]  # fmt: skip
+    main, secondary = pty.openpty()
+    done = subprocess.run(command, stdin=subprocess.DEVNULL, stdout=secondary, stderr=secondary,
+                          timeout=120, env={**os.environ, "COLUMNS": "120"})  # fmt: skip
+    os.close(secondary)
+    shown = b""
+    while True:
+        try:
+            chunk = os.read(main, 65536)
+        except OSError:
+            break
+        if not chunk:
+            break
+        shown += chunk
+    os.close(main)
+    assert done.returncode == 0
+    assert b"\x1b]52" not in shown and b"\x1b]0;" not in shown and b"\x1b[2K\r" not in shown
+    assert b"\\x1b]52;c;" in shown
+    piped = subprocess.run([*command, "--json"], capture_output=True, timeout=120)
+    assert json.loads(piped.stdout)["answer"] == evil  # --json stays exact
+
+
+# -- 11. the token covers the API docs -------------------------------------------------------
+def test_the_token_covers_the_api_docs(tmp_path: Path, replay) -> None:
+    settings = ServerSettings(data_dir=tmp_path, root=replay([]), token="s3cret-token")
+    with serve_in_thread(settings) as url, httpx.Client(base_url=url, timeout=30) as client:
+        for route in ("/docs", "/redoc", "/openapi.json"):
+            assert client.get(route).status_code == 401, route
+            assert client.get(route, params={"token": "s3cret-token"}).status_code == 200
+        page = client.get("/docs", params={"token": "s3cret-token"}).text
+        assert "/openapi.json?token=s3cret-token" in page
+        assert client.get("/health").status_code == 200
+        assert client.get("/static/app.js").status_code == 200  # static files stay open
+
+
+def test_the_server_goes_on_after_every_schema_attack(server, recorder) -> None:
+    client, _ = server
+    bodies = [*remote_schemas(recorder.url), {"enum": ["\x00"]}, exponential_schema(12),
+              {"type": "string", "maxLength": 10**8}]  # fmt: skip
+    for schema in bodies:
+        response = client.post("/v1/chat/completions", json={
+            "model": "rlmx", "messages": [{"role": "user", "content": "q"}],
+            "response_format": {"type": "json_schema", "json_schema": {"schema": schema}},
+        })  # fmt: skip
+        assert response.status_code == 400, schema
+    assert recorder.requests == []
+    health_within(client, 2.0)
+
+
+# -- 5, 10. video tools: arguments checked, no host paths -------------------------------------
+@pytest.mark.parametrize(
+    ("tool", "args"),
+    [
+        ("segments", [1e-9]),
+        ("segments", [-3]),
+        ("segments", [float("nan")]),
+        ("onscreen_text", [0, 5, -1]),
+        ("onscreen_text", [0, 5, 0.0001]),
+        ("onscreen_text", [None, None, float("inf")]),
+        ("get_frame", [float("nan")]),
+        ("ocr", [float("inf")]),
+    ],
+)
+def test_hostile_video_tool_arguments_are_refused(synthetic_video, tmp_path, tool, args) -> None:
+    import asyncio
+
+    from rlmx.video.options import VideoOptions
+    from rlmx.video.tools import VideoTools
+
+    video, _ = synthetic_video
+    tools = VideoTools(video, VideoOptions(cache_path=tmp_path / "cache.sqlite3"))
+    try:
+        with pytest.raises(ValueError):
+            asyncio.run(tools.call(tool, args, {}))
+        value, _ = asyncio.run(tools.call("segments", [], {}))  # the tools go on
+        assert value and value[0][0] == 0.0
+    finally:
+        tools.close()
+
+
+def test_video_errors_name_the_file_and_never_locate_it(tmp_path: Path) -> None:
+    from rlmx.video.env import VideoEnv, VideoError
+
+    fake = tmp_path / "secret-folder" / "x.mp4"
+    fake.parent.mkdir()
+    fake.write_bytes(b"not a video at all" * 100)
+    with pytest.raises(VideoError) as caught:
+        VideoEnv(fake)
+    assert "x.mp4" in str(caught.value) and "secret-folder" not in str(caught.value)
