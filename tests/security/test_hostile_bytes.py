@@ -302,8 +302,8 @@ def test_a_full_queue_is_refused_with_retry_after(tmp_path: Path, replay) -> Non
         third = client.post("/query", json={"query": "q", "context": "c"})
         assert first.status_code == second.status_code == 200
         assert third.status_code == 429 and int(third.headers["retry-after"]) > 0
-        chat = client.post("/v1/chat/completions",
-                           json={"model": "rlmx", "messages": [{"role": "user", "content": "q"}]})  # fmt: skip
+        messages = [{"role": "user", "content": "q"}]
+        chat = client.post("/v1/chat/completions", json={"model": "rlmx", "messages": messages})
         assert chat.status_code == 429 and "retry-after" in chat.headers
         health_within(client, 2.0)
         for _ in range(60):  # the queue drains and takes runs again
