@@ -75,7 +75,7 @@ def check_ready(message: dict[str, Any]) -> None:
 def _check_id(message: dict[str, Any]) -> None:
     value = message.get("id")
     if type(value) is not int or not 0 < value < MAX_ID:
-        raise ProtocolViolation(f"a {message['type']!r} frame without a valid id")
+        raise ProtocolViolation(f"a {message.get('type')!r} frame without a valid id")
 
 
 def _check_fields(message: dict[str, Any], fields: dict[str, Any], required: set[str]) -> None:
