@@ -242,6 +242,7 @@ def test_bad_requests_get_clear_errors(settings, chatty) -> None:
 
 def test_twenty_runs_with_ten_subscribers_each_lose_no_events(settings, chatty) -> None:
     settings.max_runs = 8
+    settings.streams_per_client = 200  # one test client holds them all
 
     async def main(url: str) -> None:
         limits = httpx.Limits(max_connections=300)

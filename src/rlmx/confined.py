@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import ContextError
-from .repl import isolation
+from .repl import isolation, scratch
 from .repl.confine import Jail
 
 CHILD = Path(__file__).resolve().parent / "confined_child.py"
@@ -76,7 +76,7 @@ def parse_confined(kind: str, source: Path, limits: ParseLimits = DEFAULT_LIMITS
     mode = isolation.resolve_mode("auto")  # bwrap, else process: never the host's own
     jail = Jail(limits.memory_mb * 2**20, limits.processes)
     try:
-        with tempfile.TemporaryDirectory(prefix="rlmx-parse-") as folder:
+        with tempfile.TemporaryDirectory(prefix=scratch.prefix("parse")) as folder:
             output, errors = Path(folder) / "text", Path(folder) / "errors"
             args = [kind, json.dumps(limits.for_child(jail.uid))]
             argv = [*jail.launch_prefix(), *isolation.child_command(mode, CHILD, args)]

@@ -39,10 +39,9 @@ def read_document(path: Path, limits: ParseLimits = DEFAULT_LIMITS) -> str | Non
         if size > MAX_DOCUMENT_BYTES:
             raise ContextError(f"{path.name} is {size / 2**20:.0f} MiB (at most "
                                f"{MAX_DOCUMENT_BYTES / 2**20:.0f} MiB for a document)")  # fmt: skip
-        key = _digest(path)
+        cached = _entry(path)
     except OSError as exc:
         raise ContextError(f"cannot read {path.name}: {exc.strerror}") from None
-    cached = cache_root() / "documents" / f"{key}.txt"
     if cached.exists():
         with contextlib.suppress(OSError):
             os.utime(cached)  # used now: the last to be pruned
@@ -60,13 +59,26 @@ def read_document(path: Path, limits: ParseLimits = DEFAULT_LIMITS) -> str | Non
     return text
 
 
-def _digest(path: Path) -> str:
+def forget_documents(folder: Path) -> int:
+    """Remove the cache entries of the document files under ``folder`` (a deleted run's
+    uploads); how many there were."""
+    removed = 0
+    for path in folder.rglob("*"):
+        if path.suffix.lower() in CONVERTERS and path.is_file() and not path.is_symlink():
+            with contextlib.suppress(OSError):
+                _entry(path).unlink()
+                removed += 1
+    return removed
+
+
+def _entry(path: Path) -> Path:
+    """Where the text of ``path`` is cached: its content hash with the converter version."""
     digest = hashlib.sha256()
     with path.open("rb") as file:
         for block in iter(lambda: file.read(1 << 20), b""):
             digest.update(block)
     digest.update(CONVERTER_VERSION.encode())
-    return digest.hexdigest()
+    return cache_root() / "documents" / f"{digest.hexdigest()}.txt"
 
 
 def prune_cache(folder: Path, max_bytes: int = CACHE_MAX_BYTES,

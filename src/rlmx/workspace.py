@@ -18,6 +18,7 @@ from typing import Any
 from .citations import Source, context_sources
 from .documents import read_document
 from .environment import Environment, open_environment
+from .repl import scratch
 from .repl.context import ContextError, ContextMeta, PreparedContext, prepare_context
 from .repl.sandbox import Sandbox
 from .video.options import is_video
@@ -28,7 +29,8 @@ class Workspace:
 
     def __init__(self, cfg: Any) -> None:
         self.cfg = cfg  # the RLM: sandbox mode, limits, video options
-        self.workdir = Path(tempfile.mkdtemp(prefix="rlmx-run-"))
+        scratch.sweep_once()  # what crashed hosts left, before this run adds its own
+        self.workdir = scratch.folder("run")
         self.environment: Environment | None = None
         self.prepared: PreparedContext | None = None
         self.sandbox = Sandbox(cfg.sandbox_mode, cfg.limits)

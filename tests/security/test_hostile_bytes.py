@@ -314,6 +314,88 @@ def test_a_full_queue_is_refused_with_retry_after(tmp_path: Path, replay) -> Non
             pytest.fail("the queue never took a run again")
 
 
+def test_a_client_holds_only_its_share_of_streams_and_sessions(tmp_path: Path, replay) -> None:
+    slow = replay([repl("import time; time.sleep(3)"), repl("FINAL('slow')")] * 3)
+    settings = ServerSettings(data_dir=tmp_path / "data", data_root=tmp_path, root=slow,
+                              streams_per_client=2, sessions_per_client=1)  # fmt: skip
+    with serve_in_thread(settings) as url, httpx.Client(base_url=url, timeout=60) as client:
+        run_id = client.post("/query", json={"query": "q", "context": "c"}).json()["run_id"]
+        with client.stream("GET", f"/stream/{run_id}") as one, \
+                client.stream("GET", f"/stream/{run_id}") as two:  # fmt: skip
+            assert one.status_code == two.status_code == 200
+            third = client.get(f"/stream/{run_id}")
+            assert third.status_code == 429 and "event streams" in third.json()["detail"]
+            assert int(third.headers["retry-after"]) > 0
+            messages = [{"role": "user", "content": "q"}]
+            chat = client.post(
+                "/v1/chat/completions", json={"model": "rlmx", "messages": messages, "stream": True}
+            )
+            assert chat.status_code == 429  # refused before a run starts
+            health_within(client, 2.0)
+        for _ in range(40):  # closed streams give their places back
+            with client.stream("GET", f"/stream/{run_id}") as again:
+                if again.status_code == 200:
+                    break
+            time.sleep(0.25)
+        else:
+            pytest.fail("a closed stream never gave its place back")
+        opened = client.post("/sessions", json={"context": "c"})
+        assert opened.status_code == 200
+        refused = client.post("/sessions", json={"context": "c"})
+        assert refused.status_code == 429 and "open sessions" in refused.json()["detail"]
+        client.delete(f"/sessions/{opened.json()['session_id']}")
+        assert client.post("/sessions", json={"context": "c"}).status_code == 200
+
+
+def test_queued_contexts_wait_on_disk(tmp_path: Path, replay) -> None:
+    root = replay([repl("import time; time.sleep(3)"), repl("FINAL(context[:12])")])
+    settings = ServerSettings(data_dir=tmp_path / "data", data_root=tmp_path, root=root,
+                              max_runs=1)  # fmt: skip
+    with serve_in_thread(settings) as url, httpx.Client(base_url=url, timeout=60) as client:
+        client.post("/query", json={"query": "q", "context": "c"})
+        second = client.post("/query", json={"query": "q", "context": "queued text " * 1000})
+        run_id = second.json()["run_id"]
+        spilled = settings.data_dir / "uploads" / run_id / "queued-context.json"
+        assert spilled.exists() and json.loads(spilled.read_text()).startswith("queued text")
+        deadline = time.monotonic() + 60
+        while (run := client.get(f"/runs/{run_id}", params={"events": False}).json())["status"] in (
+            "queued",
+            "running",
+        ) and time.monotonic() < deadline:
+            time.sleep(0.25)
+        assert run["answer"] == "queued text " and not spilled.exists()
+
+
+def test_empty_contexts_and_huge_questions_are_refused(server) -> None:
+    client, _ = server
+    empty = client.post("/query", json={"query": "q", "context": " \n "})
+    assert empty.status_code == 400 and "empty" in empty.json()["detail"]
+    huge = client.post("/query", json={"query": "q" * 100_001, "context": "c"})
+    assert huge.status_code == 422
+    assert client.post("/query", json={"query": "q", "context": "c"}).status_code == 200
+
+
+def test_deleting_a_run_removes_its_document_cache_entries(tmp_path: Path, replay,
+                                                            monkeypatch) -> None:  # fmt: skip
+    monkeypatch.setenv("RLMX_CACHE_DIR", str(tmp_path / "cache"))
+    root = replay([repl("FINAL(context[:5])")])
+    settings = ServerSettings(data_dir=tmp_path / "data", data_root=tmp_path, root=root)
+    page = b"<html><body><h1>Title</h1><p>unique words 7731</p></body></html>"
+    with serve_in_thread(settings) as url, httpx.Client(base_url=url, timeout=60) as client:
+        response = client.post("/query", data={"query": "q"}, files={"file": ("p.html", page)})
+        run_id = response.json()["run_id"]
+        deadline = time.monotonic() + 60
+        while client.get(f"/runs/{run_id}", params={"events": False}).json()["status"] in (
+            "queued", "running"
+        ) and time.monotonic() < deadline:  # fmt: skip
+            time.sleep(0.25)
+        cached = list((tmp_path / "cache" / "documents").glob("*.txt"))
+        assert len(cached) == 1 and "7731" in cached[0].read_text()
+        assert client.delete(f"/runs/{run_id}").status_code == 200
+        assert not cached[0].exists()
+        assert not (settings.data_dir / "uploads" / run_id).exists()
+
+
 def test_a_client_may_ask_for_less_time_never_more(tmp_path: Path, replay) -> None:
     settings = ServerSettings(data_dir=tmp_path, root=replay([repl("FINAL('x')")]),
                               max_run_seconds=30)  # fmt: skip
@@ -429,3 +511,55 @@ def test_video_errors_name_the_file_and_never_locate_it(tmp_path: Path) -> None:
     with pytest.raises(VideoError) as caught:
         VideoEnv(fake)
     assert "x.mp4" in str(caught.value) and "secret-folder" not in str(caught.value)
+
+
+# -- 12. what a crashed host leaves is swept at the next start --------------------------------
+CRASHING_HOST = """
+import asyncio, sys
+from pathlib import Path
+from rlmx.repl.context import prepare_context
+from rlmx.repl.sandbox import Sandbox
+
+async def handler(name, args):
+    return None
+
+async def main():
+    box = Sandbox("process")
+    await box.start(prepare_context("ctx", Path(sys.argv[1])), handler, [])
+    await box.execute("open('/tmp/left-by-a-worker-' + str(id(0)), 'w').write('x')", 10.0, 100)
+    print("ready", flush=True)
+    await asyncio.sleep(600)
+
+asyncio.run(main())
+"""
+
+
+def test_a_crashed_hosts_folders_cgroups_and_worker_files_are_swept(tmp_path: Path) -> None:
+    from rlmx.repl import confine, scratch
+
+    host = subprocess.Popen([sys.executable, "-c", CRASHING_HOST, str(tmp_path / "ctx")],
+                            stdout=subprocess.PIPE, text=True)  # fmt: skip
+    assert host.stdout is not None and host.stdout.readline().strip() == "ready"
+    host.kill()  # SIGKILL: no clean-up runs
+    host.wait()
+    mine = f"rlmx-{host.pid}-"
+    folders = [p for p in Path("/tmp").iterdir() if p.name.startswith(mine)]
+    cgroups = [c for c in confine.rlmx_cgroups() if c.name.startswith(mine)]
+    assert folders  # its worker folder at least
+    if confine.detect().cgroup:
+        assert cgroups
+    worker_files = [p for p in Path("/tmp").glob("left-by-a-worker-*")
+                    if p.stat().st_uid >= confine.UID_BASE]  # fmt: skip
+    if confine.detect().separate_uids:
+        assert worker_files
+    swept = scratch.sweep()
+    assert not any(p.exists() for p in folders) and not any(c.exists() for c in cgroups)
+    assert not any(p.exists() for p in worker_files)
+    assert set(map(str, folders)) <= set(swept.folders)
+    assert scratch.sweep_once() is scratch.sweep_once()  # once a process
+    live = scratch.folder("run")  # this process's own are never swept
+    try:
+        scratch.sweep()
+        assert live.exists()
+    finally:
+        live.rmdir()

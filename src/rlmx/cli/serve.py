@@ -95,6 +95,12 @@ def serve(
     max_sessions: Annotated[
         int, typer.Option(min=0, help="Open sessions at once (each holds a worker).")
     ] = 16,
+    sessions_per_client: Annotated[
+        int, typer.Option(min=1, help="Open sessions one client address may hold.")
+    ] = 4,
+    streams_per_client: Annotated[
+        int, typer.Option(min=1, help="Event streams (SSE) one client address may hold open.")
+    ] = 8,
     session_idle: Annotated[
         float, typer.Option(min=1, help="Seconds before an idle session is closed.")
     ] = 900.0,
@@ -137,6 +143,8 @@ def serve(
         telemetry=otlp_endpoint,
         max_sessions=max_sessions,
         session_idle_seconds=session_idle,
+        sessions_per_client=sessions_per_client,
+        streams_per_client=streams_per_client,
         max_upload_bytes=int(max_upload_mb * 2**20),
         max_json_bytes=int(max_json_mb * 2**20),
         models=aliases,
@@ -171,12 +179,11 @@ def view(
     browser: Annotated[bool, typer.Option(help="Open it in the web browser.")] = True,
 ) -> None:
     """Open a saved trajectory in the web viewer (a local server on 127.0.0.1)."""
-    import tempfile
-
+    from ..repl import scratch
     from ..server.app import ServerSettings
     from ..server.store import SQLiteStore, import_trajectory
 
-    data_dir = Path(tempfile.mkdtemp(prefix="rlmx-view-"))  # the viewer's own, removed after
+    data_dir = scratch.folder("view")  # the viewer's own, removed after
 
     async def imported() -> str:
         store = SQLiteStore(data_dir / "runs.sqlite3")

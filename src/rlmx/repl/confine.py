@@ -24,6 +24,7 @@ import shutil
 import signal
 import subprocess
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -98,14 +99,7 @@ class Jail:
         """Kill what is left, remove the cgroups and the files the uid left in /tmp."""
         self.kill_all()
         for folder in self.cgroups:
-            for _ in range(50):  # an emptied cgroup can take a moment to be removable
-                try:
-                    folder.rmdir()
-                    break
-                except FileNotFoundError:
-                    break
-                except OSError:
-                    time.sleep(0.02)
+            _rmdir_cgroup(folder)
         self.cgroups = []
         if self.uid is not None:
             _remove_files_of(self.uid)
@@ -123,6 +117,17 @@ def _allocate_uid() -> int:
             _uids_in_use.add(uid)
             return uid
     raise RuntimeError("no free worker uid")  # pragma: no cover - 2^20 candidates
+
+
+def _live_owners() -> set[int | None]:
+    """The uids of every process that is not a zombie (a zombie holds no files)."""
+    owners: set[int | None] = set()
+    for process in Path("/proc").iterdir():
+        if process.name.isdigit():
+            with contextlib.suppress(OSError):
+                if (process / "stat").read_text().rsplit(")", 1)[1].split()[0] != "Z":
+                    owners.add(_owner(process))
+    return owners
 
 
 def _owner(path: Path) -> int | None:
@@ -149,16 +154,31 @@ def _kill_uid(uid: int) -> None:
 
 
 def _remove_files_of(uid: int) -> None:
+    _remove_files(lambda owner: owner == uid)
+
+
+def remove_orphaned_uid_files() -> int:
+    """Remove what worker uids that no live process (and no worker here) uses left in the
+    shared temp folders: a crashed host's workers. How many entries went."""
+    live = _live_owners()
+    return _remove_files(lambda owner: UID_BASE <= owner < UID_BASE + UID_SPAN
+                         and owner not in live and owner not in _uids_in_use)  # fmt: skip
+
+
+def _remove_files(owned: Callable[[int], bool]) -> int:
+    removed = 0
     for folder in SHARED_TMP:
         with contextlib.suppress(OSError):
             for entry in os.scandir(folder):
                 with contextlib.suppress(OSError):
-                    if entry.stat(follow_symlinks=False).st_uid != uid:
+                    if not owned(entry.stat(follow_symlinks=False).st_uid):
                         continue
                     if entry.is_dir(follow_symlinks=False):
                         shutil.rmtree(entry.path, ignore_errors=True)
                     else:
                         os.unlink(entry.path)
+                    removed += 1
+    return removed
 
 
 # -- cgroups -------------------------------------------------------------------------------
@@ -246,6 +266,38 @@ def _probe(parents: list[Path], version: str) -> bool:
         for folder in folders:
             with contextlib.suppress(OSError):
                 folder.rmdir()
+
+
+def rlmx_cgroups() -> list[Path]:
+    """The cgroups named ``rlmx-...`` beside the ones this host makes (any host's)."""
+    version = detect().cgroup
+    if version is None:
+        return []
+    parents = _v2_parents() if version == "v2" else _v1_parents()
+    found: list[Path] = []
+    for parent in parents:
+        with contextlib.suppress(OSError):
+            found += [child for child in parent.iterdir()
+                      if child.name.startswith("rlmx-") and child.is_dir()]  # fmt: skip
+    return found
+
+
+def remove_cgroup(folder: Path) -> bool:
+    """Kill what runs in a cgroup and remove it; whether it went."""
+    _kill_cgroup(folder)
+    return _rmdir_cgroup(folder)
+
+
+def _rmdir_cgroup(folder: Path) -> bool:
+    for _ in range(50):  # an emptied cgroup can take a moment to be removable
+        try:
+            folder.rmdir()
+            return True
+        except FileNotFoundError:
+            return True
+        except OSError:
+            time.sleep(0.02)
+    return False
 
 
 def _kill_cgroup(folder: Path) -> None:

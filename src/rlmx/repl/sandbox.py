@@ -17,7 +17,6 @@ import contextlib
 import os
 import shutil
 import signal
-import tempfile
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -25,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import SandboxError
-from . import frames, isolation, wire, worker
+from . import frames, isolation, scratch, wire, worker
 from .confine import Jail
 from .context import PreparedContext
 from .functions import FunctionSpec
@@ -209,7 +208,7 @@ class Sandbox:
         assert self.context is not None
         limits = self._worker_limits()
         self._jail = Jail(limits["memory_bytes"], limits["processes"])
-        self._workdir = Path(tempfile.mkdtemp(prefix="rlmx-worker-"))
+        self._workdir = scratch.folder("worker")
         if self._jail.uid is not None:
             os.chown(self._workdir, self._jail.uid, self._jail.uid)
         argv, context_inside = isolation.worker_command(
@@ -308,7 +307,7 @@ class Sandbox:
 
     def _host_files(self) -> Path:
         if self._host_files_dir is None:
-            self._host_files_dir = Path(tempfile.mkdtemp(prefix="rlmx-host-files-"))
+            self._host_files_dir = scratch.folder("host-files")
             self._host_files_dir.chmod(0o755)  # a worker with a uid of its own reads it
         return self._host_files_dir
 

@@ -13,6 +13,7 @@ root, and never see the host's absolute paths. See docs/ARCHITECTURE.md, "Trust 
 
 from __future__ import annotations
 
+import asyncio
 import json
 import mimetypes
 import os
@@ -20,7 +21,7 @@ import secrets
 import threading
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncGenerator, AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,16 +33,18 @@ from fastapi import Path as Path_
 from fastapi.responses import FileResponse, Response
 from fastapi.staticfiles import StaticFiles
 from sse_starlette import EventSourceResponse
+from starlette.background import BackgroundTask
 
 from .. import __version__
 from ..budget import Budget
 from ..lm.choice import ModelTable
 from ..lm.specs import default_root_spec
+from ..repl import scratch
 from ..repl.confine import detect as containment
 from ..repl.isolation import resolve_mode
 from ..rlm import RLM
 from ..video.options import VIDEO_SUFFIXES, VideoOptions
-from . import guard, inputs, samples
+from . import guard, inputs, quotas, samples
 from .openai_api import openai_routes
 from .runs import RUN_ID, RunManager, RunRequest, public_run
 from .sessions import SessionManager, session_routes
@@ -87,6 +90,8 @@ class ServerSettings:
     telemetry: str | None = None  # OTLP/HTTP endpoint (else $OTEL_EXPORTER_OTLP_ENDPOINT)
     max_sessions: int = 16  # open sessions (each holds a sandbox worker)
     session_idle_seconds: float = 900.0  # an idle session is closed after this
+    sessions_per_client: int = 4  # open sessions one client address may hold
+    streams_per_client: int = 8  # event streams one client address may hold open
 
     def default_root(self) -> str:
         return self.root or default_root_spec()
@@ -127,6 +132,7 @@ def create_app(settings: ServerSettings) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
+        await asyncio.to_thread(scratch.sweep_once)  # what crashed hosts left behind
         store = open_store(settings.store, settings.data_dir)
         await store.connect()
         app.state.manager = RunManager(
@@ -135,8 +141,10 @@ def create_app(settings: ServerSettings) -> FastAPI:
         )  # fmt: skip
         await app.state.manager.open()
         app.state.sessions = SessionManager(
-            app.state.manager, settings.max_sessions, settings.session_idle_seconds
-        )
+            app.state.manager, settings.max_sessions, settings.session_idle_seconds,
+            quotas.ClientQuota("open sessions", settings.sessions_per_client),
+        )  # fmt: skip
+        app.state.streams = quotas.ClientQuota("event streams", settings.streams_per_client)
         app.state.sessions.start_sweeper()
         try:
             yield
@@ -310,11 +318,13 @@ def _run_routes(settings: ServerSettings) -> APIRouter:
         if last_id is not None and last_id.isdigit():
             after = int(last_id)  # a reconnecting EventSource resumes where it stopped
 
-        async def events() -> AsyncIterator[dict[str, Any]]:
+        async def events() -> AsyncGenerator[dict[str, Any], None]:
             async for seq, event_type, data in manager.follow(run_id, after):
                 yield {"id": str(seq), "event": event_type, "data": data}
 
-        return EventSourceResponse(events(), ping=15)
+        hold = quotas.streams_of(request).take(quotas.client_of(request))
+        return EventSourceResponse(hold.guard(events()), ping=15,
+                                   background=BackgroundTask(hold.release))  # fmt: skip
 
     @router.get("/video/{run_id}")
     async def video(manager: Manager, run_id: RunId) -> FileResponse:

@@ -25,6 +25,9 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
+from ..errors import CapacityError
+from .statuses import http_headers, http_status
+
 Scope = dict[str, Any]
 Message = dict[str, Any]
 Receive = Callable[[], Awaitable[Message]]
@@ -165,9 +168,14 @@ def validation_errors(errors: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def install(app: FastAPI) -> None:
-    """Validation errors everywhere answer 422 with ``validation_errors`` only."""
+    """Validation errors everywhere answer 422 with ``validation_errors`` only; a full
+    capacity anywhere answers 429 with ``Retry-After``."""
 
     async def on_invalid(_request: Request, exc: RequestValidationError) -> JSONResponse:
         return JSONResponse({"detail": validation_errors(list(exc.errors()))}, 422)
 
+    async def on_full(_request: Request, exc: CapacityError) -> JSONResponse:
+        return JSONResponse({"detail": str(exc)}, http_status(exc), http_headers(exc))
+
     app.add_exception_handler(RequestValidationError, on_invalid)  # type: ignore[arg-type]
+    app.add_exception_handler(CapacityError, on_full)  # type: ignore[arg-type]

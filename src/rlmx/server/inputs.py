@@ -20,7 +20,7 @@ from pydantic import Field, ValidationError
 from starlette.datastructures import UploadFile
 
 from . import guard, samples
-from .runs import RUN_ID, RunOptions, RunRequest
+from .runs import RUN_ID, Query, RunOptions, RunRequest
 from .statuses import CLIENT_ERRORS, http_headers, http_status
 
 UPLOAD_CHUNK = 1 << 20
@@ -39,7 +39,7 @@ class ContextBody(RunOptions):
 class QueryBody(ContextBody):
     """The body of ``POST /query``."""
 
-    query: str = Field(min_length=1)
+    query: Query
 
 
 class SessionBody(ContextBody):
@@ -145,6 +145,8 @@ def set_context(request: RunRequest, body: ContextBody, data_root: Path, folder:
         request.source_label = body.path
         return
     request.context = body.context if body.context is not None else samples.text(body.sample or "")
+    if not request.context.strip():
+        raise ValueError("the context is empty: there is nothing to ask about")
     folder.mkdir(parents=True, exist_ok=True)
     saved = folder / SAVED_CONTEXT
     saved.write_text(request.context, encoding="utf-8", errors="surrogatepass")

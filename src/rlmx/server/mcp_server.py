@@ -25,6 +25,7 @@ from ..budget import Budget
 from ..errors import RlmxError
 from ..lm.choice import ModelTable
 from ..lm.specs import default_root_spec
+from ..repl import scratch
 from ..repl.context import ContextError, prepare_context
 from ..rlm import RLM
 
@@ -38,7 +39,7 @@ INSTRUCTIONS = (
 
 def _describe(context: Any) -> dict[str, Any]:
     """Type and size of a context, measured the way a run would see it."""
-    with tempfile.TemporaryDirectory(prefix="rlmx-mcp-") as workdir:
+    with tempfile.TemporaryDirectory(prefix=scratch.prefix("mcp")) as workdir:
         meta = prepare_context(context, Path(workdir)).meta
     return {"type": meta.type_name, "chars": meta.total_chars, "items": meta.item_count}
 

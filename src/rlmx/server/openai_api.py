@@ -27,8 +27,10 @@ from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import JSONResponse
 from pydantic import ConfigDict, Field, ValidationError
 from sse_starlette import EventSourceResponse
+from starlette.background import BackgroundTask
 
 from ..answers import client_schema
+from . import quotas
 from .runs import RunManager, RunOptions, RunRequest
 from .statuses import CLIENT_ERRORS, http_headers, http_status
 
@@ -80,22 +82,23 @@ def openai_routes() -> APIRouter:
             return openai_error(400, str(exc))
         manager: RunManager = request.app.state.manager
         run_id = uuid.uuid4().hex[:12]
+        hold = None
         try:
+            if body.stream:  # taken before the run starts: a refused stream starts nothing
+                hold = quotas.streams_of(request).take(quotas.client_of(request))
             if body.session is not None:
                 run_id = await request.app.state.sessions.ask(
                     body.session, run_request.query, "openai", run_request.schema
                 )
             else:
                 await manager.start(run_id, run_request)
-        except HTTPException as exc:  # an unknown session, or another replica's
-            code = "session_not_found" if exc.status_code == 404 else "session_elsewhere"
-            return openai_error(exc.status_code, str(exc.detail), code)
-        except CLIENT_ERRORS as exc:
-            status = http_status(exc)
-            code = "model_not_found" if status == 404 else None
-            return openai_error(status, str(exc), code, http_headers(exc))
-        if body.stream:
-            return EventSourceResponse(_stream(manager, run_id, body))
+        except (HTTPException, *CLIENT_ERRORS) as exc:
+            if hold is not None:
+                hold.release()
+            return _refusal(exc)
+        if hold is not None:
+            return EventSourceResponse(hold.guard(_stream(manager, run_id, body)),
+                                       background=BackgroundTask(hold.release))  # fmt: skip
         try:
             run = await manager.wait(run_id)
         except asyncio.CancelledError:  # the client went away: stop spending on it
@@ -107,6 +110,16 @@ def openai_routes() -> APIRouter:
         return _completion(run, body.model)
 
     return router
+
+
+def _refusal(exc: BaseException) -> JSONResponse:
+    """A request refused before its run started, as an OpenAI error."""
+    if isinstance(exc, HTTPException):  # an unknown session, or another replica's
+        code = "session_not_found" if exc.status_code == 404 else "session_elsewhere"
+        return openai_error(exc.status_code, str(exc.detail), code)
+    status = http_status(exc)
+    code = "model_not_found" if status == 404 else None
+    return openai_error(status, str(exc), code, http_headers(exc))
 
 
 def to_run_request(body: ChatRequest) -> RunRequest:

@@ -12,6 +12,7 @@ or its server stops or dies (then another replica, or the next start, closes it)
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import os
 import re
@@ -22,10 +23,11 @@ import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import BaseModel, Field
 
+from ..documents import forget_documents
 from ..errors import CapacityError
 from ..events import RunFinished
 from ..rlm import RLM
@@ -37,6 +39,9 @@ HEARTBEAT_S = 2.0  # how often a replica on a shared store says it is alive and 
 FOLLOW_POLL_S = 1.0  # a run followed from the store is read again at least this often
 CANCEL_WAIT_S = 30.0  # how long a cancel waits for another replica to end the run
 STOPPED_ERROR = "the server stopped before the run finished"
+MAX_QUERY_CHARS = 100_000  # a question; the context is where long text goes
+Query = Annotated[str, Field(min_length=1, max_length=MAX_QUERY_CHARS)]
+QUEUED_CONTEXT = "queued-context.json"  # a waiting run's context, in its uploads folder
 RUN_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")  # never a path: no dots, no slashes
 
 
@@ -81,6 +86,7 @@ class RunRequest:
     session: Session | None = None  # an ask of this session (its RLM and its REPL)
     session_id: str | None = None
     schema: dict[str, Any] | None = None  # the JSON Schema a typed answer must match
+    spilled: Path | None = None  # where its context waits on disk while the run is queued
 
     def settings(self) -> dict[str, Any]:
         settings = self.options.model_dump(exclude={"sub"})
@@ -169,6 +175,12 @@ class RunManager:
             run_id, request.query, request.source, _spec_name(rlm.root), _spec_name(rlm.sub),
             request.settings(), context_file=request.context_file, replica=self.replica,
         ))  # fmt: skip
+        if (
+            self.slots.locked()
+            and request.session is None
+            and isinstance(request.context, str | list | dict)
+        ):
+            await asyncio.to_thread(_spill, request, self.uploads / run_id)
         live = _LiveRun(run_id)
         self.live[run_id] = live
         self.queued += 1
@@ -181,6 +193,8 @@ class RunManager:
         try:
             async with self.slots:
                 self.queued, waiting = self.queued - 1, False
+                if request.spilled is not None:
+                    request.context = await asyncio.to_thread(_unspill, request)
                 await self.store.set_status(live.run_id, "running")
                 sink = _StoreSink(self, live, request.source_label)
                 if request.session is not None:
@@ -280,7 +294,7 @@ class RunManager:
         await self.cancel(run_id)
         folder = self.uploads / run_id
         if folder.resolve().parent == self.uploads.resolve():
-            shutil.rmtree(folder, ignore_errors=True)
+            await remove_uploads(folder)
         return await self.store.delete_run(run_id)
 
     async def shutdown(self) -> None:
@@ -324,6 +338,31 @@ class _StoreSink:
 
     async def close(self) -> None:
         return None
+
+
+async def remove_uploads(folder: Path) -> None:
+    """Remove a run's or session's folder and what its documents added to the cache."""
+    await asyncio.to_thread(forget_documents, folder)
+    await asyncio.to_thread(shutil.rmtree, folder, True)
+
+
+def _spill(request: RunRequest, folder: Path) -> None:
+    """A queued run's context goes to disk, so a full queue holds no contexts in memory."""
+    folder.mkdir(parents=True, exist_ok=True)
+    request.spilled = folder / QUEUED_CONTEXT
+    with request.spilled.open("w", encoding="utf-8") as out:
+        json.dump(request.context, out)
+    request.context = None
+
+
+def _unspill(request: RunRequest) -> Any:
+    """The context back from disk when the run's turn comes (its file removed)."""
+    assert request.spilled is not None
+    with request.spilled.open(encoding="utf-8") as source:
+        context = json.load(source)
+    request.spilled.unlink()
+    request.spilled = None
+    return context
 
 
 def _finished_event(run_id: str, status: str, error: str, seconds: float = 0.0) -> RunFinished:

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import shutil
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -24,12 +23,13 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi import Path as Path_
-from pydantic import BaseModel, Field
+from pydantic import BaseModel
 
 from ..errors import CapacityError
 from ..session import Session
-from . import inputs
-from .runs import RUN_ID, RunManager, RunRequest
+from . import inputs, quotas
+from .quotas import ClientQuota, Hold
+from .runs import RUN_ID, Query, RunManager, RunRequest, remove_uploads
 
 SessionId = Annotated[str, Path_(pattern=RUN_ID.pattern, max_length=64)]
 
@@ -37,7 +37,7 @@ SessionId = Annotated[str, Path_(pattern=RUN_ID.pattern, max_length=64)]
 class AskBody(BaseModel):
     """The body of ``POST /sessions/{id}/ask``."""
 
-    query: str = Field(min_length=1)
+    query: Query
 
 
 @dataclass
@@ -48,6 +48,7 @@ class HeldSession:
     session: Session
     template: RunRequest  # context, options and models; each ask copies it
     folder: Path | None  # its own upload or saved context, removed when it closes
+    hold: Hold  # its place in its client's share of sessions
     created: float = field(default_factory=time.time)
     last_used: float = field(default_factory=time.monotonic)
     runs: list[str] = field(default_factory=list)
@@ -56,20 +57,30 @@ class HeldSession:
 class SessionManager:
     """The server's open sessions, capped in number and closed when idle."""
 
-    def __init__(self, runs: RunManager, max_sessions: int, idle_seconds: float) -> None:
+    def __init__(
+        self, runs: RunManager, max_sessions: int, idle_seconds: float, per_client: ClientQuota
+    ) -> None:
         self.runs = runs
         self.max_sessions = max_sessions
+        self.per_client = per_client
         self.idle_seconds = idle_seconds
         self.held: dict[str, HeldSession] = {}
         self._sweeper: asyncio.Task[None] | None = None
 
-    async def open(self, session_id: str, template: RunRequest, folder: Path | None) -> None:
+    async def open(
+        self, session_id: str, template: RunRequest, folder: Path | None, client: str
+    ) -> None:
         """Open a session on the template's context (checked now: a bad one raises)."""
         if len(self.held) >= self.max_sessions:
             raise CapacityError(f"{self.max_sessions} sessions are open; close one first")
-        session = self.runs.build_rlm(template).session(template.context)
-        await session.aopen()
-        held = HeldSession(session_id, session, template, folder)
+        hold = self.per_client.take(client)
+        try:
+            session = self.runs.build_rlm(template).session(template.context)
+            await session.aopen()
+        except BaseException:
+            hold.release()
+            raise
+        held = HeldSession(session_id, session, template, folder, hold)
         self.held[session_id] = held
         await self.runs.store.add_session(session_id, self.runs.replica, held.created)
 
@@ -127,12 +138,13 @@ class SessionManager:
         held = self.held.pop(session_id, None)
         if held is None:
             return False
+        held.hold.release()
         await self.runs.store.end_session(session_id)
         for run_id in held.runs:
             await self.runs.cancel(run_id)
         await held.session.aclose()
         if held.folder is not None:
-            shutil.rmtree(held.folder, ignore_errors=True)
+            await remove_uploads(held.folder)
         return True
 
     async def sweep(self) -> None:
@@ -179,7 +191,8 @@ def session_routes(settings: Any) -> APIRouter:
         folder = sessions.runs.uploads / f"session-{session_id}"
 
         async def start(template: RunRequest) -> dict[str, str]:
-            await sessions.open(session_id, template, folder if folder.exists() else None)
+            await sessions.open(session_id, template, folder if folder.exists() else None,
+                                quotas.client_of(request))  # fmt: skip
             return {"session_id": session_id}
 
         if body.run_id is not None:

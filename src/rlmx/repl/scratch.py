@@ -1,0 +1,85 @@
+"""Temporary folders named for the process that made them, and the sweep of what dead
+processes left behind.
+
+A host killed with SIGKILL (or by the OOM killer) runs no clean-up: its run folders, worker
+folders and cgroups stay, and its workers' files in the shared temp folders too. Every
+temporary folder of rlmx is ``rlmx-<pid>-<kind>-...`` and every cgroup ``rlmx-<pid>-<n>``,
+so the next host to start (``sweep_once``) can tell which belong to a process that is gone
+and remove them: cgroups first (their processes are killed), then folders, then the files
+of worker uids that no live process uses.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import os
+import re
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from . import confine
+
+LEFTOVER = re.compile(r"^rlmx-(?:probe-)?(\d+)-")
+
+
+def prefix(kind: str) -> str:
+    """The name start of a temporary folder of this process (``tempfile``'s ``prefix``)."""
+    return f"rlmx-{os.getpid()}-{kind}-"
+
+
+def folder(kind: str, parent: Path | None = None) -> Path:
+    """A new temporary folder of this process."""
+    return Path(tempfile.mkdtemp(prefix=prefix(kind), dir=parent))
+
+
+@dataclass
+class Swept:
+    """What one sweep removed."""
+
+    cgroups: list[str] = field(default_factory=list)
+    folders: list[str] = field(default_factory=list)
+    uid_files: int = 0
+
+
+def alive(pid: int) -> bool:
+    """A process with this pid exists (one we may not signal counts)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _dead_owner(name: str) -> bool:
+    match = LEFTOVER.match(name + "-")
+    return (
+        match is not None and int(match.group(1)) != os.getpid() and not alive(int(match.group(1)))
+    )
+
+
+def sweep(temp: Path | None = None) -> Swept:
+    """Remove the cgroups and temporary folders of rlmx processes that are gone, and the
+    files that worker uids no live process uses left in the shared temp folders."""
+    swept = Swept()
+    for cgroup in confine.rlmx_cgroups():
+        if _dead_owner(cgroup.name) and confine.remove_cgroup(cgroup):
+            swept.cgroups.append(str(cgroup))
+    base = temp or Path(tempfile.gettempdir())
+    with contextlib.suppress(OSError):
+        for entry in os.scandir(base):
+            if entry.is_dir(follow_symlinks=False) and _dead_owner(entry.name):
+                shutil.rmtree(entry.path, ignore_errors=True)
+                swept.folders.append(entry.path)
+    swept.uid_files = confine.remove_orphaned_uid_files()
+    return swept
+
+
+@functools.cache
+def sweep_once() -> Swept:
+    """The sweep, once per process (at its first workspace or server start)."""
+    return sweep()
