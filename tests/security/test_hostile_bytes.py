@@ -6,6 +6,7 @@ real, and the server (or the run) goes on."""
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import os
@@ -511,6 +512,107 @@ def test_video_errors_name_the_file_and_never_locate_it(tmp_path: Path) -> None:
     with pytest.raises(VideoError) as caught:
         VideoEnv(fake)
     assert "x.mp4" in str(caught.value) and "secret-folder" not in str(caught.value)
+
+
+def _ffmpeg(*args: str) -> None:
+    subprocess.run(["ffmpeg", "-loglevel", "error", "-y", *args], check=True, timeout=120)
+
+
+def test_video_bytes_are_decoded_in_a_confined_child_never_in_the_host(synthetic_video) -> None:
+    video, _ = synthetic_video
+    script = (
+        "import sys, asyncio\n"
+        "from pathlib import Path\n"
+        "from rlmx.video.options import VideoOptions\n"
+        "from rlmx.video.tools import VideoTools\n"
+        f"tools = VideoTools(Path({str(video)!r}), VideoOptions(cache_path=Path(sys.argv[1])))\n"
+        "for name, args in [('get_frame', [3.0]), ('scenes', []), ('ocr', [1.0]),"
+        " ('sample_frames_uniform', [0, 10, 3])]:\n"
+        "    asyncio.run(tools.call(name, args, {}))\n"
+        "tools.close()\n"
+        "print(sorted(m for m in ('av', 'scenedetect') if m in sys.modules))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script, str(video.parent / "p.sqlite3")],
+                          capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip().splitlines()[-1] == "[]"  # no demuxer or decoder loaded here
+
+
+def test_a_huge_frame_is_decoded_scaled_down(tmp_path: Path) -> None:
+    from rlmx.video.env import VideoEnv
+    from rlmx.video.options import MAX_PIXELS
+
+    big = tmp_path / "big.mkv"
+    _ffmpeg("-f", "lavfi", "-i", "testsrc=size=4000x3000:rate=1:duration=2", "-c:v", "mjpeg",
+            "-q:v", "20", str(big))  # fmt: skip
+    with VideoEnv(big) as env:
+        assert (env.metadata["width"], env.metadata["height"]) == (4000, 3000)
+        frame = env.get_frame(1.0)
+        height, width, _ = frame.image.shape
+        assert width * height <= MAX_PIXELS and abs(width / height - 4 / 3) < 0.01
+
+
+def test_a_decoder_over_its_clock_or_memory_is_stopped_and_the_next_one_works(
+    synthetic_video, monkeypatch
+) -> None:
+    from rlmx.confined import ParseLimits
+    from rlmx.video import env as video_env
+    from rlmx.video.env import VideoEnv, VideoError
+
+    video, _ = synthetic_video
+    monkeypatch.setattr(video_env, "PROBE_SECONDS", 0.01)
+    with pytest.raises(VideoError, match="longer than 0.01 s"):
+        VideoEnv(video)
+    monkeypatch.setattr(video_env, "PROBE_SECONDS", 30.0)
+    starved = ParseLimits(memory_mb=160, cpu_seconds=60)
+    with pytest.raises(VideoError, match="memory|limits|MemoryError|cannot read"):
+        with VideoEnv(video, starved) as env:
+            env.sample_frames_uniform(0, 48, 8)
+    with VideoEnv(video) as env:  # the host goes on, and so does the next video
+        assert env.get_frame(2.0).image.shape == (360, 640, 3)
+
+
+def test_a_killed_decoder_fails_one_request_and_the_next_starts_anew(synthetic_video) -> None:
+    import signal
+
+    from rlmx.video.env import VideoEnv, VideoError
+
+    video, _ = synthetic_video
+    with VideoEnv(video) as env:
+        env.get_frame(1.0)
+        child = env._decoder.server.child
+        assert child is not None
+        os.killpg(child.pid, signal.SIGKILL)
+        child.wait()
+        with pytest.raises(VideoError, match="stopped|killed|status|answered"):
+            env.get_frame(9.0)
+        assert env.get_frame(17.0).timestamp == pytest.approx(17.0, abs=0.05)
+
+
+def test_a_video_claiming_a_vast_duration_stays_bounded(tmp_path: Path) -> None:
+    import asyncio
+
+    from rlmx.video.options import VideoOptions
+    from rlmx.video.tools import VideoTools
+
+    far = tmp_path / "far.mkv"  # two frames, the second a billion seconds in
+    _ffmpeg("-f", "lavfi", "-i", "testsrc=size=160x120:rate=1:duration=2", "-vf",
+            "setpts='if(eq(N,1),1000000000/TB,PTS)'", "-fps_mode", "passthrough",
+            "-c:v", "mjpeg", str(far))  # fmt: skip
+    assert far.stat().st_size < 20_000
+    tools = VideoTools(far, VideoOptions(cache_path=tmp_path / "c.sqlite3"))
+    try:
+        assert tools.env.duration > 1e8
+        for name, args in [("segments", []), ("segments", [1e-9]), ("onscreen_text", [0, 5, -1])]:
+            with contextlib.suppress(ValueError):
+                value, _ = asyncio.run(tools.call(name, args, {}))
+                assert len(value) <= 5000
+        frame, _ = asyncio.run(tools.call("get_frame", [0.5], {}))
+        assert frame.data[:2] == b"\xff\xd8"  # a JPEG
+        late, _ = asyncio.run(tools.call("get_frame", [999_999_999.5], {}))
+        assert late.data[:2] == b"\xff\xd8"
+    finally:
+        tools.close()
 
 
 # -- 12. what a crashed host leaves is swept at the next start --------------------------------

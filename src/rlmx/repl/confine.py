@@ -154,24 +154,25 @@ def _kill_uid(uid: int) -> None:
 
 
 def _remove_files_of(uid: int) -> None:
-    _remove_files(lambda owner: owner == uid)
+    _remove_files(lambda owner: owner == uid, lambda _name: False)
 
 
-def remove_orphaned_uid_files() -> int:
+def remove_orphaned_uid_files(keep: Callable[[str], bool]) -> int:
     """Remove what worker uids that no live process (and no worker here) uses left in the
-    shared temp folders: a crashed host's workers. How many entries went."""
+    shared temp folders: a crashed host's workers. ``keep`` names entries a live host still
+    owns (a worker folder is chowned before its worker starts). How many entries went."""
     live = _live_owners()
     return _remove_files(lambda owner: UID_BASE <= owner < UID_BASE + UID_SPAN
-                         and owner not in live and owner not in _uids_in_use)  # fmt: skip
+                         and owner not in live and owner not in _uids_in_use, keep)  # fmt: skip
 
 
-def _remove_files(owned: Callable[[int], bool]) -> int:
+def _remove_files(owned: Callable[[int], bool], keep: Callable[[str], bool]) -> int:
     removed = 0
     for folder in SHARED_TMP:
         with contextlib.suppress(OSError):
             for entry in os.scandir(folder):
                 with contextlib.suppress(OSError):
-                    if not owned(entry.stat(follow_symlinks=False).st_uid):
+                    if keep(entry.name) or not owned(entry.stat(follow_symlinks=False).st_uid):
                         continue
                     if entry.is_dir(follow_symlinks=False):
                         shutil.rmtree(entry.path, ignore_errors=True)

@@ -55,11 +55,20 @@ def alive(pid: int) -> bool:
     return True
 
 
-def _dead_owner(name: str) -> bool:
+def _owner(name: str) -> int | None:
+    """The pid in the name of an rlmx folder or cgroup (None for any other name)."""
     match = LEFTOVER.match(name + "-")
-    return (
-        match is not None and int(match.group(1)) != os.getpid() and not alive(int(match.group(1)))
-    )
+    return int(match.group(1)) if match else None
+
+
+def _dead_owner(name: str) -> bool:
+    pid = _owner(name)
+    return pid is not None and pid != os.getpid() and not alive(pid)
+
+
+def _live_owner(name: str) -> bool:
+    pid = _owner(name)
+    return pid is not None and (pid == os.getpid() or alive(pid))
 
 
 def sweep(temp: Path | None = None) -> Swept:
@@ -75,7 +84,7 @@ def sweep(temp: Path | None = None) -> Swept:
             if entry.is_dir(follow_symlinks=False) and _dead_owner(entry.name):
                 shutil.rmtree(entry.path, ignore_errors=True)
                 swept.folders.append(entry.path)
-    swept.uid_files = confine.remove_orphaned_uid_files()
+    swept.uid_files = confine.remove_orphaned_uid_files(keep=_live_owner)
     return swept
 
 

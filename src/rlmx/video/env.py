@@ -1,7 +1,10 @@
-"""VideoEnv: a long video as something code can index by time (PyAV).
+"""VideoEnv: a long video as something code can index by time.
 
-One open container per video (reopening per frame costs up to 3x more), guarded by a
-lock so threads can share it, with a small LRU cache of decoded frames. Times are seconds
+A video's bytes are untrusted: they are demuxed and decoded by PyAV in a confined child
+(``media_server.py`` under ``confined.ConfinedServer``), one per open video, which keeps
+its container open (reopening per frame costs up to 3x more). The host holds a lock so
+threads can share it, a small LRU cache of decoded frames (scaled down to at most
+``MAX_PIXELS``) and its own clock on every request. Times are seconds
 from the start of the video; views (``env[t0:t1]``) keep absolute times and are clipped
 to their range. ``exact=True`` decodes from the keyframe before ``t`` up to the frame
 shown at ``t``; ``exact=False`` decodes only the nearest keyframe (much cheaper) and
@@ -14,22 +17,38 @@ import bisect
 import math
 import threading
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
-import av
 import numpy as np
 
+from ..confined import ConfinedServer, ParseFailed, ParseLimits
 from ..errors import ContextError
 from ..repl.video_context import TimeSpan
+from .options import AUDIO_RATE, MAX_AUDIO_SECONDS, MAX_PIXELS
 
+T = TypeVar("T")
+Reader = Callable[[dict[str, Any], bytes], T]  # what the host reads from one answer
 FRAME_CACHE = 32
-FRAME_CACHE_BYTES = 256 * 2**20  # decoded frames kept at most (an 8000x8000 frame is 192 MB)
+FRAME_CACHE_BYTES = 256 * 2**20  # decoded frames kept at most
+MAX_KEYFRAMES = 1_000_000
+MAX_AUDIO_BYTES = MAX_AUDIO_SECONDS * AUDIO_RATE * 2
+# the host's clock on each request to the decoding child (seconds)
+PROBE_SECONDS, FRAME_SECONDS, SCAN_SECONDS, AUDIO_SECONDS = 30.0, 60.0, 900.0, 900.0
+# the decoding child lives as long as its video is open: CPU seconds over its whole life
+MEDIA_LIMITS = ParseLimits(memory_mb=2048, cpu_seconds=4 * 3600, wall_seconds=0, output_mb=16)
 
 
 class VideoError(ContextError):
-    """The file cannot be used as a video, or a time is outside it."""
+    """The file cannot be used as a video, or a time is outside it; ``why`` is the reason
+    without the file's name."""
+
+    def __init__(self, message: str, why: str | None = None) -> None:
+        super().__init__(message)
+        self.why = why or message
 
 
 @dataclass
@@ -48,44 +67,48 @@ class FrameData:
 
 
 class _Decoder:
-    """The open container of one video, shared by every view of it."""
+    """The video of every view of it, decoded in a confined child (``media_server.py``):
+    its bytes are untrusted, so no demuxer or decoder runs in the host's own process. The
+    host keeps the file open (the child's only way to it), a small cache of decoded frames
+    and the host's clock on every request."""
 
-    def __init__(self, path: Path) -> None:
-        try:
-            self.container = av.open(str(path))
-        except (av.error.FFmpegError, OSError) as exc:
-            # named, never located: the message reaches clients and model code
-            why = getattr(exc, "strerror", None) or type(exc).__name__
-            raise VideoError(f"cannot read {path.name} as a video: {why}") from None
-        if not self.container.streams.video:
-            self.container.close()
-            raise VideoError(f"{path.name} has no video stream")
-        self.stream = self.container.streams.video[0]
-        self.stream.thread_type = "AUTO"
-        base = self.stream.time_base
-        # times are from the first frame on, whatever the stream's own start time is
-        self.offset = float(self.stream.start_time * base) if self.stream.start_time else 0.0
+    def __init__(self, path: Path, limits: ParseLimits = MEDIA_LIMITS) -> None:
+        self.name = path.name  # named, never located: messages reach clients and model code
+        self.file = path.open("rb")
+        self.server = ConfinedServer("media", limits, self.file.fileno())
         self.lock = threading.Lock()
         self.cache: OrderedDict[tuple[int, bool], FrameData] = OrderedDict()
         self._keyframes: list[float] | None = None
         self.decoded = 0  # frames decoded so far (for benchmarks)
+        try:
+            self.meta = self.ask({"op": "probe"}, PROBE_SECONDS, _probe)
+        except VideoError as exc:
+            self.close()
+            raise VideoError(f"cannot read {self.name} as a video: {exc.why}") from None
+
+    def ask(self, request: dict[str, Any], seconds: float, read: Reader[T],
+            max_bytes: int = 0) -> T:  # fmt: skip
+        """``read`` of the child's answer; a failure (its word, a limit, its clock, an answer
+        that does not read: the child's words are untrusted) is a VideoError."""
+        try:
+            header, payload = self.server.ask(request, seconds, max_bytes)
+            return read(header, payload)
+        except ParseFailed as exc:
+            raise VideoError(f"{self.name}: {exc}", why=str(exc)) from None
+        except (KeyError, TypeError, ValueError) as exc:
+            why = f"the decoder answered wrongly ({type(exc).__name__}: {exc})"
+            raise VideoError(f"{self.name}: {why}", why=why) from None
 
     def close(self) -> None:
         with self.lock:
-            self.container.close()
+            self.server.close()
+            self.file.close()
 
     def keyframes(self) -> list[float]:
         """Timestamps of every keyframe (one demux pass, no decoding; cached)."""
         with self.lock:
             if self._keyframes is None:
-                base = self.stream.time_base
-                self.container.seek(0, stream=self.stream)
-                times = [
-                    float(packet.pts * base) - self.offset
-                    for packet in self.container.demux(self.stream)
-                    if packet.is_keyframe and packet.pts is not None
-                ]
-                self._keyframes = sorted(times)
+                self._keyframes = self.ask({"op": "keyframes"}, SCAN_SECONDS, _keyframes)
             return self._keyframes
 
     def frame_at(self, t: float, exact: bool, fps: float) -> FrameData:
@@ -109,28 +132,62 @@ class _Decoder:
             return frame
 
     def _decode(self, t: float, exact: bool, fps: float) -> FrameData:
-        base = self.stream.time_base
-        target = round((t + self.offset) / base)
-        self.container.seek(target, stream=self.stream, backward=True, any_frame=False)
-        chosen = None
-        for frame in self.container.decode(self.stream):
-            self.decoded += 1
-            if frame.pts is None:
-                continue
-            if exact and chosen is not None and float(frame.pts * base) - self.offset > t + 1e-6:
-                break  # the previous frame is the one on screen at t
-            chosen = frame
-            if not exact:
-                break
-        if chosen is None:
-            raise VideoError(f"no frame could be decoded at {t:.3f} s")
-        timestamp = round(max(0.0, float(chosen.pts * base) - self.offset), 6)
-        return FrameData(
-            image=chosen.to_ndarray(format="rgb24"),
-            timestamp=timestamp,
-            index=round(timestamp * fps),
-            keyframe=bool(chosen.key_frame),
-        )
+        request = {"op": "frame", "t": t, "exact": exact}
+        frame, decoded = self.ask(request, FRAME_SECONDS, partial(_frame, fps), MAX_PIXELS * 3)
+        self.decoded += decoded
+        return frame
+
+    def audio(self) -> tuple[np.ndarray, bool]:
+        """The sound as 16 kHz mono float32 samples, and whether it was cut off."""
+        with self.lock:
+            return self.ask({"op": "audio"}, AUDIO_SECONDS, _audio, MAX_AUDIO_BYTES)
+
+    def scenes(self, threshold: float) -> list[dict[str, float]]:
+        """Scene cuts: ``[{"start", "end"}, ...]``."""
+        with self.lock:
+            return self.ask({"op": "scenes", "threshold": threshold}, SCAN_SECONDS, _scenes)
+
+
+# what the decoding child answered, read as values the host can trust (or an error)
+def _probe(answer: dict[str, Any], _payload: bytes) -> dict[str, Any]:
+    meta = {"duration": _finite(answer["duration"]), "fps": _finite(answer["fps"]),
+            "total_frames": int(answer["total_frames"]), "width": int(answer["width"]),
+            "height": int(answer["height"]), "codec": str(answer["codec"])[:40],
+            "audio": bool(answer["audio"])}  # fmt: skip
+    if meta["duration"] <= 0 or meta["fps"] <= 0:
+        raise ValueError("a duration and a frame rate above zero")
+    return meta
+
+
+def _keyframes(answer: dict[str, Any], _payload: bytes) -> list[float]:
+    return sorted(_finite(t) for t in answer["times"][:MAX_KEYFRAMES])
+
+
+def _frame(fps: float, answer: dict[str, Any], pixels: bytes) -> tuple[FrameData, int]:
+    width, height, timestamp = (
+        int(answer["width"]),
+        int(answer["height"]),
+        _finite(answer["timestamp"]),
+    )
+    image = np.frombuffer(pixels, np.uint8).reshape(height, width, 3)
+    frame = FrameData(image=image, timestamp=timestamp, index=round(timestamp * fps),
+                      keyframe=bool(answer["keyframe"]))  # fmt: skip
+    return frame, int(answer["decoded"])
+
+
+def _audio(answer: dict[str, Any], data: bytes) -> tuple[np.ndarray, bool]:
+    return np.frombuffer(data, "<i2").astype(np.float32) / 32768.0, bool(answer["cut"])
+
+
+def _scenes(answer: dict[str, Any], _payload: bytes) -> list[dict[str, float]]:
+    return [{"start": _finite(c["start"]), "end": _finite(c["end"])} for c in answer["scenes"]]
+
+
+def _finite(value: Any) -> float:
+    number = float(value)
+    if not math.isfinite(number):
+        raise ValueError(f"a time of {value!r}")
+    return number
 
 
 class VideoView(TimeSpan):
@@ -171,32 +228,33 @@ class VideoView(TimeSpan):
 class VideoEnv(VideoView):
     """A whole video file. Use as a context manager or call ``close()``."""
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, limits: ParseLimits = MEDIA_LIMITS) -> None:
         self.path = Path(path)
         if not self.path.is_file():
-            raise VideoError(f"no such video file: {self.path}")
-        decoder = _Decoder(self.path)
-        stream, container = decoder.stream, decoder.container
-        fps = float(stream.average_rate or stream.guessed_rate or 25)
-        if stream.duration is not None:
-            duration = float(stream.duration * stream.time_base)
-        elif container.duration is not None:
-            duration = container.duration / av.time_base
-        else:
-            decoder.close()
-            raise VideoError(f"{self.path} does not say how long it is")
-        super().__init__(decoder, 0.0, duration, fps)
+            raise VideoError(f"no such video file: {self.path.name}")
+        decoder = _Decoder(self.path, limits)
+        meta = decoder.meta
+        super().__init__(decoder, 0.0, float(meta["duration"]), float(meta["fps"]))
         self.metadata: dict[str, Any] = {
             "path": str(self.path),
-            "duration": round(duration, 3),
-            "fps": round(fps, 3),
-            "total_frames": stream.frames or round(duration * fps),
-            "width": stream.codec_context.width,
-            "height": stream.codec_context.height,
-            "codec": stream.codec_context.name,
-            "audio": bool(container.streams.audio),
+            "duration": round(self.t1, 3),
+            "fps": round(self.fps, 3),
+            "total_frames": int(meta["total_frames"]),
+            "width": int(meta["width"]),
+            "height": int(meta["height"]),
+            "codec": str(meta["codec"]),
+            "audio": bool(meta["audio"]),
             "size_bytes": self.path.stat().st_size,
         }
+
+    def audio(self) -> tuple[np.ndarray, bool]:
+        """The whole sound track as 16 kHz mono float32 samples (empty without one), and
+        whether it was cut off at ``MAX_AUDIO_SECONDS``."""
+        return self._decoder.audio()
+
+    def scenes(self, threshold: float) -> list[dict[str, float]]:
+        """Scene cuts found by scenedetect's ContentDetector at ``threshold``."""
+        return self._decoder.scenes(threshold)
 
     @property
     def total_frames(self) -> int:

@@ -11,6 +11,10 @@ from pathlib import Path
 from typing import Any
 
 VIDEO_SUFFIXES = {".mp4", ".webm", ".mkv", ".mov", ".m4v", ".avi"}
+# what the confined decoder (media_server.py) gives the host at most
+MAX_PIXELS = 1920 * 1080  # a frame is decoded scaled down to at most this many pixels
+AUDIO_RATE = 16_000  # samples a second, what speech-to-text takes
+MAX_AUDIO_SECONDS = 2 * 3600  # more sound is cut off (and said to be)
 
 
 @dataclass

@@ -12,14 +12,14 @@ import shutil
 import subprocess
 import threading
 from functools import cache
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from ..errors import ToolError
 
-# scenedetect ContentDetector; its default of 27 misses cuts between similar colours
+# scenedetect ContentDetector (run by VideoEnv.scenes); its default of 27 misses cuts
+# between similar colours
 SCENE_THRESHOLD = 20.0
 NAMED_COLORS = {
     "black": (20, 20, 20), "white": (235, 235, 235), "gray": (128, 128, 128),
@@ -108,15 +108,18 @@ class Speech:
         self.name = "faster-whisper-tiny.en"
         self.lock = threading.Lock()
 
-    def transcribe(self, path: Path) -> list[dict[str, Any]]:
-        """Sentences ``{"start", "end", "text", "words": [[word, start, end], ...]}``.
+    def transcribe(self, audio: np.ndarray) -> list[dict[str, Any]]:
+        """Sentences ``{"start", "end", "text", "words": [[word, start, end], ...]}`` of
+        16 kHz mono samples (``VideoEnv.audio``: decoded in the confined child).
 
         Whisper may return one segment for half a minute of speech; splitting at sentence
         ends and pauses (by word timestamps) gives each sentence its own times.
         """
+        if audio.size == 0:
+            return []
         with self.lock:
             segments, _info = self.model.transcribe(
-                str(path), language="en", vad_filter=True, word_timestamps=True
+                audio, language="en", vad_filter=True, word_timestamps=True
             )
             words = [
                 [w.word.strip(), round(w.start, 2), round(w.end, 2)]
@@ -142,16 +145,6 @@ def split_sentences(words: list[list[Any]], pause: float = 1.0) -> list[dict[str
             })  # fmt: skip
             current = []
     return sentences
-
-
-def detect_scenes(path: Path, threshold: float = SCENE_THRESHOLD) -> list[dict[str, float]]:
-    """Scene cuts (scenedetect's ContentDetector): ``[{"start", "end"}, ...]``."""
-    try:
-        from scenedetect import ContentDetector, detect
-    except ImportError:
-        raise PerceptionError("scene detection needs: pip install scenedetect") from None
-    scenes = detect(str(path), ContentDetector(threshold=threshold))
-    return [{"start": round(a.seconds, 3), "end": round(b.seconds, 3)} for a, b in scenes]
 
 
 def dominant_colors(image: np.ndarray, top: int = 3) -> list[str]:

@@ -26,7 +26,7 @@ from ..repl.sandbox import SharedFile
 from ..video.options import VideoOptions
 from .cache import PerceptionCache
 from .env import VideoEnv
-from .perception import detect_scenes, dominant_colors, ocr_engine, speech_engine
+from .perception import SCENE_THRESHOLD, dominant_colors, ocr_engine, speech_engine
 
 VisionCall = Callable[[list[dict[str, Any]]], Awaitable[str]]
 MAX_FRAMES = 32  # frames one sample_frames_uniform call may return
@@ -242,7 +242,8 @@ class VideoTools:
         if not self.env.metadata["audio"]:
             return []
         engine = speech_engine()
-        return self._cached("transcript", {}, engine.name, lambda: engine.transcribe(self.env.path))
+        return self._cached("transcript", {}, engine.name,
+                            lambda: engine.transcribe(self.env.audio()[0]))  # fmt: skip
 
     def transcript(self, t0: float | None = None, t1: float | None = None) -> list[dict[str, Any]]:
         """What is said in t0-t1: [{"start", "end", "text"}] (speech-to-text, English)."""
@@ -276,7 +277,7 @@ class VideoTools:
     def scenes(self) -> list[dict[str, float]]:
         """Shots between scene cuts: [{"start", "end"}]."""
         return self._cached(
-            "scenes", {}, "scenedetect-content", lambda: detect_scenes(self.env.path)
+            "scenes", {}, "scenedetect-content", lambda: self.env.scenes(SCENE_THRESHOLD)
         )
 
     async def get_segment_captions(self, segment: Any) -> dict[str, Any]:
