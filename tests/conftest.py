@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 import socket
@@ -60,6 +61,21 @@ def replay(tmp_path: Path) -> Callable[[Any], str]:
         return f"replay:{path}"
 
     return make
+
+
+@functools.cache
+def _grammar_lm() -> Any:
+    from rlmx.lm.local import LocalLM
+
+    return LocalLM("smollm2-135m", n_ctx=512)
+
+
+def parse_gbnf(grammar: str) -> None:
+    """Parse ``grammar`` with llama.cpp's own parser (a model's vocabulary is needed: it is
+    what sampling does); LMError if it does not parse. ``LlamaGrammar.from_string`` alone
+    parses nothing."""
+    lm = _grammar_lm()
+    lm._grammar(lm._model(), grammar)
 
 
 def repl(code: str, prose: str = "") -> str:

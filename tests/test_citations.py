@@ -17,7 +17,7 @@ from rlmx import RLM
 from rlmx.citations import Citation, Source, locate, loose_pieces
 from rlmx.repl.frames import MAX_QUOTES, ProtocolViolation, check_result
 
-from conftest import repl
+from conftest import parse_gbnf, repl
 
 CONTRACT = (
     "--- page 1 ---\n# Parties\nAcme Corp. sells to Beta LLC.\n\n"
@@ -213,8 +213,6 @@ def test_prompts_ask_for_citations_in_one_line() -> None:
 
 
 def test_the_grammars_allow_cited_finals() -> None:
-    from llama_cpp import LlamaGrammar
-
     from rlmx.answers import AnswerSchema
     from rlmx.prompts import FINAL_GRAMMAR, REPLY_GRAMMAR, typed_grammar
 
@@ -222,7 +220,7 @@ def test_the_grammars_allow_cited_finals() -> None:
     assert rules is not None
     for grammar in (REPLY_GRAMMAR, FINAL_GRAMMAR, typed_grammar(rules, final_only=True)):
         assert "final-cite" in grammar
-        LlamaGrammar.from_string(grammar, verbose=False)  # llama.cpp parses it
+        parse_gbnf(grammar)
 
 
 def test_web_ui_citations_open_the_source_at_the_quote(tmp_path: Path, replay) -> None:

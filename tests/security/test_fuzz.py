@@ -16,6 +16,8 @@ from rlmx.errors import ConfigError
 from rlmx.gbnf import control_problem, literal
 from rlmx.repl.frames import ProtocolViolation, check_call, check_result
 
+from conftest import parse_gbnf
+
 FUZZ = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 KEYWORDS = "type enum const $ref $dynamicRef $defs items anyOf properties minLength maxLength"
 KEYWORDS_LIST = [*KEYWORDS.split(), "maxItems", "pattern", "$id", "if", "then"]
@@ -39,8 +41,6 @@ def test_a_client_schema_is_accepted_or_refused_with_a_config_error(schema: Any)
 @FUZZ
 @given(st.text(max_size=60))
 def test_the_escaper_refuses_controls_or_gives_a_literal_llama_reads_back(text: str) -> None:
-    from llama_cpp import LlamaGrammar
-
     if control_problem(text):
         try:
             literal(text)
@@ -51,7 +51,7 @@ def test_the_escaper_refuses_controls_or_gives_a_literal_llama_reads_back(text: 
     body = rule[1:-1]
     assert body.count('"') == body.count('\\"')  # every quote inside is escaped
     if text:
-        LlamaGrammar.from_string(f"root ::= {rule}", verbose=False)
+        parse_gbnf(f"root ::= {rule}")
 
 
 words = st.text(alphabet="abcXYZ’'“-— \n\t.,", min_size=1, max_size=12)

@@ -41,6 +41,7 @@ OPTION_TYPES = {
     "temperature": float,
 }
 DEFAULT_MAX_TOKENS = 1024
+GRAMMARS_KEPT = 32  # checked grammars kept per model (each distinct schema makes one)
 
 
 @dataclass
@@ -243,7 +244,7 @@ class LocalLM(LMBase):
             "stop": stop or [],
         }
         if grammar:
-            kwargs["grammar"] = self._grammar(grammar)
+            kwargs["grammar"] = self._grammar(model, grammar)
         with model.lock:  # tokenizing needs no lock: the vocabulary is read-only
             try:
                 response = model.llama.create_chat_completion(**kwargs)
@@ -265,12 +266,23 @@ class LocalLM(LMBase):
             finish_reason=choice.get("finish_reason"),
         )
 
-    def _grammar(self, text: str) -> Any:
-        if text not in self._grammars:
-            from llama_cpp import LlamaGrammar
+    def _grammar(self, model: Any, text: str) -> Any:
+        """``text`` as a llama.cpp grammar, parsed once first: an unparsable grammar would
+        crash the process inside sampling (llama-cpp-python passes the NULL sampler on),
+        so it is this call's LMError instead. The last GRAMMARS_KEPT checked are kept."""
+        import llama_cpp
 
-            with _quiet_stderr():
-                self._grammars[text] = LlamaGrammar.from_string(text, verbose=False)
+        if text not in self._grammars:
+            vocab = llama_cpp.llama_model_get_vocab(model.llama.model)
+            with model.lock, _quiet_stderr():
+                sampler = llama_cpp.llama_sampler_init_grammar(vocab, text.encode(), b"root")
+                if sampler:
+                    llama_cpp.llama_sampler_free(sampler)
+            if not sampler:
+                raise LMError(f"{self.name}: the answer grammar does not parse")
+            if len(self._grammars) >= GRAMMARS_KEPT:
+                self._grammars.pop(next(iter(self._grammars)))
+            self._grammars[text] = llama_cpp.LlamaGrammar.from_string(text, verbose=False)
         return self._grammars[text]
 
     async def aclose(self) -> None:
