@@ -514,6 +514,64 @@ def test_hostile_video_tool_arguments_are_refused(synthetic_video, tmp_path, too
         tools.close()
 
 
+def test_a_cancelled_video_call_stops_its_thread(synthetic_video, tmp_path: Path) -> None:
+    """A thread cannot be killed: a cancelled call's loop stops at its next frame."""
+    import asyncio
+
+    from rlmx.video.options import VideoOptions
+    from rlmx.video.tools import VideoTools
+
+    video, _ = synthetic_video
+    tools = VideoTools(video, VideoOptions(cache_path=tmp_path / "cache.sqlite3"))
+
+    async def cancel_midway() -> tuple[int, int]:
+        call = asyncio.create_task(tools.call("onscreen_text", [0, 48, 0.5], {}))  # 96 frames
+        await asyncio.sleep(2.0)
+        call.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await call
+        at_cancel = tools.cache.misses
+        await asyncio.sleep(3.0)
+        return at_cancel, tools.cache.misses
+
+    try:
+        at_cancel, later = asyncio.run(cancel_midway())
+        assert later <= at_cancel + 1 and later < 96
+        value, _ = asyncio.run(tools.call("ocr", [1.0], {}))  # the next call goes on
+        assert "lines" in value
+    finally:
+        tools.close()
+
+
+async def test_host_calls_a_timed_out_cell_left_are_cancelled(tmp_path: Path) -> None:
+    import asyncio
+
+    from rlmx import Limits
+    from rlmx.host_functions import CORE
+    from rlmx.repl.context import prepare_context
+    from rlmx.repl.sandbox import Sandbox
+
+    cancelled = asyncio.Event()
+
+    async def slow(name: str, args: dict) -> str:
+        try:
+            await asyncio.sleep(60)
+        except asyncio.CancelledError:
+            cancelled.set()
+            raise
+        return "late"
+
+    box = Sandbox("process", Limits(memory_mb=512, cell_wall_seconds=2.0))
+    await box.start(prepare_context("ctx", tmp_path / "ctx"), slow, CORE)
+    try:  # waiting on the host is not compute: the cell's wall clock ends it
+        result = await box.execute("llm_query('x')", 30.0, 1000)
+        assert result.timed_out or result.error
+        await asyncio.wait_for(cancelled.wait(), 10)
+        assert (await box.execute("1 + 1", 10.0, 100)).output == "2\n"
+    finally:
+        await box.close()
+
+
 def test_video_errors_name_the_file_and_never_locate_it(tmp_path: Path) -> None:
     from rlmx.video.env import VideoEnv, VideoError
 

@@ -346,9 +346,13 @@ class Sandbox:
             path = self._inside(path)
         return {"name": name, "path": str(path) if path else None, "kind": kind}
 
-    async def _kill(self) -> None:
+    def _cancel_calls(self) -> None:
+        """Cancel every host call still running (a tool in a thread stops at its next check)."""
         for task in list(self._rpc_tasks.values()):
             task.cancel()
+
+    async def _kill(self) -> None:
+        self._cancel_calls()
         if self._pump_task is not None:
             self._pump_task.cancel()
             with contextlib.suppress(BaseException):
@@ -545,6 +549,7 @@ class Sandbox:
             return await self._restart_after("The REPL worker process died", started)
         finally:
             self._cell_id = None
+            self._cancel_calls()  # what the cell left running (its worker stopped waiting)
         return CellResult(
             output=_cap(message["output"], max_output_chars),
             error=message["error"],

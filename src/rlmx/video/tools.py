@@ -17,11 +17,14 @@ import inspect
 import io
 import math
 import re
+import threading
 from collections.abc import Awaitable, Callable
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
 
 from ..bm25 import bm25_top, respell
+from ..errors import ToolError
 from ..repl.sandbox import SharedFile
 from ..video.options import VideoOptions
 from .cache import PerceptionCache
@@ -33,6 +36,9 @@ MAX_FRAMES = 32  # frames one sample_frames_uniform call may return
 MIN_STEP = 0.1  # seconds: the finest grid (segments, on-screen text) a call may ask for
 MAX_POINTS = 5_000  # times or segments one call may ask for (a hostile step or a file
 # that claims a huge duration would otherwise make the host loop and allocate without end)
+# set when the call that runs in this thread is cancelled (its cell or run ended): a
+# thread cannot be killed, so its loops look at this before each frame they read
+_STOP: ContextVar[threading.Event | None] = ContextVar("rlmx_video_stop", default=None)
 CAPTION_PROMPT = (
     "Describe what these video frames show in at most three sentences: the scene, people "
     "and objects, actions, and any text on screen."
@@ -71,10 +77,18 @@ class VideoTools:
         self.cache = cache or PerceptionCache(self.options.cache_path)
         self.video_id = self.cache.video_hash(self.env.path)
         self.vision_call = vision_call
+        self.closed = threading.Event()
 
     def close(self) -> None:
+        self.closed.set()  # calls still running in threads stop at their next frame
         self.env.close()
         self.cache.close()
+
+    def _going_on(self) -> None:
+        """Raise ToolError once this call was cancelled or the tools closed."""
+        stop = _STOP.get()
+        if self.closed.is_set() or (stop is not None and stop.is_set()):
+            raise ToolError("the call was stopped: its cell or its run ended")
 
     # -- the environment protocol ----------------------------------------------------------
     def sandbox_context(self) -> dict[str, Any]:
@@ -120,10 +134,18 @@ class VideoTools:
             bound = inspect.signature(method).bind(*args, **kwargs)
         except TypeError as exc:
             raise TypeError(f"{name}(): {exc}") from None
-        if inspect.iscoroutinefunction(method):
-            value = await method(*bound.args, **bound.kwargs)
-        else:
-            value = await asyncio.to_thread(method, *bound.args, **bound.kwargs)
+        stop = threading.Event()
+        token = _STOP.set(stop)  # to_thread copies the context: the thread sees this event
+        try:
+            if inspect.iscoroutinefunction(method):
+                value = await method(*bound.args, **bound.kwargs)
+            else:
+                value = await asyncio.to_thread(method, *bound.args, **bound.kwargs)
+        except asyncio.CancelledError:
+            stop.set()
+            raise
+        finally:
+            _STOP.reset(token)
         return value, self._span(bound.arguments)
 
     def _span(self, arguments: dict[str, Any]) -> list[float] | None:
@@ -212,6 +234,7 @@ class VideoTools:
 
     def ocr(self, t: float) -> dict[str, Any]:
         """Text on screen at time t: {"t": the frame's real time, "lines": [text, ...]}."""
+        self._going_on()  # every loop over frames reads them through here
         frame = self.env.get_frame(_time(t))
         engine = ocr_engine()
         lines = self._cached(
@@ -395,6 +418,7 @@ class VideoTools:
                 progress(stage, 1, 1)
         spans = self.segments()
         for i, (t0, t1) in enumerate(spans):
+            self._going_on()
             self.offline_caption(t0, t1)
             if progress:
                 progress("captions", i + 1, len(spans))
