@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import re
 import subprocess
 import sys
@@ -160,3 +161,72 @@ def test_cli_ask_through_llama_server(llama_server: str, tmp_path: Path) -> None
     out = json.loads(proc.stdout)
     assert out["status"] in ("final", "max_iterations")
     assert out["usage"]["root"]["calls"] >= 2 and out["usage"]["total"]["input_tokens"] > 0
+
+
+def test_a_roots_evaluated_prompt_survives_the_sub_calls_between_its_turns() -> None:
+    """One context lent to each role in turn: the root's second turn evaluates only what
+    is new, and says exactly what a fresh evaluation of the whole prompt says."""
+    root = LocalLM(SMOL, role="root", n_ctx=2048, max_tokens=24)
+    sub = LocalLM(SMOL, role="sub", n_ctx=2048, max_tokens=24)
+    turns = [{"role": "system", "content": "You are terse. " * 40},
+             {"role": "user", "content": "Name three colours."}]  # fmt: skip
+    first = asyncio.run(root.complete(turns))
+    assert first.usage.cached_input_tokens == 0
+    between = asyncio.run(sub.complete([{"role": "user", "content": "Count to five."}]))
+    assert between.usage.cached_input_tokens == 0  # none of the root's tokens look like its own
+    turns += [{"role": "assistant", "content": first.text},
+              {"role": "user", "content": "Now three fruits."}]  # fmt: skip
+    second = asyncio.run(root.complete(turns))
+    assert second.usage.cached_input_tokens >= first.usage.input_tokens - 1
+    fresh = LocalLM(SMOL, role="fresh", n_ctx=2048, max_tokens=24)  # the whole prompt again
+    again = asyncio.run(fresh.complete(turns))
+    assert again.usage.cached_input_tokens == 0 and again.text == second.text
+    assert asyncio.run(sub.complete([{"role": "user", "content": "Count to five."}])).text == (
+        between.text  # the sub's own state came back too
+    )
+
+
+def test_threads_follow_the_idle_cores() -> None:
+    from rlmx.lm.local import idle_cores, usable_cores
+
+    assert 1 <= idle_cores() <= usable_cores()
+    busy = [subprocess.Popen([sys.executable, "-c", "while True: pass"])
+            for _ in range(usable_cores())]  # fmt: skip
+    try:
+        assert idle_cores(0.3) <= max(1, usable_cores() - 1)
+    finally:
+        for process in busy:
+            process.kill()
+            process.wait()
+
+
+FIRST_CALL = """
+import asyncio, json, sys
+from rlmx.lm.local import LocalLM
+lm = LocalLM(sys.argv[2], role="root", n_ctx=2048, max_tokens=8)  # the GGUF file
+system = "You answer questions about logs. Rules: be exact; count carefully. " * 45
+reply = asyncio.run(lm.complete([{"role": "system", "content": system},
+                                 {"role": "user", "content": sys.argv[1]}]))
+print(json.dumps({"prompt": reply.usage.input_tokens, "cached": reply.usage.cached_input_tokens}))
+"""
+
+
+def test_a_roots_first_prompt_is_kept_on_disk_for_the_next_process(
+    tmp_path: Path, smol_path: Path
+) -> None:
+    env = {**os.environ, "RLMX_CACHE_DIR": str(tmp_path)}
+
+    def first_call(question: str) -> dict[str, int]:
+        command = [sys.executable, "-c", FIRST_CALL, question, str(smol_path)]
+        done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0, done.stderr[-2000:]
+        return json.loads(done.stdout.strip().splitlines()[-1])
+
+    cold = first_call("How many ERROR lines?")
+    assert cold["prompt"] >= 512 and cold["cached"] == 0
+    assert list(tmp_path.glob("prompt-states/*/root.state"))
+    warm = first_call("Which host logged the most warnings?")  # another process
+    assert warm["cached"] >= cold["prompt"] - 20  # all but the question
+    (state,) = tmp_path.glob("prompt-states/*/root.state")
+    state.write_bytes(b"garbage")  # a damaged file is evaluated around, never trusted
+    assert first_call("How many ERROR lines?")["cached"] == 0

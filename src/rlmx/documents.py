@@ -14,13 +14,12 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
-import time
 from pathlib import Path
 
 from .confined import DEFAULT_LIMITS, ParseFailed, ParseLimits, parse_confined
 from .document_formats import CONVERTERS
 from .errors import ContextError
-from .lm.registry import cache_root
+from .lm.registry import cache_root, prune_cache
 
 CONVERTER_VERSION = "2"  # part of the cache key: a new version converts again
 MAX_DOCUMENT_BYTES = 512 * 2**20  # a larger document file is refused unread
@@ -55,7 +54,7 @@ def read_document(path: Path, limits: ParseLimits = DEFAULT_LIMITS) -> str | Non
         raise ContextError(f"{path.name} holds no text")
     cached.parent.mkdir(parents=True, exist_ok=True)
     cached.write_text(text, encoding="utf-8")
-    prune_cache(cached.parent)
+    prune_cache(cached.parent, "*.txt", CACHE_MAX_BYTES, CACHE_MAX_DAYS)
     return text
 
 
@@ -79,23 +78,3 @@ def _entry(path: Path) -> Path:
             digest.update(block)
     digest.update(CONVERTER_VERSION.encode())
     return cache_root() / "documents" / f"{digest.hexdigest()}.txt"
-
-
-def prune_cache(folder: Path, max_bytes: int = CACHE_MAX_BYTES,
-                max_days: float = CACHE_MAX_DAYS) -> None:  # fmt: skip
-    """Remove entries unused for ``max_days``, then the least recently used ones until the
-    folder holds at most ``max_bytes``."""
-    entries = []
-    for entry in folder.glob("*.txt"):
-        with contextlib.suppress(OSError):
-            stat = entry.stat()
-            entries.append((stat.st_mtime, stat.st_size, entry))
-    entries.sort()
-    total = sum(size for _, size, _ in entries)
-    oldest = time.time() - max_days * 86400
-    for mtime, size, entry in entries:
-        if mtime >= oldest and total <= max_bytes:
-            break
-        with contextlib.suppress(OSError):
-            entry.unlink()
-            total -= size

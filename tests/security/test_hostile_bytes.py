@@ -25,10 +25,11 @@ from rlmx.answers import AnswerSchema, client_schema
 from rlmx.choices import check_choices, choice_grammar
 from rlmx.citations import Source, locate
 from rlmx.confined import ParseLimits
-from rlmx.documents import prune_cache, read_document
+from rlmx.documents import read_document
 from rlmx.errors import ConfigError, ContextError
 from rlmx.events import PREVIEW_CHARS, CodeExecuted, FinalAnswer, ToolCall, preview_value
 from rlmx.gbnf import literal
+from rlmx.lm.registry import prune_cache
 from rlmx.server.app import ServerSettings, serve_in_thread
 
 from conftest import repl
@@ -254,9 +255,9 @@ def test_the_document_cache_is_bounded(tmp_path: Path) -> None:
         entry = folder / f"{index}.txt"
         entry.write_text("x" * 1000)
         os.utime(entry, (1_000_000 + index, 1_000_000 + index))
-    prune_cache(folder, max_bytes=2500, max_days=10**6)
+    prune_cache(folder, "*.txt", max_bytes=2500, max_days=10**6)
     assert sorted(p.name for p in folder.iterdir()) == ["3.txt", "4.txt"]
-    prune_cache(folder, max_bytes=10**9, max_days=1)
+    prune_cache(folder, "*.txt", max_bytes=10**9, max_days=1)
     assert list(folder.iterdir()) == []
 
 

@@ -76,7 +76,8 @@ class AnthropicLM(LMBase):
         """Cache writes cost 1.25x and cache reads 0.1x the input price (Anthropic's rates)."""
         written = getattr(raw, "cache_creation_input_tokens", 0) or 0
         read = getattr(raw, "cache_read_input_tokens", 0) or 0
-        usage = Usage(raw.input_tokens + written + read, raw.output_tokens, calls=1)
+        usage = Usage(raw.input_tokens + written + read, raw.output_tokens, calls=1,
+                      cached_input_tokens=read)  # fmt: skip
         pair = pricing.price(self.model)
         if pair is not None:
             billed_input = raw.input_tokens + 1.25 * written + 0.1 * read

@@ -33,6 +33,7 @@ class Usage:
     output_tokens: int = 0
     calls: int = 0
     cost_usd: float | None = None
+    cached_input_tokens: int = 0  # of input_tokens, those a cache served (not evaluated again)
 
     @property
     def total_tokens(self) -> int:
@@ -43,6 +44,7 @@ class Usage:
         self.input_tokens += other.input_tokens
         self.output_tokens += other.output_tokens
         self.calls += other.calls
+        self.cached_input_tokens += other.cached_input_tokens
         if other.cost_usd is not None:
             self.cost_usd = (self.cost_usd or 0.0) + other.cost_usd
 
@@ -53,6 +55,7 @@ class Usage:
             "total_tokens": self.total_tokens,
             "calls": self.calls,
             "cost_usd": self.cost_usd,
+            "cached_input_tokens": self.cached_input_tokens,
         }
 
 

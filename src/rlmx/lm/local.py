@@ -2,11 +2,14 @@
 
 ``<name>`` is a registry name (pulled and verified on first use) or a path to a GGUF
 file. Options follow a ``?``: ``threads``, ``threads_batch``, ``n_ctx``, ``max_tokens``,
-``temperature``, e.g. ``local:qwen2.5-coder-1.5b?threads=2&n_ctx=16384``. Defaults are
-safe on a busy 2-core machine: one thread for generation and one for prompt processing
-(more threads collapsed speed 10-20x under CPU contention). A loaded model is kept for the
-life of the process and serves one request at a time, however many ``LocalLM`` objects
-(root, sub-model, several RLMs of a server) share it: llama.cpp's context is not thread-safe.
+``temperature``, e.g. ``local:qwen2.5-coder-1.5b?threads=2&n_ctx=16384``. Without
+``threads``, each call uses as many threads as cores are idle just before it (one at
+least): on an idle 2-core machine two threads evaluate a prompt twice as fast as one,
+while on a busy one more threads than idle cores collapsed speed 10-20x. A loaded model
+is kept for the life of the process and serves one request at a time, however many
+``LocalLM`` objects (root, sub-model, several RLMs of a server) share it: llama.cpp's
+context is not thread-safe. Its context is lent to one role at a time, and the others'
+evaluated prompts are kept aside (``context_slots.py``).
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ import contextlib
 import os
 import sys
 import threading
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -32,6 +36,7 @@ from .base import (
     Message,
     Usage,
 )
+from .context_slots import ContextSlots
 
 OPTION_TYPES = {
     "threads": int,
@@ -46,10 +51,12 @@ GRAMMARS_KEPT = 32  # checked grammars kept per model (each distinct schema make
 
 @dataclass
 class _Loaded:
-    """One loaded model and the lock its decodes take (one at a time per model)."""
+    """One loaded model, the lock its decodes take (one at a time per model) and who of
+    the roles holds its context (the others' evaluated prompts saved aside)."""
 
     llama: Any
     lock: threading.Lock = field(default_factory=threading.Lock)
+    slots: ContextSlots = field(default_factory=ContextSlots)
 
 
 _loaded: dict[tuple[Any, ...], _Loaded] = {}
@@ -155,10 +162,51 @@ def _quiet_stderr() -> Any:
             os.close(devnull)
 
 
+IDLE_WINDOW = 0.05  # seconds over which idle cores are counted before a call
+
+
+def usable_cores() -> int:
+    """Cores this process may run on."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def idle_cores(window: float = IDLE_WINDOW) -> int:
+    """How many of the usable cores were idle over the last ``window`` seconds (at least
+    one); all of them where /proc/stat cannot be read."""
+    usable = usable_cores()
+    try:
+        before = _cpu_times()
+        time.sleep(window)
+        after = _cpu_times()
+    except (OSError, ValueError):
+        return usable
+    total = sum(after) - sum(before)
+    idle = (after[3] + after[4]) - (before[3] + before[4])  # idle and iowait
+    if total <= 0:
+        return usable
+    busy_cores = (os.cpu_count() or usable) * (1 - idle / total)
+    return max(1, min(usable, round(usable - busy_cores)))
+
+
+def _cpu_times() -> list[int]:
+    with open("/proc/stat") as stat:
+        return [int(v) for v in stat.readline().split()[1:9]]
+
+
+def _states_folder(path: Path, n_ctx: int) -> Path:
+    """Where a model's kept prompt states live: one folder per model file, window and
+    llama.cpp version (a state of any other would not load)."""
+    import llama_cpp
+
+    stat = path.stat()
+    name = f"{path.stem}-{stat.st_size}-{int(stat.st_mtime)}-ctx{n_ctx}-{llama_cpp.__version__}"
+    return registry.cache_root() / "prompt-states" / name
+
+
 def load_llama(path: Path, n_ctx: int, threads: int, threads_batch: int) -> _Loaded:
     """Load (once per process) a GGUF model with llama-cpp-python."""
     llama_class = _import_llama()
-    key = (str(path), n_ctx, threads, threads_batch)
+    key = (str(path), n_ctx)  # its threads are set per call
     with _load_lock:
         if key not in _loaded:
             try:
@@ -171,10 +219,17 @@ def load_llama(path: Path, n_ctx: int, threads: int, threads_batch: int) -> _Loa
                         seed=0,
                         verbose=False,
                     )
-                _loaded[key] = _Loaded(llama)
+                _loaded[key] = _Loaded(llama, slots=ContextSlots(_states_folder(path, n_ctx)))
             except (ValueError, RuntimeError, OSError) as exc:
                 raise LMConfigError(f"cannot load GGUF model {path}: {exc}") from None
         return _loaded[key]
+
+
+def _common_prefix(a: Any, b: Any) -> int:
+    """How many leading token ids two arrays share."""
+    count = min(len(a), len(b))
+    differ = (a[:count] != b[:count]).nonzero()[0]
+    return int(differ[0]) if len(differ) else count
 
 
 class LocalLM(LMBase):
@@ -187,20 +242,24 @@ class LocalLM(LMBase):
     def tokenizer(self) -> LocalLM:  # type: ignore[override]
         return self
 
-    def __init__(self, model: str, *, name: str | None = None, **options: Any) -> None:
+    def __init__(
+        self, model: str, *, name: str | None = None, role: str = "root", **options: Any
+    ) -> None:
         self.model = model
         self.name = name or f"local:{model}"
+        self.role = role  # its slot of the shared context (root, sub, child)
         self.options = options
         self.path, trained = resolve_model_file(model, _stderr_progress)
         self.context_window = int(options.get("n_ctx") or trained or 8192)
-        self.threads = int(options.get("threads", 1))
-        self.threads_batch = int(options.get("threads_batch", self.threads))
+        self.threads: int | None = options.get("threads")  # None: the idle cores, per call
+        self.threads_batch: int | None = options.get("threads_batch", self.threads)
         self.max_tokens = int(options.get("max_tokens", DEFAULT_MAX_TOKENS))
         self.temperature = float(options.get("temperature", 0.0))
         self._grammars: dict[str, Any] = {}
 
     def _model(self) -> _Loaded:
-        return load_llama(self.path, self.context_window, self.threads, self.threads_batch)
+        threads = self.threads or usable_cores()
+        return load_llama(self.path, self.context_window, threads, self.threads_batch or threads)
 
     def _llama(self) -> Any:
         return self._model().llama
@@ -246,25 +305,39 @@ class LocalLM(LMBase):
         if grammar:
             kwargs["grammar"] = self._grammar(model, grammar)
         with model.lock:  # tokenizing needs no lock: the vocabulary is read-only
+            self._set_threads(model.llama)
+            model.slots.lend(model.llama, self.role)
+            held = model.llama.input_ids[: model.llama.n_tokens].copy()
             try:
                 response = model.llama.create_chat_completion(**kwargs)
             except ValueError as exc:
                 if "exceed context window" in str(exc):
                     raise ContextOverflowError(f"{self.name}: {exc}") from None
                 raise LMError(f"{self.name}: {exc}") from None
+            usage = response.get("usage") or {}
+            prompt = int(usage.get("prompt_tokens", 0))
+            reused = _common_prefix(held, model.llama.input_ids[:prompt])
+            model.slots.ended(model.llama, self.role, prompt, reused)
         choice = response["choices"][0]
-        usage = response.get("usage") or {}
         return LMResponse(
             text=choice["message"].get("content") or "",
             usage=Usage(
-                input_tokens=usage.get("prompt_tokens", 0),
+                input_tokens=prompt,
                 output_tokens=usage.get("completion_tokens", 0),
                 calls=1,
                 cost_usd=0.0,  # runs on this machine
+                cached_input_tokens=max(0, min(reused, prompt - 1)),  # the last is decoded again
             ),
             model=self.name,
             finish_reason=choice.get("finish_reason"),
         )
+
+    def _set_threads(self, llama: Any) -> None:
+        """The operator's thread counts, else the cores idle now."""
+        import llama_cpp
+
+        threads = self.threads or idle_cores()
+        llama_cpp.llama_set_n_threads(llama._ctx.ctx, threads, self.threads_batch or threads)
 
     def _grammar(self, model: Any, text: str) -> Any:
         """``text`` as a llama.cpp grammar, parsed once first: an unparsable grammar would

@@ -120,6 +120,8 @@ class OpenAICompatLM(LMBase):
         if response.usage is not None:
             usage.input_tokens = response.usage.prompt_tokens or 0
             usage.output_tokens = response.usage.completion_tokens or 0
+            details = getattr(response.usage, "prompt_tokens_details", None)
+            usage.cached_input_tokens = getattr(details, "cached_tokens", None) or 0
             reported = getattr(response.usage, "cost", None)  # OpenRouter reports USD here
             if isinstance(reported, int | float):
                 usage.cost_usd = float(reported)

@@ -8,12 +8,14 @@ name, so an interrupted or corrupt pull never leaves a file that looks complete.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
 import subprocess
 import sys
 import tempfile
+import time
 import urllib.error
 import urllib.request
 import zipfile
@@ -126,6 +128,26 @@ def cache_root() -> Path:
         return Path(os.environ["RLMX_CACHE_DIR"])
     base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
     return Path(base) / "rlmx"
+
+
+def prune_cache(folder: Path, pattern: str, max_bytes: int, max_days: float) -> None:
+    """Remove the entries (``pattern``) unused for ``max_days``, then the least recently
+    used ones until the folder holds at most ``max_bytes`` (the caches of documents and of
+    prompt states)."""
+    entries = []
+    for entry in folder.glob(pattern):
+        with contextlib.suppress(OSError):
+            stat = entry.stat()
+            entries.append((stat.st_mtime, stat.st_size, entry))
+    entries.sort()
+    total = sum(size for _, size, _ in entries)
+    oldest = time.time() - max_days * 86400
+    for mtime, size, entry in entries:
+        if mtime >= oldest and total <= max_bytes:
+            break
+        with contextlib.suppress(OSError):
+            entry.unlink()
+            total -= size
 
 
 def cache_dir() -> Path:

@@ -83,7 +83,7 @@ def create_lm(spec: str, role: str = "root", api_key: str | None = None) -> LM:
         from .local import LocalLM, parse_local_model
 
         model, options = parse_local_model(parsed.model)
-        return LocalLM(model, name=spec, **options)
+        return LocalLM(model, name=spec, role=role, **options)
     if parsed.provider == "anthropic" and parsed.base_url is None:
         from .anthropic import AnthropicLM
 
