@@ -5,7 +5,7 @@ lively-harbor?" --json` as a new process twice, on two haystacks of ~1M tokens (
 seeds and depths), with a fresh rlmx cache folder (the models linked in): the first run
 evaluates the whole root prompt; the second finds the root's first prompt kept on disk by
 the first. Reported: median wall seconds of each, whether the answer was right, and the
-share of the root's prompt tokens served from a cache (`usage.cached_input_tokens`).
+share of the root turns' prompt tokens served from a cache (`usage.cached_input_tokens`).
 
 Usage: python benchmarks/embedded_speed.py [--repeats 3] [--label NAME] [--src DIR]
 (``--src`` runs another checkout's rlmx, e.g. the commit before a change, for a baseline.)
@@ -55,13 +55,13 @@ def ask(context: Path, cache: Path, src: Path | None) -> dict[str, Any]:
         return {"seconds": seconds, "right": False, "cached_share": 0.0,
                 "error": done.stderr[-500:]}  # fmt: skip
     result = json.loads(done.stdout)
-    usage = result.get("usage", {})
-    cached = usage.get("cached_input_tokens", 0)
+    root = result["usage"]["root"]  # the root's turns: where the long prompt is
     return {
         "seconds": seconds,
         "right": ANSWER in str(result.get("answer")),
-        "cached_share": cached / max(1, usage.get("input_tokens", 1)),
-        "calls": usage.get("calls"),
+        "cached_share": root.get("cached_input_tokens", 0) / max(1, root["input_tokens"]),
+        "calls": result["usage"]["total"]["calls"],
+        "iterations": result.get("iterations"),
     }
 
 
@@ -96,7 +96,7 @@ def main() -> None:
         f"`python benchmarks/embedded_speed.py --label '{args.label}'`: the `make demo` "
         f"question over two ~1M-token haystacks per repeat, each `rlmx ask` a new process "
         f"with the default model and threads; median of {args.repeats} repeats.\n\n"
-        "| code | run | wall | right | input tokens from a cache |\n|---|---|---|---|---|\n"
+        "| code | run | wall | right | root prompt tokens from a cache |\n|---|---|---|---|---|\n"
         + "\n".join(rows),
     )
 

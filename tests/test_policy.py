@@ -9,6 +9,8 @@ from rlmx.lm.replay import ReplayLM
 from rlmx.policy import CellOutcome, CompactPolicy, Policy, Task, choose_policy
 from rlmx.repairs import Repairs
 
+from conftest import repl
+
 LONG_CONTEXT = (
     ("filler sentence number one. " * 200)
     + "The gate code is 4821937."
@@ -201,3 +203,46 @@ def test_a_number_answering_which_or_who_is_pushed_back_once() -> None:
         named.saw("print(x)", f"{answer}\n")
         assert policy.doubt_final(named, answer) is None
     assert Policy().doubt_final(Repairs("Who won?", "c"), "3") is None
+
+
+def test_an_answer_only_the_worked_examples_hold_is_refused_twice_then_flagged() -> None:
+    from rlmx.result import borrowed_warning
+
+    notes = Repairs("What is the total of paid invoices?", "c")
+    notes.learn_prompt(["... the counts were 21405 and 3,117 in the example ...", "ok 7"])
+    for policy in (Policy(), CompactPolicy()):
+        notes.borrowed_pushbacks = 0
+        told = policy.doubt_final(notes, "21405")
+        assert told is not None and "worked examples" in told and "21405" in told
+        assert "3117" in (policy.doubt_cell_final(notes, "FINAL(3117)", "3117") or "")
+        after = policy.doubt_final(notes, "21405")  # twice, then it stands (compact: after
+        assert after is None or "no REPL output" in after  # its own one-time guess check)
+        assert policy.final_warnings(notes, "21405", None) == [borrowed_warning("21405")]
+    computed = "total = sum(v for v in values)\nFINAL(total)"
+    assert Policy().doubt_cell_final(Repairs("q", "c"), computed, "21405") is None
+    fresh = Repairs("How many?", "c")
+    fresh.learn_prompt(["the example's answer is 21405"])
+    assert fresh.borrowed_numbers("21405", computed) == []  # computed by code: not borrowed
+    fresh.saw("print(n)", "21405\n")
+    assert fresh.borrowed_numbers("21405") == []  # an output showed it: the data holds it
+    short = Repairs("How many?", "c")
+    short.learn_prompt(["give 3 lines, 10 at most"])
+    assert short.borrowed_numbers("10") == []  # short numbers are everywhere
+
+
+def test_a_run_never_ends_on_a_worked_examples_number_unflagged(replay) -> None:
+    from rlmx import RLM
+    from rlmx.result import borrowed_warning
+
+    example_number = "21405"  # the records dialogue's own sum
+    assert example_number in "".join(text for _, text in prompts.RECORDS_EXAMPLES)
+    script = [repl("print(len(context))"), repl(f"FINAL({example_number})"),
+              f"FINAL({example_number})", repl("n = 7\nprint(n)"), "FINAL(7)"]  # fmt: skip
+    records = "\n".join(f"city: Hanoi | salary: {i}" for i in range(40))
+    question = "What is the total salary in Hanoi?"
+    result = RLM(replay(script), policy="compact").completion(records, question)
+    assert result.answer == "7" and result.warnings == []
+    stubborn = [repl("print(len(context))")] + [f"FINAL({example_number})"] * 4
+    result = RLM(replay(stubborn), policy="compact").completion(records, question)
+    assert result.answer == example_number
+    assert borrowed_warning(example_number) in result.warnings

@@ -29,7 +29,7 @@ from typing import Any
 from . import prompts
 from .lm.base import LM, Message
 from .repairs import Repairs
-from .result import guess_warning
+from .result import borrowed_warning, guess_warning
 
 POLICY_NAMES = ("paper", "compact")
 
@@ -134,11 +134,17 @@ class Policy:
 
     def doubt_final(self, notes: Repairs, answer: str) -> str | None:
         """A reason to ask again before a prose FINAL is accepted, or None to accept it."""
-        return None
+        return notes.borrowed(answer)
 
-    def final_warnings(self, notes: Repairs, answer: str) -> list[str]:
-        """What the user should know about an accepted answer (a likely guess ...)."""
-        return []
+    def doubt_cell_final(self, notes: Repairs, code: str, answer: str) -> str | None:
+        """A reason to ask again before the FINAL a cell called is accepted."""
+        return notes.borrowed(answer, code)
+
+    def final_warnings(self, notes: Repairs, answer: str, code: str | None) -> list[str]:
+        """What the user should know about an accepted answer (a likely guess ...);
+        ``code`` is the cell that gave it (None for a prose FINAL)."""
+        borrowed = notes.borrowed_numbers(answer, code)
+        return [borrowed_warning(", ".join(borrowed))] if borrowed else []
 
 
 # "Which city has the most employees?": the answer is the most common value of a field
@@ -209,11 +215,14 @@ class CompactPolicy(Policy):
         return notes.reply_note(prompt)
 
     def doubt_final(self, notes: Repairs, answer: str) -> str | None:
-        return notes.unseen_answer(answer) or notes.number_for_a_name(answer)
+        return (
+            notes.borrowed(answer) or notes.unseen_answer(answer) or notes.number_for_a_name(answer)
+        )
 
-    def final_warnings(self, notes: Repairs, answer: str) -> list[str]:
-        unseen = notes.unseen_numbers(answer) if notes.pushed_back else []
-        return [guess_warning(", ".join(unseen))] if unseen else []
+    def final_warnings(self, notes: Repairs, answer: str, code: str | None) -> list[str]:
+        warnings = super().final_warnings(notes, answer, code)
+        unseen = notes.unseen_numbers(answer) if notes.pushed_back and code is None else []
+        return warnings or ([guess_warning(", ".join(unseen))] if unseen else [])
 
 
 POLICIES: dict[str, type[Policy]] = {"paper": Policy, "compact": CompactPolicy}

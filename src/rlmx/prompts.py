@@ -335,6 +335,15 @@ QUESTION_ECHO = (
 )
 
 
+def borrowed_answer(numbers: str) -> str:
+    """Said when a FINAL's number is one of the worked examples' and no output showed it."""
+    return (
+        f"Not accepted: {numbers} is a number from the worked examples in the instructions, "
+        "not from this context, and no output of your code showed it. The examples only show "
+        "the method. Compute the answer from `context` with code, print it, then answer."
+    )
+
+
 def unseen_answer(numbers: str) -> str:
     """Said once when a FINAL's numbers appear in no output: small models guess them."""
     return (

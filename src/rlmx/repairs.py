@@ -13,6 +13,11 @@ line). The compact policy (small local models) also:
 - pushes back once on a prose ``FINAL`` whose numbers appear in no REPL output the model
   has seen (after a search that printed nothing, a 1.5B model answers with a number from
   nowhere, or with the context's length from the task description).
+
+Every policy refuses (twice at most) an answer whose number only the instructions hold:
+one of the worked dialogues' values that no output of this run showed, given in a prose
+``FINAL`` or written literally in the cell that called ``FINAL`` (a 1.5B root answered a
+ledger sum and a bytes total with the group-by example's ``21405``).
 """
 
 from __future__ import annotations
@@ -21,6 +26,8 @@ import re
 
 from . import prompts
 
+BORROWED_DIGITS = 3  # shorter numbers (1, 2, 10 ...) are everywhere: not evidence of copying
+BORROWED_PUSHBACKS = 2  # then the answer stands, with a warning
 BLIND_PROMPT_CHARS = 2_000  # sub-call prompts up to this long are checked for context text
 _WINDOW = 40  # a prompt "holds context text" when it shares a window this long with it
 _NUMBER = re.compile(r"\d+(?:,\d{3})*(?:\.\d+)?")
@@ -43,6 +50,10 @@ def _shown(number: str, seen: set[str]) -> bool:
     return any(round(float(s), places) == value for s in seen)
 
 
+def _digits(number: str) -> int:
+    return sum(c.isdigit() for c in number)
+
+
 def _words(text: str) -> list[str]:
     return re.findall(r"[a-z0-9]+(?:-[a-z0-9]+)*", text.lower())
 
@@ -57,6 +68,8 @@ class Repairs:
         self.pushed_back = False
         self.asked_for_name = False
         self.seen_cells: set[int] = set()  # hashes of (code, output) of every cell
+        self.prompt_numbers: set[str] = set()  # the instructions' own (worked examples ...)
+        self.borrowed_pushbacks = 0
         self.last_error = ""
         self.error_streak = 0
 
@@ -104,6 +117,29 @@ class Repairs:
     def reply_note(self, prompt: str) -> str:
         """Appended to a sub-call's reply when the helper answered without any text."""
         return "\n" + prompts.BLIND_SUB_CALL if self.is_blind(prompt) else ""
+
+    def learn_prompt(self, texts: list[str]) -> None:
+        """The numbers of the instructions and worked dialogues (not of the task itself)."""
+        long_enough = {n for n in _numbers(" ".join(texts)) if _digits(n) >= BORROWED_DIGITS}
+        self.prompt_numbers = long_enough - self.seen_numbers
+
+    def borrowed_numbers(self, answer: str, code: str | None = None) -> list[str]:
+        """The numbers of ``answer`` that only the instructions hold: no output showed them
+        (and, for an answer a cell gave, its code wrote them literally)."""
+        written = _numbers(code) if code is not None else None
+        return sorted(
+            n for n in _numbers(answer)
+            if n in self.prompt_numbers and not _shown(n, self.seen_numbers)
+            and (written is None or n in written)
+        )  # fmt: skip
+
+    def borrowed(self, answer: str, code: str | None = None) -> str | None:
+        """A push back (BORROWED_PUSHBACKS times at most) on an answer from the examples."""
+        numbers = self.borrowed_numbers(answer, code)
+        if not numbers or self.borrowed_pushbacks >= BORROWED_PUSHBACKS:
+            return None
+        self.borrowed_pushbacks += 1
+        return prompts.borrowed_answer(", ".join(numbers))
 
     def unseen_numbers(self, answer: str) -> list[str]:
         """The numbers of ``answer`` that no output the root has seen showed."""

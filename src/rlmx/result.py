@@ -14,6 +14,14 @@ Status = Literal["final", "max_iterations", "budget_exhausted", "error", "cancel
 
 
 # What the user is told next to an answer that may not be reliable (Result.warnings).
+def borrowed_warning(numbers: str) -> str:
+    """Shown next to an answer whose number only the instructions' examples held."""
+    return (
+        f"no verified answer: the answer's number(s) {numbers} come from rlmx's worked "
+        "examples, not from the context, and no output of the run showed them"
+    )
+
+
 def guess_warning(numbers: str) -> str:
     """Shown to the user (not the model) next to an answer the repairs doubted."""
     return (

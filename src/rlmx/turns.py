@@ -34,14 +34,15 @@ class _Final:
     answer: str
     via: str
     cite: tuple[str, ...] = ()  # quotes of the context the answer rests on
+    code: str | None = None  # the cell that gave it (None: a FINAL line in prose)
 
     @classmethod
-    def of_cell(cls, result: CellResult) -> _Final | None:
+    def of_cell(cls, result: CellResult, code: str) -> _Final | None:
         """The final answer a cell gave (its frame was checked by ``frames.py``)."""
         final = result.final
         if not final:
             return None
-        return cls(final["answer"], final["via"], tuple(final.get("cite", ())))
+        return cls(final["answer"], final["via"], tuple(final.get("cite", ())), code)
 
 
 HISTORY_TRIMMED = "[Earlier turns were removed to fit the model's context window.]"
@@ -103,6 +104,7 @@ class Turns:
         )
         messages = run.policy.opening(task)
         self.opening = len(messages)
+        run.notes.learn_prompt([m["content"] for m in messages[:-1]])  # all but the task
         while run.iteration < run.cfg.max_iterations:
             reason = run.tree.ledger.exhausted_reason()
             if reason is not None:
@@ -125,7 +127,7 @@ class Turns:
                     via=final.via,
                     citations=[c.to_dict() for c in self.citations],
                 )
-                self.warnings += run.policy.final_warnings(run.notes, final.answer)
+                self.warnings += run.policy.final_warnings(run.notes, final.answer, final.code)
                 return final.answer, "final"
         reason = f"You have used all {run.cfg.max_iterations} iterations"
         return await self.last_turn(messages, reason, "max_iterations")
@@ -139,9 +141,13 @@ class Turns:
             ran = []
             for code in parsed.code_cells:
                 result = await self.run_cell(code)
-                final = _Final.of_cell(result)
+                final = _Final.of_cell(result, code)
                 if final is not None:
-                    return final
+                    doubt = run.policy.doubt_cell_final(run.notes, code, final.answer)
+                    if doubt is None:
+                        return final
+                    report = run.policy.cell_report(code, result.output)
+                    return await self.tell(messages, "doubted_final", f"{report}\n\n{doubt}")
                 ran.append(CellOutcome(code, result.output, result.error))
             report = run.policy.report(run.notes, run.query, ran)
             self.final_only = report.final_only
@@ -212,6 +218,7 @@ class Turns:
         """The last turn's answer: no retry is left, so a mismatch only warns."""
         settled, problem = await self.settle(final)
         await self.cite(final)
+        self.warnings += self.run.policy.final_warnings(self.run.notes, final.answer, final.code)
         return (settled if problem is None else self.unsettled(final, problem)).answer
 
     async def cited(self, final: _Final, messages: list[Message]) -> _Final | None:
@@ -256,7 +263,7 @@ class Turns:
         reply = await self.root_call(messages, force=True, final_only=True)
         parsed = parse_reply(reply)
         for code in parsed.code_cells:
-            final = _Final.of_cell(await self.run_cell(code))
+            final = _Final.of_cell(await self.run_cell(code), code)
             if final is not None:
                 return await self.last_answer(final), status
         if parsed.final is not None:
