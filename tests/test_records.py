@@ -101,3 +101,19 @@ def test_parse_records_is_in_the_repl(mode: str, tmp_path: Path) -> None:
 
     first = json.loads(item.context.splitlines()[0])
     assert asyncio.run(main()) == f"{item.meta['records']} {first['salary']}"
+
+
+def test_access_logs_read_as_fields() -> None:
+    combined = ('203.0.113.9 - alice [12/Mar/2024:10:00:01 +0000] "GET /api/users?id=3 HTTP/1.1" '
+                '503 1042 "https://example.org/" "Mozilla/5.0 (X11; Linux x86_64)"')  # fmt: skip
+    common = '10.0.0.7 - - [12/Mar/2024:10:00:02 +0000] "POST /login HTTP/1.0" 302 -'
+    rows = parse_records("\n".join([combined, common] * 3))
+    assert len(rows) == 6
+    first, second = rows[0], rows[1]
+    assert (first["ip"], first["method"], first["path"], first["status"], first["bytes"]) == (
+        "203.0.113.9", "GET", "/api/users?id=3", 503, 1042)  # fmt: skip
+    assert first["agent"].startswith("Mozilla") and first["user"] == "alice"
+    assert (second["status"], second["bytes"], second["protocol"]) == (302, 0, "HTTP/1.0")
+    assert "agent" not in second  # the Common Log Format has no referer or agent
+    with_noise = parse_records("\n".join([combined] * 20 + ["-- log rotated --"]))
+    assert with_noise[-1] == {"field1": "-- log rotated --"}

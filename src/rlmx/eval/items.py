@@ -24,7 +24,7 @@ class EvalItem:
     item_id: str
     length: int  # target length in tokens
     seed: int
-    context: str
+    context: Any  # str, or a dict of path -> text (a folder's files)
     query: str
     gold: Any
     answer_type: str  # contains numeric label user date comparison pairs qa choice dnd video exact
@@ -58,6 +58,13 @@ class EvalItem:
             return {"topics_named": named, "time_right": timed}
         return {}
 
+    @property
+    def context_text(self) -> str:
+        """The context as one text (a folder-like dict context: each file under its path)."""
+        if isinstance(self.context, dict):
+            return "\n\n".join(f"=== {path} ===\n{text}" for path, text in self.context.items())
+        return self.context
+
     def direct_prompt(self, context: str | None = None) -> str:
         """The base model's prompt: the (possibly truncated) context, then the query."""
-        return f"{self.context if context is None else context}\n\n{self.query}"
+        return f"{self.context_text if context is None else context}\n\n{self.query}"

@@ -103,15 +103,16 @@ def _on_the_model(answer: Callable[[LM, EvalItem], Awaitable[Outcome]]) -> Any:
 
 def truncate_to_window(lm: LM, item: EvalItem, reply_tokens: int) -> tuple[str, bool]:
     """The context cut to what fits the model's window with the query and the reply."""
+    text = item.context_text
     if lm.context_window is None:
-        return item.context, False
+        return text, False
     room = lm.context_window - prompt_tokens(lm, [{"role": "user", "content": item.query}])
     room -= reply_tokens + 64  # the chat template and a margin
     if lm.tokenizer is not None:
-        context = lm.tokenizer.truncate(item.context, room)
+        context = lm.tokenizer.truncate(text, room)
     else:
-        context = item.context[: room * CHARS_PER_TOKEN]
-    return context, context != item.context
+        context = text[: room * CHARS_PER_TOKEN]
+    return context, context != text
 
 
 async def _base(lm: LM, item: EvalItem) -> Outcome:
@@ -145,8 +146,9 @@ async def _summary(lm: LM, item: EvalItem) -> Outcome:
     window = lm.context_window or DEFAULT_WINDOW
     part_chars = max(2_000, (window // 2) * CHARS_PER_TOKEN)
     notes, usage, steps = "(none yet)", Usage(), 0
-    for start in range(0, max(len(item.context), 1), part_chars):
-        part = item.context[start : start + part_chars]
+    text = item.context_text
+    for start in range(0, max(len(text), 1), part_chars):
+        part = text[start : start + part_chars]
         prompt = SUMMARY_STEP.format(query=item.query, notes=notes, part=part)
         response = await lm.complete([{"role": "user", "content": prompt}], max_tokens=600)
         notes, steps = response.text.strip() or notes, steps + 1
@@ -208,9 +210,9 @@ TOPK_PROMPT = """The passages of a document most related to the question, in doc
 async def _topk(lm: LM, item: EvalItem) -> Outcome:
     from ..bm25 import bm25_top
 
+    text = item.context_text
     pieces = item.meta.get("segments") or [
-        item.context[i : i + TOPK_CHUNK_CHARS]
-        for i in range(0, len(item.context), TOPK_CHUNK_CHARS)
+        text[i : i + TOPK_CHUNK_CHARS] for i in range(0, len(text), TOPK_CHUNK_CHARS)
     ]
     ranked = sorted(index for index, _score in bm25_top(pieces, item.query, TOPK))
     passages = "\n\n".join(pieces[i] for i in ranked) or "(nothing matched)"

@@ -117,6 +117,15 @@ def _aggregate(lengths: list[int], n: int, count: TokenCounter, _data: Path | No
     return [aggregate_item(length, seed, count) for length in lengths for seed in range(n)]
 
 
+def _shapes(half: str) -> Factory:
+    def make(lengths: list[int], n: int, count: TokenCounter, _data: Path | None) -> list:
+        from .shapes import shape_items
+
+        return shape_items(half, lengths, n, count)
+
+    return make
+
+
 TASKS: dict[str, EvalTask] = {
     "sniah": EvalTask("RULER single needle in Paul Graham essays", _sniah(("essay", "number"))),
     "sniah-noise-uuid": EvalTask(
@@ -126,6 +135,16 @@ TASKS: dict[str, EvalTask] = {
         "count, sum, average, max, top and distinct over employee records in five formats",
         _aggregate,
         default_lengths=(1250, 7500, 125_000),
+    ),
+    "shapes-tune": EvalTask(
+        "questions over CSV, an access log, JSON, a code tree, Markdown and INI (may be tuned on)",
+        _shapes("tune"),
+        default_lengths=(7500, 250_000),
+    ),
+    "shapes-held-out": EvalTask(
+        "questions over TSV, an app log, a chat, HTML tables, a ledger and a join (never tuned on)",
+        _shapes("held-out"),
+        default_lengths=(7500, 250_000),
     ),
     "oolong": EvalTask("OOLONG-synth over TREC-coarse (--data the OOLONG folder)", _oolong),
     "oolong-pairs": EvalTask("the RLM paper's 20 OOLONG-Pairs queries", _pairs),

@@ -3,7 +3,9 @@
 Model code that counts or adds up over records should not have to write a parser per
 format (small models copy one from an example and it matches nothing in the next
 format). This reads the common layouts: JSON lines (or a JSON list of objects), a CSV /
-TSV / semicolon / pipe table with a header line, ``key: value`` blocks a blank line apart,
+TSV / semicolon / pipe table with a header line, web server access logs (the Common and
+Combined Log Formats: ``ip``, ``time``, ``method``, ``path``, ``status``, ``bytes`` ...),
+``key: value`` blocks a blank line apart,
 and lines of fields split by ``|``, ``,`` or tabs, each field ``key: value``, ``key=value``
 (a quoted value may hold spaces), ``NAME number`` (``ID 1001``) or a bare value (keyed
 ``field1``, ``field2``, ... by position). Numbers become ints or floats. A record is a dict
@@ -27,6 +29,13 @@ KEYED = re.compile(r"^(\w[\w.-]*(?: [\w.-]+)*) ?[:=] ?(.*)$")
 UNLABELLED = re.compile(r"field\d+")  # what _line_record calls a field without a key
 SHOWN_CHARS = 300  # of a record in a KeyError: its keys and what they hold (field2 = a name)
 NAMED_NUMBER = re.compile(r"^\s*([A-Za-z]\w*)\s+(-?\d+(?:\.\d+)?)\s*$")
+# Apache / nginx access logs: the Common Log Format, and the Combined one's two quoted tails
+ACCESS_LOG = re.compile(
+    r'^(\S+) (\S+) (\S+) \[([^\]]+)\] "(\S+) (\S+)(?: ([^"]*))?" (\d{3}) (\d+|-)'
+    r'(?: "([^"]*)" "([^"]*)")?'
+)
+ACCESS_FIELDS = ("ip", "ident", "user", "time", "method", "path", "protocol", "status", "bytes",
+                 "referer", "agent")  # fmt: skip
 
 
 class Record(dict):  # type: ignore[type-arg]
@@ -95,8 +104,22 @@ def parse_records(text: str) -> list[dict[str, Any]]:
         return [_typed(dict(_keyed(line) for line in b.splitlines()  # type: ignore[union-attr]
                             if _keyed(line))) for b in blocks]  # fmt: skip
     lines = [line for line in stripped.splitlines() if line.strip()]
+    if all(ACCESS_LOG.match(line) for line in lines[:20]):
+        return [_access_record(line) for line in lines]
     table = _table(lines)
     return table if table is not None else [_line_record(line) for line in lines]
+
+
+def _access_record(line: str) -> dict[str, Any]:
+    """One access log line; ``bytes`` "-" (nothing sent) is 0. A line of another shape
+    among them is read as any other line."""
+    match = ACCESS_LOG.match(line)
+    if match is None:
+        return _line_record(line)
+    row = dict(zip(ACCESS_FIELDS, match.groups(), strict=True))
+    row = {key: value for key, value in row.items() if value is not None}
+    row["bytes"] = 0 if row["bytes"] == "-" else row["bytes"]
+    return _typed(row)
 
 
 def _json_records(text: str) -> list[dict[str, Any]] | None:

@@ -1,0 +1,530 @@
+"""Questions over data of many shapes, with exact truth: the generality benchmark.
+
+The aggregate task measures the record formats the worked dialogues were tuned on. These
+shapes are what a user brings instead: a CSV export, a web server's access log, a JSON
+dump, a folder of Python sources, Markdown notes, an INI config (the **tune** half, which
+rlmx may be tuned on), and a TSV inventory, an application log, a chat transcript, HTML
+pages with tables, an invoice ledger, and two files to join (the **held-out** half, which
+it must never be tuned on: report it, do not read its failures to write prompts).
+
+Each shape makes a context of about the item's length and asks one question of a kind it
+has (locate, count with a filter, sum, min/max with its record, top-1, distinct, join);
+the seed picks the kind. Truth is computed from the generated records, so it is exact;
+a question whose answer ties is drawn again, and so is one whose answer is a number that
+rlmx's own prompts hold (a worked example's value must never be right by accident).
+Folder-like shapes (the code tree, the join) are dict contexts of path -> text, which is
+what a folder context is.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import re
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from .items import EvalItem, TokenCounter, estimate_tokens
+
+CITIES = ("Oslo", "Lima", "Porto", "Kyoto", "Austin", "Nairobi", "Dublin", "Hanoi", "Quito")
+NAMES = (
+    "Ada Moreno",
+    "Ben Okafor",
+    "Cleo Lind",
+    "Dara Tanaka",
+    "Eli Silva",
+    "Fay Novak",
+    "Gus Haddad",
+    "Hana Kowal",
+    "Ivo Ferreira",
+    "Jun Brandt",
+    "Kai Ito",
+    "Lena Quinn",
+    "Milo Duarte",
+    "Nia Weiss",
+    "Omar Osei",
+    "Pia Marin",
+)
+WORDS = (
+    "alpha bravo cedar delta ember fjord garnet harbor indigo juniper kestrel lumen "
+    "meadow nimbus orchid pylon quartz raven saffron tundra umber vessel willow "
+    "zephyr"
+).split()
+
+
+@dataclass(frozen=True)
+class Question:
+    kind: str
+    text: str
+    gold: int | float | str | None  # None: tied in this draw (the item is drawn again)
+
+
+Made = tuple[Any, list[Question]]  # a context and the questions it can answer
+
+
+def _unique_top(counter: Counter[Any]) -> Any | None:
+    """The most common key, or None on a tie."""
+    ranked = counter.most_common(2)
+    if not ranked or (len(ranked) == 2 and ranked[0][1] == ranked[1][1]):
+        return None
+    return ranked[0][0]
+
+
+def _unique_extreme(rows: list[Any], key: Callable[[Any], Any], largest: bool) -> Any | None:
+    """The row with the largest (or smallest) key, or None on a tie."""
+    best = max(rows, key=key) if largest else min(rows, key=key)
+    return best if sum(key(r) == key(best) for r in rows) == 1 else None
+
+
+def _money(cents: int) -> float:
+    return round(cents / 100, 2)
+
+
+# -- the tune half ----------------------------------------------------------------------------
+def csv_orders(rng: random.Random, n: int) -> Made:
+    statuses = ("shipped", "pending", "cancelled", "returned")
+    rows = [
+        (
+            70_001 + i,
+            rng.choice(NAMES),
+            rng.choice(CITIES),
+            rng.choice(statuses),
+            rng.randrange(500, 90_000),
+        )
+        for i in range(n)
+    ]
+    lines = ["order_id,customer,city,status,amount"]
+    lines += [f"{o},{c},{city},{s},{_money(a):.2f}" for o, c, city, s, a in rows]
+    city, status = rng.choice(CITIES), rng.choice(statuses)
+    picked = [r for r in rows if r[2] == city and r[3] == status]
+    top = _unique_top(Counter(r[1] for r in rows if r[3] == "cancelled"))
+    questions = [
+        Question("count", f"How many orders to {city} have status {status}?", len(picked)),
+        Question(
+            "sum",
+            f"What is the total amount of the {status} orders to {city}? Answer with the number.",
+            _money(sum(r[4] for r in picked)),
+        ),
+    ]
+    questions.append(Question("top", "Which customer has the most cancelled orders?", top))
+    return "\n".join(lines) + "\n", questions
+
+
+def access_log(rng: random.Random, n: int) -> Made:
+    paths = [
+        "/api/users",
+        "/api/orders",
+        "/api/search",
+        "/static/app.js",
+        "/static/site.css",
+        "/index.html",
+        "/login",
+        "/static/logo.png",
+    ]
+    codes = (200, 200, 200, 200, 301, 404, 404, 500, 502, 503)
+    ips = [
+        f"10.{rng.randrange(256)}.{rng.randrange(256)}.{rng.randrange(1, 255)}" for _ in range(40)
+    ]
+    rows = []
+    for i in range(n):
+        ip, path, code = rng.choice(ips), rng.choice(paths), rng.choice(codes)
+        size = rng.randrange(200, 60_000) if code == 200 else rng.randrange(0, 800)
+        minute = i * 7 // 60
+        stamp = f"12/Mar/2024:{10 + minute // 60 % 12:02d}:{minute % 60:02d}:{i * 7 % 60:02d}"
+        line = (
+            f'{ip} - - [{stamp} +0000] "GET {path} HTTP/1.1" {code} {size} "-" '
+            f'"Mozilla/5.0 (X11; Linux x86_64)"'
+        )
+        rows.append((ip, path, code, size, line))
+    top404 = _unique_top(Counter(r[0] for r in rows if r[2] == 404))
+    questions = [
+        Question(
+            "count",
+            "How many requests under /api/ got a 5xx status?",
+            sum(r[1].startswith("/api/") and r[2] >= 500 for r in rows),
+        ),
+        Question(
+            "sum",
+            "How many bytes were sent in total for requests under /static/?",
+            sum(r[3] for r in rows if r[1].startswith("/static/")),
+        ),
+    ]
+    questions.append(Question("top", "Which IP address got the most 404 responses?", top404))
+    return "\n".join(r[4] for r in rows) + "\n", questions
+
+
+def json_products(rng: random.Random, n: int) -> Made:
+    categories = ("kitchen", "garden", "office", "toys", "audio", "sport", "bath")
+    items = [
+        {
+            "sku": f"SKU-{40_000 + i}",
+            "name": f"{rng.choice(WORDS).title()} {rng.choice(WORDS).title()} {i}",
+            "category": rng.choice(categories),
+            "price": _money(rng.randrange(199, 250_000)),
+            "stock": rng.randrange(0, 400),
+        }
+        for i in range(n)
+    ]
+    used = sorted({p["category"] for p in items})
+    cat = rng.choice(used)
+    priciest = _unique_extreme(
+        [p for p in items if p["category"] == cat], lambda p: p["price"], largest=True
+    )
+    questions = [
+        Question(
+            "count",
+            f"How many {cat} products have fewer than 20 in stock?",
+            sum(p["category"] == cat and p["stock"] < 20 for p in items),
+        ),
+        Question(
+            "sum",
+            f"What is the total stock of the {cat} products?",
+            sum(p["stock"] for p in items if p["category"] == cat),
+        ),
+    ]
+    questions.append(
+        Question(
+            "max",
+            f"What is the SKU of the most expensive {cat} product?",
+            priciest["sku"] if priciest else None,
+        )
+    )
+    return json.dumps(items, indent=1), questions
+
+
+def code_tree(rng: random.Random, n: int) -> Made:
+    packages = ("billing", "shipping", "accounts", "search", "reports")
+    files: dict[str, str] = {}
+    defined: dict[str, str] = {}
+    classes: Counter[str] = Counter()
+    for i in range(max(4, n // 12)):
+        package = rng.choice(packages)
+        path = f"src/{package}/{rng.choice(WORDS)}_{i}.py"
+        body = [f'"""{package}: {rng.choice(WORDS)} helpers."""', "", "import os", ""]
+        for j in range(rng.randrange(3, 9)):
+            name = f"{rng.choice(WORDS)}_{rng.choice(WORDS)}_{i}_{j}"
+            if rng.random() < 0.3:
+                body += [
+                    f"class {name.title().replace('_', '')}:",
+                    '    """A thing."""',
+                    "",
+                    "    def run(self):",
+                    "        return os.getcwd()",
+                    "",
+                ]
+                classes[package] += 1
+            else:
+                body += [f"def {name}(value):", f"    return value * {j + 2}", ""]
+                defined[name] = path
+        files[path] = "\n".join(body)
+    function = rng.choice(sorted(defined))
+    package = rng.choice(sorted(classes))
+    return files, [
+        Question(
+            "locate",
+            f"In which file is the function {function} defined? Answer with its path.",
+            defined[function],
+        ),
+        Question(
+            "count",
+            f"How many classes does the package {package} (the folder src/{package}) define?",
+            classes[package],
+        ),
+    ]
+
+
+def markdown_notes(rng: random.Random, n: int) -> Made:
+    lines, owners, tasks = [], {}, Counter()
+    for i in range(max(3, n // 8)):
+        project = f"{rng.choice(WORDS).title()}-{i}"
+        owner = rng.choice(NAMES)
+        owners[project] = owner
+        lines += [
+            f"## Project {project}",
+            "",
+            f"Owner: {owner}",
+            "",
+            f"Notes on the {rng.choice(WORDS)} work, {rng.choice(WORDS)} phase.",
+            "",
+            "### Open tasks",
+            "",
+        ]
+        for _ in range(rng.randrange(1, 7)):
+            lines.append(f"- [ ] {rng.choice(WORDS)} the {rng.choice(WORDS)}")
+            tasks[owner] += 1
+        lines.append("")
+    project = rng.choice(sorted(owners))
+    busiest = _unique_top(tasks)
+    questions = [
+        Question("locate", f"Who owns project {project}?", owners[project]),
+        Question("count", "How many open tasks are there in all projects?", sum(tasks.values())),
+    ]
+    questions.append(
+        Question("top", "Which owner has the most open tasks across their projects?", busiest)
+    )
+    return "# Team notes\n\n" + "\n".join(lines), questions
+
+
+def ini_config(rng: random.Random, n: int) -> Made:
+    lines, ports, enabled = [], {}, 0
+    for i in range(max(3, n // 5)):
+        section = f"{rng.choice(WORDS)}-service-{i}"
+        port = rng.randrange(20_000, 60_000)
+        on = rng.random() < 0.6
+        ports[section], enabled = port, enabled + on
+        lines += [
+            f"[{section}]",
+            f"host = {rng.choice(WORDS)}.internal",
+            f"port = {port}",
+            f"enabled = {'true' if on else 'false'}",
+            f"timeout_ms = {rng.randrange(100, 9000)}",
+            "",
+        ]
+    section = rng.choice(sorted(ports))
+    return "\n".join(lines), [
+        Question("locate", f"Which port does the section [{section}] set?", ports[section]),
+        Question("count", "How many sections have enabled = true?", enabled),
+    ]
+
+
+# -- the held-out half ------------------------------------------------------------------------
+def tsv_inventory(rng: random.Random, n: int) -> Made:
+    warehouses = ("north", "south", "east", "west", "central")
+    rows = [
+        (
+            f"P{300_000 + i}",
+            rng.choice(WORDS),
+            rng.choice(warehouses),
+            rng.randrange(0, 900),
+            _money(rng.randrange(100, 40_000)),
+        )
+        for i in range(n)
+    ]
+    lines = ["part\titem\twarehouse\tquantity\tunit_price"]
+    lines += ["\t".join(str(v) for v in r) for r in rows]
+    house = rng.choice(warehouses)
+    cheapest = _unique_extreme(rows, lambda r: r[4], largest=False)
+    questions = [
+        Question(
+            "sum",
+            f"What is the total quantity in the {house} warehouse?",
+            sum(r[3] for r in rows if r[2] == house),
+        )
+    ]
+    questions.append(
+        Question(
+            "min", "Which part number has the lowest unit price?", cheapest[0] if cheapest else None
+        )
+    )
+    return "\n".join(lines) + "\n", questions
+
+
+def app_log(rng: random.Random, n: int) -> Made:
+    components = ("auth", "db", "cache", "queue", "mailer", "scheduler")
+    levels = ("INFO", "INFO", "INFO", "DEBUG", "WARN", "ERROR")
+    rows = []
+    for i in range(n):
+        level, comp = rng.choice(levels), rng.choice(components)
+        stamp = (
+            f"2024-05-0{1 + i * 37 // 86400 % 9}T{i * 37 // 3600 % 24:02d}:{i * 37 // 60 % 60:02d}"
+        )
+        rows.append(
+            (
+                level,
+                comp,
+                f"{stamp}:{i * 37 % 60:02d}Z [{level}] {comp}: "
+                f"{rng.choice(WORDS)} {rng.choice(WORDS)} id={rng.randrange(10**6)}",
+            )
+        )
+    comp = rng.choice(components)
+    noisiest = _unique_top(Counter(r[1] for r in rows if r[0] == "WARN"))
+    questions = [
+        Question(
+            "count",
+            f"How many ERROR lines come from the {comp} component?",
+            sum(r[0] == "ERROR" and r[1] == comp for r in rows),
+        )
+    ]
+    questions.append(Question("top", "Which component logged the most WARN lines?", noisiest))
+    return "\n".join(r[2] for r in rows) + "\n", questions
+
+
+def chat_transcript(rng: random.Random, n: int) -> Made:
+    people = rng.sample(NAMES, 6)
+    word = rng.choice(WORDS)
+    rows = []
+    for i in range(n):
+        who = rng.choice(people)
+        text = " ".join(rng.choice(WORDS) for _ in range(rng.randrange(4, 14)))
+        rows.append((who, text, f"[{i // 60 % 24:02d}:{i % 60:02d}] {who}: {text}"))
+    chattiest = _unique_top(Counter(r[0] for r in rows))
+    questions = [
+        Question(
+            "count",
+            f'How many messages contain the word "{word}"?',
+            sum(word in r[1].split() for r in rows),
+        )
+    ]
+    questions.append(Question("top", "Who sent the most messages?", chattiest))
+    return "\n".join(r[2] for r in rows) + "\n", questions
+
+
+def html_tables(rng: random.Random, n: int) -> Made:
+    parts, totals = ["<html><body><h1>Regional reports</h1>"], Counter()
+    regions = rng.sample(CITIES, 5)
+    for i in range(max(2, n // 10)):
+        region = rng.choice(regions)
+        parts.append(
+            f"<h2>Report {i}: {region}</h2><p>{rng.choice(WORDS)} figures.</p>"
+            "<table><tr><th>Month</th><th>Units</th><th>Returns</th></tr>"
+        )
+        for month in ("Jan", "Feb", "Mar", "Apr", "May", "Jun")[: rng.randrange(2, 7)]:
+            units = rng.randrange(10, 5000)
+            totals[region] += units
+            parts.append(
+                f"<tr><td>{month}</td><td>{units}</td><td>{rng.randrange(0, 90)}</td></tr>"
+            )
+        parts.append("</table>")
+    region = rng.choice(sorted(totals))
+    best = _unique_top(totals)
+    questions = [
+        Question(
+            "sum", f"How many units in total do the reports for {region} list?", totals[region]
+        )
+    ]
+    questions.append(Question("top", "Which region has the most units in total?", best))
+    return "".join(parts) + "</body></html>", questions
+
+
+def ledger(rng: random.Random, n: int) -> Made:
+    clients = rng.sample(NAMES, 8)
+    statuses = ("paid", "overdue", "open")
+    rows = [
+        (
+            f"INV-{52_000 + i}",
+            rng.choice(clients),
+            rng.choice(statuses),
+            rng.randrange(1000, 500_000),
+        )
+        for i in range(n)
+    ]
+    lines = [
+        f"{inv}  2024-{1 + i % 12:02d}-{1 + i % 28:02d}  {client:<14} {status:<8} "
+        f"EUR {_money(cents):,.2f}"
+        for i, (inv, client, status, cents) in enumerate(rows)
+    ]
+    client = rng.choice(clients)
+    return "\n".join(lines) + "\n", [
+        Question(
+            "sum",
+            f"What is the total amount of the paid invoices of {client}? Answer with the number.",
+            _money(sum(r[3] for r in rows if r[1] == client and r[2] == "paid")),
+        ),
+        Question("count", "How many invoices are overdue?", sum(r[2] == "overdue" for r in rows)),
+    ]
+
+
+def joined_files(rng: random.Random, n: int) -> Made:
+    users = [(i, rng.choice(NAMES), rng.choice(CITIES)) for i in range(1, max(10, n // 6))]
+    events = [
+        (rng.choice(users)[0], rng.choice(("login", "purchase", "refund", "view")))
+        for _ in range(n)
+    ]
+    city = {u[0]: u[2] for u in users}
+    place, action = rng.choice(CITIES[:5]), rng.choice(("purchase", "refund"))
+    files = {
+        "users.csv": "user_id,name,city\n" + "\n".join(f"{i},{nm},{c}" for i, nm, c in users),
+        "events.jsonl": "\n".join(json.dumps({"user_id": u, "action": a}) for u, a in events),
+    }
+    return files, [
+        Question(
+            "join",
+            f"How many {action} events were made by users who live in {place}?",
+            sum(city[u] == place and a == action for u, a in events),
+        )
+    ]
+
+
+Shape = Callable[[random.Random, int], Made]
+TUNE: dict[str, Shape] = {
+    "csv": csv_orders,
+    "access-log": access_log,
+    "json": json_products,
+    "code-tree": code_tree,
+    "markdown": markdown_notes,
+    "ini": ini_config,
+}
+HELD_OUT: dict[str, Shape] = {
+    "tsv": tsv_inventory,
+    "app-log": app_log,
+    "chat": chat_transcript,
+    "html-tables": html_tables,
+    "ledger": ledger,
+    "join": joined_files,
+}
+
+
+def _text(context: Any) -> str:
+    return context if isinstance(context, str) else "\n".join(context.values())
+
+
+def _prompt_numbers() -> set[str]:
+    """The numbers of 3 digits or more that rlmx's prompts hold (a gold among them is drawn
+    again; shorter ones are everywhere and prove nothing)."""
+    from .. import prompts
+
+    texts = [v for v in vars(prompts).values() if isinstance(v, str)]
+    texts += [
+        t
+        for v in vars(prompts).values()
+        if isinstance(v, list)
+        for pair in v
+        if isinstance(pair, tuple)
+        for t in pair
+        if isinstance(t, str)
+    ]
+    found = re.findall(r"\d[\d,]*(?:\.\d+)?", " ".join(texts))
+    return {n.replace(",", "") for n in found if sum(c.isdigit() for c in n) >= 3}
+
+
+def shape_item(
+    half: str, shape: str, length: int, seed: int, count: TokenCounter = estimate_tokens
+) -> EvalItem:
+    """Item ``seed`` of ``shape`` at about ``length`` tokens; the seed picks the question."""
+    make = (TUNE if half == "tune" else HELD_OUT)[shape]
+    sample, _ = make(random.Random(0), 60)
+    per_record = count(_text(sample)) / 60
+    size = max(8, int(length / per_record))
+    taken = _prompt_numbers()
+    for attempt in range(50):  # redraw until the question's answer is clean
+        rng = random.Random(f"shapes-{shape}-{length}-{seed}-{attempt}")
+        context, questions = make(rng, size)
+        question = questions[seed % len(questions)]
+        if question.gold not in (None, 0, 0.0) and str(question.gold) not in taken:
+            break
+    else:
+        raise RuntimeError(f"no clean question for {shape} at {length} tokens")
+    return EvalItem(
+        task=f"shapes-{half}",
+        item_id=f"{shape}-{length}-{seed}",
+        length=length,
+        seed=seed,
+        context=context,
+        query=question.text,
+        gold=question.gold,
+        answer_type="exact",
+        meta={"shape": shape, "kind": question.kind, "half": half, "chars": len(_text(context))},
+    )
+
+
+def shape_items(half: str, lengths: list[int], n: int, count: TokenCounter) -> list[EvalItem]:
+    """``n`` items of every shape of ``half`` ("tune" or "held-out") at each length."""
+    shapes = TUNE if half == "tune" else HELD_OUT
+    return [
+        shape_item(half, shape, length, seed, count)
+        for length in lengths
+        for shape in shapes
+        for seed in range(n)
+    ]

@@ -1,0 +1,210 @@
+"""The generality benchmark's items: every gold answer is recomputed here from the text
+of the context alone, with a parser of its own (csv, json, ast, configparser, html.parser,
+regexes), so an item whose text does not hold its truth cannot pass."""
+
+from __future__ import annotations
+
+import ast
+import configparser
+import csv
+import io
+import json
+import re
+from collections import Counter
+from html.parser import HTMLParser
+
+import pytest
+
+from rlmx.eval.shapes import HELD_OUT, TUNE, shape_item
+from rlmx.eval.tasks import TASKS
+
+SEEDS = range(3)  # every kind of every shape
+
+
+def quoted(query: str) -> list[str]:
+    return re.findall(r'"([^"]+)"|\[([^\]]+)\]', query)
+
+
+def top(counter: Counter) -> str:
+    return counter.most_common(1)[0][0]
+
+
+def csv_truth(text: str, query: str) -> object:
+    rows = list(csv.DictReader(io.StringIO(text)))
+    if "most cancelled" in query:
+        return top(Counter(r["customer"] for r in rows if r["status"] == "cancelled"))
+    counting = re.search(r"orders to (\w+) have status (\w+)", query)
+    if counting:
+        city, status = counting.groups()
+        return sum(r["city"] == city and r["status"] == status for r in rows)
+    status, city = re.search(r"the (\w+) orders to (\w+)", query).groups()
+    hits = [r for r in rows if r["city"] == city and r["status"] == status]
+    return round(sum(float(r["amount"]) for r in hits), 2)
+
+
+LOG = re.compile(r'^(\S+) .*?"GET (\S+) [^"]*" (\d{3}) (\d+)')
+
+
+def access_truth(text: str, query: str) -> object:
+    rows = [LOG.match(line).groups() for line in text.splitlines()]
+    if "404" in query:
+        return top(Counter(ip for ip, _, code, _ in rows if code == "404"))
+    if "5xx" in query:
+        return sum(path.startswith("/api/") and code.startswith("5") for _, path, code, _ in rows)
+    return sum(int(size) for _, path, _, size in rows if path.startswith("/static/"))
+
+
+def json_truth(text: str, query: str) -> object:
+    items = json.loads(text)
+    category = re.search(r"(?:many|of the|expensive) (\w+) product", query).group(1)
+    mine = [p for p in items if p["category"] == category]
+    if "fewer than 20" in query:
+        return sum(p["stock"] < 20 for p in mine)
+    if "total stock" in query:
+        return sum(p["stock"] for p in mine)
+    return max(mine, key=lambda p: p["price"])["sku"]
+
+
+def code_truth(files: dict[str, str], query: str) -> object:
+    if "function" in query:
+        name = re.search(r"function (\w+)", query).group(1)
+        return next(path for path, text in files.items()
+                    if any(isinstance(n, ast.FunctionDef) and n.name == name
+                           for n in ast.parse(text).body))  # fmt: skip
+    package = re.search(r"the folder (src/\w+)", query).group(1)
+    return sum(isinstance(n, ast.ClassDef) for path, text in files.items()
+               if path.startswith(package + "/") for n in ast.parse(text).body)  # fmt: skip
+
+
+def markdown_truth(text: str, query: str) -> object:
+    projects = re.split(r"^## Project ", text, flags=re.MULTILINE)[1:]
+    owners = {p.split("\n", 1)[0]: re.search(r"Owner: (.+)", p).group(1) for p in projects}
+    tasks = Counter()
+    for p in projects:
+        tasks[owners[p.split("\n", 1)[0]]] += len(re.findall(r"^- \[ \]", p, re.MULTILINE))
+    if query.startswith("Who owns"):
+        return owners[re.search(r"project (\S+)\?", query).group(1)]
+    if "all projects" in query:
+        return sum(tasks.values())
+    return top(tasks)
+
+
+def ini_truth(text: str, query: str) -> object:
+    config = configparser.ConfigParser()
+    config.read_string(text)
+    if "port" in query:
+        return config.getint(quoted(query)[0][1], "port")
+    return sum(config.getboolean(s, "enabled") for s in config.sections())
+
+
+def tsv_truth(text: str, query: str) -> object:
+    rows = list(csv.DictReader(io.StringIO(text), delimiter="\t"))
+    if "lowest unit price" in query:
+        return min(rows, key=lambda r: float(r["unit_price"]))["part"]
+    house = re.search(r"the (\w+) warehouse", query).group(1)
+    return sum(int(r["quantity"]) for r in rows if r["warehouse"] == house)
+
+
+def app_truth(text: str, query: str) -> object:
+    rows = re.findall(r"\[(\w+)\] (\w+):", text)
+    if "most WARN" in query:
+        return top(Counter(c for level, c in rows if level == "WARN"))
+    component = re.search(r"the (\w+) component", query).group(1)
+    return sum(level == "ERROR" and c == component for level, c in rows)
+
+
+def chat_truth(text: str, query: str) -> object:
+    rows = re.findall(r"^\[\d\d:\d\d\] ([^:]+): (.*)$", text, re.MULTILINE)
+    if "most messages" in query:
+        return top(Counter(who for who, _ in rows))
+    word = quoted(query)[0][0]
+    return sum(word in message.split() for _, message in rows)
+
+
+class Tables(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.region, self.cells, self.in_cell, self.heading = "", [], False, False
+        self.units: Counter = Counter()
+
+    def handle_starttag(self, tag: str, attrs: list) -> None:
+        self.heading = self.heading or tag == "h2"
+        self.in_cell = tag == "td"
+        if tag == "tr":
+            self.cells = []
+
+    def handle_endtag(self, tag: str) -> None:
+        self.heading = self.heading and tag != "h2"
+        if tag == "tr" and len(self.cells) == 3:
+            self.units[self.region] += int(self.cells[1])
+
+    def handle_data(self, data: str) -> None:
+        if self.heading:
+            self.region = data.split(": ")[-1]
+        elif self.in_cell:
+            self.cells.append(data)
+
+
+def html_truth(text: str, query: str) -> object:
+    parser = Tables()
+    parser.feed(text)
+    if "most units" in query:
+        return top(parser.units)
+    return parser.units[re.search(r"reports for (\w+) list", query).group(1)]
+
+
+def ledger_truth(text: str, query: str) -> object:
+    rows = re.findall(r"^INV-\d+\s+\S+\s+(.+?)\s+(paid|overdue|open)\s+EUR ([\d,.]+)$", text,
+                      re.MULTILINE)  # fmt: skip
+    if "overdue" in query:
+        return sum(status == "overdue" for _, status, _ in rows)
+    client = re.search(r"invoices of (.+)\? Answer", query).group(1)
+    return round(sum(float(a.replace(",", "")) for c, s, a in rows
+                     if c == client and s == "paid"), 2)  # fmt: skip
+
+
+def join_truth(files: dict[str, str], query: str) -> object:
+    city = {r["user_id"]: r["city"] for r in csv.DictReader(io.StringIO(files["users.csv"]))}
+    action, place = re.search(r"How many (\w+) events .* live in (\w+)\?", query).groups()
+    events = [json.loads(line) for line in files["events.jsonl"].splitlines()]
+    return sum(e["action"] == action and city[str(e["user_id"])] == place for e in events)
+
+
+TRUTH = {"csv": csv_truth, "access-log": access_truth, "json": json_truth,
+         "code-tree": code_truth, "markdown": markdown_truth, "ini": ini_truth,
+         "tsv": tsv_truth, "app-log": app_truth, "chat": chat_truth, "html-tables": html_truth,
+         "ledger": ledger_truth, "join": join_truth}  # fmt: skip
+
+
+ALL = [("tune", s) for s in TUNE] + [("held-out", s) for s in HELD_OUT]
+
+
+@pytest.mark.parametrize(("half", "shape"), ALL)
+def test_every_gold_answer_is_in_the_text(half: str, shape: str) -> None:
+    kinds = set()
+    for seed in SEEDS:
+        item = shape_item(half, shape, 3000, seed)
+        assert TRUTH[shape](item.context, item.query) == item.gold, (item.item_id, item.query)
+        assert item.score(str(item.gold)) == 1.0 and item.score("no idea") == 0.0
+        kinds.add(item.meta["kind"])
+    assert len(kinds) >= 2 or shape == "join"  # the seeds ask more than one kind
+
+
+def test_the_halves_never_share_a_shape_and_items_are_reproducible() -> None:
+    assert not set(TUNE) & set(HELD_OUT) and len(TUNE) + len(HELD_OUT) >= 10
+    first = shape_item("held-out", "ledger", 5000, 1)
+    assert shape_item("held-out", "ledger", 5000, 1) == first
+    big = shape_item("tune", "csv", 250_000, 0)
+    assert 800_000 < big.meta["chars"] < 1_300_000  # ~1M characters at 250K tokens
+    assert "shapes-tune" in TASKS and "shapes-held-out" in TASKS
+
+
+def test_no_gold_is_a_number_rlmx_prompts_hold() -> None:
+    from rlmx.eval.shapes import _prompt_numbers
+
+    taken = _prompt_numbers()
+    assert "21405" in taken  # the records dialogue's sum, for one
+    for shapes, half in ((TUNE, "tune"), (HELD_OUT, "held-out")):
+        for shape in shapes:
+            for seed in SEEDS:
+                assert str(shape_item(half, shape, 3000, seed).gold) not in taken
