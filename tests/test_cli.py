@@ -291,6 +291,14 @@ def test_binary_empty_and_textless_contexts_are_refused(counting_spec: str, tmp_
         proc = rlmx("ask", str(tmp_path / path), "-q", "q", "--root", counting_spec)
         assert proc.returncode == 2 and words in proc.stderr, (path, proc.stderr)
         assert "Traceback" not in proc.stderr
+    for stdin in ("", " \n\t\n"):  # no run starts over nothing
+        proc = rlmx("ask", "-", "-q", "q", "--root", counting_spec, stdin=stdin)
+        assert proc.returncode == 2 and "stdin is empty" in proc.stderr, proc.stderr
+    from rlmx import RLM
+    from rlmx.errors import ContextError
+
+    with pytest.raises(ContextError, match="the context is empty"):
+        RLM(counting_spec).completion("   \n", "q")
 
 
 def test_files_left_out_of_a_folder_are_named(counting_spec: str, tmp_path) -> None:

@@ -24,7 +24,10 @@ from .common import EXIT_USAGE, MODEL_HELP, app, check_setup, fail, out, parse_a
 def load_context(paths: list[str]) -> Any:
     """One path: that file or directory; ``-``: stdin; several: a dict of path -> text."""
     if paths == ["-"]:
-        return sys.stdin.buffer.read()
+        data = sys.stdin.buffer.read()
+        if not data.strip():
+            raise ContextError("stdin is empty: there is nothing to ask about")
+        return data
     if "-" in paths:
         raise ContextError("'-' (stdin) cannot be combined with other paths")
     resolved = [Path(p) for p in paths]

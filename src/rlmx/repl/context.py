@@ -92,6 +92,10 @@ def prepare_context(context: Any, workdir: Path, reader: Reader | None = None) -
         )
     if isinstance(context, Path):
         return _with_layout(_prepare_path(context, workdir, reader))
+    if isinstance(context, str | bytes | bytearray | memoryview) and not _holds_text(context):
+        raise ContextError(
+            "the context is empty: there is nothing to ask about (pass None to ask without one)"
+        )
     if isinstance(context, str):
         return _with_layout(_write_text(context, workdir))
     if isinstance(context, bytes | bytearray | memoryview):
@@ -102,6 +106,15 @@ def prepare_context(context: Any, workdir: Path, reader: Reader | None = None) -
         f"unsupported context type {type(context).__name__}: use str, bytes, list, dict, "
         "chat messages or a pathlib.Path"
     )
+
+
+def _holds_text(context: str | bytes | bytearray | memoryview) -> bool:
+    """Anything but whitespace (checked by chunks: a long context is not copied)."""
+    for start in range(0, len(context), CHUNK):
+        piece = context[start : start + CHUNK]
+        if piece.strip() if isinstance(piece, str) else bytes(piece).strip():
+            return True
+    return False
 
 
 LAYOUT_SAMPLE_BYTES = 4096
