@@ -7,6 +7,7 @@ tests check plumbing (chat, streaming, usage, grammar, windows, errors), not ans
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import re
@@ -230,3 +231,22 @@ def test_a_roots_first_prompt_is_kept_on_disk_for_the_next_process(
     (state,) = tmp_path.glob("prompt-states/*/root.state")
     state.write_bytes(b"garbage")  # a damaged file is evaluated around, never trusted
     assert first_call("How many ERROR lines?")["cached"] == 0
+
+
+def test_a_cancelled_call_stops_llama_cpp_mid_prompt() -> None:
+    """Ctrl-C (or a cancelled run) cancels the awaiting task; the decode thread cannot be
+    killed, so llama.cpp's abort callback ends the prompt's evaluation part way."""
+    lm = LocalLM(SMOL, role="cancelled", n_ctx=8192, threads=1, threads_batch=1)
+    model = lm._model()  # loaded first: the call below goes straight to evaluating
+    prompt = [{"role": "user", "content": "river stone " * 3500}]
+
+    async def cancel_midway() -> None:
+        call = asyncio.create_task(lm.complete(prompt, max_tokens=4))
+        await asyncio.sleep(0.5)
+        call.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await call
+
+    asyncio.run(cancel_midway())  # returns once the decode thread has ended
+    assert model.llama.n_tokens < 7000 and model.cancelled is None  # stopped part way
+    assert asyncio.run(lm.complete(HELLO, max_tokens=8)).text  # the model goes on

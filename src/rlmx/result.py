@@ -25,8 +25,8 @@ def borrowed_warning(numbers: str) -> str:
 def guess_warning(numbers: str) -> str:
     """Shown to the user (not the model) next to an answer the repairs doubted."""
     return (
-        f"the answer's number(s) {numbers} appeared in no REPL output, even after rlmx asked "
-        "the model to check: it may be a guess"
+        f"no verified answer: the answer's number(s) {numbers} appeared in no REPL output, "
+        "even after rlmx asked the model to check: it may be a guess"
     )
 
 

@@ -57,6 +57,19 @@ class _Loaded:
     llama: Any
     lock: threading.Lock = field(default_factory=threading.Lock)
     slots: ContextSlots = field(default_factory=ContextSlots)
+    cancelled: threading.Event | None = None  # the running call's: set, llama.cpp stops
+    abort_hook: Any = None  # the ctypes callback llama.cpp polls (kept alive here)
+
+    def watch_for_cancel(self) -> None:
+        """Let llama.cpp stop a decode between graph nodes once the running call is
+        cancelled: Ctrl-C or a cancelled run ends a long prompt evaluation at once."""
+        import llama_cpp
+
+        def aborted(_data: Any) -> bool:
+            return self.cancelled is not None and self.cancelled.is_set()
+
+        self.abort_hook = llama_cpp.ggml_abort_callback(aborted)
+        llama_cpp.llama_set_abort_callback(self.llama._ctx.ctx, self.abort_hook, None)
 
 
 _loaded: dict[tuple[Any, ...], _Loaded] = {}
@@ -220,6 +233,7 @@ def load_llama(path: Path, n_ctx: int, threads: int, threads_batch: int) -> _Loa
                         verbose=False,
                     )
                 _loaded[key] = _Loaded(llama, slots=ContextSlots(_states_folder(path, n_ctx)))
+                _loaded[key].watch_for_cancel()
             except (ValueError, RuntimeError, OSError) as exc:
                 raise LMConfigError(f"cannot load GGUF model {path}: {exc}") from None
         return _loaded[key]
@@ -286,7 +300,14 @@ class LocalLM(LMBase):
         stop: list[str] | None = None,
         grammar: str | None = None,
     ) -> LMResponse:
-        return await asyncio.to_thread(self._complete, messages, max_tokens, stop, grammar)
+        cancelled = threading.Event()
+        try:
+            return await asyncio.to_thread(
+                self._complete, messages, max_tokens, stop, grammar, cancelled
+            )
+        except asyncio.CancelledError:
+            cancelled.set()  # the thread cannot be killed: llama.cpp polls this and stops
+            raise
 
     def _complete(
         self,
@@ -294,6 +315,7 @@ class LocalLM(LMBase):
         max_tokens: int | None,
         stop: list[str] | None,
         grammar: str | None,
+        cancelled: threading.Event,
     ) -> LMResponse:
         model = self._model()
         kwargs: dict[str, Any] = {
@@ -308,12 +330,19 @@ class LocalLM(LMBase):
             self._set_threads(model.llama)
             model.slots.lend(model.llama, self.role)
             held = model.llama.input_ids[: model.llama.n_tokens].copy()
+            model.cancelled = cancelled
             try:
                 response = model.llama.create_chat_completion(**kwargs)
             except ValueError as exc:
                 if "exceed context window" in str(exc):
                     raise ContextOverflowError(f"{self.name}: {exc}") from None
                 raise LMError(f"{self.name}: {exc}") from None
+            except RuntimeError as exc:  # llama_decode stopped: cancelled, or it failed
+                model.slots.owner = None  # what it half-evaluated is nobody's
+                why = "cancelled" if cancelled.is_set() else str(exc)
+                raise LMError(f"{self.name}: {why}") from None
+            finally:
+                model.cancelled = None
             usage = response.get("usage") or {}
             prompt = int(usage.get("prompt_tokens", 0))
             reused = _common_prefix(held, model.llama.input_ids[:prompt])
