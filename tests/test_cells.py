@@ -227,3 +227,10 @@ def test_host_prints_beside_a_worker_thread_still_reach_the_host(tmp_path: Path,
 
     assert asyncio.run(cell_then_host()) == "in the cell\n"
     assert "from the host" in capsys.readouterr().out
+
+
+async def test_common_modules_are_imported_before_the_first_cell(box: Sandbox) -> None:
+    result = await box.execute("print(re.findall(r'\\d+', 'a1b22'), json.dumps([1]))", 10.0, 100)
+    assert result.output == "['1', '22'] [1]\n" and not result.error
+    shown = await box.execute("SHOW_VARS()", 10.0, 1000)
+    assert "re:" not in shown.output  # modules are not the model's variables

@@ -120,7 +120,7 @@ def test_a_final_accepted_after_a_push_back_is_flagged_as_a_guess(replay) -> Non
     result, events = run(spec, policy="compact")
     assert (result.answer, result.status) == ("140", "final")
     assert result.warnings == [guess_warning("140")]
-    assert [e.kind for e in events if e.type == "notice"] == ["doubted_final"]
+    assert [e.kind for e in events if e.type == "notice"] == ["profile", "doubted_final"]
     clean, _ = run(replay([repl("print(140)"), "FINAL(140)"]), policy="compact")
     assert clean.warnings == []
 

@@ -46,6 +46,7 @@ class Task:
     earlier: tuple[tuple[str, str | None], ...] = ()  # a session's questions and answers so far
     answer_schema: str | None = None  # the JSON Schema a typed answer must match
     layout: str | None = None  # the context's layout (ContextMeta.layout), e.g. "records"
+    profile: str | None = None  # what profile(context) printed, when the policy asked for it
 
     def described(self) -> str:
         """The context's description, and a session's earlier questions when there are any."""
@@ -83,6 +84,7 @@ class Policy:
 
     name = "paper"
     max_output_chars = 20_000
+    profiles_data = False  # rlmx runs profile(context) and shows it before the first turn
 
     def notes(self, query: str, context: Any) -> Repairs:
         """The per-run record the repairs need (what the root has seen so far)."""
@@ -180,6 +182,7 @@ class CompactPolicy(Policy):
 
     name = "compact"
     max_output_chars = 4_000
+    profiles_data = True  # a small model otherwise spends turns finding out what it has
 
     def opening(self, task: Task) -> list[Message]:
         if task.environment == "video":
@@ -188,7 +191,8 @@ class CompactPolicy(Policy):
             system = prompts.with_window(prompts.COMPACT_SYSTEM, task.sub_window)
             examples = prompts.COMPACT_EXAMPLES if task.sub_calls else prompts.COMPACT_EXAMPLES[:6]
             examples = [*examples, *_closest_dialogue(task)]
-        task_text = f"{task.described()}\n\nThe query is: {task.asked}"
+        profiled = prompts.profiled(task.profile) if task.profile else ""
+        task_text = f"{task.described()}{profiled}\n\nThe query is: {task.asked}"
         return [
             {"role": "system", "content": system + _sub_call_notice(task)},
             *({"role": role, "content": text} for role, text in examples),

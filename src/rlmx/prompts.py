@@ -335,6 +335,11 @@ QUESTION_ECHO = (
 )
 
 
+def profiled(profile: str) -> str:
+    """What rlmx's own profile(context) showed, in the task message."""
+    return f"\n\nrlmx ran profile(context) for you; it printed:\n{profile}"
+
+
 def borrowed_answer(numbers: str) -> str:
     """Said when a FINAL's number is one of the worked examples' and no output showed it."""
     return (

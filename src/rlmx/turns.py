@@ -45,6 +45,8 @@ class _Final:
         return cls(final["answer"], final["via"], tuple(final.get("cite", ())), code)
 
 
+PROFILE_CODE = "print(profile(context))"
+PROFILE_SECONDS, PROFILE_CHARS = 30.0, 3_000
 HISTORY_TRIMMED = "[Earlier turns were removed to fit the model's context window.]"
 
 
@@ -93,6 +95,7 @@ class Turns:
         """Root turns until a final answer or a limit; the answer and the run's status."""
         run = self.run
         task = Task(
+            profile=await self.profile(),
             query=run.query,
             context_description=context_description,
             sub_window=run.tree.gateway.lm(run.cfg.sub, "sub").context_window,
@@ -302,6 +305,21 @@ class Turns:
             prompt_chars=sum(len(m["content"]) for m in messages),
         )
         return response.text
+
+    async def profile(self) -> str | None:
+        """What ``profile(context)`` prints, run by rlmx before the first turn where the
+        policy asks for it (a plain context: an environment describes its own); its
+        numbers count as seen, as a cell's would."""
+        run = self.run
+        if not run.policy.profiles_data or run.environment is not None:
+            return None
+        seconds = min(run.cfg.cell_timeout, PROFILE_SECONDS)
+        result = await self.sandbox.execute(PROFILE_CODE, seconds, PROFILE_CHARS)
+        if result.error or not result.output.strip():
+            return None
+        run.notes.saw(PROFILE_CODE, result.output)
+        await run.emit(Notice, kind="profile", text=result.output)
+        return result.output.strip()
 
     async def run_cell(self, code: str) -> CellResult:
         run = self.run

@@ -29,7 +29,7 @@ MODES = ("auto", "bwrap", "process", "none")
 WORKER_DIR_INSIDE = "/opt/rlmx"
 CONTEXT_DIR_INSIDE = "/context"
 HOST_FILES_INSIDE = "/host-files"  # files the host adds while the worker runs
-WORKER_FILES = ("worker.py", "wire.py", "video_context.py", "records.py")
+WORKER_FILES = ("worker.py", "wire.py", "video_context.py", "records.py", "data_profile.py")
 PROBE_TRIES = 3
 
 

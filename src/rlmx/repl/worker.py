@@ -35,8 +35,9 @@ import weakref
 from typing import Any
 
 try:
-    from . import records, video_context, wire
+    from . import data_profile, records, video_context, wire
 except ImportError:  # run as a plain script inside the sandbox
+    import data_profile  # type: ignore[no-redef]
     import records  # type: ignore[no-redef]
     import video_context  # type: ignore[no-redef]
     import wire  # type: ignore[no-redef]
@@ -46,7 +47,7 @@ TOP_LEVEL_AWAIT = ast.PyCF_ALLOW_TOP_LEVEL_AWAIT
 SETTLE_SECONDS = 1.0  # how long cancelled tasks get to finish at the end of an async cell
 
 
-LOCAL_HELPERS = ("FINAL", "FINAL_VAR", "SHOW_VARS", "parse_records", "ToolError")  # + host's
+LOCAL_HELPERS = ("FINAL", "FINAL_VAR", "SHOW_VARS", "parse_records", "profile", "ToolError")
 
 
 class ToolError(RuntimeError):
@@ -204,6 +205,17 @@ PRELOAD = ("subprocess", "collections", "statistics", "math", "datetime", "textw
            "asyncio")  # fmt: skip
 
 
+# Imported before the first cell: small models use ``re`` or ``json`` without importing
+# them and spend a turn on the NameError (the names are the model's to rebind).
+IMPORTED = ("re", "json", "math", "collections", "itertools", "statistics", "datetime", "csv")
+
+
+def _imported(names: tuple[str, ...]) -> dict[str, Any]:
+    import importlib
+
+    return {name: importlib.import_module(name) for name in names}
+
+
 def _world_readable(path: str) -> bool:
     """Whether any uid can read files under ``path`` (every parent traversable by others)."""
     while True:
@@ -346,7 +358,8 @@ class Worker:
         self.main_pid = os.getpid()
         self.main_thread_id = threading.get_ident()
         self.fd_capture: int | None = None
-        self.namespace: dict[str, Any] = {"__name__": "__main__", "__builtins__": builtins}
+        self.namespace: dict[str, Any] = {"__name__": "__main__", "__builtins__": builtins,
+                                          **_imported(IMPORTED)}  # fmt: skip
         self.helpers: dict[str, Any] = {}  # the master copy, restored after every cell
         self.reserved: set[str] = {"context"}  # what SHOW_VARS leaves out
         self.builtins = dict(builtins.__dict__)  # restored after every cell
@@ -402,7 +415,7 @@ class Worker:
 
     # -- helpers visible to model code --------------------------------------------------
     def _make_helpers(self, functions: list[dict[str, Any]]) -> dict[str, Any]:
-        """FINAL, FINAL_VAR, SHOW_VARS, parse_records and ToolError, and one function per
+        """FINAL, FINAL_VAR, SHOW_VARS, parse_records, profile and ToolError, and one function per
         host function."""
         link, namespace = self.link, self.namespace
         reserved = self.reserved  # a set of names only (never the master copy itself)
@@ -451,7 +464,8 @@ class Worker:
             return text
 
         local = {"FINAL": FINAL, "FINAL_VAR": FINAL_VAR, "SHOW_VARS": SHOW_VARS,
-                 "parse_records": records.parse_records}  # fmt: skip
+                 "parse_records": records.parse_records,
+                 "profile": data_profile.profile}  # fmt: skip
         hosted: dict[str, Any] = {}
         for spec in functions:
             forms = [(False, "")] + ([(True, "_async")] if spec.get("async") else [])

@@ -1,0 +1,100 @@
+"""``profile(context)`` in the REPL: what the data looks like, in a few lines.
+
+A small root model spends its first turns finding out what it was given (a dict of files
+taken for a string, a CSV read as prose), then filters on fields it guessed. So before the
+first turn, rlmx runs ``print(profile(context))`` and shows the model its output: the
+type and size; for a folder (a dict of path -> text) its files; for text, its lines and,
+when ``parse_records`` reads them as records, each field with its type and a few of its
+values. The work is bounded: records are profiled from a sample of the text.
+Runs inside the sandbox: stdlib only.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+try:
+    from .records import parse_records
+except ImportError:  # run as a plain script inside the sandbox
+    from records import parse_records  # type: ignore[no-redef]
+
+SAMPLE_CHARS = 400_000  # of a text, read to find its records
+SHOWN_VALUES = 12  # distinct values listed for a field (more: a count and examples)
+SHOWN_FILES = 12
+VALUE_CHARS = 40
+
+
+def profile(value: Any) -> str:
+    """A short description of ``value`` (a context): type, size and structure."""
+    if isinstance(value, dict) and all(isinstance(v, str) for v in value.values()):
+        return _files(value)
+    if isinstance(value, str):
+        return _text(value)
+    if isinstance(value, list):
+        return f"a list of {len(value):,} items; the first: {_short(repr(value[:1]), 200)}"
+    return f"a {type(value).__name__}: {_short(repr(value), 200)}"
+
+
+def _files(files: dict[str, str]) -> str:
+    paths = list(files)
+    kinds = Counter(path.rsplit(".", 1)[-1] if "." in path else "(none)" for path in paths)
+    lines = [
+        f"a dict of {len(paths):,} files (path -> text), {sum(map(len, files.values())):,} "
+        f"characters; by extension: {', '.join(f'.{k} {n}' for k, n in kinds.most_common(6))}",
+        "context[path] is a file's text; search them all with: for path, text in "
+        "context.items(): ...",
+        "files: " + ", ".join(paths[:SHOWN_FILES]) + (" ..." if len(paths) > SHOWN_FILES else ""),
+    ]
+    return "\n".join(lines)
+
+
+def _text(text: str) -> str:
+    lines = text.count("\n") + (not text.endswith("\n"))
+    head = [line for line in text[:2000].splitlines() if line.strip()][:3]
+    parts = [f"a str of {len(text):,} characters in {lines:,} lines; it begins:"]
+    parts += [f"  {_short(line, 160)}" for line in head]
+    fields = _fields(text)
+    if fields:
+        parts += fields
+    return "\n".join(parts)
+
+
+def _fields(text: str) -> list[str]:
+    """The records' fields, when the text holds records (from its first SAMPLE_CHARS)."""
+    sample = text if len(text) <= SAMPLE_CHARS else text[: text.rfind("\n", 0, SAMPLE_CHARS)]
+    try:
+        rows = parse_records(sample)
+    except (ValueError, TypeError, RecursionError):
+        return []
+    if len(rows) < 5 or not all(isinstance(row, dict) for row in rows):
+        return []
+    keys = Counter(key for row in rows for key in row)
+    if sum(count >= 0.8 * len(rows) for count in keys.values()) < 2:
+        return []  # not two fields in most records: lines of prose, headings, notes
+    whole = "" if sample is text else " (these from a sample of its first records)"
+    shown = [f"parse_records(context) reads it as records, one dict each; their fields{whole}:"]
+    for key, _count in keys.most_common(16):
+        shown.append(f"  {key!r}: " + _values([row[key] for row in rows if key in row]))
+    return shown
+
+
+def _values(values: list[Any]) -> str:
+    """A field's type and a few of its values: no range or count, which a model could take
+    for an answer (and a sample's would be wrong)."""
+    numbers = [v for v in values if isinstance(v, int | float) and not isinstance(v, bool)]
+    distinct = Counter(values)
+    if len(numbers) == len(values) and len(distinct) > SHOWN_VALUES:
+        kind = "int" if all(isinstance(v, int) for v in numbers) else "float"
+        return f"{kind}, e.g. {_listed(distinct.most_common(2))}"
+    if len(distinct) <= SHOWN_VALUES:
+        return "values " + _listed(distinct.most_common())
+    return f"many values, e.g. {_listed(distinct.most_common(3))}"
+
+
+def _listed(counted: list[tuple[Any, int]]) -> str:
+    return ", ".join(_short(repr(value), VALUE_CHARS) for value, _count in counted)
+
+
+def _short(text: str, chars: int) -> str:
+    return text if len(text) <= chars else text[: chars - 3] + "..."

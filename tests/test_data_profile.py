@@ -1,0 +1,71 @@
+"""``profile(context)``: what the data looks like, shown to a small root before its first
+turn: files of a folder, lines of a text, fields of records with a few values."""
+
+from __future__ import annotations
+
+import json
+
+from rlmx import RLM
+from rlmx.lm.replay import ReplayLM
+from rlmx.repl.data_profile import SAMPLE_CHARS, profile
+
+from conftest import repl
+
+
+def test_records_show_their_fields_and_values_but_no_counts_or_ranges() -> None:
+    rows = [f"{7000 + i},{['Oslo', 'Lima'][i % 2]},{['paid', 'open', 'void'][i % 3]},{i * 3.5}"
+            for i in range(200)]  # fmt: skip
+    shown = profile("id,city,status,amount\n" + "\n".join(rows))
+    assert "in 201 lines" in shown and "parse_records(context) reads it as records" in shown
+    assert "'city': values 'Oslo', 'Lima'" in shown and "'status': values" in shown
+    assert "'id': int, e.g." in shown and "'amount': float, e.g." in shown
+    assert "7199" not in shown and "200 distinct" not in shown  # no max, no count
+
+
+def test_a_json_list_a_folder_and_prose() -> None:
+    items = [{"sku": f"S{i}", "kind": "a" if i % 2 else "b", "qty": i} for i in range(50)]
+    assert "'kind': values 'b', 'a'" in profile(json.dumps(items, indent=1))
+    files = {"src/a.py": "def f():\n    pass\n", "src/b.py": "x = 1\n", "README.md": "# hi\n"}
+    folder = profile(files)
+    assert "a dict of 3 files" in folder and ".py 2" in folder
+    assert "for path, text in context.items()" in folder and "src/a.py" in folder
+    prose = profile("It was a bright cold day in April.\nThe clocks were striking.\n" * 40)
+    assert "it begins:" in prose and "records" not in prose
+    notes = profile("# Notes\n\n## Project A\n\nOwner: Ada\n\n- [ ] task one\n" * 30)
+    assert "parse_records" not in notes  # headings and notes are not records
+
+
+def test_a_long_text_is_profiled_from_a_sample() -> None:
+    line = "id=1 city=Oslo amount=12\n"
+    shown = profile(line * (2 * SAMPLE_CHARS // len(line)))
+    assert "from a sample" in shown and "'city': values 'Oslo'" in shown
+
+
+class Recording(ReplayLM):
+    """A replay root that keeps the messages of each call."""
+
+    def __init__(self, script: list) -> None:
+        super().__init__(script, "root")
+        self.calls: list[list[dict]] = []
+
+    async def complete(self, messages: list, **options: object) -> object:
+        self.calls.append(list(messages))
+        return await super().complete(messages, **options)
+
+
+def test_a_compact_run_shows_the_profile_before_the_first_turn() -> None:
+    records = "\n".join(f"id={i} city={'Oslo' if i % 3 else 'Lima'} amount={i}" for i in range(60))
+    root = Recording([repl("print(1)"), "FINAL(Lima)"])
+    events: list = []
+    result = RLM(root, policy="compact", on_event=events.append).completion(
+        records, "Which city is listed?")  # fmt: skip
+    assert result.answer == "Lima"
+    (notice,) = [e for e in events if e.type == "notice" and e.kind == "profile"]
+    assert "'city': values 'Oslo', 'Lima'" in notice.text
+    first = root.calls[0][-1]["content"]  # the task message the root read first
+    assert "rlmx ran profile(context) for you" in first and "'city'" in first
+    cells = [e for e in events if e.type == "code_executed"]
+    assert [c.code for c in cells] == ["print(1)"]  # rlmx's profile is no cell of the model's
+    plain = Recording([repl("print(1)"), "FINAL(x)"])
+    RLM(plain, policy="paper").completion(records, "q")  # the paper's prompt, as it was
+    assert "profile(context)" not in json.dumps(plain.calls[0])
