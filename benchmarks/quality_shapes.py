@@ -7,9 +7,11 @@ half at ~30K and ~1M characters (7,500 and 250,000 tokens at chars/4) with the e
 default; the base model beside it. Both halves are reported, each in its own table.
 
 Usage: python benchmarks/quality_shapes.py [--n 1] [--lengths 7500,250000]
-       [--halves tune,held-out] [--methods rlm,base] [--root SPEC]
+       [--halves tune,held-out] [--methods rlm,base] [--root SPEC] [--baseline LABEL]
 Raw rows: benchmarks/results/quality_shapes.jsonl (a re-run resumes; trajectories of
 every run beside it, failing ones included: they are what the tune half is read for).
+``--baseline LABEL`` writes to quality_shapes-baseline.jsonl instead: the same items run by
+an earlier commit (run it with PYTHONPATH at that commit's src), shown beside the others.
 """
 
 from __future__ import annotations
@@ -26,6 +28,8 @@ from rlmx.lm.specs import DEFAULT_SPEC
 from common import kind_table, write_section
 
 OUT = Path(__file__).with_name("results") / "quality_shapes.jsonl"
+BASELINE = OUT.with_name("quality_shapes-baseline.jsonl")
+LABEL = OUT.with_name("quality_shapes-baseline.label")
 HALVES = {"tune": tuple(TUNE), "held-out": tuple(HELD_OUT)}
 
 
@@ -44,23 +48,46 @@ def main() -> None:
     parser.add_argument("--halves", default="tune,held-out")
     parser.add_argument("--methods", default="rlm,base")
     parser.add_argument("--root", default=DEFAULT_SPEC)
+    parser.add_argument("--baseline", default=None, help="label of an earlier commit's run")
     args = parser.parse_args()
+    out = BASELINE if args.baseline else OUT
     lengths = [int(x) for x in args.lengths.split(",")]
     items = [item for half in args.halves.split(",")
              for item in generate(f"shapes-{half}", lengths, args.n)]  # fmt: skip
-    trajectories = OUT.parent / "quality_shapes-trajectories"
-    asyncio.run(run_eval(items, args.methods.split(","), args.root, None, OUT,
+    trajectories = out.with_name(out.stem + "-trajectories")
+    asyncio.run(run_eval(items, args.methods.split(","), args.root, None, out,
                          trajectories=trajectories))  # fmt: skip
-    rows = [json.loads(line) for line in OUT.read_text().splitlines()]
-    rows = [r for r in rows if r["root"] == args.root]
+    if args.baseline:
+        LABEL.write_text(args.baseline)
+    rows = _rows(OUT, args.root)
+    before = _rows(BASELINE, args.root)
+    baseline = ""
+    if before:
+        label = LABEL.read_text() if LABEL.exists() else "an earlier commit"
+        baseline = (
+            f"\n\n**The same items run by {label}**\n\nHeld-out:\n\n"
+            + table(before, "held-out")
+            + "\n\nTune:\n\n"
+            + table(before, "tune")
+        )
     write_section(
         "Generality over data shapes",
         f"`python benchmarks/quality_shapes.py` with `{args.root}` as root and sub-model; "
         "exact answers per shape (one question an item, its kind by seed). The **held-out** "
         "half was never read to tune prompts; the tune half may be. Raw rows and every "
         "trajectory: `benchmarks/results/quality_shapes*`.\n\n**Held-out half**\n\n"
-        + table(rows, "held-out") + "\n\n**Tune half**\n\n" + table(rows, "tune"),
+        + table(rows, "held-out")
+        + "\n\n**Tune half**\n\n"
+        + table(rows, "tune")
+        + baseline,
     )
+
+
+def _rows(path: Path, root: str) -> list[dict]:
+    if not path.exists():
+        return []
+    rows = [json.loads(line) for line in path.read_text().splitlines()]
+    return [row for row in rows if row["root"] == root]
 
 
 if __name__ == "__main__":
