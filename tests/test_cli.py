@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import signal
 import socket
@@ -367,3 +368,16 @@ def test_chat_on_a_terminal_prompts_and_shows_the_live_panel(replay, tmp_path: P
         proc.kill()
         os.close(leader)
     assert b"/reset" in seen and b"status final" in seen
+
+
+@pytest.mark.parametrize("command", ["ask", "chat", "batch", "serve", "eval", "view", "mcp",
+                                     "health", "models pull", "video index"])  # fmt: skip
+def test_help_fits_80_columns_without_cutting_anything(command: str) -> None:
+    shown = subprocess.run([sys.executable, "-m", "rlmx.cli", *command.split(), "--help"],
+                           capture_output=True, text=True, timeout=60,
+                           env={**os.environ, "COLUMNS": "80"})  # fmt: skip
+    assert shown.returncode == 0 and "…" not in shown.stdout, shown.stdout
+    assert max(len(line) for line in shown.stdout.splitlines()) <= 80
+    if command == "ask":
+        for panel in ("Models", "Limits", "Sandbox", "Output"):
+            assert f"─ {panel} ─" in shown.stdout

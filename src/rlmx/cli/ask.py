@@ -44,32 +44,66 @@ def load_context(paths: list[str]) -> Any:
 Paths = Annotated[
     list[str], typer.Argument(help="Files or directories to use as context; '-' for stdin.")
 ]
-Root = Annotated[
-    str | None, typer.Option(help="Root model spec (default: $RLMX_ROOT, else local).")
+MODELS, LIMITS, SANDBOX, OUTPUT = "Models", "Limits", "Sandbox", "Output"  # help panels
+Root = Annotated[str | None, typer.Option(
+    metavar="SPEC", rich_help_panel=MODELS,
+    help="Root model spec (default: $RLMX_ROOT, else local).")]  # fmt: skip
+Sub = Annotated[str | None, typer.Option(
+    metavar="SPEC", rich_help_panel=MODELS,
+    help="Sub-model spec (default: the root model).")]  # fmt: skip
+MaxDepth = Annotated[
+    int,
+    typer.Option(
+        min=1, metavar="N", rich_help_panel=LIMITS, help="2 lets rlm_query start child RLMs."
+    ),
 ]
-Sub = Annotated[str | None, typer.Option(help="Sub-model spec (default: the root model).")]
-MaxDepth = Annotated[int, typer.Option(min=1, help="2 lets rlm_query start child RLMs.")]
-SandboxMode = Annotated[str, typer.Option(help=f"One of {', '.join(MODES)}.")]
-MaxIterations = Annotated[int, typer.Option(min=1)]
-BudgetUsd = Annotated[float | None, typer.Option(min=0, help="Stop spending past this.")]
-MaxCalls = Annotated[int | None, typer.Option(min=1, help="Most LM calls in the run tree.")]
-Concurrency = Annotated[int, typer.Option(min=1, help="Most LM calls in flight.")]
-CellTimeout = Annotated[float, typer.Option(min=0.1, help="Seconds of compute per cell.")]
-Trajectory = Annotated[Path | None, typer.Option(help="Write the JSONL trajectory here.")]
-PolicyName = Annotated[
-    str, typer.Option(help="paper | compact | auto (compact for embedded models).")
+SandboxMode = Annotated[
+    str, typer.Option(metavar="MODE", rich_help_panel=SANDBOX, help=f"One of {', '.join(MODES)}.")
 ]
+MaxIterations = Annotated[
+    int, typer.Option(min=1, metavar="N", rich_help_panel=LIMITS, help="Root turns at most.")
+]
+BudgetUsd = Annotated[
+    float | None,
+    typer.Option(min=0, metavar="USD", rich_help_panel=LIMITS, help="Stop spending past this."),
+]
+MaxCalls = Annotated[
+    int | None,
+    typer.Option(min=1, metavar="N", rich_help_panel=LIMITS, help="Most LM calls in the run tree."),
+]
+Concurrency = Annotated[
+    int, typer.Option(min=1, metavar="N", rich_help_panel=LIMITS, help="Most LM calls in flight.")
+]
+CellTimeout = Annotated[
+    float,
+    typer.Option(min=0.1, metavar="S", rich_help_panel=LIMITS, help="Seconds of compute per cell."),
+]
+Trajectory = Annotated[
+    Path | None,
+    typer.Option(metavar="FILE", rich_help_panel=OUTPUT, help="Write the JSONL trajectory here."),
+]
+PolicyName = Annotated[str, typer.Option(
+    metavar="NAME", rich_help_panel=MODELS,
+    help="paper | compact | auto (compact for embedded models).")]  # fmt: skip
 SubCalls = Annotated[
-    bool, typer.Option(help="Allow llm_query / rlm_query (off: the paper's ablation).")
+    bool,
+    typer.Option(
+        rich_help_panel=MODELS, help="Allow llm_query / rlm_query (off: the paper's ablation)."
+    ),
 ]
-Vision = Annotated[
-    str | None, typer.Option(help="Vision model spec for look() on a video context.")
+Vision = Annotated[str | None, typer.Option(
+    metavar="SPEC", rich_help_panel=MODELS,
+    help="Vision model spec for look() on a video context.")]  # fmt: skip
+Models = Annotated[
+    list[str] | None,
+    typer.Option("--model", metavar="NAME=SPEC", rich_help_panel=MODELS, help=MODEL_HELP),
 ]
-Models = Annotated[list[str] | None, typer.Option("--model", help=MODEL_HELP)]
 OtlpEndpoint = Annotated[
     str | None,
     typer.Option(
-        help="Export spans to this OTLP/HTTP endpoint (else $OTEL_EXPORTER_OTLP_ENDPOINT)."
+        metavar="URL",
+        rich_help_panel=OUTPUT,
+        help="Export spans to this OTLP/HTTP endpoint (else $OTEL_EXPORTER_OTLP_ENDPOINT).",
     ),
 ]
 
@@ -132,7 +166,9 @@ def ask(
     concurrency: Concurrency = 8,
     cell_timeout: CellTimeout = 120.0,
     trajectory: Trajectory = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+    as_json: Annotated[
+        bool, typer.Option("--json", rich_help_panel=OUTPUT, help="Print one JSON object.")
+    ] = False,
     policy: PolicyName = "auto",
     sub_calls: SubCalls = True,
     vision: Vision = None,

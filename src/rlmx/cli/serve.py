@@ -51,72 +51,172 @@ def _run_server(
         uvicorn.Server(config).run(sockets=[sock])
 
 
+NETWORK, DATA, MODELS, LIMITS = "Network", "Data", "Models", "Limits"  # help panels
+
+
 @app.command()
 def serve(
-    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(min=0, max=65535)] = 8000,
+    host: Annotated[
+        str, typer.Option(metavar="ADDR", rich_help_panel=NETWORK, help="Address to listen on.")
+    ] = "127.0.0.1",
+    port: Annotated[
+        int, typer.Option(min=0, max=65535, metavar="N", rich_help_panel=NETWORK)
+    ] = 8000,
     data_dir: Annotated[
-        Path | None, typer.Option(help="Runs database and uploads (default: user data dir).")
+        Path | None,
+        typer.Option(
+            metavar="DIR",
+            rich_help_panel=DATA,
+            help="Runs database and uploads (default: user data dir).",
+        ),
     ] = None,
     data_root: Annotated[
-        Path, typer.Option(help="Folder that `path` in requests is resolved under.")
+        Path,
+        typer.Option(
+            metavar="DIR",
+            rich_help_panel=DATA,
+            help="Folder that `path` in requests is resolved under.",
+        ),
     ] = Path("."),
     store: Annotated[
         str | None,
         typer.Option(
             envvar="RLMX_STORE",
+            metavar="URL",
+            rich_help_panel=DATA,
             help="Runs database: postgresql://... (replicas share it) or sqlite:///PATH "
             "(default: SQLite in the data dir; env RLMX_STORE).",
         ),
     ] = None,
     token: Annotated[
         str | None,
-        typer.Option(envvar="RLMX_TOKEN", help="Require this bearer token (env RLMX_TOKEN)."),
+        typer.Option(
+            envvar="RLMX_TOKEN",
+            metavar="TOKEN",
+            rich_help_panel=NETWORK,
+            help="Require this bearer token (env RLMX_TOKEN).",
+        ),
     ] = None,
-    root: Annotated[str | None, typer.Option(help="Default root model spec.")] = None,
-    sub: Annotated[str | None, typer.Option(help="Default sub-model spec.")] = None,
+    root: Annotated[
+        str | None,
+        typer.Option(metavar="SPEC", rich_help_panel=MODELS, help="Default root model spec."),
+    ] = None,
+    sub: Annotated[
+        str | None,
+        typer.Option(metavar="SPEC", rich_help_panel=MODELS, help="Default sub-model spec."),
+    ] = None,
     vision: Annotated[
-        str | None, typer.Option(help="Vision model spec for look() in video runs.")
+        str | None,
+        typer.Option(
+            metavar="SPEC",
+            rich_help_panel=MODELS,
+            help="Vision model spec for look() in video runs.",
+        ),
     ] = None,
-    sandbox: Annotated[str, typer.Option(help=f"One of {', '.join(MODES)}.")] = "auto",
-    max_runs: Annotated[int, typer.Option(min=1, help="Runs executing at once.")] = 4,
+    sandbox: Annotated[
+        str,
+        typer.Option(metavar="MODE", rich_help_panel=LIMITS, help=f"One of {', '.join(MODES)}."),
+    ] = "auto",
+    max_runs: Annotated[
+        int,
+        typer.Option(min=1, metavar="N", rich_help_panel=LIMITS, help="Runs executing at once."),
+    ] = 4,
     max_queued: Annotated[
-        int, typer.Option(min=0, help="Runs waiting for a slot; more get 429.")
+        int,
+        typer.Option(
+            min=0,
+            metavar="N",
+            rich_help_panel=LIMITS,
+            help="Runs waiting for a slot; more get 429.",
+        ),
     ] = 16,
     max_run_seconds: Annotated[
-        float, typer.Option(min=1, help="Wall-clock limit of a run (clients may ask less).")
+        float,
+        typer.Option(
+            min=1,
+            metavar="S",
+            rich_help_panel=LIMITS,
+            help="Wall-clock limit of a run (clients may ask less).",
+        ),
     ] = 3600.0,
     otlp_endpoint: Annotated[
         str | None,
         typer.Option(
-            help="Export spans to this OTLP/HTTP endpoint (else $OTEL_EXPORTER_OTLP_ENDPOINT)."
+            metavar="URL",
+            rich_help_panel=DATA,
+            help="Export spans to this OTLP/HTTP endpoint (else $OTEL_EXPORTER_OTLP_ENDPOINT).",
         ),
     ] = None,
     max_sessions: Annotated[
-        int, typer.Option(min=0, help="Open sessions at once (each holds a worker).")
+        int,
+        typer.Option(
+            min=0,
+            metavar="N",
+            rich_help_panel=LIMITS,
+            help="Open sessions at once (each holds a worker).",
+        ),
     ] = 16,
     sessions_per_client: Annotated[
-        int, typer.Option(min=1, help="Open sessions one client address may hold.")
+        int,
+        typer.Option(
+            min=1,
+            metavar="N",
+            rich_help_panel=LIMITS,
+            help="Open sessions one client address may hold.",
+        ),
     ] = 4,
     streams_per_client: Annotated[
-        int, typer.Option(min=1, help="Event streams (SSE) one client address may hold open.")
+        int,
+        typer.Option(
+            min=1,
+            metavar="N",
+            rich_help_panel=LIMITS,
+            help="Event streams (SSE) one client address may hold open.",
+        ),
     ] = 8,
     session_idle: Annotated[
-        float, typer.Option(min=1, help="Seconds before an idle session is closed.")
+        float,
+        typer.Option(
+            min=1,
+            metavar="S",
+            rich_help_panel=LIMITS,
+            help="Seconds before an idle session is closed.",
+        ),
     ] = 900.0,
-    max_upload_mb: Annotated[float, typer.Option(min=0.001, help="Largest upload.")] = 200.0,
-    max_json_mb: Annotated[float, typer.Option(min=0.001, help="Largest JSON body.")] = 32.0,
-    model: Annotated[list[str] | None, typer.Option("--model", help=MODEL_HELP)] = None,
+    max_upload_mb: Annotated[
+        float, typer.Option(min=0.001, metavar="MB", rich_help_panel=LIMITS, help="Largest upload.")
+    ] = 200.0,
+    max_json_mb: Annotated[
+        float,
+        typer.Option(min=0.001, metavar="MB", rich_help_panel=LIMITS, help="Largest JSON body."),
+    ] = 32.0,
+    model: Annotated[
+        list[str] | None,
+        typer.Option("--model", metavar="NAME=SPEC", rich_help_panel=MODELS, help=MODEL_HELP),
+    ] = None,
     allow_model: Annotated[
         list[str] | None,
-        typer.Option(help="A further spec clients may choose as root or sub (repeatable)."),
+        typer.Option(
+            metavar="SPEC",
+            rich_help_panel=MODELS,
+            help="A further spec clients may choose as root or sub (repeatable).",
+        ),
     ] = None,
     allow_host: Annotated[
         list[str] | None,
-        typer.Option(help="A Host name to answer besides the bound address (repeatable)."),
+        typer.Option(
+            metavar="NAME",
+            rich_help_panel=NETWORK,
+            help="A Host name to answer besides the bound address (repeatable).",
+        ),
     ] = None,
     cors: Annotated[
-        list[str] | None, typer.Option(help="An origin allowed cross-origin (repeatable).")
+        list[str] | None,
+        typer.Option(
+            metavar="ORIGIN",
+            rich_help_panel=NETWORK,
+            help="An origin allowed cross-origin (repeatable).",
+        ),
     ] = None,
 ) -> None:
     """Serve the HTTP API, live SSE trajectories, the web UI and /v1/chat/completions."""
