@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 import re
 import socket
 import subprocess
@@ -61,6 +62,12 @@ def replay(tmp_path: Path) -> Callable[[Any], str]:
         return f"replay:{path}"
 
     return make
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _kept_runs_elsewhere(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Runs the CLI keeps go to a folder of the test session, not the user's data dir."""
+    os.environ["RLMX_DATA_DIR"] = str(tmp_path_factory.mktemp("rlmx-data"))
 
 
 @functools.cache

@@ -381,3 +381,45 @@ def test_help_fits_80_columns_without_cutting_anything(command: str) -> None:
     if command == "ask":
         for panel in ("Models", "Limits", "Sandbox", "Output"):
             assert f"─ {panel} ─" in shown.stdout
+
+
+def test_every_run_is_kept_listed_and_found_by_id(replay, tmp_path: Path) -> None:
+    from rlmx import kept_runs
+
+    doc = tmp_path / "doc.txt"
+    doc.write_text("the answer is 42")
+    spec = replay([repl("print(context)"), "FINAL(42)"])
+    asked = rlmx("ask", str(doc), "-q", "what is the answer?", "--root", spec, "--json")
+    run_id = json.loads(asked.stdout)["run_id"]
+    assert (kept_runs.runs_dir() / f"{run_id}.jsonl").is_file()
+    listed = [json.loads(line) for line in rlmx("runs", "--json").stdout.splitlines()]
+    mine = next(run for run in listed if run["run_id"] == run_id)
+    assert (mine["status"], mine["answer"], mine["query"]) == ("final", "42", "what is the answer?")
+    assert run_id in rlmx("runs").stdout
+    assert kept_runs.find(run_id).name == f"{run_id}.jsonl"
+    assert kept_runs.find(None).name == f"{run_id}.jsonl"  # --last
+    with pytest.raises(ValueError, match="not a run id"):
+        kept_runs.find("../../etc/passwd")
+    missing = rlmx("view", "nosuchrun", "--no-browser")
+    assert missing.returncode == 2 and "no kept run" in missing.stderr
+    before = set(kept_runs.runs_dir().glob("*.jsonl"))
+    rlmx("ask", str(doc), "-q", "q", "--root", replay([repl("1"), "FINAL(1)"]), "--no-record")
+    quiet = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "rlmx.cli",
+            "ask",
+            str(doc),
+            "-q",
+            "q",
+            "--root",
+            replay([repl("1"), "FINAL(1)"]),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "RLMX_NO_RECORD": "1"},
+    )
+    assert quiet.returncode == 0
+    assert set(kept_runs.runs_dir().glob("*.jsonl")) == before  # neither kept anything

@@ -1,5 +1,5 @@
-"""Command line: ``rlmx ask``, ``chat``, ``batch``, ``models``, ``serve``, ``view``, ``mcp``,
-``video``, ``eval``, ``health``, ``version``.
+"""Command line: ``rlmx ask``, ``chat``, ``batch``, ``models``, ``serve``, ``runs``, ``view``,
+``mcp``, ``video``, ``eval``, ``health``, ``version``.
 
 Each command group lives in its own module and registers itself on ``app`` when imported.
 """

@@ -9,6 +9,7 @@ from typing import Annotated, Any
 
 import typer
 
+from .. import kept_runs
 from ..budget import Budget
 from ..display import progress_for
 from ..documents import read_document
@@ -82,6 +83,12 @@ Trajectory = Annotated[
     Path | None,
     typer.Option(metavar="FILE", rich_help_panel=OUTPUT, help="Write the JSONL trajectory here."),
 ]
+Record = Annotated[
+    bool,
+    typer.Option(
+        rich_help_panel=OUTPUT, help="Keep the run for rlmx runs / view (RLMX_NO_RECORD=1: never)."
+    ),
+]
 PolicyName = Annotated[str, typer.Option(
     metavar="NAME", rich_help_panel=MODELS,
     help="paper | compact | auto (compact for embedded models).")]  # fmt: skip
@@ -122,6 +129,8 @@ def build_rlm(values: dict[str, Any]) -> tuple[Any, RLM]:
     aliases = parse_aliases(values["model"])
     budget = Budget(max_usd=values["budget_usd"], max_calls=values["max_calls"])
     options = {name: values[name] for name in RLM_OPTIONS}
+    if options["trajectory"] is None and kept_runs.recording(values["record"]):
+        options["trajectory"] = kept_runs.folder()  # <run_id>.jsonl, for rlmx runs / view
     try:
         context = load_context(paths)
         rlm = RLM(sandbox=sandbox, budget=budget, video=VideoOptions(vision=values["vision"]),
@@ -166,6 +175,7 @@ def ask(
     concurrency: Concurrency = 8,
     cell_timeout: CellTimeout = 120.0,
     trajectory: Trajectory = None,
+    record: Record = True,
     as_json: Annotated[
         bool, typer.Option("--json", rich_help_panel=OUTPUT, help="Print one JSON object.")
     ] = False,
@@ -236,4 +246,4 @@ def print_result(result: Any) -> None:
     if result.error:
         out(f"rlmx: error: {result.error}", err=True)
     if result.trajectory:
-        out(f"-- trajectory: {result.trajectory}", err=True)
+        out(f"-- trajectory: {result.trajectory} (rlmx view {result.run_id})", err=True)

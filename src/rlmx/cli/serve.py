@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import shutil
+import time
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
+from .. import kept_runs
 from ..errors import RlmxError
 from ..repl.isolation import MODES
-from .common import MODEL_HELP, app, check_setup, fail, parse_aliases
+from .common import MODEL_HELP, app, check_setup, fail, out, parse_aliases
 
 
 def _listen(host: str, port: int) -> Any:
@@ -220,7 +223,7 @@ def serve(
     ] = None,
 ) -> None:
     """Serve the HTTP API, live SSE trajectories, the web UI and /v1/chat/completions."""
-    from ..server.app import ServerSettings, default_data_dir
+    from ..server.app import ServerSettings
 
     check_setup(sandbox, root, sub, vision, *(allow_model or []))
     aliases = parse_aliases(model)
@@ -229,7 +232,7 @@ def serve(
     if token is None and host not in ("127.0.0.1", "localhost", "::1"):
         typer.echo(f"rlmx: warning: serving on {host} without a token", err=True)
     settings = ServerSettings(
-        data_dir=data_dir or default_data_dir(),
+        data_dir=data_dir or kept_runs.default_data_dir(),
         store=store,
         data_root=data_root,
         token=token,
@@ -274,14 +277,23 @@ def _check_store(settings: Any) -> None:
 
 @app.command()
 def view(
-    trajectory: Annotated[Path, typer.Argument(help="A JSONL trajectory written by rlmx.")],
+    target: Annotated[
+        str | None,
+        typer.Argument(
+            metavar="TRAJECTORY|RUN_ID",
+            help="A JSONL trajectory written by rlmx, or the id of a kept run.",
+        ),
+    ] = None,
+    last: Annotated[bool, typer.Option("--last", help="The last kept run.")] = False,
     port: Annotated[int, typer.Option(min=0, max=65535, help="0: any free port.")] = 0,
     browser: Annotated[bool, typer.Option(help="Open it in the web browser.")] = True,
 ) -> None:
-    """Open a saved trajectory in the web viewer (a local server on 127.0.0.1)."""
+    """Open a saved trajectory or a kept run in the web viewer (a server on 127.0.0.1)."""
     from ..repl import scratch
     from ..server.app import ServerSettings
     from ..server.store import SQLiteStore, import_trajectory
+
+    trajectory = _trajectory_of(target, last)
 
     data_dir = scratch.folder("view")  # the viewer's own, removed after
 
@@ -303,6 +315,44 @@ def view(
         _run_server(settings, "127.0.0.1", port, f"#/run/{run_id}", browser)
     finally:
         shutil.rmtree(data_dir, ignore_errors=True)
+
+
+def _trajectory_of(target: str | None, last: bool) -> Path:
+    """A trajectory file given as a path, a kept run's id, or --last."""
+    if (target is None) == (not last):
+        raise fail("give a trajectory file or a run id, or --last")
+    if target is not None and Path(target).is_file():
+        return Path(target)
+    try:
+        return kept_runs.find(target)
+    except ValueError as exc:
+        raise fail(str(exc)) from None
+
+
+@app.command()
+def runs(
+    limit: Annotated[int, typer.Option(min=1, metavar="N", help="How many, newest first.")] = 20,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object a line.")] = False,
+) -> None:
+    """List the runs rlmx ask and chat kept (open one with rlmx view RUN_ID)."""
+    kept = kept_runs.listing(limit)
+    if as_json:
+        for run in kept:
+            typer.echo(json.dumps(run.to_dict()))
+        return
+    if not kept:
+        typer.echo(f"no kept runs in {kept_runs.runs_dir()}", err=True)
+        return
+    for run in kept:
+        when = time.strftime("%Y-%m-%d %H:%M", time.localtime(run.started))
+        seconds = f"{run.seconds:.0f} s" if run.seconds is not None else "-"
+        out(f"{run.run_id}  {when}  {run.status:<16} {seconds:>6}  {_head(run.query, 50)}"
+            f"  -> {_head(run.answer or '', 40)}")  # fmt: skip
+
+
+def _head(text: str, chars: int) -> str:
+    line = " ".join(text.split())
+    return line if len(line) <= chars else line[: chars - 1] + "…"
 
 
 @app.command()

@@ -16,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import json
 import mimetypes
-import os
 import secrets
 import threading
 import time
@@ -37,6 +36,7 @@ from starlette.background import BackgroundTask
 
 from .. import __version__
 from ..budget import Budget
+from ..kept_runs import default_data_dir
 from ..lm.choice import ModelTable
 from ..lm.specs import default_root_spec
 from ..repl import scratch
@@ -53,14 +53,6 @@ from .stores import open_store
 STATIC_DIR = Path(__file__).parent / "static"
 FORM_SLACK = 1 << 20  # multipart fields and boundaries on top of the file itself
 RunId = Annotated[str, Path_(pattern=RUN_ID.pattern, max_length=64)]  # checked before any use
-
-
-def default_data_dir() -> Path:
-    """``$RLMX_DATA_DIR``, else ``$XDG_DATA_HOME/rlmx``, else ``~/.local/share/rlmx``."""
-    if os.environ.get("RLMX_DATA_DIR"):
-        return Path(os.environ["RLMX_DATA_DIR"])
-    base = os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share"
-    return Path(base) / "rlmx"
 
 
 @dataclass

@@ -15,7 +15,6 @@ import asyncio
 import json
 import logging
 import os
-import re
 import secrets
 import shutil
 import socket
@@ -30,6 +29,7 @@ from pydantic import BaseModel, Field
 from ..documents import forget_documents
 from ..errors import CapacityError
 from ..events import RunFinished
+from ..kept_runs import RUN_ID  # never a path: no dots, no slashes
 from ..rlm import RLM
 from ..session import Session
 from .store import LIVE_STATUSES, NewRun, RunStore, StoredEvent
@@ -42,7 +42,6 @@ STOPPED_ERROR = "the server stopped before the run finished"
 MAX_QUERY_CHARS = 100_000  # a question; the context is where long text goes
 Query = Annotated[str, Field(min_length=1, max_length=MAX_QUERY_CHARS)]
 QUEUED_CONTEXT = "queued-context.json"  # a waiting run's context, in its uploads folder
-RUN_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")  # never a path: no dots, no slashes
 
 
 def new_replica_id() -> str:
