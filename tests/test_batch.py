@@ -56,8 +56,32 @@ def test_rlmx_batch_cli(tmp_path: Path, replay) -> None:
     assert done.stdout.strip() == f"3 new rows in {out}: 3 final"
     answers = sorted(json.loads(line)["answer"] for line in out.read_text().splitlines())
     assert answers == ["JOB 0", "JOB 1", "JOB 2"]
+    lines = [line for line in done.stderr.splitlines() if line.startswith("rlmx: jobs:")]
+    assert lines and lines[-1].startswith("rlmx: jobs: 3/3 done, 0 failed")  # off a terminal
     again = subprocess.run(command, capture_output=True, text=True, timeout=120)
-    assert again.stdout.strip() == f"0 new rows in {out}: nothing new; 3 already in {out}"
+    assert (
+        again.stdout.strip() == f"0 new rows in {out}: nothing new; every job already has its row"
+    )
     missing = subprocess.run([*command[:4], str(tmp_path / "none.jsonl"), "--out", str(out)],
                              capture_output=True, text=True, timeout=60)  # fmt: skip
     assert missing.returncode == 2 and "cannot read the jobs file" in missing.stderr
+
+
+def test_failed_rows_are_run_again_and_replaced_with_retry_failed(tmp_path: Path, replay) -> None:
+    good = replay([repl("FINAL(context.upper())")])
+    path = jobs_file(tmp_path, [
+        json.dumps({"id": "ok", "query": "up?", "context": "fine"}),
+        json.dumps({"id": "flaky", "query": "up?", "context": "later",
+                    "root": "replay:/gone.json"}),
+    ])  # fmt: skip
+    out = tmp_path / "rows.jsonl"
+    first = asyncio.run(batch.run(path, out, root=good, sandbox="process"))
+    assert sorted(row["status"] for row in first) == ["error", "final"]
+    assert batch.pending(path, out) == 0 and batch.pending(path, out, retry_failed=True) == 1
+    fixed = path.read_text().replace("replay:/gone.json", good)
+    path.write_text(fixed)  # what made the job fail is fixed
+    again = asyncio.run(batch.run(path, out, root=good, sandbox="process", retry_failed=True))
+    assert [(row["id"], row["answer"]) for row in again] == [("flaky", "LATER")]
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert sorted((row["id"], row["status"]) for row in rows) == [("flaky", "final"),
+                                                                  ("ok", "final")]  # fmt: skip

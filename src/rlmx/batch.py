@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import ConfigError
-from .jobs import LocalRunner, Runner, run_jobs
+from .jobs import LocalRunner, Runner, plan, run_jobs
 from .rlm import RLM
 
 
@@ -87,8 +87,10 @@ async def run(
     sandbox: str = "auto",
     max_iterations: int = 20,
     progress: Callable[[dict[str, Any]], None] | None = None,
+    retry_failed: bool = False,
 ) -> list[dict[str, Any]]:
-    """Run every job of ``jobs_file`` without a row in ``out`` yet; the new rows.
+    """Run every job of ``jobs_file`` without a row in ``out`` yet (with ``retry_failed``,
+    also those whose row says error: their rows are replaced); the new rows.
 
     ``runner`` says where jobs run (default: ``concurrency`` at once in this process;
     ``ray_runner.RayRunner`` on a Ray cluster)."""
@@ -109,5 +111,24 @@ async def run(
         return {"id": job.id, "answer": None, "status": "error", "usage": {}, "cost_usd": None,
                 "seconds": 0.0, "error": f"{type(exc).__name__}: {exc}"}  # fmt: skip
 
-    return await run_jobs(jobs, lambda job: job.id, lambda row: row["id"], work, failed, out,
-                          runner or LocalRunner(concurrency), progress)  # fmt: skip
+    return await run_jobs(jobs, _job_id, _row_id, work, failed, out,
+                          runner or LocalRunner(concurrency), progress,
+                          _failed_row if retry_failed else None)  # fmt: skip
+
+
+def pending(jobs_file: Path, out: Path, retry_failed: bool = False) -> int:
+    """How many jobs of ``jobs_file`` a run would start (ConfigError for an unreadable file)."""
+    retry = _failed_row if retry_failed else None
+    return len(plan(read_jobs(jobs_file), _job_id, _row_id, out, retry))
+
+
+def _job_id(job: BatchJob) -> str:
+    return job.id
+
+
+def _row_id(row: dict[str, Any]) -> Any:
+    return row["id"]
+
+
+def _failed_row(row: dict[str, Any]) -> bool:
+    return row.get("status") == "error"

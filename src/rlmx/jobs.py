@@ -81,6 +81,28 @@ def finished_rows(out: Path) -> list[Row]:
     return rows
 
 
+def plan(
+    jobs: Iterable[Job],
+    key: Callable[[Job], Hashable],
+    row_key: Callable[[Row], Hashable],
+    out: Path,
+    retry: Callable[[Row], bool] | None = None,
+) -> list[Job]:
+    """The jobs with no row in ``out`` yet, and those whose row ``retry`` picks."""
+    done = {row_key(row) for row in finished_rows(out) if retry is None or not retry(row)}
+    return [job for job in jobs if key(job) not in done]
+
+
+def drop_rows(out: Path, retry: Callable[[Row], bool]) -> None:
+    """Rewrite ``out`` without the rows ``retry`` picks (their jobs run again), atomically:
+    a crash leaves the old file or the new one."""
+    kept = [row for row in finished_rows(out) if not retry(row)]
+    partial = out.with_name(out.name + ".partial")
+    partial.write_text("".join(json.dumps(row, default=str) + "\n" for row in kept),
+                       encoding="utf-8")  # fmt: skip
+    partial.replace(out)
+
+
 async def run_jobs(
     jobs: Iterable[Job],
     key: Callable[[Job], Hashable],
@@ -90,14 +112,17 @@ async def run_jobs(
     out: Path,
     runner: Runner | None = None,
     progress: Callable[[Row], None] | None = None,
+    retry: Callable[[Row], bool] | None = None,
 ) -> list[Row]:
-    """Run the jobs whose key has no row in ``out`` yet on ``runner`` (default: one at a
-    time in this process); the new rows, in the order they finished."""
-    done = {row_key(row) for row in finished_rows(out)}
-    plan = [job for job in jobs if key(job) not in done]
+    """Run the jobs whose key has no row in ``out`` yet (or whose row ``retry`` picks:
+    that row is replaced) on ``runner`` (default: one at a time in this process); the new
+    rows, in the order they finished."""
+    todo = plan(jobs, key, row_key, out, retry)
     out.parent.mkdir(parents=True, exist_ok=True)
+    if retry is not None and out.exists():
+        drop_rows(out, retry)
     rows: list[Row] = []
-    async for row in (runner or LocalRunner()).rows(plan, work, failed):
+    async for row in (runner or LocalRunner()).rows(todo, work, failed):
         with out.open("a", encoding="utf-8") as f:
             f.write(json.dumps(row, default=str) + "\n")
         rows.append(row)

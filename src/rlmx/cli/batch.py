@@ -5,14 +5,23 @@ from __future__ import annotations
 import asyncio
 from collections import Counter
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
 from ..errors import RlmxError
 from ..ray_runner import TASK_MEMORY_MB
 from ..repl.isolation import MODES
-from .common import RayAddress, RayCpus, RayMemory, app, check_setup, fail, job_runner, progress_bar
+from .common import (
+    JobProgress,
+    RayAddress,
+    RayCpus,
+    RayMemory,
+    app,
+    check_setup,
+    fail,
+    job_runner,
+)
 
 
 @app.command()
@@ -27,33 +36,29 @@ def batch(
     ray: RayAddress = None,
     ray_cpus: RayCpus = 1.0,
     ray_memory_mb: RayMemory = TASK_MEMORY_MB,
+    retry_failed: Annotated[
+        bool, typer.Option(help="Run again the jobs whose row says error; replace their rows.")
+    ] = False,
 ) -> None:
     """Run a JSONL file of jobs; one result row per job, a failed job recorded in its row."""
-    from ..batch import read_jobs, run
+    from ..batch import pending, run
 
     check_setup(sandbox, root, sub)
     try:
-        total = len(read_jobs(jobs))
+        total = pending(jobs, out, retry_failed)
     except RlmxError as exc:
         raise fail(str(exc)) from None
-    bar, update = progress_bar(counts=True)
-    done = [0]
-
-    def tick(_row: dict[str, Any]) -> None:
-        done[0] += 1
-        update("jobs", done[0], total)
-
     try:
-        with bar:
+        with JobProgress("jobs", total) as progress:
             runner = job_runner(concurrency, ray, ray_cpus, ray_memory_mb)
             rows = asyncio.run(run(jobs, out, root=root, sub=sub, runner=runner,
                                    sandbox=sandbox, max_iterations=max_iterations,
-                                   progress=tick))  # fmt: skip
+                                   progress=progress.tick, retry_failed=retry_failed))  # fmt: skip
     except RlmxError as exc:
         raise fail(str(exc)) from None
     except KeyboardInterrupt:
         raise fail(f"interrupted; finished rows are in {out} (run again to resume)", 130) from None
     statuses = Counter(row["status"] for row in rows)
     summary = ", ".join(f"{n} {status}" for status, n in statuses.most_common()) or "nothing new"
-    kept = f"; {total - len(rows)} already in {out}" if total > len(rows) else ""
+    kept = "; every job already has its row" if total == 0 else ""
     typer.echo(f"{len(rows)} new rows in {out}: {summary}{kept}")

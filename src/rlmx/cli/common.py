@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import time
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -96,6 +97,50 @@ def progress_bar(counts: bool = False) -> Any:
         bar.update(tasks[stage], completed=done)
 
     return bar, update
+
+
+LINE_EVERY_SECONDS = 1.0  # progress lines off a terminal: at most one a second
+
+
+class JobProgress:
+    """Progress of ``rlmx batch`` and ``rlmx eval run``: a bar on a terminal; elsewhere
+    (CI, nohup, a pipe) a line per finished job, at most one a second, and the last one:
+    done/total, failures, elapsed, ETA."""
+
+    def __init__(self, label: str, total: int, stream: Any = None) -> None:
+        self.label, self.total = label, total
+        self.stream = stream or sys.stderr
+        self.done = self.failed = 0
+        self.started = self.last_line = time.monotonic()
+        self.bar, self.update = progress_bar(counts=True) if self.stream.isatty() else (None, None)
+
+    def __enter__(self) -> JobProgress:
+        if self.bar is not None:
+            self.bar.__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.bar is not None:
+            self.bar.__exit__(*exc)
+
+    def tick(self, row: dict[str, Any]) -> None:
+        """One job finished (its row)."""
+        self.done += 1
+        self.failed += row.get("status") == "error" or bool(row.get("error"))
+        if self.update is not None:
+            self.update(self.label, self.done, self.total)
+            return
+        now = time.monotonic()
+        if now - self.last_line >= LINE_EVERY_SECONDS or self.done == self.total:
+            self.last_line = now
+            print(self.line(now), file=self.stream, flush=True)
+
+    def line(self, now: float) -> str:
+        elapsed = now - self.started
+        left = self.total - self.done
+        eta = f", ETA {elapsed / self.done * left:.0f} s" if self.done and left else ""
+        return (f"rlmx: {self.label}: {self.done}/{self.total} done, {self.failed} failed, "
+                f"{elapsed:.0f} s elapsed{eta}")  # fmt: skip
 
 
 # Where ``rlmx eval run`` and ``rlmx batch`` run their jobs.

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
@@ -12,7 +12,16 @@ from ..errors import RlmxError
 from ..lm.base import LMError
 from ..ray_runner import TASK_MEMORY_MB
 from ..repl.isolation import MODES
-from .common import RayAddress, RayCpus, RayMemory, app, check_setup, fail, job_runner, progress_bar
+from .common import (
+    JobProgress,
+    RayAddress,
+    RayCpus,
+    RayMemory,
+    app,
+    check_setup,
+    fail,
+    job_runner,
+)
 
 eval_app = typer.Typer(no_args_is_help=True, help="Benchmarks and baselines of the RLM paper.")
 app.add_typer(eval_app, name="eval")
@@ -78,21 +87,14 @@ def eval_run(
     except (ValueError, LMError) as exc:
         raise fail(str(exc)) from None
     trajectories = out.with_suffix("").parent / f"{out.stem}-trajectories"
-    bar, update = progress_bar(counts=True)
     total = len(items) * len(method)
-    done = [0]
-
-    def tick(row: dict[str, Any]) -> None:
-        done[0] += 1
-        update(f"{task} ({', '.join(method)})", done[0], total)  # one bar (its label is its key)
-
     try:
-        with bar:
+        with JobProgress(f"{task} ({', '.join(method)})", total) as progress:
             rows = asyncio.run(
                 run_eval(items, method, root_spec, sub, out,
                          runner=job_runner(concurrency, ray, ray_cpus, ray_memory_mb),
                          max_iterations=max_iterations, trajectories=trajectories,
-                         sandbox=sandbox, progress=tick, judge=judge)
+                         sandbox=sandbox, progress=progress.tick, judge=judge)
             )  # fmt: skip
     except (ValueError, RlmxError) as exc:
         raise fail(str(exc)) from None
