@@ -16,7 +16,7 @@ def test_records_show_their_fields_and_values_but_no_counts_or_ranges() -> None:
     rows = [f"{7000 + i},{['Oslo', 'Lima'][i % 2]},{['paid', 'open', 'void'][i % 3]},{i * 3.5}"
             for i in range(200)]  # fmt: skip
     shown = profile("id,city,status,amount\n" + "\n".join(rows))
-    assert "in 201 lines" in shown and "parse_records(context) reads it as records" in shown
+    assert "in 201 lines" in shown and "rows = parse_records(context)" in shown
     assert "'city': values 'Oslo', 'Lima'" in shown and "'status': values" in shown
     assert "'id': int, e.g." in shown and "'amount': float, e.g." in shown
     assert "7199" not in shown and "200 distinct" not in shown  # no max, no count
@@ -39,6 +39,9 @@ def test_a_long_text_is_profiled_from_a_sample() -> None:
     line = "id=1 city=Oslo amount=12\n"
     shown = profile(line * (2 * SAMPLE_CHARS // len(line)))
     assert "from a sample" in shown and "'city': values 'Oslo'" in shown
+    items = [{"sku": f"S{i}", "kind": "a" if i % 2 else "b", "qty": i} for i in range(40_000)]
+    big = json.dumps(items, indent=1)  # past the sample: a cut list is no JSON
+    assert len(big) > SAMPLE_CHARS and "'kind': values 'b', 'a'" in profile(big)
 
 
 class Recording(ReplayLM):

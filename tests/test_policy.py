@@ -190,6 +190,13 @@ def test_a_final_with_numbers_no_output_showed_is_pushed_back_once() -> None:
     assert Policy().doubt_final(Repairs("q", "c"), "99") is None
 
 
+def test_a_number_answering_which_port_or_year_is_not_pushed_back() -> None:
+    for query in ("Which port does the section [db] set?", "Which year was it founded?"):
+        notes = Repairs(query, "c")
+        notes.saw("print(x)", "46867 1999\n")
+        assert notes.number_for_a_name("46867") is None
+
+
 def test_a_number_answering_which_or_who_is_pushed_back_once() -> None:
     policy, notes = CompactPolicy(), Repairs("Which city has the most employees?", "c")
     notes.saw("print(best, n)", "Hanoi 969\n")

@@ -34,6 +34,12 @@ _NUMBER = re.compile(r"\d+(?:,\d{3})*(?:\.\d+)?")
 
 
 NUMBER_ONLY = re.compile(r"\s*-?[\d,.]+\s*")
+# "Which port ...?" asks for a number: a bare number is the right form of its answer
+NUMERIC_WHICH = re.compile(
+    r"\s*which\s+(port|year|number|id|version|code|amount|price|count|total|size|date|day|"
+    r"month|hour|minute|percentage|percent|age|score|value|status|line|page)\b",
+    re.IGNORECASE,
+)
 # a traceback names its cell (`File "<cell 7>"`): the same failing cell must still compare equal
 CELL_NAME = re.compile(r"<cell \d+>")
 
@@ -146,9 +152,11 @@ class Repairs:
         return sorted(n for n in _numbers(answer) if not _shown(n, self.seen_numbers))
 
     def number_for_a_name(self, answer: str) -> str | None:
-        """A one-time push back on a bare number answering a "which" / "who" question."""
+        """A one-time push back on a bare number answering a "which" / "who" question,
+        unless it asks which number-like thing ("which port", "which year")."""
         asks_name = re.match(r"\s*(which|who)\b", self.query, re.IGNORECASE)
-        if self.asked_for_name or not asks_name or not NUMBER_ONLY.fullmatch(answer):
+        numeric = NUMERIC_WHICH.match(self.query)
+        if self.asked_for_name or not asks_name or numeric or not NUMBER_ONLY.fullmatch(answer):
             return None
         self.asked_for_name = True
         return prompts.number_for_a_name(self.query)

@@ -11,6 +11,7 @@ Runs inside the sandbox: stdlib only.
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from typing import Any
 
@@ -20,6 +21,7 @@ except ImportError:  # run as a plain script inside the sandbox
     from records import parse_records  # type: ignore[no-redef]
 
 SAMPLE_CHARS = 400_000  # of a text, read to find its records
+SAMPLE_ROWS = 5_000
 SHOWN_VALUES = 12  # distinct values listed for a field (more: a count and examples)
 SHOWN_FILES = 12
 VALUE_CHARS = 40
@@ -64,7 +66,8 @@ def _fields(text: str) -> list[str]:
     """The records' fields, when the text holds records (from its first SAMPLE_CHARS)."""
     sample = text if len(text) <= SAMPLE_CHARS else text[: text.rfind("\n", 0, SAMPLE_CHARS)]
     try:
-        rows = parse_records(sample)
+        rows = _json_prefix(text) if sample is not text and text.lstrip().startswith("[") else []
+        rows = rows or parse_records(sample)
     except (ValueError, TypeError, RecursionError):
         return []
     if len(rows) < 5 or not all(isinstance(row, dict) for row in rows):
@@ -73,10 +76,27 @@ def _fields(text: str) -> list[str]:
     if sum(count >= 0.8 * len(rows) for count in keys.values()) < 2:
         return []  # not two fields in most records: lines of prose, headings, notes
     whole = "" if sample is text else " (these from a sample of its first records)"
-    shown = [f"parse_records(context) reads it as records, one dict each; their fields{whole}:"]
+    shown = ["it holds records: rows = parse_records(context) gives a list of dicts, one a "
+             f"record (call it in your code); their fields{whole}:"]  # fmt: skip
     for key, _count in keys.most_common(16):
         shown.append(f"  {key!r}: " + _values([row[key] for row in rows if key in row]))
     return shown
+
+
+def _json_prefix(text: str) -> list[Any]:
+    """The objects at the start of a JSON list too long to sample whole (a cut list is no
+    JSON, so the sample is read object by object)."""
+    decoder = json.JSONDecoder()
+    rows: list[Any] = []
+    position = text.index("[") + 1
+    while position < SAMPLE_CHARS and len(rows) < SAMPLE_ROWS:
+        while position < len(text) and text[position] in " \t\r\n,":
+            position += 1
+        if position >= len(text) or text[position] != "{":
+            break
+        row, position = decoder.raw_decode(text, position)
+        rows.append(row)
+    return rows
 
 
 def _values(values: list[Any]) -> str:
