@@ -100,7 +100,8 @@ COMPACT_EXAMPLES: list[tuple[str, str]] = [
     ("user", "REPL output:\n(no output)"),
     (
         "assistant",
-        "No exact match. I search again for one word of the key, ignoring case.\n```repl\n"
+        "The search printed nothing: no exact match. I search again for one word of the key, "
+        "ignoring case.\n```repl\n"
         'for m in re.finditer("falcon", context, re.IGNORECASE):\n'
         "    print(context[max(0, m.start() - 200):m.end() + 200])\n```",
     ),
