@@ -253,3 +253,22 @@ def test_a_run_never_ends_on_a_worked_examples_number_unflagged(replay) -> None:
     result = RLM(replay(stubborn), policy="compact").completion(records, question)
     assert result.answer == example_number
     assert borrowed_warning(example_number) in result.warnings
+
+
+def test_the_compact_policy_bounds_a_root_reply_unless_the_rlm_says_otherwise() -> None:
+    from rlmx import RLM
+
+    class Capped(ReplayLM):
+        def __init__(self) -> None:
+            super().__init__([repl("print(1)"), "FINAL(1)"], "root")
+            self.max_tokens: list[int | None] = []
+
+        async def complete(self, messages: list, **options: object) -> object:
+            self.max_tokens.append(options.get("max_tokens"))  # type: ignore[arg-type]
+            return await super().complete(messages, **options)
+
+    for policy, given, expected in (("compact", None, 600), ("paper", None, None),
+                                    ("compact", 300, 300)):  # fmt: skip
+        root = Capped()
+        RLM(root, policy=policy, root_max_tokens=given).completion("some text here", "q")
+        assert set(root.max_tokens) == {expected}, (policy, given)

@@ -85,6 +85,7 @@ class Policy:
     name = "paper"
     max_output_chars = 20_000
     profiles_data = False  # rlmx runs profile(context) and shows it before the first turn
+    root_max_tokens: int | None = None  # a root reply's length, unless the RLM sets one
 
     def notes(self, query: str, context: Any) -> Repairs:
         """The per-run record the repairs need (what the root has seen so far)."""
@@ -183,6 +184,9 @@ class CompactPolicy(Policy):
     name = "compact"
     max_output_chars = 4_000
     profiles_data = True  # a small model otherwise spends turns finding out what it has
+    # its worked replies are under 200 tokens; a 1.5B root stuck repeating itself wrote
+    # 1,024-token cells at ~10 tokens a second
+    root_max_tokens = 600
 
     def opening(self, task: Task) -> list[Message]:
         if task.environment == "video":

@@ -284,14 +284,15 @@ class Turns:
     ) -> str:
         """One root turn; with a grammar, ``final_only`` allows nothing but a FINAL line."""
         run = self.run
-        if fit_history(run.root_lm, messages, self.opening, run.cfg.root_max_tokens or 1024):
+        reply_tokens = run.cfg.root_max_tokens or run.policy.root_max_tokens
+        if fit_history(run.root_lm, messages, self.opening, reply_tokens or 1024):
             await run.emit(Notice, kind="history_trimmed", text=HISTORY_TRIMMED)
         started = time.perf_counter()
         grammar = run.policy.grammar(run.root_lm, final_only, self.answer_rules)
         response = await run.tree.gateway.call(
             run.root_lm,
             messages,
-            max_tokens=run.cfg.root_max_tokens,
+            max_tokens=reply_tokens,
             grammar=grammar,
             force=force,
         )
