@@ -72,3 +72,16 @@ def test_a_compact_run_shows_the_profile_before_the_first_turn() -> None:
     plain = Recording([repl("print(1)"), "FINAL(x)"])
     RLM(plain, policy="paper").completion(records, "q")  # the paper's prompt, as it was
     assert "profile(context)" not in json.dumps(plain.calls[0])
+
+
+def test_the_profiles_numbers_are_not_evidence_for_an_answer() -> None:
+    """A 1.5B root answered a count with the context's length from the profile: that
+    answer is still pushed back as a guess (no output of the model's code showed it)."""
+    records = "\n".join(f"id={i} city=Oslo amount={i}" for i in range(60))
+    length = f"{len(records):,}"
+    root = Recording([repl("x = 1"), f"FINAL({length})", "FINAL(7)"])
+    events: list = []
+    RLM(root, policy="compact", on_event=events.append).completion(records, "How many?")
+    profile_notice = next(e for e in events if e.type == "notice" and e.kind == "profile")
+    assert length in profile_notice.text
+    assert [e.kind for e in events if e.type == "notice"][1:] == ["doubted_final"]

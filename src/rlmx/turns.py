@@ -309,8 +309,8 @@ class Turns:
 
     async def profile(self) -> str | None:
         """What ``profile(context)`` prints, run by rlmx before the first turn where the
-        policy asks for it (a plain context: an environment describes its own); its
-        numbers count as seen, as a cell's would."""
+        policy asks for it (a plain context: an environment describes its own). Its numbers
+        do not count as seen: a 1.5B root answered counts with the context's length."""
         run = self.run
         if not run.policy.profiles_data or run.environment is not None:
             return None
@@ -318,7 +318,6 @@ class Turns:
         result = await self.sandbox.execute(PROFILE_CODE, seconds, PROFILE_CHARS)
         if result.error or not result.output.strip():
             return None
-        run.notes.saw(PROFILE_CODE, result.output)
         await run.emit(Notice, kind="profile", text=result.output)
         return result.output.strip()
 
