@@ -11,6 +11,7 @@ from rlmx.host_functions import BUILTINS, CORE, HostFunction, HostFunctions, too
 from rlmx.repl.context import prepare_context
 from rlmx.repl.functions import FunctionSpec, Param
 from rlmx.repl.sandbox import Sandbox
+from rlmx.repl.worker import IMPORTED
 
 from conftest import ISOLATED_MODES
 
@@ -45,7 +46,7 @@ async def test_a_new_helper_is_one_spec(mode, tmp_path: Path) -> None:
         names = "print(sorted(n for n in globals() if not n.startswith('_')))"
         shown = (await box.execute(names, 10, 5000)).output.strip()
         local = ["context", "FINAL", "FINAL_VAR", "SHOW_VARS", "ToolError", "inspect",
-                 "parse_records"]  # fmt: skip
+                 "parse_records", "profile", *IMPORTED]  # fmt: skip
         expected = sorted([*local, *(n for spec in CORE for n in spec.names), "shout", "fail"])
         assert shown == str(expected)
     finally:

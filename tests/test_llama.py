@@ -167,8 +167,8 @@ def test_cli_ask_through_llama_server(llama_server: str, tmp_path: Path) -> None
 def test_a_roots_evaluated_prompt_survives_the_sub_calls_between_its_turns() -> None:
     """One context lent to each role in turn: the root's second turn evaluates only what
     is new, and says exactly what a fresh evaluation of the whole prompt says."""
-    root = LocalLM(SMOL, role="root", n_ctx=2048, max_tokens=24)
-    sub = LocalLM(SMOL, role="sub", n_ctx=2048, max_tokens=24)
+    root = LocalLM(SMOL, role="slots-root", n_ctx=2048, max_tokens=24)  # roles of its own:
+    sub = LocalLM(SMOL, role="slots-sub", n_ctx=2048, max_tokens=24)  # nothing kept before
     turns = [{"role": "system", "content": "You are terse. " * 40},
              {"role": "user", "content": "Name three colours."}]  # fmt: skip
     first = asyncio.run(root.complete(turns))

@@ -27,17 +27,30 @@ from .common import (
 @app.command()
 def batch(
     jobs: Annotated[Path, typer.Argument(help="JSONL: one job a line (see the README).")],
-    out: Annotated[Path, typer.Option(help="Result rows (appended; a re-run resumes).")],
-    root: Annotated[str | None, typer.Option(help="Root model spec for jobs without one.")] = None,
-    sub: Annotated[str | None, typer.Option(help="Sub-model spec for jobs without one.")] = None,
-    concurrency: Annotated[int, typer.Option(min=1, help="Jobs run at once.")] = 1,
-    max_iterations: Annotated[int, typer.Option(min=1)] = 20,
-    sandbox: Annotated[str, typer.Option(help=f"One of {', '.join(MODES)}.")] = "auto",
+    out: Annotated[
+        Path, typer.Option(metavar="FILE", help="Result rows (appended; a re-run resumes).")
+    ],
+    root: Annotated[
+        str | None, typer.Option(metavar="SPEC", help="Root model spec for jobs without one.")
+    ] = None,
+    sub: Annotated[
+        str | None, typer.Option(metavar="SPEC", help="Sub-model spec for jobs without one.")
+    ] = None,
+    concurrency: Annotated[int, typer.Option(min=1, metavar="N", help="Jobs run at once.")] = 1,
+    max_iterations: Annotated[
+        int, typer.Option(min=1, metavar="N", help="Root turns at most per job.")
+    ] = 20,
+    sandbox: Annotated[
+        str, typer.Option(metavar="MODE", help=f"One of {', '.join(MODES)}.")
+    ] = "auto",
     ray: RayAddress = None,
     ray_cpus: RayCpus = 1.0,
     ray_memory_mb: RayMemory = TASK_MEMORY_MB,
     retry_failed: Annotated[
-        bool, typer.Option(help="Run again the jobs whose row says error; replace their rows.")
+        bool,
+        typer.Option(
+            "--retry-failed", help="Run again the jobs whose row says error; replace their rows."
+        ),
     ] = False,
 ) -> None:
     """Run a JSONL file of jobs; one result row per job, a failed job recorded in its row."""

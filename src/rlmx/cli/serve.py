@@ -321,7 +321,9 @@ def _trajectory_of(target: str | None, last: bool) -> Path:
     """A trajectory file given as a path, a kept run's id, or --last."""
     if (target is None) == (not last):
         raise fail("give a trajectory file or a run id, or --last")
-    if target is not None and Path(target).is_file():
+    if target is not None and not kept_runs.RUN_ID.match(target):  # a path, not a run id
+        if not Path(target).is_file():
+            raise fail(f"cannot read trajectory {target}: no such file")
         return Path(target)
     try:
         return kept_runs.find(target)
