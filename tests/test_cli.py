@@ -423,3 +423,31 @@ def test_every_run_is_kept_listed_and_found_by_id(replay, tmp_path: Path) -> Non
     )
     assert quiet.returncode == 0
     assert set(kept_runs.runs_dir().glob("*.jsonl")) == before  # neither kept anything
+
+
+def test_ctrl_c_ends_a_run_with_130_and_keeps_it_as_cancelled(replay, tmp_path: Path) -> None:
+    from rlmx import kept_runs
+
+    doc = tmp_path / "doc.txt"
+    doc.write_text("some text")
+    spec = replay([repl("import time\ntime.sleep(60)"), "FINAL(1)"])
+    before = set(kept_runs.runs_dir().glob("*.jsonl")) if kept_runs.runs_dir().exists() else set()
+    proc = subprocess.Popen([sys.executable, "-m", "rlmx.cli", "ask", str(doc), "-q", "q",
+                             "--root", spec, "--sandbox", "process"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:  # until its cell is running
+        kept = (
+            set(kept_runs.runs_dir().glob("*.jsonl")) - before
+            if kept_runs.runs_dir().exists()
+            else set()
+        )
+        if kept and "cell_started" in next(iter(kept)).read_text():
+            break
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=30)  # a hang guard, not a speed bound
+    assert proc.returncode == 130 and "interrupted" in err
+    (trajectory,) = set(kept_runs.runs_dir().glob("*.jsonl")) - before
+    last = json.loads(trajectory.read_text().splitlines()[-1])
+    assert (last["type"], last["status"]) == ("run_finished", "cancelled")
