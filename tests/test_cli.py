@@ -431,17 +431,14 @@ def test_ctrl_c_ends_a_run_with_130_and_keeps_it_as_cancelled(replay, tmp_path: 
     doc = tmp_path / "doc.txt"
     doc.write_text("some text")
     spec = replay([repl("import time\ntime.sleep(60)"), "FINAL(1)"])
-    before = set(kept_runs.runs_dir().glob("*.jsonl")) if kept_runs.runs_dir().exists() else set()
+    kept_runs.folder()  # made now: the run is found as the one file that is new
+    before = set(kept_runs.runs_dir().glob("*.jsonl"))
     proc = subprocess.Popen([sys.executable, "-m", "rlmx.cli", "ask", str(doc), "-q", "q",
                              "--root", spec, "--sandbox", "process"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:  # until its cell is running
-        kept = (
-            set(kept_runs.runs_dir().glob("*.jsonl")) - before
-            if kept_runs.runs_dir().exists()
-            else set()
-        )
+        kept = set(kept_runs.runs_dir().glob("*.jsonl")) - before
         if kept and "cell_started" in next(iter(kept)).read_text():
             break
         time.sleep(0.2)
