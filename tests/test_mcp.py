@@ -28,6 +28,12 @@ def test_load_a_context_and_ask_about_it(replay, tmp_path: Path) -> None:
     spec = replay([repl("FINAL(context.count('needle'))")] * 3)
     doc = tmp_path / "doc.txt"
     doc.write_text("hay needle hay needle hay")
+    (tmp_path / "folder").mkdir()
+    (tmp_path / "folder" / "note.txt").write_text("note")
+    (tmp_path / "folder" / "page.html").write_text(
+        "<html><body><h1>Title</h1><p>words here</p></body></html>"
+    )
+    (tmp_path / "folder" / "logo.bin").write_bytes(b"\x00\x01\x02")
 
     async def main() -> None:
         params = StdioServerParameters(command=RLMX, args=["mcp", "--root", spec], cwd=tmp_path)
@@ -39,8 +45,11 @@ def test_load_a_context_and_ask_about_it(replay, tmp_path: Path) -> None:
             assert tools == {"load_context", "ask", "list_contexts"}
             loaded = tool_json(await client.call_tool("load_context", {"path": "doc.txt"}))
             assert loaded["chars"] == 25 and loaded["type"] == "str"
+            folder = tool_json(await client.call_tool("load_context", {"path": "folder"}))
+            assert folder["items"] == 2 and folder["chars"] > len("note")  # the page counted
+            assert folder["skipped"] == ["logo.bin"]  # and what was left out
             listed = tool_json(await client.call_tool("list_contexts", {}))
-            assert [c["context_id"] for c in listed] == [loaded["context_id"]]
+            assert [c["context_id"] for c in listed] == [loaded["context_id"], folder["context_id"]]
             answer = tool_json(
                 await client.call_tool(
                     "ask", {"question": "how many needles?", "context_id": loaded["context_id"]}

@@ -22,6 +22,7 @@ from mcp.server.mcpserver.exceptions import ToolError
 from .. import __version__
 from ..answers import client_schema
 from ..budget import Budget
+from ..documents import read_document
 from ..errors import RlmxError
 from ..lm.choice import ModelTable
 from ..lm.specs import default_root_spec
@@ -38,10 +39,12 @@ INSTRUCTIONS = (
 
 
 def _describe(context: Any) -> dict[str, Any]:
-    """Type and size of a context, measured the way a run would see it."""
+    """Type and size of a context, read the way a run reads it (documents converted), and
+    the files of a folder that were not loaded, with the reason."""
     with tempfile.TemporaryDirectory(prefix=scratch.prefix("mcp")) as workdir:
-        meta = prepare_context(context, Path(workdir)).meta
-    return {"type": meta.type_name, "chars": meta.total_chars, "items": meta.item_count}
+        meta = prepare_context(context, Path(workdir), read_document).meta
+    return {"type": meta.type_name, "chars": meta.total_chars, "items": meta.item_count,
+            "skipped": meta.skipped_files}  # fmt: skip
 
 
 def _context_from(path: str | None, text: str | None) -> Any:
@@ -69,7 +72,8 @@ def build_server(
 
     @server.tool()
     def load_context(path: str | None = None, text: str | None = None) -> dict[str, Any]:
-        """Load a file, a directory (every text file in it) or a text; returns its id."""
+        """Load a file, a directory (its text files and documents) or a text; returns its id,
+        its size and the files of a directory that were not loaded, with the reason."""
         context = _context_from(path, text)
         context_id = uuid.uuid4().hex[:8]
         try:
