@@ -175,7 +175,17 @@ def _quiet_stderr() -> Any:
             os.close(devnull)
 
 
-IDLE_WINDOW = 0.05  # seconds over which idle cores are counted before a call
+IDLE_WINDOW = 0.05  # seconds: the shortest span idle cores are counted over
+
+
+@dataclass(frozen=True)
+class _CpuSample:
+    at: float  # time.monotonic()
+    jiffies: tuple[int, ...]  # /proc/stat's first line: user nice system idle iowait ...
+    own: float  # this process's CPU seconds (all its threads)
+
+
+_last_sample: _CpuSample | None = None
 
 
 def usable_cores() -> int:
@@ -184,26 +194,34 @@ def usable_cores() -> int:
 
 
 def idle_cores(window: float = IDLE_WINDOW) -> int:
-    """How many of the usable cores were idle over the last ``window`` seconds (at least
-    one); all of them where /proc/stat cannot be read."""
+    """How many usable cores other processes left idle since the last call (at least
+    ``window`` seconds: the first call waits that long), at least one; all of them where
+    /proc/stat cannot be read. This process's own compute (the model's last call) is not
+    counted as busy, so no call waits for a fresh measurement."""
+    global _last_sample
     usable = usable_cores()
     try:
-        before = _cpu_times()
-        time.sleep(window)
-        after = _cpu_times()
+        before = _last_sample
+        if before is None or time.monotonic() - before.at < window:
+            before = _cpu_sample()
+            time.sleep(window)
+        after = _last_sample = _cpu_sample()
     except (OSError, ValueError):
         return usable
-    total = sum(after) - sum(before)
-    idle = (after[3] + after[4]) - (before[3] + before[4])  # idle and iowait
+    total = sum(after.jiffies) - sum(before.jiffies)
+    idle = sum(after.jiffies[3:5]) - sum(before.jiffies[3:5])  # idle and iowait
+    own = (after.own - before.own) * os.sysconf("SC_CLK_TCK")
     if total <= 0:
         return usable
-    busy_cores = (os.cpu_count() or usable) * (1 - idle / total)
-    return max(1, min(usable, round(usable - busy_cores)))
+    others = max(0.0, total - idle - own) / total  # the share of all cores others kept busy
+    return max(1, min(usable, round(usable - (os.cpu_count() or usable) * others)))
 
 
-def _cpu_times() -> list[int]:
+def _cpu_sample() -> _CpuSample:
     with open("/proc/stat") as stat:
-        return [int(v) for v in stat.readline().split()[1:9]]
+        jiffies = tuple(int(v) for v in stat.readline().split()[1:9])
+    times = os.times()
+    return _CpuSample(time.monotonic(), jiffies, times.user + times.system)
 
 
 def _states_folder(path: Path, n_ctx: int) -> Path:
