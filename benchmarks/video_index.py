@@ -106,8 +106,7 @@ def main() -> None:
         "each frame crosses a pipe as RGB pixels, and scene cuts read the video with PyAV "
         "there. Against the last in-process run (exact 44 ms, keyframe 4 ms, OCR 53.8 s, scene "
         "cuts 18.1 s, the run recorded here before) that is about +3 ms a frame and +3 s of scene "
-        "cuts per "
-        "10 minutes of video; OCR and speech are within noise.",
+        "cuts per 10 minutes of video; OCR and speech are within noise.",
     )
 
 
