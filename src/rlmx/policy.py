@@ -224,7 +224,9 @@ class CompactPolicy(Policy):
 
     def doubt_final(self, notes: Repairs, answer: str) -> str | None:
         return (
-            notes.borrowed(answer) or notes.unseen_answer(answer) or notes.number_for_a_name(answer)
+            super().doubt_final(notes, answer)
+            or notes.unseen_answer(answer)
+            or notes.number_for_a_name(answer)
         )
 
     def final_warnings(self, notes: Repairs, answer: str, code: str | None) -> list[str]:

@@ -56,8 +56,10 @@ def _shown(number: str, seen: set[str]) -> bool:
     return any(round(float(s), places) == value for s in seen)
 
 
-def _digits(number: str) -> int:
-    return sum(c.isdigit() for c in number)
+def telling_numbers(text: str) -> set[str]:
+    """The numbers of ``text`` long enough (BORROWED_DIGITS) that one copied from it is
+    evidence of copying (the generality benchmark keeps its golds out of these too)."""
+    return {n for n in _numbers(text) if sum(c.isdigit() for c in n) >= BORROWED_DIGITS}
 
 
 def _words(text: str) -> list[str]:
@@ -126,8 +128,7 @@ class Repairs:
 
     def learn_prompt(self, texts: list[str]) -> None:
         """The numbers of the instructions and worked dialogues (not of the task itself)."""
-        long_enough = {n for n in _numbers(" ".join(texts)) if _digits(n) >= BORROWED_DIGITS}
-        self.prompt_numbers = long_enough - self.seen_numbers
+        self.prompt_numbers = telling_numbers(" ".join(texts)) - self.seen_numbers
 
     def borrowed_numbers(self, answer: str, code: str | None = None) -> list[str]:
         """The numbers of ``answer`` that only the instructions hold: no output showed them

@@ -15,7 +15,7 @@ from ..display import progress_for
 from ..documents import read_document
 from ..errors import RlmxError
 from ..lm.base import LMError
-from ..repl.context import ContextError, collect_files
+from ..repl.context import ContextError, collect_files, holds_text
 from ..repl.isolation import MODES
 from ..rlm import RLM
 from ..video.options import VideoOptions
@@ -26,7 +26,7 @@ def load_context(paths: list[str]) -> Any:
     """One path: that file or directory; ``-``: stdin; several: a dict of path -> text."""
     if paths == ["-"]:
         data = sys.stdin.buffer.read()
-        if not data.strip():
+        if not holds_text(data):
             raise ContextError("stdin is empty: there is nothing to ask about")
         return data
     if "-" in paths:

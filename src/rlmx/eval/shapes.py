@@ -18,9 +18,9 @@ what a folder context is.
 
 from __future__ import annotations
 
+import functools
 import json
 import random
-import re
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -470,10 +470,12 @@ def _text(context: Any) -> str:
     return context if isinstance(context, str) else "\n".join(context.values())
 
 
-def _prompt_numbers() -> set[str]:
+@functools.cache
+def _prompt_numbers() -> frozenset[str]:
     """The numbers of 3 digits or more that rlmx's prompts hold (a gold among them is drawn
     again; shorter ones are everywhere and prove nothing)."""
     from .. import prompts
+    from ..repairs import telling_numbers
 
     texts = [v for v in vars(prompts).values() if isinstance(v, str)]
     texts += [
@@ -485,8 +487,7 @@ def _prompt_numbers() -> set[str]:
         for t in pair
         if isinstance(t, str)
     ]
-    found = re.findall(r"\d[\d,]*(?:\.\d+)?", " ".join(texts))
-    return {n.replace(",", "") for n in found if sum(c.isdigit() for c in n) >= 3}
+    return frozenset(telling_numbers(" ".join(texts)))
 
 
 def shape_item(

@@ -67,6 +67,10 @@ class ContextSlots:
             llama.reset()  # nothing of another role's tokens may look like this one's
         self.owner = role
 
+    def discard(self) -> None:
+        """What the context holds is nobody's (a decode stopped part way through it)."""
+        self.owner = None
+
     def ended(self, llama: Any, role: str, prompt: int, reused: int) -> None:
         """After a call of ``role``: its first prompt goes to disk when the file did not
         serve it (missing, or another model's, window's or policy's)."""

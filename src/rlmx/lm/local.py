@@ -356,7 +356,7 @@ class LocalLM(LMBase):
                     raise ContextOverflowError(f"{self.name}: {exc}") from None
                 raise LMError(f"{self.name}: {exc}") from None
             except RuntimeError as exc:  # llama_decode stopped: cancelled, or it failed
-                model.slots.owner = None  # what it half-evaluated is nobody's
+                model.slots.discard()
                 why = "cancelled" if cancelled.is_set() else str(exc)
                 raise LMError(f"{self.name}: {why}") from None
             finally:

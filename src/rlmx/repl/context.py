@@ -92,7 +92,7 @@ def prepare_context(context: Any, workdir: Path, reader: Reader | None = None) -
         )
     if isinstance(context, Path):
         return _with_layout(_prepare_path(context, workdir, reader))
-    if isinstance(context, str | bytes | bytearray | memoryview) and not _holds_text(context):
+    if isinstance(context, str | bytes | bytearray | memoryview) and not holds_text(context):
         raise ContextError(
             "the context is empty: there is nothing to ask about (pass None to ask without one)"
         )
@@ -108,7 +108,7 @@ def prepare_context(context: Any, workdir: Path, reader: Reader | None = None) -
     )
 
 
-def _holds_text(context: str | bytes | bytearray | memoryview) -> bool:
+def holds_text(context: str | bytes | bytearray | memoryview) -> bool:
     """Anything but whitespace (checked by chunks: a long context is not copied)."""
     for start in range(0, len(context), CHUNK):
         piece = context[start : start + CHUNK]

@@ -30,9 +30,9 @@ def prefix(kind: str) -> str:
     return f"rlmx-{os.getpid()}-{kind}-"
 
 
-def folder(kind: str, parent: Path | None = None) -> Path:
+def folder(kind: str) -> Path:
     """A new temporary folder of this process."""
-    return Path(tempfile.mkdtemp(prefix=prefix(kind), dir=parent))
+    return Path(tempfile.mkdtemp(prefix=prefix(kind)))
 
 
 @dataclass
@@ -71,16 +71,15 @@ def _live_owner(name: str) -> bool:
     return pid is not None and (pid == os.getpid() or alive(pid))
 
 
-def sweep(temp: Path | None = None) -> Swept:
+def sweep() -> Swept:
     """Remove the cgroups and temporary folders of rlmx processes that are gone, and the
     files that worker uids no live process uses left in the shared temp folders."""
     swept = Swept()
     for cgroup in confine.rlmx_cgroups():
         if _dead_owner(cgroup.name) and confine.remove_cgroup(cgroup):
             swept.cgroups.append(str(cgroup))
-    base = temp or Path(tempfile.gettempdir())
     with contextlib.suppress(OSError):
-        for entry in os.scandir(base):
+        for entry in os.scandir(tempfile.gettempdir()):
             if entry.is_dir(follow_symlinks=False) and _dead_owner(entry.name):
                 shutil.rmtree(entry.path, ignore_errors=True)
                 swept.folders.append(entry.path)

@@ -32,7 +32,6 @@ from fastapi import Path as Path_
 from fastapi.responses import FileResponse, Response
 from fastapi.staticfiles import StaticFiles
 from sse_starlette import EventSourceResponse
-from starlette.background import BackgroundTask
 
 from .. import __version__
 from ..budget import Budget
@@ -315,8 +314,7 @@ def _run_routes(settings: ServerSettings) -> APIRouter:
                 yield {"id": str(seq), "event": event_type, "data": data}
 
         hold = quotas.streams_of(request).take(quotas.client_of(request))
-        return EventSourceResponse(hold.guard(events()), ping=15,
-                                   background=BackgroundTask(hold.release))  # fmt: skip
+        return hold.stream(events(), ping=15)
 
     @router.get("/video/{run_id}")
     async def video(manager: Manager, run_id: RunId) -> FileResponse:

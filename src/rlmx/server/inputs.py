@@ -19,6 +19,7 @@ from fastapi import HTTPException, Request
 from pydantic import Field, ValidationError
 from starlette.datastructures import UploadFile
 
+from ..repl.context import holds_text
 from . import guard, samples
 from .runs import RUN_ID, Query, RunOptions, RunRequest
 from .statuses import CLIENT_ERRORS, http_headers, http_status
@@ -145,7 +146,7 @@ def set_context(request: RunRequest, body: ContextBody, data_root: Path, folder:
         request.source_label = body.path
         return
     request.context = body.context if body.context is not None else samples.text(body.sample or "")
-    if not request.context.strip():
+    if not holds_text(request.context):
         raise ValueError("the context is empty: there is nothing to ask about")
     folder.mkdir(parents=True, exist_ok=True)
     saved = folder / SAVED_CONTEXT

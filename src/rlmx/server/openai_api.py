@@ -26,8 +26,6 @@ from typing import Any
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import JSONResponse
 from pydantic import ConfigDict, Field, ValidationError
-from sse_starlette import EventSourceResponse
-from starlette.background import BackgroundTask
 
 from ..answers import client_schema
 from . import quotas
@@ -97,8 +95,7 @@ def openai_routes() -> APIRouter:
                 hold.release()
             return _refusal(exc)
         if hold is not None:
-            return EventSourceResponse(hold.guard(_stream(manager, run_id, body)),
-                                       background=BackgroundTask(hold.release))  # fmt: skip
+            return hold.stream(_stream(manager, run_id, body))
         try:
             run = await manager.wait(run_id)
         except asyncio.CancelledError:  # the client went away: stop spending on it

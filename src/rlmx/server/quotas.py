@@ -12,6 +12,8 @@ from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Any, TypeVar
 
 from fastapi import Request
+from sse_starlette import EventSourceResponse
+from starlette.background import BackgroundTask
 
 from ..errors import CapacityError
 
@@ -58,6 +60,12 @@ class Hold:
         if not self.released:
             self.released = True
             self.quota.give_back(self.client)
+
+    def stream(self, items: AsyncGenerator[Any, None], **options: Any) -> EventSourceResponse:
+        """An SSE response of ``items`` that gives this unit back when it ends, however
+        it ends (a client that leaves before the first event included)."""
+        return EventSourceResponse(self.guard(items), background=BackgroundTask(self.release),
+                                   **options)  # fmt: skip
 
     async def guard(self, items: AsyncGenerator[T, None]) -> AsyncIterator[T]:
         """``items``, released when they end, fail or are closed (closing them too, so
