@@ -3,9 +3,10 @@
 ``<name>`` is a registry name (pulled and verified on first use) or a path to a GGUF
 file. Options follow a ``?``: ``threads``, ``threads_batch``, ``n_ctx``, ``max_tokens``,
 ``temperature``, e.g. ``local:qwen2.5-coder-1.5b?threads=2&n_ctx=16384``. Without
-``threads``, each call uses as many threads as cores are idle just before it (one at
-least): on an idle 2-core machine two threads evaluate a prompt twice as fast as one,
-while on a busy one more threads than idle cores collapsed speed 10-20x. A loaded model
+``threads``, each call uses as many threads as other processes left cores idle since the
+previous call (one at least): on an idle 2-core machine two threads evaluate a prompt
+twice as fast as one, while on a busy one more threads than idle cores collapsed speed
+10-20x. A loaded model
 is kept for the life of the process and serves one request at a time, however many
 ``LocalLM`` objects (root, sub-model, several RLMs of a server) share it: llama.cpp's
 context is not thread-safe. Its context is lent to one role at a time, and the others'
