@@ -25,12 +25,17 @@ APT     := $(shell [ "$$(id -u)" = 0 ] && echo apt-get || echo sudo apt-get)
 setup: system-deps $(STAMP)
 
 # bubblewrap gives the default sandbox; without it rlmx falls back to rlimits only.
+# podman (with runc: its default crun cannot run on a cgroup v1 host) gives the 'container'
+# mode, which the sandbox conformance tests then run against too.
 # postgresql is only for the tests of the PostgreSQL store (they start their own server);
 # chromium is only for the web UI tests (Playwright drives Debian's build); VIDEO_APT makes
 # the synthetic videos the video tests and benchmarks use.
 system-deps:
 	@command -v bwrap >/dev/null 2>&1 || { $(APT) update -qq && $(APT) install -y -qq bubblewrap; } \
 	  || echo "warning: could not install bubblewrap; the sandbox falls back to 'process' mode"
+	@{ command -v podman && command -v runc && command -v catatonit; } >/dev/null 2>&1 \
+	  || { $(APT) update -qq && $(APT) install -y -qq podman runc catatonit; } \
+	  || echo "warning: could not install podman; the 'container' sandbox mode is not tested"
 	@command -v chromium >/dev/null 2>&1 || { $(APT) update -qq && $(APT) install -y -qq chromium; } \
 	  || echo "warning: could not install chromium; the web UI tests will fail"
 	@[ -n "$$(ls /usr/lib/postgresql/*/bin/initdb 2>/dev/null)" ] || { $(APT) update -qq && $(APT) install -y -qq postgresql; } \

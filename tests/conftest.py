@@ -15,9 +15,15 @@ from typing import Any
 
 import pytest
 
+from rlmx.repl.container import container_works
 from rlmx.repl.isolation import bwrap_works
 
-ISOLATED_MODES = ["process"] + (["bwrap"] if bwrap_works() else [])
+# The conformance suite: every sandbox and security test that takes a mode runs against
+# each launcher that works on this machine (``container`` where podman or docker runs).
+NAMESPACED_MODES = (["bwrap"] if bwrap_works() else []) + (
+    ["container"] if container_works() else []
+)
+ISOLATED_MODES = ["process", *NAMESPACED_MODES]
 
 
 def announced_url(process: subprocess.Popen, log: Path, pattern: str, timeout: float) -> str:

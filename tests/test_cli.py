@@ -248,12 +248,15 @@ def test_model_aliases_reach_the_cells_and_bad_ones_are_usage_errors(replay, tmp
 
 def test_health_says_what_holds_the_limits() -> None:
     from rlmx.repl.confine import detect
+    from rlmx.repl.container import container_works
 
     proc = rlmx("health", "--json")
     assert proc.returncode == 0, proc.stderr
     report = json.loads(proc.stdout)
     assert report["containment"] == detect().to_dict()
     assert report["sandbox"] in ("bwrap", "process")
+    assert report["container"] is container_works()
+    assert (report["container_problem"] is None) is container_works()
 
 
 @pytest.mark.parametrize("question", ["", "   "])

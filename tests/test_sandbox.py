@@ -26,7 +26,7 @@ from rlmx.repl.context import prepare_context
 from rlmx.repl.isolation import PROBE_TRIES, SandboxUnavailable, bwrap_problem, bwrap_works
 from rlmx.repl.sandbox import Sandbox
 
-from conftest import ISOLATED_MODES, repl
+from conftest import ISOLATED_MODES, NAMESPACED_MODES, repl
 
 PROJECT_FILE = Path(__file__).resolve().parents[1] / "pyproject.toml"
 needs_bwrap = pytest.mark.skipif(not bwrap_works(), reason="bubblewrap is not usable here")
@@ -71,9 +71,8 @@ def home_secret() -> AsyncIterator[Path]:
     path.unlink()
 
 
-@needs_bwrap
-@pytest.mark.parametrize("box", ["bwrap"], indirect=True)
-async def test_bwrap_hides_home_and_project(box: Sandbox, home_secret: Path) -> None:
+@pytest.mark.parametrize("box", NAMESPACED_MODES, indirect=True)
+async def test_namespaces_hide_home_and_project(box: Sandbox, home_secret: Path) -> None:
     for target in (home_secret, PROJECT_FILE):
         result = await run(box, f"print(open({str(target)!r}).read())")
         assert result.error and "FileNotFoundError" in result.output, result.output
@@ -102,9 +101,8 @@ async def test_writes_outside_tmp_fail(box: Sandbox, tmp_path: Path) -> None:
     await assert_alive(box)
 
 
-@needs_bwrap
-@pytest.mark.parametrize("box", ["bwrap"], indirect=True)
-async def test_bwrap_blocks_loopback_tcp(box: Sandbox) -> None:
+@pytest.mark.parametrize("box", NAMESPACED_MODES, indirect=True)
+async def test_namespaces_block_loopback_tcp(box: Sandbox) -> None:
     server = socket.socket()
     server.bind(("127.0.0.1", 0))
     server.listen(1)
@@ -378,7 +376,7 @@ def test_an_unknown_mode_is_named_with_the_choices() -> None:
         with pytest.raises(ValueError) as caught:
             isolation.resolve_mode(mode)
         assert str(caught.value) == (
-            f"unknown sandbox mode {mode!r}; choose one of auto, bwrap, process, none"
+            f"unknown sandbox mode {mode!r}; choose one of auto, bwrap, container, process, none"
         )
 
 

@@ -13,7 +13,6 @@ from rlmx import RLM, Budget, Limits
 from rlmx.host_functions import CORE
 from rlmx.lm.replay import ReplayLM
 from rlmx.repl.context import prepare_context
-from rlmx.repl.isolation import HOST_FILES_INSIDE
 from rlmx.repl.sandbox import Sandbox
 from rlmx.session import SessionClosed
 
@@ -128,7 +127,7 @@ async def test_the_worker_cannot_write_the_host_files_folder(box, tmp_path) -> N
     if box.mode == "none" or (box.mode == "process" and os.geteuid() != 0):
         pytest.skip("the worker runs as the host's own user")
     await box.define("context_1", prepare_context("kept", tmp_path / "c1"))
-    folder = HOST_FILES_INSIDE if box.mode == "bwrap" else str(box._host_files())
+    folder = box.launcher.host_files_inside or str(box._host_files())
     attack = (
         f"import os\nfor name in os.listdir({folder!r}):\n"
         f"    open(os.path.join({folder!r}, name), 'w').write('x')"

@@ -28,12 +28,16 @@ def health(
 ) -> None:
     """What this machine gives a sandbox: the mode 'auto' picks and what holds its limits."""
     from ..repl.confine import detect
-    from ..repl.isolation import bwrap_works, resolve_mode
+    from ..repl.container import container_problem
+    from ..repl.isolation import bwrap_problem, resolve_mode
 
+    container = container_problem()
     report = {
         "version": __version__,
         "sandbox": resolve_mode("auto"),
-        "bwrap": bwrap_works(),
+        "bwrap": bwrap_problem() is None,
+        "container": container is None,
+        "container_problem": container,
         "containment": detect().to_dict(),
     }
     if as_json:
@@ -41,6 +45,7 @@ def health(
         return
     typer.echo(f"rlmx {__version__}")
     typer.echo(f"sandbox: {report['sandbox']} (bubblewrap {'works' if report['bwrap'] else 'no'})")
+    typer.echo(f"container (--sandbox container): {'works' if container is None else container}")
     typer.echo(f"limits per worker: {detect().describe()}")
 
 

@@ -7,7 +7,8 @@ worker's files (WORKER_FILES), the context and the host-files folder are visible
 switch the worker to a uid of its own once the context is loaded, so that the hard rlimits
 (the process count, which the kernel does not enforce for root, counted per uid) hold for
 that worker alone; ``confine.py`` adds a cgroup per worker where the host can make one.
-``none`` runs in a host thread.
+``container`` (``container.py``) runs the worker in a podman or docker container; ``none``
+runs it in a host thread. ``launchers.py`` starts a worker of each mode.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from ..errors import ConfigError, SandboxError
 
 log = logging.getLogger("rlmx.sandbox")
 
-MODES = ("auto", "bwrap", "process", "none")
+MODES = ("auto", "bwrap", "container", "process", "none")
 WORKER_DIR_INSIDE = "/opt/rlmx"
 CONTEXT_DIR_INSIDE = "/context"
 HOST_FILES_INSIDE = "/host-files"  # files the host adds while the worker runs
@@ -84,6 +85,15 @@ def resolve_mode(mode: str) -> str:
             f"sandbox 'bwrap' is not usable here ({bwrap_problem()}): install bubblewrap "
             "(apt-get install bubblewrap) or choose --sandbox process"
         )
+    if mode == "container":
+        from .container import container_problem  # probes an engine: only when asked for
+
+        why = container_problem()
+        if why is not None:
+            raise SandboxUnavailable(
+                f"sandbox 'container' is not usable here ({why}): install podman "
+                "(apt-get install podman) or choose --sandbox bwrap or process"
+            )
     if mode == "auto":
         mode = "bwrap" if bwrap_works() else "process"
     if mode == "process" and not _warned_process_mode:
@@ -115,7 +125,7 @@ def bwrap_problem() -> str | None:
     else why not (bwrap's own message)."""
     if shutil.which("bwrap") is None:
         return "bwrap is not installed"
-    probe = [*_bwrap_prefix(), "--", _python(), "-c", "pass"]
+    probe = [*_bwrap_prefix(), "--", *python(), "-c", "pass"]
     why = ""
     for _ in range(PROBE_TRIES):  # the answer is cached: one transient failure (a full
         try:  # process table) must not downgrade every sandbox of this process
@@ -136,7 +146,13 @@ def bwrap_works() -> bool:
     return bwrap_problem() is None
 
 
-def _python() -> str:
+def python() -> list[str]:
+    """The host's interpreter with the flags every worker and confined child runs it with
+    (no PYTHON* variables, no user site, no bytecode written)."""
+    return [_interpreter(), "-E", "-s", "-B"]
+
+
+def _interpreter() -> str:
     # normalized without following links: started as ../.venv/bin/python, the `..` would
     # pass through a folder that does not exist inside the sandbox (the venv link must stay)
     return os.path.abspath(sys.executable)
@@ -196,9 +212,8 @@ def worker_command(
     ``host_files`` holds what the host adds later (``Sandbox.define``'s variables, frames
     of a video); bwrap shows it, read-only, at HOST_FILES_INSIDE."""
     source_dir = Path(__file__).resolve().parent
-    python = [_python(), "-E", "-s", "-B"]
     if mode == "process":
-        return [*python, str(source_dir / "worker.py")], context_path
+        return [*python(), str(source_dir / "worker.py")], context_path
     args = _bwrap_prefix(tmp_mb)
     for name in WORKER_FILES:
         args += ["--ro-bind", str(source_dir / name), f"{WORKER_DIR_INSIDE}/{name}"]
@@ -208,7 +223,7 @@ def worker_command(
         args += ["--ro-bind", str(context_path), str(inside)]
     if host_files is not None:
         args += ["--ro-bind", str(host_files), HOST_FILES_INSIDE]
-    args += ["--chdir", "/tmp", "--", *python, f"{WORKER_DIR_INSIDE}/worker.py"]
+    args += ["--chdir", "/tmp", "--", *python(), f"{WORKER_DIR_INSIDE}/worker.py"]
     return args, inside
 
 
@@ -216,11 +231,11 @@ def child_command(mode: str, script: Path, args: list[str]) -> list[str]:
     """The argv that runs one of rlmx's own scripts (``confined_child.py``) in ``mode``
     (``bwrap`` or ``process``): under bwrap with rlmx's package folder visible, read-only,
     at its own path, and nothing of the host's files but the runtime."""
-    python = [_python(), "-E", "-s", "-B", str(script), *args]
+    command = [*python(), str(script), *args]
     if mode == "process":
-        return python
+        return command
     package = _read_only_at_own_path(str(script.resolve().parent))
-    return [*_bwrap_prefix(), *package, "--chdir", "/tmp", "--", *python]
+    return [*_bwrap_prefix(), *package, "--chdir", "/tmp", "--", *command]
 
 
 def worker_env(home: str) -> dict[str, str]:

@@ -24,19 +24,16 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import SandboxError
-from . import frames, isolation, scratch, wire, worker
-from .confine import Jail
+from . import frames, isolation, scratch, wire
+from .channel import Channel, WorkerDied
+from .container import ContainerLauncher
 from .context import PreparedContext
 from .functions import FunctionSpec
+from .launchers import ProcessLauncher, ThreadLauncher, Worker, WorkerLauncher
 
 CallHandler = Callable[[str, dict[str, Any]], Awaitable[Any]]  # (function name, arguments)
 STARTUP_TIMEOUT = 60.0
-SEND_TIMEOUT = 10.0  # a worker that does not read its pipe for this long is broken
 MAX_SHARED = 256  # files shared with the worker (frames) kept at once
-
-
-class WorkerDied(SandboxError):
-    """The worker process ended while the host was waiting for it."""
 
 
 @dataclass(frozen=True)
@@ -63,52 +60,17 @@ class CellResult:
     worker_restarted: bool = False
 
 
-class _Channel:
-    """Frame-level async I/O over a pair of pipe streams."""
-
-    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self.reader = reader
-        self.writer = writer
-
-    async def send(self, message: dict[str, Any] | bytes) -> None:
-        """Write one frame; WorkerDied when the pipe is gone or not read for SEND_TIMEOUT."""
-        data = message if isinstance(message, bytes) else wire.encode_frame(message)
-        try:
-            self.writer.write(data)
-            async with asyncio.timeout(SEND_TIMEOUT):  # (wait_for may swallow a cancel)
-                await self.writer.drain()
-        except (OSError, RuntimeError, TimeoutError) as exc:
-            raise WorkerDied(f"cannot write to the worker ({type(exc).__name__})") from exc
-
-    def buffered(self) -> int:
-        """Bytes written but not yet taken by the worker."""
-        return self.writer.transport.get_write_buffer_size()
-
-    async def recv(self, max_bytes: int) -> dict[str, Any]:
-        """One frame; WireError (a protocol violation) for one past ``max_bytes``."""
-        try:
-            header = await self.reader.readexactly(wire.HEADER.size)
-            body = await self.reader.readexactly(wire.frame_length(header, max_bytes))
-        except (asyncio.IncompleteReadError, ConnectionError) as exc:
-            raise WorkerDied("worker closed its pipe") from exc
-        return wire.decode_body(body)
-
-    def close(self) -> None:
-        with contextlib.suppress(Exception):
-            self.writer.close()
-
-
-async def _drain_to_eof(process: asyncio.subprocess.Process) -> None:
-    """Read a dead worker's pipes to EOF so asyncio closes its transport now, while the
-    event loop is still running (otherwise it is closed at garbage collection, with a warning)."""
-    for stream in (process.stdout, process.stderr):
-        if stream is not None:
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(stream.read(), 1.0)
+def launcher(mode: str) -> WorkerLauncher:
+    """The launcher of a resolved sandbox mode (``isolation.resolve_mode``)."""
+    if mode == "none":
+        return ThreadLauncher()
+    if mode == "container":
+        return ContainerLauncher()
+    return ProcessLauncher(mode)
 
 
 class Sandbox:
-    """A persistent REPL worker in one of the modes ``bwrap``, ``process`` or ``none``."""
+    """A persistent REPL worker, started by the launcher of its mode (``launchers.py``)."""
 
     def __init__(
         self,
@@ -117,6 +79,7 @@ class Sandbox:
         interrupt_grace: float = 2.0,
     ) -> None:
         self.mode = isolation.resolve_mode(mode)
+        self.launcher = launcher(self.mode)
         self.limits = limits or isolation.Limits()
         self.interrupt_grace = interrupt_grace
         self.context: PreparedContext | None = None
@@ -125,9 +88,8 @@ class Sandbox:
         self.restarts = 0
         self.load_seconds = 0.0
         self.startup_seconds = 0.0
-        self._process: asyncio.subprocess.Process | None = None
-        self._jail: Jail | None = None
-        self._channel: _Channel | None = None
+        self._worker: Worker | None = None
+        self._channel: Channel | None = None
         self._pump_task: asyncio.Task[None] | None = None
         self._rpc_tasks: dict[int, asyncio.Task[None]] = {}
         self._pending: dict[str, asyncio.Future[dict[str, Any]]] = {}
@@ -137,7 +99,6 @@ class Sandbox:
         self._wait_since = 0.0
         self._wait_seconds = 0.0
         self._next_id = 0
-        self._workdir: Path | None = None
         self._defined: dict[str, tuple[Path | None, str]] = {}  # name -> (file, kind)
         self._host_files_dir: Path | None = None
         self._staged = 0
@@ -164,17 +125,17 @@ class Sandbox:
 
     async def _spawn(self) -> None:
         assert self.context is not None
-        context_path = self.context.path
-        if self.mode == "none":
-            self._channel = await self._spawn_thread()
-        else:
-            context_path = await self._spawn_process()
+        limits = self._worker_limits()
+        self._worker = await self.launcher.launch(
+            self.context.path, limits, self.limits.tmp_mb, self._host_files()
+        )
+        self._channel = self._worker.channel
         self._violation = None
         ready = self._expect("ready")
         self._pump_task = asyncio.create_task(self._pump())
-        limits = self._worker_limits()
-        if self._jail is not None and self._jail.uid is not None:
-            limits["uid"] = self._jail.uid
+        if self._worker.uid is not None:
+            limits["uid"] = self._worker.uid
+        context_path = self._worker.context_path
         try:
             await self._channel.send(
                 {
@@ -191,7 +152,7 @@ class Sandbox:
             async with asyncio.timeout(STARTUP_TIMEOUT):
                 message = await ready
         except (WorkerDied, TimeoutError) as exc:
-            why = await self._startup_stderr() or str(exc) or type(exc).__name__
+            why = await self._worker.startup_error() or str(exc) or type(exc).__name__
             await self._kill()
             raise SandboxError(f"the {self.mode} sandbox worker failed to start: {why}") from exc
         if message.get("error"):
@@ -203,57 +164,6 @@ class Sandbox:
         assert self.context is not None
         size = self.context.path.stat().st_size if self.context.path else 0
         return self.limits.for_worker(size)
-
-    async def _spawn_process(self) -> Path | None:
-        assert self.context is not None
-        limits = self._worker_limits()
-        self._jail = Jail(limits["memory_bytes"], limits["processes"])
-        self._workdir = scratch.folder("worker")
-        if self._jail.uid is not None:
-            os.chown(self._workdir, self._jail.uid, self._jail.uid)
-        argv, context_inside = isolation.worker_command(
-            self.mode, self.context.path, self.limits.tmp_mb, self._host_files()
-        )
-        home = "/tmp" if self.mode == "bwrap" else str(self._workdir)
-        self._process = await asyncio.create_subprocess_exec(
-            *self._jail.launch_prefix(),
-            *argv,
-            stdin=asyncio.subprocess.PIPE,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,  # bwrap's or Python's own start-up errors
-            cwd=self._workdir,
-            env=isolation.worker_env(home),
-            start_new_session=True,
-            limit=1 << 20,
-        )
-        assert self._process.stdout is not None and self._process.stdin is not None
-        self._channel = _Channel(self._process.stdout, self._process.stdin)
-        return context_inside
-
-    async def _startup_stderr(self) -> str:
-        """What the worker process (or bwrap) said on stderr before it died, if anything."""
-        if self._process is None or self._process.stderr is None:
-            return ""
-        try:
-            data = await asyncio.wait_for(self._process.stderr.read(4096), 2.0)
-        except (TimeoutError, OSError):
-            return ""
-        return data.decode("utf-8", errors="replace").strip()
-
-    async def _spawn_thread(self) -> _Channel:
-        loop = asyncio.get_running_loop()
-        to_worker_r, to_worker_w = os.pipe()
-        from_worker_r, from_worker_w = os.pipe()
-        worker.run_in_thread(to_worker_r, from_worker_w)
-        reader = asyncio.StreamReader(limit=1 << 20)
-        await loop.connect_read_pipe(
-            lambda: asyncio.StreamReaderProtocol(reader), os.fdopen(from_worker_r, "rb", 0)
-        )
-        transport, protocol = await loop.connect_write_pipe(
-            asyncio.streams.FlowControlMixin, os.fdopen(to_worker_w, "wb", 0)
-        )
-        writer = asyncio.StreamWriter(transport, protocol, None, loop)
-        return _Channel(reader, writer)
 
     async def close(self) -> None:
         """Shut the worker down; safe to call more than once."""
@@ -338,11 +248,12 @@ class Sandbox:
 
     def _inside(self, path: Path) -> Path:
         """A file of the host-files folder as the worker sees it."""
-        return Path(isolation.HOST_FILES_INSIDE) / path.name if self.mode == "bwrap" else path
+        inside = self.launcher.host_files_inside
+        return Path(inside) / path.name if inside is not None else path
 
     def _defined_frame(self, name: str) -> dict[str, Any]:
         path, kind = self._defined[name]
-        if path is not None and self.mode == "bwrap":
+        if path is not None:
             path = self._inside(path)
         return {"name": name, "path": str(path) if path else None, "kind": kind}
 
@@ -358,28 +269,10 @@ class Sandbox:
             with contextlib.suppress(BaseException):
                 await self._pump_task
             self._pump_task = None
-        if self._channel is not None:
-            self._channel.close()
-            self._channel = None
-        self._kill_group()  # also when the worker itself already exited: its children
-        if self._jail is not None:  # every process it made, its cgroup, its files in /tmp
-            await asyncio.to_thread(self._jail.release)
-            self._jail = None
-        if self._process is not None:
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(self._process.wait(), 5.0)
-            await _drain_to_eof(self._process)
-            self._process = None
-        if self._workdir is not None:
-            shutil.rmtree(self._workdir, ignore_errors=True)
-            self._workdir = None
+        self._channel = None
+        if self._worker is not None:
+            await self._worker.stop()
         self._fail_pending(WorkerDied("worker stopped"))
-
-    def _kill_group(self) -> None:
-        """SIGKILL the worker's process group (its jail then catches what left the group)."""
-        if self._process is not None:
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(self._process.pid, signal.SIGKILL)
 
     async def restart(self) -> None:
         """Kill the worker and start a fresh one with the same context (variables are lost)."""
@@ -447,9 +340,9 @@ class Sandbox:
     def _broken(self, why: str) -> None:
         """The worker broke the protocol: kill it now; the cell (if any) restarts it."""
         self._violation = why
-        self._kill_group()
-        if self._channel is not None:
-            self._channel.close()
+        if self._worker is not None:
+            self._worker.kill_now()
+            self._worker.channel.close()
         self._fail_pending(WorkerDied(f"the worker broke the protocol: {why}"))
 
     async def _serve_rpc(self, message: dict[str, Any]) -> None:
@@ -562,11 +455,8 @@ class Sandbox:
 
     async def _restart_after(self, why: str, started: float, timed_out: bool = False) -> CellResult:
         code = None
-        if self._process is not None:
-            if not timed_out:  # let the dead process be reaped so its status is known
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._process.wait(), 1.0)
-            code = self._process.returncode
+        if self._worker is not None:  # a dead process is reaped so its status is known
+            code = await self._worker.exit_status(0.0 if timed_out else 1.0)
         detail = f" (exit status {code})" if code not in (None, 0, -signal.SIGKILL) else ""
         await self.restart()
         return CellResult(

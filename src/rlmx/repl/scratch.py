@@ -61,7 +61,8 @@ def _owner(name: str) -> int | None:
     return int(match.group(1)) if match else None
 
 
-def _dead_owner(name: str) -> bool:
+def dead_owner(name: str) -> bool:
+    """The name is an rlmx folder, cgroup or container of a process that is gone."""
     pid = _owner(name)
     return pid is not None and pid != os.getpid() and not alive(pid)
 
@@ -76,11 +77,11 @@ def sweep() -> Swept:
     files that worker uids no live process uses left in the shared temp folders."""
     swept = Swept()
     for cgroup in confine.rlmx_cgroups():
-        if _dead_owner(cgroup.name) and confine.remove_cgroup(cgroup):
+        if dead_owner(cgroup.name) and confine.remove_cgroup(cgroup):
             swept.cgroups.append(str(cgroup))
     with contextlib.suppress(OSError):
         for entry in os.scandir(tempfile.gettempdir()):
-            if entry.is_dir(follow_symlinks=False) and _dead_owner(entry.name):
+            if entry.is_dir(follow_symlinks=False) and dead_owner(entry.name):
                 shutil.rmtree(entry.path, ignore_errors=True)
                 swept.folders.append(entry.path)
     swept.uid_files = confine.remove_orphaned_uid_files(keep=_live_owner)

@@ -1,0 +1,125 @@
+"""``RunConfig``: every setting of a run, in one frozen object built in one place.
+
+What the operator decides (Python arguments, CLI flags, server settings, the environment)
+becomes one ``RunConfig`` through ``RunConfig.build``, which fills defaults from the
+environment (``$RLMX_ROOT``, ``$OTEL_EXPORTER_OTLP_ENDPOINT``), resolves the sandbox mode
+and checks every value. ``RLM`` holds one; the CLI, the server, the MCP server, ``rlmx
+batch`` and the evaluation harness build theirs with ``build`` too, so a setting added
+here reaches each of them (``tests/test_config.py`` checks each surface names each one).
+Settings that belong together sit together: a worker's limits and its cell time limits in
+``Limits``; the budget of a run tree in ``Budget``; how a video is explored in
+``VideoOptions``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+from .budget import Budget
+from .lm.base import LM
+from .lm.specs import default_root_spec, validate_spec
+from .policy import Policy, check_policy
+from .repl.isolation import Limits, resolve_mode
+from .telemetry import Telemetry
+from .video.options import VideoOptions
+
+Model = str | LM
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """The settings of a run and of every run of its tree.
+
+    Models: ``root`` (a spec such as ``"openai:gpt-5-mini"`` or an LM; default
+    ``$RLMX_ROOT``, else the embedded ``local:qwen2.5-coder-1.5b``), ``sub`` (for
+    ``llm_query`` and child roots; default the root), ``models`` (names model code may pick,
+    ``{"fast": "openai:gpt-5-nano"}``; any other name is refused), ``policy`` (``"paper"``,
+    ``"compact"``, ``"auto"`` or a ``Policy``), ``sub_calls`` (False: the paper's ablation
+    without sub-calls), ``root_max_tokens`` / ``sub_max_tokens`` (reply caps; None: the
+    policy's).
+
+    The loop: ``max_depth`` (1: sub-calls are plain LM calls; 2: ``rlm_query`` starts child
+    RLMs), ``max_iterations`` (root turns before a last answer is asked for),
+    ``schema_retries`` (how often a typed answer that does not validate is sent back),
+    ``max_output_chars`` (cell output the model reads; None: the policy's).
+
+    Resources: ``sandbox`` (``auto``, ``bwrap``, ``container``, ``process``, ``none``),
+    ``limits`` (each worker's memory, processes, files, frames, and each cell's compute
+    and wall seconds), ``concurrency`` (LM calls in flight across the tree), ``budget``
+    (calls, tokens, USD, seconds of the tree).
+
+    Contexts and output: ``video`` (how a video context is explored), ``trajectory`` (a
+    JSONL file, or a folder for ``<run_id>.jsonl``), ``telemetry`` (OpenTelemetry export;
+    None: off unless ``$OTEL_EXPORTER_OTLP_ENDPOINT`` is set).
+    """
+
+    root: Model
+    sub: Model
+    models: Mapping[str, Model] = field(default_factory=lambda: MappingProxyType({}))
+    policy: str | Policy = "auto"
+    sub_calls: bool = True
+    root_max_tokens: int | None = None
+    sub_max_tokens: int | None = None
+    max_depth: int = 1
+    max_iterations: int = 20
+    schema_retries: int = 3
+    max_output_chars: int | None = None
+    sandbox: str = "auto"
+    limits: Limits = field(default_factory=Limits)
+    concurrency: int = 8
+    budget: Budget = field(default_factory=Budget)
+    video: VideoOptions = field(default_factory=VideoOptions)
+    trajectory: Path | None = None
+    telemetry: Telemetry | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("max_depth", "max_iterations", "concurrency"):
+            _positive(name, getattr(self, name))
+        for name in ("root_max_tokens", "sub_max_tokens"):
+            if getattr(self, name) is not None:
+                _positive(name, getattr(self, name))
+        if self.max_output_chars is not None and self.max_output_chars < 100:
+            raise ValueError("max_output_chars must be at least 100")
+        if self.schema_retries < 0:
+            raise ValueError(f"schema_retries must be >= 0, got {self.schema_retries}")
+        for model in (self.root, self.sub, self.video.vision, *self.models.values()):
+            if isinstance(model, str):
+                validate_spec(model)
+        check_policy(self.policy)
+
+    @classmethod
+    def build(cls, **settings: Any) -> RunConfig:
+        """A config from the operator's ``settings`` (any field; None or absent: the
+        default): the root from ``$RLMX_ROOT`` when not given, the sub from the root, the
+        sandbox mode resolved (``auto`` becomes what works here), telemetry from its
+        setting or the environment. ValueError or a ConfigError for a bad value."""
+        unknown = set(settings) - set(SETTINGS)
+        if unknown:
+            raise TypeError(f"unknown settings: {', '.join(sorted(unknown))}")
+        given = {name: value for name, value in settings.items() if value is not None}
+        root = given.pop("root", None) or default_root_spec()
+        given.setdefault("sub", root)
+        given["models"] = MappingProxyType(dict(given.get("models", {})))
+        given["sandbox"] = resolve_mode(given.get("sandbox", "auto"))
+        given["telemetry"] = Telemetry.resolve(settings.get("telemetry"))
+        if "trajectory" in given:
+            given["trajectory"] = Path(given["trajectory"])
+        return cls(root=root, **given)
+
+    def with_settings(self, **settings: Any) -> RunConfig:
+        """This config with some settings changed (checked like the rest)."""
+        if "sandbox" in settings:
+            settings["sandbox"] = resolve_mode(settings["sandbox"])
+        return replace(self, **settings)
+
+
+SETTINGS: tuple[str, ...] = tuple(f.name for f in fields(RunConfig))
+
+
+def _positive(name: str, value: float) -> None:
+    if value <= 0:
+        raise ValueError(f"{name} must be positive, got {value}")
