@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from rlmx import RLM
+from rlmx import RLM, Limits
 from rlmx.eval.sniah import NeedleTask, essays, make_task
 from rlmx.lm.local import LocalLM
 
@@ -68,7 +68,7 @@ def run_base(lm: LocalLM, task: NeedleTask) -> dict[str, Any]:
 
 
 def run_rlm(lm: LocalLM, task: NeedleTask, sub_calls: bool) -> dict[str, Any]:
-    rlm = RLM(lm, lm, max_iterations=8, sub_calls=sub_calls, cell_timeout=60,
+    rlm = RLM(lm, lm, max_iterations=8, sub_calls=sub_calls, limits=Limits(cell_seconds=60),
               trajectory=OUT.parent / "trajectories")  # fmt: skip
     started = time.perf_counter()
     result = rlm.completion(task.context, task.query)

@@ -15,7 +15,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from rlmx import batch
+from rlmx import RunConfig, batch
 from rlmx.jobs import LocalRunner, Runner
 from rlmx.ray_runner import RayRunner
 
@@ -38,7 +38,9 @@ def files(folder: Path) -> tuple[Path, str]:
 def timed(runner: Runner, jobs: Path, spec: str, out: Path) -> tuple[float, set]:
     out.unlink(missing_ok=True)
     started = time.perf_counter()
-    rows = asyncio.run(batch.run(jobs, out, root=spec, runner=runner, sandbox="process"))
+    rows = asyncio.run(
+        batch.run(jobs, out, config=RunConfig.build(root=spec, sandbox="process"), runner=runner)
+    )
     seconds = time.perf_counter() - started
     return seconds, {(row["id"], row["status"], row["answer"]) for row in rows}
 

@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from rlmx import batch
+from rlmx import RunConfig, batch
 
 from conftest import repl
 
@@ -31,7 +31,9 @@ def test_rows_per_job_bad_jobs_recorded_and_a_rerun_resumes(tmp_path: Path, repl
         json.dumps({"id": "d", "query": "len?", "context": "x", "root": "replay:/nope.json"}),
     ])  # fmt: skip
     out = tmp_path / "rows.jsonl"
-    rows = asyncio.run(batch.run(path, out, root=spec, sandbox="process", concurrency=2))
+    rows = asyncio.run(
+        batch.run(path, out, config=RunConfig.build(root=spec, sandbox="process"), parallel=2)
+    )
     by_id = {row["id"]: row for row in rows}
     assert sorted(by_id) == ["a", "b", "c", "d", "line-4", "line-5"]
     assert (by_id["a"]["answer"], by_id["a"]["status"]) == ("3", "final")
@@ -40,7 +42,10 @@ def test_rows_per_job_bad_jobs_recorded_and_a_rerun_resumes(tmp_path: Path, repl
     assert by_id["line-4"]["error"].startswith("ConfigError: not JSON")
     assert by_id["line-5"]["error"] == "ConfigError: the id 'a' is used twice"
     assert "replay file not found" in by_id["d"]["error"] and by_id["d"]["status"] == "error"
-    assert asyncio.run(batch.run(path, out, root=spec, sandbox="process")) == []  # resumed
+    assert (
+        asyncio.run(batch.run(path, out, config=RunConfig.build(root=spec, sandbox="process")))
+        == []
+    )  # resumed
     assert len(out.read_text().splitlines()) == 6
 
 
@@ -50,7 +55,7 @@ def test_rlmx_batch_cli(tmp_path: Path, replay) -> None:
                                 for i in range(3)])  # fmt: skip
     out = tmp_path / "rows.jsonl"
     command = [sys.executable, "-m", "rlmx.cli", "batch", str(path), "--out", str(out),
-               "--root", spec, "--sandbox", "process", "--concurrency", "2"]  # fmt: skip
+               "--root", spec, "--sandbox", "process", "--parallel", "2"]  # fmt: skip
     done = subprocess.run(command, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == f"3 new rows in {out}: 3 final"
@@ -75,12 +80,16 @@ def test_failed_rows_are_run_again_and_replaced_with_retry_failed(tmp_path: Path
                     "root": "replay:/gone.json"}),
     ])  # fmt: skip
     out = tmp_path / "rows.jsonl"
-    first = asyncio.run(batch.run(path, out, root=good, sandbox="process"))
+    first = asyncio.run(batch.run(path, out, config=RunConfig.build(root=good, sandbox="process")))
     assert sorted(row["status"] for row in first) == ["error", "final"]
     assert batch.pending(path, out) == 0 and batch.pending(path, out, retry_failed=True) == 1
     fixed = path.read_text().replace("replay:/gone.json", good)
     path.write_text(fixed)  # what made the job fail is fixed
-    again = asyncio.run(batch.run(path, out, root=good, sandbox="process", retry_failed=True))
+    again = asyncio.run(
+        batch.run(
+            path, out, config=RunConfig.build(root=good, sandbox="process"), retry_failed=True
+        )
+    )
     assert [(row["id"], row["answer"]) for row in again] == [("flaky", "LATER")]
     rows = [json.loads(line) for line in out.read_text().splitlines()]
     assert sorted((row["id"], row["status"]) for row in rows) == [("flaky", "final"),

@@ -163,6 +163,7 @@ def test_session_contexts_are_cited_by_their_variable(replay) -> None:
 def test_cli_json_openai_endpoint_and_mcp_carry_citations(tmp_path: Path, replay) -> None:
     import openai
 
+    from rlmx import RunConfig
     from rlmx.server.app import ServerSettings, serve_in_thread
 
     doc = tmp_path / "doc.txt"
@@ -178,7 +179,7 @@ def test_cli_json_openai_endpoint_and_mcp_carry_citations(tmp_path: Path, replay
         [sys.executable, "-m", "rlmx.cli", "ask", str(doc), "-q", "code?", "--root", spec],
         capture_output=True, text=True, timeout=120)  # fmt: skip
     assert f'[1] "The code is 4417." ({doc}, line 2)' in human.stdout, human.stdout
-    settings = ServerSettings(data_dir=tmp_path / "data", root=spec)
+    settings = ServerSettings(data_dir=tmp_path / "data", run=RunConfig.build(root=spec))
     with serve_in_thread(settings) as url:
         client = openai.OpenAI(base_url=f"{url}/v1", api_key="unused", max_retries=0)
         reply = client.chat.completions.create(

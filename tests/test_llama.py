@@ -91,7 +91,7 @@ def test_local_bad_specs(tmp_path: Path) -> None:
 
 def test_rlm_runs_on_embedded_model(smol_path: Path) -> None:
     rlm = RLM(f"local:{SMOL}?max_tokens=96", max_iterations=2)
-    assert choose_policy(rlm.policy, LocalLM(SMOL)).name == "compact"  # it prefers compact
+    assert choose_policy(rlm.config.policy, LocalLM(SMOL)).name == "compact"  # it prefers compact
     result = rlm.completion("The code is 4417.", "What is the code?")
     assert result.status in ("final", "max_iterations") and result.usage.root.calls >= 2
     assert result.usage.by_model[f"local:{SMOL}?max_tokens=96"].input_tokens > 0

@@ -8,6 +8,7 @@ import httpx
 import openai
 import pytest
 
+from rlmx import RunConfig
 from rlmx.server.app import ServerSettings, serve_in_thread
 
 from conftest import repl
@@ -24,7 +25,7 @@ def served(tmp_path: Path, replay):
             "sub": {"shout": "HELLO THERE"},
         }
     )
-    settings = ServerSettings(data_dir=tmp_path / "data", root=spec)
+    settings = ServerSettings(data_dir=tmp_path / "data", run=RunConfig.build(root=spec))
     with serve_in_thread(settings) as url:
         client = openai.OpenAI(base_url=f"{url}/v1", api_key="unused", max_retries=0)
         yield client, url

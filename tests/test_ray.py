@@ -28,7 +28,7 @@ os.environ["RAY_AUTH_MODE"] = "token"
 os.environ["RAY_AUTH_TOKEN"] = secrets.token_hex(32)
 import ray
 
-from rlmx import batch
+from rlmx import RunConfig, batch
 from rlmx.eval.runner import generate, run_eval
 from rlmx.jobs import LocalRunner
 from rlmx.lm.replay import ReplayLM
@@ -146,8 +146,8 @@ def test_a_killed_ray_worker_is_retried(ray_address: str, replay, tmp_path: Path
 
     async def kill_one_then_finish() -> list[dict]:
         running = asyncio.ensure_future(batch.run(
-            jobs_file(tmp_path, 2), out, root=spec, runner=RayRunner(ray_address),
-            sandbox="process",
+            jobs_file(tmp_path, 2), out, config=RunConfig.build(root=spec, sandbox="process"),
+            runner=RayRunner(ray_address),
         ))  # fmt: skip
         victim = (await asyncio.to_thread(wait_for_tasks, 1))[0]
         await asyncio.sleep(1)  # inside the job's RLM: its sub-call is waiting

@@ -99,10 +99,11 @@ def test_the_grammar_bounds_lists_and_strings_the_schema_leaves_open() -> None:
 def test_openai_response_format_and_mcp_schema(tmp_path, replay) -> None:
     import openai
 
+    from rlmx import RunConfig
     from rlmx.server.app import ServerSettings, serve_in_thread
 
     spec = replay([repl("FINAL({'name': 'Ada', 'age': 36})")])
-    settings = ServerSettings(data_dir=tmp_path / "data", root=spec)
+    settings = ServerSettings(data_dir=tmp_path / "data", run=RunConfig.build(root=spec))
     schema = Person.model_json_schema()
     with serve_in_thread(settings) as url:
         client = openai.OpenAI(base_url=f"{url}/v1", api_key="unused", max_retries=0)

@@ -1,6 +1,7 @@
 """rlmx: Recursive Language Models — long contexts as variables in a sandboxed Python REPL."""
 
 from .budget import Budget, BudgetExhausted
+from .config import RunConfig
 from .lm.base import LM, LMError, LMResponse, Usage
 from .repl.isolation import Limits
 from .result import Result, UsageReport
@@ -18,6 +19,7 @@ __all__ = [
     "LMResponse",
     "Limits",
     "Result",
+    "RunConfig",
     "Session",
     "Usage",
     "UsageReport",

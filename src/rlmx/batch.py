@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from .config import RunConfig
 from .errors import ConfigError
 from .jobs import LocalRunner, Runner, plan, run_jobs
 from .rlm import RLM
@@ -80,27 +81,25 @@ async def run(
     jobs_file: Path,
     out: Path,
     *,
-    root: str | None = None,
-    sub: str | None = None,
-    concurrency: int = 1,
+    config: RunConfig | None = None,
+    parallel: int = 1,
     runner: Runner | None = None,
-    sandbox: str = "auto",
-    max_iterations: int = 20,
     progress: Callable[[dict[str, Any]], None] | None = None,
     retry_failed: bool = False,
 ) -> list[dict[str, Any]]:
     """Run every job of ``jobs_file`` without a row in ``out`` yet (with ``retry_failed``,
     also those whose row says error: their rows are replaced); the new rows.
 
-    ``runner`` says where jobs run (default: ``concurrency`` at once in this process;
-    ``ray_runner.RayRunner`` on a Ray cluster)."""
+    ``config`` holds the settings of every run (default: the environment's); a job may
+    name its own root, sub and max_iterations. ``runner`` says where jobs run (default:
+    ``parallel`` at once in this process; ``ray_runner.RayRunner`` on a Ray cluster)."""
     jobs = read_jobs(jobs_file)
+    base = config or RunConfig.build()
 
     async def work(job: BatchJob) -> dict[str, Any]:
         if job.problem is not None:
             raise ConfigError(job.problem)
-        rlm = RLM(job.root or root, job.sub or sub, sandbox=sandbox,
-                  max_iterations=job.max_iterations or max_iterations)  # fmt: skip
+        rlm = RLM(config=_job_config(base, job))
         result = await rlm.acompletion(job.context, job.query)
         return {"id": job.id, "answer": result.answer, "status": result.status,
                 "usage": result.usage.to_dict(), "cost_usd": result.cost_usd,
@@ -112,8 +111,17 @@ async def run(
                 "seconds": 0.0, "error": f"{type(exc).__name__}: {exc}"}  # fmt: skip
 
     return await run_jobs(jobs, _job_id, _row_id, work, failed, out,
-                          runner or LocalRunner(concurrency), progress,
+                          runner or LocalRunner(parallel), progress,
                           _failed_row if retry_failed else None)  # fmt: skip
+
+
+def _job_config(base: RunConfig, job: BatchJob) -> RunConfig:
+    """A job's settings: the batch's, with the job's own models and turns (a root named
+    alone is its own sub). The jobs file is the operator's: any model spec is taken."""
+    root = job.root or base.root
+    sub = job.sub or (job.root if job.root else base.sub)
+    turns = job.max_iterations or base.max_iterations
+    return replace(base, root=root, sub=sub, max_iterations=turns)
 
 
 def pending(jobs_file: Path, out: Path, retry_failed: bool = False) -> int:

@@ -16,11 +16,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
-from types import MappingProxyType
 from typing import Any
 
 from .budget import Budget
 from .lm.base import LM
+from .lm.choice import ModelTable
 from .lm.specs import default_root_spec, validate_spec
 from .policy import Policy, check_policy
 from .repl.isolation import Limits, resolve_mode
@@ -59,7 +59,7 @@ class RunConfig:
 
     root: Model
     sub: Model
-    models: Mapping[str, Model] = field(default_factory=lambda: MappingProxyType({}))
+    models: Mapping[str, Model] = field(default_factory=dict)
     policy: str | Policy = "auto"
     sub_calls: bool = True
     root_max_tokens: int | None = None
@@ -103,21 +103,59 @@ class RunConfig:
         given = {name: value for name, value in settings.items() if value is not None}
         root = given.pop("root", None) or default_root_spec()
         given.setdefault("sub", root)
-        given["models"] = MappingProxyType(dict(given.get("models", {})))
+        given["models"] = dict(given.get("models", {}))
         given["sandbox"] = resolve_mode(given.get("sandbox", "auto"))
         given["telemetry"] = Telemetry.resolve(settings.get("telemetry"))
         if "trajectory" in given:
             given["trajectory"] = Path(given["trajectory"])
         return cls(root=root, **given)
 
-    def with_settings(self, **settings: Any) -> RunConfig:
-        """This config with some settings changed (checked like the rest)."""
-        if "sandbox" in settings:
-            settings["sandbox"] = resolve_mode(settings["sandbox"])
-        return replace(self, **settings)
+    def model_table(self, *more: Model, allow_prefixes: tuple[str, ...] = ()) -> ModelTable:
+        """The models a client or model code may name: the aliases, the root and the sub
+        by their spec text, and ``more``."""
+        return ModelTable(
+            self.models, allowed=[self.root, self.sub, *more], allow_prefixes=allow_prefixes
+        )
+
+    def for_client(
+        self,
+        table: ModelTable,
+        root: str | None = None,
+        sub: str | None = None,
+        max_depth: int | None = None,
+        max_iterations: int | None = None,
+        max_usd: float | None = None,
+        max_seconds: float | None = None,
+    ) -> RunConfig:
+        """This config with what an untrusted client (an HTTP request, an MCP tool call)
+        may choose: models only from ``table`` (ModelNotAllowed for any other; a root
+        named alone is its own sub), depth and turns, and budget limits that can only be
+        lowered."""
+        picked_root = table.pick(root, "root model") if root else self.root
+        default_sub = picked_root if root else self.sub
+        picked_sub = table.pick(sub, "sub model") if sub else default_sub
+        budget = replace(
+            self.budget,
+            max_usd=_least(max_usd, self.budget.max_usd),
+            max_seconds=_least(max_seconds, self.budget.max_seconds),
+        )
+        return replace(
+            self,
+            root=picked_root,
+            sub=picked_sub,
+            max_depth=max_depth or self.max_depth,
+            max_iterations=max_iterations or self.max_iterations,
+            budget=budget,
+        )
 
 
 SETTINGS: tuple[str, ...] = tuple(f.name for f in fields(RunConfig))
+
+
+def _least(*limits: float | None) -> float | None:
+    """The lowest of the limits given (None: no limit)."""
+    given = [limit for limit in limits if limit is not None]
+    return min(given) if given else None
 
 
 def _positive(name: str, value: float) -> None:

@@ -103,7 +103,7 @@ class HostCalls:
         text, usage, name, queued = "", Usage(), (model or "")[:100], 0.0
         error = run.policy.refuse_sub_call(run.notes, prompt)
         try:
-            chosen = self.cfg.models.pick(model) if model is not None else self.cfg.sub
+            chosen = run.tree.models.pick(model) if model is not None else self.cfg.sub
             lm = run.tree.gateway.lm(chosen, "sub")
             name = lm.name
             if error is None:

@@ -18,6 +18,7 @@ from typing import Any
 
 from .answers import AnswerSchema
 from .budget import Budget, Ledger
+from .config import RunConfig
 from .environment import Environment
 from .events import (
     CallbackSink,
@@ -30,16 +31,11 @@ from .events import (
 from .gateway import Gateway
 from .host_calls import HostCalls
 from .lm.base import LM, LMError
-from .lm.choice import ModelTable
-from .lm.specs import default_root_spec, validate_spec
-from .policy import Policy, check_policy, choose_policy
-from .repl.isolation import Limits, resolve_mode
+from .policy import choose_policy
 from .repl.sandbox import SandboxError
 from .result import Result, Status, UsageReport
 from .session import Session
-from .telemetry import Telemetry
 from .turns import Turns
-from .video.options import VideoOptions
 from .workspace import Workspace
 
 
@@ -50,37 +46,11 @@ class RLM:
         root: model spec (e.g. ``"openai:gpt-5-mini"``) or an LM object for the root.
             Defaults to ``$RLMX_ROOT``, else the embedded ``local:qwen2.5-coder-1.5b``.
         sub: model for ``llm_query`` and for the roots of child RLMs; defaults to ``root``.
-        max_depth: 1 = sub-calls are plain LM calls; 2 = ``rlm_query`` starts child RLMs.
-        max_iterations: root turns before the model is asked for a last answer.
-        sandbox: ``auto`` (bwrap when available, else process), ``bwrap``, ``process``
-            or ``none`` (in-process, unsafe, for debugging).
-        budget: limits on calls, tokens, USD and seconds for the whole run tree.
-        cell_timeout: seconds of computation one cell may take (time spent waiting for
-            sub-calls does not count) before it is interrupted.
-        max_output_chars: cell output shown to the model, head and tail kept (default: the
-            policy's, 20,000 for the paper's and 4,000 for the compact one).
-        concurrency: most LM calls in flight at once across the run tree.
+        config: every setting at once (``RunConfig``); or give them as keywords:
+        **settings: any other field of ``RunConfig`` (``max_depth``, ``max_iterations``,
+            ``sandbox``, ``limits``, ``budget``, ``policy``, ``models``, ``video``,
+            ``trajectory``, ``telemetry`` ...), checked by ``RunConfig.build``.
         on_event: called with every event (plain or async function).
-        trajectory: JSONL file, or a directory for ``<run_id>.jsonl`` files.
-        limits: resource limits of each sandbox worker.
-        policy: what a prompt style decides (see ``policy.py``): ``"paper"``,
-            ``"compact"`` (few-shot, for small models; replies are held to one cell or one
-            FINAL line by a grammar where the backend supports it), ``"auto"`` (compact
-            for a root LM that declares ``prefers_compact``, as the embedded models do;
-            paper otherwise) or a ``Policy`` object.
-        sub_calls: False disables llm_query / llm_query_batched / rlm_query (the paper's
-            "RLM without sub-calls" ablation); the model is told so.
-        video: how a video context (a Path to a video file) is explored: vision model,
-            segment length, OCR step, perception cache (see ``VideoOptions``).
-        schema_retries: how often an answer that does not match ``completion(...,
-            schema=)`` is sent back with its validation errors before it stands as is.
-        telemetry: OpenTelemetry export of every run tree as spans (see ``telemetry.py``):
-            an OTLP/HTTP endpoint URL, a ``Telemetry`` object, False (off), or None (on
-            only when ``OTEL_EXPORTER_OTLP_ENDPOINT`` is set).
-        models: named models that model code may pick, ``llm_query(p, model="fast")``
-            with ``models={"fast": "openai:gpt-5-nano"}``. Model code may name only these,
-            the sub model and the root (by their spec text); any other name is an
-            ``[rlmx error]`` string in the cell and is never read as a spec.
     """
 
     def __init__(
@@ -88,60 +58,15 @@ class RLM:
         root: str | LM | None = None,
         sub: str | LM | None = None,
         *,
-        max_depth: int = 1,
-        max_iterations: int = 20,
-        sandbox: str = "auto",
-        budget: Budget | None = None,
-        cell_timeout: float = 120.0,
-        max_output_chars: int | None = None,
-        concurrency: int = 8,
+        config: RunConfig | None = None,
         on_event: Any = None,
-        trajectory: str | Path | None = None,
-        limits: Limits | None = None,
-        policy: str | Policy = "auto",
-        root_max_tokens: int | None = None,
-        sub_max_tokens: int | None = None,
-        sub_calls: bool = True,
-        video: VideoOptions | None = None,
-        models: dict[str, str | LM] | None = None,
-        telemetry: str | bool | Telemetry | None = None,
-        schema_retries: int = 3,
+        **settings: Any,
     ) -> None:
-        root = root if root is not None else default_root_spec()
-        _check_positive(
-            max_depth=max_depth,
-            max_iterations=max_iterations,
-            concurrency=concurrency,
-            cell_timeout=cell_timeout,
-        )
-        if max_output_chars is not None and max_output_chars < 100:
-            raise ValueError("max_output_chars must be at least 100")
-        self.video = video or VideoOptions()
-        for model in (root, sub, self.video.vision, *(models or {}).values()):
-            if isinstance(model, str):
-                validate_spec(model)
-        check_policy(policy)
-        self.root = root
-        self.sub = sub if sub is not None else root
-        self.max_depth = max_depth
-        self.max_iterations = max_iterations
-        self.sandbox_mode = resolve_mode(sandbox)
-        self.budget = budget or Budget()
-        self.cell_timeout = cell_timeout
-        self.policy = policy  # each run chooses its own from its root LM (choose_policy)
-        self.max_output_chars = max_output_chars
-        self.concurrency = concurrency
+        if config is not None and (root is not None or sub is not None or settings):
+            raise TypeError("give RLM either config= or settings, not both")
+        self.config = config or RunConfig.build(root=root, sub=sub, **settings)
         self.on_event = on_event
-        self.trajectory = Path(trajectory) if trajectory is not None else None
-        self.limits = limits or Limits()
-        self.root_max_tokens = root_max_tokens
-        self.sub_max_tokens = sub_max_tokens
-        self.sub_calls = sub_calls
-        self.models = ModelTable(models, allowed=[self.sub, self.root])
-        self.telemetry = Telemetry.resolve(telemetry)
-        if schema_retries < 0:
-            raise ValueError(f"schema_retries must be >= 0, got {schema_retries}")
-        self.schema_retries = schema_retries
+        self.models = self.config.model_table()  # the names model code may pick
 
     def completion(self, context: Any, query: str, schema: Any = None) -> Result:
         """Answer ``query`` about ``context`` (blocking). With ``schema`` (a pydantic model,
@@ -200,11 +125,11 @@ class RLM:
             all_sinks.append(JSONLSink(trajectory))
         if self.on_event is not None:
             all_sinks.append(CallbackSink(self.on_event))
-        if self.telemetry is not None:
-            all_sinks.append(self.telemetry.sink())
+        if self.config.telemetry is not None:
+            all_sinks.append(self.config.telemetry.sink())
         tree = _Tree(self, Emitter(all_sinks), ledger)
         try:
-            root_lm = tree.gateway.lm(self.root, "root")
+            root_lm = tree.gateway.lm(self.config.root, "root")
             run = _Run(tree, root_lm, depth=0, parent_id=None, run_id=run_id, earlier=earlier,
                        schema=typed)  # fmt: skip
             result = await run.execute(context, query, workspace)
@@ -215,26 +140,22 @@ class RLM:
         return result
 
     def _trajectory_path(self, run_id: str) -> Path | None:
-        if self.trajectory is None:
+        trajectory = self.config.trajectory
+        if trajectory is None:
             return None
-        if self.trajectory.is_dir() or self.trajectory.suffix == "":
-            return self.trajectory / f"{run_id}.jsonl"
-        return self.trajectory
-
-
-def _check_positive(**values: float) -> None:
-    for name, value in values.items():
-        if value <= 0:
-            raise ValueError(f"{name} must be positive, got {value}")
+        if trajectory.is_dir() or trajectory.suffix == "":
+            return trajectory / f"{run_id}.jsonl"
+        return trajectory
 
 
 class _Tree:
     """State shared by every run of one completion: budget, LM gateway, event sinks."""
 
     def __init__(self, rlm: RLM, emitter: Emitter, ledger: Ledger | None = None) -> None:
-        self.cfg = rlm
-        self.ledger = ledger or Ledger(rlm.budget)
-        self.gateway = Gateway(self.ledger, rlm.concurrency)
+        self.cfg = rlm.config
+        self.models = rlm.models
+        self.ledger = ledger or Ledger(self.cfg.budget)
+        self.gateway = Gateway(self.ledger, self.cfg.concurrency)
         self.emitter = emitter
         self._child_slots: dict[int, asyncio.Semaphore] = {}
 

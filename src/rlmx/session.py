@@ -147,7 +147,7 @@ class Session:
         if self.closed:
             raise SessionClosed("the session is closed")
         if self.workspace is None:
-            workspace = Workspace(self.rlm)
+            workspace = Workspace(self.rlm.config)
             try:
                 await workspace.prepare(self.context, with_environment=True)
                 await workspace.define("history", [])
@@ -172,7 +172,7 @@ class Session:
             if self.closed:
                 raise SessionClosed("the session is closed")
             earlier = tuple((item["query"], item["answer"]) for item in self.history)
-            ledger = Ledger(budget or self.rlm.budget, parent=self.ledger)
+            ledger = Ledger(budget or self.rlm.config.budget, parent=self.ledger)
             result = await self.rlm.answer(
                 self.context,
                 query,

@@ -314,7 +314,7 @@ class Turns:
         run = self.run
         if not run.policy.profiles_data or run.environment is not None:
             return None
-        seconds = min(run.cfg.cell_timeout, PROFILE_SECONDS)
+        seconds = min(run.cfg.limits.cell_seconds, PROFILE_SECONDS)
         result = await self.sandbox.execute(PROFILE_CODE, seconds, PROFILE_CHARS)
         if result.error or not result.output.strip():
             return None
@@ -327,7 +327,7 @@ class Turns:
         await run.emit(CellStarted, cell=run.current_cell, code=code)
         try:
             output_cap = run.cfg.max_output_chars or run.policy.max_output_chars
-            result = await self.sandbox.execute(code, run.cfg.cell_timeout, output_cap)
+            result = await self.sandbox.execute(code, run.cfg.limits.cell_seconds, output_cap)
         finally:
             run.current_cell = None
         self.cells_run += 1

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from .citations import Source, context_sources
+from .config import RunConfig
 from .documents import read_document
 from .environment import Environment, open_environment
 from .repl import scratch
@@ -27,13 +28,13 @@ from .video.options import is_video
 class Workspace:
     """The environment, context and sandbox that one or more runs work in."""
 
-    def __init__(self, cfg: Any) -> None:
-        self.cfg = cfg  # the RLM: sandbox mode, limits, video options
+    def __init__(self, cfg: RunConfig) -> None:
+        self.cfg = cfg  # its sandbox mode, limits and video options are the workspace's
         scratch.sweep_once()  # what crashed hosts left, before this run adds its own
         self.workdir = scratch.folder("run")
         self.environment: Environment | None = None
         self.prepared: PreparedContext | None = None
-        self.sandbox = Sandbox(cfg.sandbox_mode, cfg.limits)
+        self.sandbox = Sandbox(cfg.sandbox, cfg.limits)
         self.added: dict[str, ContextMeta] = {}  # contexts a session added, by REPL name
         self.host: Any = None  # the HostCalls of the run being served now
 

@@ -21,6 +21,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from rlmx import RunConfig
 from rlmx.answers import AnswerSchema, client_schema
 from rlmx.choices import check_choices, choice_grammar
 from rlmx.citations import Source, locate
@@ -264,8 +265,8 @@ def test_the_document_cache_is_bounded(tmp_path: Path) -> None:
 @pytest.fixture
 def server(tmp_path: Path, replay) -> Iterator[tuple[httpx.Client, ServerSettings]]:
     root = replay([repl("FINAL('done')")] * 4)
-    settings = ServerSettings(data_dir=tmp_path / "data", data_root=tmp_path, root=root,
-                              max_runs=1, max_queued=1)  # fmt: skip
+    settings = ServerSettings(data_dir=tmp_path / "data", data_root=tmp_path,
+                              max_runs=1, max_queued=1, run=RunConfig.build(root=root))  # fmt: skip
     with serve_in_thread(settings) as url, httpx.Client(base_url=url, timeout=60) as client:
         yield client, settings
 
@@ -307,8 +308,8 @@ def test_event_fields_are_always_previewed() -> None:
 # -- 7. the queue sheds load -----------------------------------------------------------------
 def test_a_full_queue_is_refused_with_retry_after(tmp_path: Path, replay) -> None:
     slow = replay([repl("import time; time.sleep(4)"), repl("FINAL('slow')")])
-    settings = ServerSettings(data_dir=tmp_path / "data", data_root=tmp_path, root=slow,
-                              max_runs=1, max_queued=1)  # fmt: skip
+    settings = ServerSettings(data_dir=tmp_path / "data", data_root=tmp_path,
+                              max_runs=1, max_queued=1, run=RunConfig.build(root=slow))  # fmt: skip
     with serve_in_thread(settings) as url, httpx.Client(base_url=url, timeout=60) as client:
         first = client.post("/query", json={"query": "q", "context": "c"})
         second = client.post("/query", json={"query": "q", "context": "c"})
@@ -329,8 +330,9 @@ def test_a_full_queue_is_refused_with_retry_after(tmp_path: Path, replay) -> Non
 
 def test_a_client_holds_only_its_share_of_streams_and_sessions(tmp_path: Path, replay) -> None:
     slow = replay([repl("import time; time.sleep(3)"), repl("FINAL('slow')")] * 3)
-    settings = ServerSettings(data_dir=tmp_path / "data", data_root=tmp_path, root=slow,
-                              streams_per_client=2, sessions_per_client=1)  # fmt: skip
+    settings = ServerSettings(data_dir=tmp_path / "data", data_root=tmp_path,
+                              streams_per_client=2, sessions_per_client=1,
+                              run=RunConfig.build(root=slow))  # fmt: skip
     with serve_in_thread(settings) as url, httpx.Client(base_url=url, timeout=60) as client:
         run_id = client.post("/query", json={"query": "q", "context": "c"}).json()["run_id"]
         with client.stream("GET", f"/stream/{run_id}") as one, \
@@ -362,8 +364,8 @@ def test_a_client_holds_only_its_share_of_streams_and_sessions(tmp_path: Path, r
 
 def test_queued_contexts_wait_on_disk(tmp_path: Path, replay) -> None:
     root = replay([repl("import time; time.sleep(3)"), repl("FINAL(context[:12])")])
-    settings = ServerSettings(data_dir=tmp_path / "data", data_root=tmp_path, root=root,
-                              max_runs=1)  # fmt: skip
+    settings = ServerSettings(data_dir=tmp_path / "data", data_root=tmp_path,
+                              max_runs=1, run=RunConfig.build(root=root))  # fmt: skip
     with serve_in_thread(settings) as url, httpx.Client(base_url=url, timeout=60) as client:
         client.post("/query", json={"query": "q", "context": "c"})
         second = client.post("/query", json={"query": "q", "context": "queued text " * 1000})
@@ -392,7 +394,9 @@ def test_deleting_a_run_removes_its_document_cache_entries(tmp_path: Path, repla
                                                             monkeypatch) -> None:  # fmt: skip
     monkeypatch.setenv("RLMX_CACHE_DIR", str(tmp_path / "cache"))
     root = replay([repl("FINAL(context[:5])")])
-    settings = ServerSettings(data_dir=tmp_path / "data", data_root=tmp_path, root=root)
+    settings = ServerSettings(
+        data_dir=tmp_path / "data", data_root=tmp_path, run=RunConfig.build(root=root)
+    )
     page = b"<html><body><h1>Title</h1><p>unique words 7731</p></body></html>"
     with serve_in_thread(settings) as url, httpx.Client(base_url=url, timeout=60) as client:
         response = client.post("/query", data={"query": "q"}, files={"file": ("p.html", page)})
@@ -410,8 +414,8 @@ def test_deleting_a_run_removes_its_document_cache_entries(tmp_path: Path, repla
 
 
 def test_a_client_may_ask_for_less_time_never_more(tmp_path: Path, replay) -> None:
-    settings = ServerSettings(data_dir=tmp_path, root=replay([repl("FINAL('x')")]),
-                              max_run_seconds=30)  # fmt: skip
+    settings = ServerSettings(data_dir=tmp_path, max_run_seconds=30,
+                              run=RunConfig.build(root=replay([repl("FINAL('x')")])))  # fmt: skip
     from rlmx.server.runs import RunOptions, RunRequest
 
     asked = settings.build_rlm(RunRequest("q", "c", RunOptions(max_seconds=10**6)))
@@ -459,7 +463,9 @@ def test_answers_on_a_terminal_cannot_drive_it(tmp_path: Path, replay) -> None:
 
 # -- 11. the token covers the API docs -------------------------------------------------------
 def test_the_token_covers_the_api_docs(tmp_path: Path, replay) -> None:
-    settings = ServerSettings(data_dir=tmp_path, root=replay([]), token="s3cret-token")
+    settings = ServerSettings(
+        data_dir=tmp_path, token="s3cret-token", run=RunConfig.build(root=replay([]))
+    )
     with serve_in_thread(settings) as url, httpx.Client(base_url=url, timeout=30) as client:
         for route in ("/docs", "/redoc", "/openapi.json"):
             assert client.get(route).status_code == 401, route

@@ -11,6 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from rlmx import RunConfig
 from rlmx.server.app import ServerSettings, serve_in_thread
 
 from conftest import repl
@@ -26,10 +27,9 @@ def served(tmp_path: Path, replay) -> Iterator[tuple[httpx.Client, ServerSetting
     settings = ServerSettings(
         data_dir=tmp_path / "data",
         data_root=tmp_path / "root",
-        root=root,
-        models={"fast": root},
         max_upload_bytes=64 * 1024,
         max_json_bytes=32 * 1024,
+        run=RunConfig.build(root=root, models={"fast": root}),
     )
     with serve_in_thread(settings) as url, httpx.Client(base_url=url, timeout=30) as client:
         run_id = client.post("/query", json={"query": "q", "context": "c"}).json()["run_id"]

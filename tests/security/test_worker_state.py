@@ -9,7 +9,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from rlmx import Limits
+from rlmx import Limits, RunConfig
 from rlmx.host_functions import CORE
 from rlmx.repl.context import prepare_context
 from rlmx.repl.sandbox import Sandbox
@@ -124,7 +124,9 @@ def test_links_out_of_a_directory_context_are_not_followed(tmp_path) -> None:
 def test_the_server_does_not_follow_links_out_of_its_data_root(tmp_path, replay) -> None:
     folder = _tree_with_links(tmp_path)
     root = replay([repl("print(sorted(context))\nFINAL(str(sorted(context)))")])
-    settings = ServerSettings(data_dir=tmp_path / "data", data_root=folder.parent, root=root)
+    settings = ServerSettings(
+        data_dir=tmp_path / "data", data_root=folder.parent, run=RunConfig.build(root=root)
+    )
     with serve_in_thread(settings) as url, httpx.Client(base_url=url, timeout=30) as client:
         for escape in ("docs/leak.txt", "docs/leakdir/secret.txt", "docs/sub/passwd", "../"):
             response = client.post("/query", json={"query": "q", "path": escape})

@@ -10,16 +10,14 @@ from typing import Annotated, Any
 import typer
 
 from .. import kept_runs
-from ..budget import Budget
 from ..display import progress_for
 from ..documents import read_document
 from ..errors import RlmxError
 from ..lm.base import LMError
 from ..repl.context import ContextError, collect_files, holds_text
-from ..repl.isolation import MODES
 from ..rlm import RLM
-from ..video.options import VideoOptions
-from .common import EXIT_USAGE, MODEL_HELP, app, check_setup, fail, out, parse_aliases
+from .common import EXIT_USAGE, app, check_setup, fail, out
+from .run_flags import OUTPUT, run_config, run_flags
 
 
 def load_context(paths: list[str]) -> Any:
@@ -41,47 +39,10 @@ def load_context(paths: list[str]) -> Any:
     return files
 
 
-# The options of every command that runs an RLM over paths (ask, chat).
+# The options of every command that runs an RLM over paths (ask, chat); the run's own
+# settings are the run flags (``run_flags.py``).
 Paths = Annotated[
     list[str], typer.Argument(help="Files or directories to use as context; '-' for stdin.")
-]
-MODELS, LIMITS, SANDBOX, OUTPUT = "Models", "Limits", "Sandbox", "Output"  # help panels
-Root = Annotated[str | None, typer.Option(
-    metavar="SPEC", rich_help_panel=MODELS,
-    help="Root model spec (default: $RLMX_ROOT, else local).")]  # fmt: skip
-Sub = Annotated[str | None, typer.Option(
-    metavar="SPEC", rich_help_panel=MODELS,
-    help="Sub-model spec (default: the root model).")]  # fmt: skip
-MaxDepth = Annotated[
-    int,
-    typer.Option(
-        min=1, metavar="N", rich_help_panel=LIMITS, help="2 lets rlm_query start child RLMs."
-    ),
-]
-SandboxMode = Annotated[
-    str, typer.Option(metavar="MODE", rich_help_panel=SANDBOX, help=f"One of {', '.join(MODES)}.")
-]
-MaxIterations = Annotated[
-    int, typer.Option(min=1, metavar="N", rich_help_panel=LIMITS, help="Root turns at most.")
-]
-BudgetUsd = Annotated[
-    float | None,
-    typer.Option(min=0, metavar="USD", rich_help_panel=LIMITS, help="Stop spending past this."),
-]
-MaxCalls = Annotated[
-    int | None,
-    typer.Option(min=1, metavar="N", rich_help_panel=LIMITS, help="Most LM calls in the run tree."),
-]
-Concurrency = Annotated[
-    int, typer.Option(min=1, metavar="N", rich_help_panel=LIMITS, help="Most LM calls in flight.")
-]
-CellTimeout = Annotated[
-    float,
-    typer.Option(min=0.1, metavar="S", rich_help_panel=LIMITS, help="Seconds of compute per cell."),
-]
-Trajectory = Annotated[
-    Path | None,
-    typer.Option(metavar="FILE", rich_help_panel=OUTPUT, help="Write the JSONL trajectory here."),
 ]
 Record = Annotated[
     bool,
@@ -89,55 +50,20 @@ Record = Annotated[
         rich_help_panel=OUTPUT, help="Keep the run for rlmx runs / view (RLMX_NO_RECORD=1: never)."
     ),
 ]
-PolicyName = Annotated[str, typer.Option(
-    metavar="NAME", rich_help_panel=MODELS,
-    help="paper | compact | auto (compact for embedded models).")]  # fmt: skip
-SubCalls = Annotated[
-    bool,
-    typer.Option(
-        rich_help_panel=MODELS, help="Allow llm_query / rlm_query (off: the paper's ablation)."
-    ),
-]
-Vision = Annotated[str | None, typer.Option(
-    metavar="SPEC", rich_help_panel=MODELS,
-    help="Vision model spec for look() on a video context.")]  # fmt: skip
-Models = Annotated[
-    list[str] | None,
-    typer.Option("--model", metavar="NAME=SPEC", rich_help_panel=MODELS, help=MODEL_HELP),
-]
-OtlpEndpoint = Annotated[
-    str | None,
-    typer.Option(
-        metavar="URL",
-        rich_help_panel=OUTPUT,
-        help="Export spans to this OTLP/HTTP endpoint (else $OTEL_EXPORTER_OTLP_ENDPOINT).",
-    ),
-]
 
 
-# The parameters above as RLM(...) takes them; a command passes its locals() (typer needs
-# each command's parameters spelled out, build_rlm does not).
-RLM_OPTIONS = ("root", "sub", "max_depth", "max_iterations", "concurrency", "cell_timeout",
-               "trajectory", "policy", "sub_calls")  # fmt: skip
-
-
-def build_rlm(values: dict[str, Any]) -> tuple[Any, RLM]:
-    """The context of a command's paths and an RLM from its shared options (``values``:
-    the command's parameters); exit 2 on bad input."""
-    sandbox, paths = values["sandbox"], values["paths"]
-    check_setup(sandbox)
-    aliases = parse_aliases(values["model"])
-    budget = Budget(max_usd=values["budget_usd"], max_calls=values["max_calls"])
-    options = {name: values[name] for name in RLM_OPTIONS}
-    if options["trajectory"] is None and kept_runs.recording(values["record"]):
-        options["trajectory"] = kept_runs.folder()  # <run_id>.jsonl, for rlmx runs / view
+def build_rlm(paths: list[str], flags: dict[str, Any], record: bool) -> tuple[Any, RLM]:
+    """The context of a command's paths and an RLM of its run flags; exit 2 on bad input."""
+    check_setup(flags["sandbox"])
+    trajectory = flags["trajectory"]
+    if trajectory is None and kept_runs.recording(record):
+        trajectory = kept_runs.folder()  # <run_id>.jsonl, for rlmx runs / view
+    config = run_config(flags, trajectory=trajectory)
     try:
         context = load_context(paths)
-        rlm = RLM(sandbox=sandbox, budget=budget, video=VideoOptions(vision=values["vision"]),
-                  models=aliases, telemetry=values["otlp_endpoint"], **options)  # fmt: skip
-    except (RlmxError, ValueError) as exc:  # a context, model, sandbox or telemetry setting
+    except RlmxError as exc:  # no such file, an empty stdin
         raise fail(str(exc)) from None
-    return context, rlm
+    return context, RLM(config=config)
 
 
 def run_with_progress(rlm: RLM, answer: Any) -> Any:
@@ -162,38 +88,26 @@ def run_with_progress(rlm: RLM, answer: Any) -> Any:
 
 
 @app.command()
+@run_flags()
 def ask(
     paths: Paths,
     query: Annotated[str, typer.Option("-q", "--query", help="The question to answer.")],
-    root: Root = None,
-    sub: Sub = None,
-    max_depth: MaxDepth = 1,
-    sandbox: SandboxMode = "auto",
-    max_iterations: MaxIterations = 20,
-    budget_usd: BudgetUsd = None,
-    max_calls: MaxCalls = None,
-    concurrency: Concurrency = 8,
-    cell_timeout: CellTimeout = 120.0,
-    trajectory: Trajectory = None,
     record: Record = True,
     as_json: Annotated[
         bool, typer.Option("--json", rich_help_panel=OUTPUT, help="Print one JSON object.")
     ] = False,
-    policy: PolicyName = "auto",
-    sub_calls: SubCalls = True,
-    vision: Vision = None,
-    model: Models = None,
-    otlp_endpoint: OtlpEndpoint = None,
     schema: Annotated[
         Path | None,
         typer.Option(help="A JSON Schema file the answer must match (--json shows `value`)."),
     ] = None,
+    *,
+    flags: dict[str, Any],
 ) -> None:
     """Answer a question about files, a directory or stdin with an RLM."""
     if not query.strip():
         raise fail("the question (-q) is empty")
     answer_schema = load_schema(schema) if schema is not None else None
-    context, rlm = build_rlm(locals())
+    context, rlm = build_rlm(paths, flags, record)
     try:
         result = run_with_progress(rlm, lambda: rlm.completion(context, query, answer_schema))
     except (ContextError, LMError) as exc:  # e.g. a model file that fails to load

@@ -6,36 +6,16 @@ from __future__ import annotations
 import contextlib
 import sys
 from collections.abc import Iterator
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
 from ..lm.base import LMError
 from ..repl.context import ContextError
 from ..session import Session
-from .ask import (
-    BudgetUsd,
-    CellTimeout,
-    Concurrency,
-    MaxCalls,
-    MaxDepth,
-    MaxIterations,
-    Models,
-    OtlpEndpoint,
-    Paths,
-    PolicyName,
-    Record,
-    Root,
-    SandboxMode,
-    Sub,
-    SubCalls,
-    Trajectory,
-    Vision,
-    build_rlm,
-    print_result,
-    run_with_progress,
-)
+from .ask import Paths, Record, build_rlm, print_result, run_with_progress
 from .common import app, fail, out
+from .run_flags import run_flags
 
 HELP = "Commands: /reset (a fresh REPL, same context), /history, /exit. Ctrl-D ends."
 
@@ -74,34 +54,22 @@ def command(session: Session, line: str) -> bool:
 
 
 @app.command()
+@run_flags()
 def chat(
     paths: Paths,
-    root: Root = None,
-    sub: Sub = None,
-    max_depth: MaxDepth = 1,
-    sandbox: SandboxMode = "auto",
-    max_iterations: MaxIterations = 20,
-    budget_usd: BudgetUsd = None,
-    max_calls: MaxCalls = None,
-    concurrency: Concurrency = 8,
-    cell_timeout: CellTimeout = 120.0,
-    trajectory: Trajectory = None,
     record: Record = True,
-    policy: PolicyName = "auto",
-    sub_calls: SubCalls = True,
-    vision: Vision = None,
-    model: Models = None,
-    otlp_endpoint: OtlpEndpoint = None,
     session_usd: Annotated[
         float | None, typer.Option(min=0, help="Stop the whole session past this.")
     ] = None,
+    *,
+    flags: dict[str, Any],
 ) -> None:
     """Ask several questions about files or a directory over one REPL (variables stay)."""
     from ..budget import Budget
 
     if "-" in paths:
         raise fail("chat reads its questions from stdin; give the context as paths")
-    context, rlm = build_rlm(locals())
+    context, rlm = build_rlm(paths, flags, record)
     interactive = sys.stdin.isatty()
     if interactive:
         typer.echo(f"rlmx chat over {', '.join(paths)}. {HELP}", err=True)

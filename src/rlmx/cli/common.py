@@ -150,7 +150,7 @@ RayAddress = Annotated[
         "--ray",
         metavar="ADDRESS",
         help="Run the jobs as Ray tasks: auto (the cluster this machine is in), HOST:PORT, "
-        "or local (a private Ray on this machine). --concurrency is then the cluster's.",
+        "or local (a private Ray on this machine). --parallel is then the cluster's.",
     ),
 ]
 RayCpus = Annotated[float, typer.Option(min=0.1, help="CPUs each Ray task reserves.")]

@@ -44,7 +44,7 @@ def eval_run(
             "default: the task's."
         ),
     ] = None,
-    concurrency: Annotated[int, typer.Option(min=1, help="Items run at once.")] = 1,
+    parallel: Annotated[int, typer.Option(min=1, help="Items run at once.")] = 1,
     max_iterations: Annotated[int, typer.Option(min=1)] = 12,
     data: Annotated[
         Path | None,
@@ -92,7 +92,7 @@ def eval_run(
         with JobProgress(f"{task} ({', '.join(method)})", total) as progress:
             rows = asyncio.run(
                 run_eval(items, method, root_spec, sub, out,
-                         runner=job_runner(concurrency, ray, ray_cpus, ray_memory_mb),
+                         runner=job_runner(parallel, ray, ray_cpus, ray_memory_mb),
                          max_iterations=max_iterations, trajectories=trajectories,
                          sandbox=sandbox, progress=progress.tick, judge=judge)
             )  # fmt: skip

@@ -14,8 +14,8 @@ import typer
 
 from .. import kept_runs
 from ..errors import RlmxError
-from ..repl.isolation import MODES
-from .common import MODEL_HELP, app, check_setup, fail, out, parse_aliases
+from .common import app, check_setup, fail, out
+from .run_flags import run_config, run_flags
 
 
 def _listen(host: str, port: int) -> Any:
@@ -58,6 +58,7 @@ NETWORK, DATA, MODELS, LIMITS = "Network", "Data", "Models", "Limits"  # help pa
 
 
 @app.command()
+@run_flags()
 def serve(
     host: Annotated[
         str, typer.Option(metavar="ADDR", rich_help_panel=NETWORK, help="Address to listen on.")
@@ -100,26 +101,6 @@ def serve(
             help="Require this bearer token (env RLMX_TOKEN).",
         ),
     ] = None,
-    root: Annotated[
-        str | None,
-        typer.Option(metavar="SPEC", rich_help_panel=MODELS, help="Default root model spec."),
-    ] = None,
-    sub: Annotated[
-        str | None,
-        typer.Option(metavar="SPEC", rich_help_panel=MODELS, help="Default sub-model spec."),
-    ] = None,
-    vision: Annotated[
-        str | None,
-        typer.Option(
-            metavar="SPEC",
-            rich_help_panel=MODELS,
-            help="Vision model spec for look() in video runs.",
-        ),
-    ] = None,
-    sandbox: Annotated[
-        str,
-        typer.Option(metavar="MODE", rich_help_panel=LIMITS, help=f"One of {', '.join(MODES)}."),
-    ] = "auto",
     max_runs: Annotated[
         int,
         typer.Option(min=1, metavar="N", rich_help_panel=LIMITS, help="Runs executing at once."),
@@ -142,14 +123,6 @@ def serve(
             help="Wall-clock limit of a run (clients may ask less).",
         ),
     ] = 3600.0,
-    otlp_endpoint: Annotated[
-        str | None,
-        typer.Option(
-            metavar="URL",
-            rich_help_panel=DATA,
-            help="Export spans to this OTLP/HTTP endpoint (else $OTEL_EXPORTER_OTLP_ENDPOINT).",
-        ),
-    ] = None,
     max_sessions: Annotated[
         int,
         typer.Option(
@@ -193,10 +166,6 @@ def serve(
         float,
         typer.Option(min=0.001, metavar="MB", rich_help_panel=LIMITS, help="Largest JSON body."),
     ] = 32.0,
-    model: Annotated[
-        list[str] | None,
-        typer.Option("--model", metavar="NAME=SPEC", rich_help_panel=MODELS, help=MODEL_HELP),
-    ] = None,
     allow_model: Annotated[
         list[str] | None,
         typer.Option(
@@ -221,12 +190,13 @@ def serve(
             help="An origin allowed cross-origin (repeatable).",
         ),
     ] = None,
+    *,
+    flags: dict[str, Any],
 ) -> None:
     """Serve the HTTP API, live SSE trajectories, the web UI and /v1/chat/completions."""
     from ..server.app import ServerSettings
 
-    check_setup(sandbox, root, sub, vision, *(allow_model or []))
-    aliases = parse_aliases(model)
+    check_setup(flags["sandbox"], *(allow_model or []))
     if not data_root.is_dir():
         raise fail(f"data root {data_root} is not a directory")
     if token is None and host not in ("127.0.0.1", "localhost", "::1"):
@@ -236,21 +206,16 @@ def serve(
         store=store,
         data_root=data_root,
         token=token,
-        root=root,
-        sub=sub,
-        vision=vision,
-        sandbox=sandbox,
+        run=run_config(flags),
         max_runs=max_runs,
         max_queued=max_queued,
         max_run_seconds=max_run_seconds,
-        telemetry=otlp_endpoint,
         max_sessions=max_sessions,
         session_idle_seconds=session_idle,
         sessions_per_client=sessions_per_client,
         streams_per_client=streams_per_client,
         max_upload_bytes=int(max_upload_mb * 2**20),
         max_json_bytes=int(max_json_mb * 2**20),
-        models=aliases,
         allow_models=list(allow_model or []),
         host=host,
         allow_hosts=list(allow_host or []),
@@ -358,14 +323,9 @@ def _head(text: str, chars: int) -> str:
 
 
 @app.command()
-def mcp(
-    root: Annotated[str | None, typer.Option(help="Default root model spec.")] = None,
-    sub: Annotated[str | None, typer.Option(help="Default sub-model spec.")] = None,
-    sandbox: Annotated[str, typer.Option(help=f"One of {', '.join(MODES)}.")] = "auto",
-    model: Annotated[list[str] | None, typer.Option("--model", help=MODEL_HELP)] = None,
-) -> None:
+@run_flags()
+def mcp(*, flags: dict[str, Any]) -> None:
     """Run an MCP server on stdio (tools: load_context, ask, list_contexts)."""
     from ..server.mcp_server import serve_stdio
 
-    check_setup(sandbox, root, sub)
-    serve_stdio(root, sub, sandbox, parse_aliases(model))
+    serve_stdio(run_config(flags))

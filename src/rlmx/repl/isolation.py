@@ -42,11 +42,13 @@ class SandboxUnavailable(SandboxError, ConfigError):
 class Limits:
     """Resource limits of one worker, and what the host accepts from it.
 
-    Memory is on top of the context's own size. The last six bound the host's side: the
-    largest frame a worker may send, requests in flight per worker, prompts in one batch,
-    child runs at once per depth of the tree (never more than its concurrency), bytes of
-    replies queued for a worker that does not read them, and a cell's wall-clock time
-    whatever the worker does (sub-call waits included; ``cell_timeout`` counts compute).
+    Memory is on top of the context's own size. ``cell_seconds`` is the computation one
+    cell may take before it is interrupted (time spent waiting for sub-calls does not
+    count); ``cell_wall_seconds`` its wall-clock time whatever the worker does (sub-call
+    waits included). The others bound the host's side: the largest frame a worker may
+    send, requests in flight per worker, prompts in one batch, child runs at once per depth
+    of the tree (never more than its concurrency), bytes of replies queued for a worker
+    that does not read them.
     """
 
     memory_mb: int = 2048
@@ -59,7 +61,13 @@ class Limits:
     max_batch: int = 20_000
     max_child_runs: int = 8
     reply_buffer_mb: int = 64
+    cell_seconds: float = 120.0
     cell_wall_seconds: float = 3600.0
+
+    def __post_init__(self) -> None:
+        for name, value in vars(self).items():
+            if value <= 0:
+                raise ValueError(f"Limits.{name} must be positive, got {value}")
 
     def for_worker(self, context_bytes: int) -> dict[str, int]:
         # A text context briefly exists twice (memory map + decoded str, up to 4 bytes/char).

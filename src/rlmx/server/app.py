@@ -34,15 +34,13 @@ from fastapi.staticfiles import StaticFiles
 from sse_starlette import EventSourceResponse
 
 from .. import __version__
-from ..budget import Budget
+from ..config import RunConfig
 from ..kept_runs import default_data_dir
-from ..lm.choice import ModelTable
-from ..lm.specs import default_root_spec
+from ..lm.choice import ModelTable, model_name
 from ..repl import scratch
 from ..repl.confine import detect as containment
-from ..repl.isolation import resolve_mode
 from ..rlm import RLM
-from ..video.options import VIDEO_SUFFIXES, VideoOptions
+from ..video.options import VIDEO_SUFFIXES
 from . import guard, inputs, quotas, samples
 from .openai_api import openai_routes
 from .runs import RUN_ID, RunManager, RunRequest, public_run
@@ -62,59 +60,39 @@ class ServerSettings:
     store: str | None = None  # postgresql://... for replicas; else SQLite in data_dir
     data_root: Path = field(default_factory=Path.cwd)  # `path` requests resolve under here
     token: str | None = None
-    root: str | None = None  # default root model spec (else $RLMX_ROOT, else local)
-    sub: str | None = None
-    vision: str | None = None  # vision model for look() in video runs
-    sandbox: str = "auto"
+    # the settings of every run (RunConfig.build: the operator's flags, the environment);
+    # a request may change only its models (from the allowlist), depth, turns and budget
+    run: RunConfig = field(default_factory=RunConfig.build)
     max_runs: int = 4  # runs executing at once; more wait in a queue ...
     max_queued: int = 16  # ... of at most this many; more are refused (429, Retry-After)
     max_run_seconds: float = 3600.0  # a run's wall-clock budget; a client may ask for less
-    concurrency: int = 8  # LM calls in flight per run
     max_upload_bytes: int = 200 * 1024 * 1024
     max_json_bytes: int = 32 * 1024 * 1024
-    models: dict[str, str] = field(default_factory=dict)  # --model NAME=SPEC aliases
     allow_models: list[str] = field(default_factory=list)  # --allow-model SPEC
     allow_replay: bool = False  # tests only: clients may name replay: scripts
     host: str = "127.0.0.1"  # the bound address (checked against the Host header)
     allow_hosts: list[str] = field(default_factory=list)
     cors_origins: list[str] = field(default_factory=list)
-    telemetry: str | None = None  # OTLP/HTTP endpoint (else $OTEL_EXPORTER_OTLP_ENDPOINT)
     max_sessions: int = 16  # open sessions (each holds a sandbox worker)
     session_idle_seconds: float = 900.0  # an idle session is closed after this
     sessions_per_client: int = 4  # open sessions one client address may hold
     streams_per_client: int = 8  # event streams one client address may hold open
 
-    def default_root(self) -> str:
-        return self.root or default_root_spec()
-
     def model_table(self) -> ModelTable:
         """What clients may name as root or sub: defaults, aliases, --allow-model specs."""
-        return ModelTable(
-            self.models,
-            allowed=[self.default_root(), self.sub, *self.allow_models],
-            allow_prefixes=("replay:",) if self.allow_replay else (),
-        )
+        prefixes = ("replay:",) if self.allow_replay else ()
+        return self.run.model_table(*self.allow_models, allow_prefixes=prefixes)
 
     def build_rlm(self, request: RunRequest) -> RLM:
-        """The RLM for one request (its own models and limits, the server's defaults).
-        Raises ModelNotAllowed for a model the operator did not configure."""
-        table, options = self.model_table(), request.options
-        root = table.pick(request.root, "root model") if request.root else self.root
-        sub = table.pick(options.sub, "sub model") if options.sub else self.sub
+        """The RLM for one request: the server's run settings with the request's models
+        and limits. Raises ModelNotAllowed for a model the operator did not configure."""
+        options = request.options
         seconds = min(options.max_seconds or self.max_run_seconds, self.max_run_seconds)
-        budget = Budget(max_usd=options.budget_usd, max_seconds=seconds)
-        return RLM(
-            root=root,
-            sub=sub,
-            models=dict(self.models),
-            max_depth=options.max_depth,
-            max_iterations=options.max_iterations,
-            sandbox=self.sandbox,
-            budget=budget,
-            concurrency=self.concurrency,
-            video=VideoOptions(vision=self.vision),
-            telemetry=self.telemetry,
-        )
+        config = self.run.for_client(
+            self.model_table(), request.root, options.sub, options.max_depth,
+            options.max_iterations, options.budget_usd, seconds,
+        )  # fmt: skip
+        return RLM(config=config)
 
 
 def create_app(settings: ServerSettings) -> FastAPI:
@@ -231,9 +209,9 @@ def _public_routes(settings: ServerSettings) -> APIRouter:
         return {
             "status": "ok",
             "version": __version__,
-            "models": {"root": settings.default_root(), "sub": settings.sub or "root"},
+            "models": {"root": model_name(settings.run.root), "sub": model_name(settings.run.sub)},
             "allowed_models": settings.model_table().names(),
-            "sandbox": resolve_mode(settings.sandbox),
+            "sandbox": settings.run.sandbox,
             "containment": containment().to_dict(),
             "auth": settings.token is not None,
         }

@@ -21,11 +21,9 @@ from mcp.server.mcpserver.exceptions import ToolError
 
 from .. import __version__
 from ..answers import client_schema
-from ..budget import Budget
+from ..config import RunConfig
 from ..documents import read_document
 from ..errors import RlmxError
-from ..lm.choice import ModelTable
-from ..lm.specs import default_root_spec
 from ..repl import scratch
 from ..repl.context import ContextError, prepare_context
 from ..rlm import RLM
@@ -58,17 +56,13 @@ def _context_from(path: str | None, text: str | None) -> Any:
     return resolved
 
 
-def build_server(
-    root: str | None = None,
-    sub: str | None = None,
-    sandbox: str = "auto",
-    models: dict[str, str] | None = None,
-) -> MCPServer:
-    """The MCP server; ``root``/``sub`` are the default model specs of every ask and,
-    with ``models`` (aliases), the only models an ask may name."""
+def build_server(config: RunConfig | None = None) -> MCPServer:
+    """The MCP server; ``config`` holds the settings of every ask (default: the
+    environment's): its root, sub and model aliases are the only models an ask may name."""
     server = MCPServer("rlmx", instructions=INSTRUCTIONS, version=__version__)
     contexts: dict[str, dict[str, Any]] = {}
-    table = ModelTable(models, allowed=[root or default_root_spec(), sub])
+    base = config or RunConfig.build()
+    table = base.model_table()
 
     @server.tool()
     def load_context(path: str | None = None, text: str | None = None) -> dict[str, Any]:
@@ -96,8 +90,8 @@ def build_server(
         text: str | None = None,
         root_model: str | None = None,
         sub_model: str | None = None,
-        max_iterations: int = 20,
-        max_depth: int = 1,
+        max_iterations: int | None = None,
+        max_depth: int | None = None,
         budget_usd: float | None = None,
         schema: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
@@ -119,15 +113,9 @@ def build_server(
         else:
             context = _context_from(path, text)
         try:
-            rlm = RLM(
-                root=table.pick(root_model, "root_model") if root_model else root,
-                sub=table.pick(sub_model, "sub_model") if sub_model else sub,
-                models=models,
-                max_iterations=max_iterations,
-                max_depth=max_depth,
-                sandbox=sandbox,
-                budget=Budget(max_usd=budget_usd),
-            )
+            rlm = RLM(config=base.for_client(
+                table, root_model, sub_model, max_depth, max_iterations, budget_usd
+            ))  # fmt: skip
             typed = client_schema(schema) if schema is not None else None
             result = await rlm.acompletion(context, question, schema=typed)
         except (RlmxError, ValueError) as exc:  # settings, context, model: the client's to fix
@@ -140,11 +128,6 @@ def build_server(
     return server
 
 
-def serve_stdio(
-    root: str | None = None,
-    sub: str | None = None,
-    sandbox: str = "auto",
-    models: dict[str, str] | None = None,
-) -> None:
+def serve_stdio(config: RunConfig) -> None:
     """Run the MCP server on stdin/stdout until the client closes it."""
-    build_server(root, sub, sandbox, models).run("stdio")
+    build_server(config).run("stdio")

@@ -30,6 +30,7 @@ from ..documents import forget_documents
 from ..errors import CapacityError
 from ..events import RunFinished
 from ..kept_runs import RUN_ID  # never a path: no dots, no slashes
+from ..lm.choice import model_name
 from ..rlm import RLM
 from ..session import Session
 from .store import LIVE_STATUSES, NewRun, RunStore, StoredEvent
@@ -171,7 +172,8 @@ class RunManager:
             )
         rlm = request.session.rlm if request.session is not None else self.build_rlm(request)
         await self.store.create_run(NewRun(
-            run_id, request.query, request.source, _spec_name(rlm.root), _spec_name(rlm.sub),
+            run_id, request.query, request.source,
+            model_name(rlm.config.root), model_name(rlm.config.sub),
             request.settings(), context_file=request.context_file, replica=self.replica,
         ))  # fmt: skip
         if (
@@ -375,7 +377,3 @@ def _finished_event(run_id: str, status: str, error: str, seconds: float = 0.0) 
         seconds=seconds,
         error=error,
     )
-
-
-def _spec_name(model: Any) -> str:
-    return model if isinstance(model, str) else model.name
