@@ -61,6 +61,7 @@ models: setup
 lint: setup
 	$(VENV)/bin/ruff check src tests benchmarks examples
 	$(VENV)/bin/ruff format --check src tests benchmarks examples
+	$(VENV)/bin/mypy
 
 test: setup lint
 	$(VENV)/bin/rlmx models pull smollm2-135m

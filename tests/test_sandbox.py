@@ -21,7 +21,7 @@ import pytest
 
 from rlmx import RLM, Limits
 from rlmx.host_functions import CORE
-from rlmx.repl import isolation
+from rlmx.repl import container, isolation
 from rlmx.repl.context import prepare_context
 from rlmx.repl.isolation import PROBE_TRIES, SandboxUnavailable, bwrap_problem, bwrap_works
 from rlmx.repl.sandbox import Sandbox
@@ -409,3 +409,30 @@ def test_process_mode_asked_for_is_not_called_a_fall_back(flaky_bwrap, monkeypat
 def test_bwrap_works_exactly_when_no_problem_is_found() -> None:
     # not skipped by needs_bwrap: that marker asks bwrap_works itself
     assert bwrap_works() is (bwrap_problem() is None)
+
+
+@pytest.mark.skipif("container" not in NAMESPACED_MODES, reason="podman does not run here")
+def test_a_dead_hosts_worker_containers_are_removed() -> None:
+    """A host killed with SIGKILL leaves its containers running (the engine keeps them):
+    the next host's first container launch removes those of dead pids, and only those."""
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    binary = container.engine()
+    assert binary is not None
+    image = container.build_image(binary)
+    names = [f"rlmx-{dead.pid}-worker-{uuid.uuid4().hex[:8]}",
+             f"rlmx-{os.getpid()}-worker-{uuid.uuid4().hex[:8]}"]  # fmt: skip
+    runtime = container.runtime()
+    for name in names:
+        options = container.run_options(runtime, 64 * 2**20, 8, 4)
+        options = [o for o in options if o not in ("-i", "--rm")]
+        subprocess.run([binary, *options, "-d", "--name", name, image,
+                        "/usr/bin/sleep", "600"], check=True, capture_output=True)  # fmt: skip
+    try:
+        container.sweep_once.cache_clear()
+        assert container.sweep_once(binary) == [names[0]]
+        listed = subprocess.run([binary, "ps", "-a", "--format", "{{.Names}}"],
+                                capture_output=True, text=True).stdout.split()  # fmt: skip
+        assert names[0] not in listed and names[1] in listed
+    finally:
+        subprocess.run([binary, "rm", "-f", "-t", "0", *names], capture_output=True)

@@ -27,7 +27,7 @@ import tempfile
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from .errors import ContextError
 from .repl import isolation, scratch
@@ -211,8 +211,8 @@ class ConfinedServer:
             self._end()
 
 
-def _run(argv: list[str], stdin: object, out: object, err: object, folder: str,
-         limits: ParseLimits) -> int:  # fmt: skip
+def _run(argv: list[str], stdin: IO[Any] | int, out: IO[Any] | int, err: IO[Any] | int,
+         folder: str, limits: ParseLimits) -> int:  # fmt: skip
     child = subprocess.Popen(
         argv, stdin=stdin, stdout=out, stderr=err, cwd=folder,
         env=isolation.worker_env("/tmp"), start_new_session=True,

@@ -19,7 +19,8 @@ from .events import ChildRun, SubBatch, SubCall, ToolCall, preview_value
 from .host_functions import HostFunctions
 from .lm.base import LMError, Message, Usage
 from .repl.context import ContextError
-from .repl.sandbox import SharedFile
+from .repl.sandbox import Sandbox, SharedFile
+from .run_view import RunView
 
 SUBCALL_ERROR = "[rlmx error] "
 
@@ -55,12 +56,12 @@ def _chosen(reply: str, choices: list[str]) -> tuple[str, str | None]:
 class HostCalls:
     """The host functions of one run, and the state they keep (a call counter)."""
 
-    def __init__(self, run: Any) -> None:
-        self.run = run  # the _Run of rlm.py: identity, policy, usage, events, children
+    def __init__(self, run: RunView) -> None:
+        self.run = run
         self.cfg = run.cfg
         self.calls = 0
         self.functions = HostFunctions.for_run()
-        self.sandbox: Any = None  # the run's sandbox, set when its workspace serves this run
+        self.sandbox: Sandbox | None = None  # the run's, set when its workspace serves this run
 
     def offer(self, tools: list[dict[str, str]] | None) -> list[Any]:
         """The specs the sandbox gets: the built-ins and the environment's tools."""
@@ -166,6 +167,7 @@ class HostCalls:
         if isinstance(value, list):
             return [self.shared(item) for item in value]
         if isinstance(value, SharedFile):
+            assert self.sandbox is not None  # tools run only in cells of a served sandbox
             return {"path": self.sandbox.share(value.data, value.suffix), **value.info}
         return value
 

@@ -29,7 +29,10 @@ Failed = Callable[[Any, BaseException], Row]
 class Runner(Protocol):
     """Runs jobs and yields their rows as they finish."""
 
-    remote: bool  # jobs leave this process (they and their work must pickle)
+    @property
+    def remote(self) -> bool:
+        """Jobs leave this process (they and their work must pickle)."""
+        ...
 
     def rows(self, plan: list[Any], work: Work, failed: Failed) -> AsyncIterator[Row]:
         """One row per job of ``plan``, in the order they finish."""

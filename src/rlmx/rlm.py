@@ -189,8 +189,7 @@ class _Run:
         self.parent_id = parent_id
         self.run_id = run_id or uuid.uuid4().hex[:12]
         self.usage = UsageReport()
-        self.iteration = 0
-        self.current_cell: int | None = None  # the cell running now (sub-calls nest under it)
+        self.turns: Turns | None = None  # its root turns, once they start
         self.parent_cell = parent_cell
         self.environment: Environment | None = None  # tools of a video context
         self.query = ""
@@ -199,6 +198,16 @@ class _Run:
         self.policy = choose_policy(self.cfg.policy, root_lm)
         self.notes = self.policy.notes("", None)
         self.host = HostCalls(self)
+
+    @property
+    def iteration(self) -> int:
+        """Root turns taken so far (the turns own the count)."""
+        return self.turns.iteration if self.turns is not None else 0
+
+    @property
+    def current_cell(self) -> int | None:
+        """The cell running now (its sub-calls and children nest under it)."""
+        return self.turns.current_cell if self.turns is not None else None
 
     # -- events ----------------------------------------------------------------------------
     def _fields(self) -> dict[str, Any]:
@@ -243,7 +252,7 @@ class _Run:
                 parent_cell=self.parent_cell,
             )
             await space.serve(self.host)
-            turns = Turns(self, space)
+            self.turns = turns = Turns(self, space)
             warnings = turns.warnings  # filled as the turns go, kept if they fail midway
             answer, status = await turns.play(space.describe())
         except (LMError, SandboxError) as exc:

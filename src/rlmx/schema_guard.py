@@ -43,7 +43,7 @@ def refusing_registry() -> Any:
     from referencing.exceptions import NoSuchResource
 
     def refuse(uri: str) -> Any:
-        raise NoSuchResource(ref=uri)
+        raise NoSuchResource(ref=uri)  # type: ignore[call-arg]  # an attrs class: ref is its field
 
     return Registry(retrieve=refuse)  # type: ignore[call-arg]
 

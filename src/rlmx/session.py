@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Coroutine
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from .budget import Budget, Ledger
 from .errors import ConfigError
@@ -27,6 +27,9 @@ from .workspace import Workspace
 
 if TYPE_CHECKING:
     from .rlm import RLM
+
+
+T = TypeVar("T")
 
 
 class SessionClosed(ConfigError):
@@ -133,7 +136,7 @@ class Session:
                 "loop, so do not mix ask() and aask()"
             )
 
-    def _sync(self, coroutine: Coroutine[Any, Any, Any]) -> Any:
+    def _sync(self, coroutine: Coroutine[Any, Any, T]) -> T:
         try:
             self._use("sync")
         except RuntimeError:

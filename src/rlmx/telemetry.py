@@ -48,7 +48,7 @@ class Telemetry:
             from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 
             provider = TracerProvider(resource=Resource.create({"service.name": service_name}))
-            url = endpoint.rstrip("/")
+            url = (endpoint or "").rstrip("/")
             url = url if url.endswith("/v1/traces") else f"{url}/v1/traces"
             provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter(endpoint=url)))
         self.provider = provider
@@ -128,7 +128,8 @@ class SpanSink:
     def _parent(self, event: Any) -> Any:
         """The cell a call was made in, else its run."""
         cell = getattr(event, "cell", None)
-        return self.cells.get((event.run_id, cell)) or self.runs.get(event.run_id)
+        span = self.cells.get((event.run_id, cell)) if cell is not None else None
+        return span or self.runs.get(event.run_id)
 
     def _call_span(self, name: str, event: Any, kind: str, attributes: dict[str, Any]) -> Any:
         """The span of a call that ended at the event and lasted its ``seconds``."""

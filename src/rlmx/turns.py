@@ -24,6 +24,7 @@ from .protocol import ProseFinal, parse_reply
 from .repl import frames
 from .repl.sandbox import CellResult
 from .result import NO_FINAL_WARNING, STATUS_WARNINGS, Status, unfound_quotes_warning
+from .run_view import RunView
 from .workspace import Workspace
 
 SCHEMA_CHECK_SECONDS = 10.0  # to check a final answer against its schema
@@ -74,18 +75,21 @@ def fit_history(lm: LM, messages: list[Message], head: int, reply_tokens: int) -
 class Turns:
     """The conversation of one run with its root model, over its sandbox."""
 
-    def __init__(self, run: Any, workspace: Workspace) -> None:
-        self.run = run  # the _Run of rlm.py: identity, policy, usage, events
+    def __init__(self, run: RunView, workspace: Workspace) -> None:
+        self.run = run
         self.workspace = workspace
         self.sandbox = workspace.sandbox
         self.opening = 0  # messages before the first reply; never trimmed
+        self.iteration = 0  # root turns taken
+        self.current_cell: int | None = None  # the cell running now
         self.cells_run = 0
         self.final_only = False  # the last turn repeated an earlier one: ask for FINAL
         self.warnings: list[str] = []  # why the answer may be unreliable (Result.warnings)
         self.schema = run.schema  # an AnswerSchema when the answer must be typed
         # built only for a root that takes a grammar: it is work on a client's schema
-        takes_grammar = self.schema is not None and run.root_lm.supports_grammar
-        self.answer_rules = self.schema.grammar() if takes_grammar else None
+        self.answer_rules: str | None = None
+        if self.schema is not None and run.root_lm.supports_grammar:
+            self.answer_rules = self.schema.grammar()
         self.mismatches = 0
         self.value: Any = None  # the validated typed answer
         self.citations: list[Citation] = []  # where the answer's quotes are in the context
@@ -108,11 +112,11 @@ class Turns:
         messages = run.policy.opening(task)
         self.opening = len(messages)
         run.notes.learn_prompt([m["content"] for m in messages[:-1]])  # all but the task
-        while run.iteration < run.cfg.max_iterations:
+        while self.iteration < run.cfg.max_iterations:
             reason = run.tree.ledger.exhausted_reason()
             if reason is not None:
                 return await self.last_turn(messages, reason, "budget_exhausted")
-            run.iteration += 1
+            self.iteration += 1
             try:
                 reply = await self.root_call(messages, final_only=self.final_only)
             except BudgetExhausted as exc:
@@ -149,8 +153,9 @@ class Turns:
                     doubt = run.policy.doubt_cell_final(run.notes, code, final.answer)
                     if doubt is None:
                         return final
-                    report = run.policy.cell_report(code, result.output)
-                    return await self.tell(messages, "doubted_final", f"{report}\n\n{doubt}")
+                    shown = run.policy.cell_report(code, result.output)
+                    await self.tell(messages, "doubted_final", f"{shown}\n\n{doubt}")
+                    return None
                 ran.append(CellOutcome(code, result.output, result.error))
             report = run.policy.report(run.notes, run.query, ran)
             self.final_only = report.final_only
@@ -159,14 +164,16 @@ class Turns:
                 await run.emit(Notice, kind=kind, text=text)
             return None
         if parsed.final is None:
-            return await self.tell(messages, "no_code", prompts.NO_CODE_CORRECTION)
+            await self.tell(messages, "no_code", prompts.NO_CODE_CORRECTION)
+            return None
         if self.cells_run == 0:
-            return await self.tell(messages, "premature_final", prompts.PREMATURE_FINAL)
-        doubt = parsed.final.via == "FINAL" and run.policy.doubt_final(
-            run.notes, parsed.final.value
-        )
+            await self.tell(messages, "premature_final", prompts.PREMATURE_FINAL)
+            return None
+        prose = parsed.final
+        doubt = run.policy.doubt_final(run.notes, prose.value) if prose.via == "FINAL" else None
         if doubt:
-            return await self.tell(messages, "doubted_final", doubt)
+            await self.tell(messages, "doubted_final", doubt)
+            return None
         return await self.resolve_prose_final(parsed.final, messages)
 
     async def resolve_prose_final(
@@ -262,7 +269,7 @@ class Turns:
             return None, status  # only the root gets a turn past the budget
         self.warnings.append(STATUS_WARNINGS[status])
         await self.tell(messages, "last_turn", prompts.last_turn(reason))
-        run.iteration += 1
+        self.iteration += 1
         reply = await self.root_call(messages, force=True, final_only=True)
         parsed = parse_reply(reply)
         for code in parsed.code_cells:
@@ -323,13 +330,13 @@ class Turns:
 
     async def run_cell(self, code: str) -> CellResult:
         run = self.run
-        run.current_cell = self.cells_run + 1
-        await run.emit(CellStarted, cell=run.current_cell, code=code)
+        self.current_cell = self.cells_run + 1
+        await run.emit(CellStarted, cell=self.current_cell, code=code)
         try:
             output_cap = run.cfg.max_output_chars or run.policy.max_output_chars
             result = await self.sandbox.execute(code, run.cfg.limits.cell_seconds, output_cap)
         finally:
-            run.current_cell = None
+            self.current_cell = None
         self.cells_run += 1
         await run.emit(
             CodeExecuted,

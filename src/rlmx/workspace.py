@@ -19,6 +19,7 @@ from .citations import Source, context_sources
 from .config import RunConfig
 from .documents import read_document
 from .environment import Environment, open_environment
+from .host_calls import HostCalls
 from .repl import scratch
 from .repl.context import ContextError, ContextMeta, PreparedContext, prepare_context
 from .repl.sandbox import Sandbox
@@ -36,7 +37,7 @@ class Workspace:
         self.prepared: PreparedContext | None = None
         self.sandbox = Sandbox(cfg.sandbox, cfg.limits)
         self.added: dict[str, ContextMeta] = {}  # contexts a session added, by REPL name
-        self.host: Any = None  # the HostCalls of the run being served now
+        self.host: HostCalls | None = None  # those of the run being served now
 
     async def prepare(self, context: Any, with_environment: bool) -> PreparedContext:
         """Open the context's environment (root runs only) and write the context once."""
@@ -52,7 +53,7 @@ class Workspace:
         self.prepared.kind = getattr(env, "context_kind", self.prepared.kind)
         return self.prepared
 
-    async def serve(self, host: Any) -> None:
+    async def serve(self, host: HostCalls) -> None:
         """Serve the sandbox's host functions with ``host`` (starting the worker once)."""
         assert self.prepared is not None
         self.host = host
@@ -62,9 +63,11 @@ class Workspace:
             await self.sandbox.start(self.prepared, self.host_call, functions)
 
     async def host_call(self, name: str, arguments: dict[str, Any]) -> Any:
+        assert self.host is not None  # the sandbox starts only in serve()
         return await self.host.host_call(name, arguments)
 
     async def vision_query(self, messages: list[dict[str, Any]]) -> str:
+        assert self.host is not None
         return await self.host.vision_query(messages)
 
     def describe(self) -> str:

@@ -112,7 +112,10 @@ class JobProgress:
         self.stream = stream or sys.stderr
         self.done = self.failed = 0
         self.started = self.last_line = time.monotonic()
-        self.bar, self.update = progress_bar(counts=True) if self.stream.isatty() else (None, None)
+        self.bar: Any = None
+        self.update: Any = None
+        if self.stream.isatty():
+            self.bar, self.update = progress_bar(counts=True)
 
     def __enter__(self) -> JobProgress:
         if self.bar is not None:

@@ -134,14 +134,14 @@ def question(records: list[Record], family: str, rng: random.Random) -> tuple[st
         return f"{text} {_format('numeric')}", gold, "numeric"
     if family == "timeline":
         cut = FIRST_DAY + timedelta(days=rng.randrange(60, DAYS - 60))
-        gold = sum(1 for r in records if r.label == label and r.day > cut)
+        count = sum(1 for r in records if r.label == label and r.day > cut)
         text = (f"In the above data, how many data points with label '{label}' have a date "
                 f"after {cut.strftime('%B %d, %Y')}?")  # fmt: skip
-        return f"{text} {_format('numeric')}", gold, "numeric"
+        return f"{text} {_format('numeric')}", count, "numeric"
     if family == "earliest":
-        gold = min(r.day for r in records if r.label == label)
+        first = min(r.day for r in records if r.label == label)
         text = f"In the above data, what is the date of the earliest instance with label '{label}'?"
-        return f"{text} {_format('date')}", gold.isoformat(), "date"
+        return f"{text} {_format('date')}", first.isoformat(), "date"
     raise ValueError(f"unknown OOLONG question family {family!r}; choose from {FAMILIES}")
 
 

@@ -133,7 +133,11 @@ def cost_plot(rows: list[dict[str, Any]], task: str, path: Path) -> None:
     methods = _order({r["method"] for r in mine})
     priced = _priced(mine)
     values = [
-        [(_cost(r) if priced else r["usage"]["total_tokens"]) for r in mine if r["method"] == m]
+        [
+            float(_cost(r) or 0.0) if priced else float(r["usage"]["total_tokens"])
+            for r in mine
+            if r["method"] == m
+        ]
         for m in methods
     ]
     figure, axis = plt.subplots(figsize=(6, 4))

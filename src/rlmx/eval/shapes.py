@@ -157,7 +157,7 @@ def access_log(rng: random.Random, n: int) -> Made:
 
 def json_products(rng: random.Random, n: int) -> Made:
     categories = ("kitchen", "garden", "office", "toys", "audio", "sport", "bath")
-    items = [
+    items: list[dict[str, Any]] = [
         {
             "sku": f"SKU-{40_000 + i}",
             "name": f"{rng.choice(WORDS).title()} {rng.choice(WORDS).title()} {i}",
@@ -236,7 +236,9 @@ def code_tree(rng: random.Random, n: int) -> Made:
 
 
 def markdown_notes(rng: random.Random, n: int) -> Made:
-    lines, owners, tasks = [], {}, Counter()
+    lines: list[str] = []
+    owners: dict[str, str] = {}
+    tasks: Counter[str] = Counter()
     for i in range(max(3, n // 8)):
         project = f"{rng.choice(WORDS).title()}-{i}"
         owner = rng.choice(NAMES)
@@ -372,7 +374,7 @@ def chat_transcript(rng: random.Random, n: int) -> Made:
 
 
 def html_tables(rng: random.Random, n: int) -> Made:
-    parts, totals = ["<html><body><h1>Regional reports</h1>"], Counter()
+    parts, totals = ["<html><body><h1>Regional reports</h1>"], Counter[str]()
     regions = rng.sample(CITIES, 5)
     for i in range(max(2, n // 10)):
         region = rng.choice(regions)

@@ -93,6 +93,7 @@ def local_items(questions_file: Path, n: int) -> list[EvalItem]:
         raise ValueError(f"the video {video} named in {questions_file} does not exist")
     context, segments = perception_text(video)
     items = []
+    gold: str | dict[str, Any]
     for seed, question in enumerate(questions[:n]):
         if "answer" in question:
             gold, kind = str(question["answer"]), "contains"

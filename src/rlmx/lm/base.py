@@ -91,7 +91,11 @@ class LM(Protocol):
     context_window: int | None  # tokens, when known
     supports_grammar: bool  # honours ``grammar`` in complete()
     prefers_compact: bool  # a small model: the "auto" policy gives it the compact prompts
-    tokenizer: Tokenizer | None  # exact token counts, when the backend has them at hand
+
+    @property
+    def tokenizer(self) -> Tokenizer | None:
+        """Exact token counts, when the backend has them at hand."""
+        ...
 
     async def complete(
         self,

@@ -292,7 +292,9 @@ class LocalLM(LMBase):
 
     def _model(self) -> _Loaded:
         threads = self.threads or usable_cores()
-        return load_llama(self.path, self.context_window, threads, self.threads_batch or threads)
+        window = self.context_window
+        assert window is not None  # set from n_ctx or the model's training length
+        return load_llama(self.path, window, threads, self.threads_batch or threads)
 
     def _llama(self) -> Any:
         return self._model().llama

@@ -184,6 +184,11 @@ def _probe() -> tuple[str | None, str | None]:
     return None, f"a test container did not run: {why}"
 
 
+def runtime() -> str | None:
+    """The OCI runtime worker containers run with ("": podman's default; None: none works)."""
+    return _probe()[0]
+
+
 def container_problem() -> str | None:
     """Why the ``container`` mode cannot run here (None: it can)."""
     return _probe()[1]

@@ -266,7 +266,7 @@ def _walk(path: Path) -> list[Path]:
     """Files under a folder (links to folders are not entered: no loops, no escapes)."""
     if not path.is_dir():
         return [path]
-    found = []
+    found: list[Path] = []
     for dirpath, dirnames, filenames in os.walk(path):
         dirnames[:] = sorted(d for d in dirnames if d not in VCS_DIRS)
         found.extend(Path(dirpath) / name for name in sorted(filenames))

@@ -64,8 +64,8 @@ class WorkerLauncher(Protocol):
 class ThreadLauncher:
     """``none``: the worker runs in a thread of the host process (unsafe; for debugging)."""
 
-    mode = "none"
-    host_files_inside = None
+    mode: str = "none"
+    host_files_inside: str | None = None
 
     async def launch(
         self, context_path: Path | None, limits: dict[str, int], tmp_mb: int, host_files: Path
@@ -140,7 +140,9 @@ class ProcessLauncher:
 
     def __init__(self, mode: str) -> None:
         self.mode = mode
-        self.host_files_inside = isolation.HOST_FILES_INSIDE if mode == "bwrap" else None
+        self.host_files_inside: str | None = None
+        if mode == "bwrap":
+            self.host_files_inside = isolation.HOST_FILES_INSIDE
 
     def command(
         self,

@@ -38,7 +38,7 @@ ACCESS_FIELDS = ("ip", "ident", "user", "time", "method", "path", "protocol", "s
                  "referer", "agent")  # fmt: skip
 
 
-class Record(dict):  # type: ignore[type-arg]
+class Record(dict[str, Any]):
     """One record: a dict that also answers to a field's name in another case, or to an
     abbreviation of it (``r['department']`` on a record keyed ``dept``; among several, the
     one sharing the longest start, if only one does), and whose KeyError shows the record,
@@ -101,8 +101,8 @@ def parse_records(text: str) -> list[dict[str, Any]]:
             return parsed
     blocks = [b for b in re.split(r"\n\s*\n", stripped) if b.strip()]
     if len(blocks) > 1 and all(_is_block(b) for b in blocks[:20]):
-        return [_typed(dict(_keyed(line) for line in b.splitlines()  # type: ignore[union-attr]
-                            if _keyed(line))) for b in blocks]  # fmt: skip
+        return [_typed(dict(pair for line in b.splitlines()
+                            if (pair := _keyed(line)) is not None)) for b in blocks]  # fmt: skip
     lines = [line for line in stripped.splitlines() if line.strip()]
     if all(ACCESS_LOG.match(line) for line in lines[:20]):
         return [_access_record(line) for line in lines]
@@ -129,7 +129,7 @@ def _json_records(text: str) -> list[dict[str, Any]] | None:
             return [Record(item) for item in whole]
     except ValueError:
         pass
-    rows = []
+    rows: list[dict[str, Any]] = []
     for line in text.splitlines():
         if line.strip():
             try:

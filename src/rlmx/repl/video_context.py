@@ -16,7 +16,7 @@ that take a segment, as RVAA's loop does::
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import Any, Self
 
 EPSILON = 1e-6
 
@@ -96,25 +96,23 @@ class TimeSpan:
         return f"<VideoView {self.t0:.2f}-{self.t1:.2f} s>"
 
 
-class VideoView(TimeSpan, tuple):  # type: ignore[misc]
+class VideoView(TimeSpan, tuple):
     """A time range ``[t0, t1]`` of the video with the whole video's API (absolute times)."""
 
     _host: dict[str, Callable[..., Any]]
 
-    def __new__(
-        cls, t0: float, t1: float, fps: float, host: dict[str, Callable[..., Any]]
-    ) -> VideoView:
+    def __new__(cls, t0: float, t1: float, fps: float, host: dict[str, Callable[..., Any]]) -> Self:
         view = tuple.__new__(cls, (round(float(t0), 6), round(float(t1), 6)))
         view.fps = fps
         view._host = host
         return view
 
-    @property  # type: ignore[override]
-    def t0(self) -> float:
+    @property
+    def t0(self) -> float:  # type: ignore[override]
         return tuple.__getitem__(self, 0)
 
-    @property  # type: ignore[override]
-    def t1(self) -> float:
+    @property
+    def t1(self) -> float:  # type: ignore[override]
         return tuple.__getitem__(self, 1)
 
     def _span(self, t0: float, t1: float) -> VideoView:
@@ -147,7 +145,7 @@ class VideoContext(VideoView):
     metadata: dict[str, Any]
     _fields: dict[str, Any]
 
-    def __new__(cls, data: dict[str, Any], host: dict[str, Callable[..., Any]]) -> VideoContext:
+    def __new__(cls, data: dict[str, Any], host: dict[str, Callable[..., Any]]) -> Self:
         meta = dict(data["video"])
         view = super().__new__(cls, 0.0, float(meta["duration"]), float(meta["fps"]), host)
         view.metadata = meta

@@ -579,7 +579,11 @@ class Worker:
 
     def _run_code(self, code: str, filename: str) -> None:
         tree = ast.parse(code, filename, "exec")
-        last = tree.body.pop() if tree.body and isinstance(tree.body[-1], ast.Expr) else None
+        last = tree.body[-1] if tree.body else None
+        if isinstance(last, ast.Expr):
+            tree.body.pop()
+        else:
+            last = None
         self._evaluate(compile(tree, filename, "exec", flags=TOP_LEVEL_AWAIT))
         if last is not None:
             expression = ast.Expression(last.value)
@@ -734,8 +738,8 @@ def isolate_stdio() -> tuple[int, int, int]:
     capture = os.open(".rlmx-fd-output", os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o600)
     os.dup2(capture, 1)
     os.dup2(capture, 2)
-    sys.stdout = sys.__stdout__ = io.TextIOWrapper(os.fdopen(1, "wb", closefd=False))
-    sys.stderr = sys.__stderr__ = io.TextIOWrapper(os.fdopen(2, "wb", closefd=False))
+    sys.stdout = sys.__stdout__ = io.TextIOWrapper(os.fdopen(1, "wb", closefd=False))  # type: ignore[misc]
+    sys.stderr = sys.__stderr__ = io.TextIOWrapper(os.fdopen(2, "wb", closefd=False))  # type: ignore[misc]
     return read_fd, write_fd, capture
 
 

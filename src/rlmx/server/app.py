@@ -276,7 +276,8 @@ def _run_routes(settings: ServerSettings) -> APIRouter:
         run = _existing(await manager.store.get_run(run_id), run_id)
         if not await manager.cancel(run_id):
             raise HTTPException(409, f"run {run_id} is not running (status {run['status']})")
-        return {"run_id": run_id, "status": (await manager.store.get_run(run_id))["status"]}
+        after = _existing(await manager.store.get_run(run_id), run_id)
+        return {"run_id": run_id, "status": after["status"]}
 
     @router.get("/stream/{run_id}")
     async def stream(

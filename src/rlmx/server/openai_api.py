@@ -20,7 +20,7 @@ import asyncio
 import json
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from typing import Any
 
 from fastapi import APIRouter, HTTPException, Request
@@ -112,8 +112,8 @@ def openai_routes() -> APIRouter:
 def _refusal(exc: BaseException) -> JSONResponse:
     """A request refused before its run started, as an OpenAI error."""
     if isinstance(exc, HTTPException):  # an unknown session, or another replica's
-        code = "session_not_found" if exc.status_code == 404 else "session_elsewhere"
-        return openai_error(exc.status_code, str(exc.detail), code)
+        known = "session_not_found" if exc.status_code == 404 else "session_elsewhere"
+        return openai_error(exc.status_code, str(exc.detail), known)
     status = http_status(exc)
     code = "model_not_found" if status == 404 else None
     return openai_error(status, str(exc), code, http_headers(exc))
@@ -248,7 +248,9 @@ def progress_line(event: dict[str, Any]) -> str | None:
     return None
 
 
-async def _stream(manager: RunManager, run_id: str, body: ChatRequest) -> AsyncIterator[dict]:
+async def _stream(
+    manager: RunManager, run_id: str, body: ChatRequest
+) -> AsyncGenerator[dict[str, Any], None]:
     """Chunks of a streamed completion; a client that leaves cancels the run."""
     finished = False
     try:

@@ -101,6 +101,10 @@ class RunStore(Protocol):
 
     shared: bool  # other replicas write to it too
 
+    async def connect(self) -> None:
+        """Open the store (create its tables if needed)."""
+        ...
+
     async def create_run(self, run: NewRun) -> None:
         """Add a run."""
         ...

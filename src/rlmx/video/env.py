@@ -150,7 +150,7 @@ class _Decoder:
 
 # what the decoding child answered, read as values the host can trust (or an error)
 def _probe(answer: dict[str, Any], _payload: bytes) -> dict[str, Any]:
-    meta = {"duration": _finite(answer["duration"]), "fps": _finite(answer["fps"]),
+    meta: dict[str, Any] = {"duration": _finite(answer["duration"]), "fps": _finite(answer["fps"]),
             "total_frames": int(answer["total_frames"]), "width": int(answer["width"]),
             "height": int(answer["height"]), "codec": str(answer["codec"])[:40],
             "audio": bool(answer["audio"])}  # fmt: skip
