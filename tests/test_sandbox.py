@@ -21,7 +21,7 @@ import pytest
 
 from rlmx import RLM, Limits
 from rlmx.host_functions import CORE
-from rlmx.repl import container, isolation
+from rlmx.repl import container, modes
 from rlmx.repl.context import prepare_context
 from rlmx.repl.isolation import PROBE_TRIES, SandboxUnavailable, bwrap_problem, bwrap_works
 from rlmx.repl.sandbox import Sandbox
@@ -308,7 +308,7 @@ def test_escape_attempts_do_not_end_the_run(replay) -> None:
             repl("FINAL('still here')"),
         ]
     )
-    result = RLM(spec, cell_timeout=0.5, limits=Limits(memory_mb=512)).completion("c", "q?")
+    result = RLM(spec, limits=Limits(cell_seconds=0.5, memory_mb=512)).completion("c", "q?")
     assert (result.answer, result.status, result.iterations) == ("still here", "final", 4)
 
 
@@ -356,11 +356,11 @@ def test_bwrap_works_for_a_python_started_by_a_relative_path(tmp_path: Path) -> 
 @needs_bwrap
 def test_a_probe_that_keeps_failing_says_why(flaky_bwrap, monkeypatch, caplog) -> None:
     runs = flaky_bwrap(99)
-    monkeypatch.setattr(isolation, "_warned_process_mode", False)
+    monkeypatch.setattr(modes, "_warned_process_mode", False)
     with caplog.at_level("INFO", logger="rlmx.sandbox"):
-        assert isolation.resolve_mode("auto") == "process"
+        assert modes.resolve_mode("auto") == "process"
         with pytest.raises(SandboxUnavailable, match="no more pids") as refused:
-            isolation.resolve_mode("bwrap")
+            modes.resolve_mode("bwrap")
     # what to do about it, too
     assert str(refused.value).endswith(
         "install bubblewrap (apt-get install bubblewrap) or choose --sandbox process"
@@ -374,7 +374,7 @@ def test_a_probe_that_keeps_failing_says_why(flaky_bwrap, monkeypatch, caplog) -
 def test_an_unknown_mode_is_named_with_the_choices() -> None:
     for mode in ("jail", "AUTO", ""):
         with pytest.raises(ValueError) as caught:
-            isolation.resolve_mode(mode)
+            modes.resolve_mode(mode)
         assert str(caught.value) == (
             f"unknown sandbox mode {mode!r}; choose one of auto, bwrap, container, process, none"
         )
@@ -382,27 +382,27 @@ def test_an_unknown_mode_is_named_with_the_choices() -> None:
 
 @needs_bwrap
 def test_auto_is_bwrap_where_bwrap_works() -> None:
-    assert isolation.resolve_mode("auto") == "bwrap"
-    assert isolation.resolve_mode("process") == "process"
+    assert modes.resolve_mode("auto") == "bwrap"
+    assert modes.resolve_mode("process") == "process"
 
 
 @needs_bwrap
 def test_process_mode_is_warned_about_once_and_only_when_used(monkeypatch, caplog) -> None:
-    monkeypatch.setattr(isolation, "_warned_process_mode", False)
+    monkeypatch.setattr(modes, "_warned_process_mode", False)
     with caplog.at_level("WARNING", logger="rlmx.sandbox"):
-        assert [isolation.resolve_mode(m) for m in ("bwrap", "auto")] == ["bwrap", "bwrap"]
+        assert [modes.resolve_mode(m) for m in ("bwrap", "auto")] == ["bwrap", "bwrap"]
         assert not caplog.records
-        isolation.resolve_mode("process")
-        isolation.resolve_mode("process")
-    assert [r.getMessage() for r in caplog.records] == [isolation.process_mode_warning()]
+        modes.resolve_mode("process")
+        modes.resolve_mode("process")
+    assert [r.getMessage() for r in caplog.records] == [modes.process_mode_warning()]
 
 
 @needs_bwrap
 def test_process_mode_asked_for_is_not_called_a_fall_back(flaky_bwrap, monkeypatch, caplog) -> None:
     flaky_bwrap(99)  # bubblewrap fails here, but the user chose 'process' anyway
-    monkeypatch.setattr(isolation, "_warned_process_mode", False)
+    monkeypatch.setattr(modes, "_warned_process_mode", False)
     with caplog.at_level("WARNING", logger="rlmx.sandbox"):
-        isolation.resolve_mode("process")
+        modes.resolve_mode("process")
     assert "mode 'process'" in caplog.text and "FELL BACK" not in caplog.text
 
 

@@ -120,10 +120,10 @@ def test_a_run_tree_becomes_a_tree_of_spans(receiver: Receiver, replay) -> None:
 def test_off_by_default_and_from_the_standard_variable(monkeypatch, receiver, replay) -> None:
     spec = replay([repl("FINAL(1)")])
     monkeypatch.delenv("OTEL_EXPORTER_OTLP_ENDPOINT", raising=False)
-    assert RLM(spec).telemetry is None
+    assert RLM(spec).config.telemetry is None
     monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", receiver.url)
-    assert RLM(spec).telemetry.endpoint == receiver.url
-    assert RLM(spec, telemetry=False).telemetry is None
+    assert RLM(spec).config.telemetry.endpoint == receiver.url
+    assert RLM(spec, telemetry=False).config.telemetry is None
     assert RLM(spec).completion("c", "q").answer == "1" and receiver.requests == 1
     with pytest.raises(ConfigError, match="http"):
         Telemetry.resolve("localhost:4318")

@@ -23,7 +23,8 @@ from .lm.base import LM
 from .lm.choice import ModelTable
 from .lm.specs import default_root_spec, validate_spec
 from .policy import Policy, check_policy
-from .repl.isolation import Limits, resolve_mode
+from .repl.isolation import Limits
+from .repl.modes import resolve_mode
 from .telemetry import Telemetry
 from .video.options import VideoOptions
 

@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from .errors import ContextError
-from .repl import isolation, scratch
+from .repl import isolation, modes, scratch
 from .repl.confine import Jail
 
 CHILD = Path(__file__).resolve().parent / "confined_child.py"
@@ -96,7 +96,7 @@ def parse_confined(kind: str, source: Path, limits: ParseLimits = DEFAULT_LIMITS
 
 
 def _argv(jail: Jail, args: list[str]) -> list[str]:
-    mode = isolation.resolve_mode("auto")  # bwrap, else process: never the host's own
+    mode = modes.resolve_mode("auto")  # bwrap, else process: never the host's own
     return [*jail.launch_prefix(), *isolation.child_command(mode, CHILD, args)]
 
 

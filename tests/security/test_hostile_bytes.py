@@ -419,9 +419,9 @@ def test_a_client_may_ask_for_less_time_never_more(tmp_path: Path, replay) -> No
     from rlmx.server.runs import RunOptions, RunRequest
 
     asked = settings.build_rlm(RunRequest("q", "c", RunOptions(max_seconds=10**6)))
-    assert asked.budget.max_seconds == 30
+    assert asked.config.budget.max_seconds == 30
     less = settings.build_rlm(RunRequest("q", "c", RunOptions(max_seconds=5)))
-    assert less.budget.max_seconds == 5
+    assert less.config.budget.max_seconds == 5
 
 
 # -- 8. citation matching is linear ----------------------------------------------------------

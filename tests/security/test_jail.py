@@ -15,7 +15,7 @@ import pytest
 
 from rlmx import Limits
 from rlmx.host_functions import CORE
-from rlmx.repl import confine, isolation
+from rlmx.repl import confine, modes
 from rlmx.repl.context import prepare_context
 from rlmx.repl.sandbox import Sandbox
 
@@ -188,11 +188,11 @@ def test_health_says_what_holds_the_limits() -> None:
 
 def test_process_mode_tells_the_truth(monkeypatch) -> None:
     monkeypatch.setattr(os, "geteuid", lambda: 1000)
-    text = isolation.process_mode_warning(fell_back="bwrap is not installed")
+    text = modes.process_mode_warning(fell_back="bwrap is not installed")
     assert "usable here (bwrap is not installed), so 'auto' FELL BACK" in text
     assert "environment (API keys)" in text
     monkeypatch.setattr(os, "geteuid", lambda: 0)
-    assert "environment" not in isolation.process_mode_warning()
+    assert "environment" not in modes.process_mode_warning()
 
 
 def _sleepers(token: str) -> set[int]:

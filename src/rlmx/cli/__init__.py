@@ -29,7 +29,8 @@ def health(
     """What this machine gives a sandbox: the mode 'auto' picks and what holds its limits."""
     from ..repl.confine import detect
     from ..repl.container import container_problem
-    from ..repl.isolation import bwrap_problem, resolve_mode
+    from ..repl.isolation import bwrap_problem
+    from ..repl.modes import resolve_mode
 
     container = container_problem()
     report = {

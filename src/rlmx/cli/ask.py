@@ -58,12 +58,11 @@ def build_rlm(paths: list[str], flags: dict[str, Any], record: bool) -> tuple[An
     trajectory = flags["trajectory"]
     if trajectory is None and kept_runs.recording(record):
         trajectory = kept_runs.folder()  # <run_id>.jsonl, for rlmx runs / view
-    config = run_config(flags, trajectory=trajectory)
     try:
         context = load_context(paths)
     except RlmxError as exc:  # no such file, an empty stdin
         raise fail(str(exc)) from None
-    return context, RLM(config=config)
+    return context, RLM(config=run_config(flags, trajectory=trajectory))
 
 
 def run_with_progress(rlm: RLM, answer: Any) -> Any:

@@ -238,7 +238,6 @@ def _as_rlm(sub_calls: bool, retrieval: bool = False) -> Any:
             sub_calls=sub_calls,
             trajectory=call.trajectories,
             sandbox=call.sandbox,
-            cell_timeout=120,
         )
         result = await rlm.acompletion(context, item.query)
         return Outcome(

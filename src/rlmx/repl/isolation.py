@@ -24,7 +24,7 @@ from pathlib import Path
 
 from ..errors import ConfigError, SandboxError
 
-log = logging.getLogger("rlmx.sandbox")
+log = logging.getLogger("rlmx.sandbox")  # (used by the probe)
 
 MODES = ("auto", "bwrap", "container", "process", "none")
 WORKER_DIR_INSIDE = "/opt/rlmx"
@@ -77,54 +77,6 @@ class Limits:
             "file_bytes": self.file_mb * 2**20,
             "processes": self.processes,
         }
-
-
-_warned_process_mode = False
-
-
-def resolve_mode(mode: str) -> str:
-    """Turn ``auto`` into the strongest mode that works here; validate the others."""
-    global _warned_process_mode
-    requested = mode
-    if mode not in MODES:
-        raise ValueError(f"unknown sandbox mode {mode!r}; choose one of {', '.join(MODES)}")
-    if mode == "bwrap" and not bwrap_works():
-        raise SandboxUnavailable(
-            f"sandbox 'bwrap' is not usable here ({bwrap_problem()}): install bubblewrap "
-            "(apt-get install bubblewrap) or choose --sandbox process"
-        )
-    if mode == "container":
-        from .container import container_problem  # probes an engine: only when asked for
-
-        why = container_problem()
-        if why is not None:
-            raise SandboxUnavailable(
-                f"sandbox 'container' is not usable here ({why}): install podman "
-                "(apt-get install podman) or choose --sandbox bwrap or process"
-            )
-    if mode == "auto":
-        mode = "bwrap" if bwrap_works() else "process"
-    if mode == "process" and not _warned_process_mode:
-        _warned_process_mode = True
-        log.warning("%s", process_mode_warning(bwrap_problem() if requested == "auto" else None))
-    return mode
-
-
-def process_mode_warning(fell_back: str | None = None) -> str:
-    """What 'process' mode exposes; said loudly, with why, when 'auto' fell back to it."""
-    why = (
-        f"bubblewrap is not usable here ({fell_back}), so 'auto' FELL BACK to " if fell_back else ""
-    )
-    text = (
-        f"sandbox: {why}mode 'process': model code runs with rlimits only and can read this "
-        "machine's world-readable files and reach its network"
-    )
-    if os.geteuid() != 0:
-        text += (
-            "; the host is not root, so the worker runs as your user and model code can read "
-            "this process's environment (API keys) from /proc"
-        )
-    return text + "; install bubblewrap (apt-get install bubblewrap) for isolation"
 
 
 @functools.cache

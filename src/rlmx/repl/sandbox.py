@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import SandboxError
-from . import frames, isolation, scratch, wire
+from . import frames, isolation, modes, scratch, wire
 from .channel import Channel, WorkerDied
 from .container import ContainerLauncher
 from .context import PreparedContext
@@ -61,7 +61,7 @@ class CellResult:
 
 
 def launcher(mode: str) -> WorkerLauncher:
-    """The launcher of a resolved sandbox mode (``isolation.resolve_mode``)."""
+    """The launcher of a resolved sandbox mode (``modes.resolve_mode``)."""
     if mode == "none":
         return ThreadLauncher()
     if mode == "container":
@@ -78,7 +78,7 @@ class Sandbox:
         limits: isolation.Limits | None = None,
         interrupt_grace: float = 2.0,
     ) -> None:
-        self.mode = isolation.resolve_mode(mode)
+        self.mode = modes.resolve_mode(mode)
         self.launcher = launcher(self.mode)
         self.limits = limits or isolation.Limits()
         self.interrupt_grace = interrupt_grace
