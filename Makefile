@@ -80,7 +80,7 @@ WORKER_PARTS := x?Worker?_restore_reserved x?Worker?execute x?Worker?_run_code x
   x__thread_routers
 # isolation.py's mutants run against its own tests only (benchmarks/mutation_focused.py says
 # why): mutmut would run every test that starts a sandbox for each of them.
-MUTANTS := $(foreach m,protocol budget repl.frames citations answers eval.scoring turns,\
+MUTANTS := $(foreach m,core.protocol core.budget repl.frames citations answers eval.scoring core.turns,\
   'rlmx.$(m).*') $(foreach f,$(WORKER_PARTS),'rlmx.repl.worker.$(f)__mutmut_*')
 ISOLATION_TESTS := --tests tests/test_sandbox.py --tests tests/security/test_jail.py
 mutation: setup

@@ -10,7 +10,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from rlmx.host_functions import CORE
+from rlmx.core.host_functions import CORE
 from rlmx.repl.context import prepare_context
 from rlmx.repl.isolation import bwrap_works
 from rlmx.repl.sandbox import Sandbox

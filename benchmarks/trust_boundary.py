@@ -15,7 +15,7 @@ import timeit
 
 import cell_roundtrip
 
-from rlmx.host_functions import CORE
+from rlmx.core.host_functions import CORE
 from rlmx.repl import confine, frames
 from rlmx.repl.isolation import bwrap_works
 

@@ -20,7 +20,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from rlmx import RLM
-from rlmx.policy import CompactPolicy
+from rlmx.core.policy import CompactPolicy
 
 from common import write_section
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from rlmx import RLM, Limits
-from rlmx.host_functions import CORE
+from rlmx.core.host_functions import CORE
 from rlmx.repl.context import prepare_context
 from rlmx.repl.sandbox import Sandbox
 

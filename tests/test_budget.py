@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from rlmx import RLM, Budget, BudgetExhausted
-from rlmx.budget import Ledger
+from rlmx.core.budget import Ledger
 
 from conftest import repl
 

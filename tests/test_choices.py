@@ -9,8 +9,8 @@ import pytest
 
 from rlmx import RLM
 from rlmx.choices import MAX_CHOICES, check_choices, choice_grammar, match_choice, with_choices
-from rlmx.host_calls import SUBCALL_ERROR
-from rlmx.host_functions import BUILTINS
+from rlmx.core.host_calls import SUBCALL_ERROR
+from rlmx.core.host_functions import BUILTINS
 from rlmx.repl.frames import ProtocolViolation
 
 from conftest import repl

@@ -207,7 +207,7 @@ def test_cli_json_openai_endpoint_and_mcp_carry_citations(tmp_path: Path, replay
 
 
 def test_prompts_ask_for_citations_in_one_line() -> None:
-    from rlmx import prompts
+    from rlmx.core import prompts
 
     assert "cite=[" in prompts.PAPER_SYSTEM and "cite=[" in prompts.COMPACT_SYSTEM
     assert any("cite=[" in text for _, text in prompts.COMPACT_EXAMPLES)
@@ -215,7 +215,7 @@ def test_prompts_ask_for_citations_in_one_line() -> None:
 
 def test_the_grammars_allow_cited_finals() -> None:
     from rlmx.answers import AnswerSchema
-    from rlmx.prompts import FINAL_GRAMMAR, REPLY_GRAMMAR, typed_grammar
+    from rlmx.core.prompts import FINAL_GRAMMAR, REPLY_GRAMMAR, typed_grammar
 
     rules = AnswerSchema(list[int]).grammar()
     assert rules is not None

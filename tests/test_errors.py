@@ -48,11 +48,11 @@ def test_every_error_class_has_its_place_in_the_tree() -> None:
         ("rlmx.lm.choice:ModelNotAllowed", 404),
         ("rlmx.lm.base:LMConfigError", 400),
         ("rlmx.repl.context:ContextError", 400),
-        ("rlmx.budget:BudgetExhausted", 402),
+        ("rlmx.core.budget:BudgetExhausted", 402),
         ("rlmx.lm.base:LMError", 500),
         ("rlmx.errors:SandboxError", 500),
         ("rlmx.errors:CapacityError", 429),
-        ("rlmx.session:SessionClosed", 400),
+        ("rlmx.core.session:SessionClosed", 400),
     ],
 )
 def test_the_server_maps_the_tree_in_one_place(exc: str, status: int) -> None:

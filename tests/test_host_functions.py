@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from rlmx.host_functions import BUILTINS, CORE, HostFunction, HostFunctions, tool_function
+from rlmx.core.host_functions import BUILTINS, CORE, HostFunction, HostFunctions, tool_function
 from rlmx.repl.context import prepare_context
 from rlmx.repl.functions import FunctionSpec, Param
 from rlmx.repl.sandbox import Sandbox
@@ -101,7 +101,7 @@ async def test_the_table_runs_handlers_and_refuses_sub_calls_when_off() -> None:
 
 def test_one_entry_adds_a_helper_to_every_run(monkeypatch, replay) -> None:
     """The example of docs/ARCHITECTURE.md, appended to the table, as a run sees it."""
-    import rlmx.host_functions as table
+    import rlmx.core.host_functions as table
     from rlmx import RLM
 
     from conftest import repl

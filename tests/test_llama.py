@@ -20,14 +20,14 @@ import httpx
 import pytest
 
 from rlmx import RLM
+from rlmx.core.policy import choose_policy
+from rlmx.core.prompts import FINAL_GRAMMAR, REPLY_GRAMMAR
+from rlmx.core.protocol import parse_reply
 from rlmx.lm import registry
 from rlmx.lm.base import ContextOverflowError, LMConfigError
 from rlmx.lm.local import LocalLM
 from rlmx.lm.openai_compat import OpenAICompatLM
 from rlmx.lm.specs import create_lm
-from rlmx.policy import choose_policy
-from rlmx.prompts import FINAL_GRAMMAR, REPLY_GRAMMAR
-from rlmx.protocol import parse_reply
 
 from conftest import announced_url
 

@@ -9,12 +9,12 @@ from pathlib import Path
 import pytest
 
 from rlmx import RLM, Budget
-from rlmx.events import QueueSink, read_trajectory
-from rlmx.host_calls import SUBCALL_ERROR
+from rlmx.core.events import QueueSink, read_trajectory
+from rlmx.core.host_calls import SUBCALL_ERROR
+from rlmx.core.prompts import FINAL_GRAMMAR, REPLY_GRAMMAR, repeated_cell
+from rlmx.core.result import NO_FINAL_WARNING, STATUS_WARNINGS, guess_warning
 from rlmx.lm.base import LMBase, LMResponse, Usage
 from rlmx.lm.replay import ReplayLM, load_script
-from rlmx.prompts import FINAL_GRAMMAR, REPLY_GRAMMAR, repeated_cell
-from rlmx.result import NO_FINAL_WARNING, STATUS_WARNINGS, guess_warning
 
 from conftest import repl
 
@@ -333,8 +333,8 @@ def test_sub_calls_can_be_disabled(replay) -> None:
 
 
 def test_history_is_trimmed_to_fit_a_small_root_window(replay) -> None:
+    from rlmx.core.turns import HISTORY_TRIMMED
     from rlmx.lm.base import estimate_tokens
-    from rlmx.turns import HISTORY_TRIMMED
 
     lm = replay_lm(replay, [repl("print('y' * 3000)")] * 6 + ["FINAL(done)"])
     lm.context_window = 3000

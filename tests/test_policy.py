@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from rlmx import prompts
+from rlmx.core import prompts
+from rlmx.core.policy import CellOutcome, CompactPolicy, Policy, Task, choose_policy
+from rlmx.core.repairs import Repairs
 from rlmx.lm.replay import ReplayLM
-from rlmx.policy import CellOutcome, CompactPolicy, Policy, Task, choose_policy
-from rlmx.repairs import Repairs
 
 from conftest import repl
 
@@ -213,7 +213,7 @@ def test_a_number_answering_which_or_who_is_pushed_back_once() -> None:
 
 
 def test_an_answer_only_the_worked_examples_hold_is_refused_twice_then_flagged() -> None:
-    from rlmx.result import borrowed_warning
+    from rlmx.core.result import borrowed_warning
 
     notes = Repairs("What is the total of paid invoices?", "c")
     notes.learn_prompt(["... the counts were 21405 and 3,117 in the example ...", "ok 7"])
@@ -239,7 +239,7 @@ def test_an_answer_only_the_worked_examples_hold_is_refused_twice_then_flagged()
 
 def test_a_run_never_ends_on_a_worked_examples_number_unflagged(replay) -> None:
     from rlmx import RLM
-    from rlmx.result import borrowed_warning
+    from rlmx.core.result import borrowed_warning
 
     example_number = "21405"  # the records dialogue's own sum
     assert example_number in "".join(text for _, text in prompts.RECORDS_EXAMPLES)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from rlmx.protocol import ProseFinal, parse_reply
+from rlmx.core.protocol import ProseFinal, parse_reply
 
 
 def test_repl_and_python_fences_are_cells() -> None:

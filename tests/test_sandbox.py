@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from rlmx import RLM, Limits
-from rlmx.host_functions import CORE
+from rlmx.core.host_functions import CORE
 from rlmx.repl import container, modes
 from rlmx.repl.context import prepare_context
 from rlmx.repl.isolation import PROBE_TRIES, SandboxUnavailable, bwrap_problem, bwrap_works

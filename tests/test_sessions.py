@@ -10,11 +10,11 @@ from pathlib import Path
 import pytest
 
 from rlmx import RLM, Budget, Limits
-from rlmx.host_functions import CORE
+from rlmx.core.host_functions import CORE
+from rlmx.core.session import SessionClosed
 from rlmx.lm.replay import ReplayLM
 from rlmx.repl.context import prepare_context
 from rlmx.repl.sandbox import Sandbox
-from rlmx.session import SessionClosed
 
 from conftest import ISOLATED_MODES, repl
 

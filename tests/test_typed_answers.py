@@ -10,9 +10,9 @@ from pydantic import BaseModel
 
 from rlmx import RLM
 from rlmx.answers import AnswerSchema
+from rlmx.core.prompts import REPLY_GRAMMAR, typed_grammar
 from rlmx.errors import ConfigError
 from rlmx.lm.replay import ReplayLM
-from rlmx.prompts import REPLY_GRAMMAR, typed_grammar
 
 from conftest import parse_gbnf, repl
 

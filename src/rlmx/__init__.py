@@ -1,12 +1,12 @@
 """rlmx: Recursive Language Models — long contexts as variables in a sandboxed Python REPL."""
 
-from .budget import Budget, BudgetExhausted
-from .config import RunConfig
+from .core.budget import Budget, BudgetExhausted
+from .core.config import RunConfig
+from .core.result import Result, UsageReport
+from .core.rlm import RLM
+from .core.session import Session
 from .lm.base import LM, LMError, LMResponse, Usage
 from .repl.isolation import Limits
-from .result import Result, UsageReport
-from .rlm import RLM
-from .session import Session
 
 __version__ = "0.1.0"
 

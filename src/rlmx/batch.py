@@ -16,10 +16,10 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from .config import RunConfig
+from .core.config import RunConfig
+from .core.rlm import RLM
 from .errors import ConfigError
 from .jobs import LocalRunner, Runner, plan, run_jobs
-from .rlm import RLM
 
 
 @dataclass(frozen=True)

@@ -26,9 +26,9 @@ from rlmx.answers import AnswerSchema, client_schema
 from rlmx.choices import check_choices, choice_grammar
 from rlmx.citations import Source, locate
 from rlmx.confined import ParseLimits
+from rlmx.core.events import PREVIEW_CHARS, CodeExecuted, FinalAnswer, ToolCall, preview_value
 from rlmx.documents import read_document
 from rlmx.errors import ConfigError, ContextError
-from rlmx.events import PREVIEW_CHARS, CodeExecuted, FinalAnswer, ToolCall, preview_value
 from rlmx.gbnf import literal
 from rlmx.lm.registry import prune_cache
 from rlmx.server.app import ServerSettings, serve_in_thread
@@ -554,7 +554,7 @@ async def test_host_calls_a_timed_out_cell_left_are_cancelled(tmp_path: Path) ->
     import asyncio
 
     from rlmx import Limits
-    from rlmx.host_functions import CORE
+    from rlmx.core.host_functions import CORE
     from rlmx.repl.context import prepare_context
     from rlmx.repl.sandbox import Sandbox
 

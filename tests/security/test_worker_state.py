@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from rlmx import Limits, RunConfig
-from rlmx.host_functions import CORE
+from rlmx.core.host_functions import CORE
 from rlmx.repl.context import prepare_context
 from rlmx.repl.sandbox import Sandbox
 from rlmx.server.app import ServerSettings, serve_in_thread

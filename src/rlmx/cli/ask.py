@@ -10,12 +10,12 @@ from typing import Annotated, Any
 import typer
 
 from .. import kept_runs
+from ..core.rlm import RLM
 from ..display import progress_for
 from ..documents import read_document
 from ..errors import RlmxError
 from ..lm.base import LMError
 from ..repl.context import ContextError, collect_files, holds_text
-from ..rlm import RLM
 from .common import EXIT_USAGE, app, check_setup, fail, out
 from .run_flags import OUTPUT, run_config, run_flags
 

@@ -10,9 +10,9 @@ from typing import Annotated, Any
 
 import typer
 
+from ..core.session import Session
 from ..lm.base import LMError
 from ..repl.context import ContextError
-from ..session import Session
 from .ask import Paths, Record, build_rlm, print_result, run_with_progress
 from .common import app, fail, out
 from .run_flags import run_flags
@@ -65,7 +65,7 @@ def chat(
     flags: dict[str, Any],
 ) -> None:
     """Ask several questions about files or a directory over one REPL (variables stay)."""
-    from ..budget import Budget
+    from ..core.budget import Budget
 
     if "-" in paths:
         raise fail("chat reads its questions from stdin; give the context as paths")

@@ -17,8 +17,8 @@ from typing import Annotated, Any
 
 import typer
 
-from ..budget import Budget
-from ..config import RunConfig
+from ..core.budget import Budget
+from ..core.config import RunConfig
 from ..errors import RlmxError
 from ..repl.isolation import MODES, Limits
 from ..video.options import VideoOptions

@@ -23,9 +23,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..core.rlm import RLM
 from ..lm.base import CHARS_PER_TOKEN, LM, Usage, prompt_tokens
 from ..lm.specs import create_lm
-from ..rlm import RLM
 from .items import EvalItem
 
 ANSWER_TOKENS = 512

@@ -476,8 +476,8 @@ def _text(context: Any) -> str:
 def _prompt_numbers() -> frozenset[str]:
     """The numbers of 3 digits or more that rlmx's prompts hold (a gold among them is drawn
     again; shorter ones are everywhere and prove nothing)."""
-    from .. import prompts
-    from ..repairs import telling_numbers
+    from ..core import prompts
+    from ..core.repairs import telling_numbers
 
     texts = [v for v in vars(prompts).values() if isinstance(v, str)]
     texts += [

@@ -34,12 +34,12 @@ from fastapi.staticfiles import StaticFiles
 from sse_starlette import EventSourceResponse
 
 from .. import __version__
-from ..config import RunConfig
+from ..core.config import RunConfig
+from ..core.rlm import RLM
 from ..kept_runs import default_data_dir
 from ..lm.choice import ModelTable, model_name
 from ..repl import scratch
 from ..repl.confine import detect as containment
-from ..rlm import RLM
 from ..video.options import VIDEO_SUFFIXES
 from . import guard, inputs, quotas, samples
 from .openai_api import openai_routes

@@ -21,12 +21,12 @@ from mcp.server.mcpserver.exceptions import ToolError
 
 from .. import __version__
 from ..answers import client_schema
-from ..config import RunConfig
+from ..core.config import RunConfig
+from ..core.rlm import RLM
 from ..documents import read_document
 from ..errors import RlmxError
 from ..repl import scratch
 from ..repl.context import ContextError, prepare_context
-from ..rlm import RLM
 
 INSTRUCTIONS = (
     "rlmx answers questions about contexts far larger than a model's window (long documents, "

@@ -26,13 +26,13 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, Field
 
+from ..core.events import RunFinished
+from ..core.rlm import RLM
+from ..core.session import Session
 from ..documents import forget_documents
 from ..errors import CapacityError
-from ..events import RunFinished
 from ..kept_runs import RUN_ID  # never a path: no dots, no slashes
 from ..lm.choice import model_name
-from ..rlm import RLM
-from ..session import Session
 from .store import LIVE_STATUSES, NewRun, RunStore, StoredEvent
 
 log = logging.getLogger("rlmx.server")

@@ -25,8 +25,8 @@ from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi import Path as Path_
 from pydantic import BaseModel
 
+from ..core.session import Session
 from ..errors import CapacityError
-from ..session import Session
 from . import inputs, quotas
 from .quotas import ClientQuota, Hold
 from .runs import RUN_ID, Query, RunManager, RunRequest, remove_uploads

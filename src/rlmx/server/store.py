@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from ..events import read_trajectory
+from ..core.events import read_trajectory
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (

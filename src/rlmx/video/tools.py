@@ -26,9 +26,9 @@ from typing import Any
 from ..bm25 import bm25_top, respell
 from ..errors import ToolError
 from ..repl.sandbox import SharedFile
-from ..video.options import VideoOptions
 from .cache import PerceptionCache
 from .env import VideoEnv
+from .options import VideoOptions
 from .perception import SCENE_THRESHOLD, dominant_colors, ocr_engine, speech_engine
 
 VisionCall = Callable[[list[dict[str, Any]]], Awaitable[str]]

@@ -7,8 +7,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from .citations import Citation
-from .lm.base import Usage
+from ..citations import Citation
+from ..lm.base import Usage
 
 Status = Literal["final", "max_iterations", "budget_exhausted", "error", "cancelled"]
 

@@ -18,7 +18,7 @@ from typing import IO, Annotated, Any, Literal, Protocol
 
 from pydantic import BaseModel, Field, TypeAdapter, ValidationInfo, field_validator
 
-log = logging.getLogger("rlmx.events")
+log = logging.getLogger("rlmx.core.events")
 
 SCHEMA_VERSION = 1
 PREVIEW_CHARS = 10_000  # longest text kept in one event field (head and tail)

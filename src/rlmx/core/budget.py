@@ -10,7 +10,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from .errors import BudgetError
+from ..errors import BudgetError
 
 
 class BudgetExhausted(BudgetError):

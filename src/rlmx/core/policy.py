@@ -26,8 +26,8 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from ..lm.base import LM, Message
 from . import prompts
-from .lm.base import LM, Message
 from .repairs import Repairs
 from .result import borrowed_warning, guess_warning
 

@@ -18,15 +18,15 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
+from ..lm.base import LM
+from ..lm.choice import ModelTable
+from ..lm.specs import default_root_spec, validate_spec
+from ..repl.isolation import Limits
+from ..repl.modes import resolve_mode
+from ..telemetry import Telemetry
+from ..video.options import VideoOptions
 from .budget import Budget
-from .lm.base import LM
-from .lm.choice import ModelTable
-from .lm.specs import default_root_spec, validate_spec
 from .policy import Policy, check_policy
-from .repl.isolation import Limits
-from .repl.modes import resolve_mode
-from .telemetry import Telemetry
-from .video.options import VideoOptions
 
 Model = str | LM
 

@@ -30,9 +30,9 @@ from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from .choices import MAX_CHOICES
-from .errors import ToolError
-from .repl.functions import FunctionSpec, Param
+from ..choices import MAX_CHOICES
+from ..errors import ToolError
+from ..repl.functions import FunctionSpec, Param
 
 Handler = Callable[..., Awaitable[Any]]
 SUB_CALLS_OFF = "sub-calls are disabled in this run; use Python code alone"

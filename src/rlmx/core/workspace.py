@@ -15,15 +15,15 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from .citations import Source, context_sources
+from ..citations import Source, context_sources
+from ..documents import read_document
+from ..environment import Environment, open_environment
+from ..repl import scratch
+from ..repl.context import ContextError, ContextMeta, PreparedContext, prepare_context
+from ..repl.sandbox import Sandbox
+from ..video.options import is_video
 from .config import RunConfig
-from .documents import read_document
-from .environment import Environment, open_environment
 from .host_calls import HostCalls
-from .repl import scratch
-from .repl.context import ContextError, ContextMeta, PreparedContext, prepare_context
-from .repl.sandbox import Sandbox
-from .video.options import is_video
 
 
 class Workspace:

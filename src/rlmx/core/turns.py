@@ -14,15 +14,15 @@ import time
 from dataclasses import dataclass, replace
 from typing import Any
 
+from ..citations import Citation, locate
+from ..lm.base import LM, Message, prompt_tokens
+from ..repl import frames
+from ..repl.sandbox import CellResult
 from . import prompts
 from .budget import BudgetExhausted
-from .citations import Citation, locate
 from .events import CellStarted, CodeExecuted, FinalAnswer, LLMCall, Notice
-from .lm.base import LM, Message, prompt_tokens
 from .policy import CellOutcome, Task
 from .protocol import ProseFinal, parse_reply
-from .repl import frames
-from .repl.sandbox import CellResult
 from .result import NO_FINAL_WARNING, STATUS_WARNINGS, Status, unfound_quotes_warning
 from .run_view import RunView
 from .workspace import Workspace

@@ -12,14 +12,14 @@ import json
 import time
 from typing import Any
 
+from ..choices import check_choices, choice_grammar, match_choice, with_choices
+from ..errors import ToolError
+from ..lm.base import LMError, Message, Usage
+from ..repl.context import ContextError
+from ..repl.sandbox import Sandbox, SharedFile
 from .budget import BudgetExhausted
-from .choices import check_choices, choice_grammar, match_choice, with_choices
-from .errors import ToolError
 from .events import ChildRun, SubBatch, SubCall, ToolCall, preview_value
 from .host_functions import HostFunctions
-from .lm.base import LMError, Message, Usage
-from .repl.context import ContextError
-from .repl.sandbox import Sandbox, SharedFile
 from .run_view import RunView
 
 SUBCALL_ERROR = "[rlmx error] "

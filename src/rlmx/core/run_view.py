@@ -14,13 +14,13 @@ import asyncio
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
-    from .answers import AnswerSchema
+    from ..answers import AnswerSchema
+    from ..environment import Environment
+    from ..lm.base import LM
+    from ..lm.choice import ModelTable
     from .budget import Ledger
     from .config import RunConfig
-    from .environment import Environment
     from .gateway import Gateway
-    from .lm.base import LM
-    from .lm.choice import ModelTable
     from .policy import Policy
     from .repairs import Repairs
     from .result import Result, UsageReport

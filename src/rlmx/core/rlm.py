@@ -16,10 +16,12 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from .answers import AnswerSchema
+from ..answers import AnswerSchema
+from ..environment import Environment
+from ..lm.base import LM, LMError
+from ..repl.sandbox import SandboxError
 from .budget import Budget, Ledger
 from .config import RunConfig
-from .environment import Environment
 from .events import (
     CallbackSink,
     Emitter,
@@ -30,9 +32,7 @@ from .events import (
 )
 from .gateway import Gateway
 from .host_calls import HostCalls
-from .lm.base import LM, LMError
 from .policy import choose_policy
-from .repl.sandbox import SandboxError
 from .result import Result, Status, UsageReport
 from .session import Session
 from .turns import Turns
@@ -98,7 +98,7 @@ class RLM:
         """Several questions over one REPL: ``with rlm.session(ctx) as s: s.ask(q)``.
 
         Variables of earlier asks stay; ``budget`` limits the whole session (each ask is
-        limited by this RLM's ``budget`` too). See ``rlmx.session.Session``."""
+        limited by this RLM's ``budget`` too). See ``rlmx.core.session.Session``."""
         return Session(self, context, budget)
 
     async def answer(

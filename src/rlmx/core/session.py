@@ -19,9 +19,9 @@ import asyncio
 from collections.abc import Coroutine
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from ..errors import ConfigError
+from ..repl.context import ContextMeta
 from .budget import Budget, Ledger
-from .errors import ConfigError
-from .repl.context import ContextMeta
 from .result import Result
 from .workspace import Workspace
 

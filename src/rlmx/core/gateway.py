@@ -12,9 +12,9 @@ import asyncio
 import contextlib
 import time
 
+from ..lm.base import LM, LMResponse, Message, check_fits
+from ..lm.specs import create_lm
 from .budget import Ledger
-from .lm.base import LM, LMResponse, Message, check_fits
-from .lm.specs import create_lm
 
 
 class Gateway:
