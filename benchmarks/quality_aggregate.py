@@ -18,6 +18,7 @@ import asyncio
 import json
 from pathlib import Path
 
+from rlmx import RunConfig
 from rlmx.eval.aggregate import KINDS
 from rlmx.eval.runner import generate, run_eval
 from rlmx.lm.specs import DEFAULT_SPEC
@@ -44,7 +45,8 @@ def main() -> None:
     methods = args.methods.split(",")
     items = generate("aggregate", lengths, args.n)
     trajectories = OUT.parent / "quality_aggregate-trajectories"
-    asyncio.run(run_eval(items, methods, args.root, None, OUT, trajectories=trajectories))
+    config = RunConfig.build(root=args.root, max_iterations=12, trajectory=trajectories)
+    asyncio.run(run_eval(items, methods, config, OUT))
     rows = [json.loads(line) for line in OUT.read_text().splitlines()]
     rows = [r for r in rows if r["root"] == args.root]
     methods = list(dict.fromkeys(r["method"] for r in rows))  # every method run so far

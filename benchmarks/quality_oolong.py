@@ -21,6 +21,7 @@ import json
 import statistics
 from pathlib import Path
 
+from rlmx import RunConfig
 from rlmx.eval.oolong import FAMILIES
 from rlmx.eval.runner import generate, run_eval, token_counter
 from rlmx.lm.specs import DEFAULT_SPEC
@@ -53,7 +54,8 @@ def main() -> None:
         items = [i for i in items if i.seed in {int(s) for s in args.seeds.split(",")}]
     trajectories = RESULTS / "quality_oolong-trajectories"
     methods = args.methods.split(",")
-    asyncio.run(run_eval(items, methods, args.root, None, OUT, trajectories=trajectories))
+    config = RunConfig.build(root=args.root, max_iterations=12, trajectory=trajectories)
+    asyncio.run(run_eval(items, methods, config, OUT))
     rows = [json.loads(line) for line in OUT.read_text().splitlines()]
     rows = [r for r in rows if r["root"] == args.root]
     methods = list(dict.fromkeys(r["method"] for r in rows))  # every method run so far

@@ -21,6 +21,7 @@ import asyncio
 import json
 from pathlib import Path
 
+from rlmx import RunConfig
 from rlmx.eval.runner import generate, run_eval
 from rlmx.eval.shapes import HELD_OUT, TUNE
 from rlmx.lm.specs import DEFAULT_SPEC
@@ -55,8 +56,8 @@ def main() -> None:
     items = [item for half in args.halves.split(",")
              for item in generate(f"shapes-{half}", lengths, args.n)]  # fmt: skip
     trajectories = out.with_name(out.stem + "-trajectories")
-    asyncio.run(run_eval(items, args.methods.split(","), args.root, None, out,
-                         trajectories=trajectories))  # fmt: skip
+    config = RunConfig.build(root=args.root, max_iterations=12, trajectory=trajectories)
+    asyncio.run(run_eval(items, args.methods.split(","), config, out))
     if args.baseline:
         LABEL.write_text(args.baseline)
     rows = _rows(OUT, args.root)

@@ -19,9 +19,8 @@ from rlmx.server.runs import RunOptions, RunRequest
 
 from conftest import repl
 
-# every command that starts runs; `rlmx eval run` still takes its own few settings (its
-# harness is not on RunConfig yet: issue 29)
-RUN_COMMANDS = ["ask", "chat", "batch", "serve", "mcp"]
+# every command that starts runs
+RUN_COMMANDS = ["ask", "chat", "batch", "serve", "mcp", "eval run"]
 LOOPBACK = "openai:{}@http://127.0.0.1:9/v1"  # a spec that needs no key
 
 
@@ -33,7 +32,7 @@ def test_every_setting_has_its_flags() -> None:
 
 @pytest.mark.parametrize("command", RUN_COMMANDS)
 def test_each_command_takes_each_run_flag(command: str) -> None:
-    shown = CliRunner().invoke(app, [command, "--help"], terminal_width=200).output
+    shown = CliRunner().invoke(app, [*command.split(), "--help"], terminal_width=200).output
     for name in FLAGS:
         flag = "--" + name.replace("_", "-")
         assert flag in shown, f"rlmx {command} has no {flag}"

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from rlmx import RunConfig
 from rlmx.bm25 import bm25_top, respell
 from rlmx.eval.items import estimate_tokens
 from rlmx.eval.oolong import (
@@ -174,11 +175,11 @@ def test_small_end_to_end_eval_and_report(replay, tmp_path: Path) -> None:
     async def main() -> None:
         for items, script in ((sniah, find), (oolong, count)):
             spec = replay([script] * 4)
-            await run_eval(items, ["rlm", "rlm_nosub"], spec, None, out,
-                           trajectories=tmp_path / "traj", concurrency=2)  # fmt: skip
-        await run_eval(sniah, ["codeact_bm25"], replay([codeact] * 2), None, out)
+            config = RunConfig.build(root=spec, max_iterations=12, trajectory=tmp_path / "traj")
+            await run_eval(items, ["rlm", "rlm_nosub"], config, out, parallel=2)
+        await run_eval(sniah, ["codeact_bm25"], RunConfig.build(root=replay([codeact] * 2)), out)
         base = replay(["the number is 1234567", "the number is 1234567"])
-        await run_eval(sniah, ["base", "summary"], base, None, out)
+        await run_eval(sniah, ["base", "summary"], RunConfig.build(root=base), out)
 
     asyncio.run(main())
     rows = [json.loads(line) for line in out.read_text().splitlines()]
@@ -191,7 +192,7 @@ def test_small_end_to_end_eval_and_report(replay, tmp_path: Path) -> None:
     assert all(0 <= r["score"] <= 1 for r in by[("oolong", "rlm")])
     assert {r["seed"] for r in rows} == {0, 1}
     # resumable: a second run adds nothing
-    again = asyncio.run(run_eval(sniah, ["rlm"], rows[0]["root"], None, out))
+    again = asyncio.run(run_eval(sniah, ["rlm"], RunConfig.build(root=rows[0]["root"]), out))
     assert again == []
     report_dir = tmp_path / "report"
     proc = subprocess.run([sys.executable, "-m", "rlmx.cli", "eval", "report", str(out),
@@ -281,7 +282,7 @@ def test_codeqa_loader_and_a_judged_multihop_run(replay, tmp_path: Path) -> None
     answer = repl(f"FINAL({item.gold!r})")
     out = tmp_path / "qa.jsonl"
     judge = replay(["yes"])
-    asyncio.run(run_eval([item], ["rlm"], replay([answer]), None, out, judge=judge))
+    asyncio.run(run_eval([item], ["rlm"], RunConfig.build(root=replay([answer])), out, judge=judge))
     row = json.loads(out.read_text())
     assert (row["score"], row["exact_match"], row["judge_score"]) == (1.0, 1.0, 1.0)
 

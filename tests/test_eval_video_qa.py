@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from rlmx import RunConfig
 from rlmx.eval.methods import run_method
 from rlmx.eval.runner import generate
 from rlmx.eval.scoring import times_in, video_scores
@@ -54,7 +55,7 @@ def test_the_baselines_read_the_perception_text(items, cache, monkeypatch) -> No
     item = items[1]
     for method in ("direct", "summary", "topk"):
         root = ReplayLM(["a summary", "the answer"], "replay-root")
-        outcome = asyncio.run(run_method(method, item, root))
+        outcome = asyncio.run(run_method(method, item, RunConfig.build(root=root)))
         assert outcome.error is None and outcome.answer in ("a summary", "the answer")
         prompts = [p[-1]["content"] for p in root.prompts]
         assert item.gold["topic"] in prompts[0], (method, prompts[0])
@@ -69,7 +70,8 @@ def test_the_rlm_method_gets_the_video_itself(items, cache, monkeypatch) -> None
               "'; '.join(f\"{s['text'].split(' | ')[1]} at {s['t0']:g} s\" for s in spans))")],
         "replay-root",
     )  # fmt: skip
-    outcome = asyncio.run(run_method("rlm", item, root, sandbox="process"))
+    config = RunConfig.build(root=root, sandbox="process", max_iterations=12)
+    outcome = asyncio.run(run_method("rlm", item, config))
     assert outcome.error is None and outcome.answer.startswith("30 s: ")
     assert item.score(outcome.answer) == 1.0, outcome.answer
 

@@ -118,8 +118,8 @@ def test_eval_on_ray_gives_the_local_runner_rows(ray_address: str, replay, tmp_p
     items = generate("sniah", [2048], 3)
 
     def run(runner, out: Path) -> list[dict]:
-        return asyncio.run(run_eval(items, ["rlm", "rlm_nosub"], spec, None, out,
-                                    runner=runner, sandbox="process"))  # fmt: skip
+        config = RunConfig.build(root=spec, sandbox="process", max_iterations=12)
+        return asyncio.run(run_eval(items, ["rlm", "rlm_nosub"], config, out, runner=runner))
 
     local = run(LocalRunner(2), tmp_path / "local.jsonl")
     on_ray = run(RayRunner(ray_address), tmp_path / "ray.jsonl")
@@ -136,7 +136,7 @@ def test_eval_on_ray_refuses_models_that_cannot_travel(tmp_path: Path) -> None:
     items = generate("sniah", [2048], 1)
     lm = ReplayLM(["FINAL(1)"], "replay:inline")
     with pytest.raises(ValueError, match="spec strings"):
-        asyncio.run(run_eval(items, ["rlm"], lm, None, tmp_path / "o.jsonl",
+        asyncio.run(run_eval(items, ["rlm"], RunConfig.build(root=lm), tmp_path / "o.jsonl",
                              runner=RayRunner("auto")))  # fmt: skip
 
 

@@ -4,38 +4,38 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
 from ..errors import RlmxError
 from ..lm.base import LMError
+from ..lm.choice import model_name
 from ..ray_runner import TASK_MEMORY_MB
-from ..repl.isolation import MODES
 from .common import (
     JobProgress,
     RayAddress,
     RayCpus,
     RayMemory,
     app,
-    check_setup,
+    check_specs,
     fail,
     job_runner,
 )
+from .run_flags import run_config, run_flags
 
 eval_app = typer.Typer(no_args_is_help=True, help="Benchmarks and baselines of the RLM paper.")
 app.add_typer(eval_app, name="eval")
 
 
 @eval_app.command("run")
+@run_flags(max_iterations=12)
 def eval_run(
     task: Annotated[str, typer.Option(help="A task (rlmx eval list shows them).")],
     method: Annotated[
         list[str], typer.Option(help="A method (rlmx eval list shows them); repeatable.")
     ],
     out: Annotated[Path, typer.Option(help="Results JSONL (appended; a re-run resumes).")],
-    root: Annotated[str | None, typer.Option(help="Root model spec (default: local).")] = None,
-    sub: Annotated[str | None, typer.Option(help="Sub-model spec (default: the root).")] = None,
     n: Annotated[int, typer.Option(min=1, help="Items (seeds) per length.")] = 5,
     lengths: Annotated[
         str | None,
@@ -45,7 +45,6 @@ def eval_run(
         ),
     ] = None,
     parallel: Annotated[int, typer.Option(min=1, help="Items run at once.")] = 1,
-    max_iterations: Annotated[int, typer.Option(min=1)] = 12,
     data: Annotated[
         Path | None,
         typer.Option(
@@ -57,10 +56,11 @@ def eval_run(
     judge: Annotated[
         str | None, typer.Option(help="Model spec of an LLM judge for QA answers.")
     ] = None,
-    sandbox: Annotated[str, typer.Option(help=f"One of {', '.join(MODES)}.")] = "auto",
     ray: RayAddress = None,
     ray_cpus: RayCpus = 1.0,
     ray_memory_mb: RayMemory = TASK_MEMORY_MB,
+    *,
+    flags: dict[str, Any],
 ) -> None:
     """Run methods on a task's items; rows go to --out as they finish."""
     import asyncio
@@ -68,9 +68,10 @@ def eval_run(
     from ..eval.methods import METHODS
     from ..eval.runner import generate, run_eval, token_counter
     from ..eval.tasks import TASKS
-    from ..lm.specs import DEFAULT_SPEC
 
-    check_setup(sandbox, root, sub, judge)
+    check_specs(judge)
+    trajectories = out.with_suffix("").parent / f"{out.stem}-trajectories"
+    config = run_config(flags, trajectory=flags["trajectory"] or trajectories)
     unknown = [m for m in method if m not in METHODS]
     if unknown:
         raise fail(f"unknown method {unknown[0]!r}; choose from {', '.join(METHODS)}")
@@ -81,20 +82,17 @@ def eval_run(
     except ValueError:
         raise fail(f"--lengths must be comma-separated integers, not {lengths!r}") from None
     sizes = sizes if lengths else list(TASKS[task].default_lengths)
-    root_spec = root or DEFAULT_SPEC
     try:
-        items = generate(task, sizes, n, token_counter(root_spec), data)
+        items = generate(task, sizes, n, token_counter(model_name(config.root)), data)
     except (ValueError, LMError) as exc:
         raise fail(str(exc)) from None
-    trajectories = out.with_suffix("").parent / f"{out.stem}-trajectories"
     total = len(items) * len(method)
     try:
         with JobProgress(f"{task} ({', '.join(method)})", total) as progress:
             rows = asyncio.run(
-                run_eval(items, method, root_spec, sub, out,
+                run_eval(items, method, config, out,
                          runner=job_runner(parallel, ray, ray_cpus, ray_memory_mb),
-                         max_iterations=max_iterations, trajectories=trajectories,
-                         sandbox=sandbox, progress=progress.tick, judge=judge)
+                         progress=progress.tick, judge=judge)
             )  # fmt: skip
     except (ValueError, RlmxError) as exc:
         raise fail(str(exc)) from None

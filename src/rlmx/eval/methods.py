@@ -19,10 +19,11 @@ from __future__ import annotations
 
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from ..core.config import RunConfig
 from ..core.rlm import RLM
 from ..lm.base import CHARS_PER_TOKEN, LM, Usage, prompt_tokens
 from ..lm.specs import create_lm
@@ -47,14 +48,10 @@ class Outcome:
 
 @dataclass(frozen=True)
 class MethodCall:
-    """One method run on one item, with the run's settings."""
+    """One method run on one item, with the run's settings (a baseline calls the root)."""
 
     item: EvalItem
-    root: str | LM
-    sub: str | LM | None
-    max_iterations: int
-    trajectories: Path | None
-    sandbox: str
+    config: RunConfig
 
 
 @dataclass(frozen=True)
@@ -65,21 +62,13 @@ class EvalMethod:
     run: Callable[[MethodCall], Awaitable[Outcome]]
 
 
-async def run_method(
-    method: str,
-    item: EvalItem,
-    root: str | LM,
-    sub: str | LM | None = None,
-    *,
-    max_iterations: int = 12,
-    trajectories: Path | None = None,
-    sandbox: str = "auto",
-) -> Outcome:
-    """Run one method on one item; failures become an Outcome with ``error``."""
+async def run_method(method: str, item: EvalItem, config: RunConfig) -> Outcome:
+    """Run one method on one item with ``config``; failures become an Outcome with
+    ``error``."""
     if method not in METHODS:
         raise ValueError(f"unknown method {method!r}; choose from {', '.join(METHODS)}")
     started = time.perf_counter()
-    call = MethodCall(item, root, sub, max_iterations, trajectories, sandbox)
+    call = MethodCall(item, config)
     outcome = await METHODS[method].run(call)
     outcome.seconds = time.perf_counter() - started
     return outcome
@@ -89,13 +78,14 @@ def _on_the_model(answer: Callable[[LM, EvalItem], Awaitable[Outcome]]) -> Any:
     """A method that calls the root model itself (no REPL)."""
 
     async def run(call: MethodCall) -> Outcome:
-        lm = call.root if not isinstance(call.root, str) else create_lm(call.root, "root")
+        root = call.config.root
+        lm = root if not isinstance(root, str) else create_lm(root, "root")
         try:
             return await answer(lm, call.item)
         except Exception as exc:  # an LM failure is this item's result, not the run's end
             return Outcome(None, error=f"{type(exc).__name__}: {exc}")
         finally:
-            if isinstance(call.root, str):
+            if isinstance(root, str):
                 await lm.aclose()
 
     return run
@@ -231,14 +221,7 @@ def _as_rlm(sub_calls: bool, retrieval: bool = False) -> Any:
         context: Any = RetrievalEnvironment(item.context) if retrieval else item.context
         if item.video is not None and not retrieval:
             context = Path(item.video)  # the video itself, explored with its tools
-        rlm = RLM(
-            call.root,
-            call.sub,
-            max_iterations=call.max_iterations,
-            sub_calls=sub_calls,
-            trajectory=call.trajectories,
-            sandbox=call.sandbox,
-        )
+        rlm = RLM(config=replace(call.config, sub_calls=sub_calls))
         result = await rlm.acompletion(context, item.query)
         return Outcome(
             result.answer,

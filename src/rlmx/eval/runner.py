@@ -13,6 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from ..core.config import RunConfig
 from ..jobs import LocalRunner, Runner, run_jobs
 from ..lm.base import LM
 from ..lm.specs import create_lm
@@ -63,32 +64,31 @@ def _row_key(row: dict[str, Any]) -> tuple[Any, ...]:
 async def run_eval(
     items: list[EvalItem],
     methods: list[str],
-    root: str | LM,
-    sub: str | LM | None,
+    config: RunConfig,
     out: Path,
     *,
-    concurrency: int = 1,
+    parallel: int = 1,
     runner: Runner | None = None,
-    max_iterations: int = 12,
-    trajectories: Path | None = None,
-    sandbox: str = "auto",
     progress: Callable[[dict[str, Any]], None] | None = None,
     judge: str | LM | None = None,
 ) -> list[dict[str, Any]]:
     """Run every (method, item) not yet in ``out``; returns the new rows (``jobs.py``:
     resumable, one row a job, a failure recorded in its row).
 
-    With a ``judge`` model, QA answers also get ``judge_score`` (1 when it says they mean
-    the same as the gold answer). ``runner`` says where items run (default: ``concurrency``
-    at once in this process; ``ray_runner.RayRunner`` on a Ray cluster).
+    Each RLM method runs with ``config`` (the baselines call its root). Rows name the
+    root and the sub (None: the root). With a ``judge`` model, QA answers also get
+    ``judge_score`` (1 when it says they mean the same as the gold answer). ``runner`` says
+    where items run (default: ``parallel`` at once in this process;
+    ``ray_runner.RayRunner`` on a Ray cluster).
     """
     for method in methods:
         if method not in METHODS:
             raise ValueError(f"unknown method {method!r}; choose from {', '.join(METHODS)}")
-    runner = runner or LocalRunner(concurrency)
+    runner = runner or LocalRunner(parallel)
+    root, sub = config.root, config.sub
     if runner.remote and not all(isinstance(m, str | None) for m in (root, sub, judge)):
         raise ValueError("items run elsewhere get their models as spec strings, not LM objects")
-    root_name, sub_name = _name(root), _name(sub)
+    root_name, sub_name = _name(root), (None if sub == root else _name(sub))
 
     def base(method: str, item: EvalItem) -> dict[str, Any]:
         return {"task": item.task, "method": method, "item_id": item.item_id,
@@ -97,10 +97,7 @@ async def run_eval(
 
     async def work(job: tuple[str, EvalItem]) -> dict[str, Any]:
         method, item = job
-        outcome = await run_method(
-            method, item, root, sub, max_iterations=max_iterations,
-            trajectories=trajectories, sandbox=sandbox,
-        )  # fmt: skip
+        outcome = await run_method(method, item, config)
         row = {
             **base(method, item), "score": item.score(outcome.answer), "answer": outcome.answer,
             "usage": outcome.usage.to_dict(), "cost_usd": outcome.usage.cost_usd,
