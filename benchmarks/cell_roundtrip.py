@@ -1,6 +1,7 @@
 """Cell round trip with trivial code, and worker startup, per sandbox mode.
 
 Targets (issue 2): median round trip <= 2 ms in `process` mode, <= 5 ms in `bwrap`.
+``container`` is measured where podman runs (issue 29).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import time
 from pathlib import Path
 
 from rlmx.core.host_functions import CORE
+from rlmx.repl.container import container_works
 from rlmx.repl.context import prepare_context
 from rlmx.repl.isolation import bwrap_works
 from rlmx.repl.sandbox import Sandbox
@@ -49,6 +51,7 @@ async def measure(mode: str) -> tuple[list[float], list[float]]:
 
 def main() -> None:
     modes = ["none", "process"] + (["bwrap"] if bwrap_works() else [])
+    modes += ["container"] if container_works() else []
     rows = [
         "| mode | cell round trip, median ms | p90 ms | worker start, median ms |",
         "|---|---|---|---|",

@@ -129,7 +129,7 @@ def test_prose_code_and_haystacks_are_not_records() -> None:
     root = Path(__file__).resolve().parents[1]
     for text in (
         (root / "README.md").read_text()[:4096],
-        (root / "src" / "rlmx" / "rlm.py").read_text()[:4096],
+        (root / "src" / "rlmx" / "core" / "rlm.py").read_text()[:4096],
         generate("sniah", [2048], 1)[0].context[:4096],
         "one line only: a=1, b=2\n",
     ):
