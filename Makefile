@@ -78,7 +78,7 @@ WORKER_PARTS := x?Worker?_restore_reserved x?Worker?execute x?Worker?_run_code x
   x?Worker?_begin_capture x?Worker?_end_capture x?Worker?_interrupt x?Worker?_take_interrupt \
   x?Worker?_start_cell x?Worker?_end_cell x?CappedText?* x?_ThreadRoutedStream?* \
   x__thread_routers
-# isolation.py's mutants run against its own tests only (benchmarks/mutation_focused.py says
+# isolation.py's and modes.py's mutants run against their own tests only (mutation_focused.py says
 # why): mutmut would run every test that starts a sandbox for each of them.
 MUTANTS := $(foreach m,core.protocol core.budget repl.frames citations answers eval.scoring core.turns,\
   'rlmx.$(m).*') $(foreach f,$(WORKER_PARTS),'rlmx.repl.worker.$(f)__mutmut_*')
@@ -86,7 +86,7 @@ ISOLATION_TESTS := --tests tests/test_sandbox.py --tests tests/security/test_jai
 mutation: setup
 	rm -rf mutants
 	ulimit -v 6291456 && $(VENV)/bin/mutmut run --max-children 2 $(MUTANTS)
-	ulimit -v 6291456 && $(PY) benchmarks/mutation_focused.py 'rlmx.repl.isolation.*' \
+	ulimit -v 6291456 && $(PY) benchmarks/mutation_focused.py 'rlmx.repl.isolation.*' 'rlmx.repl.modes.*' \
 	  $(ISOLATION_TESTS) --jobs 2
 	$(VENV)/bin/mutmut results
 
