@@ -97,6 +97,20 @@ def test_the_server_keeps_every_operator_setting_and_a_client_only_narrows(repla
         settings.build_rlm(RunRequest("q", "c", root=LOOPBACK.format("other")))
 
 
+@pytest.mark.parametrize(
+    ("asked", "message"),
+    [({"max_depth": 6}, "max_depth must be between 1 and 5"),
+     ({"max_iterations": 501}, "max_iterations must be between 1 and 500"),
+     ({"max_depth": -1}, "max_depth must be between")],
+)  # fmt: skip
+def test_a_client_cannot_ask_for_unbounded_depth_or_turns(replay, asked, message) -> None:
+    """An MCP call reaches for_client without the HTTP request's field bounds."""
+    operator = RunConfig.build(root=replay([]))
+    with pytest.raises(ValueError, match=message):
+        operator.for_client(operator.model_table(), **asked)
+    assert operator.for_client(operator.model_table(), max_depth=5).max_depth == 5
+
+
 def test_a_cli_flag_reaches_the_run(replay, tmp_path: Path) -> None:
     """--cell-timeout becomes Limits.cell_seconds, which the sandbox enforces."""
     root = replay([repl("while True: pass"), repl("FINAL('stopped')")])

@@ -30,6 +30,10 @@ from .policy import Policy, check_policy
 
 Model = str | LM
 
+# the most depth and turns an untrusted client (an HTTP request, an MCP call) may ask for
+CLIENT_MAX_DEPTH = 5
+CLIENT_MAX_ITERATIONS = 500
+
 
 @dataclass(frozen=True)
 class RunConfig:
@@ -130,8 +134,11 @@ class RunConfig:
     ) -> RunConfig:
         """This config with what an untrusted client (an HTTP request, an MCP tool call)
         may choose: models only from ``table`` (ModelNotAllowed for any other; a root
-        named alone is its own sub), depth and turns, and budget limits that can only be
+        named alone is its own sub), depth and turns up to CLIENT_MAX_DEPTH and
+        CLIENT_MAX_ITERATIONS (ValueError past them), and budget limits that can only be
         lowered."""
+        _within("max_depth", max_depth, CLIENT_MAX_DEPTH)
+        _within("max_iterations", max_iterations, CLIENT_MAX_ITERATIONS)
         picked_root = table.pick(root, "root model") if root else self.root
         default_sub = picked_root if root else self.sub
         picked_sub = table.pick(sub, "sub model") if sub else default_sub
@@ -157,6 +164,11 @@ def _least(*limits: float | None) -> float | None:
     """The lowest of the limits given (None: no limit)."""
     given = [limit for limit in limits if limit is not None]
     return min(given) if given else None
+
+
+def _within(name: str, value: int | None, most: int) -> None:
+    if value is not None and not 1 <= value <= most:
+        raise ValueError(f"{name} must be between 1 and {most}, got {value}")
 
 
 def _positive(name: str, value: float) -> None:

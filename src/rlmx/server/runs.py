@@ -26,6 +26,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, Field
 
+from ..core.config import CLIENT_MAX_DEPTH, CLIENT_MAX_ITERATIONS
 from ..core.events import RunFinished
 from ..core.rlm import RLM
 from ..core.session import Session
@@ -62,8 +63,8 @@ class RunOptions(BaseModel):
     """Per-run settings a client may choose (shared by /query and /v1/chat/completions)."""
 
     sub: str | None = None
-    max_depth: int = Field(default=1, ge=1, le=5)
-    max_iterations: int = Field(default=20, ge=1, le=500)
+    max_depth: int = Field(default=1, ge=1, le=CLIENT_MAX_DEPTH)
+    max_iterations: int = Field(default=20, ge=1, le=CLIENT_MAX_ITERATIONS)
     budget_usd: float | None = Field(default=None, ge=0)
     max_seconds: float | None = Field(default=None, gt=0)  # at most the server's own cap
 
