@@ -77,7 +77,7 @@ def test_calls_are_checked_against_the_spec() -> None:
                 {"prompts": ["a"], "extra": 1}, {"prompts": ["a"], "model": 3}):  # fmt: skip
         with pytest.raises(ProtocolViolation):
             batched.check(bad, max_batch=10)
-    tool = tool_function("ocr", "Read text.").spec
+    tool = tool_function("ocr", "Read text.", None).spec  # type: ignore[arg-type]
     tool.check({"args": [1.5], "kwargs": {"lang": "en"}}, max_batch=10)
     with pytest.raises(ProtocolViolation):
         tool.check({"args": [], "kwargs": {1: 2}}, max_batch=10)

@@ -24,7 +24,7 @@ from ..repl.isolation import MODES, Limits
 from ..video.options import VideoOptions
 from .common import MODEL_HELP, fail, parse_aliases
 
-MODELS, LIMITS, SANDBOX, OUTPUT = "Models", "Limits", "Sandbox", "Output"  # help panels
+MODELS, LIMITS, SANDBOX, OUTPUT, TOOLS = "Models", "Limits", "Sandbox", "Output", "Tools"
 
 
 def _option(panel: str, metavar: str | None, text: str, **extra: Any) -> Any:
@@ -73,6 +73,11 @@ FLAGS: dict[str, tuple[Any, Any]] = {
     "otlp_endpoint": (Annotated[str | None, _option(OUTPUT, "URL",
                       "Export spans to this OTLP/HTTP endpoint "
                       "(else $OTEL_EXPORTER_OTLP_ENDPOINT).")], None),
+    "tool": (Annotated[list[str] | None, _option(TOOLS, "MODULE:FN",
+             "A Python function model code may call (repeatable).")], None),
+    "mcp": (Annotated[list[str] | None, _option(TOOLS, "CMD|URL",
+            "An MCP server whose tools model code may call: a command line or an "
+            "http(s) URL (repeatable).")], None),
 }  # fmt: skip
 
 # which flags make each setting of RunConfig (the test of every surface reads it)
@@ -84,7 +89,8 @@ SETTING_FLAGS: dict[str, tuple[str, ...]] = {
     "max_output_chars": ("max_output_chars",), "sandbox": ("sandbox",),
     "limits": ("cell_timeout", "memory_mb"), "concurrency": ("concurrency",),
     "budget": ("budget_usd", "max_calls"), "video": ("vision",),
-    "trajectory": ("trajectory",), "telemetry": ("otlp_endpoint",),
+    "trajectory": ("trajectory",), "telemetry": ("otlp_endpoint",), "tools": ("tool",),
+    "mcp": ("mcp",),
 }  # fmt: skip
 
 
@@ -138,6 +144,8 @@ def run_config(flags: dict[str, Any], **settings: Any) -> RunConfig:
         "video": VideoOptions(vision=flags["vision"]),
         "trajectory": flags["trajectory"],
         "telemetry": flags["otlp_endpoint"],
+        "tools": flags["tool"],
+        "mcp": flags["mcp"],
     }
     try:
         return RunConfig.build(**{**made, **settings})

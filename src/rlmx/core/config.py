@@ -24,6 +24,8 @@ from ..lm.specs import default_root_spec, validate_spec
 from ..repl.isolation import Limits
 from ..repl.modes import resolve_mode
 from ..telemetry import Telemetry
+from ..tools.functions import Tool, tools_from
+from ..tools.mcp_tools import check_server
 from ..video.options import VideoOptions
 from .budget import Budget
 from .policy import Policy, check_policy
@@ -60,6 +62,10 @@ class RunConfig:
     Contexts and output: ``video`` (how a video context is explored), ``trajectory`` (a
     JSONL file, or a folder for ``<run_id>.jsonl``), ``telemetry`` (OpenTelemetry export;
     None: off unless ``$OTEL_EXPORTER_OTLP_ENDPOINT`` is set).
+
+    Tools: ``tools`` (the operator's Python functions as REPL helpers: a list of
+    callables, ``Tool``s or ``"module:function"`` texts, or a mapping of name -> callable),
+    ``mcp`` (MCP servers whose tools become REPL helpers: command lines or URLs).
     """
 
     root: Model
@@ -80,6 +86,8 @@ class RunConfig:
     video: VideoOptions = field(default_factory=VideoOptions)
     trajectory: Path | None = None
     telemetry: Telemetry | None = None
+    tools: tuple[Tool, ...] = ()
+    mcp: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         for name in ("max_depth", "max_iterations", "concurrency"):
@@ -95,6 +103,9 @@ class RunConfig:
             if isinstance(model, str):
                 validate_spec(model)
         check_policy(self.policy)
+        object.__setattr__(self, "tools", tools_from(self.tools))
+        servers = (self.mcp,) if isinstance(self.mcp, str) else self.mcp
+        object.__setattr__(self, "mcp", tuple(check_server(spec) for spec in servers))
 
     @classmethod
     def build(cls, **settings: Any) -> RunConfig:

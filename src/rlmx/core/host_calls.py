@@ -19,10 +19,11 @@ from ..repl.context import ContextError
 from ..repl.sandbox import Sandbox, SharedFile
 from .budget import BudgetExhausted
 from .events import ChildRun, SubBatch, SubCall, ToolCall, preview_value
-from .host_functions import HostFunctions
+from .host_functions import HostFunctions, ToolProvider
 from .run_view import RunView
 
 SUBCALL_ERROR = "[rlmx error] "
+MAX_TOOL_RESULT_CHARS = 1_000_000  # a tool's value as the cell gets it, JSON-encoded
 
 
 def _check_choices(choices: list[str] | None) -> None:
@@ -63,9 +64,11 @@ class HostCalls:
         self.functions = HostFunctions.for_run()
         self.sandbox: Sandbox | None = None  # the run's, set when its workspace serves this run
 
-    def offer(self, tools: list[dict[str, str]] | None) -> list[Any]:
-        """The specs the sandbox gets: the built-ins and the environment's tools."""
-        self.functions = HostFunctions.for_run(tools)
+    def offer(self, environment: ToolProvider | None) -> list[Any]:
+        """The specs the sandbox gets: the built-ins, the environment's tools and the
+        operator's (the tree's toolbox)."""
+        providers = [environment] if environment is not None else []
+        self.functions = HostFunctions.for_run([*providers, self.run.tree.tools])
         return self.functions.specs()
 
     async def host_call(self, name: str, arguments: dict[str, Any]) -> Any:
@@ -136,19 +139,26 @@ class HostCalls:
             return text
         return text + run.policy.sub_call_note(run.notes, prompt)
 
-    async def tool_call(self, name: str, args: list[Any], kwargs: dict[str, Any]) -> Any:
-        """Run an environment tool for a cell; its errors reach the cell as exceptions."""
+    async def tool_call(
+        self, provider: ToolProvider, name: str, args: list[Any], kwargs: dict[str, Any]
+    ) -> Any:
+        """Run a tool of ``provider`` for a cell; its errors reach the cell as exceptions,
+        and so does a value of more than MAX_TOOL_RESULT_CHARS once encoded."""
         run = self.run
-        assert run.environment is not None  # tools are offered only with an environment
         started = time.perf_counter()
         value, span, error, encoded = None, None, None, ""
         try:
-            value, span = await run.environment.call(name, args, kwargs)
+            value, span = await provider.call(name, args, kwargs)
             value = self.shared(value)
             encoded = json.dumps(value, ensure_ascii=False)
+            if len(encoded) > MAX_TOOL_RESULT_CHARS:
+                raise ToolError(f"{name}() returned {len(encoded):,} characters (at most "
+                                f"{MAX_TOOL_RESULT_CHARS:,}); return less or a file",
+                                "ValueError")  # fmt: skip
         except Exception as exc:  # crosses to the cell as a ToolError with the original type
-            error = f"{type(exc).__name__}: {exc}"
-            raise ToolError(str(exc), type(exc).__name__) from exc
+            kind = exc.type_name if isinstance(exc, ToolError) else type(exc).__name__
+            error, encoded = f"{kind}: {exc}", ""
+            raise ToolError(str(exc), kind) from exc
         finally:
             await run.emit(
                 ToolCall,

@@ -26,13 +26,14 @@ See docs/ARCHITECTURE.md, "Host functions: one table".
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from ..choices import MAX_CHOICES
-from ..errors import ToolError
+from ..errors import ConfigError, ToolError
 from ..repl.functions import FunctionSpec, Param
+from ..repl.worker import IMPORTED, LOCAL_HELPERS
 
 Handler = Callable[..., Awaitable[Any]]
 SUB_CALLS_OFF = "sub-calls are disabled in this run; use Python code alone"
@@ -108,25 +109,48 @@ BUILTINS = (
 CORE = [entry.spec for entry in BUILTINS]  # the built-ins' specs (a sandbox without a run)
 
 
-def tool_function(name: str, doc: str) -> HostFunction:
-    """An entry for one environment tool: any plain-data arguments, run on the host."""
+def reserved_names() -> set[str]:
+    """Names a tool may not take: every built-in's names, the worker's own helpers and
+    pre-imported modules, and the REPL's variables."""
+    names = {name for entry in BUILTINS for name in entry.spec.names}
+    return names | set(LOCAL_HELPERS) | set(IMPORTED) | {"context", "history", "answer"}
+
+
+class ToolProvider(Protocol):
+    """What offers tools to a run: a video environment, the operator's toolbox."""
+
+    def tool_specs(self) -> list[dict[str, str]]: ...
+
+    async def call(
+        self, name: str, args: list[Any], kwargs: dict[str, Any]
+    ) -> tuple[Any, list[float] | None]: ...
+
+
+def tool_function(name: str, doc: str, provider: ToolProvider) -> HostFunction:
+    """An entry for one tool of ``provider``: any plain-data arguments, run on the host."""
 
     async def handler(host: Any, args: list[Any], kwargs: dict[str, Any]) -> Any:
-        return await host.tool_call(name, args, kwargs)
+        return await host.tool_call(provider, name, args, kwargs)
 
     spec = FunctionSpec(name, (Param("args", "varargs", []), Param("kwargs", "varkw", {})), doc)
     return HostFunction(spec, handler)
 
 
 class HostFunctions:
-    """The entries of one run: the built-ins and its environment's tools."""
+    """The entries of one run: the built-ins and the tools of its providers."""
 
     def __init__(self, entries: Iterable[HostFunction]) -> None:
-        self.entries = {entry.spec.name: entry for entry in entries}
+        self.entries: dict[str, HostFunction] = {}
+        for entry in entries:
+            if entry.spec.name in self.entries:
+                raise ConfigError(f"two REPL functions are named {entry.spec.name!r}")
+            self.entries[entry.spec.name] = entry
 
     @classmethod
-    def for_run(cls, tools: list[dict[str, str]] | None = None) -> HostFunctions:
-        return cls([*BUILTINS, *(tool_function(t["name"], t.get("doc", "")) for t in tools or [])])
+    def for_run(cls, providers: Sequence[ToolProvider] = ()) -> HostFunctions:
+        tools = [tool_function(spec["name"], spec.get("doc", ""), provider)
+                 for provider in providers for spec in provider.tool_specs()]  # fmt: skip
+        return cls([*BUILTINS, *tools])
 
     def specs(self) -> list[FunctionSpec]:
         return [entry.spec for entry in self.entries.values()]

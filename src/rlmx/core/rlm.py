@@ -20,6 +20,7 @@ from ..answers import AnswerSchema
 from ..environment import Environment
 from ..lm.base import LM, LMError
 from ..repl.sandbox import SandboxError
+from ..tools import Toolbox
 from .budget import Budget, Ledger
 from .config import RunConfig
 from .events import (
@@ -129,10 +130,11 @@ class RLM:
             all_sinks.append(self.config.telemetry.sink())
         tree = _Tree(self, Emitter(all_sinks), ledger)
         try:
-            root_lm = tree.gateway.lm(self.config.root, "root")
-            run = _Run(tree, root_lm, depth=0, parent_id=None, run_id=run_id, earlier=earlier,
-                       schema=typed)  # fmt: skip
-            result = await run.execute(context, query, workspace)
+            async with tree.tools:  # MCP servers are reached once for the tree
+                root_lm = tree.gateway.lm(self.config.root, "root")
+                run = _Run(tree, root_lm, depth=0, parent_id=None, run_id=run_id,
+                           earlier=earlier, schema=typed)  # fmt: skip
+                result = await run.execute(context, query, workspace)
         finally:
             await tree.gateway.aclose()
             await tree.emitter.close()
@@ -157,6 +159,7 @@ class _Tree:
         self.ledger = ledger or Ledger(self.cfg.budget)
         self.gateway = Gateway(self.ledger, self.cfg.concurrency)
         self.emitter = emitter
+        self.tools = Toolbox(self.cfg.tools, self.cfg.mcp)
         self._child_slots: dict[int, asyncio.Semaphore] = {}
 
     def child_slot(self, depth: int) -> asyncio.Semaphore:
@@ -254,7 +257,8 @@ class _Run:
             await space.serve(self.host)
             self.turns = turns = Turns(self, space)
             warnings = turns.warnings  # filled as the turns go, kept if they fail midway
-            answer, status = await turns.play(space.describe())
+            described = (space.describe(), self.tree.tools.describe())
+            answer, status = await turns.play("\n\n".join(filter(None, described)))
         except (LMError, SandboxError) as exc:
             error = str(exc)
             await self.emit(ErrorEvent, message=error)

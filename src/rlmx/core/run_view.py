@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from ..environment import Environment
     from ..lm.base import LM
     from ..lm.choice import ModelTable
+    from ..tools import Toolbox
     from .budget import Ledger
     from .config import RunConfig
     from .gateway import Gateway
@@ -40,6 +41,9 @@ class TreeView(Protocol):
 
     @property
     def models(self) -> ModelTable: ...
+
+    @property
+    def tools(self) -> Toolbox: ...
 
     def child_slot(self, depth: int) -> asyncio.Semaphore:
         """The bound on child runs alive at once at ``depth``."""

@@ -58,7 +58,7 @@ class Workspace:
         assert self.prepared is not None
         self.host = host
         host.sandbox = self.sandbox  # where the files its tools return are shared
-        functions = host.offer(self.environment.tool_specs() if self.environment else None)
+        functions = host.offer(self.environment)
         if self.sandbox.context is None:
             await self.sandbox.start(self.prepared, self.host_call, functions)
 
