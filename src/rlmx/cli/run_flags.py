@@ -20,6 +20,7 @@ import typer
 from ..core.budget import Budget
 from ..core.config import RunConfig
 from ..errors import RlmxError
+from ..lm.cache import CallCache
 from ..repl.isolation import MODES, Limits
 from ..video.options import VideoOptions
 from .common import MODEL_HELP, fail, parse_aliases
@@ -78,6 +79,11 @@ FLAGS: dict[str, tuple[Any, Any]] = {
     "mcp": (Annotated[list[str] | None, _option(TOOLS, "CMD|URL",
             "An MCP server whose tools model code may call: a command line or an "
             "http(s) URL (repeatable).")], None),
+    "cache": (Annotated[Path | None, _option(OUTPUT, "DIR",
+              "Answer repeated identical LM calls from a cache in DIR (no cost).")], None),
+    "cache_sampled": (Annotated[bool, typer.Option(rich_help_panel=OUTPUT,
+                      help="With --cache: cache models that sample (temperature > 0) too.")],
+                      False),
 }  # fmt: skip
 
 # which flags make each setting of RunConfig (the test of every surface reads it)
@@ -90,7 +96,7 @@ SETTING_FLAGS: dict[str, tuple[str, ...]] = {
     "limits": ("cell_timeout", "memory_mb"), "concurrency": ("concurrency",),
     "budget": ("budget_usd", "max_calls"), "video": ("vision",),
     "trajectory": ("trajectory",), "telemetry": ("otlp_endpoint",), "tools": ("tool",),
-    "mcp": ("mcp",),
+    "mcp": ("mcp",), "cache": ("cache", "cache_sampled"),
 }  # fmt: skip
 
 
@@ -146,6 +152,7 @@ def run_config(flags: dict[str, Any], **settings: Any) -> RunConfig:
         "telemetry": flags["otlp_endpoint"],
         "tools": flags["tool"],
         "mcp": flags["mcp"],
+        "cache": CallCache(flags["cache"], flags["cache_sampled"]) if flags["cache"] else None,
     }
     try:
         return RunConfig.build(**{**made, **settings})

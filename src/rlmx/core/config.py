@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from ..lm.base import LM
+from ..lm.cache import CallCache
 from ..lm.choice import ModelTable
 from ..lm.specs import default_root_spec, validate_spec
 from ..repl.isolation import Limits
@@ -66,6 +67,9 @@ class RunConfig:
     Tools: ``tools`` (the operator's Python functions as REPL helpers: a list of
     callables, ``Tool``s or ``"module:function"`` texts, or a mapping of name -> callable),
     ``mcp`` (MCP servers whose tools become REPL helpers: command lines or URLs).
+
+    ``cache``: a ``CallCache`` (or a folder) that answers repeated identical LM calls
+    from disk at no cost (``lm/cache.py``); None: off.
     """
 
     root: Model
@@ -88,6 +92,7 @@ class RunConfig:
     telemetry: Telemetry | None = None
     tools: tuple[Tool, ...] = ()
     mcp: tuple[str, ...] = ()
+    cache: CallCache | None = None
 
     def __post_init__(self) -> None:
         for name in ("max_depth", "max_iterations", "concurrency"):
@@ -122,6 +127,8 @@ class RunConfig:
         given["models"] = dict(given.get("models", {}))
         given["sandbox"] = resolve_mode(given.get("sandbox", "auto"))
         given["telemetry"] = Telemetry.resolve(settings.get("telemetry"))
+        if isinstance(given.get("cache"), str | Path):
+            given["cache"] = CallCache(Path(given["cache"]))
         if "trajectory" in given:
             given["trajectory"] = Path(given["trajectory"])
         return cls(root=root, **given)

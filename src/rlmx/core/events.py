@@ -86,6 +86,7 @@ class LLMCall(_Event):
     usage: dict[str, Any]
     seconds: float
     prompt_chars: int
+    cached: bool = False  # answered by the call cache (``--cache``), not the model
 
 
 class CodeExecuted(_Event):
@@ -112,6 +113,7 @@ class SubCall(_Event):
     queued_seconds: float = 0.0  # of those, waiting for a slot of the tree's concurrency
     batch_index: int | None = None
     cell: int | None = None  # the cell that made the call
+    cached: bool = False  # answered by the call cache (``--cache``), not the model
 
 
 class ToolCall(_Event):

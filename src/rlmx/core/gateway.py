@@ -13,6 +13,7 @@ import contextlib
 import time
 
 from ..lm.base import LM, LMResponse, Message, check_fits
+from ..lm.cache import CallCache, cached
 from ..lm.specs import create_lm
 from .budget import Ledger
 
@@ -20,20 +21,22 @@ from .budget import Ledger
 class Gateway:
     """Budgeted, bounded access to LMs for one run tree."""
 
-    def __init__(self, ledger: Ledger, concurrency: int) -> None:
+    def __init__(self, ledger: Ledger, concurrency: int, cache: CallCache | None = None) -> None:
         self.ledger = ledger
+        self.cache = cache
         self.semaphore = asyncio.Semaphore(concurrency)
         self.in_flight = 0
         self.peak_in_flight = 0
         self._clients: dict[tuple[str, str], LM] = {}
 
     def lm(self, model: str | LM, role: str) -> LM:
-        """The client for a spec (built once per tree and role) or the given LM object."""
+        """The client for a spec (built once per tree and role) or the given LM object,
+        behind the call cache when there is one."""
         if not isinstance(model, str):
-            return model
+            return cached(model, self.cache)
         key = (model, role)
         if key not in self._clients:
-            self._clients[key] = create_lm(model, role)
+            self._clients[key] = cached(create_lm(model, role), self.cache)
         return self._clients[key]
 
     async def call(

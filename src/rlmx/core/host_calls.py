@@ -104,7 +104,7 @@ class HostCalls:
         self.calls += 1
         call_id = f"{run.run_id}.{self.calls}"  # taken now: a batch awaits below
         started = time.perf_counter()
-        text, usage, name, queued = "", Usage(), (model or "")[:100], 0.0
+        text, usage, name, queued, cached = "", Usage(), (model or "")[:100], 0.0, False
         error = run.policy.refuse_sub_call(run.notes, prompt)
         try:
             chosen = run.tree.models.pick(model) if model is not None else self.cfg.sub
@@ -114,6 +114,7 @@ class HostCalls:
                 messages, options = _sub_request(lm, prompt, choices, self.cfg.sub_max_tokens)
                 response = await run.tree.gateway.call(lm, messages, **options)
                 text, usage, queued = response.text, response.usage, response.queued_seconds
+                cached = response.cached
                 run.usage.count("sub", lm.name, usage)
                 if choices:
                     text, error = _chosen(text, choices)
@@ -132,6 +133,7 @@ class HostCalls:
             queued_seconds=queued,
             batch_index=batch_index,
             cell=run.current_cell,
+            cached=cached,
         )
         if error is not None:
             return SUBCALL_ERROR + error

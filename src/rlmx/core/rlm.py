@@ -157,7 +157,7 @@ class _Tree:
         self.cfg = rlm.config
         self.models = rlm.models
         self.ledger = ledger or Ledger(self.cfg.budget)
-        self.gateway = Gateway(self.ledger, self.cfg.concurrency)
+        self.gateway = Gateway(self.ledger, self.cfg.concurrency, self.cfg.cache)
         self.emitter = emitter
         self.tools = Toolbox(self.cfg.tools, self.cfg.mcp)
         self._child_slots: dict[int, asyncio.Semaphore] = {}

@@ -311,6 +311,7 @@ class Turns:
             usage=response.usage.to_dict(),
             seconds=time.perf_counter() - started,
             prompt_chars=sum(len(m["content"]) for m in messages),
+            cached=response.cached,
         )
         return response.text
 

@@ -26,6 +26,7 @@ from typing import Any
 from ..core.config import RunConfig
 from ..core.rlm import RLM
 from ..lm.base import CHARS_PER_TOKEN, LM, Usage, prompt_tokens
+from ..lm.cache import cached
 from ..lm.specs import create_lm
 from .items import EvalItem
 
@@ -81,7 +82,7 @@ def _on_the_model(answer: Callable[[LM, EvalItem], Awaitable[Outcome]]) -> Any:
         root = call.config.root
         lm = root if not isinstance(root, str) else create_lm(root, "root")
         try:
-            return await answer(lm, call.item)
+            return await answer(cached(lm, call.config.cache), call.item)
         except Exception as exc:  # an LM failure is this item's result, not the run's end
             return Outcome(None, error=f"{type(exc).__name__}: {exc}")
         finally:

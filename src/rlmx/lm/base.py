@@ -34,6 +34,7 @@ class Usage:
     calls: int = 0
     cost_usd: float | None = None
     cached_input_tokens: int = 0  # of input_tokens, those a cache served (not evaluated again)
+    cached_calls: int = 0  # of calls, those rlmx's call cache answered (no tokens, no cost)
 
     @property
     def total_tokens(self) -> int:
@@ -45,6 +46,7 @@ class Usage:
         self.output_tokens += other.output_tokens
         self.calls += other.calls
         self.cached_input_tokens += other.cached_input_tokens
+        self.cached_calls += other.cached_calls
         if other.cost_usd is not None:
             self.cost_usd = (self.cost_usd or 0.0) + other.cost_usd
 
@@ -56,6 +58,7 @@ class Usage:
             "calls": self.calls,
             "cost_usd": self.cost_usd,
             "cached_input_tokens": self.cached_input_tokens,
+            "cached_calls": self.cached_calls,
         }
 
 
@@ -69,6 +72,7 @@ class LMResponse:
     finish_reason: str | None = None
     raw: dict[str, Any] = field(default_factory=dict)
     queued_seconds: float = 0.0  # time it waited for a slot of the tree's concurrency
+    cached: bool = False  # answered by rlmx's call cache (``lm/cache.py``), not the model
 
 
 class Tokenizer(Protocol):
