@@ -489,3 +489,24 @@ def test_sub_calls_record_their_queue_wait_apart_from_their_latency(replay) -> N
     service = [e.seconds - e.queued_seconds for e in calls]
     assert all(0 <= e.queued_seconds <= e.seconds for e in calls)
     assert max(e.queued_seconds for e in calls) >= min(service)  # the last one waited
+
+
+def test_the_rlms_answer_protocol_ends_a_run_too(replay, tmp_path: Path) -> None:
+    """Models and prompts written for the official rlms package set ``answer``: the first
+    cell that finishes without an error while it is ready ends the run; a session's next
+    question starts afresh."""
+    trajectory = tmp_path / "run.jsonl"
+    failing = "answer['content'] = 'early'\nanswer['ready'] = True\n1 / 0"
+    fixed = "print(answer)\nanswer['content'] = str(len(context))"
+    spec = replay([repl("x = 1"), repl(failing), repl(fixed)])
+    result = RLM(spec, trajectory=trajectory).completion("abcd", "q")
+    assert (result.answer, result.status, result.iterations) == ("4", "final", 3)
+    events = read_trajectory(trajectory)
+    outputs = [e.output for e in events if e.type == "code_executed"]
+    assert outputs[2].startswith("{'content': 'early', 'ready': True}")
+    assert next(e for e in events if e.type == "final_answer").via == "answer"
+    done = "answer['content'] = str(len(context))\nanswer['ready'] = True"
+    asked = ReplayLM([repl(done), repl("print(answer['ready'])"), repl("FINAL('second')")], "r")
+    with RLM(asked).session("xyz") as session:
+        assert session.ask("one").answer == "3"
+        assert session.ask("two").answer == "second"

@@ -41,6 +41,9 @@ def check_call(message: dict[str, Any]) -> None:
     _check_fields(message, CALL, required=set(CALL))
 
 
+FINAL_VIAS = ("FINAL", "FINAL_VAR", "answer")  # "answer": the rlms protocol's dict
+
+
 def check_result(message: dict[str, Any], expected_id: int | None) -> None:
     """Validate a cell's result frame; it must answer the cell that is running."""
     _check_id(message)
@@ -51,7 +54,7 @@ def check_result(message: dict[str, Any], expected_id: int | None) -> None:
     if final is not None and (
         not {"answer", "via"} <= set(final) <= {"answer", "via", "cite"}
         or not isinstance(final["answer"], str)
-        or final["via"] not in ("FINAL", "FINAL_VAR")
+        or final["via"] not in FINAL_VIAS
         or not _quotes(final.get("cite", []))
     ):
         raise ProtocolViolation("a malformed final answer")

@@ -547,6 +547,8 @@ class Worker:
             self._report(exc, sink)
         finally:
             self._end_capture(sink)
+        if self.link.final is None and not error:
+            self.link.final = self._ready_answer()
         restored = self._restore_reserved()
         if restored:
             self.cell_notes.append(f"reserved name(s) {', '.join(restored)} restored")
@@ -560,6 +562,16 @@ class Worker:
             "restored": restored,
             "seconds": time.perf_counter() - started,
         }
+
+    def _ready_answer(self) -> dict[str, Any] | None:
+        """The official ``rlms`` protocol: a cell that leaves ``answer = {"content": ...,
+        "ready": True}`` ends the run. The flag is cleared, so that a session's next
+        question does not end at its first cell."""
+        answer = self.namespace.get("answer")
+        if not isinstance(answer, dict) or answer.get("ready") is not True:
+            return None
+        answer["ready"] = False
+        return {"answer": str(answer.get("content", "")), "via": "answer"}
 
     def _start_cell(self, cell_id: int) -> None:
         with self.cell_lock:
@@ -694,6 +706,7 @@ class Worker:
         self.helpers = {"context": context, **defined, **helpers}
         self.reserved.update(defined)
         self.namespace.update(self.helpers)
+        self.namespace["answer"] = {"content": "", "ready": False}  # the rlms protocol's
         self.send({"type": "ready", "load_seconds": time.perf_counter() - started})
 
     def define(self, message: dict[str, Any]) -> None:
