@@ -258,7 +258,7 @@ def view(
     from ..server.app import ServerSettings
     from ..server.store import SQLiteStore, import_trajectory
 
-    trajectory = _trajectory_of(target, last)
+    trajectory = trajectory_of(target, last)
 
     data_dir = scratch.folder("view")  # the viewer's own, removed after
 
@@ -282,7 +282,7 @@ def view(
         shutil.rmtree(data_dir, ignore_errors=True)
 
 
-def _trajectory_of(target: str | None, last: bool) -> Path:
+def trajectory_of(target: str | None, last: bool) -> Path:
     """A trajectory file given as a path, a kept run's id, or --last."""
     if (target is None) == (not last):
         raise fail("give a trajectory file or a run id, or --last")

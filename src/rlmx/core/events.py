@@ -71,6 +71,7 @@ class RunStarted(_Event):
     max_iterations: int
     sandbox: str
     parent_cell: int | None = None  # the parent's cell whose rlm_query started this run
+    policy: str = ""  # the prompt style it ran with (a replay needs it; older files lack it)
 
 
 class CellStarted(_Event):

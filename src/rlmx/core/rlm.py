@@ -253,6 +253,7 @@ class _Run:
                 max_iterations=self.cfg.max_iterations,
                 sandbox=space.sandbox.mode,
                 parent_cell=self.parent_cell,
+                policy=self.policy.name,
             )
             await space.serve(self.host)
             self.turns = turns = Turns(self, space)
