@@ -6,7 +6,9 @@ from .core.result import Result, UsageReport
 from .core.rlm import RLM
 from .core.session import Session
 from .lm.base import LM, LMError, LMResponse, Usage
+from .lm.cache import CallCache
 from .repl.isolation import Limits
+from .tools import Tool
 
 __version__ = "0.1.0"
 
@@ -15,12 +17,14 @@ __all__ = [
     "RLM",
     "Budget",
     "BudgetExhausted",
+    "CallCache",
     "LMError",
     "LMResponse",
     "Limits",
     "Result",
     "RunConfig",
     "Session",
+    "Tool",
     "Usage",
     "UsageReport",
     "__version__",
