@@ -247,3 +247,24 @@ def test_a_server_that_fails_to_start_says_why(replay) -> None:
     dying = f"{sys.executable} -c \"import sys; sys.exit('no licence file')\""
     with pytest.raises(ConfigError, match=r"could not be used.*no licence file"):
         RLM(replay([repl("FINAL(1)")]), mcp=[dying]).completion("c", "q")
+
+
+def test_the_tools_example_runs(replay) -> None:
+    """examples/tools_and_mcp.py with a scripted root that uses both of its tools."""
+    code = (
+        "total = 0\n"
+        "for row in parse_records(context):\n"
+        "    if stock(row['sku']) == 0:\n"
+        "        total += row['quantity'] * row['unit_price'] * eur_rate(row['currency'])\n"
+        "FINAL(round(total, 2))"
+    )
+    proc = subprocess.run(
+        [sys.executable, str(HERE.parent / "examples" / "tools_and_mcp.py"), "--root",
+         replay([repl(code)])],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    assert lines[0] == "80.5"
+    assert sum("stock(" in line for line in lines) == 5
+    assert sum("eur_rate(" in line for line in lines) == 3
