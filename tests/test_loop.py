@@ -510,3 +510,24 @@ def test_the_rlms_answer_protocol_ends_a_run_too(replay, tmp_path: Path) -> None
     with RLM(asked).session("xyz") as session:
         assert session.ask("one").answer == "3"
         assert session.ask("two").answer == "second"
+
+
+def test_compaction_summarises_earlier_turns_with_the_sub_model(tmp_path: Path) -> None:
+    cells = [repl(f"v{i} = {i} * 11\nprint('row {i} ' * 300)") for i in range(6)]
+    root = ReplayLM([*cells, repl("FINAL(v5)")], "root")
+    root.context_window = 4_000
+    sub = ReplayLM({"Summarise them": "SUMMARY: rows 0-4 printed; v4 is 44."}, "sub")
+    trajectory = tmp_path / "run.jsonl"
+    result = RLM(root, sub, compaction=0.5, trajectory=trajectory).completion("c", "q")
+    assert (result.answer, result.status) == ("55", "final")
+    notices = [e for e in read_trajectory(trajectory) if e.type == "notice"]
+    compacted = [n for n in notices if n.kind == "compacted"]
+    assert compacted and "SUMMARY: rows 0-4 printed" in compacted[0].text
+    assert "v0: int" in compacted[0].text  # the REPL's variables are listed
+    assert not any(n.kind == "history_trimmed" for n in notices)
+    after = root.prompts[-1]
+    task = after[1]["content"]  # after the system prompt
+    assert "SUMMARY: rows 0-4 printed" in task and "Variables in the REPL now" in task
+    assert after[-2]["role"] == "assistant" and after[-1]["role"] == "user"
+    assert sum("row 0 row 0" in m["content"] for m in after) == 0  # old outputs are gone
+    assert result.usage.sub.calls == len(compacted)

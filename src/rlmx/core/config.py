@@ -53,7 +53,9 @@ class RunConfig:
     The loop: ``max_depth`` (1: sub-calls are plain LM calls; 2: ``rlm_query`` starts child
     RLMs), ``max_iterations`` (root turns before a last answer is asked for),
     ``schema_retries`` (how often a typed answer that does not validate is sent back),
-    ``max_output_chars`` (cell output the model reads; None: the policy's).
+    ``max_output_chars`` (cell output the model reads; None: the policy's),
+    ``compaction`` (a fraction of the root's window: past it, earlier turns are summarised
+    by the sub-model; None: they are only dropped when the window is full).
 
     Resources: ``sandbox`` (``auto``, ``bwrap``, ``container``, ``process``, ``none``),
     ``limits`` (each worker's memory, processes, files, frames, and each cell's compute
@@ -83,6 +85,7 @@ class RunConfig:
     max_iterations: int = 20
     schema_retries: int = 3
     max_output_chars: int | None = None
+    compaction: float | None = None
     sandbox: str = "auto"
     limits: Limits = field(default_factory=Limits)
     concurrency: int = 8
@@ -102,6 +105,8 @@ class RunConfig:
                 _positive(name, getattr(self, name))
         if self.max_output_chars is not None and self.max_output_chars < 100:
             raise ValueError("max_output_chars must be at least 100")
+        if self.compaction is not None and not 0.1 <= self.compaction <= 0.95:
+            raise ValueError(f"compaction must be between 0.1 and 0.95, got {self.compaction}")
         if self.schema_retries < 0:
             raise ValueError(f"schema_retries must be >= 0, got {self.schema_retries}")
         for model in (self.root, self.sub, self.video.vision, *self.models.values()):

@@ -15,10 +15,10 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from ..citations import Citation, locate
-from ..lm.base import LM, Message, prompt_tokens
+from ..lm.base import LM, LMError, Message, prompt_tokens
 from ..repl import frames
 from ..repl.sandbox import CellResult
-from . import prompts
+from . import compaction, prompts
 from .budget import BudgetExhausted
 from .events import CellStarted, CodeExecuted, FinalAnswer, LLMCall, Notice
 from .policy import CellOutcome, Task
@@ -80,6 +80,7 @@ class Turns:
         self.workspace = workspace
         self.sandbox = workspace.sandbox
         self.opening = 0  # messages before the first reply; never trimmed
+        self.task_text = ""  # the task message as first sent (compaction adds to it)
         self.iteration = 0  # root turns taken
         self.current_cell: int | None = None  # the cell running now
         self.cells_run = 0
@@ -111,6 +112,7 @@ class Turns:
         )
         messages = run.policy.opening(task)
         self.opening = len(messages)
+        self.task_text = messages[-1]["content"]
         run.notes.learn_prompt([m["content"] for m in messages[:-1]])  # all but the task
         while self.iteration < run.cfg.max_iterations:
             reason = run.tree.ledger.exhausted_reason()
@@ -292,6 +294,8 @@ class Turns:
         """One root turn; with a grammar, ``final_only`` allows nothing but a FINAL line."""
         run = self.run
         reply_tokens = run.cfg.root_max_tokens or run.policy.root_max_tokens
+        if compaction.due(run.root_lm, messages, self.opening, run.cfg.compaction):
+            await self.compact(messages)
         if fit_history(run.root_lm, messages, self.opening, reply_tokens or 1024):
             await run.emit(Notice, kind="history_trimmed", text=HISTORY_TRIMMED)
         started = time.perf_counter()
@@ -314,6 +318,30 @@ class Turns:
             cached=response.cached,
         )
         return response.text
+
+    async def compact(self, messages: list[Message]) -> None:
+        """Replace the earlier turns by the sub-model's summary of them and the REPL's
+        variables (``compaction.py``); when the sub-model fails, trimming does the rest."""
+        run = self.run
+        try:
+            lm = run.tree.gateway.lm(run.cfg.sub, "sub")
+            removed = messages[self.opening : -2]
+            request = compaction.summary_request(run.query, removed, lm.context_window)
+            response = await run.tree.gateway.call(
+                lm, [{"role": "user", "content": request}], max_tokens=compaction.SUMMARY_TOKENS
+            )
+        except (LMError, BudgetExhausted) as exc:
+            await run.emit(Notice, kind="compaction_failed", text=str(exc))
+            return
+        run.usage.count("sub", lm.name, response.usage)
+        shown = await self.sandbox.execute(compaction.SHOW_VARIABLES, PROFILE_SECONDS, 3_000)
+        variables = shown.output.strip() if not shown.error else "(not available)"
+        kept, gone = compaction.compacted(
+            messages, self.opening, self.task_text, response.text, variables
+        )
+        messages[:] = kept
+        await run.emit(Notice, kind="compacted", text=f"{gone} messages summarised:\n"
+                       f"{response.text.strip()}\n\nVariables:\n{variables}")  # fmt: skip
 
     async def profile(self) -> str | None:
         """What ``profile(context)`` prints, run by rlmx before the first turn where the
