@@ -56,11 +56,15 @@ async def test_a_new_helper_is_one_spec(mode, tmp_path: Path) -> None:
 def test_the_builtins_and_their_kinds() -> None:
     specs = {entry.spec.name: entry.spec for entry in BUILTINS}
     lm_calls = ["llm_query", "llm_query_batched", "rlm_query", "rlm_query_batched"]
-    assert list(specs) == [*lm_calls, "budget"]
-    assert [p.kind for p in specs["llm_query_batched"].params] == ["texts", "name", "choices"]
+    assert list(specs) == [*lm_calls, "pdf_page", "budget"]
+    batched = specs["llm_query_batched"].params
+    assert [p.kind for p in batched] == ["texts", "name", "choices", "json"]
+    assert [p.kind for p in specs["pdf_page"].params] == ["name", "json"]
+    assert [p.kind for p in specs["llm_query"].params] == ["text", "name", "choices", "paths"]
     assert [p.kind for p in specs["rlm_query_batched"].params] == ["texts", "json"]
     assert specs["budget"].waits is False and all(specs[n].waits for n in lm_calls)
-    assert all(entry.sub_call for entry in BUILTINS[:4]) and not BUILTINS[4].sub_call
+    assert all(entry.sub_call for entry in BUILTINS[:4])
+    assert not any(entry.sub_call for entry in BUILTINS[4:])
     # every LM call has an awaitable twin; the seed's llm_query_batch names the batch
     assert all(specs[n].async_twin for n in lm_calls) and not specs["budget"].async_twin
     assert specs["llm_query_batched"].names == [

@@ -75,7 +75,7 @@ async def test_a_changed_child_cell_is_found_in_the_child(recorded, tmp_path: Pa
 
 
 def test_the_cli_exit_codes(recorded: tuple[Path, Path], tmp_path: Path) -> None:
-    trajectory, doc = recorded
+    trajectory, _doc = recorded
 
     def replay(*args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run([sys.executable, "-m", "rlmx.cli", "replay", *args],

@@ -78,21 +78,33 @@ def parse_confined(kind: str, source: Path, limits: ParseLimits = DEFAULT_LIMITS
     """The text of ``source`` read by the converter for ``kind`` (a suffix such as
     ``.pdf``) in a confined child. Raises ContextError saying why it could not be read,
     which limit it passed included."""
+    output = _confined_output(source, limits, "convert", kind)
+    return output.decode("utf-8", errors="replace")
+
+
+def render_confined(source: Path, page: int, limits: ParseLimits = DEFAULT_LIMITS) -> bytes:
+    """Page ``page`` (1-based) of the PDF ``source`` as a PNG, rendered in a confined child
+    (pypdfium2: ``document_formats.render_pdf_page``); ContextError as for a parse."""
+    return _confined_output(source, limits, "render", ".pdf", str(page))
+
+
+def _confined_output(source: Path, limits: ParseLimits, task: str, kind: str, *extra: str) -> bytes:
+    """What the child doing ``task`` for ``kind`` on ``source`` (its stdin) wrote."""
     jail = Jail(limits.memory_mb * 2**20, limits.processes)
     try:
         with tempfile.TemporaryDirectory(prefix=scratch.prefix("parse")) as folder:
             output, errors = Path(folder) / "text", Path(folder) / "errors"
-            argv = _argv(jail, ["convert", kind, json.dumps(limits.for_child(jail.uid))])
+            argv = _argv(jail, [task, kind, json.dumps(limits.for_child(jail.uid)), *extra])
             with source.open("rb") as stdin, output.open("wb") as out, errors.open("wb") as err:
                 status = _run(argv, stdin, out, err, folder, limits)
-            text = output.read_bytes().decode("utf-8", errors="replace")
+            written = output.read_bytes()
             said = _tail(errors)
     finally:
         jail.release()
     status = _status(status)
     if status != 0:
         raise _failure(status, said, limits)
-    return text
+    return written
 
 
 def _argv(jail: Jail, args: list[str]) -> list[str]:

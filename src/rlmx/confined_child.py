@@ -2,6 +2,7 @@
 text on stdout, under the limits it is given. Run as a script, never imported by the host:
 
     python -E -s -B confined_child.py convert KIND LIMITS_JSON   < input > output
+    python -E -s -B confined_child.py render .pdf LIMITS_JSON PAGE   < pdf > png
     python -E -s -B confined_child.py serve media LIMITS_JSON FD  (requests on stdin)
 
 It loads rlmx's modules without the package's ``__init__`` (which loads every LM client),
@@ -78,6 +79,25 @@ def convert(kind: str, limits: dict[str, int]) -> None:
         _fail("output", f"its text is too large ({exc.strerror})")
 
 
+def render(limits: dict[str, int], page: int) -> None:
+    """A PDF on stdin, one of its pages as a PNG on stdout."""
+    from rlmx.document_formats import RENDER_LIBRARIES, render_pdf_page
+    from rlmx.errors import ContextError
+
+    _confine(limits, RENDER_LIBRARIES, "rendering PDF pages needs: pip install 'rlmx[docs]'")
+    data = sys.stdin.buffer.read()
+    try:
+        image = render_pdf_page(data, page)
+    except ContextError as exc:
+        _fail("unreadable", str(exc))
+    except MemoryError:
+        _fail("memory", "ran out of memory")
+    except Exception as exc:  # pdfium's own error: a damaged file
+        _fail("damaged", f"{type(exc).__name__}: {exc}")
+    sys.stdout.buffer.write(image)
+    sys.stdout.flush()
+
+
 def serve(kind: str, limits: dict[str, int], fd: int) -> None:
     """Requests about the file open at ``fd`` (``kind`` "media": a video), until stdin ends."""
     from rlmx.video import media_server
@@ -94,6 +114,8 @@ def main() -> None:
     task, kind, limits = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
     if task == "convert":
         convert(kind, limits)
+    elif task == "render":
+        render(limits, int(sys.argv[4]))
     else:
         serve(kind, limits, int(sys.argv[4]))
 

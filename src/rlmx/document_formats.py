@@ -84,6 +84,28 @@ def _pdf(data: bytes) -> str:
     return "\n\n".join(pages) + "\n"
 
 
+MAX_RENDER_SIDE = 2000  # pixels of a rendered page's longer side
+
+
+def render_pdf_page(data: bytes, page: int) -> bytes:
+    """Page ``page`` (1-based) of a PDF as a PNG, its longer side at most MAX_RENDER_SIDE
+    pixels (pypdfium2, then Pillow)."""
+    import pypdfium2
+
+    document = pypdfium2.PdfDocument(data)
+    try:
+        if not 1 <= page <= len(document):
+            raise ContextError(f"the PDF has {len(document)} pages; there is no page {page}")
+        width, height = document[page - 1].get_size()  # points: 1/72 inch
+        scale = min(2.0, MAX_RENDER_SIDE / max(width, height, 1))
+        image = document[page - 1].render(scale=scale).to_pil()
+        out = io.BytesIO()
+        image.save(out, format="PNG")
+        return out.getvalue()
+    finally:
+        document.close()
+
+
 def _ocr_images(page: object) -> str:
     """The text of a scanned page: OCR of the images on it (the video extra's rapidocr)."""
     try:
@@ -259,6 +281,7 @@ LIBRARIES: dict[str, tuple[str, ...]] = {
     ".xlsx": ("openpyxl", "openpyxl.reader.excel", "zlib"),
     ".epub": ("zlib",),
 }
+RENDER_LIBRARIES = ("pypdfium2", "PIL.Image", "PIL.PngImagePlugin", "zlib")
 CONVERTERS: dict[str, Callable[[bytes], str]] = {
     ".pdf": _pdf,
     ".docx": _docx,

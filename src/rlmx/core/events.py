@@ -115,6 +115,7 @@ class SubCall(_Event):
     batch_index: int | None = None
     cell: int | None = None  # the cell that made the call
     cached: bool = False  # answered by the call cache (``--cache``), not the model
+    images: list[str] = Field(default_factory=list)  # the image paths the cell named
 
 
 class ToolCall(_Event):

@@ -10,9 +10,11 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from pathlib import Path
 from typing import Any
 
 from ..choices import check_choices, choice_grammar, match_choice, with_choices
+from ..confined import render_confined
 from ..errors import ToolError
 from ..lm.base import LMError, Message, Usage
 from ..repl.context import ContextError
@@ -20,6 +22,7 @@ from ..repl.sandbox import Sandbox, SharedFile
 from .budget import BudgetExhausted
 from .events import ChildRun, SubBatch, SubCall, ToolCall, preview_value
 from .host_functions import HostFunctions, ToolProvider
+from .images import image_parts, in_context, with_images
 from .run_view import RunView
 
 SUBCALL_ERROR = "[rlmx error] "
@@ -33,17 +36,36 @@ def _check_choices(choices: list[str] | None) -> None:
 
 
 def _sub_request(
-    lm: Any, prompt: str, choices: list[str] | None, max_tokens: int | None
+    lm: Any, prompt: str, choices: list[str] | None, max_tokens: int | None, images: list[Any]
 ) -> tuple[list[Message], dict[str, Any]]:
-    """The messages and options of one sub-call: with choices, the prompt lists them and,
-    where the backend takes a grammar, the reply can only be one (a few tokens)."""
+    """The messages and options of one sub-call: its images after the prompt; with choices,
+    the prompt lists them and, where the backend takes a grammar, the reply can only be one
+    (a few tokens)."""
     if not choices:
-        return [{"role": "user", "content": prompt}], {"max_tokens": max_tokens}
-    messages: list[Message] = [{"role": "user", "content": with_choices(prompt, choices)}]
+        return [{"role": "user", "content": with_images(prompt, images)}], {
+            "max_tokens": max_tokens
+        }
+    content = with_images(with_choices(prompt, choices), images)
+    messages: list[Message] = [{"role": "user", "content": content}]
     if not lm.supports_grammar:
         return messages, {"max_tokens": max_tokens}
     longest = max(len(c) for c in choices)
     return messages, {"max_tokens": longest + 8, "grammar": choice_grammar(choices)}
+
+
+def _images_per_prompt(images: Any, count: int) -> list[list[str] | None]:
+    """A batch's ``images`` checked: None, or one list of paths (or None) per prompt."""
+    if images is None:
+        return [None] * count
+    if not isinstance(images, list) or len(images) != count:
+        raise ToolError("images must be a list with one list of image paths per prompt",
+                        "TypeError")  # fmt: skip
+    for item in images:
+        if item is not None and not (
+            isinstance(item, list) and all(isinstance(path, str) for path in item)
+        ):
+            raise ToolError("each item of images must be a list of paths or None", "TypeError")
+    return images
 
 
 def _chosen(reply: str, choices: list[str]) -> tuple[str, str | None]:
@@ -63,6 +85,7 @@ class HostCalls:
         self.calls = 0
         self.functions = HostFunctions.for_run()
         self.sandbox: Sandbox | None = None  # the run's, set when its workspace serves this run
+        self.context_source: Path | None = None  # a context's file or folder (its images)
 
     def offer(self, environment: ToolProvider | None) -> list[Any]:
         """The specs the sandbox gets: the built-ins, the environment's tools and the
@@ -79,15 +102,21 @@ class HostCalls:
         return self.run.tree.ledger.remaining()
 
     async def sub_batch(
-        self, prompts: list[str], model: str | None, choices: list[str] | None = None
+        self,
+        prompts: list[str],
+        model: str | None,
+        choices: list[str] | None = None,
+        images: Any = None,
     ) -> list[str]:
-        """Concurrent sub-calls, replies in input order (a failure is a string in its slot)."""
+        """Concurrent sub-calls, replies in input order (a failure is a string in its slot);
+        ``images``: one list of image paths (or None) per prompt."""
         run = self.run
         _check_choices(choices)
+        each = _images_per_prompt(images, len(prompts))
         await run.emit(SubBatch, size=len(prompts), concurrency=self.cfg.concurrency,
                        cell=run.current_cell)  # fmt: skip
         return await asyncio.gather(
-            *(self.sub_query(p, model, i, choices) for i, p in enumerate(prompts))
+            *(self.sub_query(p, model, i, choices, each[i]) for i, p in enumerate(prompts))
         )
 
     async def sub_query(
@@ -96,11 +125,15 @@ class HostCalls:
         model: str | None = None,
         batch_index: int | None = None,
         choices: list[str] | None = None,
+        images: list[str] | None = None,
     ) -> str:
         """One plain sub-call; never raises: a failure is an error string the model reads.
-        With ``choices`` the reply is one of them (see ``choices.py``)."""
+        With ``choices`` the reply is one of them (see ``choices.py``); ``images`` are shown
+        to the sub-model (``images.py``: a path the host will not open is the cell's
+        ToolError)."""
         run = self.run
         _check_choices(choices)
+        parts = image_parts(images, self.sandbox, self.context_source) if images else []
         self.calls += 1
         call_id = f"{run.run_id}.{self.calls}"  # taken now: a batch awaits below
         started = time.perf_counter()
@@ -110,8 +143,11 @@ class HostCalls:
             chosen = run.tree.models.pick(model) if model is not None else self.cfg.sub
             lm = run.tree.gateway.lm(chosen, "sub")
             name = lm.name
+            if parts and not lm.supports_images and error is None:
+                error = f"{lm.name} takes no images; choose a vision model (RLM(models=...))"
             if error is None:
-                messages, options = _sub_request(lm, prompt, choices, self.cfg.sub_max_tokens)
+                max_tokens = self.cfg.sub_max_tokens
+                messages, options = _sub_request(lm, prompt, choices, max_tokens, parts)
                 response = await run.tree.gateway.call(lm, messages, **options)
                 text, usage, queued = response.text, response.usage, response.queued_seconds
                 cached = response.cached
@@ -134,6 +170,7 @@ class HostCalls:
             batch_index=batch_index,
             cell=run.current_cell,
             cached=cached,
+            images=list(images or []),
         )
         if error is not None:
             return SUBCALL_ERROR + error
@@ -182,6 +219,24 @@ class HostCalls:
             assert self.sandbox is not None  # tools run only in cells of a served sandbox
             return {"path": self.sandbox.share(value.data, value.suffix), **value.info}
         return value
+
+    async def pdf_page(self, document: str | None, page: Any) -> Any:
+        """A page of a PDF of the context as a PNG file the worker can read (for
+        ``llm_query(..., images=[...])``), rendered in a confined child: the PDF is hostile
+        bytes."""
+        if not isinstance(page, int) or isinstance(page, bool) or page < 1:
+            raise ToolError("page must be a page number (1 for the first)", "TypeError")
+        file = in_context(document, self.context_source)
+        if file is None or file.suffix.lower() != ".pdf":
+            where = "the context" if document is None else repr(document)
+            why = f"{where} is not a PDF of the context (name a .pdf of the context folder)"
+            raise ToolError(why, "ValueError")
+        try:
+            data = await asyncio.to_thread(render_confined, file, page)
+        except ContextError as exc:
+            raise ToolError(str(exc), "ValueError") from None
+        info = {"document": document or file.name, "page": page}
+        return self.shared(SharedFile(data, ".png", info))
 
     async def vision_query(self, messages: list[dict[str, Any]]) -> str:
         """One call of the vision model (frames as image parts), counted as a sub-call."""

@@ -34,10 +34,12 @@ from ..choices import MAX_CHOICES
 from ..errors import ConfigError, ToolError
 from ..repl.functions import FunctionSpec, Param
 from ..repl.worker import IMPORTED, LOCAL_HELPERS
+from .images import MAX_IMAGES
 
 Handler = Callable[..., Awaitable[Any]]
 SUB_CALLS_OFF = "sub-calls are disabled in this run; use Python code alone"
 CHOICES = Param("choices", "choices", None, max_items=MAX_CHOICES)  # see choices.py
+IMAGES = Param("images", "paths", None, max_items=MAX_IMAGES)  # see images.py
 
 
 @dataclass(frozen=True)
@@ -54,24 +56,35 @@ BUILTINS = (
     HostFunction(
         FunctionSpec(
             "llm_query",
-            (Param("prompt", "text"), Param("model", "name", None), CHOICES),
+            (Param("prompt", "text"), Param("model", "name", None), CHOICES, IMAGES),
             "Ask the sub-model one question; returns its reply (or an error string). With "
-            "choices=[...] the reply is exactly one of them.",
+            "choices=[...] the reply is exactly one of them; images=[path, ...] shows it "
+            "image files (ones a tool gave you, or of a context folder).",
             async_twin=True,
         ),
-        lambda host, prompt, model, choices: host.sub_query(prompt, model, choices=choices),
+        lambda host, prompt, model, choices, images: host.sub_query(
+            prompt, model, choices=choices, images=images
+        ),
         sub_call=True,
     ),
     HostFunction(
         FunctionSpec(
             "llm_query_batched",
-            (Param("prompts", "texts"), Param("model", "name", None), CHOICES),
+            (
+                Param("prompts", "texts"),
+                Param("model", "name", None),
+                CHOICES,
+                Param("images", "json", None),
+            ),
             "Ask many questions concurrently; replies come back in input order. With "
-            "choices=[...] each reply is exactly one of them.",
+            "choices=[...] each reply is exactly one of them; images=[[path, ...], ...] "
+            "gives each prompt its own images (None: none).",
             aliases=("llm_query_batch",),  # the RLM_REPL seed's name
             async_twin=True,
         ),
-        lambda host, prompts, model, choices: host.sub_batch(prompts, model, choices),
+        lambda host, prompts, model, choices, images: host.sub_batch(
+            prompts, model, choices, images
+        ),
         sub_call=True,
     ),
     HostFunction(
@@ -94,6 +107,16 @@ BUILTINS = (
         ),
         lambda host, prompts, contexts: host.child_batch(prompts, contexts),
         sub_call=True,
+    ),
+    HostFunction(
+        FunctionSpec(
+            "pdf_page",
+            (Param("document", "name", None), Param("page", "json", 1)),
+            "A page of a PDF of the context as a PNG image file, for llm_query(..., "
+            "images=[...]): document is its path in the context folder (None: the context "
+            "is that PDF); returns {'path', 'document', 'page'}.",
+        ),
+        lambda host, document, page: host.pdf_page(document, page),
     ),
     HostFunction(
         FunctionSpec(

@@ -58,6 +58,9 @@ class Workspace:
         assert self.prepared is not None
         self.host = host
         host.sandbox = self.sandbox  # where the files its tools return are shared
+        source = self.prepared.meta.source
+        if source is not None:
+            host.context_source = Path(source)  # its images and PDF pages may be shown
         functions = host.offer(self.environment)
         if self.sandbox.context is None:
             await self.sandbox.start(self.prepared, self.host_call, functions)

@@ -40,6 +40,7 @@ class AnthropicLM(LMBase):
         self.name = name or f"anthropic:{model}"
         self.context_window = context_window
         self.max_tokens = max_tokens
+        self.supports_images = True
         self.client = anthropic.AsyncAnthropic(
             api_key=api_key, base_url=base_url, timeout=timeout, max_retries=max_retries
         )
@@ -55,7 +56,7 @@ class AnthropicLM(LMBase):
         system = "\n\n".join(m["content"] for m in messages if m["role"] == "system")
         kwargs: dict[str, Any] = {
             "model": self.model,
-            "messages": [m for m in messages if m["role"] != "system"],
+            "messages": [_anthropic_message(m) for m in messages if m["role"] != "system"],
             "max_tokens": max_tokens or self.max_tokens,
         }
         if system:
@@ -86,3 +87,20 @@ class AnthropicLM(LMBase):
 
     async def aclose(self) -> None:
         await self.client.close()
+
+
+def _anthropic_message(message: Message) -> Message:
+    """A message with image parts (OpenAI's ``image_url`` data URLs) in Anthropic's form."""
+    content = message["content"]
+    if isinstance(content, str):
+        return message
+    blocks = []
+    for part in content:
+        if part.get("type") == "image_url":
+            header, _, data = part["image_url"]["url"].partition(",")
+            media_type = header.removeprefix("data:").removesuffix(";base64")
+            source = {"type": "base64", "media_type": media_type, "data": data}
+            blocks.append({"type": "image", "source": source})
+        else:
+            blocks.append(part)
+    return {**message, "content": blocks}

@@ -7,7 +7,9 @@ from typing import Any, Protocol, runtime_checkable
 
 from ..errors import ConfigError, ModelError
 
-Message = dict[str, str]  # {"role": "system" | "user" | "assistant", "content": str}
+# {"role": "system" | "user" | "assistant", "content": str}; a sub-call with images has a
+# list of parts as its content (a text part, then image_url parts: ``core/images.py``)
+Message = dict[str, Any]
 
 CHARS_PER_TOKEN = 4  # rough English average, used only when no tokenizer is at hand
 TEMPLATE_TOKENS_PER_MESSAGE = 8  # role markers of a chat template, e.g. <|im_start|>user
@@ -94,6 +96,7 @@ class LM(Protocol):
     name: str  # the spec it was made from, used as the key in per-model usage
     context_window: int | None  # tokens, when known
     supports_grammar: bool  # honours ``grammar`` in complete()
+    supports_images: bool  # takes image parts in a user message (vision)
     prefers_compact: bool  # a small model: the "auto" policy gives it the compact prompts
 
     @property
@@ -124,6 +127,7 @@ class LMBase:
 
     context_window: int | None = None
     supports_grammar = False
+    supports_images = False
     prefers_compact = False
     tokenizer: Tokenizer | None = None
 

@@ -115,6 +115,7 @@ class CachedLM:
         self.name = lm.name
         self.context_window = lm.context_window
         self.supports_grammar = lm.supports_grammar
+        self.supports_images = lm.supports_images
         self.prefers_compact = lm.prefers_compact
 
     @property

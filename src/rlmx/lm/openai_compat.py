@@ -46,6 +46,7 @@ class OpenAICompatLM(LMBase):
         self.temperature = temperature
         self.extra_body = extra_body or {}
         self.supports_grammar = supports_grammar  # llama.cpp servers take a GBNF grammar
+        self.supports_images = True  # image_url parts; a text-only model's API says no
         self.price_model = price_model  # key into the pricing table; None: self-hosted
         self.stream = stream  # stream tokens (long generations survive idle-timeout proxies)
         self._warned_estimate = False

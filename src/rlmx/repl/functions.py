@@ -9,8 +9,9 @@ the worker and the host can never disagree about what a helper takes.
 
 Parameter kinds, converted by the worker and checked by the host:
 ``text`` (any value, sent as ``str``), ``texts`` (a list of strings, not one string),
-``choices`` (a list of strings or None), ``name`` (a string or None), ``json`` (any JSON
-value), ``varargs`` / ``varkw`` (the ``*args`` list and ``**kwargs`` dict of an environment
+``choices`` and ``paths`` (a list of strings or None; the worker turns one path or a tool's
+``{"path": ...}`` into a list), ``name`` (a string or None), ``json`` (any JSON value),
+``varargs`` / ``varkw`` (the ``*args`` list and ``**kwargs`` dict of an environment
 tool). A list parameter may have its own ``max_items``, which the worker checks before
 sending (a longer list is the cell's ValueError, not a protocol violation).
 
@@ -29,8 +30,9 @@ from .frames import ProtocolViolation
 
 REQUIRED = "<required>"
 KINDS = {"text": (str,), "texts": (list,), "choices": (list, type(None)),
-         "name": (str, type(None)), "json": None, "varargs": (list,), "varkw": (dict,)}  # fmt: skip
-LISTS = ("texts", "choices")  # lists of strings
+         "paths": (list, type(None)), "name": (str, type(None)), "json": None,
+         "varargs": (list,), "varkw": (dict,)}  # fmt: skip
+LISTS = ("texts", "choices", "paths")  # lists of strings
 
 
 @dataclass(frozen=True)

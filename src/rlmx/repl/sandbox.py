@@ -246,6 +246,11 @@ class Sandbox:
             self._shared.pop(0).unlink(missing_ok=True)
         return str(self._inside(target))
 
+    def shared_file(self, inside: str) -> Path | None:
+        """The host's file behind a path ``share`` gave the worker (one still kept), or
+        None: a path model code names is looked up, never opened as it is."""
+        return next((path for path in self._shared if str(self._inside(path)) == inside), None)
+
     def _inside(self, path: Path) -> Path:
         """A file of the host-files folder as the worker sees it."""
         inside = self.launcher.host_files_inside

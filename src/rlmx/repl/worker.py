@@ -65,7 +65,13 @@ def _convert(function: str, param: dict[str, Any], value: Any) -> Any:
     kind, name = param["kind"], param["name"]
     if kind == "text":
         return str(value)
-    if kind in ("texts", "choices"):
+    if kind == "paths":  # one path or a list; a tool's {"path": ...} result stands for its file
+        if value is None:
+            return None
+        value = [value] if isinstance(value, str | dict) else value
+        value = [item["path"] if isinstance(item, dict) and "path" in item else item
+                 for item in value]  # fmt: skip
+    if kind in ("texts", "choices", "paths"):
         if value is None and kind == "choices":
             return None
         if isinstance(value, str):
