@@ -14,21 +14,15 @@ from ..core.rerun import ReplayReport, replay_run
 from ..errors import RlmxError
 from ..repl.isolation import MODES
 from .common import app, fail, out
-from .serve import trajectory_of
+from .serve import KeptRun, LastRun, trajectory_of
 
 EXIT_DIFFERS = 1
 
 
 @app.command()
 def replay(
-    target: Annotated[
-        str | None,
-        typer.Argument(
-            metavar="TRAJECTORY|RUN_ID",
-            help="A JSONL trajectory written by rlmx, or the id of a kept run.",
-        ),
-    ] = None,
-    last: Annotated[bool, typer.Option("--last", help="The last kept run.")] = False,
+    target: KeptRun = None,
+    last: LastRun = False,
     context: Annotated[
         Path | None,
         typer.Option(metavar="PATH", help="The run's context (default: the recorded path)."),

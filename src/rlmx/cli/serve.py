@@ -242,14 +242,8 @@ def _check_store(settings: Any) -> None:
 
 @app.command()
 def view(
-    target: Annotated[
-        str | None,
-        typer.Argument(
-            metavar="TRAJECTORY|RUN_ID",
-            help="A JSONL trajectory written by rlmx, or the id of a kept run.",
-        ),
-    ] = None,
-    last: Annotated[bool, typer.Option("--last", help="The last kept run.")] = False,
+    target: KeptRun = None,
+    last: LastRun = False,
     port: Annotated[int, typer.Option(min=0, max=65535, help="0: any free port.")] = 0,
     browser: Annotated[bool, typer.Option(help="Open it in the web browser.")] = True,
 ) -> None:
@@ -280,6 +274,17 @@ def view(
         _run_server(settings, "127.0.0.1", port, f"#/run/{run_id}", browser)
     finally:
         shutil.rmtree(data_dir, ignore_errors=True)
+
+
+# the run a command opens: a trajectory file or a kept run's id, or --last (view, replay)
+KeptRun = Annotated[
+    str | None,
+    typer.Argument(
+        metavar="TRAJECTORY|RUN_ID",
+        help="A JSONL trajectory written by rlmx, or the id of a kept run.",
+    ),
+]
+LastRun = Annotated[bool, typer.Option("--last", help="The last kept run.")]
 
 
 def trajectory_of(target: str | None, last: bool) -> Path:
