@@ -75,8 +75,8 @@ FLAGS: dict[str, tuple[Any, Any]] = {
     "trajectory": (Annotated[Path | None, _option(OUTPUT, "FILE",
                    "Write the JSONL trajectory here (a folder: one file per run).")], None),
     "otlp_endpoint": (Annotated[str | None, _option(OUTPUT, "URL",
-                      "Export spans to this OTLP/HTTP endpoint "
-                      "(else $OTEL_EXPORTER_OTLP_ENDPOINT).")], None),
+                      "Export spans to this OTLP/HTTP endpoint (else "
+                      "$OTEL_EXPORTER_OTLP_ENDPOINT).")], None),
     "tool": (Annotated[list[str] | None, _option(TOOLS, "MODULE:FN",
              "A Python function model code may call (repeatable).")], None),
     "mcp": (Annotated[list[str] | None, _option(TOOLS, "CMD|URL",
@@ -84,9 +84,8 @@ FLAGS: dict[str, tuple[Any, Any]] = {
             "http(s) URL (repeatable).")], None),
     "cache": (Annotated[Path | None, _option(OUTPUT, "DIR",
               "Answer repeated identical LM calls from a cache in DIR (no cost).")], None),
-    "cache_sampled": (Annotated[bool, typer.Option(rich_help_panel=OUTPUT,
-                      help="With --cache: cache models that sample (temperature > 0) too.")],
-                      False),
+    "cache_sampled": (Annotated[bool, typer.Option("--cache-sampled", rich_help_panel=OUTPUT,
+                      help="With --cache: cache sampling models too.")], False),
 }  # fmt: skip
 
 # which flags make each setting of RunConfig (the test of every surface reads it)
