@@ -373,8 +373,8 @@ def test_chat_on_a_terminal_prompts_and_shows_the_live_panel(replay, tmp_path: P
     assert b"/reset" in seen and b"status final" in seen
 
 
-@pytest.mark.parametrize("command", ["ask", "chat", "batch", "serve", "eval", "view", "replay", "mcp",
-                                     "health", "models pull", "video index"])  # fmt: skip
+@pytest.mark.parametrize("command", ["ask", "chat", "batch", "serve", "eval", "view", "replay",
+                                     "mcp", "health", "models pull", "video index"])  # fmt: skip
 def test_help_fits_80_columns_without_cutting_anything(command: str) -> None:
     shown = subprocess.run([sys.executable, "-m", "rlmx.cli", *command.split(), "--help"],
                            capture_output=True, text=True, timeout=60,
