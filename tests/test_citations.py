@@ -118,7 +118,9 @@ def test_a_second_miss_is_kept_and_flagged_and_final_var_cites(replay) -> None:
     assert result.answer == "seven"
     assert [(c.quote, c.found) for c in result.citations] == [("nowhere", False),
                                                               ("Seven seas", True)]  # fmt: skip
-    assert result.warnings == ["1 of the 2 quote(s) the answer cites are not in the context"]
+    assert [w.message for w in result.warnings if w.code == "quotes_not_found"] == [
+        "1 of the 2 quote(s) the answer cites are not in the context"
+    ]
 
 
 def test_bad_cite_arguments_are_the_models_to_fix(replay) -> None:
@@ -259,9 +261,14 @@ def test_web_ui_citations_open_the_source_at_the_quote(tmp_path: Path, replay) -
         expect(items.nth(1)).to_contain_text("memo.html · “Memo” · line 3")
         expect(items.nth(2)).to_contain_text("deal.docx · “Parties” · line 2")
         expect(items.nth(3)).to_contain_text("not found in the context")
-        expect(page.locator("#answer-warnings li")).to_have_text(
-            ["Warning: 1 of the 4 quote(s) the answer cites are not in the context"]
+        expect(page.locator("#answer-warnings .warning-text")).to_have_text(
+            ["1 of the 4 quote(s) the answer cites are not in the context",
+             "no cell read the context before the answer"]
+        )  # fmt: skip
+        expect(page.locator("#answer-warnings .warning-code")).to_have_text(
+            ["quotes_not_found", "context_unread"]
         )
+        expect(page.locator("#answer-badge")).to_have_text("2 warnings: check this answer")
         items.nth(0).click()
         expect(page.locator("#source-box")).to_be_visible()
         expect(page.locator("#source-where")).to_have_text("[1] annual.pdf · page 2 · line 5")

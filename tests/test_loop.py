@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 
 from rlmx import RLM, Budget
+from rlmx.core.answer_warnings import NO_FINAL, STATUS_WARNINGS, unseen_number
 from rlmx.core.events import QueueSink, read_trajectory
 from rlmx.core.host_calls import SUBCALL_ERROR
 from rlmx.core.prompts import FINAL_GRAMMAR, REPLY_GRAMMAR, repeated_cell
-from rlmx.core.result import NO_FINAL_WARNING, STATUS_WARNINGS, guess_warning
 from rlmx.lm.base import LMBase, LMResponse, Usage
 from rlmx.lm.replay import ReplayLM, load_script
 
@@ -91,16 +91,19 @@ def test_iteration_limit_gives_one_last_turn(replay) -> None:
     spec = replay([repl("x = 1"), repl("x += 1"), "FINAL(best guess)"])
     result, events = run(spec, max_iterations=2)
     assert (result.answer, result.status, result.iterations) == ("best guess", "max_iterations", 3)
-    assert result.warnings == [STATUS_WARNINGS["max_iterations"]]
+    assert result.warnings[0] == STATUS_WARNINGS["max_iterations"]
+    # a guess: no cell read the context, and "best guess" is in no output
+    assert [w.code for w in result.warnings[1:]] == ["context_unread", "not_in_evidence"]
     finished = next(e for e in events if e.type == "run_finished")
-    assert finished.warnings == result.warnings and result.to_dict()["warnings"] == result.warnings
+    shown = [w.to_dict() for w in result.warnings]
+    assert finished.warnings == shown and result.to_dict()["warnings"] == shown
 
 
 def test_last_turn_code_without_final_gives_no_code_as_answer(replay) -> None:
     spec = replay([repl("x = 1"), repl("x = 2", prose="still looking")])
     result, _ = run(spec, max_iterations=1)
     assert (result.answer, result.status) == ("still looking", "max_iterations")
-    assert result.warnings == [STATUS_WARNINGS["max_iterations"], NO_FINAL_WARNING]
+    assert result.warnings == [STATUS_WARNINGS["max_iterations"], NO_FINAL]
 
 
 def test_every_message_rlmx_sends_the_model_is_a_notice(replay) -> None:
@@ -119,9 +122,10 @@ def test_a_final_accepted_after_a_push_back_is_flagged_as_a_guess(replay) -> Non
     spec = replay([repl("print('nothing here')"), "FINAL(140)", "FINAL(140)"])
     result, events = run(spec, policy="compact")
     assert (result.answer, result.status) == ("140", "final")
-    assert result.warnings == [guess_warning("140")]
+    assert result.warnings[0] == unseen_number("140")
+    assert [w.code for w in result.warnings] == ["unseen_number", "context_unread"]
     assert [e.kind for e in events if e.type == "notice"] == ["profile", "doubted_final"]
-    clean, _ = run(replay([repl("print(140)"), "FINAL(140)"]), policy="compact")
+    clean, _ = run(replay([repl("print(140 if context else 0)"), "FINAL(140)"]), policy="compact")
     assert clean.warnings == []
 
 

@@ -213,7 +213,7 @@ def test_a_number_answering_which_or_who_is_pushed_back_once() -> None:
 
 
 def test_an_answer_only_the_worked_examples_hold_is_refused_twice_then_flagged() -> None:
-    from rlmx.core.result import borrowed_warning
+    from rlmx.core.answer_warnings import borrowed_number
 
     notes = Repairs("What is the total of paid invoices?", "c")
     notes.learn_prompt(["... the counts were 21405 and 3,117 in the example ...", "ok 7"])
@@ -224,7 +224,7 @@ def test_an_answer_only_the_worked_examples_hold_is_refused_twice_then_flagged()
         assert "3117" in (policy.doubt_cell_final(notes, "FINAL(3117)", "3117") or "")
         after = policy.doubt_final(notes, "21405")  # twice, then it stands (compact: after
         assert after is None or "no REPL output" in after  # its own one-time guess check)
-        assert policy.final_warnings(notes, "21405", None) == [borrowed_warning("21405")]
+        assert policy.final_warnings(notes, "21405", None) == [borrowed_number("21405")]
     computed = "total = sum(v for v in values)\nFINAL(total)"
     assert Policy().doubt_cell_final(Repairs("q", "c"), computed, "21405") is None
     fresh = Repairs("How many?", "c")
@@ -239,7 +239,7 @@ def test_an_answer_only_the_worked_examples_hold_is_refused_twice_then_flagged()
 
 def test_a_run_never_ends_on_a_worked_examples_number_unflagged(replay) -> None:
     from rlmx import RLM
-    from rlmx.core.result import borrowed_warning
+    from rlmx.core.answer_warnings import borrowed_number
 
     example_number = "21405"  # the records dialogue's own sum
     assert example_number in "".join(text for _, text in prompts.RECORDS_EXAMPLES)
@@ -252,7 +252,7 @@ def test_a_run_never_ends_on_a_worked_examples_number_unflagged(replay) -> None:
     stubborn = [repl("print(len(context))")] + [f"FINAL({example_number})"] * 4
     result = RLM(replay(stubborn), policy="compact").completion(records, question)
     assert result.answer == example_number
-    assert borrowed_warning(example_number) in result.warnings
+    assert borrowed_number(example_number) in result.warnings
 
 
 def test_the_compact_policy_bounds_a_root_reply_unless_the_rlm_says_otherwise() -> None:

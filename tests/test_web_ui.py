@@ -186,9 +186,13 @@ def test_warnings_notices_and_a_long_answer_collapsed(page: Page, settings, repl
         run_id = httpx.post(f"{url}/query", json=body).json()["run_id"]
         page.goto(f"{url}/#/run/{run_id}")
         expect(page.locator("#answer-box")).to_be_visible()
-        expect(page.locator("#answer-warnings li")).to_have_text(
-            ["Warning: the run hit its iteration limit: the answer is the model's last attempt"]
+        expect(page.locator("#answer-warnings .warning-code")).to_have_text(
+            ["max_iterations", "context_unread", "not_in_evidence"]
         )
+        expect(page.locator("#answer-warnings .warning-text").first).to_have_text(
+            "the run hit its iteration limit: the answer is the model's last attempt"
+        )
+        expect(page.locator("#answer-badge")).to_have_text("3 warnings: check this answer")
         notices = page.locator(".notice > summary")
         expect(notices).to_have_text(["rlmx told the model (premature final)",
                                       "rlmx told the model (last turn)"])  # fmt: skip
@@ -200,9 +204,10 @@ def test_warnings_notices_and_a_long_answer_collapsed(page: Page, settings, repl
         assert answer.bounding_box()["height"] > 2 * clipped
         assert "line 39" in answer.text_content()
         run = httpx.get(f"{url}/runs/{run_id}?events=false").json()
-        assert run["warnings"] == [
-            "the run hit its iteration limit: the answer is the model's last attempt"
-        ]
+        assert run["warnings"][0] == {
+            "code": "max_iterations",
+            "message": "the run hit its iteration limit: the answer is the model's last attempt",
+        }
 
 
 @pytest.mark.parametrize("width", [1200, 390])

@@ -104,7 +104,7 @@ async def run(
         return {"id": job.id, "answer": result.answer, "status": result.status,
                 "usage": result.usage.to_dict(), "cost_usd": result.cost_usd,
                 "seconds": round(result.seconds, 3), "error": result.error,
-                "warnings": result.warnings}  # fmt: skip
+                "warnings": [warning.to_dict() for warning in result.warnings]}  # fmt: skip
 
     def failed(job: BatchJob, exc: BaseException) -> dict[str, Any]:
         return {"id": job.id, "answer": None, "status": "error", "usage": {}, "cost_usd": None,

@@ -19,6 +19,8 @@ from ..repl.context import ContextError, collect_files, holds_text
 from .common import EXIT_USAGE, app, check_setup, fail, out
 from .run_flags import OUTPUT, run_config, run_flags
 
+EXIT_DOUBTFUL = 3  # --strict: the answer carries a warning
+
 
 def load_context(paths: list[str]) -> Any:
     """One path: that file or directory; ``-``: stdin; several: a dict of path -> text."""
@@ -99,10 +101,17 @@ def ask(
         Path | None,
         typer.Option(help="A JSON Schema file the answer must match (--json shows `value`)."),
     ] = None,
+    strict: Annotated[
+        bool,
+        typer.Option(
+            "--strict", rich_help_panel=OUTPUT, help="Exit 3 when the answer carries a warning."
+        ),
+    ] = False,
     *,
     flags: dict[str, Any],
 ) -> None:
-    """Answer a question about files, a directory or stdin with an RLM."""
+    """Answer a question about files, a directory or stdin with an RLM (exit 0 answered,
+    1 failed, 2 bad input, 3 with --strict a doubtful answer, 130 interrupted)."""
     if not query.strip():
         raise fail("the question (-q) is empty")
     answer_schema = load_schema(schema) if schema is not None else None
@@ -121,6 +130,8 @@ def ask(
         # Failing before the root model ever answered means the set-up cannot work
         # (unreachable server, bad key, prompt too long for the window): a usage error.
         raise typer.Exit(EXIT_USAGE if result.usage.root.calls == 0 else 1)
+    if strict and result.warnings:
+        raise typer.Exit(EXIT_DOUBTFUL)
 
 
 def load_schema(path: Path) -> dict[str, Any]:
@@ -155,7 +166,7 @@ def print_result(result: Any) -> None:
         err=True,
     )
     for warning in result.warnings:
-        out(f"rlmx: warning: {warning}", err=True)
+        out(f"rlmx: warning [{warning.code}]: {warning.message}", err=True)
     if result.error:
         out(f"rlmx: error: {result.error}", err=True)
     if result.trajectory:

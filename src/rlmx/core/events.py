@@ -18,6 +18,8 @@ from typing import IO, Annotated, Any, Literal, Protocol
 
 from pydantic import BaseModel, Field, TypeAdapter, ValidationInfo, field_validator
 
+from .answer_warnings import AnswerWarning
+
 log = logging.getLogger("rlmx.core.events")
 
 SCHEMA_VERSION = 1
@@ -183,8 +185,16 @@ class RunFinished(_Event):
     cost_usd: float | None
     seconds: float
     error: str | None = None
-    warnings: list[str] = Field(default_factory=list)
+    warnings: list[dict[str, str]] = Field(default_factory=list)  # {"code", "message"}
     citations: list[dict[str, Any]] = Field(default_factory=list)  # of the root's answer
+
+    @field_validator("warnings", mode="before")
+    @classmethod
+    def _coded(cls, value: Any) -> Any:
+        """Trajectories written before warnings had codes hold plain sentences."""
+        if isinstance(value, list):
+            return [AnswerWarning.of(item).to_dict() for item in value]
+        return value
 
 
 Event = Annotated[

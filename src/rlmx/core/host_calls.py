@@ -83,6 +83,7 @@ class HostCalls:
         self.run = run
         self.cfg = run.cfg
         self.calls = 0
+        self.failed_sub_calls = 0  # sub-calls that returned an error string
         self.functions = HostFunctions.for_run()
         self.sandbox: Sandbox | None = None  # the run's, set when its workspace serves this run
         self.context_source: Path | None = None  # a context's file or folder (its images)
@@ -173,6 +174,7 @@ class HostCalls:
             images=list(images or []),
         )
         if error is not None:
+            self.failed_sub_calls += 1
             return SUBCALL_ERROR + error
         if choices:  # the reply must stay exactly a choice
             return text

@@ -28,8 +28,8 @@ from typing import Any
 
 from ..lm.base import LM, Message
 from . import prompts
+from .answer_warnings import AnswerWarning, borrowed_number, unseen_number
 from .repairs import Repairs
-from .result import borrowed_warning, guess_warning
 
 POLICY_NAMES = ("paper", "compact")
 
@@ -143,11 +143,11 @@ class Policy:
         """A reason to ask again before the FINAL a cell called is accepted."""
         return notes.borrowed(answer, code)
 
-    def final_warnings(self, notes: Repairs, answer: str, code: str | None) -> list[str]:
+    def final_warnings(self, notes: Repairs, answer: str, code: str | None) -> list[AnswerWarning]:
         """What the user should know about an accepted answer (a likely guess ...);
         ``code`` is the cell that gave it (None for a prose FINAL)."""
         borrowed = notes.borrowed_numbers(answer, code)
-        return [borrowed_warning(", ".join(borrowed))] if borrowed else []
+        return [borrowed_number(", ".join(borrowed))] if borrowed else []
 
 
 # "Which city has the most employees?": the answer is the most common value of a field
@@ -229,10 +229,10 @@ class CompactPolicy(Policy):
             or notes.number_for_a_name(answer)
         )
 
-    def final_warnings(self, notes: Repairs, answer: str, code: str | None) -> list[str]:
+    def final_warnings(self, notes: Repairs, answer: str, code: str | None) -> list[AnswerWarning]:
         warnings = super().final_warnings(notes, answer, code)
         unseen = notes.unseen_numbers(answer) if notes.pushed_back and code is None else []
-        return warnings or ([guess_warning(", ".join(unseen))] if unseen else [])
+        return warnings or ([unseen_number(", ".join(unseen))] if unseen else [])
 
 
 POLICIES: dict[str, type[Policy]] = {"paper": Policy, "compact": CompactPolicy}

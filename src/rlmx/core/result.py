@@ -9,37 +9,9 @@ from typing import Any, Literal
 
 from ..citations import Citation
 from ..lm.base import Usage
+from .answer_warnings import AnswerWarning
 
 Status = Literal["final", "max_iterations", "budget_exhausted", "error", "cancelled"]
-
-
-# What the user is told next to an answer that may not be reliable (Result.warnings).
-def borrowed_warning(numbers: str) -> str:
-    """Shown next to an answer whose number only the instructions' examples held."""
-    return (
-        f"no verified answer: the answer's number(s) {numbers} come from rlmx's worked "
-        "examples, not from the context, and no output of the run showed them"
-    )
-
-
-def guess_warning(numbers: str) -> str:
-    """Shown to the user (not the model) next to an answer the repairs doubted."""
-    return (
-        f"no verified answer: the answer's number(s) {numbers} appeared in no REPL output, "
-        "even after rlmx asked the model to check: it may be a guess"
-    )
-
-
-def unfound_quotes_warning(missing: int, total: int) -> str:
-    """Shown next to an answer whose cited quotes are not all in the context."""
-    return f"{missing} of the {total} quote(s) the answer cites are not in the context"
-
-
-STATUS_WARNINGS = {
-    "max_iterations": "the run hit its iteration limit: the answer is the model's last attempt",
-    "budget_exhausted": "the budget ran out: the answer is the model's last attempt",
-}
-NO_FINAL_WARNING = "the model gave no FINAL answer: this is the text of its last reply"
 
 
 @dataclass
@@ -91,7 +63,7 @@ class Result:
     seconds: float
     trajectory: Path | None = None
     error: str | None = None
-    warnings: list[str] = field(default_factory=list)  # why the answer may be unreliable
+    warnings: list[AnswerWarning] = field(default_factory=list)  # why it may be unreliable
     value: Any = None  # a typed answer's validated object (``completion(..., schema=)``)
     citations: list[Citation] = field(default_factory=list)  # FINAL(answer, cite=[...])
 
@@ -111,7 +83,7 @@ class Result:
             "seconds": round(self.seconds, 3),
             "trajectory": str(self.trajectory) if self.trajectory else None,
             "error": self.error,
-            "warnings": self.warnings,
+            "warnings": [warning.to_dict() for warning in self.warnings],
             "value": json.loads(self.answer) if self.value is not None and self.answer else None,
             "citations": [c.to_dict() for c in self.citations],
         }

@@ -21,6 +21,7 @@ from ..environment import Environment
 from ..lm.base import LM, LMError
 from ..repl.sandbox import SandboxError
 from ..tools import Toolbox
+from .answer_warnings import AnswerWarning
 from .budget import Budget, Ledger
 from .config import RunConfig
 from .events import (
@@ -235,7 +236,7 @@ class _Run:
         answer: str | None = None
         status: Status = "error"
         error: str | None = None
-        warnings: list[str] = []
+        warnings: list[AnswerWarning] = []
         turns: Turns | None = None
         cancelled: asyncio.CancelledError | None = None
         try:
@@ -289,7 +290,7 @@ class _Run:
             cost_usd=result.cost_usd,
             seconds=result.seconds,
             error=error,
-            warnings=warnings,
+            warnings=[warning.to_dict() for warning in warnings],
             citations=[c.to_dict() for c in result.citations],
         )
         if cancelled is not None:

@@ -19,11 +19,20 @@ from ..lm.base import LM, LMError, Message, prompt_tokens
 from ..repl import frames
 from ..repl.sandbox import CellResult
 from . import compaction, prompts
+from .answer_warnings import (
+    NO_FINAL,
+    STATUS_WARNINGS,
+    AnswerWarning,
+    Cell,
+    evidence_warnings,
+    quotes_not_found,
+    schema_mismatch,
+)
 from .budget import BudgetExhausted
 from .events import CellStarted, CodeExecuted, FinalAnswer, LLMCall, Notice
 from .policy import CellOutcome, Task
 from .protocol import ProseFinal, parse_reply
-from .result import NO_FINAL_WARNING, STATUS_WARNINGS, Status, unfound_quotes_warning
+from .result import Status
 from .run_view import RunView
 from .workspace import Workspace
 
@@ -72,6 +81,27 @@ def fit_history(lm: LM, messages: list[Message], head: int, reply_tokens: int) -
     return False
 
 
+class _ContextLookup:
+    """Whether the contexts hold a text (case-folded), their texts read once, on the first
+    question; a context past MAX_LOOKUP_CHARS is not read, and holds everything."""
+
+    MAX_LOOKUP_CHARS = 256 * 2**20
+
+    def __init__(self, workspace: Workspace) -> None:
+        self.workspace = workspace
+        self.text: str | None = None
+
+    def __call__(self, part: str) -> bool:
+        if self.text is None:
+            sources = self.workspace.sources()
+            size = sum(len(source.text) for source in sources)
+            if size > self.MAX_LOOKUP_CHARS:
+                return True
+            keys = "\n".join(source.key or "" for source in sources)
+            self.text = (keys + "\n" + "\n".join(s.text for s in sources)).casefold()
+        return part.casefold() in self.text
+
+
 class Turns:
     """The conversation of one run with its root model, over its sandbox."""
 
@@ -85,7 +115,8 @@ class Turns:
         self.current_cell: int | None = None  # the cell running now
         self.cells_run = 0
         self.final_only = False  # the last turn repeated an earlier one: ask for FINAL
-        self.warnings: list[str] = []  # why the answer may be unreliable (Result.warnings)
+        self.warnings: list[AnswerWarning] = []  # why the answer may be unreliable
+        self.cells: list[Cell] = []  # what ran, for the evidence checks of an answer
         self.schema = run.schema  # an AnswerSchema when the answer must be typed
         # built only for a root that takes a grammar: it is work on a client's schema
         self.answer_rules: str | None = None
@@ -137,6 +168,7 @@ class Turns:
                     citations=[c.to_dict() for c in self.citations],
                 )
                 self.warnings += run.policy.final_warnings(run.notes, final.answer, final.code)
+                self.warnings += await self.evidence(final)
                 return final.answer, "final"
         reason = f"You have used all {run.cfg.max_iterations} iterations"
         return await self.last_turn(messages, reason, "max_iterations")
@@ -223,7 +255,7 @@ class Turns:
         return replace(final, answer=self.schema.dump(value)), None
 
     def unsettled(self, final: _Final, problem: str) -> _Final:
-        self.warnings.append(f"the answer does not match the schema: {problem}")
+        self.warnings.append(schema_mismatch(problem))
         return final
 
     async def last_answer(self, final: _Final) -> str:
@@ -231,7 +263,22 @@ class Turns:
         settled, problem = await self.settle(final)
         await self.cite(final)
         self.warnings += self.run.policy.final_warnings(self.run.notes, final.answer, final.code)
+        self.warnings += await self.evidence(final)
         return (settled if problem is None else self.unsettled(final, problem)).answer
+
+    async def evidence(self, final: _Final) -> list[AnswerWarning]:
+        """What the run's cells, sub-calls and context say about an accepted answer
+        (``answer_warnings.evidence_warnings``; the context is read off the event loop, and
+        only when a part of the answer is in no output)."""
+        run = self.run
+        host = self.workspace.host
+        failed = host.failed_sub_calls if host is not None else 0
+        lookup = _ContextLookup(self.workspace)
+        cited = bool(self.citations) and all(c.found for c in self.citations)
+        return await asyncio.to_thread(
+            evidence_warnings, run.query, final.answer, self.cells, final.code is None,
+            failed, lookup, run.environment is not None, cited,
+        )  # fmt: skip
 
     async def cited(self, final: _Final, messages: list[Message]) -> _Final | None:
         """A final answer whose quotes were looked up; None after telling the model, once
@@ -254,7 +301,7 @@ class Turns:
             self.citations = await asyncio.to_thread(locate, quotes, sources)
         missing = [c.quote for c in self.citations if not c.found]
         if missing and warn:
-            self.warnings.append(unfound_quotes_warning(len(missing), len(self.citations)))
+            self.warnings.append(quotes_not_found(len(missing), len(self.citations)))
         return missing
 
     async def tell(self, messages: list[Message], kind: str, text: str) -> None:
@@ -284,7 +331,7 @@ class Turns:
                 return await self.last_answer(final), status
         prose = parsed.prose.strip() or None  # no FINAL: the best text we have
         if prose is not None:
-            self.warnings.append(NO_FINAL_WARNING)
+            self.warnings.append(NO_FINAL)
         return prose, status
 
     # -- steps ----------------------------------------------------------------------------------
@@ -367,6 +414,7 @@ class Turns:
         finally:
             self.current_cell = None
         self.cells_run += 1
+        self.cells.append(Cell(code, result.output, result.error))
         await run.emit(
             CodeExecuted,
             cell=self.cells_run,

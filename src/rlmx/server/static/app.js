@@ -510,9 +510,19 @@ function showAnswer(answer, warnings, citations) {
   const long = answer.split("\n").length > LONG_ANSWER_LINES || answer.length > 1500;
   text.classList.toggle("clipped", long);
   $("#answer-more").hidden = !long;
+  // each warning: {code, message} (a plain sentence in runs stored before codes existed)
   const list = $("#answer-warnings");
-  list.replaceChildren(...warnings.map((w) => el("li", { text: `Warning: ${w}` })));
+  list.replaceChildren(...warnings.map((w) => {
+    const code = typeof w === "string" ? "note" : w.code;
+    const message = typeof w === "string" ? w : w.message;
+    return el("li", {}, el("span", { class: "warning-code", text: code }),
+      el("span", { class: "warning-text", text: message }));
+  }));
   list.hidden = warnings.length === 0;
+  const badge = $("#answer-badge");
+  badge.hidden = warnings.length === 0;
+  badge.textContent = warnings.length === 1 ? "1 warning: check this answer"
+    : `${warnings.length} warnings: check this answer`;
   showCitations(citations);
   $("#answer-box").hidden = false;
 }

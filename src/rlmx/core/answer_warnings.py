@@ -1,0 +1,183 @@
+"""Warnings next to an answer whose evidence is weak: a stable ``code`` for programs and a
+sentence for people (``Result.warnings``; ``--json``, the HTTP API, SSE, MCP, batch rows and
+the web UI carry both; ``rlmx ask --strict`` exits 3 when there is any).
+
+The codes (the README lists them too):
+
+- ``borrowed_number``: the answer's number comes from rlmx's worked examples, and no output
+  of the run showed it;
+- ``unseen_number``: the answer's number appeared in no REPL output, even after rlmx asked
+  the model to check;
+- ``not_in_evidence``: a name or value in the answer appears in no REPL output and not in
+  the context;
+- ``uncounted``: a count or sum was asked, and no cell's code counted or added up;
+- ``context_unread``: no cell read the context before the answer;
+- ``last_cell_failed``: the answer was given in prose right after a cell that raised;
+- ``sub_call_failed``: sub-calls failed during the run (their error texts may have been
+  used as data);
+- ``quotes_not_found``: quotes the answer cites are not in the context;
+- ``schema_mismatch``: the answer does not match the schema asked for;
+- ``max_iterations`` / ``budget_exhausted``: a limit ended the run; the answer is its last
+  attempt;
+- ``no_final``: the model gave no final answer; the text is its last reply.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class AnswerWarning:
+    """Why an answer may be unreliable: a stable code and a sentence."""
+
+    code: str
+    message: str
+
+    def __str__(self) -> str:
+        return self.message
+
+    def to_dict(self) -> dict[str, str]:
+        return {"code": self.code, "message": self.message}
+
+    @classmethod
+    def of(cls, value: Any) -> AnswerWarning:
+        """From its dict (or a plain sentence, as trajectories before codes held)."""
+        if isinstance(value, AnswerWarning):
+            return value
+        if isinstance(value, dict):
+            return cls(str(value.get("code", "note")), str(value.get("message", "")))
+        return cls("note", str(value))
+
+
+def borrowed_number(numbers: str) -> AnswerWarning:
+    """Next to an answer whose number only the instructions' examples held."""
+    return AnswerWarning("borrowed_number", (
+        f"no verified answer: the answer's number(s) {numbers} come from rlmx's worked "
+        "examples, not from the context, and no output of the run showed them"))  # fmt: skip
+
+
+def unseen_number(numbers: str) -> AnswerWarning:
+    """Next to an answer the repairs doubted (told to the user, not the model)."""
+    return AnswerWarning("unseen_number", (
+        f"no verified answer: the answer's number(s) {numbers} appeared in no REPL output, "
+        "even after rlmx asked the model to check: it may be a guess"))  # fmt: skip
+
+
+def quotes_not_found(missing: int, total: int) -> AnswerWarning:
+    return AnswerWarning(
+        "quotes_not_found", f"{missing} of the {total} quote(s) the answer cites are not in "
+        "the context")  # fmt: skip
+
+
+def schema_mismatch(problem: str) -> AnswerWarning:
+    return AnswerWarning("schema_mismatch", f"the answer does not match the schema: {problem}")
+
+
+STATUS_WARNINGS = {
+    "max_iterations": AnswerWarning(
+        "max_iterations", "the run hit its iteration limit: the answer is the model's last attempt"
+    ),
+    "budget_exhausted": AnswerWarning(
+        "budget_exhausted", "the budget ran out: the answer is the model's last attempt"
+    ),
+}
+NO_FINAL = AnswerWarning(
+    "no_final", "the model gave no FINAL answer: this is the text of its last reply"
+)
+
+
+@dataclass(frozen=True)
+class Cell:
+    """What the evidence checks need of one cell that ran."""
+
+    code: str
+    output: str
+    error: bool
+
+
+COUNT_QUESTION = re.compile(r"\b(how many|count|number of|total|sum|average|mean)\b", re.IGNORECASE)
+COUNTING_CODE = re.compile(
+    r"len\(|sum\(|\.count\(|Counter|\+=|mean|statistics|\.value_counts|\bfor\b|\.size\b"
+)
+READS_CONTEXT = re.compile(r"\b(context(_\d+)?|history)\b")
+PART_SPLIT = re.compile(r"[,;\n]|\band\b")
+NOT_FOUND = re.compile(r"^(none|no|yes|true|false|not found|unknown|n/?a|null)$", re.IGNORECASE)
+
+
+def evidence_warnings(
+    query: str,
+    answer: str,
+    cells: Sequence[Cell],
+    via_prose: bool,
+    failed_sub_calls: int,
+    in_context: Callable[[str], bool],
+    reads_tools: bool = False,
+    cited: bool = False,
+) -> list[AnswerWarning]:
+    """The warnings the run's record gives about an accepted ``answer``: what its cells
+    read, counted and showed, and how the answer came (``in_context`` looks a text up in
+    the context; ``reads_tools``: an environment's tools read the context for the cells,
+    and their results need not pass through an output, so neither is checked; ``cited``:
+    the answer cites quotes that were all found in the context, which is evidence that it
+    was read and holds the answer)."""
+    found: list[AnswerWarning] = []
+
+    def add(code: str, message: str) -> None:
+        found.append(AnswerWarning(code, message))
+
+    grounded = reads_tools or cited
+    if not grounded and not any(READS_CONTEXT.search(cell.code) for cell in cells):
+        add("context_unread", "no cell read the context before the answer")
+    if via_prose and cells and cells[-1].error:
+        add("last_cell_failed", "the answer came right after a cell that raised an error")
+    counted = any(COUNTING_CODE.search(cell.code) for cell in cells if not cell.error)
+    if COUNT_QUESTION.search(query) and re.search(r"\d", answer) and not counted:
+        add("uncounted", "a count or sum was asked, and no cell's code counted or added up")
+    if failed_sub_calls:
+        add("sub_call_failed", f"{failed_sub_calls} sub-call(s) failed during the run; their "
+            "error texts may have been used as data")  # fmt: skip
+    missing = [] if grounded else unsupported_parts(answer, cells, in_context)
+    if missing:
+        shown = ", ".join(repr(part) for part in missing[:3])
+        add("not_in_evidence", f"{shown} appear(s) in no REPL output and not in the context")
+    return found
+
+
+def _parts(answer: str) -> list[str]:
+    try:
+        value = json.loads(answer)
+    except ValueError:
+        return PART_SPLIT.split(answer.strip())
+    return list(_strings(value)) if isinstance(value, dict | list) else [str(value)]
+
+
+def _strings(value: Any) -> Iterator[str]:
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict | list):
+        for item in value.values() if isinstance(value, dict) else value:
+            yield from _strings(item)
+
+
+def unsupported_parts(
+    answer: str, cells: Sequence[Cell], in_context: Callable[[str], bool]
+) -> list[str]:
+    """The short names or values in ``answer`` (one to three words, not numbers) that no
+    cell's output showed and the context does not hold; of a JSON answer (a typed one), its
+    string values. Longer prose is not checked."""
+    outputs = "\n".join(cell.output for cell in cells).casefold()
+    missing = []
+    for part in _parts(answer):
+        part = part.strip(" \t'\"`.:()[]{}")
+        if len(part) < 3 or len(part.split()) > 3 or NOT_FOUND.match(part):
+            continue
+        if re.fullmatch(r"[\d.,%$€£ +-]+", part):  # numbers have their own checks
+            continue
+        if part.casefold() not in outputs and not in_context(part):
+            missing.append(part)
+    return missing

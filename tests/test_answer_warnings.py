@@ -1,0 +1,105 @@
+"""Warnings with stable codes next to answers whose evidence is weak: each signal on its own,
+what does not warn, and the codes reaching the CLI (``--strict``), JSON and the trajectory."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from rlmx import RLM
+from rlmx.core.answer_warnings import AnswerWarning, Cell, evidence_warnings, unsupported_parts
+from rlmx.core.events import RunFinished
+
+from conftest import repl
+
+READ = Cell("rows = context.splitlines()\nprint(len(rows))", "12\n", False)
+
+
+def codes(*args, **kwargs) -> list[str]:  # type: ignore[no-untyped-def]
+    return [w.code for w in evidence_warnings(*args, **kwargs)]
+
+
+def nowhere(_: str) -> bool:
+    return False
+
+
+def test_each_signal_alone() -> None:
+    assert codes("Who?", "Ada", [READ], False, 0, lambda t: t == "Ada") == []
+    assert codes("Who?", "Ada", [Cell("x = 1", "", False)], False, 0,
+                 lambda t: True) == ["context_unread"]  # fmt: skip
+    failed = [READ, Cell("1 / 0", "ZeroDivisionError", True)]
+    assert codes("Who?", "Ada", failed, True, 0, lambda t: True) == ["last_cell_failed"]
+    assert codes("Who?", "Ada", failed, False, 0, lambda t: True) == []  # FINAL in a cell
+    plain = Cell("print(context[:100])", "...", False)
+    assert codes("How many rows?", "12", [plain], False, 0, nowhere) == ["uncounted"]
+    assert codes("How many rows?", "12", [READ], False, 0, nowhere) == []  # len() counted
+    assert codes("Who?", "Ada", [READ], False, 2, lambda t: True) == ["sub_call_failed"]
+    assert codes("Who?", "Grace Hopper", [READ], False, 0, nowhere) == ["not_in_evidence"]
+    assert codes("Who?", "Ada", [READ], False, 0, nowhere, cited=True) == []
+    video = [Cell("FINAL(look('colour?', 0, 8))", "", False)]
+    assert codes("What colour?", "teal", video, False, 0, nowhere, reads_tools=True) == []
+
+
+def test_what_the_evidence_check_reads_of_an_answer() -> None:
+    shown = [Cell("print(top)", "Top: Ada Lind (Hanoi)\n", False)]
+    assert unsupported_parts("Ada Lind, Hanoi", shown, nowhere) == []
+    assert unsupported_parts("ada lind and HANOI", shown, nowhere) == []  # case-folded
+    assert unsupported_parts("Ada Lind, Paris", shown, nowhere) == ["Paris"]
+    assert unsupported_parts("Paris", shown, lambda t: t == "Paris") == []  # the context has it
+    prose = "The most frequent visitor was a woman named Ada from the capital"
+    assert unsupported_parts(prose, shown, nowhere) == []  # long prose is not checked
+    assert unsupported_parts("42, 3.5%, $1,200", shown, nowhere) == []  # numbers: other checks
+    assert unsupported_parts("Not found", shown, nowhere) == []
+    typed = json.dumps({"name": "Ada Lind", "city": "Rome", "age": 36})
+    assert unsupported_parts(typed, shown, nowhere) == ["Rome"]  # a typed answer's strings
+
+
+def test_warnings_have_a_code_and_a_sentence_everywhere(replay, tmp_path: Path) -> None:
+    trajectory = tmp_path / "run.jsonl"
+    spec = replay([repl("x = 1"), repl("FINAL('Grace Hopper')")])
+    result = RLM(spec, trajectory=trajectory).completion("Ada Lovelace wrote notes.", "Who?")
+    assert [w.code for w in result.warnings] == ["context_unread", "not_in_evidence"]
+    assert str(result.warnings[1]) == result.warnings[1].message
+    shown = result.to_dict()["warnings"]
+    assert shown[1] == {"code": "not_in_evidence", "message": "'Grace Hopper' appear(s) in no "
+                        "REPL output and not in the context"}  # fmt: skip
+    finished = [json.loads(line) for line in trajectory.read_text().splitlines()][-1]
+    assert finished["warnings"] == shown
+    # a trajectory written before codes existed still reads
+    old = RunFinished(
+        run_id="r",
+        depth=0,
+        iteration=1,
+        status="final",
+        answer="a",
+        iterations=1,
+        usage={},
+        cost_usd=None,
+        seconds=1.0,
+        warnings=["the model gave no FINAL answer"],
+    )  # type: ignore[list-item]
+    assert old.warnings == [{"code": "note", "message": "the model gave no FINAL answer"}]
+    assert AnswerWarning.of(shown[0]) == result.warnings[0]
+
+
+def test_strict_exits_3_on_a_doubtful_answer(replay, tmp_path: Path) -> None:
+    doc = tmp_path / "doc.txt"
+    doc.write_text("Ada Lovelace wrote the notes.")
+
+    def ask(spec: str, *more: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "rlmx.cli", "ask", str(doc), "-q", "Who wrote the notes?",
+             "--root", spec, *more], capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+
+    guessed = replay([repl("x = 1"), repl("FINAL('Grace Hopper')")])
+    loose = ask(guessed)
+    assert loose.returncode == 0 and loose.stdout.strip() == "Grace Hopper"
+    assert "rlmx: warning [not_in_evidence]: 'Grace Hopper' appear(s)" in loose.stderr
+    assert ask(guessed, "--strict").returncode == 3
+    found = replay([repl("print(context)"), repl("FINAL('Ada Lovelace')")])
+    assert ask(found, "--strict").returncode == 0
+    as_json = json.loads(ask(guessed, "--json").stdout)
+    assert [w["code"] for w in as_json["warnings"]] == ["context_unread", "not_in_evidence"]
