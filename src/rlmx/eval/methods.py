@@ -45,6 +45,7 @@ class Outcome:
     truncated: bool = False
     trajectory: str | None = None
     error: str | None = None
+    warnings: list[dict[str, str]] = field(default_factory=list)  # an RLM answer's
 
 
 @dataclass(frozen=True)
@@ -230,6 +231,7 @@ def _as_rlm(sub_calls: bool, retrieval: bool = False) -> Any:
             iterations=result.iterations,
             trajectory=str(result.trajectory) if result.trajectory else None,
             error=result.error,
+            warnings=[warning.to_dict() for warning in result.warnings],
         )
 
     return run

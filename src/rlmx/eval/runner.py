@@ -103,7 +103,7 @@ async def run_eval(
             "usage": outcome.usage.to_dict(), "cost_usd": outcome.usage.cost_usd,
             "seconds": round(outcome.seconds, 3), "iterations": outcome.iterations,
             "truncated": outcome.truncated, "trajectory": outcome.trajectory,
-            "error": outcome.error, **item.details(outcome.answer),
+            "error": outcome.error, "warnings": outcome.warnings, **item.details(outcome.answer),
         }  # fmt: skip
         if judge is not None and item.answer_type == "qa":
             row["judge_score"] = await judge_score(judge, item, outcome.answer)
