@@ -164,6 +164,7 @@ def test_follow_up_questions_reuse_the_runs_context_in_one_session(
         page.click("#start")
         expect(page.locator("#final-answer")).to_have_text("answer 1 over 17")
         shown = page.url
+        asked = [shown.rsplit("/", 1)[1]]
         for expected in ("answer 1 over 17", "answer 2 over 17"):  # a new session, then it again
             expect(page.locator("#follow-up")).to_be_visible()
             page.fill("#follow-query", "and then?")
@@ -174,8 +175,45 @@ def test_follow_up_questions_reuse_the_runs_context_in_one_session(
             expect(page.locator("#answer-box")).to_be_visible()
             expect(page.locator("#final-answer")).to_have_text(expected)
             expect(page.locator("#run-query")).to_have_text("and then?")
+            asked.append(shown.rsplit("/", 1)[1])
         sessions = httpx.get(f"{url}/sessions").json()["sessions"]
         assert len(sessions) == 1 and len(sessions[0]["runs"]) == 2
+        # each follow-up links to the run it follows, and back
+        expect(page.locator("#run-links")).to_have_text(f"Follows {asked[1]}")
+        page.goto(f"{url}/#/run/{asked[1]}")
+        expect(page.locator("#run-links")).to_have_text(
+            f"Follows {asked[0]} · Followed by {asked[2]}"
+        )
+        page.goto(f"{url}/#/run/{asked[0]}")
+        expect(page.locator("#run-links")).to_have_text(f"Followed by {asked[1]}")
+        page.goto(f"{url}/#/run/000000000000")  # not found: nothing to follow up
+        expect(page.locator("#run-status")).to_have_text("not found")
+        assert page.locator("#follow-up").is_hidden() and page.locator("#run-links").is_hidden()
+
+
+def test_a_live_run_says_what_it_waits_for_and_the_waterfall_reads(
+    page: Page, settings, replay
+) -> None:
+    cell = "import time\ntime.sleep(4)\nr = llm_query_batched(['a', 'b', 'c', 'd'])\nprint(r)"
+    spec = replay({"root": [repl(cell), repl("FINAL(len(r))")], "sub": {"": "x"}})
+    with serve_in_thread(settings) as url:
+        body = {"query": "q", "context": "c", "root": spec}
+        run_id = httpx.post(f"{url}/query", json=body).json()["run_id"]
+        page.goto(f"{url}/#/run/{run_id}")
+        waiting = page.locator("#waiting")
+        expect(waiting).to_contain_text("Running cell 1", timeout=10_000)
+        expect(waiting).to_contain_text("s since the last event")
+        expect(page.locator("#final-answer")).to_have_text("4", timeout=30_000)
+        expect(waiting).to_be_hidden()
+        canvas = page.locator("#waterfall")
+        box = canvas.bounding_box()
+        assert box["height"] >= 3 * 14  # root turns, a cell, sub-calls: rows one can read
+        page.click("#zoom-in")
+        assert canvas.bounding_box()["width"] >= 1.9 * box["width"]
+        page.click("#zoom-out")
+        assert abs(canvas.bounding_box()["width"] - box["width"]) < 2
+        ARTIFACTS.mkdir(exist_ok=True)  # docs/screenshots/run-view.png is one of these
+        page.locator("#page-run").screenshot(path=str(ARTIFACTS / "run-view.png"))
 
 
 def test_warnings_notices_and_a_long_answer_collapsed(page: Page, settings, replay) -> None:

@@ -128,7 +128,8 @@ async def accept_run_context(
     given = body.options().model_dump(include=body.model_fields_set)
     options = RunOptions(**{"sub": run["sub"], **stored, **given})
     request = RunRequest("", file, options, root=body.root or run["root"],
-                         context_file=str(file), source_label=file.name)  # fmt: skip
+                         context_file=str(file), source_label=file.name,
+                         follows=body.run_id)  # fmt: skip
     try:
         return await start(request)
     except CLIENT_ERRORS as exc:

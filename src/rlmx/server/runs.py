@@ -86,12 +86,15 @@ class RunRequest:
     source_label: str | None = None  # how events name that file (never a host path)
     session: Session | None = None  # an ask of this session (its RLM and its REPL)
     session_id: str | None = None
+    follows: str | None = None  # the run this one is a follow-up question to
     schema: dict[str, Any] | None = None  # the JSON Schema a typed answer must match
     spilled: Path | None = None  # where its context waits on disk while the run is queued
 
     def settings(self) -> dict[str, Any]:
+        """What is stored with the run: the client's options, its session, what it follows."""
         settings = self.options.model_dump(exclude={"sub"})
-        return {**settings, "session_id": self.session_id} if self.session_id else settings
+        linked = {"session_id": self.session_id, "follows": self.follows}
+        return {**settings, **{key: value for key, value in linked.items() if value}}
 
 
 @dataclass

@@ -111,8 +111,8 @@ class SessionManager:
         run_id = uuid.uuid4().hex[:12]
         request = RunRequest(query, base.context, base.options, root=base.root, source=source,
                              context_file=base.context_file, source_label=base.source_label,
-                             session=held.session, session_id=session_id,
-                             schema=schema)  # fmt: skip
+                             session=held.session, session_id=session_id, schema=schema,
+                             follows=held.runs[-1] if held.runs else base.follows)  # fmt: skip
         await self.runs.start(run_id, request)
         held.runs.append(run_id)
         held.last_used = time.monotonic()

@@ -100,6 +100,9 @@ class RunView {
     this.tree.replaceChildren();
     this.source = null;
     this.cellStarts = new Map();  // "run:cell" -> start time, for the waterfall
+    this.lastEvent = null;  // the newest event and when it arrived: what the run waits for
+    this.lastSeen = Date.now();
+    this.ticker = setInterval(() => this.tick(), 1000);
     waterfall.reset();
     resetFilter();
   }
@@ -123,9 +126,27 @@ class RunView {
 
   close() {
     if (this.source) this.source.close();
+    clearInterval(this.ticker);
+    $("#waiting").hidden = true;
+  }
+
+  // While the run is live: what it waits for, and for how long (a local model's first
+  // event can take a minute; without this the page looks frozen).
+  tick() {
+    const status = $("#run-status").textContent;
+    const live = ["queued", "running", ""].includes(status);
+    const box = $("#waiting");
+    box.hidden = !live;
+    if (!live) return;
+    const seconds = Math.round((Date.now() - this.lastSeen) / 1000);
+    box.textContent = this.lastEvent == null
+      ? `Waiting for the first event… ${seconds} s`
+      : `${waitingFor(this.lastEvent)}… ${seconds} s since the last event`;
   }
 
   push(event) {
+    this.lastEvent = event;
+    this.lastSeen = Date.now();
     this.pending.push(event);
     if (!this.scheduled) {
       this.scheduled = true;
@@ -341,6 +362,8 @@ class RunView {
     run.title.append(el("span", { class: "meta", text: ` · ${event.status} · ${event.seconds.toFixed(1)} s` }));
     if (event.run_id !== this.rootId) return;
     setStatus(event.status);
+    clearInterval(this.ticker);
+    $("#waiting").hidden = true;
     if (event.answer != null) showAnswer(event.answer, event.warnings || [], event.citations || []);
     if (event.error) showRunError(event.error);
     if (event.cost_usd != null) this.totals.cost = event.cost_usd;
@@ -351,6 +374,14 @@ class RunView {
 }
 
 // "3 sub-calls", or while a batch is in flight "12 of 64 sub-calls done"
+function waitingFor(event) {
+  if (event.type === "cell_started") return `Running cell ${event.cell}`;
+  if (event.type === "sub_batch") return "Sub-calls in flight";
+  if (event.type === "llm_call" && event.depth > 0) return "A child run is working";
+  if (event.type === "sub_call") return "Sub-calls in flight";
+  return "Waiting for the model";
+}
+
 function subCount(cell) {
   const expected = cell.expected || 0;
   cell.subSummary.textContent = expected > cell.calls
@@ -362,11 +393,18 @@ function subCount(cell) {
 const LANES = ["root turn", "cell", "sub-call", "tool", "child run"];
 const LANE_COLORS = { "root turn": "#2457c5", cell: "#1a7f37", "sub-call": "#bf8700", tool: "#8250df",
   "child run": "#57606a" };
+const LANE_HEIGHT = 14, LANE_GAP = 6, LABEL_WIDTH = 70;  // px: rows readable at a glance
 const waterfall = {
-  steps: [], t0: null, t1: null, tokens: {}, lanes: {}, timer: null,
+  steps: [], t0: null, t1: null, tokens: {}, lanes: {}, timer: null, zoom: 1,
   reset() {
     this.steps = []; this.t0 = null; this.t1 = null; this.tokens = {}; this.lanes = {};
+    this.zoom = 1;
     $("#waterfall-box").hidden = true;
+  },
+  // Zoom widens the drawing (the box scrolls sideways): long runs' short steps get room.
+  zoomBy(factor) {
+    this.zoom = Math.min(Math.max(this.zoom * factor, 1), 64);
+    this.draw();
   },
   // Redrawn at most five times a second while events stream in.
   schedule() {
@@ -399,22 +437,32 @@ const waterfall = {
     const canvas = $("#waterfall");
     const rows = this.layout();
     const kinds = LANES.filter((kind) => this.lanes[kind] > 0);
-    const laneHeight = 4, gap = 6;
+    const laneHeight = LANE_HEIGHT, gap = LANE_GAP;
     const height = kinds.reduce((sum, kind) => sum + this.lanes[kind] * laneHeight + gap, gap);
-    const width = canvas.clientWidth || 800;
-    canvas.width = width; canvas.height = height; canvas.style.height = `${height}px`;
+    const shown = $("#waterfall-scroll").clientWidth || 800;
+    const width = Math.round(shown * this.zoom);
+    canvas.width = width; canvas.height = height;
+    canvas.style.width = `${width}px`; canvas.style.height = `${height}px`;
     const context = canvas.getContext("2d");
     const span = Math.max(this.t1 - this.t0, 1e-3);
+    const plot = width - LABEL_WIDTH;
     let top = gap;
     const offsets = {};
-    for (const kind of kinds) { offsets[kind] = top; top += this.lanes[kind] * laneHeight + gap; }
+    context.font = "11px sans-serif";
+    context.textBaseline = "middle";
+    for (const kind of kinds) {
+      offsets[kind] = top;
+      context.fillStyle = "#57606a";
+      context.fillText(kind, 2, top + laneHeight / 2);
+      top += this.lanes[kind] * laneHeight + gap;
+    }
     this.hits = [];
     for (const [step, kind, lane] of rows) {
-      const x = ((step.start - this.t0) / span) * width;
-      const w = Math.max(((step.end - step.start) / span) * width, 1.5);
+      const x = LABEL_WIDTH + ((step.start - this.t0) / span) * plot;
+      const w = Math.max(((step.end - step.start) / span) * plot, 2);
       const y = offsets[kind] + Math.min(lane, 7) * laneHeight;
       context.fillStyle = step.failed ? "#c62828" : LANE_COLORS[kind];
-      context.fillRect(x, y, w, laneHeight - 1);
+      context.fillRect(x, y, w, laneHeight - 2);
       this.hits.push([x, y, w, step]);
     }
     $("#waterfall-legend").textContent = kinds.map((kind) => {
@@ -424,7 +472,7 @@ const waterfall = {
     }).join(" · ") + ` · ${span.toFixed(1)} s in all`;
   },
   hover(x, y) {
-    const hit = (this.hits || []).find(([hx, hy, w]) => x >= hx - 1 && x <= hx + w + 1 && y >= hy && y <= hy + 4);
+    const hit = (this.hits || []).find(([hx, hy, w]) => x >= hx - 1 && x <= hx + w + 1 && y >= hy && y <= hy + LANE_HEIGHT);
     $("#waterfall").title = hit ? hit[3].label : "";
   },
 };
@@ -586,6 +634,27 @@ function showFollowUp() {
   $("#follow-up").hidden = !run || !run.context_file || ["queued", "running"].includes(run.status);
 }
 
+// A follow-up names the run it follows; the runs that follow this one are found in the list.
+async function showLinks(run) {
+  const box = $("#run-links");
+  const follows = (run.settings || {}).follows;
+  const link = (id) => el("a", { href: `#/run/${id}`, text: id });
+  const parts = [];
+  if (follows) parts.push("Follows ", link(follows));
+  let followers = [];
+  try {
+    followers = (await api("/runs")).runs.filter((r) => (r.settings || {}).follows === run.id);
+  } catch (error) { /* the list is an extra: the run shows without it */ }
+  if (followers.length) {
+    if (parts.length) parts.push(" · ");
+    parts.push("Followed by ");
+    followers.reverse().forEach((r, i) => parts.push(...(i ? [", ", link(r.id)] : [link(r.id)])));
+  }
+  if (currentRun !== run) return;  // another run was opened meanwhile
+  box.replaceChildren(...parts);
+  box.hidden = parts.length === 0;
+}
+
 async function askFollowUp(submit) {
   submit.preventDefault();
   const error = $("#follow-error");
@@ -612,6 +681,7 @@ async function showRun(runId) {
   if (currentView) currentView.close();
   currentRun = null;
   $("#follow-up").hidden = true;
+  $("#run-links").hidden = true;
   $("#run-id").textContent = runId;
   $("#answer-box").hidden = true;
   $("#source-box").hidden = true;
@@ -634,6 +704,7 @@ async function showRun(runId) {
   }
   currentRun = run;
   showFollowUp();
+  showLinks(run);
   setStatus(run.status);
   $("#run-query").textContent = run.query;
   $("#cancel").hidden = !["queued", "running"].includes(run.status);
@@ -745,6 +816,8 @@ $("#expand-all").addEventListener("click", () => setOpen(true));
 $("#collapse-all").addEventListener("click", () => setOpen(false));
 for (const id of ["#filter-text", "#filter-errors", "#filter-model"]) $(id).addEventListener("input", applyFilter);
 $("#waterfall").addEventListener("mousemove", (e) => waterfall.hover(e.offsetX, e.offsetY));
+$("#zoom-in").addEventListener("click", () => waterfall.zoomBy(2));
+$("#zoom-out").addEventListener("click", () => waterfall.zoomBy(0.5));
 $("#answer-more").addEventListener("click", () => {
   $("#final-answer").classList.remove("clipped");
   $("#answer-more").hidden = true;
