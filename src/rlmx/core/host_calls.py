@@ -41,13 +41,9 @@ def _sub_request(
     """The messages and options of one sub-call: its images after the prompt; with choices,
     the prompt lists them and, where the backend takes a grammar, the reply can only be one
     (a few tokens)."""
-    if not choices:
-        return [{"role": "user", "content": with_images(prompt, images)}], {
-            "max_tokens": max_tokens
-        }
-    content = with_images(with_choices(prompt, choices), images)
-    messages: list[Message] = [{"role": "user", "content": content}]
-    if not lm.supports_grammar:
+    content = with_choices(prompt, choices) if choices else prompt
+    messages: list[Message] = [{"role": "user", "content": with_images(content, images)}]
+    if not choices or not lm.supports_grammar:
         return messages, {"max_tokens": max_tokens}
     longest = max(len(c) for c in choices)
     return messages, {"max_tokens": longest + 8, "grammar": choice_grammar(choices)}
