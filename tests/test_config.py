@@ -121,3 +121,16 @@ def test_a_cli_flag_reaches_the_run(replay, tmp_path: Path) -> None:
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr
     assert '"answer": "stopped"' in proc.stdout
+
+
+def test_a_config_with_tools_and_a_cache_travels_to_other_processes(tmp_path: Path) -> None:
+    """Ray workers get the run's config pickled: tools and the call cache included."""
+    import pickle
+
+    from rlmx import CallCache
+
+    config = RunConfig.build(root=LOOPBACK.format("a"), cache=CallCache(tmp_path),
+                             tools=["os.path:basename"])  # fmt: skip
+    copy = pickle.loads(pickle.dumps(config))
+    assert copy.cache == config.cache and copy.tools[0].name == "basename"
+    assert copy.tools[0].checked("/a/b") == "b"

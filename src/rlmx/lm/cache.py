@@ -18,11 +18,10 @@ import asyncio
 import hashlib
 import json
 import sqlite3
-import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -38,8 +37,8 @@ class CallCache:
 
     folder: Path
     sampled: bool = False  # cache models that sample (temperature > 0) too
-    max_mb: int = 1024
-    _lock: threading.Lock = field(default_factory=threading.Lock, compare=False, repr=False)
+    max_mb: int = 1024  # each operation opens its own connection: threads, processes and
+    # Ray workers (a config is pickled to them) share the file through SQLite's locking
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "folder", Path(self.folder).expanduser())
@@ -57,7 +56,7 @@ class CallCache:
 
     def get(self, key: str) -> LMResponse | None:
         """The stored reply (zero cost, marked cached), or None."""
-        with self._lock, self._connect() as db:
+        with self._connect() as db:
             found = db.execute("SELECT model, text, finish FROM calls WHERE key = ?", (key,))
             row = found.fetchone()
             if row is not None:
@@ -68,7 +67,7 @@ class CallCache:
         return LMResponse(text=row[1], usage=usage, model=row[0], finish_reason=row[2], cached=True)
 
     def put(self, key: str, response: LMResponse) -> None:
-        with self._lock, self._connect() as db:
+        with self._connect() as db:
             db.execute(
                 "INSERT OR REPLACE INTO calls VALUES (?, ?, ?, ?, ?)",
                 (key, response.model, response.text, response.finish_reason, time.time()),
@@ -93,16 +92,15 @@ class CallCache:
         path = self.folder / FILE_NAME
         if path.stat().st_size <= self.max_mb * 1024 * 1024:
             return
-        with self._lock, self._connect() as db:
+        with self._connect() as db:
             (count,) = db.execute("SELECT COUNT(*) FROM calls").fetchone()
             db.execute("DELETE FROM calls WHERE key IN (SELECT key FROM calls ORDER BY used "
                        "LIMIT ?)", (count // 4,))  # fmt: skip
-        with self._lock:
-            db = sqlite3.connect(path, timeout=30)
-            try:
-                db.execute("VACUUM")  # gives the space back (outside a transaction)
-            finally:
-                db.close()
+        db = sqlite3.connect(path, timeout=30)
+        try:
+            db.execute("VACUUM")  # gives the space back (outside a transaction)
+        finally:
+            db.close()
 
 
 class CachedLM:

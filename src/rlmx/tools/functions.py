@@ -58,6 +58,11 @@ class Tool:
                               "wrap it in a plain function") from None  # fmt: skip
         object.__setattr__(self, "checked", checked)
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickled as what makes it (a run's config goes to Ray workers); the validating
+        wrapper is built again there."""
+        return (Tool, (self.function, self.name, self.timeout, self.doc))
+
     async def call(self, args: list[Any], kwargs: dict[str, Any]) -> Any:
         """Validate the arguments, then run the function; ToolError for bad arguments,
         a timeout, or whatever the function raised (with its type)."""
