@@ -7,8 +7,11 @@ right ones, and which codes fired. Target (issue 34): >= 80% of wrong answers wa
 15% of right answers warned, with the embedded default. The warning checks were written
 before this was run; none was tuned on its results.
 
-Usage: python benchmarks/calibration.py [--n N] [--root SPEC] [--families a,b,...]
-Raw rows: benchmarks/results/calibration-<family>.jsonl (a re-run resumes), trajectories
+Usage: python benchmarks/calibration.py [--round r1] [--skip-seeds K] [--n N] [--root SPEC]
+       [--families a,b,...]
+A round is one measurement (``--skip-seeds K``: only items of seed K and up, so a later
+round runs items no earlier one saw; with it, ``--n`` counts from seed K). Raw rows:
+benchmarks/results/calibration-<round>-<family>.jsonl (a re-run resumes), trajectories
 beside them.
 """
 
@@ -26,7 +29,7 @@ from rlmx.lm.specs import DEFAULT_SPEC
 
 from common import write_section
 
-OUT = Path(__file__).with_name("results") / "calibration.jsonl"
+OUT = Path(__file__).with_name("results") / "calibration.jsonl"  # names the files beside it
 # family -> (task, lengths in tokens, items per kind, whether rlmx's prompts were tuned on it)
 FAMILIES = {
     "needle": ("sniah", [16_000], 4, True),
@@ -41,22 +44,23 @@ def right(row: dict) -> bool:
 
 
 def table(rows: list[dict]) -> str:
-    header = ("| model | family | tuned on | right | right warned | wrong | wrong warned | "
-              "codes on wrong | codes on right |")  # fmt: skip
-    lines = [header, "|---|---|---|---|---|---|---|---|---|"]
-    groups: dict[tuple[str, str], list[dict]] = defaultdict(list)
+    header = ("| round | model | family | tuned on | right | right warned | wrong | "
+              "wrong warned | codes on wrong | codes on right |")  # fmt: skip
+    lines = [header, "|---|---|---|---|---|---|---|---|---|---|"]
+    groups: dict[tuple[str, str, str], list[dict]] = defaultdict(list)
     for row in rows:
-        groups[(row["root"], row["family"])].append(row)
-    totals: dict[str, list[dict]] = defaultdict(list)
-    for (model, family), mine in groups.items():
-        totals[model] += mine
-        lines.append(_line(model, family, "yes" if FAMILIES[family][3] else "**no**", mine))
-    for model, mine in totals.items():
-        lines.append(_line(model, "**all**", "", mine))
+        groups[(row["round"], row["root"], row["family"])].append(row)
+    totals: dict[tuple[str, str], list[dict]] = defaultdict(list)
+    for (round_, model, family), mine in groups.items():
+        totals[(round_, model)] += mine
+        tuned = "yes" if FAMILIES[family][3] else "**no**"
+        lines.append(_line(round_, model, family, tuned, mine))
+    for (round_, model), mine in totals.items():
+        lines.append(_line(round_, model, "**all**", "", mine))
     return "\n".join(lines)
 
 
-def _line(model: str, family: str, tuned: str, rows: list[dict]) -> str:
+def _line(round_: str, model: str, family: str, tuned: str, rows: list[dict]) -> str:
     good = [r for r in rows if right(r)]
     bad = [r for r in rows if not right(r)]
 
@@ -68,13 +72,15 @@ def _line(model: str, family: str, tuned: str, rows: list[dict]) -> str:
         count = Counter(w["code"] for r in group for w in r.get("warnings") or [])
         return ", ".join(f"{code} {n}" for code, n in count.most_common()) or "-"
 
-    return (f"| {model} | {family} | {tuned} | {len(good)} | {warned(good)} | {len(bad)} | "
-            f"{warned(bad)} | {codes(bad)} | {codes(good)} |")  # fmt: skip
+    return (f"| {round_} | {model} | {family} | {tuned} | {len(good)} | {warned(good)} | "
+            f"{len(bad)} | {warned(bad)} | {codes(bad)} | {codes(good)} |")  # fmt: skip
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--n", type=int, default=None, help="items per kind (else each's)")
+    parser.add_argument("--round", default="r1", help="the measurement's name")
+    parser.add_argument("--skip-seeds", type=int, default=0, help="leave out seeds below this")
     parser.add_argument("--root", default=DEFAULT_SPEC)
     parser.add_argument("--families", default=",".join(FAMILIES))
     args = parser.parse_args()
@@ -82,24 +88,28 @@ def main() -> None:
     config = RunConfig.build(root=args.root, max_iterations=12, trajectory=trajectories)
     for family in args.families.split(","):
         task, lengths, n, _ = FAMILIES[family]
-        out = OUT.with_name(f"calibration-{family}.jsonl")
-        asyncio.run(run_eval(generate(task, lengths, args.n or n), ["rlm"], config, out))
+        out = OUT.with_name(f"calibration-{args.round}-{family}.jsonl")
+        count = (args.n or n) + args.skip_seeds
+        items = [item for item in generate(task, lengths, count) if item.seed >= args.skip_seeds]
+        asyncio.run(run_eval(items, ["rlm"], config, out))
     rows = []
-    for family in FAMILIES:
-        path = OUT.with_name(f"calibration-{family}.jsonl")
-        if path.exists():
-            rows += [{**json.loads(line), "family": family}
-                     for line in path.read_text().splitlines()]  # fmt: skip
+    for path in sorted(OUT.parent.glob("calibration-*-*.jsonl")):
+        round_, family = path.stem.split("-", 2)[1:]
+        rows += [{**json.loads(line), "family": family, "round": round_}
+                 for line in path.read_text().splitlines()]  # fmt: skip
     write_section(
         "Calibration of answer warnings",
         "Each row: the RLM method of `rlmx eval` on one task family (lengths in tokens: "
         "needle 16,000 (4 items), aggregate 4,000 (6), shapes 7,500 (tune 1 and held-out 2 "
         "items per shape)); "
         '"warned": the answer carried at least one warning (`Result.warnings`). Families '
-        'marked **no** under "tuned on" were never read to tune prompts; the warning '
-        "checks were tuned on none of these runs. Target: >= 80% of wrong answers warned, "
-        "<= 15% of right answers warned. Raw rows and trajectories: "
-        "`benchmarks/results/calibration*`.\n\n" + table(rows),
+        'marked **no** under "tuned on" were never read to tune prompts. Round r1: the '
+        "checks as written before any calibration run. Round r2: after reading r1's four "
+        "wrong answers (two of them held-out items), which changed two checks (a loop that "
+        "only prints is not counting; `empty_result` for a count of 0), on fresh items "
+        "(seeds r1 did not run). Target: >= 80% of wrong answers warned, <= 15% of right "
+        "answers warned. Raw rows and trajectories: `benchmarks/results/calibration*`.\n\n"
+        + table(rows),
     )
 
 

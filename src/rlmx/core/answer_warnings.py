@@ -11,6 +11,8 @@ The codes (the README lists them too):
 - ``not_in_evidence``: a name or value in the answer appears in no REPL output and not in
   the context;
 - ``uncounted``: a count or sum was asked, and no cell's code counted or added up;
+- ``empty_result``: a count or sum was asked and the answer is 0 (a filter that matched
+  nothing);
 - ``context_unread``: no cell read the context before the answer;
 - ``last_cell_failed``: the answer was given in prose right after a cell that raised;
 - ``sub_call_failed``: sub-calls failed during the run (their error texts may have been
@@ -101,11 +103,13 @@ class Cell:
 
 
 COUNT_QUESTION = re.compile(r"\b(how many|count|number of|total|sum|average|mean)\b", re.IGNORECASE)
+# code that counts or adds up (a loop alone does not: it may only print excerpts)
 COUNTING_CODE = re.compile(
-    r"len\(|sum\(|\.count\(|Counter|\+=|mean|statistics|\.value_counts|\bfor\b|\.size\b"
+    r"len\(|sum\(|\.count\(|Counter|\+=|mean|statistics|\.value_counts|\.size\b"
 )
 READS_CONTEXT = re.compile(r"\b(context(_\d+)?|history)\b")
 PART_SPLIT = re.compile(r"[,;\n]|\band\b")
+ZERO = re.compile(r"^\s*0+(\.0+)?\s*$")
 NOT_FOUND = re.compile(r"^(none|no|yes|true|false|not found|unknown|n/?a|null)$", re.IGNORECASE)
 
 
@@ -138,6 +142,9 @@ def evidence_warnings(
     counted = any(COUNTING_CODE.search(cell.code) for cell in cells if not cell.error)
     if COUNT_QUESTION.search(query) and re.search(r"\d", answer) and not counted:
         add("uncounted", "a count or sum was asked, and no cell's code counted or added up")
+    if COUNT_QUESTION.search(query) and ZERO.match(answer):
+        add("empty_result", "the answer is 0: the code's filter matched nothing, which often "
+            "means it does not match how the data writes its values")  # fmt: skip
     if failed_sub_calls:
         add("sub_call_failed", f"{failed_sub_calls} sub-call(s) failed during the run; their "
             "error texts may have been used as data")  # fmt: skip
