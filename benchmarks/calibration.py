@@ -105,8 +105,9 @@ def main() -> None:
         '"warned": the answer carried at least one warning (`Result.warnings`). Families '
         'marked **no** under "tuned on" were never read to tune prompts. Round r1: the '
         "checks as written before any calibration run. Round r2: after reading r1's wrong "
-        "answers (held-out items among them), which changed two checks (a loop that "
-        "only prints is not counting; `empty_result` for a count of 0), on fresh items "
+        "answers (held-out items among them), which changed three checks (a loop that "
+        "only prints is not counting; `empty_result` for a count of 0; a prose answer's "
+        "names and numbers must have been shown by an output), on fresh items "
         "(seeds r1 did not run). Target: >= 80% of wrong answers warned, <= 15% of right "
         "answers warned. Raw rows and trajectories: `benchmarks/results/calibration*`.\n\n"
         + table(rows),

@@ -29,7 +29,7 @@ def test_each_signal_alone() -> None:
     assert codes("Who?", "Ada", [READ], False, 0, lambda t: t == "Ada") == []
     assert codes("Who?", "Ada", [Cell("x = 1", "", False)], False, 0,
                  lambda t: True) == ["context_unread"]  # fmt: skip
-    failed = [READ, Cell("1 / 0", "ZeroDivisionError", True)]
+    failed = [Cell("print(context[:9])", "Ada wrote", False), Cell("1 / 0", "Zero...", True)]
     assert codes("Who?", "Ada", failed, True, 0, lambda t: True) == ["last_cell_failed"]
     assert codes("Who?", "Ada", failed, False, 0, lambda t: True) == []  # FINAL in a cell
     plain = Cell("print(context[:100])", "...", False)
@@ -41,6 +41,11 @@ def test_each_signal_alone() -> None:
     assert codes("Who?", "Ada", [READ], False, 2, lambda t: True) == ["sub_call_failed"]
     assert codes("Who?", "Grace Hopper", [READ], False, 0, nowhere) == ["not_in_evidence"]
     assert codes("Who?", "Ada", [READ], False, 0, nowhere, cited=True) == []
+    # an answer the model typed (prose) must have been shown by code, numbers included
+    shown = Cell("print(context[40:80])", "... the magic number is 4349090 ...", False)
+    assert codes("What is the magic number?", "4349090", [shown], True, 0, nowhere) == []
+    assert codes("Which id?", "4349091", [shown], True, 0, lambda t: True) == ["not_in_evidence"]
+    assert codes("Who?", "Ada", [READ], True, 0, lambda t: True) == ["not_in_evidence"]
     video = [Cell("FINAL(look('colour?', 0, 8))", "", False)]
     assert codes("What colour?", "teal", video, False, 0, nowhere, reads_tools=True) == []
 

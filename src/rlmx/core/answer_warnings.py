@@ -9,7 +9,8 @@ The codes (the README lists them too):
 - ``unseen_number``: the answer's number appeared in no REPL output, even after rlmx asked
   the model to check;
 - ``not_in_evidence``: a name or value in the answer appears in no REPL output and not in
-  the context;
+  the context; for an answer the model typed in prose (not a cell's FINAL), any name or
+  number of it that no output showed;
 - ``uncounted``: a count or sum was asked, and no cell's code counted or added up;
 - ``empty_result``: a count or sum was asked and the answer is 0 (a filter that matched
   nothing);
@@ -109,6 +110,7 @@ COUNTING_CODE = re.compile(
 )
 READS_CONTEXT = re.compile(r"\b(context(_\d+)?|history)\b")
 PART_SPLIT = re.compile(r"[,;\n]|\band\b")
+NUMBER = re.compile(r"\d[\d,]*(?:\.\d+)?")
 ZERO = re.compile(r"^\s*0+(\.0+)?\s*$")
 NOT_FOUND = re.compile(r"^(none|no|yes|true|false|not found|unknown|n/?a|null)$", re.IGNORECASE)
 
@@ -148,10 +150,17 @@ def evidence_warnings(
     if failed_sub_calls:
         add("sub_call_failed", f"{failed_sub_calls} sub-call(s) failed during the run; their "
             "error texts may have been used as data")  # fmt: skip
-    missing = [] if grounded else unsupported_parts(answer, cells, in_context)
+    if grounded:
+        return found
+    if via_prose:  # typed by the model: what it states must have been shown by code
+        missing = unsupported_parts(answer, cells, lambda _: False, numbers=True)
+        where = "in no REPL output (the model typed the answer)"
+    else:
+        missing = unsupported_parts(answer, cells, in_context)
+        where = "in no REPL output and not in the context"
     if missing:
         shown = ", ".join(repr(part) for part in missing[:3])
-        add("not_in_evidence", f"{shown} appear(s) in no REPL output and not in the context")
+        add("not_in_evidence", f"{shown} appear(s) {where}")
     return found
 
 
@@ -172,19 +181,27 @@ def _strings(value: Any) -> Iterator[str]:
 
 
 def unsupported_parts(
-    answer: str, cells: Sequence[Cell], in_context: Callable[[str], bool]
+    answer: str,
+    cells: Sequence[Cell],
+    in_context: Callable[[str], bool],
+    numbers: bool = False,
 ) -> list[str]:
-    """The short names or values in ``answer`` (one to three words, not numbers) that no
-    cell's output showed and the context does not hold; of a JSON answer (a typed one), its
-    string values. Longer prose is not checked."""
+    """The short names or values in ``answer`` (one to three words) that no cell's output
+    showed and the context does not hold; of a JSON answer (a typed one), its string
+    values. Numbers only with ``numbers`` (a cell's FINAL computed them; a typed answer's
+    must have been shown), of two digits or more. Longer prose is not checked."""
     outputs = "\n".join(cell.output for cell in cells).casefold()
     missing = []
     for part in _parts(answer):
         part = part.strip(" \t'\"`.:()[]{}")
-        if len(part) < 3 or len(part.split()) > 3 or NOT_FOUND.match(part):
+        if len(part.split()) > 3 or NOT_FOUND.match(part):
             continue
-        if re.fullmatch(r"[\d.,%$€£ +-]+", part):  # numbers have their own checks
+        if re.fullmatch(r"[\d.,%$€£ +-]+", part):
+            shown = {n.replace(",", "") for n in NUMBER.findall(outputs)}
+            wanted = [n.replace(",", "") for n in NUMBER.findall(part)]
+            if numbers and any(len(n) >= 2 and n not in shown for n in wanted):
+                missing.append(part)
             continue
-        if part.casefold() not in outputs and not in_context(part):
+        if len(part) >= 3 and part.casefold() not in outputs and not in_context(part):
             missing.append(part)
     return missing
