@@ -2,7 +2,8 @@
 
 Ctrl-C: `rlmx ask` with the embedded default over a ~30,000-token text (a long first
 prompt for the 1.5B model), SIGINT sent at a fixed delay after the root model's call began
-(the kept trajectory shows `run_started`; the model is then evaluating the prompt) and,
+(the kept trajectory shows `run_started`; the model is then evaluating its prompt or
+generating) and,
 separately, while a cell sleeps. Reported: seconds from SIGINT to the process's exit
 (target: <= 2 s) and its exit status (130). Empty input: `printf '' | rlmx ask - -q ...`
 and an empty file, seconds to exit 2 (target: under a second).
@@ -72,7 +73,7 @@ def main() -> None:
     script = folder / "sleepy.json"
     script.write_text(json.dumps(["```repl\nimport time\ntime.sleep(120)\n```"]))
     cases = {
-        "embedded model, root prompt being evaluated": ([], '"run_started"'),
+        "embedded model, during its first root call": ([], '"run_started"'),
         "a cell running (time.sleep)": (["--root", f"replay:{script}"], '"cell_started"'),
     }
     lines = ["| moment of Ctrl-C | median s to exit | max s | exit statuses |", "|---|---|---|---|"]
