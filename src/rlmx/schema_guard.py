@@ -79,7 +79,8 @@ def check_client_schema(schema: Any) -> None:
 
 
 def _small_int(value: Any) -> bool:
-    return isinstance(value, int | float) and value == int(value) and 0 <= value <= MAX_BOUND
+    """An integral number in range (the range first: ``int()`` of inf or nan raises)."""
+    return isinstance(value, int | float) and 0 <= value <= MAX_BOUND and value == int(value)
 
 
 class _Expansion:

@@ -5,9 +5,10 @@ Each property holds for every generated input, and each run is bounded in exampl
 from __future__ import annotations
 
 import contextlib
+import math
 from typing import Any
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from rlmx.answers import client_schema
@@ -33,6 +34,8 @@ json_values = st.recursive(
 
 @FUZZ
 @given(json_values)
+@example({"minLength": math.inf})  # found by this test: int(inf) raised OverflowError
+@example({"maxItems": math.nan})
 def test_a_client_schema_is_accepted_or_refused_with_a_config_error(schema: Any) -> None:
     with contextlib.suppress(ConfigError):  # refused with a message: anything else is a bug
         client_schema(schema)
