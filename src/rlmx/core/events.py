@@ -22,7 +22,8 @@ from .answer_warnings import AnswerWarning
 
 log = logging.getLogger("rlmx.core.events")
 
-SCHEMA_VERSION = 1
+# 2: a root call's ``prompt`` (what the model was sent, as a change of the run's last prompt)
+SCHEMA_VERSION = 2
 PREVIEW_CHARS = 10_000  # longest text kept in one event field (head and tail)
 
 
@@ -82,6 +83,30 @@ class CellStarted(_Event):
     code: str
 
 
+class PromptDelta(BaseModel):
+    """The messages a root call sent, as a change of the same run's previous call: its
+    first ``keep`` messages, then ``add`` (usually the last reply and the output it got;
+    a trimmed or compacted history keeps fewer). The first call of a run keeps none.
+    ``prompt_messages`` rebuilds the whole list (training data, ``rlmx export``)."""
+
+    keep: int = Field(ge=0)
+    add: list[dict[str, Any]]
+
+    @classmethod
+    def between(cls, before: list[dict[str, Any]], now: list[dict[str, Any]]) -> PromptDelta:
+        keep = 0
+        for old, new in zip(before, now, strict=False):
+            if old != new:
+                break
+            keep += 1
+        return cls(keep=keep, add=[dict(m) for m in now[keep:]])
+
+    def apply(self, before: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        if self.keep > len(before):
+            raise ValueError(f"a prompt keeps {self.keep} messages of {len(before)} sent before")
+        return before[: self.keep] + self.add
+
+
 class LLMCall(_Event):
     type: Literal["llm_call"] = "llm_call"
     model: str
@@ -90,6 +115,7 @@ class LLMCall(_Event):
     seconds: float
     prompt_chars: int
     cached: bool = False  # answered by the call cache (``--cache``), not the model
+    prompt: PromptDelta | None = None  # a root call's messages (schema 2; None before)
 
 
 class CodeExecuted(_Event):

@@ -29,7 +29,7 @@ from .answer_warnings import (
     schema_mismatch,
 )
 from .budget import BudgetExhausted
-from .events import CellStarted, CodeExecuted, FinalAnswer, LLMCall, Notice
+from .events import CellStarted, CodeExecuted, FinalAnswer, LLMCall, Notice, PromptDelta
 from .policy import CellOutcome, Task
 from .protocol import ProseFinal, parse_reply
 from .result import Status
@@ -126,6 +126,7 @@ class Turns:
         self.value: Any = None  # the validated typed answer
         self.citations: list[Citation] = []  # where the answer's quotes are in the context
         self.quotes_told = False  # the model was told once that quotes were not found
+        self.sent: list[Message] = []  # the last prompt sent, for the next call's delta
 
     async def play(self, context_description: str) -> tuple[str | None, Status]:
         """Root turns until a final answer or a limit; the answer and the run's status."""
@@ -363,7 +364,9 @@ class Turns:
             seconds=time.perf_counter() - started,
             prompt_chars=sum(len(m["content"]) for m in messages),
             cached=response.cached,
+            prompt=PromptDelta.between(self.sent, messages),
         )
+        self.sent = list(messages)
         return response.text
 
     async def compact(self, messages: list[Message]) -> None:
