@@ -3,6 +3,7 @@ VENV    ?= .venv
 SYS_PY  ?= python3
 PY      := $(VENV)/bin/python
 STAMP   := $(VENV)/.installed
+TRAIN_STAMP := $(VENV)/.train-installed
 # llama-cpp-python compiles from source (no Linux wheel on PyPI): 3-12 min the first time.
 # The multimodal library is not needed. A native build (GGML_NATIVE, the default) segfaults
 # in its first decode on Xeons with AMX (seen on this project's machines, 2026-12), and a
@@ -20,7 +21,7 @@ DEMO_Q  := What is the special magic number for lively-harbor?
 VIDEO_APT := ffmpeg espeak-ng sox tesseract-ocr fonts-dejavu-core
 APT     := $(shell [ "$$(id -u)" = 0 ] && echo apt-get || echo sudo apt-get)
 
-.PHONY: setup system-deps models test lint demo bench mutation clean
+.PHONY: setup train-setup system-deps models test lint demo bench mutation clean
 
 setup: system-deps $(STAMP)
 
@@ -54,6 +55,13 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -q -e ".[dev,local,server,video,eval,otel,docs,ray,postgres]"
 	touch $@
 
+# the training stack (torch, TRL, PEFT, datasets) for rlmx train and its tests; kept out of
+# setup so `make demo` stays small
+train-setup: $(TRAIN_STAMP)
+$(TRAIN_STAMP): $(STAMP)
+	$(PY) -m pip install -q -e ".[train]"
+	touch $@
+
 models: setup
 	$(VENV)/bin/rlmx models pull qwen2.5-coder-1.5b
 	$(VENV)/bin/rlmx models pull smollm2-135m
@@ -63,7 +71,7 @@ lint: setup
 	$(VENV)/bin/ruff format --check src tests benchmarks examples
 	$(VENV)/bin/mypy
 
-test: setup lint
+test: setup train-setup lint
 	$(VENV)/bin/rlmx models pull smollm2-135m
 	$(VENV)/bin/rlmx models pull qwen2.5-coder-1.5b
 	$(VENV)/bin/pytest -q

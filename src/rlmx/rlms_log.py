@@ -133,7 +133,7 @@ def read_rlms_log(path: Path) -> list[Any]:
     run_id = f"rlms-{path.stem}"[:64]
     model = str(meta.get("root_model", "unknown"))
     subs = meta.get("other_backends") or [model]
-    base = {"run_id": run_id}
+    base: dict[str, Any] = {"run_id": run_id}
     events: list[Any] = [RunStarted(
         **base, query=_query(iterations), context={"rlms_log": path.name}, root_model=model,
         sub_model=str(subs[0]), max_depth=int(meta.get("max_depth") or 1),

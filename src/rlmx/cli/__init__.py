@@ -12,7 +12,7 @@ from typing import Annotated
 import typer
 
 from .. import __version__
-from . import ask, batch, chat, evaluate, models, replay, serve, video  # noqa: F401 (register them)
+from . import ask, batch, chat, evaluate, models, replay, serve, train, video  # noqa: F401
 from .common import app
 
 

@@ -241,6 +241,18 @@ Event = Annotated[
 _EVENT_ADAPTER: TypeAdapter[Any] = TypeAdapter(Event)
 
 
+def trajectory_schema() -> dict[str, Any]:
+    """The JSON Schema of one trajectory line (``docs/trajectory.schema.json`` is this,
+    written out; a test keeps the two equal)."""
+    schema = _EVENT_ADAPTER.json_schema()
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "title": f"rlmx trajectory event (schema_version {SCHEMA_VERSION})",
+        "description": "One line of an rlmx JSONL trajectory: a typed run event.",
+        **schema,
+    }
+
+
 def parse_event(data: str | dict[str, Any]) -> Any:
     """Read one event back from a JSONL line or dict."""
     if isinstance(data, str):
@@ -249,7 +261,12 @@ def parse_event(data: str | dict[str, Any]) -> Any:
 
 
 def read_trajectory(path: str | Path) -> list[Any]:
-    """All events of a trajectory file, in order."""
+    """All events of a trajectory file, in order; an ``rlms`` log is read as rlmx events
+    (``rlms_log.py``), so ``rlmx view`` and ``rlmx export`` open those too."""
+    from ..rlms_log import is_rlms_log, read_rlms_log  # it builds on these events
+
+    if is_rlms_log(Path(path)):
+        return read_rlms_log(Path(path))
     with open(path, encoding="utf-8") as f:
         return [parse_event(line) for line in f if line.strip()]
 

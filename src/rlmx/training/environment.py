@@ -241,3 +241,50 @@ async def rollout(env: RLMEnv, policy: LM, index: int | None = None,
         result = await env.step(response.text)
     assert env.item is not None
     return Rollout(env.item.task, env.item.item_id, replies, result.reward, result.info)
+
+
+def tasks_of(source: str, n: int, length: int) -> list[EvalItem]:
+    """A JSONL file of tasks (``load_tasks``) or ``n`` items of an eval task."""
+    if Path(source).is_file():
+        return load_tasks(Path(source))
+    from ..eval.runner import generate
+
+    return generate(source, [length], n)
+
+
+async def episodes(
+    tasks: str,
+    policy: str,
+    sub: str | None = None,
+    *,
+    n: int = 1,
+    length: int = 2000,
+    max_iterations: int = 6,
+    trajectory: Path | None = None,
+    correction_penalty: float = 0.0,
+    sub_call_bonus: float = 0.0,
+    sandbox: str = "auto",
+) -> list[dict[str, Any]]:
+    """``n`` episodes of ``tasks`` with the model ``policy`` as the root (``rlmx train
+    rollouts``); one row each: reward, score and how the run went."""
+    from ..lm.specs import create_lm
+
+    items = tasks_of(tasks, n, length)
+    model = create_lm(policy, "root")
+    config = RunConfig.build(root=policy, sub=sub or policy, max_iterations=max_iterations,
+                             trajectory=trajectory, sandbox=sandbox)  # fmt: skip
+    env = RLMEnv(items, config, policy_name=model.name, context_window=model.context_window,
+                 compact=model.prefers_compact,
+                 shaping=Shaping(correction_penalty=correction_penalty,
+                                 sub_call_bonus=sub_call_bonus))  # fmt: skip
+    rows = []
+    try:
+        for episode in range(n):
+            played = await rollout(env, model, index=episode % len(items))
+            rows.append({"task": played.task, "item_id": played.item_id,
+                         "reward": played.reward, "replies": len(played.replies),
+                         **played.info})  # fmt: skip
+    finally:
+        await env.close()
+        await model.aclose()
+    return rows

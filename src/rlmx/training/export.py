@@ -63,8 +63,8 @@ class ExportReport:
     written: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
-        return {key: dict(value) if isinstance(value, Counter) else value
-                for key, value in asdict(self).items()}  # fmt: skip
+        return {name: dict(value) if isinstance(value, Counter) else value
+                for name, value in vars(self).items()}  # fmt: skip
 
     def lines(self) -> list[str]:
         """The report for a person."""

@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..core.events import parse_event
-from ..rlms_log import is_rlms_log, read_rlms_log
+from ..core.events import parse_event, read_trajectory
+from ..rlms_log import is_rlms_log
 
 # notices that answer a reply rlmx had to correct: that reply is no example to learn from
 CORRECTIONS = frozenset(
@@ -66,7 +66,6 @@ class Turn:
     reply: str
     corrected: str | None = None  # the kind of correction rlmx sent after it
     cells: list[Any] = field(default_factory=list)  # code_executed events it led to
-    subs: list[Any] = field(default_factory=list)  # sub_call events of those cells
     final: str | None = None  # the answer it gave, when it ended the run
 
 
@@ -88,29 +87,19 @@ def turns(events: list[Any]) -> list[Turn]:
             last[event.run_id] = turn
             found.append(turn)
             continue
-        turn = last.get(event.run_id)
-        if turn is None:
+        current = last.get(event.run_id)
+        if current is None:
             continue
-        if event.type == "notice" and event.kind in CORRECTIONS and turn.corrected is None:
-            turn.corrected = event.kind
+        if event.type == "notice" and event.kind in CORRECTIONS and current.corrected is None:
+            current.corrected = event.kind
         elif event.type == "code_executed":
-            turn.cells.append(event)
-        elif event.type == "sub_call":
-            turn.subs.append(event)
+            current.cells.append(event)
         elif event.type == "final_answer":
-            turn.final = event.answer
+            current.final = event.answer
     return found
 
 
 # -- sources ----------------------------------------------------------------------------------
-def read_events(path: Path) -> list[Any]:
-    """The events of an rlmx trajectory or of an ``rlms`` log (converted)."""
-    if is_rlms_log(path):
-        return read_rlms_log(path)
-    with open(path, encoding="utf-8") as f:
-        return [parse_event(line) for line in f if line.strip()]
-
-
 def _trees(events: list[Any], source: str) -> Iterator[RecordedRun]:
     """A file may hold several run trees (a session's questions, a batch): one each."""
     current: list[Any] = []
@@ -147,7 +136,7 @@ def from_eval_rows(path: Path, rows: list[dict[str, Any]]) -> Iterator[RecordedR
         found = found if found.is_absolute() else (path.parent / found)
         if not found.exists():
             found = Path(trajectory)
-        for run in _trees(read_events(found), str(found)):
+        for run in _trees(read_trajectory(found), str(found)):
             run.score, run.task = row.get("score"), row.get("task")
             yield run
 
@@ -162,7 +151,7 @@ def from_paths(paths: list[Path]) -> Iterator[RecordedRun]:
         if rows is not None:
             yield from from_eval_rows(path, rows)
         else:
-            yield from _trees(read_events(path), str(path))
+            yield from _trees(read_trajectory(path), str(path))
 
 
 async def from_store(url: str | None, data_dir: Path, limit: int) -> list[RecordedRun]:
@@ -172,7 +161,7 @@ async def from_store(url: str | None, data_dir: Path, limit: int) -> list[Record
     store = open_store(url, data_dir)
     await store.connect()
     try:
-        found = []
+        found: list[RecordedRun] = []
         for row in await store.list_runs(limit=limit):
             events = [parse_event(data) for _, _, data in await store.events(row["id"])]
             found.extend(_trees(events, f"store:{row['id']}"))

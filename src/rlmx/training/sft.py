@@ -54,7 +54,7 @@ def resolve_base(model: str) -> tuple[str, str | None]:
         return str(path.parent), path.name
     from ..lm.local import resolve_model_file
 
-    found, _ = resolve_model_file(model)
+    found, _ = resolve_model_file(model.removeprefix("local:"))
     return str(found.parent), found.name
 
 
@@ -70,12 +70,12 @@ def base_folder(model: str) -> Path:
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
         partial = target.with_name(target.name + ".partial")
-        model = AutoModelForCausalLM.from_pretrained(folder, gguf_file=gguf)
+        loaded: Any = AutoModelForCausalLM.from_pretrained(folder, gguf_file=gguf)
         # the weights are plain floats already: only the GGUF marker is left to drop
-        model.hf_quantizer, model.is_quantized = None, False
-        if hasattr(model.config, "quantization_config"):
-            del model.config.quantization_config
-        model.save_pretrained(partial)
+        loaded.hf_quantizer, loaded.is_quantized = None, False
+        if hasattr(loaded.config, "quantization_config"):
+            del loaded.config.quantization_config
+        loaded.save_pretrained(partial)
         AutoTokenizer.from_pretrained(folder, gguf_file=gguf).save_pretrained(partial)
         partial.replace(target)
     return target
@@ -125,7 +125,7 @@ def train_sft(data: Path, model: str, out: Path, settings: SFTSettings | None = 
     torch.manual_seed(settings.seed)
     losses: list[float] = []
 
-    class _Losses(TrainerCallback):  # type: ignore[misc]
+    class _Losses(TrainerCallback):
         def on_log(self, args: Any, state: Any, control: Any, logs: Any = None, **kw: Any) -> None:
             if logs and "loss" in logs:
                 losses.append(float(logs["loss"]))
@@ -158,7 +158,8 @@ def train_sft(data: Path, model: str, out: Path, settings: SFTSettings | None = 
     trainer.save_model(str(out / "adapter"))
     tokenizer.save_pretrained(str(out / "adapter"))
     if settings.merge:
-        merged = trainer.model.merge_and_unload()
+        adapted: Any = trainer.model
+        merged = adapted.merge_and_unload()
         merged.save_pretrained(str(out / "merged"))
         tokenizer.save_pretrained(str(out / "merged"))
     report = SFTReport(len(rows), int(state.global_step), seconds, losses, str(out))
