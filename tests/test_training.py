@@ -337,3 +337,21 @@ def test_sft_refuses_data_that_is_not_an_export(tmp_path: Path) -> None:
     done = subprocess.run([sys.executable, "-m", "rlmx.cli", "train", "sft", str(bad)],
                           capture_output=True, text=True, timeout=300)  # fmt: skip
     assert done.returncode == 2 and "the last message is not a reply" in done.stderr
+
+
+def test_rollouts_cli_plays_episodes_and_prints_rewards(tmp_path: Path, tasks: Path) -> None:
+    script = tmp_path / "policy.json"
+    script.write_text(json.dumps([repl("print(context.split()[3])"), "FINAL(42)"] * 2))
+    done = subprocess.run(
+        [sys.executable, "-m", "rlmx.cli", "train", "rollouts", str(tasks), "--policy",
+         f"replay:{script}", "--n", "2", "--trajectory", str(tmp_path / "r")],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    rows = [json.loads(line) for line in done.stdout.splitlines()]
+    assert [(r["reward"], r["replies"], r["status"]) for r in rows] == [(1.0, 2, "final")] * 2
+    unknown = subprocess.run(
+        [sys.executable, "-m", "rlmx.cli", "train", "rollouts", "no-such-task", "--policy",
+         f"replay:{script}"], capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert unknown.returncode == 2 and "unknown task" in unknown.stderr
