@@ -10,7 +10,7 @@ from .lm.cache import CallCache
 from .repl.isolation import Limits
 from .tools import Tool
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"  # the one place; pyproject.toml reads it (CHANGELOG.md)
 
 __all__ = [
     "LM",

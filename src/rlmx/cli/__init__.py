@@ -16,6 +16,24 @@ from . import ask, batch, chat, evaluate, models, replay, serve, train, video  #
 from .common import app
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        typer.echo(f"rlmx {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_print_version, is_eager=True, help="Print the version and exit."
+        ),
+    ] = False,
+) -> None:
+    """rlmx: Recursive Language Models over long text, documents, code trees and videos."""
+
+
 @app.command()
 def version() -> None:
     """Print the version."""
