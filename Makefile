@@ -21,7 +21,7 @@ DEMO_Q  := What is the special magic number for lively-harbor?
 VIDEO_APT := ffmpeg espeak-ng sox tesseract-ocr fonts-dejavu-core
 APT     := $(shell [ "$$(id -u)" = 0 ] && echo apt-get || echo sudo apt-get)
 
-.PHONY: setup train-setup system-deps models test lint demo bench mutation clean
+.PHONY: setup train-setup system-deps models test lint docs demo bench mutation clean
 
 setup: system-deps $(STAMP)
 
@@ -71,7 +71,12 @@ lint: setup
 	$(VENV)/bin/ruff format --check src tests benchmarks examples
 	$(VENV)/bin/mypy
 
-test: setup train-setup lint
+# the documentation site (MkDocs Material + mkdocstrings): warnings, broken links and
+# anchors fail the build
+docs: setup
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict --quiet
+
+test: setup train-setup lint docs
 	$(VENV)/bin/rlmx models pull smollm2-135m
 	$(VENV)/bin/rlmx models pull qwen2.5-coder-1.5b
 	$(VENV)/bin/pytest -q
@@ -115,4 +120,4 @@ bench: setup
 	$(PY) benchmarks/video_index.py
 
 clean:
-	rm -rf $(VENV) demo-data test-artifacts .pytest_cache .ruff_cache mutants
+	rm -rf $(VENV) demo-data test-artifacts .pytest_cache .ruff_cache mutants site
