@@ -1,7 +1,7 @@
 """An MCP server for examples/tools_and_mcp.py: the stock level of each product.
 
-Run alone with `python examples/inventory_mcp.py` (it speaks MCP over stdin/stdout);
-rlmx starts it itself when given `--mcp "python examples/inventory_mcp.py"`.
+Usage: python examples/inventory_mcp.py (it speaks MCP over stdin/stdout); rlmx starts
+it itself when given `--mcp "python examples/inventory_mcp.py"`.
 """
 
 from __future__ import annotations
