@@ -144,10 +144,9 @@ def _sub_samples(run: RecordedRun, report: ExportReport) -> Iterator[Sample]:
             yield Sample(messages, "sub", event.run_id, 0, run.source, run.task, run.score)
 
 
-def samples(runs: Iterable[RecordedRun], options: ExportOptions, report: ExportReport
-            ) -> Iterator[Sample]:  # fmt: skip
-    """The samples the options keep, counting every drop in ``report``."""
-    seen: set[str] = set()
+def _kept(runs: Iterable[RecordedRun], options: ExportOptions, report: ExportReport
+          ) -> Iterator[RecordedRun]:  # fmt: skip
+    """The runs the options keep; each one read counted, each drop by its reason."""
     for run in runs:
         report.runs_read += 1
         problem = _run_problem(run, options)
@@ -155,6 +154,14 @@ def samples(runs: Iterable[RecordedRun], options: ExportOptions, report: ExportR
             report.dropped_runs[problem] += 1
             continue
         report.runs_kept += 1
+        yield run
+
+
+def samples(runs: Iterable[RecordedRun], options: ExportOptions, report: ExportReport
+            ) -> Iterator[Sample]:  # fmt: skip
+    """The samples the options keep, counting every drop in ``report``."""
+    seen: set[str] = set()
+    for run in _kept(runs, options, report):
         found = list(_turn_samples(run, options, report))
         if "sub" in options.roles:
             found += _sub_samples(run, report)
@@ -200,13 +207,7 @@ def export(runs: Iterable[RecordedRun], out: Path, options: ExportOptions) -> Ex
 def _export_rlms(runs: Iterable[RecordedRun], out: Path, options: ExportOptions,
                  report: ExportReport) -> None:  # fmt: skip
     out.mkdir(parents=True, exist_ok=True)
-    for run in runs:
-        report.runs_read += 1
-        problem = _run_problem(run, options)
-        if problem is not None:
-            report.dropped_runs[problem] += 1
-            continue
-        report.runs_kept += 1
+    for run in _kept(runs, options, report):
         path = out / f"rlmx_{run.root.run_id}.jsonl"
         lines = to_rlms(run)
         report.samples += len(lines) - 1
