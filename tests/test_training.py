@@ -355,3 +355,24 @@ def test_rollouts_cli_plays_episodes_and_prints_rewards(tmp_path: Path, tasks: P
          f"replay:{script}"], capture_output=True, text=True, timeout=120,
     )  # fmt: skip
     assert unknown.returncode == 2 and "unknown task" in unknown.stderr
+
+
+def test_the_server_store_is_a_source_of_runs(tmp_path: Path) -> None:
+    from rlmx.server.store import SQLiteStore, import_trajectory
+    from rlmx.training.runs import from_store
+
+    good, _ = _run(tmp_path, "good", ROOT)
+
+    async def stored() -> None:
+        store = SQLiteStore(tmp_path / "runs.sqlite3")
+        await store.connect()
+        try:
+            await import_trajectory(store, good)
+        finally:
+            await store.close()
+
+    asyncio.run(stored())
+    runs = asyncio.run(from_store(f"sqlite:///{tmp_path / 'runs.sqlite3'}", tmp_path, 10))
+    assert [r.source.startswith("store:") for r in runs] == [True]
+    report = export(runs, tmp_path / "s.jsonl", ExportOptions())
+    assert report.by_role == {"root": 3} and validate_chat_jsonl(tmp_path / "s.jsonl") == []
