@@ -19,9 +19,11 @@ from rlmx import RLM
 from rlmx.core.config import RunConfig
 from rlmx.core.events import PromptDelta, read_trajectory, trajectory_schema
 from rlmx.lm.specs import create_lm
+from rlmx.rlms_log import read_events
 from rlmx.training.environment import RLMEnv, Shaping, load_tasks, rollout
 from rlmx.training.export import ExportOptions, export, validate_chat_jsonl
-from rlmx.training.runs import from_paths, turns
+from rlmx.training.runs import from_paths
+from rlmx.training.turns import turns
 
 from conftest import repl
 
@@ -168,7 +170,7 @@ def test_rlms_export_is_read_by_the_official_types_and_comes_back(tmp_path: Path
         assert iteration.to_dict() == kept
     calls = [c["response"] for b in lines[2]["code_blocks"] for c in b["result"]["rlm_calls"]]
     assert calls == ["blue", "3"]  # the sub-call and the child's answer
-    back = read_trajectory(path)  # and rlmx reads it as a run again
+    back = read_events(path)  # and rlmx reads it as a run again
     assert [t.reply for t in turns(back)] == ROOT
     assert back[-1].answer == "12 blue 3"
 
@@ -186,7 +188,7 @@ def test_a_log_written_by_the_rlms_logger_is_read_and_viewed(tmp_path: Path) -> 
                                   [types.CodeBlock("print(7)", result)]))  # fmt: skip
     logger.log(types.RLMIteration([*prompt, {"role": "assistant", "content": "x"}], "FINAL(7)",
                                   [], final_answer="7"))  # fmt: skip
-    events = read_trajectory(Path(logger.log_file_path))
+    events = read_events(Path(logger.log_file_path))
     kinds = [e.type for e in events]
     assert kinds == ["run_started", "llm_call", "code_executed", "sub_call", "llm_call",
                      "final_answer", "run_finished"]  # fmt: skip

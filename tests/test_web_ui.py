@@ -206,8 +206,12 @@ def test_a_live_run_says_what_it_waits_for_and_the_waterfall_reads(
         expect(page.locator("#final-answer")).to_have_text("4", timeout=30_000)
         expect(waiting).to_be_hidden()
         canvas = page.locator("#waterfall")
+        # root turns, a cell, sub-calls: rows one can read (redrawn at most 5 times a second)
+        page.wait_for_function(
+            "document.querySelector('#waterfall').getBoundingClientRect().height >= 3 * 14",
+            timeout=5_000,
+        )
         box = canvas.bounding_box()
-        assert box["height"] >= 3 * 14  # root turns, a cell, sub-calls: rows one can read
         page.click("#zoom-in")
         assert canvas.bounding_box()["width"] >= 1.9 * box["width"]
         page.click("#zoom-out")

@@ -25,7 +25,14 @@ from .core.events import (
     RunFinished,
     RunStarted,
     SubCall,
+    read_trajectory,
 )
+from .training.turns import turns
+
+
+def read_events(path: Path) -> list[Any]:
+    """The events of an rlmx trajectory, or of an ``rlms`` log read as rlmx events."""
+    return read_rlms_log(path) if is_rlms_log(path) else read_trajectory(path)
 
 
 def is_rlms_log(path: Path) -> bool:
@@ -74,8 +81,6 @@ def _call(event: Any) -> dict[str, Any]:
 
 def to_rlms(run: Any) -> list[dict[str, Any]]:
     """One recorded run tree (``training.runs.RecordedRun``) as the lines of an rlms log."""
-    from .training.runs import turns
-
     root = run.root
     lines: list[dict[str, Any]] = [{
         "type": "metadata", "timestamp": _stamp(root.ts), "root_model": root.root_model,

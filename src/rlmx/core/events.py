@@ -87,7 +87,7 @@ class PromptDelta(BaseModel):
     """The messages a root call sent, as a change of the same run's previous call: its
     first ``keep`` messages, then ``add`` (usually the last reply and the output it got;
     a trimmed or compacted history keeps fewer). The first call of a run keeps none.
-    ``prompt_messages`` rebuilds the whole list (training data, ``rlmx export``)."""
+    ``apply`` rebuilds the whole list (training data, ``rlmx export``)."""
 
     keep: int = Field(ge=0)
     add: list[dict[str, Any]]
@@ -261,12 +261,8 @@ def parse_event(data: str | dict[str, Any]) -> Any:
 
 
 def read_trajectory(path: str | Path) -> list[Any]:
-    """All events of a trajectory file, in order; an ``rlms`` log is read as rlmx events
-    (``rlms_log.py``), so ``rlmx view`` and ``rlmx export`` open those too."""
-    from ..rlms_log import is_rlms_log, read_rlms_log  # it builds on these events
-
-    if is_rlms_log(Path(path)):
-        return read_rlms_log(Path(path))
+    """All events of a trajectory file, in order (``rlms_log.read_events`` also takes the
+    official ``rlms`` logs)."""
     with open(path, encoding="utf-8") as f:
         return [parse_event(line) for line in f if line.strip()]
 

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from ..core.events import read_trajectory
+from ..rlms_log import read_events
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
@@ -329,7 +329,7 @@ async def import_trajectory(store: RunStore, path: Path) -> str:
     A trajectory without its root's ``run_finished`` stays marked running, so the server's
     start-up closes it as interrupted like any run that never finished.
     """
-    events = read_trajectory(path)  # validates every line
+    events = read_events(path)  # validates every line; an rlms log is converted
     started = next((e for e in events if e.type == "run_started" and e.depth == 0), None)
     if started is None:
         raise ValueError(f"{path} has no root run_started event; is it an rlmx trajectory?")

@@ -27,7 +27,7 @@ from ..core.result import Result
 from ..core.rlm import RLM
 from ..eval.items import EvalItem
 from ..lm.base import LM, LMBase, LMError, LMResponse, Message, Usage
-from .runs import CORRECTIONS
+from .turns import CORRECTIONS
 
 
 @dataclass(frozen=True)

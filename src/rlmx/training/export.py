@@ -23,7 +23,8 @@ from pathlib import Path
 from typing import Any, Literal
 
 from ..rlms_log import to_rlms
-from .runs import RecordedRun, turns
+from .runs import RecordedRun
+from .turns import turns
 
 Format = Literal["sft", "hf", "rlms"]
 ROLES = ("root", "child", "sub")

@@ -1,27 +1,19 @@
 """Recorded runs as training material: where they come from (trajectory files and folders,
 eval result files, the server's store, ``rlms`` logs) and the turns inside them.
 
-A *turn* is one call of a run's root model: the exact messages it was sent (rebuilt from
-the ``prompt`` deltas of schema-2 trajectories), the reply it gave, and what happened next
-(the cells it ran, whether rlmx had to correct it). Older trajectories carry no prompts:
-their turns cannot become training samples, and the export report says so.
+Their root turns (``turns.py``) are what becomes training samples.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..core.events import parse_event, read_trajectory
-from ..rlms_log import is_rlms_log
-
-# notices that answer a reply rlmx had to correct: that reply is no example to learn from
-CORRECTIONS = frozenset(
-    {"no_code", "premature_final", "doubted_final", "schema_mismatch", "unfound_quotes"}
-)
+from ..core.events import parse_event
+from ..rlms_log import is_rlms_log, read_events
 
 
 @dataclass
@@ -53,50 +45,6 @@ class RecordedRun:
     def answer(self) -> str | None:
         finished = self.finished
         return finished.answer if finished is not None else None
-
-
-@dataclass
-class Turn:
-    """One root-model call of a run (the root's own, or a child RLM's)."""
-
-    run_id: str
-    depth: int
-    index: int  # 1-based within its run
-    messages: list[dict[str, Any]] | None  # what the model was sent; None: not recorded
-    reply: str
-    corrected: str | None = None  # the kind of correction rlmx sent after it
-    cells: list[Any] = field(default_factory=list)  # code_executed events it led to
-    final: str | None = None  # the answer it gave, when it ended the run
-
-
-def turns(events: list[Any]) -> list[Turn]:
-    """Every root-model call in the events, in order, each with its rebuilt prompt."""
-    sent: dict[str, list[dict[str, Any]] | None] = {}
-    count: dict[str, int] = {}
-    last: dict[str, Turn] = {}
-    found: list[Turn] = []
-    for event in events:
-        if event.type == "llm_call":
-            before = sent.get(event.run_id, [])
-            messages = None
-            if event.prompt is not None and before is not None:
-                messages = event.prompt.apply(before)
-            sent[event.run_id] = messages
-            count[event.run_id] = count.get(event.run_id, 0) + 1
-            turn = Turn(event.run_id, event.depth, count[event.run_id], messages, event.response)
-            last[event.run_id] = turn
-            found.append(turn)
-            continue
-        current = last.get(event.run_id)
-        if current is None:
-            continue
-        if event.type == "notice" and event.kind in CORRECTIONS and current.corrected is None:
-            current.corrected = event.kind
-        elif event.type == "code_executed":
-            current.cells.append(event)
-        elif event.type == "final_answer":
-            current.final = event.answer
-    return found
 
 
 # -- sources ----------------------------------------------------------------------------------
@@ -136,7 +84,7 @@ def from_eval_rows(path: Path, rows: list[dict[str, Any]]) -> Iterator[RecordedR
         found = found if found.is_absolute() else (path.parent / found)
         if not found.exists():
             found = Path(trajectory)
-        for run in _trees(read_trajectory(found), str(found)):
+        for run in _trees(read_events(found), str(found)):
             run.score, run.task = row.get("score"), row.get("task")
             yield run
 
@@ -151,7 +99,7 @@ def from_paths(paths: list[Path]) -> Iterator[RecordedRun]:
         if rows is not None:
             yield from from_eval_rows(path, rows)
         else:
-            yield from _trees(read_trajectory(path), str(path))
+            yield from _trees(read_events(path), str(path))
 
 
 async def from_store(url: str | None, data_dir: Path, limit: int) -> list[RecordedRun]:
