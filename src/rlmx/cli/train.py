@@ -27,8 +27,14 @@ def export_command(
         typer.Argument(help="Trajectories, rlms logs, eval result files or folders of them."),
     ] = None,
     to: Annotated[
-        Path, typer.Option("--out", "-o", metavar="PATH", help="sft: a .jsonl file; else a folder.")
-    ] = Path("export.jsonl"),
+        Path | None,
+        typer.Option(
+            "--out",
+            "-o",
+            metavar="PATH",
+            help="sft: a .jsonl file (export.jsonl); else a folder (export-FMT).",
+        ),
+    ] = None,
     fmt: Annotated[str, typer.Option("--format", metavar="FMT", help="sft, hf or rlms.")] = "sft",
     store: Annotated[
         str | None,
@@ -74,7 +80,8 @@ def export_command(
         runs: list[Any] = list(from_paths(paths or []))
         if store is not None:
             runs += asyncio.run(from_store(store, default_data_dir(), limit=100_000))
-        report = export(runs, to, options)
+        target = to or Path("export.jsonl" if fmt == "sft" else f"export-{fmt}")
+        report = export(runs, target, options)
     except (ValueError, OSError, RlmxError) as exc:
         raise fail(str(exc)) from None
     if as_json:
