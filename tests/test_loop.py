@@ -10,7 +10,7 @@ import pytest
 
 from rlmx import RLM, Budget
 from rlmx.core.answer_warnings import NO_FINAL, STATUS_WARNINGS, unseen_number
-from rlmx.core.events import QueueSink, read_trajectory
+from rlmx.core.events import SCHEMA_VERSION, QueueSink, read_trajectory
 from rlmx.core.host_calls import SUBCALL_ERROR
 from rlmx.core.prompts import FINAL_GRAMMAR, REPLY_GRAMMAR, repeated_cell
 from rlmx.lm.base import LMBase, LMResponse, Usage
@@ -253,7 +253,7 @@ def test_trajectory_stores_context_once_and_stays_small(replay, tmp_path: Path) 
         result, _ = run(replay(script), context="z" * n, trajectory=traj)
         assert result.answer == str(n)
         lines = traj.read_text().splitlines()
-        assert all(json.loads(line)["schema_version"] == 1 for line in lines)
+        assert all(json.loads(line)["schema_version"] == SCHEMA_VERSION for line in lines)
         started = json.loads(lines[0])
         assert started["context"]["total_chars"] == n and len(started["context"]["sha256"]) == 64
         sizes[n] = len(traj.read_bytes())
