@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from ..core.config import RunConfig
+from ..core.events import PromptDelta
 from ..core.result import Result
 from ..core.rlm import RLM
 from ..eval.items import EvalItem
@@ -192,11 +193,9 @@ class RLMEnv:
             ask.cancel()
             return None
         messages, options, self._pending = ask.result()
-        keep = 0
-        while keep < min(len(messages), len(self._sent)) and messages[keep] == self._sent[keep]:
-            keep += 1
+        new = PromptDelta.between(self._sent, messages).add  # the trajectory's own rule
         self._sent = messages
-        return Observation(messages, messages[keep:], options)
+        return Observation(messages, new, options)
 
     async def close(self) -> None:
         """End a running episode (its sandbox closes; the trajectory says cancelled)."""
