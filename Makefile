@@ -4,6 +4,8 @@ SYS_PY  ?= python3
 PY      := $(VENV)/bin/python
 STAMP   := $(VENV)/.installed
 TRAIN_STAMP := $(VENV)/.train-installed
+VF_VENV := .venv-verifiers
+VF_STAMP := $(VF_VENV)/.installed
 # llama-cpp-python compiles from source (no Linux wheel on PyPI): 3-12 min the first time.
 # The multimodal library is not needed. A native build (GGML_NATIVE, the default) segfaults
 # in its first decode on Xeons with AMX (seen on this project's machines, 2026-12), and a
@@ -21,7 +23,7 @@ DEMO_Q  := What is the special magic number for lively-harbor?
 VIDEO_APT := ffmpeg espeak-ng sox tesseract-ocr fonts-dejavu-core
 APT     := $(shell [ "$$(id -u)" = 0 ] && echo apt-get || echo sudo apt-get)
 
-.PHONY: setup train-setup system-deps models test lint docs demo bench mutation clean
+.PHONY: setup train-setup verifiers-setup system-deps models test lint docs demo bench mutation clean
 
 setup: system-deps $(STAMP)
 
@@ -62,6 +64,15 @@ $(TRAIN_STAMP): $(STAMP)
 	$(PY) -m pip install -q -e ".[train]"
 	touch $@
 
+# the verifiers adapter (rlmx_verifiers) in its own venv: verifiers pins openai<3 and
+# mcp==2.0.0, which the dev venv's newer openai and mcp do not meet
+verifiers-setup: $(VF_STAMP)
+$(VF_STAMP): pyproject.toml
+	$(SYS_PY) -m venv $(VF_VENV)
+	$(VF_VENV)/bin/pip install -q --upgrade pip
+	$(VF_VENV)/bin/pip install -q -e ".[verifiers]"
+	touch $@
+
 models: setup
 	$(VENV)/bin/rlmx models pull qwen2.5-coder-1.5b
 	$(VENV)/bin/rlmx models pull smollm2-135m
@@ -76,7 +87,7 @@ lint: setup
 docs: setup
 	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict --quiet
 
-test: setup train-setup lint docs
+test: setup train-setup verifiers-setup lint docs
 	$(VENV)/bin/rlmx models pull smollm2-135m
 	$(VENV)/bin/rlmx models pull qwen2.5-coder-1.5b
 	$(VENV)/bin/pytest -q
@@ -120,4 +131,4 @@ bench: setup
 	$(PY) benchmarks/video_index.py
 
 clean:
-	rm -rf $(VENV) demo-data test-artifacts .pytest_cache .ruff_cache mutants site
+	rm -rf $(VENV) $(VF_VENV) demo-data test-artifacts .pytest_cache .ruff_cache mutants site

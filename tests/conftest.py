@@ -8,11 +8,13 @@ import os
 import re
 import socket
 import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from rlmx.repl.container import container_works
@@ -49,6 +51,40 @@ def announced_url(process: subprocess.Popen, log: Path, pattern: str, timeout: f
             raise RuntimeError(f"the server exited: {log.read_text(errors='replace')[-2000:]}")
         time.sleep(0.2)
     raise RuntimeError(f"the server did not say where it listens within {timeout:.0f} s")
+
+
+SMOL = "smollm2-135m"  # the embedded test model (135M parameters, 0.1 GB)
+
+
+@pytest.fixture(scope="module")
+def smol_path() -> Path:
+    from rlmx.lm import registry
+
+    return registry.ensure(SMOL)
+
+
+@pytest.fixture(scope="module")
+def llama_server(smol_path: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """`python -m llama_cpp.server` with SmolLM2 on a loopback port it picks (port 0)."""
+    cmd = [
+        sys.executable, "-m", "llama_cpp.server", "--model", str(smol_path),
+        "--model_alias", "smol", "--host", "127.0.0.1", "--port", "0",
+        "--n_ctx", "4096", "--n_threads", "1", "--n_threads_batch", "1",
+    ]  # fmt: skip
+    log = tmp_path_factory.mktemp("llama") / "server.log"
+    # A file, not a pipe: the model-loading log would fill a pipe and stall the server.
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=log.open("wb"))
+    try:
+        try:
+            origin = announced_url(proc, log, r"Uvicorn running on (http://127\.0\.0\.1:\d+)", 120)
+        except RuntimeError as exc:
+            pytest.fail(f"llama_cpp.server: {exc}")
+        base_url = f"{origin}/v1"
+        assert httpx.get(f"{base_url}/models", timeout=10).status_code == 200
+        yield base_url
+    finally:
+        proc.terminate()
+        proc.wait(10)
 
 
 def free_port() -> int:

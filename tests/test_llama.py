@@ -13,32 +13,23 @@ import os
 import re
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 
 from rlmx import RLM
 from rlmx.core.policy import choose_policy
 from rlmx.core.prompts import FINAL_GRAMMAR, REPLY_GRAMMAR
 from rlmx.core.protocol import parse_reply
-from rlmx.lm import registry
 from rlmx.lm.base import ContextOverflowError, LMConfigError
 from rlmx.lm.local import LocalLM
 from rlmx.lm.openai_compat import OpenAICompatLM
 from rlmx.lm.specs import create_lm
 
-from conftest import announced_url
+from conftest import SMOL
 
-SMOL = "smollm2-135m"
 HELLO = [{"role": "user", "content": "Say hello."}]
 GRAMMAR_REPLY = re.compile(r"^([^`\n]+\n)?(```repl\n([^`\n]*\n)+```|FINAL\(.+\)|FINAL_VAR\(\w+\))$")
-
-
-@pytest.fixture(scope="module")
-def smol_path() -> Path:
-    return registry.ensure(SMOL)
 
 
 async def test_local_chat_usage_and_tokens(smol_path: Path) -> None:
@@ -95,30 +86,6 @@ def test_rlm_runs_on_embedded_model(smol_path: Path) -> None:
     result = rlm.completion("The code is 4417.", "What is the code?")
     assert result.status in ("final", "max_iterations") and result.usage.root.calls >= 2
     assert result.usage.by_model[f"local:{SMOL}?max_tokens=96"].input_tokens > 0
-
-
-@pytest.fixture(scope="module")
-def llama_server(smol_path: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """`python -m llama_cpp.server` with SmolLM2 on a loopback port it picks (port 0)."""
-    cmd = [
-        sys.executable, "-m", "llama_cpp.server", "--model", str(smol_path),
-        "--model_alias", "smol", "--host", "127.0.0.1", "--port", "0",
-        "--n_ctx", "4096", "--n_threads", "1", "--n_threads_batch", "1",
-    ]  # fmt: skip
-    log = tmp_path_factory.mktemp("llama") / "server.log"
-    # A file, not a pipe: the model-loading log would fill a pipe and stall the server.
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=log.open("wb"))
-    try:
-        try:
-            origin = announced_url(proc, log, r"Uvicorn running on (http://127\.0\.0\.1:\d+)", 120)
-        except RuntimeError as exc:
-            pytest.fail(f"llama_cpp.server: {exc}")
-        base_url = f"{origin}/v1"
-        assert httpx.get(f"{base_url}/models", timeout=10).status_code == 200
-        yield base_url
-    finally:
-        proc.terminate()
-        proc.wait(10)
 
 
 async def test_server_chat_and_usage(llama_server: str) -> None:

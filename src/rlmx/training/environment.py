@@ -18,7 +18,7 @@ import asyncio
 import contextlib
 import json
 import random
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -32,12 +32,49 @@ from .turns import CORRECTIONS
 
 
 @dataclass(frozen=True)
+class Conduct:
+    """How a finished run went beside its answer: what a reward reads and shaping weighs."""
+
+    status: str
+    answer: str | None
+    corrections: int  # replies rlmx had to correct (protocol errors)
+    failed_cells: int  # cells that raised
+    delegated: bool  # the run used a sub-call or a child run
+    turns: int
+    trajectory: str | None
+
+    @classmethod
+    def of(cls, result: Result, events: list[Any]) -> Conduct:
+        """The conduct of ``result``, counted from the run's ``events``."""
+        corrections = sum(1 for e in events if e.type == "notice" and e.kind in CORRECTIONS)
+        return cls(
+            status=result.status,
+            answer=result.answer,
+            corrections=corrections,
+            failed_cells=sum(1 for e in events if e.type == "code_executed" and e.error),
+            delegated=any(e.type in ("sub_call", "child_run") for e in events),
+            turns=result.iterations,
+            trajectory=str(result.trajectory) if result.trajectory else None,
+        )
+
+    def score(self, item: EvalItem) -> float:
+        """The task's own score of the answer (0 unless the run ended on a FINAL)."""
+        return item.score(self.answer) if self.status == "final" else 0.0
+
+
+@dataclass(frozen=True)
 class Shaping:
     """Reward shaping on top of the task score (all 0: the score alone)."""
 
     correction_penalty: float = 0.0  # per reply rlmx had to correct (a protocol error)
     error_cell_penalty: float = 0.0  # per cell that raised
     sub_call_bonus: float = 0.0  # once, when the run used a sub-call or child run
+
+    def reward(self, score: float, conduct: Conduct) -> float:
+        """``score`` shaped by how the run went."""
+        return (score - self.correction_penalty * conduct.corrections
+                - self.error_cell_penalty * conduct.failed_cells
+                + (self.sub_call_bonus if conduct.delegated else 0.0))  # fmt: skip
 
 
 @dataclass
@@ -170,19 +207,9 @@ class RLMEnv:
     def reward(self, result: Result) -> tuple[float, dict[str, Any]]:
         """The task score of the answer, shaped; with its parts."""
         assert self.item is not None
-        score = self.item.score(result.answer) if result.status == "final" else 0.0
-        corrections = sum(1 for e in self._events
-                          if e.type == "notice" and e.kind in CORRECTIONS)  # fmt: skip
-        failed_cells = sum(1 for e in self._events if e.type == "code_executed" and e.error)
-        delegated = any(e.type in ("sub_call", "child_run") for e in self._events)
-        s = self.shaping
-        reward = (score - s.correction_penalty * corrections - s.error_cell_penalty * failed_cells
-                  + (s.sub_call_bonus if delegated else 0.0))  # fmt: skip
-        info = {"score": score, "status": result.status, "answer": result.answer,
-                "corrections": corrections, "failed_cells": failed_cells,
-                "delegated": delegated, "turns": result.iterations,
-                "trajectory": str(result.trajectory) if result.trajectory else None}  # fmt: skip
-        return reward, info
+        conduct = Conduct.of(result, self._events)
+        score = conduct.score(self.item)
+        return self.shaping.reward(score, conduct), {"score": score, **asdict(conduct)}
 
     async def _next(self) -> Observation | None:
         """Wait for the run's next root call (an observation) or its end (None)."""
