@@ -7,9 +7,17 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 from rlmx import RLM
-from rlmx.core.answer_warnings import AnswerWarning, Cell, evidence_warnings, unsupported_parts
+from rlmx.core.answer_warnings import (
+    AnswerWarning,
+    Cell,
+    evidence_warnings,
+    recheck_differs,
+    unsupported_parts,
+    wants_recheck,
+)
 from rlmx.core.events import RunFinished
 
 from conftest import repl
@@ -111,3 +119,46 @@ def test_strict_exits_3_on_a_doubtful_answer(replay, tmp_path: Path) -> None:
     assert ask(found, "--strict").returncode == 0
     as_json = json.loads(ask(guessed, "--json").stdout)
     assert [w["code"] for w in as_json["warnings"]] == ["context_unread", "not_in_evidence"]
+
+
+def test_what_a_recheck_compares_and_when_it_runs() -> None:
+    assert wants_recheck("How many orders were returned?", [])
+    assert wants_recheck("Which region sold the most units?", [])
+    assert not wants_recheck("Who wrote the notes?", [])  # a lookup: nothing computed
+    assert not wants_recheck("How many rows?", [AnswerWarning("uncounted", "...")])  # doubted
+    same = [("58", "58.0"), ("1,200", "1200"), ("$1,200.50", "1200.5"), ("Support", "support"),
+            ("['a', 'b']", "b, a"), ("Ada", None)]  # fmt: skip
+    assert all(recheck_differs(a, b) is None for a, b in same)
+    differs = recheck_differs("153", "126")
+    assert differs is not None and differs.code == "recheck_differs" and "'126'" in differs.message
+    assert recheck_differs("Oslo", "Hanoi") is not None
+
+
+def test_a_computed_answer_is_worked_out_again(replay, tmp_path: Path) -> None:
+    context = "\n".join(f"order {i} status={'returned' if i % 3 == 0 else 'shipped'}"
+                        for i in range(1, 13))  # fmt: skip
+    count = repl("rows = [r for r in context.splitlines() if 'returned' in r]\nprint(len(rows))")
+    query = "How many orders were returned?"
+
+    def run(script: list[str], **settings: object) -> tuple[Any, list[dict[str, Any]]]:
+        trajectory = tmp_path / f"run-{len(list(tmp_path.glob('run-*')))}.jsonl"
+        result = RLM(replay(script), trajectory=trajectory, **settings).completion(context, query)
+        return result, [json.loads(line) for line in trajectory.read_text().splitlines()]
+
+    result, events = run([count, repl("FINAL(len(rows))"), count, repl("FINAL(5)")])
+    assert result.answer == "4" and [w.code for w in result.warnings] == ["recheck_differs"]
+    assert "'5'" in result.warnings[0].message
+    (check,) = [e for e in events if e["type"] == "child_run"]
+    assert check["recheck"] and check["answer"] == "5" and check["status"] == "final"
+    # the second attempt is a run of its own, from a fresh prompt that says what it is
+    first_call = next(e for e in events if e["type"] == "llm_call"
+                      and e["run_id"] == check["child_run_id"])  # fmt: skip
+    assert "second, independent attempt" in first_call["prompt"]["add"][-1]["content"]
+    assert result.usage.to_dict()["root"]["calls"] == 2 and result.iterations == 2
+
+    agreed, events = run([count, repl("FINAL(len(rows))"), count, repl("FINAL(len(rows))")])
+    assert agreed.answer == "4" and agreed.warnings == []
+    assert [e["answer"] for e in events if e["type"] == "child_run"] == ["4"]
+
+    off, events = run([count, repl("FINAL(len(rows))")], recheck=False)
+    assert off.warnings == [] and not [e for e in events if e["type"] == "child_run"]

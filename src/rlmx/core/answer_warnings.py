@@ -104,6 +104,9 @@ class Cell:
 
 
 COUNT_QUESTION = re.compile(r"\b(how many|count|number of|total|sum|average|mean)\b", re.IGNORECASE)
+RANKING_QUESTION = re.compile(
+    r"\b(most|least|fewest|highest|lowest|largest|smallest|biggest|top)\b", re.IGNORECASE
+)
 # code that counts or adds up (a loop alone does not: it may only print excerpts)
 COUNTING_CODE = re.compile(
     r"len\(|sum\(|\.count\(|Counter|\+=|mean|statistics|\.value_counts|\.size\b"
@@ -162,6 +165,38 @@ def evidence_warnings(
         shown = ", ".join(repr(part) for part in missing[:3])
         add("not_in_evidence", f"{shown} appear(s) {where}")
     return found
+
+
+def wants_recheck(query: str, warnings: Sequence[AnswerWarning]) -> bool:
+    """Whether an accepted answer is worth a second, independent attempt: it was computed
+    (a count, a sum, a ranking), where a wrong filter or field gives a plausible number
+    that no evidence check sees, and nothing has doubted it yet."""
+    computed = COUNT_QUESTION.search(query) or RANKING_QUESTION.search(query)
+    return bool(computed) and not warnings
+
+
+def recheck_differs(answer: str, other: str | None) -> AnswerWarning | None:
+    """The warning when a second, independent attempt answered ``other`` (None when it
+    agrees, or found no answer: that is no evidence either way)."""
+    if other is None or _normal(answer) == _normal(other):
+        return None
+    return AnswerWarning("recheck_differs",
+                         f"a second, independent attempt answered {other[:80]!r}")  # fmt: skip
+
+
+def _normal(answer: str) -> list[str]:
+    """An answer's parts, compared loosely: case, quotes, order and number formatting
+    (``1,200`` and ``1200.0``) do not count."""
+    parts = []
+    one_number = re.fullmatch(r"[$€£+-]?\d[\d,]*(\.\d+)?%?", answer.strip())
+    for part in [answer] if one_number else _parts(answer):
+        part = part.strip(" \t'\"`.:()[]{}").casefold()
+        number = re.sub(r"[,$€£% ]", "", part)
+        if re.fullmatch(r"[+-]?\d+(\.\d+)?", number):
+            part = repr(float(number))
+        if part:
+            parts.append(part)
+    return sorted(parts)
 
 
 def _parts(answer: str) -> list[str]:

@@ -55,7 +55,9 @@ class RunConfig:
     ``schema_retries`` (how often a typed answer that does not validate is sent back),
     ``max_output_chars`` (cell output the model reads; None: the policy's),
     ``compaction`` (a fraction of the root's window: past it, earlier turns are summarised
-    by the sub-model; None: they are only dropped when the window is full).
+    by the sub-model; None: they are only dropped when the window is full), ``recheck``
+    (a count, sum or ranking answer that no check doubted is worked out again by a second,
+    independent attempt, and warned ``recheck_differs`` when the two disagree).
 
     Resources: ``sandbox`` (``auto``, ``bwrap``, ``container``, ``process``, ``none``),
     ``limits`` (each worker's memory, processes, files, frames, and each cell's compute
@@ -86,6 +88,7 @@ class RunConfig:
     schema_retries: int = 3
     max_output_chars: int | None = None
     compaction: float | None = None
+    recheck: bool = True
     sandbox: str = "auto"
     limits: Limits = field(default_factory=Limits)
     concurrency: int = 8

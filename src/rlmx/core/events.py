@@ -168,6 +168,7 @@ class ChildRun(_Event):
     usage: dict[str, Any]
     seconds: float
     cell: int | None = None
+    recheck: bool = False  # rlmx's second attempt at the run's answer, not an rlm_query
 
 
 class FinalAnswer(_Event):

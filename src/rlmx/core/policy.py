@@ -47,6 +47,7 @@ class Task:
     answer_schema: str | None = None  # the JSON Schema a typed answer must match
     layout: str | None = None  # the context's layout (ContextMeta.layout), e.g. "records"
     profile: str | None = None  # what profile(context) printed, when the policy asked for it
+    recheck: bool = False  # a second, independent attempt at a computed answer (core/rlm.py)
 
     def described(self) -> str:
         """The context's description, and a session's earlier questions when there are any."""
@@ -56,7 +57,8 @@ class Task:
     def asked(self) -> str:
         """The query, with the answer's schema when it must match one."""
         schema = self.answer_schema
-        return self.query + (prompts.answer_format(schema) if schema else "")
+        told = prompts.answer_format(schema) if schema else ""
+        return self.query + told + (prompts.RECHECK_NOTE if self.recheck else "")
 
 
 @dataclass(frozen=True)

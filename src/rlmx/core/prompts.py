@@ -51,6 +51,16 @@ def answer_format(schema_text: str) -> str:
     )
 
 
+# told with the query in a recheck (core/rlm.py): a fresh prompt, so the attempt is not a
+# replay of the first, and a push toward the record-by-record method that catches a wrong
+# filter or field
+RECHECK_NOTE = (
+    "\n\n(This is a second, independent attempt at this question. Split the data into its "
+    "records, parse each record's fields, select on exactly the field and value the "
+    "question names, and print what you computed before answering.)"
+)
+
+
 def schema_mismatch(problem: str) -> str:
     """Said when a final answer does not match the schema."""
     return (

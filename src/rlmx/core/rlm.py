@@ -19,13 +19,15 @@ from typing import Any
 from ..answers import AnswerSchema
 from ..environment import Environment
 from ..lm.base import LM, LMError
+from ..repl.context import ContextError
 from ..repl.sandbox import SandboxError
 from ..tools import Toolbox
-from .answer_warnings import AnswerWarning
+from .answer_warnings import AnswerWarning, recheck_differs, wants_recheck
 from .budget import Budget, Ledger
 from .config import RunConfig
 from .events import (
     CallbackSink,
+    ChildRun,
     Emitter,
     ErrorEvent,
     JSONLSink,
@@ -185,6 +187,7 @@ class _Run:
         parent_cell: int | None = None,
         earlier: tuple[tuple[str, str | None], ...] = (),
         schema: AnswerSchema | None = None,
+        rechecking: bool = False,
     ) -> None:
         self.tree = tree
         self.cfg = tree.cfg
@@ -199,6 +202,7 @@ class _Run:
         self.query = ""
         self.earlier = earlier  # a session's earlier questions and answers
         self.schema = schema  # the type the root's answer must have
+        self.rechecking = rechecking  # a second attempt at another run's answer
         self.policy = choose_policy(self.cfg.policy, root_lm)
         self.notes = self.policy.notes("", None)
         self.host = HostCalls(self)
@@ -269,6 +273,11 @@ class _Run:
         finally:
             if workspace is None:
                 await space.close()
+        if cancelled is None and answer is not None and self.worth_recheck(workspace, warnings):
+            try:
+                warnings += await self.recheck(context, query, answer)
+            except asyncio.CancelledError as exc:
+                cancelled, status, error = exc, "cancelled", "the run was cancelled"
         result = Result(
             answer=answer,
             status=status,
@@ -296,6 +305,31 @@ class _Run:
         if cancelled is not None:
             raise cancelled
         return result
+
+    def worth_recheck(self, workspace: Workspace | None, warnings: list[AnswerWarning]) -> bool:
+        """A one-shot root run's plain answer to a computed question, which no check has
+        doubted, with budget left (a session's, a typed or a video answer is not checked)."""
+        plain = workspace is None and self.schema is None and self.environment is None
+        return (self.cfg.recheck and self.depth == 0 and plain
+                and wants_recheck(self.query, warnings)
+                and self.tree.ledger.exhausted_reason() is None)  # fmt: skip
+
+    async def recheck(self, context: Any, query: str, answer: str) -> list[AnswerWarning]:
+        """A second, independent attempt at ``query`` (a fresh sandbox and history, told to
+        work record by record); a warning when its answer differs from ``answer``."""
+        started = time.perf_counter()
+        check = _Run(self.tree, self.root_lm, depth=self.depth + 1, parent_id=self.run_id,
+                     rechecking=True)  # fmt: skip
+        try:
+            result = await check.execute(context, query)
+        except ContextError:
+            return []
+        self.usage.absorb_child(result.usage)
+        await self.emit(ChildRun, child_run_id=check.run_id, prompt=query, answer=result.answer,
+                        status=result.status, usage=result.usage.to_dict(),
+                        seconds=time.perf_counter() - started, recheck=True)  # fmt: skip
+        differs = recheck_differs(answer, result.answer)
+        return [differs] if differs else []
 
     def child(self, root_lm: LM) -> _Run:
         """A child run for ``rlm_query``: one level deeper, nested under the current cell."""

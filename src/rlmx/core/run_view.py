@@ -92,6 +92,9 @@ class RunView(Protocol):
     def schema(self) -> AnswerSchema | None: ...
 
     @property
+    def rechecking(self) -> bool: ...
+
+    @property
     def policy(self) -> Policy: ...
 
     @property

@@ -141,6 +141,7 @@ class Turns:
             earlier=run.earlier,
             answer_schema=self.schema.text() if self.schema is not None else None,
             layout=self.workspace.layout(),
+            recheck=run.rechecking,
         )
         messages = run.policy.opening(task)
         self.opening = len(messages)

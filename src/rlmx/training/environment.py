@@ -52,7 +52,9 @@ class Conduct:
             answer=result.answer,
             corrections=corrections,
             failed_cells=sum(1 for e in events if e.type == "code_executed" and e.error),
-            delegated=any(e.type in ("sub_call", "child_run") for e in events),
+            delegated=any(
+                e.type == "sub_call" or (e.type == "child_run" and not e.recheck) for e in events
+            ),
             turns=result.iterations,
             trajectory=str(result.trajectory) if result.trajectory else None,
         )
