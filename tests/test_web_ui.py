@@ -220,6 +220,20 @@ def test_a_live_run_says_what_it_waits_for_and_the_waterfall_reads(
         page.locator("#page-run").screenshot(path=str(ARTIFACTS / "run-view.png"))
 
 
+def test_a_recheck_that_disagrees_is_shown_as_such(page: Page, settings, replay) -> None:
+    count = repl("n = len([r for r in context.splitlines() if 'x' in r])\nprint(n)")
+    spec = replay([count, repl("FINAL(n)"), count, repl("FINAL(7)")])  # the recheck says 7
+    with serve_in_thread(settings) as url:
+        body = {"query": "How many lines have an x?", "context": "x\ny\nx", "root": spec}
+        run_id = httpx.post(f"{url}/query", json=body).json()["run_id"]
+        page.goto(f"{url}/#/run/{run_id}")
+        expect(page.locator("#final-answer")).to_have_text("2")
+        expect(page.locator("#answer-warnings .warning-code")).to_have_text(["recheck_differs"])
+        check = page.locator(".run.child")
+        expect(check.locator(".badge-recheck")).to_have_text("recheck")
+        expect(check.locator(".run-title")).to_contain_text('answered "7"')
+
+
 def test_warnings_notices_and_a_long_answer_collapsed(page: Page, settings, replay) -> None:
     long_answer = "\\n".join(f"line {i}" for i in range(40))
     spec = replay(["FINAL(too early)", repl("x = 1"), repl(f"FINAL('''{long_answer}''')")])

@@ -332,9 +332,15 @@ class RunView {
   on_child_run(event) {
     const child = this.runs.get(event.child_run_id);
     const total = (event.usage && event.usage.total) || null;
-    waterfall.add("child run", event.ts - event.seconds, event.ts, tokensOf(total), event.status !== "final",
-      `child run ${event.child_run_id} · ${event.status} · ${usageText(total, event.seconds)}`);
-    if (child) child.title.append(el("span", { class: "meta", text: ` → ${event.status} · ${usageText(total, event.seconds)}` }));
+    // a recheck is rlmx's own second attempt at the answer, not the model's rlm_query
+    const kind = event.recheck ? "recheck" : "child run";
+    waterfall.add(kind, event.ts - event.seconds, event.ts, tokensOf(total), event.status !== "final",
+      `${kind} ${event.child_run_id} · ${event.status} · ${usageText(total, event.seconds)}`);
+    if (child) {
+      const answered = event.recheck ? ` · answered ${JSON.stringify(event.answer)}` : "";
+      child.title.append(el("span", { class: "meta", text: ` → ${event.status}${answered} · ${usageText(total, event.seconds)}` }));
+      if (event.recheck) child.title.prepend(el("span", { class: "badge-recheck", text: "recheck" }));
+    }
   }
 
   on_final_answer(event) {
@@ -390,9 +396,9 @@ function subCount(cell) {
 }
 
 // -- the waterfall: where the time went, one lane per kind of step --------------------------
-const LANES = ["root turn", "cell", "sub-call", "tool", "child run"];
+const LANES = ["root turn", "cell", "sub-call", "tool", "child run", "recheck"];
 const LANE_COLORS = { "root turn": "#2457c5", cell: "#1a7f37", "sub-call": "#bf8700", tool: "#8250df",
-  "child run": "#57606a" };
+  "child run": "#57606a", recheck: "#9a6700" };
 const LANE_HEIGHT = 14, LANE_GAP = 6, LABEL_WIDTH = 70;  // px: rows readable at a glance
 const waterfall = {
   steps: [], t0: null, t1: null, tokens: {}, lanes: {}, timer: null, zoom: 1,
