@@ -242,8 +242,9 @@ def test_export_cli_reports_and_refuses(tmp_path: Path) -> None:
 @pytest.fixture
 def tasks(tmp_path: Path) -> Path:
     path = tmp_path / "tasks.jsonl"
-    task = {"context": "alpha 17\nbeta 42\ngamma 8", "question": "What number follows beta?",
-            "answer": 42}  # fmt: skip
+    # a ranking question: a run outside an episode would recheck it
+    task = {"context": "alpha 17\nbeta 42\ngamma 8",
+            "question": "Which number after beta is highest?", "answer": 42}  # fmt: skip
     path.write_text(json.dumps(task) + "\n")
     return path
 

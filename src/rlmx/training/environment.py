@@ -186,7 +186,9 @@ class RLMEnv:
         self.item = self.tasks[self.random.randrange(len(self.tasks)) if index is None else index]
         self._channel = _Channel(self.policy_name, self.context_window, self.compact)
         self._events, self._sent = [], []
-        rlm = RLM(config=replace(self.config, root=self._channel), on_event=self._events.append)
+        # no recheck: its second run would ask the trainer for replies of another run
+        config = replace(self.config, root=self._channel, recheck=False)
+        rlm = RLM(config=config, on_event=self._events.append)
         self._run = asyncio.create_task(rlm.acompletion(self.item.context, self.item.query))
         observation = await self._next()
         if observation is None:  # the run ended before asking anything (a bad context)

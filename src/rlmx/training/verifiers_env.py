@@ -156,6 +156,7 @@ class RLMXHarness(vf.Harness[RLMXHarnessConfig]):
             root=policy, sub=self.config.sub or policy, policy=self.config.policy,
             max_iterations=self.config.max_iterations, max_depth=self.config.max_depth,
             sandbox=self.config.sandbox, trajectory=self.config.trajectory,
+            recheck=False,  # a second run's calls would land in this rollout's trace
         )  # fmt: skip
         events: list[Any] = []
         item = item_of(data)
