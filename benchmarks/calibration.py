@@ -4,11 +4,12 @@ Runs the RLM method of `rlmx eval` with the embedded default (or --root) over ta
 families, the tuned ones and the shapes never tuned on, and counts per family:
 wrong answers that carry a warning / all wrong answers, right answers that carry one / all
 right ones, and which codes fired. Target (issue 34): >= 80% of wrong answers warned, <=
-15% of right answers warned, with the embedded default. The warning checks were written
-before this was run; none was tuned on its results.
+15% of right answers warned, with the embedded default. Round r1 ran the checks as first
+written; each later round says which earlier results its changes were read from, and runs
+items no earlier round saw.
 
 Usage: python benchmarks/calibration.py [--round r1] [--skip-seeds K] [--n N] [--root SPEC]
-       [--families a,b,...]
+       [--families a,b,...]   (--families '': only write the table of the rows there are)
 A round is one measurement (``--skip-seeds K``: only items of seed K and up, so a later
 round runs items no earlier one saw; with it, ``--n`` counts from seed K). Raw rows:
 benchmarks/results/calibration-<round>-<family>.jsonl (a re-run resumes), trajectories
@@ -86,7 +87,7 @@ def main() -> None:
     args = parser.parse_args()
     trajectories = OUT.with_name(OUT.stem + "-trajectories")
     config = RunConfig.build(root=args.root, max_iterations=12, trajectory=trajectories)
-    for family in args.families.split(","):
+    for family in filter(None, args.families.split(",")):  # none: only the table again
         task, lengths, n, _ = FAMILIES[family]
         out = OUT.with_name(f"calibration-{args.round}-{family}.jsonl")
         count = (args.n or n) + args.skip_seeds
@@ -108,7 +109,12 @@ def main() -> None:
         "answers (held-out items among them), which changed three checks (a loop that "
         "only prints is not counting; `empty_result` for a count of 0; a prose answer's "
         "names and numbers must have been shown by an output), on fresh items "
-        "(seeds r1 did not run). Target: >= 80% of wrong answers warned, <= 15% of right "
+        "(seeds r1 did not run). Round r3: after reading r2's three unwarned wrong answers "
+        "(held-out items: a count with a wrong filter, a sender question answered with "
+        "words, a wrong ledger count), the recheck was added (a computed answer nothing "
+        "doubted is worked out again by an independent child run; `recheck_differs` when "
+        "they disagree), on fresh items (seeds 12 and up, which no round ran). "
+        "Target: >= 80% of wrong answers warned, <= 15% of right "
         "answers warned. Raw rows and trajectories: `benchmarks/results/calibration*`.\n\n"
         + table(rows),
     )
