@@ -4,12 +4,13 @@ A verifiers rollout here is a real rlmx run: the harness runs rlmx's own loop in
 (sandboxed REPL, the policy's prompts, corrections) with the trainer's model as the root,
 reached through the rollout's interception endpoint, so every root call lands in the
 verifiers trace with its tokens for training. Sub-calls go to the same endpoint (the policy
-model answers its own sub-questions, as in the paper's RLM-Qwen3-8B) unless the operator
-names a sub-model. The reward is the eval scorer's score of the answer, shaped as
-``Shaping`` says; the run's conduct (turns, corrections, failed cells) rides on the trace.
+model answers its own sub-questions) unless the operator names a sub-model. The reward is
+the eval scorer's score of the answer, shaped as ``Shaping`` says; the run's conduct
+(turns, corrections, failed cells) rides on the trace.
 
 The plugin package ``rlmx_verifiers`` exports these classes, so ``vf-eval rlmx-verifiers``
-(and prime-rl, which selects tasksets the same way) finds both the taskset and its harness.
+(and a verifiers trainer such as prime-rl, which loads environments the same way; not run
+here) finds the taskset, its harness and its env.
 Install with ``pip install 'rlmx[verifiers]'`` (verifiers pins ``openai<3``: keep it in its
 own virtual environment).
 """
