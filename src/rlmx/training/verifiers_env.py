@@ -51,12 +51,14 @@ class RLMXTaskConfig(vf.TaskConfig):
 
 
 def item_of(data: vf.TaskData) -> EvalItem:
-    """The eval item ``data`` carries (its scorer scores the answer)."""
-    fields = data.model_dump()
+    """The eval item ``data`` carries (its scorer scores the answer). Read by attribute:
+    a wire copy of the data holds the same fields as extras, and dumping it would copy the
+    whole context."""
     return EvalItem(
-        task=fields.get("source") or "tasks", item_id=str(data.id or data.idx), length=0,
-        seed=0, context=fields.get("context"), query=data.prompt_text,
-        gold=fields.get("answer"), answer_type=fields.get("answer_type") or "exact",
+        task=getattr(data, "source", "") or "tasks", item_id=str(data.id or data.idx),
+        length=0, seed=0, context=getattr(data, "context", None), query=data.prompt_text,
+        gold=getattr(data, "answer", None),
+        answer_type=getattr(data, "answer_type", "") or "exact",
     )  # fmt: skip
 
 

@@ -337,7 +337,9 @@ class RunView {
     waterfall.add(kind, event.ts - event.seconds, event.ts, tokensOf(total), event.status !== "final",
       `${kind} ${event.child_run_id} · ${event.status} · ${usageText(total, event.seconds)}`);
     if (child) {
-      const answered = event.recheck ? ` · answered ${JSON.stringify(event.answer)}` : "";
+      // the model's text, clipped: the whole answer is in the recheck's own run below
+      const said = event.answer == null ? "no answer" : `answered ${JSON.stringify(oneLine(event.answer, 80))}`;
+      const answered = event.recheck ? ` · ${said}` : "";
       child.title.append(el("span", { class: "meta", text: ` → ${event.status}${answered} · ${usageText(total, event.seconds)}` }));
       if (event.recheck) child.title.prepend(el("span", { class: "badge-recheck", text: "recheck" }));
     }
