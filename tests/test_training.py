@@ -358,6 +358,11 @@ def test_rollouts_cli_plays_episodes_and_prints_rewards(tmp_path: Path, tasks: P
          f"replay:{script}"], capture_output=True, text=True, timeout=120,
     )  # fmt: skip
     assert unknown.returncode == 2 and "unknown task" in unknown.stderr
+    missing = subprocess.run(
+        [sys.executable, "-m", "rlmx.cli", "train", "rollouts", str(tmp_path / "typo.jsonl"),
+         "--policy", f"replay:{script}"], capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert missing.returncode == 2 and "no such tasks file" in missing.stderr
 
 
 def test_the_server_store_is_a_source_of_runs(tmp_path: Path) -> None:

@@ -277,6 +277,8 @@ def tasks_of(source: str, n: int, length: int) -> list[EvalItem]:
     """A JSONL file of tasks (``load_tasks``) or ``n`` items of an eval task."""
     if Path(source).is_file():
         return load_tasks(Path(source))
+    if source.endswith(".jsonl") or "/" in source:  # meant as a file, not a task name
+        raise ValueError(f"no such tasks file: {source}")
     from ..eval.runner import generate
 
     return generate(source, [length], n)
