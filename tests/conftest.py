@@ -6,6 +6,7 @@ import functools
 import json
 import os
 import re
+import signal
 import socket
 import subprocess
 import sys
@@ -115,6 +116,15 @@ def replay(tmp_path: Path) -> Callable[[Any], str]:
         return f"replay:{path}"
 
     return make
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _interruptible_children() -> None:
+    """A suite started as a background job (``make test &``, nohup) inherits SIGINT
+    ignored, and so would every process a test starts: the Ctrl-C tests would then test
+    the launcher. Python resets a handled signal to the default in the programs it starts."""
+    if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @pytest.fixture(scope="session", autouse=True)
