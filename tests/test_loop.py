@@ -424,13 +424,13 @@ def test_compact_style_does_not_send_a_sub_call_that_only_repeats_the_question(r
 def test_compact_style_pushes_back_once_on_a_final_number_no_output_showed(replay) -> None:
     guess = [repl("print('no match here')"), "FINAL(1,405)", "FINAL(1,405)"]
     root = ReplayLM(guess, "root")
-    result = RLM(root, root, policy="compact").completion("abc", "How many?")
+    result = RLM(root, root, policy="compact").completion("abc", "What is the ticket number?")
     assert (result.answer, result.iterations) == ("1,405", 3)
     assert root.prompts[2][-1]["content"].startswith("Not accepted yet: 1405 appears in no")
-    result, _ = run(replay(guess), query="How many?", policy="paper")
+    result, _ = run(replay(guess), query="What is the ticket number?", policy="paper")
     assert (result.answer, result.iterations) == ("1,405", 2)
     seen = [repl("print('total: 1405 rows')"), "FINAL(1,405)"]
-    result, _ = run(replay(seen), query="How many?", policy="compact")
+    result, _ = run(replay(seen), query="What is the ticket number?", policy="compact")
     assert (result.answer, result.iterations) == ("1,405", 2)
     in_query = [repl("print('yes')"), "FINAL(7)"]
     result, _ = run(replay(in_query), query="Is 7 prime?", policy="compact")

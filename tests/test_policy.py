@@ -6,7 +6,7 @@ import pytest
 
 from rlmx.core import prompts
 from rlmx.core.policy import CellOutcome, CompactPolicy, Policy, Task, choose_policy
-from rlmx.core.repairs import Repairs
+from rlmx.core.repairs import Repairs, string_equalities
 from rlmx.lm.replay import ReplayLM
 
 from conftest import repl
@@ -180,14 +180,52 @@ def test_a_sub_call_that_only_repeats_the_question_is_not_sent() -> None:
 
 
 def test_a_final_with_numbers_no_output_showed_is_pushed_back_once() -> None:
-    policy, notes = CompactPolicy(), Repairs("How many in 2023?", "c")
+    policy, notes = CompactPolicy(), Repairs("What was the score in 2023?", "c")
     assert "41" in (policy.doubt_final(notes, "41") or "")
     assert policy.doubt_final(notes, "41") is None  # the same FINAL again is accepted
-    seen = Repairs("How many?", "c")
+    seen = Repairs("What was the score?", "c")
     seen.saw("print(n)", "41.3\n")
     assert policy.doubt_final(seen, "about 41") is None  # rounded from what was printed
     assert policy.doubt_final(Repairs("Is 2023 a prime?", "c"), "2023 is not") is None
     assert Policy().doubt_final(Repairs("q", "c"), "99") is None
+
+
+def test_a_count_answered_0_is_pushed_back_once_towards_the_values() -> None:
+    policy, notes = CompactPolicy(), Repairs("How many requests under /api/ got a 5xx?", "c")
+    code = "hits = [r for r in rows if r['path'] == '/api/']\nFINAL(len(hits))"
+    told = policy.doubt_cell_final(notes, code, "0") or ""
+    assert told.startswith(prompts.EMPTY_RESULT)
+    assert "r['path'].startswith('/api/') or '/api/' in r['path']" in told
+    assert policy.doubt_cell_final(notes, code, "0") is None  # then 0 stands (and is warned)
+    assert notes.doubted_result("0") is None  # once only
+    assert Repairs("What is the error code?", "c").doubted_result("0") is None
+
+
+def test_the_zero_push_back_names_the_last_exact_text_comparison_seen() -> None:
+    assert string_equalities("x = [r for r in rows if r['a'] == 'u' and 'v' == r.b]") == [
+        ("r['a']", "u"), ("r.b", "v")]  # fmt: skip
+    assert string_equalities("n = len(rows) == 3\nif (:") == []  # does not parse
+    notes = Repairs("How many orders are open?", "c")
+    notes.saw("hits = [r for r in rows if r['state'] == 'Open']\nprint(len(hits))", "0\n")
+    notes.saw("print('checked')", "checked\n")  # a cell with no comparison keeps the last
+    assert "r['state'].startswith('Open')" in (notes.doubted_result("0") or "")
+    assert Repairs("How many?", "c").doubted_result("0") == prompts.EMPTY_RESULT
+
+
+def test_a_count_no_code_counted_is_pushed_back_once() -> None:
+    policy, notes = CompactPolicy(), Repairs("How many classes does src/billing define?", "c")
+    notes.saw("for p, t in context.items():\n    print(p, t)", "a_2.py class A:\nclass B:\n")
+    assert policy.doubt_final(notes, "2") == prompts.UNCOUNTED
+    assert policy.doubt_final(notes, "2") is None
+    counted = Repairs("How many classes?", "c")
+    counted.saw("print(sum(t.count('class ') for t in context.values()))", "2\n")
+    assert policy.doubt_final(counted, "2") is None
+    failed = Repairs("How many classes?", "c")  # a counting cell that raised counted nothing
+    failed.saw("print(len(rows))", "Traceback (most recent call last):\nNameError: rows\n2")
+    assert policy.doubt_final(failed, "2") == prompts.UNCOUNTED
+    # the cell that calls FINAL may count itself
+    assert policy.doubt_cell_final(Repairs("How many?", "c"), "FINAL(len(x))", "3") is None
+    assert Policy().doubt_final(Repairs("How many?", "c"), "7") is None  # the paper style
 
 
 def test_a_number_answering_which_port_or_year_is_not_pushed_back() -> None:
@@ -207,7 +245,7 @@ def test_a_number_answering_which_or_who_is_pushed_back_once() -> None:
     for query, answer in (("How many cities?", "8"), ("Who has the top salary?", "Ada Silva"),
                           ("Which year was it?", "the year 2021")):  # fmt: skip
         named = Repairs(query, "c")
-        named.saw("print(x)", f"{answer}\n")
+        named.saw("print(len(x))", f"{answer}\n")
         assert policy.doubt_final(named, answer) is None
     assert Policy().doubt_final(Repairs("Who won?", "c"), "3") is None
 

@@ -84,6 +84,8 @@ def test_a_guessed_field_name_is_forgiven_only_when_it_is_unambiguous() -> None:
 def test_a_non_string_is_a_clear_error() -> None:
     with pytest.raises(TypeError, match="reads a str"):
         parse_records(["a"])  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match=r"a dict \(of files\?\).*parse_records\(context\[path\]\)"):
+        parse_records({"a.py": "x = 1"})  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize("mode", ISOLATED_MODES)

@@ -61,6 +61,37 @@ RECHECK_NOTE = (
 )
 
 
+EMPTY_RESULT = (
+    "Your answer is 0: your filter matched no record, which usually means it does not match "
+    "how the data writes its values. Print the values the data holds in each field you "
+    "filter on (e.g. print(Counter(r[field] for r in rows).most_common(10))), match every "
+    "condition of the question to them (a word like 'under', 'in' or 'starting with' asks "
+    "for a prefix or a part, not an exact match), then count again with the fixed filter."
+)
+
+
+def empty_result(equalities: list[tuple[str, str]]) -> str:
+    """The push back on a count of 0; ``equalities``: the (field, text) pairs the code
+    compared with ``==``, shown rewritten (a 1.5B root repeated the same filter after
+    advice alone)."""
+    if not equalities:
+        return EMPTY_RESULT
+    field, text = equalities[-1]
+    return (
+        f"{EMPTY_RESULT} Your code asks for exact equality, {field} == {text!r}: when the "
+        f"question means values that start with or contain that text, write "
+        f"{field}.startswith({text!r}) or {text!r} in {field}."
+    )
+
+
+UNCOUNTED = (
+    "A count or sum was asked, and none of your code counted: reading printed text is not "
+    "counting. Count in code: go over the data (its records, lines or files) in a loop or "
+    "a comprehension, keep the items that meet every condition of the question, and print "
+    "len() or sum() of them before you answer."
+)
+
+
 def schema_mismatch(problem: str) -> str:
     """Said when a final answer does not match the schema."""
     return (
@@ -203,7 +234,7 @@ RECORDS_EXAMPLES: list[tuple[str, str]] = [
     (
         "user",
         "Your context is a str with 61,530 total characters.\n\n"
-        "The query is: What is the total amount of the orders shipped to Berlin?",
+        "The query is: What is the total amount of the shipped orders to Berlin?",
     ),
     (
         "assistant",
@@ -213,14 +244,16 @@ RECORDS_EXAMPLES: list[tuple[str, str]] = [
     (
         "user",
         "REPL output:\n880\n[{'order': 5001, 'customer': 'Mara Lind', 'city': 'Berlin', "
-        "'amount': 120}, {'order': 5002, 'customer': 'Ivo Tanaka', 'city': 'Madrid', "
-        "'amount': 75}]",
+        "'status': 'shipped', 'amount': 120}, {'order': 5002, 'customer': 'Ivo Tanaka', "
+        "'city': 'Madrid', 'status': 'open', 'amount': 75}]",
     ),
     (
         "assistant",
-        "One dict per record: I keep the Berlin ones and add up their amounts in code.\n"
-        "```repl\nhits = [r for r in rows if r['city'] == 'Berlin']\n"
-        "total = sum(r['amount'] for r in hits)\nprint(len(hits), total)\n```",
+        "One dict per record. The question names two conditions, each on its own field: "
+        "city is 'Berlin' and status is 'shipped'. I keep the records that meet both and "
+        "add up their amounts in code.\n"
+        "```repl\nhits = [r for r in rows if r['city'] == 'Berlin' and r['status'] == "
+        "'shipped']\ntotal = sum(r['amount'] for r in hits)\nprint(len(hits), total)\n```",
     ),
     ("user", "REPL output:\n97 21405"),
     ("assistant", "FINAL(21405)"),
@@ -228,7 +261,7 @@ RECORDS_EXAMPLES: list[tuple[str, str]] = [
 
 # The same records, asked which value of a field is the most common: counted per value.
 RECORDS_GROUP_EXAMPLES: list[tuple[str, str]] = [
-    (role, text.replace("What is the total amount of the orders shipped to Berlin?",
+    (role, text.replace("What is the total amount of the shipped orders to Berlin?",
                         "Which customer placed the most orders?"))
     for role, text in RECORDS_EXAMPLES[:3]
 ] + [

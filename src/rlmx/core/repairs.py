@@ -12,7 +12,11 @@ line). The compact policy (small local models) also:
   cannot see ``context``, so its reply could only be a guess;
 - pushes back once on a prose ``FINAL`` whose numbers appear in no REPL output the model
   has seen (after a search that printed nothing, a 1.5B model answers with a number from
-  nowhere, or with the context's length from the task description).
+  nowhere, or with the context's length from the task description);
+- pushes back once on the answer to a count or sum that no code of the run counted (a
+  1.5B root printed a folder's files and typed a number), and once on an answer of 0 (a
+  filter that matched nothing: ``r['path'] == '/api/'`` for "requests under /api/"), each
+  with what to do instead; the same checks are the answer's warnings if it still stands.
 
 Every policy refuses (twice at most) an answer whose number only the instructions hold:
 one of the worked dialogues' values that no output of this run showed, given in a prose
@@ -22,9 +26,11 @@ ledger sum and a bytes total with the group-by example's ``21405``).
 
 from __future__ import annotations
 
+import ast
 import re
 
 from . import prompts
+from .answer_warnings import COUNT_QUESTION, COUNTING_CODE, ZERO
 
 BORROWED_DIGITS = 3  # shorter numbers (1, 2, 10 ...) are everywhere: not evidence of copying
 BORROWED_PUSHBACKS = 2  # then the answer stands, with a warning
@@ -66,6 +72,28 @@ def _words(text: str) -> list[str]:
     return re.findall(r"[a-z0-9]+(?:-[a-z0-9]+)*", text.lower())
 
 
+def string_equalities(code: str) -> list[tuple[str, str]]:
+    """The ``field == 'text'`` comparisons of a cell, a field being a subscript or an
+    attribute (``r['path'] == '/api/'``), in the order written; none for code that does
+    not parse."""
+    try:
+        tree = ast.parse(code)
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return []
+    found = []
+    for node in ast.walk(tree):
+        if not (isinstance(node, ast.Compare) and len(node.ops) == 1):
+            continue
+        left, right = node.left, node.comparators[0]
+        if isinstance(left, ast.Constant):
+            left, right = right, left
+        is_text = isinstance(right, ast.Constant) and isinstance(right.value, str)
+        is_field = isinstance(left, ast.Subscript | ast.Attribute)
+        if isinstance(node.ops[0], ast.Eq) and is_text and is_field:
+            found.append(((node.lineno, node.col_offset), ast.unparse(left), right.value))
+    return [(field, text) for _, field, text in sorted(found)]
+
+
 class Repairs:
     """What the root has seen in one run, and the corrections that follow from it."""
 
@@ -80,12 +108,17 @@ class Repairs:
         self.borrowed_pushbacks = 0
         self.last_error = ""
         self.error_streak = 0
+        self.counted = False  # a cell that ran without an error counted or added up
+        self.equalities: list[tuple[str, str]] = []  # (field, text) the last cell compared
+        self.result_pushbacks: set[str] = set()  # the result checks that have pushed back
 
     def saw(self, code: str, output: str) -> bool:
         """Remember a cell's output as the root saw it; True when the cell repeated an
         earlier one, code and output alike (a loop the model will not leave by itself; a
         1.5B root alternated two such cells until its iterations ran out)."""
         self.seen_numbers |= _numbers(output)
+        self.counted |= bool(COUNTING_CODE.search(code)) and "Traceback" not in output
+        self.equalities = string_equalities(code) or self.equalities
         cell = hash((code.strip(), CELL_NAME.sub("<cell>", output)))
         repeated = cell in self.seen_cells
         self.seen_cells.add(cell)
@@ -161,6 +194,25 @@ class Repairs:
             return None
         self.asked_for_name = True
         return prompts.number_for_a_name(self.query)
+
+    def doubted_result(self, answer: str, code: str | None = None) -> str | None:
+        """A push back (once each) on the answer to a count or sum question: 0, a filter
+        that matched nothing; or a number that no code counted, read off printed text
+        (``code``: the cell that gave the answer, which may count itself)."""
+        if not COUNT_QUESTION.search(self.query):
+            return None
+        counted = self.counted or bool(code and COUNTING_CODE.search(code))
+        if ZERO.match(answer):
+            equalities = (string_equalities(code) if code else []) or self.equalities
+            kind, why = "empty", prompts.empty_result(equalities)
+        elif re.search(r"\d", answer) and not counted:
+            kind, why = "uncounted", prompts.UNCOUNTED
+        else:
+            return None
+        if kind in self.result_pushbacks:
+            return None
+        self.result_pushbacks.add(kind)
+        return why
 
     def unseen_answer(self, answer: str) -> str | None:
         """A one-time push back on a prose FINAL whose numbers no output has shown."""

@@ -90,6 +90,9 @@ DELIMITERS = ("|", "\t", ";", ",")
 
 def parse_records(text: str) -> list[dict[str, Any]]:
     """The records of ``text``, one dict each, in order (see the module's docstring)."""
+    if isinstance(text, dict):
+        raise TypeError("parse_records() reads one text, and this is a dict (of files?): "
+                        "read one of its values, e.g. parse_records(context[path])")  # fmt: skip
     if not isinstance(text, str):
         raise TypeError("parse_records() reads a str, e.g. parse_records(context)")
     stripped = text.strip()
