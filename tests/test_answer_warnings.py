@@ -14,7 +14,7 @@ from rlmx.core.answer_warnings import (
     AnswerWarning,
     Cell,
     evidence_warnings,
-    recheck_differs,
+    settle_recheck,
     unsupported_parts,
     wants_recheck,
 )
@@ -122,22 +122,34 @@ def test_strict_exits_3_on_a_doubtful_answer(replay, tmp_path: Path) -> None:
 
 
 def test_what_a_recheck_compares_and_when_it_runs() -> None:
-    assert wants_recheck("How many orders were returned?", [])
-    assert wants_recheck("Which region sold the most units?", [])
-    assert not wants_recheck("Who wrote the notes?", [])  # a lookup: nothing computed
-    assert not wants_recheck("How many rows?", [AnswerWarning("uncounted", "...")])  # doubted
+    assert wants_recheck("How many orders were returned?")
+    assert wants_recheck("Which region sold the most units?")
+    assert not wants_recheck("Who wrote the notes?")  # a lookup: nothing computed
     same = [("58", "58.0"), ("1,200", "1200"), ("$1,200.50", "1200.5"), ("Support", "support"),
             ("['a', 'b']", "b, a"), ("Ada", None)]  # fmt: skip
-    assert all(recheck_differs(a, b) is None for a, b in same)
-    differs = recheck_differs("153", "126")
-    assert differs is not None and differs.code == "recheck_differs" and "'126'" in differs.message
-    assert recheck_differs("Oslo", "Hanoi") is not None
+    doubt = [AnswerWarning("empty_result", "...")]
+    for first, second in same:
+        assert settle_recheck(first, doubt, second, []) == (False, doubt)  # nothing learned
+
+
+def test_which_answer_stands_when_the_two_attempts_differ() -> None:
+    doubt = [AnswerWarning("empty_result", "...")]
+    replaced, warnings = settle_recheck("0", doubt, "126", [])
+    assert replaced and [w.code for w in warnings] == ["recheck_differs"]
+    assert "first attempt answered '0' (doubted: empty_result)" in warnings[0].message
+    replaced, warnings = settle_recheck("153", [], "Hanoi", [])  # neither doubted: the second
+    assert replaced and "doubted" not in warnings[0].message.split(";")[0]
+    replaced, warnings = settle_recheck("153", doubt, "126", [AnswerWarning("uncounted", "")])
+    assert not replaced and [w.code for w in warnings] == ["empty_result", "recheck_differs"]
+    assert "second, independent attempt answered '126'" in warnings[1].message
 
 
 def test_a_computed_answer_is_worked_out_again(replay, tmp_path: Path) -> None:
     context = "\n".join(f"order {i} status={'returned' if i % 3 == 0 else 'shipped'}"
                         for i in range(1, 13))  # fmt: skip
     count = repl("rows = [r for r in context.splitlines() if 'returned' in r]\nprint(len(rows))")
+    count5 = repl("rows = [r for r in context.splitlines() if 'returned' in r or 'r 1 ' in r]\n"
+                  "print(len(rows))")  # fmt: skip
     query = "How many orders were returned?"
 
     def run(script: list[str], **settings: object) -> tuple[Any, list[dict[str, Any]]]:
@@ -145,11 +157,13 @@ def test_a_computed_answer_is_worked_out_again(replay, tmp_path: Path) -> None:
         result = RLM(replay(script), trajectory=trajectory, **settings).completion(context, query)
         return result, [json.loads(line) for line in trajectory.read_text().splitlines()]
 
-    result, events = run([count, repl("FINAL(len(rows))"), count, repl("FINAL(5)")])
-    assert result.answer == "4" and [w.code for w in result.warnings] == ["recheck_differs"]
-    assert "'5'" in result.warnings[0].message
+    # the second attempt differs and nothing doubts it: its answer stands, warned
+    result, events = run([count, repl("FINAL(len(rows))"), count5, repl("FINAL(len(rows))")])
+    assert result.answer == "5" and [w.code for w in result.warnings] == ["recheck_differs"]
+    assert "first attempt answered '4'" in result.warnings[0].message
     (check,) = [e for e in events if e["type"] == "child_run"]
     assert check["recheck"] and check["answer"] == "5" and check["status"] == "final"
+    assert events[-1]["type"] == "run_finished" and events[-1]["answer"] == "5"
     # the second attempt is a run of its own, from a fresh prompt that says what it is
     first_call = next(e for e in events if e["type"] == "llm_call"
                       and e["run_id"] == check["child_run_id"])  # fmt: skip

@@ -167,21 +167,36 @@ def evidence_warnings(
     return found
 
 
-def wants_recheck(query: str, warnings: Sequence[AnswerWarning]) -> bool:
+def wants_recheck(query: str) -> bool:
     """Whether an accepted answer is worth a second, independent attempt: it was computed
     (a count, a sum, a ranking), where a wrong filter or field gives a plausible number
-    that no evidence check sees, and nothing has doubted it yet."""
-    computed = COUNT_QUESTION.search(query) or RANKING_QUESTION.search(query)
-    return bool(computed) and not warnings
+    that no evidence check sees, or one that a check doubted (a filter that matched
+    nothing, a count read off printed text)."""
+    return bool(COUNT_QUESTION.search(query) or RANKING_QUESTION.search(query))
 
 
-def recheck_differs(answer: str, other: str | None) -> AnswerWarning | None:
-    """The warning when a second, independent attempt answered ``other`` (None when it
-    agrees, or found no answer: that is no evidence either way)."""
+def settle_recheck(
+    answer: str,
+    warnings: Sequence[AnswerWarning],
+    other: str | None,
+    other_warnings: Sequence[AnswerWarning],
+) -> tuple[bool, list[AnswerWarning]]:
+    """Which answer stands after a second, independent attempt answered ``other``, and its
+    warnings: (True, ...) when the second attempt's answer replaces the first. A recheck
+    that found no answer, or the same one, changes nothing. When they differ, the second
+    attempt's answer stands if no check doubted it (it was told to go record by record),
+    warned that the first attempt said otherwise; else the first stands, warned of the
+    second. (Where the two differed in the runs read for this, calibration r3 and
+    tune-half runs, the first was never the right one.)"""
     if other is None or _normal(answer) == _normal(other):
-        return None
-    return AnswerWarning("recheck_differs",
-                         f"a second, independent attempt answered {other[:80]!r}")  # fmt: skip
+        return False, list(warnings)
+    if other_warnings:
+        return False, [*warnings, AnswerWarning("recheck_differs",
+                       f"a second, independent attempt answered {other[:80]!r}")]  # fmt: skip
+    doubted = f" (doubted: {', '.join(w.code for w in warnings)})" if warnings else ""
+    return True, [AnswerWarning("recheck_differs", (
+        f"a first attempt answered {answer[:80]!r}{doubted}; this answer is a second, "
+        "independent attempt's, which no check doubted"))]  # fmt: skip
 
 
 def _normal(answer: str) -> list[str]:

@@ -56,8 +56,9 @@ class RunConfig:
     ``max_output_chars`` (cell output the model reads; None: the policy's),
     ``compaction`` (a fraction of the root's window: past it, earlier turns are summarised
     by the sub-model; None: they are only dropped when the window is full), ``recheck``
-    (a count, sum or ranking answer that no check doubted is worked out again by a second,
-    independent attempt, and warned ``recheck_differs`` when the two disagree).
+    (a count, sum or ranking answer is worked out again by a second, independent attempt;
+    when the two disagree, the second's answer stands if no check doubted it, else the
+    first's, warned ``recheck_differs`` either way).
 
     Resources: ``sandbox`` (``auto``, ``bwrap``, ``container``, ``process``, ``none``),
     ``limits`` (each worker's memory, processes, files, frames, and each cell's compute

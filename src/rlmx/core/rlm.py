@@ -22,7 +22,7 @@ from ..lm.base import LM, LMError
 from ..repl.context import ContextError
 from ..repl.sandbox import SandboxError
 from ..tools import Toolbox
-from .answer_warnings import AnswerWarning, recheck_differs, wants_recheck
+from .answer_warnings import AnswerWarning, settle_recheck, wants_recheck
 from .budget import Budget, Ledger
 from .config import RunConfig
 from .events import (
@@ -273,11 +273,18 @@ class _Run:
         finally:
             if workspace is None:
                 await space.close()
-        if cancelled is None and answer is not None and self.worth_recheck(workspace, warnings):
+        citations = turns.citations if turns is not None else []
+        if cancelled is None and answer is not None and self.worth_recheck(workspace):
             try:
-                warnings += await self.recheck(context, query, answer)
+                second = await self.recheck(context, query)
             except asyncio.CancelledError as exc:
                 cancelled, status, error = exc, "cancelled", "the run was cancelled"
+            else:
+                replaced, warnings = settle_recheck(
+                    answer, warnings, second.answer if second else None,
+                    second.warnings if second else [])  # fmt: skip
+                if replaced and second is not None:
+                    answer, citations = second.answer, second.citations
         result = Result(
             answer=answer,
             status=status,
@@ -288,7 +295,7 @@ class _Run:
             error=error,
             warnings=warnings,
             value=turns.value if turns is not None else None,
-            citations=turns.citations if turns is not None else [],
+            citations=citations,
         )
         await self.emit(
             RunFinished,
@@ -306,30 +313,28 @@ class _Run:
             raise cancelled
         return result
 
-    def worth_recheck(self, workspace: Workspace | None, warnings: list[AnswerWarning]) -> bool:
-        """A one-shot root run's plain answer to a computed question, which no check has
-        doubted, with budget left (a session's, a typed or a video answer is not checked)."""
+    def worth_recheck(self, workspace: Workspace | None) -> bool:
+        """A one-shot root run's plain answer to a computed question, with budget left (a
+        session's, a typed or a video answer is not checked)."""
         plain = workspace is None and self.schema is None and self.environment is None
-        return (self.cfg.recheck and self.depth == 0 and plain
-                and wants_recheck(self.query, warnings)
+        return (self.cfg.recheck and self.depth == 0 and plain and wants_recheck(self.query)
                 and self.tree.ledger.exhausted_reason() is None)  # fmt: skip
 
-    async def recheck(self, context: Any, query: str, answer: str) -> list[AnswerWarning]:
+    async def recheck(self, context: Any, query: str) -> Result | None:
         """A second, independent attempt at ``query`` (a fresh sandbox and history, told to
-        work record by record); a warning when its answer differs from ``answer``."""
+        work record by record); None when the context cannot be given to it."""
         started = time.perf_counter()
         check = _Run(self.tree, self.root_lm, depth=self.depth + 1, parent_id=self.run_id,
                      rechecking=True)  # fmt: skip
         try:
             result = await check.execute(context, query)
         except ContextError:
-            return []
+            return None
         self.usage.absorb_child(result.usage)
         await self.emit(ChildRun, child_run_id=check.run_id, prompt=query, answer=result.answer,
                         status=result.status, usage=result.usage.to_dict(),
                         seconds=time.perf_counter() - started, recheck=True)  # fmt: skip
-        differs = recheck_differs(answer, result.answer)
-        return [differs] if differs else []
+        return result
 
     def child(self, root_lm: LM) -> _Run:
         """A child run for ``rlm_query``: one level deeper, nested under the current cell."""
