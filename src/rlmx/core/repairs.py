@@ -87,9 +87,11 @@ def string_equalities(code: str) -> list[tuple[str, str]]:
         left, right = node.left, node.comparators[0]
         if isinstance(left, ast.Constant):
             left, right = right, left
-        is_text = isinstance(right, ast.Constant) and isinstance(right.value, str)
-        is_field = isinstance(left, ast.Subscript | ast.Attribute)
-        if isinstance(node.ops[0], ast.Eq) and is_text and is_field:
+        if not (
+            isinstance(node.ops[0], ast.Eq) and isinstance(left, ast.Subscript | ast.Attribute)
+        ):
+            continue
+        if isinstance(right, ast.Constant) and isinstance(right.value, str):
             found.append(((node.lineno, node.col_offset), ast.unparse(left), right.value))
     return [(field, text) for _, field, text in sorted(found)]
 
