@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 
 from rlmx import RLM
+from rlmx.core import prompts
 from rlmx.lm.replay import ReplayLM
 from rlmx.repl.data_profile import SAMPLE_CHARS, profile
 
@@ -79,9 +80,14 @@ def test_the_profiles_numbers_are_not_evidence_for_an_answer() -> None:
     answer is still pushed back as a guess (no output of the model's code showed it)."""
     records = "\n".join(f"id={i} city=Oslo amount={i}" for i in range(60))
     length = f"{len(records):,}"
-    root = Recording([repl("x = 1"), f"FINAL({length})", "FINAL(7)"])
+    root = Recording([repl("x = 1"), f"FINAL({length})", "FINAL(7)", "FINAL(7)"])
     events: list = []
-    RLM(root, policy="compact", on_event=events.append).completion(records, "How many?")
+    RLM(root, policy="compact", recheck=False, on_event=events.append).completion(
+        records, "How many?"
+    )
     profile_notice = next(e for e in events if e.type == "notice" and e.kind == "profile")
     assert length in profile_notice.text
-    assert [e.kind for e in events if e.type == "notice"][1:] == ["doubted_final"]
+    doubts = [e for e in events if e.type == "notice"][1:]
+    assert [e.kind for e in doubts] == ["doubted_final", "doubted_final"]
+    assert length.replace(",", "") in doubts[0].text  # the guess, pushed back
+    assert doubts[1].text == prompts.UNCOUNTED  # then 7, which no code counted

@@ -227,8 +227,10 @@ def test_a_recheck_that_disagrees_is_shown_as_such(page: Page, settings, replay)
         body = {"query": "How many lines have an x?", "context": "x\ny\nx", "root": spec}
         run_id = httpx.post(f"{url}/query", json=body).json()["run_id"]
         page.goto(f"{url}/#/run/{run_id}")
-        expect(page.locator("#final-answer")).to_have_text("2")
+        # nothing doubts the recheck's 7: it is the answer, warned with the first attempt's 2
+        expect(page.locator("#final-answer")).to_have_text("7")
         expect(page.locator("#answer-warnings .warning-code")).to_have_text(["recheck_differs"])
+        expect(page.locator("#answer-warnings")).to_contain_text("a first attempt answered '2'")
         check = page.locator(".run.child")
         expect(check.locator(".badge-recheck")).to_have_text("recheck")
         expect(check.locator(".run-title")).to_contain_text('answered "7"')
