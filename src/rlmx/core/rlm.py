@@ -283,8 +283,9 @@ class _Run:
                 replaced, warnings = settle_recheck(
                     answer, warnings, second.answer if second else None,
                     second.warnings if second else [])  # fmt: skip
-                if replaced and second is not None:
-                    answer, citations = second.answer, second.citations
+                if replaced and second is not None:  # its status too: the first may have
+                    answer, citations = second.answer, second.citations  # hit a limit
+                    status = second.status
         result = Result(
             answer=answer,
             status=status,
