@@ -221,7 +221,7 @@ def test_a_count_no_code_counted_is_pushed_back_once() -> None:
     counted.saw("print(sum(t.count('class ') for t in context.values()))", "2\n")
     assert policy.doubt_final(counted, "2") is None
     failed = Repairs("How many classes?", "c")  # a counting cell that raised counted nothing
-    failed.saw("print(len(rows))", "Traceback (most recent call last):\nNameError: rows\n2")
+    failed.saw("print(len(rows))", "Traceback (most recent call last):\nNameError: rows\n2", True)
     assert policy.doubt_final(failed, "2") == prompts.UNCOUNTED
     # the cell that calls FINAL may count itself
     assert policy.doubt_cell_final(Repairs("How many?", "c"), "FINAL(len(x))", "3") is None

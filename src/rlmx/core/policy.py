@@ -117,7 +117,7 @@ class Policy:
         repeated = False
         parts = []
         for cell in cells:
-            repeated = notes.saw(cell.code, cell.output)
+            repeated = notes.saw(cell.code, cell.output, cell.failed)
             parts.append(self.cell_report(cell.code, cell.output))
         last = cells[-1]
         hint = notes.error_hint(last.output, last.failed)

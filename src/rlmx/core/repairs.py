@@ -114,12 +114,13 @@ class Repairs:
         self.equalities: list[tuple[str, str]] = []  # (field, text) the last cell compared
         self.result_pushbacks: set[str] = set()  # the result checks that have pushed back
 
-    def saw(self, code: str, output: str) -> bool:
-        """Remember a cell's output as the root saw it; True when the cell repeated an
-        earlier one, code and output alike (a loop the model will not leave by itself; a
-        1.5B root alternated two such cells until its iterations ran out)."""
+    def saw(self, code: str, output: str, failed: bool = False) -> bool:
+        """Remember a cell's output as the root saw it (``failed``: the cell raised); True
+        when the cell repeated an earlier one, code and output alike (a loop the model
+        will not leave by itself; a 1.5B root alternated two such cells until its
+        iterations ran out)."""
         self.seen_numbers |= _numbers(output)
-        self.counted |= bool(COUNTING_CODE.search(code)) and "Traceback" not in output
+        self.counted |= bool(COUNTING_CODE.search(code)) and not failed
         self.equalities = string_equalities(code) or self.equalities
         cell = hash((code.strip(), CELL_NAME.sub("<cell>", output)))
         repeated = cell in self.seen_cells
