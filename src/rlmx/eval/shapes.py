@@ -2,8 +2,10 @@
 
 The aggregate task measures the record formats the worked dialogues were tuned on. These
 shapes are what a user brings instead: a CSV export, a web server's access log, a JSON
-dump, a folder of Python sources, Markdown notes, an INI config (the **tune** half, which
-rlmx may be tuned on), and a TSV inventory, an application log, a chat transcript, HTML
+dump, a folder of Python sources, Markdown notes, an INI config, an sshd auth log, a YAML
+staff list, an XML catalog and two files to join (the **tune** half, which rlmx may be
+tuned on; the last four were added after the held-out half's first reports, to tune on
+more than six formats), and a TSV inventory, an application log, a chat transcript, HTML
 pages with tables, an invoice ledger, and two files to join (the **held-out** half, which
 it must never be tuned on: report it, do not read its failures to write prompts).
 
@@ -12,7 +14,7 @@ has (locate, count with a filter, sum, min/max with its record, top-1, distinct,
 the seed picks the kind. Truth is computed from the generated records, so it is exact;
 a question whose answer ties is drawn again, and so is one whose answer is a number that
 rlmx's own prompts hold (a worked example's value must never be right by accident).
-Folder-like shapes (the code tree, the join) are dict contexts of path -> text, which is
+Folder-like shapes (the code tree, the joins) are dict contexts of path -> text, which is
 what a folder context is.
 """
 
@@ -291,6 +293,113 @@ def ini_config(rng: random.Random, n: int) -> Made:
     ]
 
 
+def auth_log(rng: random.Random, n: int) -> Made:
+    users = [name.split()[0].lower() for name in rng.sample(NAMES, 7)]
+    ips = [f"192.168.{rng.randrange(256)}.{rng.randrange(1, 255)}" for _ in range(12)]
+    rows = []
+    for i in range(n):
+        user, ip, failed = rng.choice(users), rng.choice(ips), rng.random() < 0.4
+        verb = "Failed password" if failed else "Accepted publickey"
+        stamp = f"Apr {1 + i // 2000:2d} {i // 120 % 24:02d}:{i // 2 % 60:02d}:{i * 31 % 60:02d}"
+        line = (
+            f"{stamp} gate-{i % 3} sshd[{4000 + i * 7 % 900}]: "
+            f"{verb} for {user} from {ip} port {rng.randrange(30_000, 65_000)} ssh2"
+        )
+        rows.append((user, ip, failed, line))
+    user = rng.choice(users)
+    worst = _unique_top(Counter(r[1] for r in rows if r[2]))
+    return "\n".join(r[3] for r in rows) + "\n", [
+        Question(
+            "count",
+            f"How many failed password attempts were there for the user {user}?",
+            sum(r[0] == user and r[2] for r in rows),
+        ),
+        Question("top", "Which IP address had the most failed password attempts?", worst),
+    ]
+
+
+def yaml_staff(rng: random.Random, n: int) -> Made:
+    teams = ("platform", "mobile", "data", "design", "support")
+    people = [
+        (f"E{7_100 + i}", rng.choice(NAMES), rng.choice(teams), rng.randrange(38, 160) * 1000)
+        for i in range(n)
+    ]
+    lines = ["staff:"]
+    for emp, name, team, salary in people:
+        lines += [
+            f"  - id: {emp}",
+            f"    name: {name}",
+            f"    team: {team}",
+            f"    salary: {salary}",
+        ]
+    team, floor = rng.choice(teams), rng.randrange(60, 140) * 1000 + 500
+    mine = [p for p in people if p[2] == team]
+    best = _unique_extreme(mine, lambda p: p[3], largest=True) if mine else None
+    return "\n".join(lines) + "\n", [
+        Question("sum", f"What is the total salary of the {team} team?", sum(p[3] for p in mine)),
+        Question(
+            "max",
+            f"What is the id of the best-paid person in the {team} team?",
+            best[0] if best else None,
+        ),
+        Question(
+            "count",
+            f"How many people in the {team} team earn more than {floor}?",
+            sum(p[3] > floor for p in mine),
+        ),
+    ]
+
+
+def xml_catalog(rng: random.Random, n: int) -> Made:
+    authors = rng.sample(NAMES, 9)
+    books = [
+        (
+            f"bk{900 + i}",
+            rng.choice(authors),
+            rng.randrange(1960, 2025),
+            _money(rng.randrange(500, 9000)),
+        )
+        for i in range(n)
+    ]
+    parts = ['<?xml version="1.0"?>', "<catalog>"]
+    parts += [
+        f'  <book id="{b}">\n    <author>{a}</author>\n    <title>The {rng.choice(WORDS)} '
+        f"{rng.choice(WORDS)}</title>\n    <year>{y}</year>\n    <price>{p:.2f}</price>\n  </book>"
+        for b, a, y, p in books
+    ]
+    author, year = rng.choice(authors), rng.randrange(1980, 2010)
+    oldest = _unique_extreme(books, lambda b: b[2], largest=False)
+    return "\n".join([*parts, "</catalog>"]) + "\n", [
+        Question(
+            "count",
+            f"How many books by {author} were published after {year}?",
+            sum(b[1] == author and b[2] > year for b in books),
+        ),
+        Question("min", "What is the id of the oldest book?", oldest[0] if oldest else None),
+    ]
+
+
+def sales_join(rng: random.Random, n: int) -> Made:
+    categories = ("garden", "kitchen", "toys", "office")
+    products = [(f"K-{610 + i}", rng.choice(categories)) for i in range(max(8, n // 8))]
+    sales = [(rng.choice(products)[0], rng.randrange(1, 40)) for _ in range(n)]
+    kind = dict(products)
+    category = rng.choice(sorted({c for _, c in products}))
+    files = {
+        "catalog/products.json": json.dumps(
+            [{"sku": s, "category": c} for s, c in products], indent=1
+        ),
+        "sales.csv": "sku,quantity\n" + "\n".join(f"{s},{q}" for s, q in sales),
+    }
+    return files, [
+        Question(
+            "join",
+            f"How many units of {category} products were sold in total?",
+            sum(q for s, q in sales if kind[s] == category),
+        )
+    ]
+
+
 # -- the held-out half ------------------------------------------------------------------------
 def tsv_inventory(rng: random.Random, n: int) -> Made:
     warehouses = ("north", "south", "east", "west", "central")
@@ -457,6 +566,10 @@ TUNE: dict[str, Shape] = {
     "code-tree": code_tree,
     "markdown": markdown_notes,
     "ini": ini_config,
+    "auth-log": auth_log,
+    "yaml": yaml_staff,
+    "xml": xml_catalog,
+    "sales-join": sales_join,
 }
 HELD_OUT: dict[str, Shape] = {
     "tsv": tsv_inventory,
