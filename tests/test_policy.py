@@ -251,7 +251,7 @@ def test_a_number_answering_which_or_who_is_pushed_back_once() -> None:
 
 
 def test_an_answer_only_the_worked_examples_hold_is_refused_twice_then_flagged() -> None:
-    from rlmx.core.answer_warnings import borrowed_number
+    from rlmx.core.answer_warnings import borrowed_value
 
     notes = Repairs("What is the total of paid invoices?", "c")
     notes.learn_prompt(["... the counts were 21405 and 3,117 in the example ...", "ok 7"])
@@ -262,22 +262,41 @@ def test_an_answer_only_the_worked_examples_hold_is_refused_twice_then_flagged()
         assert "3117" in (policy.doubt_cell_final(notes, "FINAL(3117)", "3117") or "")
         after = policy.doubt_final(notes, "21405")  # twice, then it stands (compact: after
         assert after is None or "no REPL output" in after  # its own one-time guess check)
-        assert policy.final_warnings(notes, "21405", None) == [borrowed_number("21405")]
+        assert policy.final_warnings(notes, "21405", None) == [borrowed_value("21405")]
     computed = "total = sum(v for v in values)\nFINAL(total)"
     assert Policy().doubt_cell_final(Repairs("q", "c"), computed, "21405") is None
     fresh = Repairs("How many?", "c")
     fresh.learn_prompt(["the example's answer is 21405"])
-    assert fresh.borrowed_numbers("21405", computed) == []  # computed by code: not borrowed
+    assert fresh.borrowed_values("21405", computed) == []  # computed by code: not borrowed
     fresh.saw("print(n)", "21405\n")
-    assert fresh.borrowed_numbers("21405") == []  # an output showed it: the data holds it
+    assert fresh.borrowed_values("21405") == []  # an output showed it: the data holds it
     short = Repairs("How many?", "c")
     short.learn_prompt(["give 3 lines, 10 at most"])
-    assert short.borrowed_numbers("10") == []  # short numbers are everywhere
+    assert short.borrowed_values("10") == []  # short numbers are everywhere
+
+
+def test_a_name_only_the_worked_examples_hold_is_borrowed_unless_the_data_showed_it() -> None:
+    from rlmx.core.answer_warnings import borrowed_value
+
+    examples = [text for _, text in prompts.RECORDS_GROUP_EXAMPLES]
+    notes = Repairs("Which customer has the most cancelled orders?", "c")
+    notes.learn_prompt(examples, "profile: 'customer': many values, e.g. 'Omar Osei'")
+    notes.saw("print(Counter(r['status'] for r in rows))", "[('cancelled', 76)]\n")
+    told = CompactPolicy().doubt_final(notes, "Lea Brandt")
+    assert told is not None and "Lea Brandt" in told and "worked examples" in told
+    assert Policy().final_warnings(notes, "'Lea Brandt'", None) == [borrowed_value("Lea Brandt")]
+    assert notes.borrowed_values("Omar Osei") == []  # the task's profile showed it
+    assert notes.borrowed_values("Lea") == []  # a part of a name is no copy of it
+    assert notes.borrowed_values("Lea Brandt", "best = counts.most_common(1)[0][0]") == []
+    assert notes.borrowed_values("Lea Brandt", "FINAL('Lea Brandt')") == ["Lea Brandt"]
+    assert notes.borrowed_values("the") == []  # short words are everywhere
+    notes.saw("print(counts.most_common(1))", "[('Lea Brandt', 14)]\n")
+    assert notes.borrowed_values("Lea Brandt") == []  # an output showed it: the data holds it
 
 
 def test_a_run_never_ends_on_a_worked_examples_number_unflagged(replay) -> None:
     from rlmx import RLM
-    from rlmx.core.answer_warnings import borrowed_number
+    from rlmx.core.answer_warnings import borrowed_value
 
     example_number = "21405"  # the records dialogue's own sum
     assert example_number in "".join(text for _, text in prompts.RECORDS_EXAMPLES)
@@ -290,7 +309,7 @@ def test_a_run_never_ends_on_a_worked_examples_number_unflagged(replay) -> None:
     stubborn = [repl("print(len(context))")] + [f"FINAL({example_number})"] * 4
     result = RLM(replay(stubborn), policy="compact").completion(records, question)
     assert result.answer == example_number
-    assert borrowed_number(example_number) in result.warnings
+    assert borrowed_value(example_number) in result.warnings
 
 
 def test_the_compact_policy_bounds_a_root_reply_unless_the_rlm_says_otherwise() -> None:

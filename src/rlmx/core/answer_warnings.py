@@ -4,8 +4,8 @@ the web UI carry both; ``rlmx ask --strict`` exits 3 when there is any).
 
 The codes (the README lists them too):
 
-- ``borrowed_number``: the answer's number comes from rlmx's worked examples, and no output
-  of the run showed it;
+- ``borrowed_value``: the answer's number or name comes from rlmx's worked examples, and
+  no output of the run showed it;
 - ``unseen_number``: the answer's number appeared in no REPL output, even after rlmx asked
   the model to check;
 - ``not_in_evidence``: a name or value in the answer appears in no REPL output and not in
@@ -57,11 +57,11 @@ class AnswerWarning:
         return cls("note", str(value))
 
 
-def borrowed_number(numbers: str) -> AnswerWarning:
-    """Next to an answer whose number only the instructions' examples held."""
-    return AnswerWarning("borrowed_number", (
-        f"no verified answer: the answer's number(s) {numbers} come from rlmx's worked "
-        "examples, not from the context, and no output of the run showed them"))  # fmt: skip
+def borrowed_value(values: str) -> AnswerWarning:
+    """Next to an answer whose number or name only the instructions' examples held."""
+    return AnswerWarning("borrowed_value", (
+        f"no verified answer: {values} comes from rlmx's worked examples, not from the "
+        "context, and no output of the run showed it"))  # fmt: skip
 
 
 def unseen_number(numbers: str) -> AnswerWarning:

@@ -28,7 +28,7 @@ from typing import Any
 
 from ..lm.base import LM, Message
 from . import prompts
-from .answer_warnings import AnswerWarning, borrowed_number, unseen_number
+from .answer_warnings import AnswerWarning, borrowed_value, unseen_number
 from .repairs import Repairs
 
 POLICY_NAMES = ("paper", "compact")
@@ -148,8 +148,8 @@ class Policy:
     def final_warnings(self, notes: Repairs, answer: str, code: str | None) -> list[AnswerWarning]:
         """What the user should know about an accepted answer (a likely guess ...);
         ``code`` is the cell that gave it (None for a prose FINAL)."""
-        borrowed = notes.borrowed_numbers(answer, code)
-        return [borrowed_number(", ".join(borrowed))] if borrowed else []
+        borrowed = notes.borrowed_values(answer, code)
+        return [borrowed_value(", ".join(borrowed))] if borrowed else []
 
 
 # "Which city has the most employees?": the answer is the most common value of a field

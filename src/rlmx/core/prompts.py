@@ -384,10 +384,10 @@ def profiled(profile: str) -> str:
     return f"\n\nrlmx ran profile(context) for you; it printed:\n{profile}"
 
 
-def borrowed_answer(numbers: str) -> str:
-    """Said when a FINAL's number is one of the worked examples' and no output showed it."""
+def borrowed_answer(values: str) -> str:
+    """Said when a FINAL's value is one of the worked examples' and no output showed it."""
     return (
-        f"Not accepted: {numbers} is a number from the worked examples in the instructions, "
+        f"Not accepted: {values} is a value from the worked examples in the instructions, "
         "not from this context, and no output of your code showed it. The examples only show "
         "the method. Compute the answer from `context` with code, print it, then answer."
     )

@@ -18,10 +18,11 @@ line). The compact policy (small local models) also:
   filter that matched nothing: ``r['path'] == '/api/'`` for "requests under /api/"), each
   with what to do instead; the same checks are the answer's warnings if it still stands.
 
-Every policy refuses (twice at most) an answer whose number only the instructions hold:
-one of the worked dialogues' values that no output of this run showed, given in a prose
-``FINAL`` or written literally in the cell that called ``FINAL`` (a 1.5B root answered a
-ledger sum and a bytes total with the group-by example's ``21405``).
+Every policy refuses (twice at most) an answer whose value only the instructions hold:
+one of the worked dialogues' numbers or names that no output of this run showed, given in
+a prose ``FINAL`` or written literally in the cell that called ``FINAL`` (a 1.5B root
+answered a ledger sum and a bytes total with the group-by example's ``21405``, and "which
+customer has the most cancelled orders?" with its customer, ``Lea Brandt``).
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from . import prompts
 from .answer_warnings import COUNT_QUESTION, COUNTING_CODE, ZERO
 
 BORROWED_DIGITS = 3  # shorter numbers (1, 2, 10 ...) are everywhere: not evidence of copying
+BORROWED_NAME_CHARS = (4, 80)  # a name answer this long may be copied; shorter is everywhere
 BORROWED_PUSHBACKS = 2  # then the answer stands, with a warning
 BLIND_PROMPT_CHARS = 2_000  # sub-call prompts up to this long are checked for context text
 _WINDOW = 40  # a prompt "holds context text" when it shares a window this long with it
@@ -103,10 +105,12 @@ class Repairs:
         self.query = query
         self.context_text = context if isinstance(context, str) else None
         self.seen_numbers = _numbers(query)
+        self.seen_texts = [query.lower()]  # what the root was shown of the data, lowercased
         self.pushed_back = False
         self.asked_for_name = False
         self.seen_cells: set[int] = set()  # hashes of (code, output) of every cell
         self.prompt_numbers: set[str] = set()  # the instructions' own (worked examples ...)
+        self.prompt_text = ""  # the instructions, lowercased: names an answer may copy
         self.borrowed_pushbacks = 0
         self.last_error = ""
         self.error_streak = 0
@@ -120,6 +124,7 @@ class Repairs:
         will not leave by itself; a 1.5B root alternated two such cells until its
         iterations ran out)."""
         self.seen_numbers |= _numbers(output)
+        self.seen_texts.append(output.lower())
         self.counted |= bool(COUNTING_CODE.search(code)) and not failed
         self.equalities = string_equalities(code) or self.equalities
         cell = hash((code.strip(), CELL_NAME.sub("<cell>", output)))
@@ -162,27 +167,45 @@ class Repairs:
         """Appended to a sub-call's reply when the helper answered without any text."""
         return "\n" + prompts.BLIND_SUB_CALL if self.is_blind(prompt) else ""
 
-    def learn_prompt(self, texts: list[str]) -> None:
-        """The numbers of the instructions and worked dialogues (not of the task itself)."""
+    def learn_prompt(self, texts: list[str], task: str = "") -> None:
+        """The instructions and worked dialogues (``texts``), and the task message, whose
+        names (a profile's values) count as seen; its numbers do not (a 1.5B root answered
+        counts with the context's length)."""
         self.prompt_numbers = telling_numbers(" ".join(texts)) - self.seen_numbers
+        self.prompt_text = " ".join(texts).lower()
+        self.seen_texts.append(task.lower())
 
-    def borrowed_numbers(self, answer: str, code: str | None = None) -> list[str]:
-        """The numbers of ``answer`` that only the instructions hold: no output showed them
-        (and, for an answer a cell gave, its code wrote them literally)."""
+    def borrowed_values(self, answer: str, code: str | None = None) -> list[str]:
+        """The values of ``answer`` that only the instructions hold, no output having shown
+        them (and, for an answer a cell gave, its code having written them literally): its
+        long numbers, or the whole answer when it is a name the worked dialogues use."""
         written = _numbers(code) if code is not None else None
-        return sorted(
+        numbers = sorted(
             n for n in _numbers(answer)
             if n in self.prompt_numbers and not _shown(n, self.seen_numbers)
             and (written is None or n in written)
         )  # fmt: skip
+        name = self._borrowed_name(answer, code)
+        return [name] if name and not numbers else numbers
+
+    def _borrowed_name(self, answer: str, code: str | None) -> str | None:
+        name = answer.strip().strip("\"'`.").strip()
+        low, (shortest, longest) = name.lower(), BORROWED_NAME_CHARS
+        if not shortest <= len(low) <= longest or not re.search(r"[a-z]", low):
+            return None
+        if not re.search(rf"(?<![\w-]){re.escape(low)}(?![\w-])", self.prompt_text):
+            return None
+        if any(low in seen for seen in self.seen_texts) or (code and low not in code.lower()):
+            return None
+        return name
 
     def borrowed(self, answer: str, code: str | None = None) -> str | None:
         """A push back (BORROWED_PUSHBACKS times at most) on an answer from the examples."""
-        numbers = self.borrowed_numbers(answer, code)
-        if not numbers or self.borrowed_pushbacks >= BORROWED_PUSHBACKS:
+        values = self.borrowed_values(answer, code)
+        if not values or self.borrowed_pushbacks >= BORROWED_PUSHBACKS:
             return None
         self.borrowed_pushbacks += 1
-        return prompts.borrowed_answer(", ".join(numbers))
+        return prompts.borrowed_answer(", ".join(values))
 
     def unseen_numbers(self, answer: str) -> list[str]:
         """The numbers of ``answer`` that no output the root has seen showed."""

@@ -146,7 +146,7 @@ class Turns:
         messages = run.policy.opening(task)
         self.opening = len(messages)
         self.task_text = messages[-1]["content"]
-        run.notes.learn_prompt([m["content"] for m in messages[:-1]])  # all but the task
+        run.notes.learn_prompt([m["content"] for m in messages[:-1]], self.task_text)
         while self.iteration < run.cfg.max_iterations:
             reason = run.tree.ledger.exhausted_reason()
             if reason is not None:
