@@ -8,7 +8,7 @@ import json
 from rlmx import RLM
 from rlmx.core import prompts
 from rlmx.lm.replay import ReplayLM
-from rlmx.repl.data_profile import SAMPLE_CHARS, profile
+from rlmx.repl.data_profile import PRELOAD_CHARS, SAMPLE_CHARS, profile
 
 from conftest import repl
 
@@ -21,6 +21,21 @@ def test_records_show_their_fields_and_values_but_no_counts_or_ranges() -> None:
     assert "'city': values 'Oslo', 'Lima'" in shown and "'status': values" in shown
     assert "'id': int, e.g." in shown and "'amount': float, e.g." in shown
     assert "7199" not in shown and "200 distinct" not in shown  # no max, no count
+
+
+def test_rlmx_own_profile_reads_the_records_into_rows_up_to_a_size() -> None:
+    text = "id,city\n" + "\n".join(f"{i},{'Oslo' if i % 2 else 'Lima'}" for i in range(30))
+    namespace: dict = {}
+    shown = profile(text, into=namespace)
+    assert "the variable rows already holds them" in shown and len(namespace["rows"]) == 30
+    assert namespace["rows"][1]["city"] == "Oslo"
+    prose: dict = {}
+    profile("It was a bright cold day.\n" * 40, into=prose)
+    assert prose == {}  # no records, no rows
+    huge: dict = {}
+    line = "id=1 city=Oslo amount=12\n"
+    big = profile(line * (PRELOAD_CHARS // len(line) + 1), into=huge)
+    assert huge == {} and "rows = parse_records(context) gives" in big  # left to the model
 
 
 def test_a_json_list_a_folder_and_prose() -> None:
@@ -73,6 +88,17 @@ def test_a_compact_run_shows_the_profile_before_the_first_turn() -> None:
     plain = Recording([repl("print(1)"), "FINAL(x)"])
     RLM(plain, policy="paper").completion(records, "q")  # the paper's prompt, as it was
     assert "profile(context)" not in json.dumps(plain.calls[0])
+
+
+def test_a_compact_runs_first_cell_can_use_rows() -> None:
+    records = "\n".join(f"id={i} city={'Oslo' if i % 3 else 'Lima'} amount={i}" for i in range(60))
+    code = "print(sum(r['amount'] for r in rows if r['city'] == 'Lima'))"
+    root = Recording([repl(code), "FINAL(570)"])
+    events: list = []
+    result = RLM(root, policy="compact", recheck=False, on_event=events.append).completion(
+        records, "What is the total amount for Lima?")  # fmt: skip
+    (cell,) = [e for e in events if e.type == "code_executed"]
+    assert cell.output.strip() == "570" and result.answer == "570"
 
 
 def test_the_profiles_numbers_are_not_evidence_for_an_answer() -> None:

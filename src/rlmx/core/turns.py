@@ -55,7 +55,7 @@ class _Final:
         return cls(final["answer"], final["via"], tuple(final.get("cite", ())), code)
 
 
-PROFILE_CODE = "print(profile(context))"
+PROFILE_CODE = "print(profile(context, into=globals()))"  # binds `rows` for records
 PROFILE_SECONDS, PROFILE_CHARS = 30.0, 3_000
 HISTORY_TRIMMED = "[Earlier turns were removed to fit the model's context window.]"
 

@@ -5,8 +5,10 @@ taken for a string, a CSV read as prose), then filters on fields it guessed. So 
 first turn, rlmx runs ``print(profile(context))`` and shows the model its output: the
 type and size; for a folder (a dict of path -> text) its files; for text, its lines and,
 when ``parse_records`` reads them as records, each field with its type and a few of its
-values. The work is bounded: records are profiled from a sample of the text.
-Runs inside the sandbox: stdlib only.
+values. The work is bounded: records are profiled from a sample of the text. rlmx's own
+call also reads a text's records into ``rows`` (one up to PRELOAD_CHARS long): a 1.5B root
+used ``rows`` in its first cell without defining it, as the profile named it, and spent a
+turn on the NameError. Runs inside the sandbox: stdlib only.
 """
 
 from __future__ import annotations
@@ -25,14 +27,16 @@ SAMPLE_ROWS = 5_000
 SHOWN_VALUES = 12  # distinct values listed for a field (more: a count and examples)
 SHOWN_FILES = 12
 VALUE_CHARS = 40
+PRELOAD_CHARS = 5_000_000  # a longer text's records are left to the model's own call (memory)
 
 
-def profile(value: Any) -> str:
-    """A short description of ``value`` (a context): type, size and structure."""
+def profile(value: Any, into: dict[str, Any] | None = None) -> str:
+    """A short description of ``value`` (a context): type, size and structure. ``into``: a
+    namespace where a text's records are bound as ``rows`` when it holds records."""
     if isinstance(value, dict) and all(isinstance(v, str) for v in value.values()):
         return _files(value)
     if isinstance(value, str):
-        return _text(value)
+        return _text(value, into)
     if isinstance(value, list):
         return f"a list of {len(value):,} items; the first: {_short(repr(value[:1]), 200)}"
     return f"a {type(value).__name__}: {_short(repr(value), 200)}"
@@ -51,19 +55,31 @@ def _files(files: dict[str, str]) -> str:
     return "\n".join(lines)
 
 
-def _text(text: str) -> str:
+def _text(text: str, into: dict[str, Any] | None) -> str:
     lines = text.count("\n") + (not text.endswith("\n"))
     head = [line for line in text[:2000].splitlines() if line.strip()][:3]
     parts = [f"a str of {len(text):,} characters in {lines:,} lines; it begins:"]
     parts += [f"  {_short(line, 160)}" for line in head]
     fields = _fields(text)
     if fields:
-        parts += fields
+        sampled = " (these from a sample of its first records)" if len(text) > SAMPLE_CHARS else ""
+        parts += [f"{_bound(text, into)}; their fields{sampled}:", *fields]
     return "\n".join(parts)
 
 
+def _bound(text: str, into: dict[str, Any] | None) -> str:
+    """How to get the records: already in ``rows`` when they were read into ``into``."""
+    if into is not None and len(text) <= PRELOAD_CHARS:
+        into["rows"] = parse_records(text)
+        return ("it holds records: the variable rows already holds them (rows = "
+                "parse_records(context) ran), a list of dicts, one a record")
+    return ("it holds records: rows = parse_records(context) gives a list of dicts, one a "
+            "record (call it in your code)")
+
+
 def _fields(text: str) -> list[str]:
-    """The records' fields, when the text holds records (from its first SAMPLE_CHARS)."""
+    """A line per field of the records, when the text holds records (read from its first
+    SAMPLE_CHARS)."""
     sample = text if len(text) <= SAMPLE_CHARS else text[: text.rfind("\n", 0, SAMPLE_CHARS)]
     try:
         rows = _json_prefix(text) if sample is not text and text.lstrip().startswith("[") else []
@@ -75,12 +91,8 @@ def _fields(text: str) -> list[str]:
     keys = Counter(key for row in rows for key in row)
     if sum(count >= 0.8 * len(rows) for count in keys.values()) < 2:
         return []  # not two fields in most records: lines of prose, headings, notes
-    whole = "" if sample is text else " (these from a sample of its first records)"
-    shown = ["it holds records: rows = parse_records(context) gives a list of dicts, one a "
-             f"record (call it in your code); their fields{whole}:"]  # fmt: skip
-    for key, _count in keys.most_common(16):
-        shown.append(f"  {key!r}: " + _values([row[key] for row in rows if key in row]))
-    return shown
+    return [f"  {key!r}: " + _values([row[key] for row in rows if key in row])
+            for key, _count in keys.most_common(16)]  # fmt: skip
 
 
 def _json_prefix(text: str) -> list[Any]:
