@@ -71,10 +71,14 @@ def _bound(text: str, into: dict[str, Any] | None) -> str:
     """How to get the records: already in ``rows`` when they were read into ``into``."""
     if into is not None and len(text) <= PRELOAD_CHARS:
         into["rows"] = parse_records(text)
-        return ("it holds records: the variable rows already holds them (rows = "
-                "parse_records(context) ran), a list of dicts, one a record")
-    return ("it holds records: rows = parse_records(context) gives a list of dicts, one a "
-            "record (call it in your code)")
+        return (
+            "it holds records: the variable rows already holds them (rows = "
+            "parse_records(context) ran), a list of dicts, one a record"
+        )
+    return (
+        "it holds records: rows = parse_records(context) gives a list of dicts, one a "
+        "record (call it in your code)"
+    )
 
 
 def _fields(text: str) -> list[str]:
