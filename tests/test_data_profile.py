@@ -47,8 +47,13 @@ def test_a_json_list_a_folder_and_prose() -> None:
     assert "for path, text in context.items()" in folder and "src/a.py" in folder
     prose = profile("It was a bright cold day in April.\nThe clocks were striking.\n" * 40)
     assert "it begins:" in prose and "records" not in prose
-    notes = profile("# Notes\n\n## Project A\n\nOwner: Ada\n\n- [ ] task one\n" * 30)
-    assert "parse_records" not in notes  # headings and notes are not records
+    sections = "".join(f"## Project {i}\n\nOwner: {'Ada' if i % 2 else 'Ben'}\n\n### Open tasks\n"
+                       f"\n- [ ] task {i}\n- [ ] review\n\n" for i in range(30))  # fmt: skip
+    notes = profile("# Notes\n\n" + sections)  # sections of fields and lists are records
+    assert "'section': many values, e.g. 'Project 0'" in notes and "'Owner': values" in notes
+    assert "'Open tasks': lists, e.g. ['[ ] task 0', '[ ] review']" in notes
+    essay = profile("# Essay\n\n## One\n\nSome prose here.\n\n## Two\n\nMore prose.\n" * 3)
+    assert "parse_records" not in essay  # headings over prose hold no fields
 
 
 def test_a_long_text_is_profiled_from_a_sample() -> None:

@@ -58,6 +58,36 @@ def test_layouts(text: str, rows: list[dict]) -> None:
     assert parse_records(text) == rows
 
 
+XML = """<?xml version="1.0"?>
+<catalog>
+  <book id="bk1"><author>Ada Lind</author><year>1999</year><tag>a</tag><tag>b</tag></book>
+  <book id="bk2"><author>Ben Ito</author><year>2004</year></book>
+  <shelf name="top"/>
+</catalog>"""
+
+
+def test_xml_yaml_and_sectioned_texts_read_as_records() -> None:
+    books = parse_records(XML)
+    assert books == [{"id": "bk1", "author": "Ada Lind", "year": 1999, "tag": ["a", "b"]},
+                     {"id": "bk2", "author": "Ben Ito", "year": 2004}]  # fmt: skip
+    cut = XML.replace("</catalog>", "").replace('  <shelf name="top"/>\n', "") + "<book id="
+    assert [b["id"] for b in parse_records(cut)] == ["bk1", "bk2"]  # a cut tail: the rest read
+    yaml = "staff:\n  - id: E1\n    name: 'Ada Lind'\n    team: data\n  - id: E2\n    team: web\n"
+    assert parse_records(yaml) == [{"id": "E1", "name": "Ada Lind", "team": "data"},
+                                   {"id": "E2", "team": "web"}]  # fmt: skip
+    notes = (
+        "# Notes\n\n## Project A\n\nOwner: Ada\nSome prose.\n\n### Open tasks\n- [ ] one\n"
+        "- [ ] two\n\n## Project B\nOwner: Ben\n* loose item\n"
+    )
+    assert parse_records(notes) == [
+        {"section": "Project A", "Owner": "Ada", "Open tasks": ["[ ] one", "[ ] two"]},
+        {"section": "Project B", "Owner": "Ben", "items": ["loose item"]},
+    ]  # the one "# Notes" heading is the document's title, not a section
+    ini = "[web]\nport = 8080\nenabled = true\n\n[db]\nport=5432\n"
+    assert parse_records(ini) == [{"section": "web", "port": 8080, "enabled": "true"},
+                                  {"section": "db", "port": 5432}]  # fmt: skip
+
+
 def test_a_guessed_field_name_is_forgiven_only_when_it_is_unambiguous() -> None:
     row = parse_records("ID 7 | Ada Lind | dept: X | salary: 5 | qty: 2 | date: d | day: 3\n")[0]
     assert (row["department"], row["sal"], row["quantity"], row["id"]) == ("X", 5, 2, 7)

@@ -17,6 +17,7 @@ from typing import Any
 from ..citations import Citation, locate
 from ..lm.base import LM, LMError, Message, prompt_tokens
 from ..repl import frames
+from ..repl.data_profile import HOLDS_RECORDS
 from ..repl.sandbox import CellResult
 from . import compaction, prompts
 from .answer_warnings import (
@@ -37,6 +38,12 @@ from .run_view import RunView
 from .workspace import Workspace
 
 SCHEMA_CHECK_SECONDS = 10.0  # to check a final answer against its schema
+
+
+def profiled_layout(profile: str | None) -> str | None:
+    """``"records"`` when rlmx's profile found records the host's first-bytes look missed
+    (XML, YAML, sections under headings): the policy's records dialogue fits them too."""
+    return "records" if profile and HOLDS_RECORDS in profile else None
 
 
 @dataclass(frozen=True)
@@ -131,8 +138,9 @@ class Turns:
     async def play(self, context_description: str) -> tuple[str | None, Status]:
         """Root turns until a final answer or a limit; the answer and the run's status."""
         run = self.run
+        profile = await self.profile()
         task = Task(
-            profile=await self.profile(),
+            profile=profile,
             query=run.query,
             context_description=context_description,
             sub_window=run.tree.gateway.lm(run.cfg.sub, "sub").context_window,
@@ -140,7 +148,7 @@ class Turns:
             environment=run.environment.kind if run.environment is not None else None,
             earlier=run.earlier,
             answer_schema=self.schema.text() if self.schema is not None else None,
-            layout=self.workspace.layout(),
+            layout=self.workspace.layout() or profiled_layout(profile),
             recheck=run.rechecking,
         )
         messages = run.policy.opening(task)

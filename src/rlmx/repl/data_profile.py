@@ -27,6 +27,7 @@ SAMPLE_ROWS = 5_000
 SHOWN_VALUES = 12  # distinct values listed for a field (more: a count and examples)
 SHOWN_FILES = 12
 VALUE_CHARS = 40
+HOLDS_RECORDS = "it holds records"  # the words the policy reads as a records layout
 PRELOAD_CHARS = 5_000_000  # a longer text's records are left to the model's own call (memory)
 
 
@@ -118,6 +119,9 @@ def _json_prefix(text: str) -> list[Any]:
 def _values(values: list[Any]) -> str:
     """A field's type and a few of its values: no range or count, which a model could take
     for an answer (and a sample's would be wrong)."""
+    listed = next((v for v in values if isinstance(v, list | dict)), None)
+    if listed is not None:  # a section's list items: its first few
+        return f"{type(listed).__name__}s, e.g. {_short(repr(listed), 3 * VALUE_CHARS)}"
     numbers = [v for v in values if isinstance(v, int | float) and not isinstance(v, bool)]
     distinct = Counter(values)
     if len(numbers) == len(values) and len(distinct) > SHOWN_VALUES:

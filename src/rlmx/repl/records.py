@@ -2,10 +2,15 @@
 
 Model code that counts or adds up over records should not have to write a parser per
 format (small models copy one from an example and it matches nothing in the next
-format). This reads the common layouts: JSON lines (or a JSON list of objects), a CSV /
-TSV / semicolon / pipe table with a header line, web server access logs (the Common and
-Combined Log Formats: ``ip``, ``time``, ``method``, ``path``, ``status``, ``bytes`` ...),
-``key: value`` blocks a blank line apart,
+format). This reads the common layouts: JSON lines (or a JSON list of objects), XML (the
+most repeated element whose children are plain values: its attributes and children, a
+repeated child a list), a YAML list of mappings (``- key: value`` items), sections under
+repeated headings (Markdown ``## title`` or INI ``[title]``: ``section`` is the title,
+``key: value`` / ``key = value`` lines are fields, and list items are a list keyed by the
+sub-heading above them, else ``items``), a CSV / TSV / semicolon / pipe table with a
+header line, web server access logs (the Common and Combined Log Formats: ``ip``,
+``time``, ``method``, ``path``, ``status``, ``bytes`` ...), ``key: value`` blocks a blank
+line apart,
 and lines of fields split by ``|``, ``,`` or tabs, each field ``key: value``, ``key=value``
 (a quoted value may hold spaces), ``NAME number`` (``ID 1001``) or a bare value (keyed
 ``field1``, ``field2``, ... by position). Numbers become ints or floats. A record is a dict
@@ -21,7 +26,10 @@ import csv
 import io
 import json
 import re
-from typing import Any
+import xml.etree.ElementTree as ET
+from collections import Counter
+from collections.abc import Iterator
+from typing import Any, cast
 
 PAIR = re.compile(r"""(\w[\w.-]*)=("[^"]*"|'[^']*'|\S+)""")
 # one way to match each part (no nested spaces), so a long line costs linear time
@@ -34,6 +42,10 @@ ACCESS_LOG = re.compile(
     r'^(\S+) (\S+) (\S+) \[([^\]]+)\] "(\S+) (\S+)(?: ([^"]*))?" (\d{3}) (\d+|-)'
     r'(?: "([^"]*)" "([^"]*)")?'
 )
+# a heading: Markdown "## title" (its level the number of #) or an INI "[title]"
+HEADING = re.compile(r"^(?:(#{1,6})\s+(.*\S)|\[([^\]\n]+)\])\s*$")
+LIST_ITEM = re.compile(r"^\s*(?:[-*+]|\d{1,3}[.)])\s+(.*\S)\s*$")
+YAML_ITEM = re.compile(r"^( *)- (\w[\w .-]*?):(?: +(.*\S))?\s*$")
 ACCESS_FIELDS = ("ip", "ident", "user", "time", "method", "path", "protocol", "status", "bytes",
                  "referer", "agent")  # fmt: skip
 
@@ -102,11 +114,15 @@ def parse_records(text: str) -> list[dict[str, Any]]:
         parsed = _json_records(stripped)
         if parsed is not None:
             return parsed
+    lines = [line for line in stripped.splitlines() if line.strip()]
+    for reader in (_xml_records, _yaml_records, _sections):
+        found = reader(stripped, lines)
+        if found is not None:
+            return found
     blocks = [b for b in re.split(r"\n\s*\n", stripped) if b.strip()]
     if len(blocks) > 1 and all(_is_block(b) for b in blocks[:20]):
         return [_typed(dict(pair for line in b.splitlines()
                             if (pair := _keyed(line)) is not None)) for b in blocks]  # fmt: skip
-    lines = [line for line in stripped.splitlines() if line.strip()]
     if all(ACCESS_LOG.match(line) for line in lines[:20]):
         return [_access_record(line) for line in lines]
     table = _table(lines)
@@ -123,6 +139,110 @@ def _access_record(line: str) -> dict[str, Any]:
     row = {key: value for key, value in row.items() if value is not None}
     row["bytes"] = 0 if row["bytes"] == "-" else row["bytes"]
     return _typed(row)
+
+
+def _xml_records(text: str, lines: list[str]) -> list[dict[str, Any]] | None:
+    """The most repeated element (two or more) whose children are plain values, each its
+    attributes and its children's texts (a cut or broken tail ends the reading)."""
+    if not text.startswith("<"):
+        return None
+    parser: ET.XMLPullParser[ET.Element] = ET.XMLPullParser(events=("end",))
+    rows: dict[str, list[dict[str, Any]]] = {}
+    try:
+        parser.feed(text)
+        parser.close()
+    except ET.ParseError:
+        pass
+    try:
+        ended = cast("Iterator[tuple[str, ET.Element]]", parser.read_events())  # "end" only
+        for _event, element in ended:
+            row = _element_record(element)
+            if row is not None:
+                rows.setdefault(element.tag, []).append(row)
+    except ET.ParseError:
+        pass  # the elements before the error are read
+    best = max(rows.values(), key=len, default=[])
+    return [_typed(row) for row in best] if len(best) >= 2 else None
+
+
+def _element_record(element: ET.Element) -> dict[str, Any] | None:
+    """An element's attributes and plain children (None: it nests deeper, or is bare)."""
+    children = list(element)
+    if any(len(child) for child in children) or not (children or element.attrib):
+        return None
+    row: dict[str, Any] = dict(element.attrib)
+    for child in children:
+        text = (child.text or "").strip()
+        if child.tag in row:
+            held = row[child.tag]
+            row[child.tag] = [*held, text] if isinstance(held, list) else [held, text]
+        else:
+            row[child.tag] = text
+    return row
+
+
+def _yaml_records(text: str, lines: list[str]) -> list[dict[str, Any]] | None:
+    """A YAML list of mappings: ``- key: value`` starts an item, deeper ``key: value``
+    lines continue it (nested structures are not read)."""
+    if sum(YAML_ITEM.match(line) is not None for line in lines[:50]) < 2:
+        return None
+    rows: list[dict[str, Any]] = []
+    indent: int | None = None
+    for line in lines:
+        item = YAML_ITEM.match(line)
+        if item is not None and (indent is None or len(item.group(1)) == indent):
+            indent = len(item.group(1))
+            rows.append({item.group(2): _unquoted(item.group(3) or "")})
+            continue
+        keyed = _keyed(line)
+        if rows and keyed is not None and len(line) - len(line.lstrip()) > (indent or 0):
+            rows[-1][keyed[0]] = _unquoted(keyed[1])
+    return [_typed(row) for row in rows] if len(rows) >= 2 else None
+
+
+def _unquoted(value: str) -> str:
+    return value[1:-1] if len(value) >= 2 and value[0] == value[-1] and value[0] in "\"'" else value
+
+
+def _sections(text: str, lines: list[str]) -> list[dict[str, Any]] | None:
+    """Sections under the shallowest heading that repeats: each its title (``section``),
+    its ``key: value`` lines, and its list items keyed by the sub-heading above them."""
+    kinds = Counter(_heading(line)[0] for line in lines if HEADING.match(line))
+    repeated = sorted(kind for kind, count in kinds.items() if count >= 2)
+    if not repeated:
+        return None
+    level = repeated[0]
+    rows: list[dict[str, Any]] = []
+    inside, sub = False, "items"
+    for line in lines:
+        if HEADING.match(line):
+            kind, title = _heading(line)
+            if kind == level:
+                rows.append({"section": title})
+                inside, sub = True, "items"
+            elif kind > level and inside:
+                sub = title  # a sub-heading names the list items under it
+            else:
+                inside = False  # a shallower heading ends the sections
+            continue
+        if not inside:
+            continue
+        item = LIST_ITEM.match(line)
+        keyed = None if item else _keyed(line)
+        if item is not None:
+            rows[-1].setdefault(sub, []).append(item.group(1))
+        elif keyed is not None and keyed[1] and keyed[0] != "section":
+            rows[-1][keyed[0]] = keyed[1]
+    return [_typed(row) for row in rows]
+
+
+def _heading(line: str) -> tuple[int, str]:
+    """A heading line's level (an INI section's is 0) and title."""
+    match = HEADING.match(line)
+    assert match is not None
+    if match.group(3) is not None:
+        return 0, match.group(3).strip()
+    return len(match.group(1)), match.group(2).strip()
 
 
 def _json_records(text: str) -> list[dict[str, Any]] | None:
