@@ -120,7 +120,7 @@ In the REPL: `context`; any module you import (`re` is the fastest way to find t
 returns its answer; `llm_query_batched(prompts)` asks many at once and returns a list; \
 with `choices=[...]` each reply is exactly one of them; each has an `_async` form to \
 `await` in a cell. `parse_records(text)` reads records (CSV, \
-JSON lines, log or `key: value` lines and blocks) into a list of dicts. The helper model \
+JSON, XML, YAML, log or `key: value` lines and blocks, sections) into a list of dicts. The helper model \
 sees only the prompt you give it, so put the text in the prompt. Print \
 short things: long output is cut. Never answer before your code has shown you the answer.\
 """
