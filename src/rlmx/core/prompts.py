@@ -55,8 +55,9 @@ def answer_format(schema_text: str) -> str:
 # replay of the first, and a push toward the record-by-record method that catches a wrong
 # filter or field
 RECHECK_NOTE = (
-    "\n\n(This is a second, independent attempt at this question. Split the data into its "
-    "records, parse each record's fields, select on exactly the field and value the "
+    "\n\n(This is a second, independent attempt at this question. Work record by record: "
+    "use the variable rows when the profile says it holds the records, else split the data "
+    "into records and parse each one's fields; select on exactly the field and value the "
     "question names, and print what you computed before answering.)"
 )
 
