@@ -78,6 +78,14 @@ async def test_an_error_shows_the_cells_traceback_only_and_keeps_state(box: Sand
     assert after.output == "42\n" and not after.error
 
 
+async def test_common_modules_and_counter_need_no_import(box: Sandbox) -> None:
+    code = "print(Counter('abca').most_common(1), len(defaultdict(list)), re.escape('.'))"
+    result = await box.execute(code, 10.0, 1000)
+    assert result.output == "[('a', 2)] 0 \\.\n" and not result.error
+    shown = await box.execute("SHOW_VARS()", 10.0, 1000)
+    assert "Counter" not in shown.output  # set up by rlmx, not the model's variables
+
+
 async def test_exiting_is_refused_with_its_code_and_state_kept(box: Sandbox) -> None:
     await box.execute("kept = 1", 10.0, 1000)
     result = await box.execute("print('before')\nraise SystemExit(3)", 10.0, 1000)

@@ -11,7 +11,7 @@ from rlmx.core.host_functions import BUILTINS, CORE, HostFunction, HostFunctions
 from rlmx.repl.context import prepare_context
 from rlmx.repl.functions import FunctionSpec, Param
 from rlmx.repl.sandbox import Sandbox
-from rlmx.repl.worker import IMPORTED
+from rlmx.repl.worker import IMPORTED, IMPORTED_NAMES
 
 from conftest import ISOLATED_MODES
 
@@ -47,6 +47,7 @@ async def test_a_new_helper_is_one_spec(mode, tmp_path: Path) -> None:
         shown = (await box.execute(names, 10, 5000)).output.strip()
         local = ["context", "answer", "FINAL", "FINAL_VAR", "SHOW_VARS", "ToolError", "inspect",
                  "parse_records", "profile", *IMPORTED]  # fmt: skip
+        local += [name for _, name in IMPORTED_NAMES]
         expected = sorted([*local, *(n for spec in CORE for n in spec.names), "shout", "fail"])
         assert shown == str(expected)
     finally:

@@ -33,7 +33,7 @@ from typing import Any, Protocol
 from ..choices import MAX_CHOICES
 from ..errors import ConfigError, ToolError
 from ..repl.functions import FunctionSpec, Param
-from ..repl.worker import IMPORTED, LOCAL_HELPERS
+from ..repl.worker import IMPORTED, IMPORTED_NAMES, LOCAL_HELPERS
 from .images import MAX_IMAGES
 
 Handler = Callable[..., Awaitable[Any]]
@@ -136,7 +136,8 @@ def reserved_names() -> set[str]:
     """Names a tool may not take: every built-in's names, the worker's own helpers and
     pre-imported modules, and the REPL's variables."""
     names = {name for entry in BUILTINS for name in entry.spec.names}
-    return names | set(LOCAL_HELPERS) | set(IMPORTED) | {"context", "history", "answer"}
+    imported = set(IMPORTED) | {name for _, name in IMPORTED_NAMES}
+    return names | set(LOCAL_HELPERS) | imported | {"context", "history", "answer"}
 
 
 class ToolProvider(Protocol):

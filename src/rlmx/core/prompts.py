@@ -120,9 +120,9 @@ In the REPL: `context`; any module you import (`re` is the fastest way to find t
 `llm_query(prompt)` asks a helper model about a piece of text of up to {sub_window} and \
 returns its answer; `llm_query_batched(prompts)` asks many at once and returns a list; \
 with `choices=[...]` each reply is exactly one of them; each has an `_async` form to \
-`await` in a cell. `parse_records(text)` reads records (CSV, \
-JSON, XML, YAML, log or `key: value` lines and blocks, sections) into a list of dicts. The helper model \
-sees only the prompt you give it, so put the text in the prompt. Print \
+`await` in a cell. `parse_records(text)` reads records (CSV, JSON, \
+XML, YAML, log or `key: value` lines and blocks, sections) into a list of dicts. The \
+helper model sees only the prompt you give it, so put the text in the prompt. Print \
 short things: long output is cut. Never answer before your code has shown you the answer.\
 """
 

@@ -35,6 +35,8 @@ from .answer_warnings import COUNT_QUESTION, COUNTING_CODE, ZERO
 
 BORROWED_DIGITS = 3  # shorter numbers (1, 2, 10 ...) are everywhere: not evidence of copying
 BORROWED_NAME_CHARS = (4, 80)  # a name answer this long may be copied; shorter is everywhere
+# a value the worked dialogues write: a FINAL's answer, or a quoted string ('Lea Brandt')
+EXAMPLE_VALUE = re.compile(r"FINAL\(([^,()\n]+)|'([^'\n]+)'|\"([^\"\n]+)\"")
 BORROWED_PUSHBACKS = 2  # then the answer stands, with a warning
 BLIND_PROMPT_CHARS = 2_000  # sub-call prompts up to this long are checked for context text
 _WINDOW = 40  # a prompt "holds context text" when it shares a window this long with it
@@ -110,7 +112,7 @@ class Repairs:
         self.asked_for_name = False
         self.seen_cells: set[int] = set()  # hashes of (code, output) of every cell
         self.prompt_numbers: set[str] = set()  # the instructions' own (worked examples ...)
-        self.prompt_text = ""  # the instructions, lowercased: names an answer may copy
+        self.prompt_values: set[str] = set()  # the worked dialogues' values, lowercased
         self.borrowed_pushbacks = 0
         self.last_error = ""
         self.error_streak = 0
@@ -172,13 +174,15 @@ class Repairs:
         names (a profile's values) count as seen; its numbers do not (a 1.5B root answered
         counts with the context's length)."""
         self.prompt_numbers = telling_numbers(" ".join(texts)) - self.seen_numbers
-        self.prompt_text = " ".join(texts).lower()
+        found = EXAMPLE_VALUE.findall(" ".join(texts))
+        self.prompt_values = {value.strip().lower() for match in found for value in match}
         self.seen_texts.append(task.lower())
 
     def borrowed_values(self, answer: str, code: str | None = None) -> list[str]:
         """The values of ``answer`` that only the instructions hold, no output having shown
         them (and, for an answer a cell gave, its code having written them literally): its
-        long numbers, or the whole answer when it is a name the worked dialogues use."""
+        long numbers, or the whole answer when it is a value the worked dialogues quote or
+        answer with (a common word of the instructions is no copy)."""
         written = _numbers(code) if code is not None else None
         numbers = sorted(
             n for n in _numbers(answer)
@@ -193,7 +197,7 @@ class Repairs:
         low, (shortest, longest) = name.lower(), BORROWED_NAME_CHARS
         if not shortest <= len(low) <= longest or not re.search(r"[a-z]", low):
             return None
-        if not re.search(rf"(?<![\w-]){re.escape(low)}(?![\w-])", self.prompt_text):
+        if low not in self.prompt_values:
             return None
         if any(low in seen for seen in self.seen_texts) or (code and low not in code.lower()):
             return None

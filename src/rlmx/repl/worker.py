@@ -214,12 +214,18 @@ PRELOAD = ("subprocess", "collections", "statistics", "math", "datetime", "textw
 # Imported before the first cell: small models use ``re`` or ``json`` without importing
 # them and spend a turn on the NameError (the names are the model's to rebind).
 IMPORTED = ("re", "json", "math", "collections", "itertools", "statistics", "datetime", "csv")
+# names small models use without importing them: a 1.5B root wrote Counter(...) in three
+# cells in a row, each a NameError, while rlmx's own advice showed Counter
+IMPORTED_NAMES = (("collections", "Counter"), ("collections", "defaultdict"))
 
 
 def _imported(names: tuple[str, ...]) -> dict[str, Any]:
+    """The modules of ``names`` and the names of IMPORTED_NAMES, as after their imports."""
     import importlib
 
-    return {name: importlib.import_module(name) for name in names}
+    modules = {name: importlib.import_module(name) for name in names}
+    return modules | {name: getattr(importlib.import_module(module), name)
+                      for module, name in IMPORTED_NAMES}  # fmt: skip
 
 
 def _world_readable(path: str) -> bool:
@@ -367,7 +373,8 @@ class Worker:
         self.namespace: dict[str, Any] = {"__name__": "__main__", "__builtins__": builtins,
                                           **_imported(IMPORTED)}  # fmt: skip
         self.helpers: dict[str, Any] = {}  # the master copy, restored after every cell
-        self.reserved: set[str] = {"context"}  # what SHOW_VARS leaves out
+        # what SHOW_VARS leaves out
+        self.reserved: set[str] = {"context", *(name for _, name in IMPORTED_NAMES)}
         self.builtins = dict(builtins.__dict__)  # restored after every cell
         self.cell_count = 0
         self.loop: Any = None  # the event loop of async cells, made at the first one
