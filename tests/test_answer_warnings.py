@@ -13,10 +13,10 @@ from rlmx import RLM
 from rlmx.core.answer_warnings import (
     AnswerWarning,
     Cell,
+    computed_question,
     evidence_warnings,
     settle_recheck,
     unsupported_parts,
-    wants_recheck,
 )
 from rlmx.core.events import RunFinished
 
@@ -122,9 +122,9 @@ def test_strict_exits_3_on_a_doubtful_answer(replay, tmp_path: Path) -> None:
 
 
 def test_what_a_recheck_compares_and_when_it_runs() -> None:
-    assert wants_recheck("How many orders were returned?")
-    assert wants_recheck("Which region sold the most units?")
-    assert not wants_recheck("Who wrote the notes?")  # a lookup: nothing computed
+    assert computed_question("How many orders were returned?")
+    assert computed_question("Which region sold the most units?")
+    assert not computed_question("Who wrote the notes?")  # a lookup: nothing computed
     same = [("58", "58.0"), ("1,200", "1200"), ("$1,200.50", "1200.5"), ("Support", "support"),
             ("['a', 'b']", "b, a"), ("Ada", None)]  # fmt: skip
     doubt = [AnswerWarning("empty_result", "...")]

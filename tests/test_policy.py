@@ -100,6 +100,33 @@ def test_a_question_about_labels_of_lines_gets_the_labelling_dialogue() -> None:
         assert dialogue[3] not in [m["content"] for m in CompactPolicy().opening(other)]
 
 
+def test_structured_records_and_lines_get_their_dialogues_after_a_label_question() -> None:
+    def closest(query: str, layout: str | None) -> str:
+        opening = CompactPolicy().opening(task(query=query, layout=layout))
+        return "".join(m["content"] for m in opening)
+
+    labels = "How many data points should be classified as label 'entity'?"
+    assert "choices=names" in closest(labels, "structured")  # OOLONG: records of no label
+    assert "choices=names" not in closest(labels, "records")  # a label field: counted in code
+    assert "r['city'] == 'Berlin'" in closest("What is the total pay in Oslo?", "structured")
+    lines = closest("How many failed logins had the user ada?", "lines")
+    assert "'from Rosa Vidal ' in l and ' failed' in l" in lines
+    assert "counts.most_common(1)" in closest("Which host had the most failed logins?", "lines")
+    assert "Rosa Vidal" not in closest("Who wrote the port number?", "lines")  # a lookup
+
+
+def test_the_profile_corrects_the_hosts_layout() -> None:
+    from rlmx.core.turns import task_layout
+
+    records = "a str of 900 characters in 30 lines; it begins:\n  a,b\nit holds records: ..."
+    words = "a str of 900 characters in 30 lines; it begins:\n  Apr  1 00:00:00 gate-0 ..."
+    assert task_layout("records", records) == "records"
+    assert task_layout(None, records) == "structured"  # XML, YAML, sections, JSON
+    assert task_layout("records", words) == "lines"  # times taken for fields by the host
+    assert task_layout(None, "a dict of 3 files (path -> text) ...") is None
+    assert task_layout("records", None) == "records"  # no profile: the host's look stands
+
+
 def test_grammar_only_for_compact_roots_that_take_one() -> None:
     assert CompactPolicy().grammar(Small([], "x"), final_only=False) == prompts.REPLY_GRAMMAR
     assert CompactPolicy().grammar(Small([], "x"), final_only=True) == prompts.FINAL_GRAMMAR

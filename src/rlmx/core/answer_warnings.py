@@ -107,6 +107,15 @@ COUNT_QUESTION = re.compile(r"\b(how many|count|number of|total|sum|average|mean
 RANKING_QUESTION = re.compile(
     r"\b(most|least|fewest|highest|lowest|largest|smallest|biggest|top)\b", re.IGNORECASE
 )
+
+
+def computed_question(query: str) -> bool:
+    """A count, a sum, an average or a ranking: worked out over the data, not looked up.
+    Such an answer is worth a second, independent attempt (the recheck): a wrong filter or
+    field gives a plausible number that no evidence check sees."""
+    return bool(COUNT_QUESTION.search(query) or RANKING_QUESTION.search(query))
+
+
 # code that counts or adds up (a loop alone does not: it may only print excerpts)
 COUNTING_CODE = re.compile(
     r"len\(|sum\(|\.count\(|Counter|\+=|mean|statistics|\.value_counts|\.size\b"
@@ -165,14 +174,6 @@ def evidence_warnings(
         shown = ", ".join(repr(part) for part in missing[:3])
         add("not_in_evidence", f"{shown} appear(s) {where}")
     return found
-
-
-def wants_recheck(query: str) -> bool:
-    """Whether an accepted answer is worth a second, independent attempt: it was computed
-    (a count, a sum, a ranking), where a wrong filter or field gives a plausible number
-    that no evidence check sees, or one that a check doubted (a filter that matched
-    nothing, a count read off printed text)."""
-    return bool(COUNT_QUESTION.search(query) or RANKING_QUESTION.search(query))
 
 
 def settle_recheck(

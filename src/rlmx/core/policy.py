@@ -28,7 +28,7 @@ from typing import Any
 
 from ..lm.base import LM, Message
 from . import prompts
-from .answer_warnings import AnswerWarning, borrowed_value, unseen_number
+from .answer_warnings import AnswerWarning, borrowed_value, computed_question, unseen_number
 from .repairs import Repairs
 
 POLICY_NAMES = ("paper", "compact")
@@ -45,7 +45,7 @@ class Task:
     environment: str | None = None  # "video" for a video context
     earlier: tuple[tuple[str, str | None], ...] = ()  # a session's questions and answers so far
     answer_schema: str | None = None  # the JSON Schema a typed answer must match
-    layout: str | None = None  # the context's layout (ContextMeta.layout), e.g. "records"
+    layout: str | None = None  # "records", "structured" or "lines" (core/turns.py task_layout)
     profile: str | None = None  # what profile(context) printed, when the policy asked for it
     recheck: bool = False  # a second, independent attempt at a computed answer (core/rlm.py)
 
@@ -163,21 +163,26 @@ LABEL_QUESTION = re.compile(r"\b(classif\w*|label(?:l?ed)?)\b", re.IGNORECASE)
 def _closest_dialogue(task: Task) -> list[tuple[str, str]]:
     """The worked dialogue for this kind of question and context, shown last (the closest
     example last: it is the one a small model follows); none for a plain search. Records
-    hold their fields (a label among them is counted in code); lines of text do not."""
+    a line hold their fields (a label among them is counted in code); other records and
+    lines of text do not, so a question about labels gets the labelling dialogue first."""
     if task.layout == "records":
-        return _records_dialogue(task.query)
+        return _dialogue(task.query, prompts.RECORDS_GROUP_EXAMPLES, prompts.RECORDS_EXAMPLES)
     if task.sub_calls and LABEL_QUESTION.search(task.query):
         return prompts.LABEL_EXAMPLES
+    if task.layout == "structured":
+        return _dialogue(task.query, prompts.RECORDS_GROUP_EXAMPLES, prompts.RECORDS_EXAMPLES)
+    if task.layout == "lines" and computed_question(task.query):
+        return _dialogue(task.query, prompts.LINES_GROUP_EXAMPLES, prompts.LINES_EXAMPLES)
     return []
 
 
-def _records_dialogue(query: str) -> list[tuple[str, str]]:
-    """The worked records dialogue closest to the question: counting per value (the
-    small model otherwise asks each record for a field named after the count) or
-    filtering and adding up."""
-    if MOST_COMMON.search(query):
-        return prompts.RECORDS_GROUP_EXAMPLES
-    return prompts.RECORDS_EXAMPLES
+def _dialogue(
+    query: str, group: list[tuple[str, str]], other: list[tuple[str, str]]
+) -> list[tuple[str, str]]:
+    """The worked dialogue closest to the question: counting per value (the small model
+    otherwise asks each record for a field named after the count) or filtering and
+    adding up."""
+    return group if MOST_COMMON.search(query) else other
 
 
 class CompactPolicy(Policy):

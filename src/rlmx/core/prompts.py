@@ -278,6 +278,61 @@ RECORDS_GROUP_EXAMPLES: list[tuple[str, str]] = [
     ("assistant", "FINAL(Lea Brandt)"),
 ]  # fmt: skip
 
+# For a text of lines written in words (a log, a transcript) that holds no records: the
+# lines that meet every condition the question names, kept and counted in code. Without
+# it a 1.5B root counted the lines naming a user, not that user's failed logins, and the
+# records dialogue had it filter a whole line by equality.
+LINES_EXAMPLES: list[tuple[str, str]] = [
+    (
+        "user",
+        "Your context is a str with 143,877 total characters.\n\n"
+        "The query is: How many print jobs of Rosa Vidal failed?",
+    ),
+    (
+        "assistant",
+        "I look at how the lines are written.\n```repl\nlines = context.splitlines()\n"
+        "print(len(lines))\nprint(lines[:3])\n```",
+    ),
+    (
+        "user",
+        "REPL output:\n2206\n['Mon 09:14 printer-3 job 5521 from Rosa Vidal printed 12 pages', "
+        "'Mon 09:15 printer-1 job 5522 from Tom Ekberg failed: paper jam', 'Mon 09:15 "
+        "printer-3 job 5523 from Rosa Vidal printed 3 pages']",
+    ),
+    (
+        "assistant",
+        "One event a line, written in words, not fields. The question names two conditions: "
+        "the person, Rosa Vidal, and the outcome, failed. I keep the lines that hold both, "
+        "count them in code, and print two to check.\n```repl\n"
+        "hits = [l for l in lines if 'from Rosa Vidal ' in l and ' failed' in l]\n"
+        "print(len(hits))\nprint(hits[:2])\n```",
+    ),
+    (
+        "user",
+        "REPL output:\n163\n['Mon 11:02 printer-2 job 5610 from Rosa Vidal failed: no toner', "
+        "'Tue 08:47 printer-3 job 5977 from Rosa Vidal failed: paper jam']",
+    ),
+    ("assistant", "FINAL(163)"),
+]
+
+# The same lines, asked which value is the most common: taken from each line and counted.
+LINES_GROUP_EXAMPLES: list[tuple[str, str]] = [
+    (role, text.replace("How many print jobs of Rosa Vidal failed?",
+                        "Which printer had the most failed jobs?"))
+    for role, text in LINES_EXAMPLES[:3]
+] + [
+    (
+        "assistant",
+        "One event a line, written in words. I keep the failed lines, take the printer from "
+        "each with a regex, and count per printer in code.\n```repl\n"
+        "failed = [l for l in lines if ' failed' in l]\n"
+        "counts = Counter(re.search(r'printer-\\d+', l).group() for l in failed)\n"
+        "print(counts.most_common(1))\n```",
+    ),
+    ("user", "REPL output:\n[('printer-2', 341)]"),
+    ("assistant", "FINAL(printer-2)"),
+]  # fmt: skip
+
 PAPER_SYSTEM = """\
 You are tasked with answering a query about a context that you cannot see directly. The \
 context lives in a Python REPL environment that you can use interactively, and from which \

@@ -22,7 +22,7 @@ from ..lm.base import LM, LMError
 from ..repl.context import ContextError
 from ..repl.sandbox import SandboxError
 from ..tools import Toolbox
-from .answer_warnings import AnswerWarning, settle_recheck, wants_recheck
+from .answer_warnings import AnswerWarning, computed_question, settle_recheck
 from .budget import Budget, Ledger
 from .config import RunConfig
 from .events import (
@@ -318,7 +318,7 @@ class _Run:
         """A one-shot root run's plain answer to a computed question, with budget left (a
         session's, a typed or a video answer is not checked)."""
         plain = workspace is None and self.schema is None and self.environment is None
-        return (self.cfg.recheck and self.depth == 0 and plain and wants_recheck(self.query)
+        return (self.cfg.recheck and self.depth == 0 and plain and computed_question(self.query)
                 and self.tree.ledger.exhausted_reason() is None)  # fmt: skip
 
     async def recheck(self, context: Any, query: str) -> Result | None:

@@ -17,7 +17,7 @@ from typing import Any
 from ..citations import Citation, locate
 from ..lm.base import LM, LMError, Message, prompt_tokens
 from ..repl import frames
-from ..repl.data_profile import HOLDS_RECORDS
+from ..repl.data_profile import HOLDS_RECORDS, TEXT_PROFILE
 from ..repl.sandbox import CellResult
 from . import compaction, prompts
 from .answer_warnings import (
@@ -40,10 +40,17 @@ from .workspace import Workspace
 SCHEMA_CHECK_SECONDS = 10.0  # to check a final answer against its schema
 
 
-def profiled_layout(profile: str | None) -> str | None:
-    """``"records"`` when rlmx's profile found records the host's first-bytes look missed
-    (XML, YAML, sections under headings): the policy's records dialogue fits them too."""
-    return "records" if profile and HOLDS_RECORDS in profile else None
+def task_layout(host: str | None, profile: str | None) -> str | None:
+    """The layout the policy chooses its worked dialogue by: the host's look at the first
+    bytes (``"records"``: one a line or block), corrected by rlmx's profile where there is
+    one, since it is what ``parse_records`` reads in the REPL: ``"structured"`` for records
+    the first bytes did not show (XML, YAML, JSON, sections under headings), ``"lines"`` for
+    a text that holds no records (a log in words: the host took its times for fields)."""
+    if profile is None:
+        return host
+    if HOLDS_RECORDS in profile:
+        return host if host == "records" else "structured"
+    return "lines" if profile.startswith(TEXT_PROFILE) else None
 
 
 @dataclass(frozen=True)
@@ -148,7 +155,7 @@ class Turns:
             environment=run.environment.kind if run.environment is not None else None,
             earlier=run.earlier,
             answer_schema=self.schema.text() if self.schema is not None else None,
-            layout=self.workspace.layout() or profiled_layout(profile),
+            layout=task_layout(self.workspace.layout(), profile),
             recheck=run.rechecking,
         )
         messages = run.policy.opening(task)

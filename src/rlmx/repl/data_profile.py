@@ -27,7 +27,8 @@ SAMPLE_ROWS = 5_000
 SHOWN_VALUES = 12  # distinct values listed for a field (more: a count and examples)
 SHOWN_FILES = 12
 VALUE_CHARS = 40
-HOLDS_RECORDS = "it holds records"  # the words the policy reads as a records layout
+# the words the policy reads a layout by (core/turns.py task_layout)
+HOLDS_RECORDS, TEXT_PROFILE = "it holds records", "a str of "
 PRELOAD_CHARS = 5_000_000  # a longer text's records are left to the model's own call (memory)
 
 
@@ -59,7 +60,7 @@ def _files(files: dict[str, str]) -> str:
 def _text(text: str, into: dict[str, Any] | None) -> str:
     lines = text.count("\n") + (not text.endswith("\n"))
     head = [line for line in text[:2000].splitlines() if line.strip()][:3]
-    parts = [f"a str of {len(text):,} characters in {lines:,} lines; it begins:"]
+    parts = [f"{TEXT_PROFILE}{len(text):,} characters in {lines:,} lines; it begins:"]
     parts += [f"  {_short(line, 160)}" for line in head]
     fields = _fields(text)
     if fields:
