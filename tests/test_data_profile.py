@@ -56,6 +56,15 @@ def test_a_json_list_a_folder_and_prose() -> None:
     assert "parse_records" not in essay  # headings over prose hold no fields
 
 
+def test_a_folders_files_of_records_show_their_fields() -> None:
+    files = {"users.csv": "id,town\n" + "\n".join(f"{i},{'Oslo' if i % 2 else 'Lima'}"
+                                                    for i in range(20)),
+             "notes.txt": "Some prose.\nMore prose.\n"}  # fmt: skip
+    shown = profile(files)
+    assert "'users.csv' holds records: parse_records(context['users.csv'])" in shown
+    assert "'town': values 'Lima', 'Oslo'" in shown and "'notes.txt' holds" not in shown
+
+
 def test_a_long_text_is_profiled_from_a_sample() -> None:
     line = "id=1 city=Oslo amount=12\n"
     shown = profile(line * (2 * SAMPLE_CHARS // len(line)))

@@ -113,6 +113,9 @@ def test_structured_records_and_lines_get_their_dialogues_after_a_label_question
     assert "'from Rosa Vidal ' in l and ' failed' in l" in lines
     assert "counts.most_common(1)" in closest("Which host had the most failed logins?", "lines")
     assert "Rosa Vidal" not in closest("Who wrote the port number?", "lines")  # a lookup
+    assert "startswith('def test_')" in closest("How many classes does src/a define?", "files")
+    assert "town.get(p['customer_id'])" in closest("How many units of toys sold?", "record files")
+    assert "town.get" not in closest("Which file defines main?", "record files")  # a lookup
 
 
 def test_the_profile_corrects_the_hosts_layout() -> None:
@@ -123,7 +126,10 @@ def test_the_profile_corrects_the_hosts_layout() -> None:
     assert task_layout("records", records) == "records"
     assert task_layout(None, records) == "structured"  # XML, YAML, sections, JSON
     assert task_layout("records", words) == "lines"  # times taken for fields by the host
-    assert task_layout(None, "a dict of 3 files (path -> text) ...") is None
+    assert task_layout(None, "a dict of 3 files (path -> text) ...") == "files"
+    tables = "a dict of 2 files ...\n'a.csv' holds records: parse_records(context['a.csv']) ..."
+    assert task_layout(None, tables) == "record files"
+    assert task_layout(None, "a list of 3 items; the first: ...") is None
     assert task_layout("records", None) == "records"  # no profile: the host's look stands
 
 

@@ -45,7 +45,7 @@ class Task:
     environment: str | None = None  # "video" for a video context
     earlier: tuple[tuple[str, str | None], ...] = ()  # a session's questions and answers so far
     answer_schema: str | None = None  # the JSON Schema a typed answer must match
-    layout: str | None = None  # "records", "structured" or "lines" (core/turns.py task_layout)
+    layout: str | None = None  # "records", "structured", "lines" ... (core/turns.py task_layout)
     profile: str | None = None  # what profile(context) printed, when the policy asked for it
     recheck: bool = False  # a second, independent attempt at a computed answer (core/rlm.py)
 
@@ -160,29 +160,32 @@ MOST_COMMON = re.compile(r"\b(which|what)\b.*\b(most|fewest|least)\b", re.IGNORE
 LABEL_QUESTION = re.compile(r"\b(classif\w*|label(?:l?ed)?)\b", re.IGNORECASE)
 
 
-def _closest_dialogue(task: Task) -> list[tuple[str, str]]:
+# the worked dialogues by layout (core/turns.py task_layout): for "which ... the most",
+# and for the other questions
+Dialogue = list[tuple[str, str]]
+LAYOUT_DIALOGUES: dict[str, tuple[Dialogue, Dialogue]] = {
+    "records": (prompts.RECORDS_GROUP_EXAMPLES, prompts.RECORDS_EXAMPLES),
+    "structured": (prompts.RECORDS_GROUP_EXAMPLES, prompts.RECORDS_EXAMPLES),
+    "lines": (prompts.LINES_GROUP_EXAMPLES, prompts.LINES_EXAMPLES),
+    "files": (prompts.FILES_EXAMPLES, prompts.FILES_EXAMPLES),
+    "record files": (prompts.JOIN_EXAMPLES, prompts.JOIN_EXAMPLES),
+}
+SEARCHED_LAYOUTS = ("lines", "files", "record files")  # a lookup in them is a plain search
+
+
+def _closest_dialogue(task: Task) -> Dialogue:
     """The worked dialogue for this kind of question and context, shown last (the closest
     example last: it is the one a small model follows); none for a plain search. Records
     a line hold their fields (a label among them is counted in code); other records and
-    lines of text do not, so a question about labels gets the labelling dialogue first."""
-    if task.layout == "records":
-        return _dialogue(task.query, prompts.RECORDS_GROUP_EXAMPLES, prompts.RECORDS_EXAMPLES)
-    if task.sub_calls and LABEL_QUESTION.search(task.query):
+    lines of text do not, so a question about labels gets the labelling dialogue first.
+    Of the records dialogues, counting per value is for "which ... the most" (the small
+    model otherwise asks each record for a field named after the count)."""
+    group, other = LAYOUT_DIALOGUES.get(task.layout or "", ([], []))
+    if task.layout != "records" and task.sub_calls and LABEL_QUESTION.search(task.query):
         return prompts.LABEL_EXAMPLES
-    if task.layout == "structured":
-        return _dialogue(task.query, prompts.RECORDS_GROUP_EXAMPLES, prompts.RECORDS_EXAMPLES)
-    if task.layout == "lines" and computed_question(task.query):
-        return _dialogue(task.query, prompts.LINES_GROUP_EXAMPLES, prompts.LINES_EXAMPLES)
-    return []
-
-
-def _dialogue(
-    query: str, group: list[tuple[str, str]], other: list[tuple[str, str]]
-) -> list[tuple[str, str]]:
-    """The worked dialogue closest to the question: counting per value (the small model
-    otherwise asks each record for a field named after the count) or filtering and
-    adding up."""
-    return group if MOST_COMMON.search(query) else other
+    if task.layout in SEARCHED_LAYOUTS and not computed_question(task.query):
+        return []
+    return group if MOST_COMMON.search(task.query) else other
 
 
 class CompactPolicy(Policy):

@@ -333,6 +333,56 @@ LINES_GROUP_EXAMPLES: list[tuple[str, str]] = [
     ("assistant", "FINAL(printer-2)"),
 ]  # fmt: skip
 
+# For a folder (a dict of path -> text) of code or text, asked to count: the files the
+# question names, and in them the lines that meet it, kept and counted in code. A 1.5B
+# root printed a package's files and typed a number it never counted.
+FILES_EXAMPLES: list[tuple[str, str]] = [
+    (
+        "user",
+        "Your context is a dict with 402,118 total characters, made of 212 items with "
+        "lengths [2210, 1874, 3305, ...].\n\n"
+        "The query is: How many test functions does the folder tests/unit define?",
+    ),
+    (
+        "assistant",
+        "A dict of files. The question names a folder and a kind of line: I keep the files "
+        "under tests/unit/ and, in them, the lines that define a test function, and count "
+        "them in code.\n```repl\n"
+        "hits = [(path, line) for path, text in context.items() if path.startswith("
+        "'tests/unit/') for line in text.splitlines() if line.startswith('def test_')]\n"
+        "print(len(hits))\nprint(hits[:2])\n```",
+    ),
+    (
+        "user",
+        "REPL output:\n118\n[('tests/unit/test_cache.py', 'def test_hit_after_put():'), "
+        "('tests/unit/test_cache.py', 'def test_miss_is_none():')]",
+    ),
+    ("assistant", "FINAL(118)"),
+]
+
+# For a folder whose files hold records, asked to count or add up across two of them:
+# each file read with parse_records, one turned into a lookup, and the join done in code.
+JOIN_EXAMPLES: list[tuple[str, str]] = [
+    (
+        "user",
+        "Your context is a dict with 87,305 total characters, made of 2 items with lengths "
+        "[9120, 78185].\n\nThe query is: What is the total weight of the parcels sent to "
+        "customers in Leeds?",
+    ),
+    (
+        "assistant",
+        "Two files of records: the customers have the town, the parcels the weight. I read "
+        "both, look up each parcel's customer town, and add up in code.\n```repl\n"
+        "customers = parse_records(context['customers.csv'])\n"
+        "parcels = parse_records(context['parcels.jsonl'])\n"
+        "town = {c['customer_id']: c['town'] for c in customers}\n"
+        "hits = [p for p in parcels if town.get(p['customer_id']) == 'Leeds']\n"
+        "print(len(hits), sum(p['kg'] for p in hits))\n```",
+    ),
+    ("user", "REPL output:\n286 1907.5"),
+    ("assistant", "FINAL(1907.5)"),
+]
+
 PAPER_SYSTEM = """\
 You are tasked with answering a query about a context that you cannot see directly. The \
 context lives in a Python REPL environment that you can use interactively, and from which \

@@ -17,7 +17,7 @@ from typing import Any
 from ..citations import Citation, locate
 from ..lm.base import LM, LMError, Message, prompt_tokens
 from ..repl import frames
-from ..repl.data_profile import HOLDS_RECORDS, TEXT_PROFILE
+from ..repl.data_profile import FILE_RECORDS, FOLDER_PROFILE, HOLDS_RECORDS, TEXT_PROFILE
 from ..repl.sandbox import CellResult
 from . import compaction, prompts
 from .answer_warnings import (
@@ -45,9 +45,12 @@ def task_layout(host: str | None, profile: str | None) -> str | None:
     bytes (``"records"``: one a line or block), corrected by rlmx's profile where there is
     one, since it is what ``parse_records`` reads in the REPL: ``"structured"`` for records
     the first bytes did not show (XML, YAML, JSON, sections under headings), ``"lines"`` for
-    a text that holds no records (a log in words: the host took its times for fields)."""
+    a text that holds no records (a log in words: the host took its times for fields);
+    a folder is ``"record files"`` when files of it hold records, else ``"files"``."""
     if profile is None:
         return host
+    if profile.startswith(FOLDER_PROFILE):
+        return "record files" if FILE_RECORDS in profile else "files"
     if HOLDS_RECORDS in profile:
         return host if host == "records" else "structured"
     return "lines" if profile.startswith(TEXT_PROFILE) else None

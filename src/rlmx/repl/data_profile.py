@@ -26,9 +26,11 @@ SAMPLE_CHARS = 400_000  # of a text, read to find its records
 SAMPLE_ROWS = 5_000
 SHOWN_VALUES = 12  # distinct values listed for a field (more: a count and examples)
 SHOWN_FILES = 12
+RECORD_FILES = 6  # of a folder, the files looked at for records (each from its sample)
 VALUE_CHARS = 40
 # the words the policy reads a layout by (core/turns.py task_layout)
 HOLDS_RECORDS, TEXT_PROFILE = "it holds records", "a str of "
+FOLDER_PROFILE, FILE_RECORDS = "a dict of ", "holds records: parse_records(context["
 PRELOAD_CHARS = 5_000_000  # a longer text's records are left to the model's own call (memory)
 
 
@@ -48,13 +50,25 @@ def _files(files: dict[str, str]) -> str:
     paths = list(files)
     kinds = Counter(path.rsplit(".", 1)[-1] if "." in path else "(none)" for path in paths)
     lines = [
-        f"a dict of {len(paths):,} files (path -> text), {sum(map(len, files.values())):,} "
+        f"{FOLDER_PROFILE}{len(paths):,} files (path -> text), {sum(map(len, files.values())):,} "
         f"characters; by extension: {', '.join(f'.{k} {n}' for k, n in kinds.most_common(6))}",
         "context[path] is a file's text; search them all with: for path, text in "
         "context.items(): ...",
         "files: " + ", ".join(paths[:SHOWN_FILES]) + (" ..." if len(paths) > SHOWN_FILES else ""),
     ]
-    return "\n".join(lines)
+    return "\n".join(lines + _record_files(files))
+
+
+def _record_files(files: dict[str, str]) -> list[str]:
+    """The fields of the first RECORD_FILES files that hold records (a folder of tables
+    to join: a small model otherwise parses the folder as one text)."""
+    shown: list[str] = []
+    for path, text in list(files.items())[:RECORD_FILES]:
+        fields = _fields(text)
+        if fields:
+            shown += [f"{path!r} {FILE_RECORDS}{path!r}]) reads them; their fields:",
+                      *fields]  # fmt: skip
+    return shown
 
 
 def _text(text: str, into: dict[str, Any] | None) -> str:
