@@ -71,17 +71,16 @@ EMPTY_RESULT = (
 )
 
 
-def empty_result(equalities: list[tuple[str, str]]) -> str:
-    """The push back on a count of 0; ``equalities``: the (field, text) pairs the code
-    compared with ``==``, shown rewritten (a 1.5B root repeated the same filter after
-    advice alone)."""
-    if not equalities:
+def empty_result(widened: str | None) -> str:
+    """The push back on a count of 0; ``widened``: the filter's cell with its exact-text
+    comparisons widened (repairs.widened_filter). A 1.5B root given advice alone printed
+    the values, then answered 0 again; given the fixed code, it ran it."""
+    if widened is None:
         return EMPTY_RESULT
-    field, text = equalities[-1]
     return (
-        f"{EMPTY_RESULT} Your code asks for exact equality, {field} == {text!r}: when the "
-        f"question means values that start with or contain that text, write "
-        f"{field}.startswith({text!r}) or {text!r} in {field}."
+        f"{EMPTY_RESULT} Your filter compares whole values with ==. Here is your code with "
+        "each such comparison widened to a part match that ignores case; run it (or fix it "
+        f"your way):\n```repl\n{widened}\n```"
     )
 
 

@@ -15,7 +15,9 @@ line). The compact policy (small local models) also:
   nowhere, or with the context's length from the task description);
 - pushes back once on the answer to a count or sum that no code of the run counted (a
   1.5B root printed a folder's files and typed a number), and once on an answer of 0 (a
-  filter that matched nothing: ``r['path'] == '/api/'`` for "requests under /api/"), each
+  filter that matched nothing: ``r['path'] == '/api/'`` for "requests under /api/"; the
+  push back shows the filter's cell with such comparisons widened to a part match, which
+  a 1.5B root ran where advice alone left it printing values and answering 0 again), each
   with what to do instead; the same checks are the answer's warnings if it still stands.
 
 Every policy refuses (twice at most) an answer whose value only the instructions hold:
@@ -76,28 +78,43 @@ def _words(text: str) -> list[str]:
     return re.findall(r"[a-z0-9]+(?:-[a-z0-9]+)*", text.lower())
 
 
-def string_equalities(code: str) -> list[tuple[str, str]]:
-    """The ``field == 'text'`` comparisons of a cell, a field being a subscript or an
-    attribute (``r['path'] == '/api/'``), in the order written; none for code that does
-    not parse."""
-    try:
-        tree = ast.parse(code)
-    except (SyntaxError, ValueError, RecursionError, MemoryError):
-        return []
-    found = []
-    for node in ast.walk(tree):
-        if not (isinstance(node, ast.Compare) and len(node.ops) == 1):
-            continue
+WIDENED_CHARS = 2_000  # a widened cell longer than this is not shown (a flood of ==)
+
+
+class _Widen(ast.NodeTransformer):
+    """``field == 'Text'`` (a subscript or attribute against a string) becomes
+    ``'text' in str(field).lower()``."""
+
+    def __init__(self) -> None:
+        self.widened = 0
+
+    def visit_Compare(self, node: ast.Compare) -> ast.AST:
+        self.generic_visit(node)
+        if len(node.ops) != 1 or not isinstance(node.ops[0], ast.Eq):
+            return node
         left, right = node.left, node.comparators[0]
         if isinstance(left, ast.Constant):
             left, right = right, left
-        if not (
-            isinstance(node.ops[0], ast.Eq) and isinstance(left, ast.Subscript | ast.Attribute)
-        ):
-            continue
-        if isinstance(right, ast.Constant) and isinstance(right.value, str):
-            found.append(((node.lineno, node.col_offset), ast.unparse(left), right.value))
-    return [(field, text) for _, field, text in sorted(found)]
+        if not (isinstance(left, ast.Subscript | ast.Attribute) and isinstance(right, ast.Constant)
+                and isinstance(right.value, str)):  # fmt: skip
+            return node
+        self.widened += 1
+        field = ast.Call(ast.Name("str", ast.Load()), [left], [])
+        lowered = ast.Call(ast.Attribute(field, "lower", ast.Load()), [], [])
+        return ast.Compare(ast.Constant(right.value.lower()), [ast.In()], [lowered])
+
+
+def widened_filter(code: str) -> str | None:
+    """``code`` with each exact-text comparison of a field widened to a part match that
+    ignores case (``r['path'] == '/api/'`` -> ``'/api/' in str(r['path']).lower()``); None
+    when it has none, does not parse, or comes out longer than WIDENED_CHARS."""
+    try:
+        widen = _Widen()
+        tree = ast.fix_missing_locations(widen.visit(ast.parse(code)))
+        text = ast.unparse(tree) if widen.widened else None
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return None
+    return text if text is not None and len(text) <= WIDENED_CHARS else None
 
 
 class Repairs:
@@ -117,7 +134,7 @@ class Repairs:
         self.last_error = ""
         self.error_streak = 0
         self.counted = False  # a cell that ran without an error counted or added up
-        self.equalities: list[tuple[str, str]] = []  # (field, text) the last cell compared
+        self.widened: str | None = None  # the last cell that compared exact text, widened
         self.result_pushbacks: set[str] = set()  # the result checks that have pushed back
 
     def saw(self, code: str, output: str, failed: bool = False) -> bool:
@@ -128,7 +145,7 @@ class Repairs:
         self.seen_numbers |= _numbers(output)
         self.seen_texts.append(output.lower())
         self.counted |= bool(COUNTING_CODE.search(code)) and not failed
-        self.equalities = string_equalities(code) or self.equalities
+        self.widened = widened_filter(code) or self.widened
         cell = hash((code.strip(), CELL_NAME.sub("<cell>", output)))
         repeated = cell in self.seen_cells
         self.seen_cells.add(cell)
@@ -233,8 +250,8 @@ class Repairs:
             return None
         counted = self.counted or bool(code and COUNTING_CODE.search(code))
         if ZERO.match(answer):
-            equalities = (string_equalities(code) if code else []) or self.equalities
-            kind, why = "empty", prompts.empty_result(equalities)
+            widened = (widened_filter(code) if code else None) or self.widened
+            kind, why = "empty", prompts.empty_result(widened)
         elif re.search(r"\d", answer) and not counted:
             kind, why = "uncounted", prompts.UNCOUNTED
         else:
