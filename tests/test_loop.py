@@ -50,6 +50,15 @@ def test_final_var_from_code_by_name_and_value(replay) -> None:
     assert result.answer == "3"
 
 
+def test_a_number_loses_its_binary_float_noise_and_nothing_else_does(replay) -> None:
+    result, _ = run(replay([repl("FINAL(sum([7000.5, 510.27]))")]))  # 7510.770000000001
+    assert result.answer == "7510.77"
+    result, _ = run(replay([repl("print(0.1 + 0.2)"), "FINAL(0.30000000000000004)"]))
+    assert result.answer == "0.3"
+    for kept in ("3.14159265358979", "about 0.30000000000000004", "7510.77"):
+        assert run(replay([repl(f"FINAL({kept!r})")]))[0].answer == kept
+
+
 def test_prose_final_after_a_cell(replay) -> None:
     result, _ = run(replay([repl("print(context)"), "I know it.\nFINAL(the answer is abc)"]))
     assert (result.answer, result.status) == ("the answer is abc", "final")

@@ -10,6 +10,7 @@ The quotes a final answer cites are looked up in the workspace's contexts (``cit
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from dataclasses import dataclass, replace
 from typing import Any
@@ -38,6 +39,23 @@ from .run_view import RunView
 from .workspace import Workspace
 
 SCHEMA_CHECK_SECONDS = 10.0  # to check a final answer against its schema
+
+
+# a bare number as binary floating point printed it: 7510.770000000001, 2.9999999999999996
+FLOAT_NOISE = re.compile(r"-?\d+\.(\d*?)(?:0{6,}|9{6,})\d{0,3}")
+NOISE_PLACES = 10  # fewer decimals than this are written on purpose
+
+
+def without_float_noise(answer: str) -> str:
+    """A bare number as it was meant, not as binary floating point printed it: a 1.5B
+    root's sum of prices came out as 7510.770000000001, which an exact scorer (and a
+    reader) takes for another number."""
+    text = answer.strip()
+    match = FLOAT_NOISE.fullmatch(text)
+    if match is None or len(text.partition(".")[2]) < NOISE_PLACES:
+        return answer
+    places = len(match.group(1))
+    return f"{round(float(text), places):.{places}f}"
 
 
 def task_layout(host: str | None, profile: str | None) -> str | None:
@@ -177,6 +195,7 @@ class Turns:
             messages.append({"role": "assistant", "content": reply})
             final = await self.act(reply, messages)
             if final is not None:
+                final = replace(final, answer=without_float_noise(final.answer))
                 final = await self.typed(final, messages)
             if final is not None:
                 final = await self.cited(final, messages)
