@@ -83,6 +83,8 @@ def test_xml_yaml_and_sectioned_texts_read_as_records() -> None:
         {"section": "Project A", "Owner": "Ada", "Open tasks": ["[ ] one", "[ ] two"]},
         {"section": "Project B", "Owner": "Ben", "items": ["loose item"]},
     ]  # the one "# Notes" heading is the document's title, not a section
+    commented = "# exported\n# by hand\nid,name\n1,Ada\n2,Ben\n"
+    assert parse_records(commented)[0] == {"field1": "# exported"}  # comments, no sections
     ini = "[web]\nport = 8080\nenabled = true\n\n[db]\nport=5432\n"
     assert parse_records(ini) == [{"section": "web", "port": 8080, "enabled": "true"},
                                   {"section": "db", "port": 5432}]  # fmt: skip

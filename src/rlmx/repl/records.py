@@ -233,6 +233,8 @@ def _sections(text: str, lines: list[str]) -> list[dict[str, Any]] | None:
             rows[-1].setdefault(sub, []).append(item.group(1))
         elif keyed is not None and keyed[1] and keyed[0] != "section":
             rows[-1][keyed[0]] = keyed[1]
+    if not any(len(row) > 1 for row in rows):
+        return None  # titles over prose, or "# comment" lines: no records
     return [_typed(row) for row in rows]
 
 
