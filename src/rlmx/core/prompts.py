@@ -52,13 +52,13 @@ def answer_format(schema_text: str) -> str:
 
 
 # told with the query in a recheck (core/rlm.py): a fresh prompt, so the attempt is not a
-# replay of the first, and a push toward the record-by-record method that catches a wrong
-# filter or field
+# replay of the first, and a push toward going over all the data with exact filters (a
+# note saying "record by record" had a recheck of a folder count read one file)
 RECHECK_NOTE = (
-    "\n\n(This is a second, independent attempt at this question. Work record by record: "
-    "use the variable rows when the profile says it holds the records, else split the data "
-    "into records and parse each one's fields; select on exactly the field and value the "
-    "question names, and print what you computed before answering.)"
+    "\n\n(This is a second, independent attempt at this question. Go over all of the data "
+    "the question covers, not a part of it: every record, line or file (the variable rows, "
+    "when the profile says it holds the records); select on exactly what the question "
+    "names, and print what you computed before answering.)"
 )
 
 
