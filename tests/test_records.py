@@ -90,6 +90,18 @@ def test_xml_yaml_and_sectioned_texts_read_as_records() -> None:
                                   {"section": "db", "port": 5432}]  # fmt: skip
 
 
+def test_a_field_of_other_records_read_is_named_with_the_field_to_join_on() -> None:
+    parse_records("sku,category\nK-1,toys\nK-2,garden\n")
+    sales = parse_records("sku,quantity\nK-1,3\nK-2,5\n")
+    with pytest.raises(KeyError) as missing:
+        sales[0]["category"]
+    assert "'category' is a field of other records you read" in str(missing.value)
+    assert "keyed by 'sku', a field both have" in str(missing.value)
+    with pytest.raises(KeyError) as nowhere:
+        sales[0]["colour"]
+    assert "other records" not in str(nowhere.value)
+
+
 def test_a_guessed_field_name_is_forgiven_only_when_it_is_unambiguous() -> None:
     row = parse_records("ID 7 | Ada Lind | dept: X | salary: 5 | qty: 2 | date: d | day: 3\n")[0]
     assert (row["department"], row["sal"], row["quantity"], row["id"]) == ("X", 5, 2, 7)

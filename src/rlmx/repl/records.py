@@ -70,8 +70,20 @@ class Record(dict[str, Any]):
         shown = shown if len(shown) <= SHOWN_CHARS else shown[: SHOWN_CHARS - 4] + " ...}"
         raise KeyError(
             f"no field {key!r}; {self._unlabelled()}this record is {shown}: use one of its "
-            "keys (each dict is one record: count records with len() or collections.Counter)"
+            f"keys (each dict is one record: count records with len() or collections.Counter)"
+            f"{self._elsewhere(key)}"
         )
+
+    def _elsewhere(self, key: Any) -> str:
+        """Names the other records that hold the field, and the field to join them on: a
+        1.5B root asked sales records for the category their products' records held."""
+        holders = [keys for keys in reversed(_READ) if key in keys and key not in self]
+        shared = [name for name in holders[0] if name in self] if holders else []
+        if not shared:
+            return ""
+        return (f"; {key!r} is a field of other records you read (fields {list(holders[0])}): "
+                f"make a dict of those keyed by {shared[0]!r}, a field both have, and look "
+                f"each of these records up in it")  # fmt: skip
 
     def _unlabelled(self) -> str:
         """Names the one field the text left unlabelled: a small model asked a pipe line
@@ -100,8 +112,21 @@ def _abbreviates(a: str, b: str) -> bool:
 DELIMITERS = ("|", "\t", ";", ",")
 
 
+_READ: list[tuple[str, ...]] = []  # the fields of the records parse_records returned lately
+READ_KEPT = 8
+
+
 def parse_records(text: str) -> list[dict[str, Any]]:
     """The records of ``text``, one dict each, in order (see the module's docstring)."""
+    rows = _parse(text)
+    fields = tuple(str(key) for key in rows[0]) if rows else ()
+    if fields and fields not in _READ:
+        _READ.append(fields)
+        del _READ[:-READ_KEPT]
+    return rows
+
+
+def _parse(text: str) -> list[dict[str, Any]]:
     if isinstance(text, dict):
         raise TypeError("parse_records() reads one text, and this is a dict (of files?): "
                         "read one of its values, e.g. parse_records(context[path])")  # fmt: skip
