@@ -227,7 +227,7 @@ def test_a_count_answered_0_is_pushed_back_once_towards_the_values() -> None:
     policy, notes = CompactPolicy(), Repairs("How many requests under /api/ got a 5xx?", "c")
     code = "hits = [r for r in rows if r['path'] == '/api/']\nFINAL(len(hits))"
     told = policy.doubt_cell_final(notes, code, "0") or ""
-    assert told.startswith(prompts.EMPTY_RESULT)
+    assert told.startswith("Your answer is 0: no record matched") and "Reply with this" in told
     assert "hits = [r for r in rows if '/api/' in str(r['path']).lower()]\nFINAL(len(hits))" in told
     assert policy.doubt_cell_final(notes, code, "0") is None  # then 0 stands (and is warned)
     assert notes.doubted_result("0") is None  # once only

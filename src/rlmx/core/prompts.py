@@ -74,13 +74,15 @@ EMPTY_RESULT = (
 def empty_result(widened: str | None) -> str:
     """The push back on a count of 0; ``widened``: the filter's cell with its exact-text
     comparisons widened (repairs.widened_filter). A 1.5B root given advice alone printed
-    the values, then answered 0 again; given the fixed code, it ran it."""
+    the values, then answered 0 again; given the advice and the fixed code, it replied
+    with a made-up "REPL output", so this one is short and says what to reply."""
     if widened is None:
         return EMPTY_RESULT
     return (
-        f"{EMPTY_RESULT} Your filter compares whole values with ==. Here is your code with "
-        "each such comparison widened to a part match that ignores case; run it (or fix it "
-        f"your way):\n```repl\n{widened}\n```"
+        "Your answer is 0: no record matched your filter. It compares whole values with ==, "
+        "and the question may mean a part of a value (a path under a folder, a word in a "
+        "name). Reply with this cell, your code with part matches that ignore case:\n"
+        f"```repl\n{widened}\n```"
     )
 
 
