@@ -137,7 +137,8 @@ TASKS: dict[str, EvalTask] = {
         default_lengths=(1250, 7500, 125_000),
     ),
     "shapes-tune": EvalTask(
-        "questions over CSV, an access log, JSON, a code tree, Markdown and INI (may be tuned on)",
+        "questions over CSV, an access log, JSON, a code tree, Markdown, INI, an auth log, YAML, "
+        "XML and a join (may be tuned on)",
         _shapes("tune"),
         default_lengths=(7500, 250_000),
     ),
