@@ -131,6 +131,8 @@ def test_the_profile_corrects_the_hosts_layout() -> None:
     assert task_layout(None, tables) == "record files"
     assert task_layout(None, "a list of 3 items; the first: ...") is None
     assert task_layout("records", None) == "records"  # no profile: the host's look stands
+    quoted = "a str of 90 characters in 3 lines; it begins:\n  it holds records: no, a log"
+    assert task_layout(None, quoted) == "lines"  # the data's own words choose nothing
 
 
 def test_grammar_only_for_compact_roots_that_take_one() -> None:

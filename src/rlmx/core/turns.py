@@ -67,9 +67,11 @@ def task_layout(host: str | None, profile: str | None) -> str | None:
     a folder is ``"record files"`` when files of it hold records, else ``"files"``."""
     if profile is None:
         return host
+    lines = profile.splitlines()  # the profile's own lines: the data's are indented
     if profile.startswith(FOLDER_PROFILE):
-        return "record files" if FILE_RECORDS in profile else "files"
-    if HOLDS_RECORDS in profile:
+        tables = any(line.startswith("'") and FILE_RECORDS in line for line in lines)
+        return "record files" if tables else "files"
+    if any(line.startswith(HOLDS_RECORDS) for line in lines):
         return host if host == "records" else "structured"
     return "lines" if profile.startswith(TEXT_PROFILE) else None
 
