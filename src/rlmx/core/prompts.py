@@ -261,12 +261,19 @@ RECORDS_EXAMPLES: list[tuple[str, str]] = [
     ("assistant", "FINAL(21405)"),
 ]
 
+
+def variant(
+    dialogue: list[tuple[str, str]], query: str, instead: str, rest: list[tuple[str, str]]
+) -> list[tuple[str, str]]:
+    """A dialogue's first three messages (the task, a first look, its output) with another
+    question asked, then ``rest``: the variant's own way on from there."""
+    return [*((role, text.replace(query, instead)) for role, text in dialogue[:3]), *rest]
+
+
 # The same records, asked which value of a field is the most common: counted per value.
-RECORDS_GROUP_EXAMPLES: list[tuple[str, str]] = [
-    (role, text.replace("What is the total amount of the shipped orders to Berlin?",
-                        "Which customer placed the most orders?"))
-    for role, text in RECORDS_EXAMPLES[:3]
-] + [
+RECORDS_GROUP_EXAMPLES = variant(
+    RECORDS_EXAMPLES, "What is the total amount of the shipped orders to Berlin?",
+    "Which customer placed the most orders?", [
     (
         "assistant",
         "One dict per record: I count the records per customer in code.\n```repl\n"
@@ -277,7 +284,7 @@ RECORDS_GROUP_EXAMPLES: list[tuple[str, str]] = [
     # not one of the two records peeked at: the answer is read off the count
     ("user", "REPL output:\n[('Lea Brandt', 14)]"),
     ("assistant", "FINAL(Lea Brandt)"),
-]  # fmt: skip
+])  # fmt: skip
 
 # For a text of lines written in words (a log, a transcript) that holds no records: the
 # lines that meet every condition the question names, kept and counted in code. Without
@@ -317,11 +324,9 @@ LINES_EXAMPLES: list[tuple[str, str]] = [
 ]
 
 # The same lines, asked which value is the most common: taken from each line and counted.
-LINES_GROUP_EXAMPLES: list[tuple[str, str]] = [
-    (role, text.replace("How many print jobs of Rosa Vidal failed?",
-                        "Which printer had the most failed jobs?"))
-    for role, text in LINES_EXAMPLES[:3]
-] + [
+LINES_GROUP_EXAMPLES = variant(
+    LINES_EXAMPLES, "How many print jobs of Rosa Vidal failed?",
+    "Which printer had the most failed jobs?", [
     (
         "assistant",
         "One event a line, written in words. I keep the failed lines, take the printer from "
@@ -332,7 +337,7 @@ LINES_GROUP_EXAMPLES: list[tuple[str, str]] = [
     ),
     ("user", "REPL output:\n[('printer-2', 341)]"),
     ("assistant", "FINAL(printer-2)"),
-]  # fmt: skip
+])  # fmt: skip
 
 # For a folder (a dict of path -> text) of code or text, asked to count: the files the
 # question names, and in them the lines that meet it, kept and counted in code. A 1.5B
