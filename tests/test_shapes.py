@@ -125,8 +125,8 @@ def yaml_truth(text: str, query: str) -> object:
 
 def xml_truth(text: str, query: str) -> object:
     books = ET.fromstring(text).findall("book")
-    if "oldest" in query:
-        return min(books, key=lambda b: int(b.findtext("year"))).get("id")
+    if "cheapest" in query:
+        return min(books, key=lambda b: float(b.findtext("price"))).get("id")
     author, year = re.search(r"books by (.+) were published after (\d+)", query).groups()
     return sum(b.findtext("author") == author and int(b.findtext("year")) > int(year)
                for b in books)  # fmt: skip

@@ -321,7 +321,7 @@ def auth_log(rng: random.Random, n: int) -> Made:
 def yaml_staff(rng: random.Random, n: int) -> Made:
     teams = ("platform", "mobile", "data", "design", "support")
     people = [
-        (f"E{7_100 + i}", rng.choice(NAMES), rng.choice(teams), rng.randrange(38, 160) * 1000)
+        (f"E{7_100 + i}", rng.choice(NAMES), rng.choice(teams), rng.randrange(38_000, 160_000))
         for i in range(n)
     ]
     lines = ["staff:"]
@@ -357,7 +357,7 @@ def xml_catalog(rng: random.Random, n: int) -> Made:
             f"bk{900 + i}",
             rng.choice(authors),
             rng.randrange(1960, 2025),
-            _money(rng.randrange(500, 9000)),
+            _money(rng.randrange(500, 900_000)),
         )
         for i in range(n)
     ]
@@ -368,14 +368,14 @@ def xml_catalog(rng: random.Random, n: int) -> Made:
         for b, a, y, p in books
     ]
     author, year = rng.choice(authors), rng.randrange(1980, 2010)
-    oldest = _unique_extreme(books, lambda b: b[2], largest=False)
+    cheapest = _unique_extreme(books, lambda b: b[3], largest=False)
     return "\n".join([*parts, "</catalog>"]) + "\n", [
         Question(
             "count",
             f"How many books by {author} were published after {year}?",
             sum(b[1] == author and b[2] > year for b in books),
         ),
-        Question("min", "What is the id of the oldest book?", oldest[0] if oldest else None),
+        Question("min", "What is the id of the cheapest book?", cheapest[0] if cheapest else None),
     ]
 
 
