@@ -37,6 +37,8 @@ def test_each_signal_alone() -> None:
     assert codes("Who?", "Ada", [READ], False, 0, lambda t: t == "Ada") == []
     assert codes("Who?", "Ada", [Cell("x = 1", "", False)], False, 0,
                  lambda t: True) == ["context_unread"]  # fmt: skip
+    noisy = [READ, Cell("print(sum(prices))", "7510.770000000001\n", False)]
+    assert codes("What is the total?", "7510.77", noisy, True, 0, nowhere) == []  # cleaned
     on_rows = [Cell("print(len([r for r in rows if r['x'] == 1]))", "4\n", False)]
     assert codes("Who?", "4", on_rows, False, 0, lambda t: True) == []  # rlmx bound rows
     failed = [Cell("print(context[:9])", "Ada wrote", False), Cell("1 / 0", "Zero...", True)]

@@ -232,6 +232,14 @@ def _strings(value: Any) -> Iterator[str]:
             yield from _strings(item)
 
 
+def number_shown(number: str, seen: set[str]) -> bool:
+    """``number`` was seen as written or rounded (41 s for a printed 41.3 counts; so does
+    7510.77 for a printed 7510.770000000001, as rlmx cleans a final answer)."""
+    places = len(number.partition(".")[2])
+    value = float(number)
+    return any(round(float(s), places) == value for s in seen)
+
+
 def unsupported_parts(
     answer: str,
     cells: Sequence[Cell],
@@ -251,7 +259,7 @@ def unsupported_parts(
         if re.fullmatch(r"[\d.,%$€£ +-]+", part):
             shown = {n.replace(",", "") for n in NUMBER.findall(outputs)}
             wanted = [n.replace(",", "") for n in NUMBER.findall(part)]
-            if numbers and any(len(n) >= 2 and n not in shown for n in wanted):
+            if numbers and any(len(n) >= 2 and not number_shown(n, shown) for n in wanted):
                 missing.append(part)
             continue
         if len(part) >= 3 and part.casefold() not in outputs and not in_context(part):

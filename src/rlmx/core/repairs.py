@@ -33,7 +33,7 @@ import ast
 import re
 
 from . import prompts
-from .answer_warnings import COUNT_QUESTION, COUNTING_CODE, ZERO
+from .answer_warnings import COUNT_QUESTION, COUNTING_CODE, ZERO, number_shown
 
 BORROWED_DIGITS = 3  # shorter numbers (1, 2, 10 ...) are everywhere: not evidence of copying
 BORROWED_NAME_CHARS = (4, 80)  # a name answer this long may be copied; shorter is everywhere
@@ -59,13 +59,6 @@ CELL_NAME = re.compile(r"<cell \d+>")
 def _numbers(text: str) -> set[str]:
     """The numbers written in ``text``, thousands separators removed."""
     return {m.group().replace(",", "") for m in _NUMBER.finditer(text)}
-
-
-def _shown(number: str, seen: set[str]) -> bool:
-    """``number`` was seen as written or rounded (41 s for a printed 41.3 counts)."""
-    places = len(number.partition(".")[2])
-    value = float(number)
-    return any(round(float(s), places) == value for s in seen)
 
 
 def telling_numbers(text: str) -> set[str]:
@@ -203,7 +196,7 @@ class Repairs:
         written = _numbers(code) if code is not None else None
         numbers = sorted(
             n for n in _numbers(answer)
-            if n in self.prompt_numbers and not _shown(n, self.seen_numbers)
+            if n in self.prompt_numbers and not number_shown(n, self.seen_numbers)
             and (written is None or n in written)
         )  # fmt: skip
         name = self._borrowed_name(answer, code)
@@ -230,7 +223,7 @@ class Repairs:
 
     def unseen_numbers(self, answer: str) -> list[str]:
         """The numbers of ``answer`` that no output the root has seen showed."""
-        return sorted(n for n in _numbers(answer) if not _shown(n, self.seen_numbers))
+        return sorted(n for n in _numbers(answer) if not number_shown(n, self.seen_numbers))
 
     def number_for_a_name(self, answer: str) -> str | None:
         """A one-time push back on a bare number answering a "which" / "who" question,
