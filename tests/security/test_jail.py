@@ -6,7 +6,9 @@ is skipped with the reason where the host cannot provide it (``rlmx health`` say
 
 from __future__ import annotations
 
+import asyncio
 import os
+import time
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -160,7 +162,7 @@ async def test_setsid_and_double_forked_processes_die_with_the_worker(
     assert await out(box, code) == "ok"
     assert len(_sleepers(token)) == 2
     await box.close()
-    assert _sleepers(token) == set()
+    assert await _all_gone(token) == set()
 
 
 @needs_root
@@ -193,6 +195,16 @@ def test_process_mode_tells_the_truth(monkeypatch) -> None:
     assert "environment (API keys)" in text
     monkeypatch.setattr(os, "geteuid", lambda: 0)
     assert "environment" not in modes.process_mode_warning()
+
+
+async def _all_gone(token: str, within: float = 10.0) -> set[int]:
+    """The `sleep TOKEN` processes still live once they had ``within`` seconds to die: a
+    SIGKILL lands when its target next runs, and on a loaded machine /proc shows it live
+    for a moment after the kill (a full-suite run beside a benchmark saw one)."""
+    deadline = time.monotonic() + within
+    while _sleepers(token) and time.monotonic() < deadline:
+        await asyncio.sleep(0.05)
+    return _sleepers(token)
 
 
 def _sleepers(token: str) -> set[int]:
