@@ -186,7 +186,7 @@ def settle_recheck(
     """Which answer stands after a second, independent attempt answered ``other``, and its
     warnings: (True, ...) when the second attempt's answer replaces the first. A recheck
     that found no answer, or the same one, changes nothing. When they differ, the second
-    attempt's answer stands if no check doubted it (it was told to go record by record),
+    attempt's answer stands if no check doubted it (it was told to go over all the data),
     warned that the first attempt said otherwise; else the first stands, warned of the
     second. (Where the two differed in the runs read for this, calibration r3 and
     tune-half runs, the first was never the right one.)"""

@@ -323,7 +323,7 @@ class _Run:
 
     async def recheck(self, context: Any, query: str) -> Result | None:
         """A second, independent attempt at ``query`` (a fresh sandbox and history, told to
-        work record by record); None when the context cannot be given to it."""
+        go over all the data the question covers); None when the context cannot be given to it."""
         started = time.perf_counter()
         check = _Run(self.tree, self.root_lm, depth=self.depth + 1, parent_id=self.run_id,
                      rechecking=True)  # fmt: skip
