@@ -757,3 +757,17 @@ def test_the_host_scan_of_model_code_for_a_zero_count_survives_hostile_code() ->
     notes = Repairs("How many rows match?", "c")
     notes.saw("(" * 100_000, "SyntaxError\n", True)
     assert notes.doubted_result("0") is not None  # the run goes on with the plain push back
+
+
+def test_a_hostile_final_answer_is_cleaned_of_float_noise_in_bounded_time(replay) -> None:
+    """The host reads a bare-number FINAL for float noise with a regex that backtracks;
+    model code can answer with 200,000 digits that fail it at the very end (minutes of
+    backtracking without the length bound): it is left as it is, and the run ends."""
+    from rlmx import RLM
+    from rlmx.core.turns import without_float_noise
+
+    digits = "1." + "0" * 200_000 + "12345"
+    assert without_float_noise(digits) == digits  # past NOISE_CHARS: not matched at all
+    script = ["```repl\nFINAL('1.' + '0' * 200_000 + '12345')\n```"]
+    result = RLM(replay(script)).completion("c", "q")
+    assert result.answer == digits and result.status == "final"

@@ -44,6 +44,7 @@ SCHEMA_CHECK_SECONDS = 10.0  # to check a final answer against its schema
 # a bare number as binary floating point printed it: 7510.770000000001, 2.9999999999999996
 FLOAT_NOISE = re.compile(r"-?\d+\.(\d*?)(?:0{6,}|9{6,})\d{0,3}")
 NOISE_PLACES = 10  # fewer decimals than this are written on purpose
+NOISE_CHARS = 40  # a float's repr is shorter; a longer answer is not matched (the regex backtracks)
 
 
 def without_float_noise(answer: str) -> str:
@@ -51,6 +52,8 @@ def without_float_noise(answer: str) -> str:
     root's sum of prices came out as 7510.770000000001, which an exact scorer (and a
     reader) takes for another number."""
     text = answer.strip()
+    if len(text) > NOISE_CHARS:
+        return answer
     match = FLOAT_NOISE.fullmatch(text)
     if match is None or len(text.partition(".")[2]) < NOISE_PLACES:
         return answer
