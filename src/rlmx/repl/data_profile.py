@@ -64,7 +64,7 @@ def _record_files(files: dict[str, str]) -> list[str]:
     to join: a small model otherwise parses the folder as one text)."""
     shown: list[str] = []
     for path, text in list(files.items())[:RECORD_FILES]:
-        fields = _fields(text)
+        fields, _rows = _fields(text)
         if fields:
             shown += [f"{path!r} {FILE_RECORDS}{path!r}]) reads them; their fields:",
                       *fields]  # fmt: skip
@@ -76,43 +76,45 @@ def _text(text: str, into: dict[str, Any] | None) -> str:
     head = [line for line in text[:2000].splitlines() if line.strip()][:3]
     parts = [f"{TEXT_PROFILE}{len(text):,} characters in {lines:,} lines; it begins:"]
     parts += [f"  {_short(line, 160)}" for line in head]
-    fields = _fields(text)
+    fields, rows = _fields(text)
     if fields:
         sampled = " (these from a sample of its first records)" if len(text) > SAMPLE_CHARS else ""
-        parts += [f"{_bound(text, into)}; their fields{sampled}:", *fields]
+        parts += [f"{_bound(text, rows, into)}; their fields{sampled}:", *fields]
     return "\n".join(parts)
 
 
-def _bound(text: str, into: dict[str, Any] | None) -> str:
-    """How to get the records: already in ``rows`` when they were read into ``into``."""
+def _bound(text: str, rows: list[Any] | None, into: dict[str, Any] | None) -> str:
+    """How to get the records: already in ``rows`` when they were read into ``into``
+    (``rows``: all of them, when the sample was the whole text)."""
     if into is not None and len(text) <= PRELOAD_CHARS:
-        into["rows"] = parse_records(text)
+        into["rows"] = rows if rows is not None else parse_records(text)
         return (
-            "it holds records: the variable rows already holds them (rows = "
+            f"{HOLDS_RECORDS}: the variable rows already holds them (rows = "
             "parse_records(context) ran), a list of dicts, one a record"
         )
     return (
-        "it holds records: rows = parse_records(context) gives a list of dicts, one a "
+        f"{HOLDS_RECORDS}: rows = parse_records(context) gives a list of dicts, one a "
         "record (call it in your code)"
     )
 
 
-def _fields(text: str) -> list[str]:
+def _fields(text: str) -> tuple[list[str], list[Any] | None]:
     """A line per field of the records, when the text holds records (read from its first
-    SAMPLE_CHARS)."""
+    SAMPLE_CHARS), and the records read when that sample was the whole text."""
     sample = text if len(text) <= SAMPLE_CHARS else text[: text.rfind("\n", 0, SAMPLE_CHARS)]
     try:
         rows = _json_prefix(text) if sample is not text and text.lstrip().startswith("[") else []
         rows = rows or parse_records(sample)
     except (ValueError, TypeError, RecursionError):
-        return []
+        return [], None
     if len(rows) < 5 or not all(isinstance(row, dict) for row in rows):
-        return []
+        return [], None
     keys = Counter(key for row in rows for key in row)
     if sum(count >= 0.8 * len(rows) for count in keys.values()) < 2:
-        return []  # not two fields in most records: lines of prose, headings, notes
-    return [f"  {key!r}: " + _values([row[key] for row in rows if key in row])
-            for key, _count in keys.most_common(16)]  # fmt: skip
+        return [], None  # not two fields in most records: lines of prose, headings, notes
+    shown = [f"  {key!r}: " + _values([row[key] for row in rows if key in row])
+             for key, _count in keys.most_common(16)]  # fmt: skip
+    return shown, rows if sample is text else None
 
 
 def _json_prefix(text: str) -> list[Any]:
