@@ -44,6 +44,8 @@ except ImportError:  # run as a plain script inside the sandbox
 
 FD_OUTPUT_LIMIT = 1 << 16
 TOP_LEVEL_AWAIT = ast.PyCF_ALLOW_TOP_LEVEL_AWAIT
+BEAT_SECONDS = 0.05  # an async cell's heartbeat (see _Heartbeat)
+BEAT_PAUSE_SECONDS = 0.001  # a GIL-free pause at each beat: 2% of a spinning cell's time
 SETTLE_SECONDS = 1.0  # how long cancelled tasks get to finish at the end of an async cell
 
 
@@ -631,12 +633,11 @@ class Worker:
             self.loop = asyncio.new_event_loop()
         loop = self.loop
         main = loop.create_task(coroutine)
-        beat = _Heartbeat(loop) if self.in_thread else None  # so an interrupt can land
+        beat = _Heartbeat(loop)  # so the wire reader, and with it an interrupt, gets through
         try:
             return loop.run_until_complete(main)
         finally:
-            if beat is not None:
-                beat.stop()
+            beat.stop()
             self._cancel_pending(loop, main)
 
     def _cancel_pending(self, loop: Any, main: Any) -> None:
@@ -770,15 +771,21 @@ def isolate_stdio() -> tuple[int, int, int]:
 
 
 class _Heartbeat:
-    """A timer that wakes the loop every 50 ms: in ``none`` mode the interrupt is an async
-    exception, which lands only while the worker thread runs Python code."""
+    """A timer on a cell's event loop, every 50 ms.
+
+    It wakes a loop that waits: in ``none`` mode the interrupt is an async exception, which
+    lands only while the cell's thread runs Python code. And it pauses a loop that spins
+    (``await asyncio.sleep(0)`` in a loop): such a loop lets go of the GIL at every select
+    and takes it straight back, and CPython 3.11 then never hands it to a thread that waits,
+    so the wire reader, with the cell's interrupt, was starved for seconds."""
 
     def __init__(self, loop: Any) -> None:
         self.loop = loop
-        self.handle = loop.call_later(0.05, self._beat)
+        self.handle = loop.call_later(BEAT_SECONDS, self._beat)
 
     def _beat(self) -> None:
-        self.handle = self.loop.call_later(0.05, self._beat)
+        time.sleep(BEAT_PAUSE_SECONDS)
+        self.handle = self.loop.call_later(BEAT_SECONDS, self._beat)
 
     def stop(self) -> None:
         self.handle.cancel()
