@@ -9,6 +9,7 @@ from rlmx import RLM
 from rlmx.core import prompts
 from rlmx.lm.replay import ReplayLM
 from rlmx.repl.data_profile import PRELOAD_CHARS, SAMPLE_CHARS, profile
+from rlmx.repl.records import parse_records
 
 from conftest import repl
 
@@ -63,6 +64,29 @@ def test_a_folders_files_of_records_show_their_fields() -> None:
     shown = profile(files)
     assert "'users.csv' holds records: parse_records(context['users.csv'])" in shown
     assert "'town': values 'Lima', 'Oslo'" in shown and "'notes.txt' holds" not in shown
+
+
+def test_two_record_files_sharing_a_key_are_shown_how_to_join() -> None:
+    """Keyed by the file where the key names each record once (the lookup table); the
+    example it gives runs as written."""
+    products = json.dumps([{"sku": f"K-{i}", "category": "toys" if i % 2 else "garden"}
+                           for i in range(10)])  # fmt: skip
+    sales = "sku,quantity\n" + "\n".join(f"K-{i % 10},{i}" for i in range(30))
+    shown = profile({"sales.csv": sales, "products.json": products}).splitlines()[-1]
+    assert shown.startswith("'products.json' and 'sales.csv' share the field 'sku' (one record")
+    example = shown.split("first: ")[1].split("; then ")
+    assert example[1] == (
+        "category.get(x['sku']) is the 'category' of a record x of "
+        "parse_records(context['sales.csv'])"
+    )
+    namespace = {"context": {"products.json": products}, "parse_records": parse_records}
+    exec(example[0], namespace)
+    assert namespace["category"]["K-3"] == "toys"
+    apart = {"a.csv": "id,n\n" + "\n".join(f"{i},{i}" for i in range(9)),
+             "b.csv": "code,m\n" + "\n".join(f"{i},{i}" for i in range(9))}  # fmt: skip
+    assert "share the field" not in profile(apart)  # no field in common: no join
+    twice = {"a.csv": "sku,n\n" + "\n".join(f"K-{i % 3},{i}" for i in range(9)), "b.csv": sales}
+    assert "share the field" not in profile(twice)  # no file names each key once
 
 
 def test_a_long_text_is_profiled_from_a_sample() -> None:

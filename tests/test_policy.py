@@ -6,7 +6,7 @@ import pytest
 
 from rlmx.core import prompts
 from rlmx.core.policy import CellOutcome, CompactPolicy, Policy, Task, choose_policy
-from rlmx.core.repairs import Repairs, widened_filter
+from rlmx.core.repairs import Repairs, fixed_filter
 from rlmx.lm.replay import ReplayLM
 
 from conftest import repl
@@ -237,18 +237,52 @@ def test_a_count_answered_0_is_pushed_back_once_towards_the_values() -> None:
 
 
 def test_the_zero_push_back_shows_the_last_filter_widened() -> None:
-    widened = widened_filter("x = [r for r in rows if r['a'] == 'U' and 'v' == r.b and n == 'w']")
-    assert (
-        widened == "x = [r for r in rows if 'u' in str(r['a']).lower() and 'v' in "
-        "str(r.b).lower() and (n == 'w')]"
+    widened = fixed_filter("x = [r for r in rows if r['a'] == 'U' and 'v' == r.b and n == 'w']")
+    assert widened == (
+        "x = [r for r in rows if 'u' in str(r['a']).lower() and 'v' in "
+        "str(r.b).lower() and (n == 'w')]",
+        ["widened"],
     )  # a bare name is no field: left as it is
-    assert widened_filter("n = len(rows) == 3\nif (:") is None  # does not parse
-    assert widened_filter("n = len([r for r in rows if r['k'] == 3])") is None  # no text
+    assert fixed_filter("n = len(rows) == 3\nif (:") is None  # does not parse
+    assert fixed_filter("n = len([r for r in rows if r['k'] == 3])") is None  # no text
     notes = Repairs("How many orders are open?", "c")
     notes.saw("hits = [r for r in rows if r['state'] == 'Open']\nprint(len(hits))", "0\n")
     notes.saw("print('checked')", "checked\n")  # a cell with no comparison keeps the last
-    assert "if 'open' in str(r['state']).lower()]" in (notes.doubted_result("0") or "")
+    told = notes.doubted_result("0") or ""
+    assert "if 'open' in str(r['state']).lower()]" in told and "compares whole values" in told
     assert Repairs("How many?", "c").doubted_result("0") == prompts.EMPTY_RESULT
+
+
+def test_a_key_tested_against_whole_records_is_fixed_to_their_keys() -> None:
+    """A 1.5B root joined sales to products with ``s['sku'] in garden``, ``garden`` a list
+    of product records: always False, so its sum was 0."""
+    code = (
+        "garden = [p for p in products if p['category'] in ('garden', 'toys')]\n"
+        "print(sum(s['quantity'] for s in sales if s['sku'] in garden))\n"
+        "print(len([e for e in returns if e['sku'] not in garden]))"
+    )
+    fixed, fixes = fixed_filter(code) or ("", [])
+    assert fixes == ["membership"]
+    assert fixed.splitlines() == [
+        "garden = [p for p in products if p['category'] in ('garden', 'toys')]",
+        "garden_sku = {p['sku'] for p in garden}",
+        "print(sum((s['quantity'] for s in sales if s['sku'] in garden_sku)))",
+        "print(len([e for e in returns if e['sku'] not in garden_sku]))",
+    ]
+    namespace = {
+        "products": [{"sku": "K-1", "category": "garden"}, {"sku": "K-2", "category": "office"}],
+        "sales": [{"sku": "K-1", "quantity": 3}, {"sku": "K-2", "quantity": 5}],
+        "returns": [],
+    }
+    exec(compile(fixed.replace("print(", "found = (", 1), "<fixed>", "exec"), namespace)
+    assert namespace["found"] == 3  # the fixed cell joins as the question meant
+    # a list of keys, or a name the cell did not build from whole records, is left alone
+    keys = "skus = [p['sku'] for p in products]\nx = [s for s in sales if s['sku'] in skus]"
+    assert fixed_filter(keys) is None
+    assert fixed_filter("x = [s for s in sales if s['sku'] in garden]") is None
+    told = Repairs("How many units of garden products were sold?", "c")
+    told.saw(code, "0\n0\n")
+    assert "a list of whole records" in (told.doubted_result("0") or "")
 
 
 def test_a_count_no_code_counted_is_pushed_back_once() -> None:

@@ -71,18 +71,26 @@ EMPTY_RESULT = (
 )
 
 
-def empty_result(widened: str | None) -> str:
-    """The push back on a count of 0; ``widened``: the filter's cell with its exact-text
-    comparisons widened (repairs.widened_filter). A 1.5B root given advice alone printed
-    the values, then answered 0 again; given the advice and the fixed code, it replied
-    with a made-up "REPL output", so this one is short and says what to reply."""
-    if widened is None:
+FILTER_FIXES = {  # what repairs.fixed_filter fixed, said to the model
+    "membership": "It tests a key for membership in a list of whole records, which no key "
+    "ever is: a key must be tested against the records' own keys",
+    "widened": "It compares whole values with ==, and the question may mean a part of a "
+    "value (a path under a folder, a word in a name)",
+}
+
+
+def empty_result(fixed: tuple[str, list[str]] | None) -> str:
+    """The push back on a count of 0; ``fixed``: the filter's cell fixed, and what was
+    fixed (repairs.fixed_filter). A 1.5B root given advice alone printed the values, then
+    answered 0 again; given the advice and the fixed code, it replied with a made-up "REPL
+    output", so this one is short and says what to reply."""
+    if fixed is None:
         return EMPTY_RESULT
+    code, fixes = fixed
+    why = ". ".join(FILTER_FIXES[fix] for fix in fixes)
     return (
-        "Your answer is 0: no record matched your filter. It compares whole values with ==, "
-        "and the question may mean a part of a value (a path under a folder, a word in a "
-        "name). Reply with this cell, your code with part matches that ignore case:\n"
-        f"```repl\n{widened}\n```"
+        f"Your answer is 0: no record matched your filter. {why}. Reply with this cell, "
+        f"your code fixed:\n```repl\n{code}\n```"
     )
 
 

@@ -15,10 +15,12 @@ line). The compact policy (small local models) also:
   nowhere, or with the context's length from the task description);
 - pushes back once on the answer to a count or sum that no code of the run counted (a
   1.5B root printed a folder's files and typed a number), and once on an answer of 0 (a
-  filter that matched nothing: ``r['path'] == '/api/'`` for "requests under /api/"; the
-  push back shows the filter's cell with such comparisons widened to a part match, which
-  a 1.5B root ran where advice alone left it printing values and answering 0 again), each
-  with what to do instead; the same checks are the answer's warnings if it still stands.
+  filter that matched nothing: ``r['path'] == '/api/'`` for "requests under /api/", or
+  ``s['sku'] in garden`` where ``garden`` holds whole product records; the push back shows
+  the filter's cell fixed, comparisons widened to a part match and keys tested against
+  the records' keys, which a 1.5B root ran where advice alone left it printing values and
+  answering 0 again), each with what to do instead; the same checks are the answer's
+  warnings if it still stands.
 
 Every policy refuses (twice at most) an answer whose value only the instructions hold:
 one of the worked dialogues' numbers or names that no output of this run showed, given in
@@ -71,7 +73,7 @@ def _words(text: str) -> list[str]:
     return re.findall(r"[a-z0-9]+(?:-[a-z0-9]+)*", text.lower())
 
 
-WIDENED_CHARS = 2_000  # a widened cell longer than this is not shown (a flood of ==)
+FIXED_CHARS = 2_000  # a fixed cell longer than this is not shown (a flood of ==)
 
 
 class _Widen(ast.NodeTransformer):
@@ -79,7 +81,7 @@ class _Widen(ast.NodeTransformer):
     ``'text' in str(field).lower()``."""
 
     def __init__(self) -> None:
-        self.widened = 0
+        self.fixed = 0
 
     def visit_Compare(self, node: ast.Compare) -> ast.AST:
         self.generic_visit(node)
@@ -91,23 +93,101 @@ class _Widen(ast.NodeTransformer):
         if not (isinstance(left, ast.Subscript | ast.Attribute) and isinstance(right, ast.Constant)
                 and isinstance(right.value, str)):  # fmt: skip
             return node
-        self.widened += 1
+        self.fixed += 1
         field = ast.Call(ast.Name("str", ast.Load()), [left], [])
         lowered = ast.Call(ast.Attribute(field, "lower", ast.Load()), [], [])
         return ast.Compare(ast.Constant(right.value.lower()), [ast.In()], [lowered])
 
 
-def widened_filter(code: str) -> str | None:
-    """``code`` with each exact-text comparison of a field widened to a part match that
-    ignores case (``r['path'] == '/api/'`` -> ``'/api/' in str(r['path']).lower()``); None
-    when it has none, does not parse, or comes out longer than WIDENED_CHARS."""
+class _Membership(ast.NodeTransformer):
+    """``s['sku'] in garden``, where the cell built ``garden = [p for p in ...]`` of whole
+    records, is never true: it becomes ``s['sku'] in garden_sku``, and
+    ``garden_sku = {p['sku'] for p in garden}`` follows each assignment of ``garden``."""
+
+    def __init__(self, tree: ast.Module) -> None:
+        self.records = dict(_record_lists(tree))  # name -> the comprehension's variable
+        self.keys: dict[str, set[str | int]] = {}  # name -> the fields tested against it
+        self.fixed = 0
+
+    def visit_Compare(self, node: ast.Compare) -> ast.AST:
+        self.generic_visit(node)
+        listed, key = node.comparators[0], _constant_key(node.left)
+        if (len(node.ops) != 1 or not isinstance(node.ops[0], ast.In | ast.NotIn)
+                or not isinstance(listed, ast.Name) or listed.id not in self.records
+                or key is None):  # fmt: skip
+            return node
+        self.keys.setdefault(listed.id, set()).add(key)
+        self.fixed += 1
+        return ast.Compare(node.left, node.ops, [ast.Name(_keys_name(listed.id, key), ast.Load())])
+
+    def add_key_sets(self, tree: ast.Module) -> None:
+        """After each top-level assignment of a list tested against, the set of its keys."""
+        body: list[ast.stmt] = []
+        for statement in tree.body:
+            body.append(statement)
+            name = _assigned_name(statement)
+            variable = self.records.get(name or "")
+            for key in sorted(self.keys.get(name or "", ()), key=str):
+                item = ast.Subscript(ast.Name(variable, ast.Load()), ast.Constant(key), ast.Load())
+                loop = ast.comprehension(ast.Name(variable, ast.Store()),
+                                         ast.Name(name, ast.Load()), [], 0)  # fmt: skip
+                body.append(ast.Assign([ast.Name(_keys_name(name or "", key), ast.Store())],
+                                       ast.SetComp(item, [loop])))  # fmt: skip
+        tree.body = body
+
+
+def _assigned_name(statement: ast.stmt) -> str | None:
+    if isinstance(statement, ast.Assign) and len(statement.targets) == 1:
+        target = statement.targets[0]
+        return target.id if isinstance(target, ast.Name) else None
+    return None
+
+
+def _record_lists(tree: ast.Module) -> list[tuple[str, str]]:
+    """Top-level names bound to a list or set of whole items: ``[p for p in rows if ...]``."""
+    found = []
+    for statement in tree.body:
+        name, value = _assigned_name(statement), getattr(statement, "value", None)
+        if name and isinstance(value, ast.ListComp | ast.SetComp) and len(value.generators) == 1:
+            variable = value.generators[0].target
+            if isinstance(variable, ast.Name) and isinstance(value.elt, ast.Name) \
+                    and value.elt.id == variable.id:  # fmt: skip
+                found.append((name, variable.id))
+    return found
+
+
+def _constant_key(node: ast.expr) -> str | int | None:
+    """``'sku'`` of ``s['sku']``."""
+    if isinstance(node, ast.Subscript) and isinstance(node.slice, ast.Constant):
+        key = node.slice.value
+        return key if isinstance(key, str | int) and not isinstance(key, bool) else None
+    return None
+
+
+def _keys_name(name: str, key: str | int) -> str:
+    return name + "_" + re.sub(r"\W", "_", str(key))
+
+
+def fixed_filter(code: str) -> tuple[str, list[str]] | None:
+    """``code`` with the filter mistakes that match nothing fixed, and what each fix was
+    (``prompts.FILTER_FIXES``'s keys): a key tested for membership in a list of whole
+    records (``s['sku'] in garden``), and an exact-text comparison of a field widened to a
+    part match that ignores case (``r['path'] == '/api/'`` ->
+    ``'/api/' in str(r['path']).lower()``). None when there is nothing to fix, the code
+    does not parse, or it comes out longer than FIXED_CHARS."""
     try:
+        tree = ast.parse(code)
+        membership = _Membership(tree)
+        tree = membership.visit(tree)
+        membership.add_key_sets(tree)
         widen = _Widen()
-        tree = ast.fix_missing_locations(widen.visit(ast.parse(code)))
-        text = ast.unparse(tree) if widen.widened else None
+        tree = ast.fix_missing_locations(widen.visit(tree))
+        fixes = [fix for fix, count in (("membership", membership.fixed), ("widened", widen.fixed))
+                 if count]  # fmt: skip
+        text = ast.unparse(tree) if fixes else None
     except (SyntaxError, ValueError, RecursionError, MemoryError):
         return None
-    return text if text is not None and len(text) <= WIDENED_CHARS else None
+    return (text, fixes) if text is not None and len(text) <= FIXED_CHARS else None
 
 
 class Repairs:
@@ -127,7 +207,7 @@ class Repairs:
         self.last_error = ""
         self.error_streak = 0
         self.counted = False  # a cell that ran without an error counted or added up
-        self.widened: str | None = None  # the last cell that compared exact text, widened
+        self.fixed: tuple[str, list[str]] | None = None  # the last filter cell fixed_filter fixed
         self.result_pushbacks: set[str] = set()  # the result checks that have pushed back
 
     def saw(self, code: str, output: str, failed: bool = False) -> bool:
@@ -138,7 +218,7 @@ class Repairs:
         self.seen_numbers |= _numbers(output)
         self.seen_texts.append(output.lower())
         self.counted |= bool(COUNTING_CODE.search(code)) and not failed
-        self.widened = widened_filter(code) or self.widened
+        self.fixed = fixed_filter(code) or self.fixed
         cell = hash((code.strip(), CELL_NAME.sub("<cell>", output)))
         repeated = cell in self.seen_cells
         self.seen_cells.add(cell)
@@ -243,8 +323,8 @@ class Repairs:
             return None
         counted = self.counted or bool(code and COUNTING_CODE.search(code))
         if ZERO.match(answer):
-            widened = (widened_filter(code) if code else None) or self.widened
-            kind, why = "empty", prompts.empty_result(widened)
+            fixed = (fixed_filter(code) if code else None) or self.fixed
+            kind, why = "empty", prompts.empty_result(fixed)
         elif re.search(r"\d", answer) and not counted:
             kind, why = "uncounted", prompts.UNCOUNTED
         else:

@@ -14,6 +14,8 @@ turn on the NameError. Runs inside the sandbox: stdlib only.
 from __future__ import annotations
 
 import json
+import keyword
+import re
 from collections import Counter
 from typing import Any
 
@@ -61,14 +63,53 @@ def _files(files: dict[str, str]) -> str:
 
 def _record_files(files: dict[str, str]) -> list[str]:
     """The fields of the first RECORD_FILES files that hold records (a folder of tables
-    to join: a small model otherwise parses the folder as one text)."""
+    to join: a small model otherwise parses the folder as one text), and how to join two
+    of them on a field they share."""
     shown: list[str] = []
+    tables: dict[str, list[dict[str, Any]]] = {}
     for path, text in list(files.items())[:RECORD_FILES]:
-        fields, _rows = _fields(text)
-        if fields:
+        rows, _whole = _records(text)
+        if rows:
+            tables[path] = rows
             shown += [f"{path!r} {FILE_RECORDS}{path!r}]) reads them; their fields:",
-                      *fields]  # fmt: skip
-    return shown
+                      *_field_lines(rows)]  # fmt: skip
+    return shown + _join_hint(tables)
+
+
+def _join_hint(tables: dict[str, list[dict[str, Any]]]) -> list[str]:
+    """How to join two record files on a field both have, keyed by the file where that
+    field names each record once (a lookup table). A 1.5B root filtered a sales file by
+    a category that only the products file held, and tested a sku for membership in a
+    list of whole product records."""
+    for lookup, rows in tables.items():
+        for other, other_rows in tables.items():
+            if other == lookup:
+                continue
+            shared = [key for key in _common_keys(rows) if key in _common_keys(other_rows)]
+            key = next((k for k in shared if _names_each_once(rows, k)), None)
+            if key is None:
+                continue
+            field = next((k for k in _common_keys(rows) if k != key), key)
+            name = re.sub(r"\W", "_", str(field)) + ("_" if keyword.iskeyword(str(field)) else "")
+            return [
+                f"{lookup!r} and {other!r} share the field {key!r} (one record of {lookup!r} "
+                f"per value): to filter or group the records of {other!r} by a field of "
+                f"{lookup!r}, map it by {key!r} first: {name} = {{r[{key!r}]: r[{field!r}] for r "
+                f"in parse_records(context[{lookup!r}])}}; then {name}.get(x[{key!r}]) is the "
+                f"{field!r} of a record x of parse_records(context[{other!r}])"
+            ]
+    return []
+
+
+def _common_keys(rows: list[dict[str, Any]]) -> list[str]:
+    """The fields most records have, most common first."""
+    keys = Counter(key for row in rows for key in row)
+    return [key for key, count in keys.most_common(16) if count >= 0.8 * len(rows)]
+
+
+def _names_each_once(rows: list[dict[str, Any]], key: str) -> bool:
+    values = [row.get(key) for row in rows]
+    return all(isinstance(v, str | int) for v in values) and len(set(values)) == len(values)
 
 
 def _text(text: str, into: dict[str, Any] | None) -> str:
@@ -76,10 +117,11 @@ def _text(text: str, into: dict[str, Any] | None) -> str:
     head = [line for line in text[:2000].splitlines() if line.strip()][:3]
     parts = [f"{TEXT_PROFILE}{len(text):,} characters in {lines:,} lines; it begins:"]
     parts += [f"  {_short(line, 160)}" for line in head]
-    fields, rows = _fields(text)
-    if fields:
-        sampled = " (these from a sample of its first records)" if len(text) > SAMPLE_CHARS else ""
-        parts += [f"{_bound(text, rows, into)}; their fields{sampled}:", *fields]
+    rows, whole = _records(text)
+    if rows:
+        sampled = "" if whole else " (these from a sample of its first records)"
+        parts += [f"{_bound(text, rows if whole else None, into)}; their fields{sampled}:",
+                  *_field_lines(rows)]  # fmt: skip
     return "\n".join(parts)
 
 
@@ -98,23 +140,27 @@ def _bound(text: str, rows: list[Any] | None, into: dict[str, Any] | None) -> st
     )
 
 
-def _fields(text: str) -> tuple[list[str], list[Any] | None]:
-    """A line per field of the records, when the text holds records (read from its first
-    SAMPLE_CHARS), and the records read when that sample was the whole text."""
+def _records(text: str) -> tuple[list[dict[str, Any]], bool]:
+    """The records of the text's first SAMPLE_CHARS, when it holds records (at least two
+    fields in most of them), and whether that sample was the whole text."""
     sample = text if len(text) <= SAMPLE_CHARS else text[: text.rfind("\n", 0, SAMPLE_CHARS)]
     try:
         rows = _json_prefix(text) if sample is not text and text.lstrip().startswith("[") else []
         rows = rows or parse_records(sample)
     except (ValueError, TypeError, RecursionError):
-        return [], None
+        return [], False
     if len(rows) < 5 or not all(isinstance(row, dict) for row in rows):
-        return [], None
+        return [], False
+    if len(_common_keys(rows)) < 2:
+        return [], False  # not two fields in most records: lines of prose, headings, notes
+    return rows, sample is text
+
+
+def _field_lines(rows: list[dict[str, Any]]) -> list[str]:
+    """A line per field of the records: its type and a few of its values."""
     keys = Counter(key for row in rows for key in row)
-    if sum(count >= 0.8 * len(rows) for count in keys.values()) < 2:
-        return [], None  # not two fields in most records: lines of prose, headings, notes
-    shown = [f"  {key!r}: " + _values([row[key] for row in rows if key in row])
-             for key, _count in keys.most_common(16)]  # fmt: skip
-    return shown, rows if sample is text else None
+    return [f"  {key!r}: " + _values([row[key] for row in rows if key in row])
+            for key, _count in keys.most_common(16)]  # fmt: skip
 
 
 def _json_prefix(text: str) -> list[Any]:
