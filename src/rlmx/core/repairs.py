@@ -125,13 +125,13 @@ class _Membership(ast.NodeTransformer):
         body: list[ast.stmt] = []
         for statement in tree.body:
             body.append(statement)
-            name = _assigned_name(statement)
-            variable = self.records.get(name or "")
-            for key in sorted(self.keys.get(name or "", ()), key=str):
+            name = _assigned_name(statement) or ""
+            variable = self.records.get(name, "")
+            for key in sorted(self.keys.get(name, ()), key=str):
                 item = ast.Subscript(ast.Name(variable, ast.Load()), ast.Constant(key), ast.Load())
                 loop = ast.comprehension(ast.Name(variable, ast.Store()),
                                          ast.Name(name, ast.Load()), [], 0)  # fmt: skip
-                body.append(ast.Assign([ast.Name(_keys_name(name or "", key), ast.Store())],
+                body.append(ast.Assign([ast.Name(_keys_name(name, key), ast.Store())],
                                        ast.SetComp(item, [loop])))  # fmt: skip
         tree.body = body
 
