@@ -52,7 +52,10 @@ def test_a_json_list_a_folder_and_prose() -> None:
                        f"\n- [ ] task {i}\n- [ ] review\n\n" for i in range(30))  # fmt: skip
     notes = profile("# Notes\n\n" + sections)  # sections of fields and lists are records
     assert "'section': many values, e.g. 'Project 0'" in notes and "'Owner': values" in notes
-    assert "'Open tasks': lists, e.g. ['[ ] task 0', '[ ] review']" in notes
+    assert (
+        "'Open tasks': a list of items per record (len() of it counts them), e.g. "
+        "['[ ] task 0', '[ ] review']" in notes
+    )
     essay = profile("# Essay\n\n## One\n\nSome prose here.\n\n## Two\n\nMore prose.\n" * 3)
     assert "parse_records" not in essay  # headings over prose hold no fields
 

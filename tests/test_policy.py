@@ -8,6 +8,7 @@ from rlmx.core import prompts
 from rlmx.core.policy import CellOutcome, CompactPolicy, Policy, Task, choose_policy
 from rlmx.core.repairs import Repairs, fixed_filter
 from rlmx.lm.replay import ReplayLM
+from rlmx.repl.data_profile import LIST_FIELD
 
 from conftest import repl
 
@@ -283,6 +284,32 @@ def test_a_key_tested_against_whole_records_is_fixed_to_their_keys() -> None:
     told = Repairs("How many units of garden products were sold?", "c")
     told.saw(code, "0\n0\n")
     assert "a list of whole records" in (told.doubted_result("0") or "")
+
+
+def test_a_count_of_records_for_the_items_of_a_list_field_is_pushed_back_once() -> None:
+    """A 1.5B root answered "which owner has the most open tasks?" with Counter(owner),
+    projects per owner, where each project holds its open tasks as a list."""
+    policy = CompactPolicy()
+    task = "a str of ...; their fields:\n  'Owner': values 'Ada'\n  'Open tasks': " \
+           f"{LIST_FIELD}, e.g. ['[ ] a']\n  'notes': {LIST_FIELD}, e.g. []"  # fmt: skip
+    notes = Repairs("Which owner has the most open tasks across their projects?", "c")
+    notes.learn_prompt([], task)
+    assert notes.list_fields == ["Open tasks", "notes"]
+    counted = "c = Counter(r['Owner'] for r in rows)\nprint(c.most_common(1))"
+    notes.saw(counted, "[('Ada', 3)]\n")
+    told = policy.doubt_final(notes, "Ada") or ""
+    assert told.startswith("Not accepted yet: the question counts Open tasks")
+    assert "len(r['Open tasks'])" in told
+    assert policy.doubt_final(notes, "Ada") is None  # once only
+    summed = Repairs("Which owner has the most open tasks?", "c")
+    summed.learn_prompt([], task)
+    code = (
+        "for r in rows:\n    c[r['Owner']] += len(r['Open tasks'])\nFINAL(c.most_common(1)[0][0])"
+    )
+    assert policy.doubt_cell_final(summed, code, "Ada") is None  # the items were counted
+    other = Repairs("Which owner has the most projects?", "c")  # names no list field
+    other.learn_prompt([], task)
+    assert policy.doubt_cell_final(other, counted, "Ada") is None
 
 
 def test_a_count_no_code_counted_is_pushed_back_once() -> None:

@@ -90,6 +90,26 @@ def test_xml_yaml_and_sectioned_texts_read_as_records() -> None:
                                   {"section": "db", "port": 5432}]  # fmt: skip
 
 
+def test_an_html_pages_tables_read_as_records_keyed_by_their_header_rows() -> None:
+    page = (
+        "<!DOCTYPE html><html><body><h2>Staff &amp; teams</h2><table><thead><tr><th>Name</th>"
+        "<th>Age</th></tr></thead><tbody><tr><td><a href='/a'>Ada <b>Lind</b></a></td>"
+        "<td>41</td></tr><tr><td>Ben</td><td>7.5</td></tr></tbody></table><h2>Ignored</h2>"
+        "<table><caption>Rooms</caption><tr><th>Room</th><th>Seats</th></tr>"
+        "<tr><td>A1</td><td>12</td></tr></table><p>a <br> b</p></body></html>"
+    )
+    assert parse_records(page) == [
+        {"Name": "Ada Lind", "Age": 41, "table": "Staff & teams"},
+        {"Name": "Ben", "Age": 7.5, "table": "Staff & teams"},
+        {"Room": "A1", "Seats": 12, "table": "Rooms"},  # a caption names its table
+    ]
+    one = "<table><tr><th>k</th><th>v</th></tr><tr><td>a</td><td>1</td></tr></table>"
+    assert parse_records(one) == [{"k": "a", "v": 1}]  # one table: no title field
+    assert parse_records("<table><tr><td>only a header</td></tr></table>") == [
+        {"field1": "<table><tr><td>only a header</td></tr></table>"}
+    ]  # no row under the header: not records, read as a line
+
+
 def test_a_field_of_other_records_read_is_named_with_the_field_to_join_on() -> None:
     parse_records("sku,category\nK-1,toys\nK-2,garden\n")
     sales = parse_records("sku,quantity\nK-1,3\nK-2,5\n")

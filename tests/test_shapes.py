@@ -139,6 +139,17 @@ def sales_truth(files: dict[str, str], query: str) -> object:
     return sum(int(r["quantity"]) for r in rows if kind[r["sku"]] == category)
 
 
+def invoices_truth(text: str, query: str) -> object:
+    rows = re.findall(r"<tr><td>(INV-\d+)</td><td><a [^>]*>([^<]+)</a></td><td><span [^>]*>"
+                      r"(\w+)</span></td><td [^>]*>([\d.]+)</td></tr>", text)  # fmt: skip
+    if "total amount" in query:
+        return round(sum(float(a) for _, _, s, a in rows if s == "overdue"), 2)
+    if "paid invoices does" in query:
+        client = re.search(r"does (.+) have\?", query).group(1)
+        return sum(c == client and s == "paid" for _, c, s, _ in rows)
+    return top(Counter(c for _, c, s, _ in rows if s == "overdue"))
+
+
 def tsv_truth(text: str, query: str) -> object:
     rows = list(csv.DictReader(io.StringIO(text), delimiter="\t"))
     if "lowest unit price" in query:
@@ -215,6 +226,7 @@ def join_truth(files: dict[str, str], query: str) -> object:
 TRUTH = {"csv": csv_truth, "access-log": access_truth, "json": json_truth,
          "code-tree": code_truth, "markdown": markdown_truth, "ini": ini_truth,
          "auth-log": auth_truth, "yaml": yaml_truth, "xml": xml_truth, "sales-join": sales_truth,
+         "html-invoices": invoices_truth,
          "tsv": tsv_truth, "app-log": app_truth, "chat": chat_truth, "html-tables": html_truth,
          "ledger": ledger_truth, "join": join_truth}  # fmt: skip
 

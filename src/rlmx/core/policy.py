@@ -237,11 +237,16 @@ class CompactPolicy(Policy):
             super().doubt_final(notes, answer)
             or notes.unseen_answer(answer)
             or notes.doubted_result(answer)
+            or notes.uncounted_items()
             or notes.number_for_a_name(answer)
         )
 
     def doubt_cell_final(self, notes: Repairs, code: str, answer: str) -> str | None:
-        return super().doubt_cell_final(notes, code, answer) or notes.doubted_result(answer, code)
+        return (
+            super().doubt_cell_final(notes, code, answer)
+            or notes.doubted_result(answer, code)
+            or notes.uncounted_items(code)
+        )
 
     def final_warnings(self, notes: Repairs, answer: str, code: str | None) -> list[AnswerWarning]:
         warnings = super().final_warnings(notes, answer, code)

@@ -94,6 +94,18 @@ def empty_result(fixed: tuple[str, list[str]] | None) -> str:
     )
 
 
+def list_items(field: str) -> str:
+    """The push back on a count of records where the question counts the items of a
+    field that holds a list per record (repairs.uncounted_items)."""
+    return (
+        f"Not accepted yet: the question counts {field}, and each record holds a list of "
+        f"them in r[{field!r}], so counting records counts the wrong thing. Count the items: "
+        f"add up len(r[{field!r}]) over the records the question covers (per group: "
+        f"totals = Counter(); totals[group] += len(r[{field!r}]) for each record r), print "
+        "it, then answer."
+    )
+
+
 UNCOUNTED = (
     "A count or sum was asked, and none of your code counted: reading printed text is not "
     "counting. Count in code: go over the data (its records, lines or files) in a loop or "

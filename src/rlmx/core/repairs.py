@@ -34,8 +34,9 @@ from __future__ import annotations
 import ast
 import re
 
+from ..repl.data_profile import LIST_FIELD
 from . import prompts
-from .answer_warnings import COUNT_QUESTION, COUNTING_CODE, ZERO, number_shown
+from .answer_warnings import COUNT_QUESTION, COUNTING_CODE, ZERO, computed_question, number_shown
 
 BORROWED_DIGITS = 3  # shorter numbers (1, 2, 10 ...) are everywhere: not evidence of copying
 BORROWED_NAME_CHARS = (4, 80)  # a name answer this long may be copied; shorter is everywhere
@@ -56,6 +57,8 @@ NUMERIC_WHICH = re.compile(
 )
 # a traceback names its cell (`File "<cell 7>"`): the same failing cell must still compare equal
 CELL_NAME = re.compile(r"<cell \d+>")
+# a profile's line for a field holding a list per record (its name as the data writes it)
+LIST_FIELD_LINE = re.compile(r"^  '([^'\n]{1,80})': " + re.escape(LIST_FIELD), re.MULTILINE)
 
 
 def _numbers(text: str) -> set[str]:
@@ -209,6 +212,8 @@ class Repairs:
         self.counted = False  # a cell that ran without an error counted or added up
         self.fixed: tuple[str, list[str]] | None = None  # the last filter cell fixed_filter fixed
         self.result_pushbacks: set[str] = set()  # the result checks that have pushed back
+        self.list_fields: list[str] = []  # the profile's fields that hold a list per record
+        self.last_code = ""  # of the last cell that ran without an error
 
     def saw(self, code: str, output: str, failed: bool = False) -> bool:
         """Remember a cell's output as the root saw it (``failed``: the cell raised); True
@@ -219,6 +224,7 @@ class Repairs:
         self.seen_texts.append(output.lower())
         self.counted |= bool(COUNTING_CODE.search(code)) and not failed
         self.fixed = fixed_filter(code) or self.fixed
+        self.last_code = code if not failed else self.last_code
         cell = hash((code.strip(), CELL_NAME.sub("<cell>", output)))
         repeated = cell in self.seen_cells
         self.seen_cells.add(cell)
@@ -267,6 +273,7 @@ class Repairs:
         found = EXAMPLE_VALUE.findall(" ".join(texts))
         self.prompt_values = {value.strip().lower() for match in found for value in match}
         self.seen_texts.append(task.lower())
+        self.list_fields = LIST_FIELD_LINE.findall(task)
 
     def borrowed_values(self, answer: str, code: str | None = None) -> list[str]:
         """The values of ``answer`` that only the instructions hold, no output having shown
@@ -333,6 +340,21 @@ class Repairs:
             return None
         self.result_pushbacks.add(kind)
         return why
+
+    def uncounted_items(self, code: str | None = None) -> str | None:
+        """A push back (once) on a count or ranking of what a list field holds (the
+        question names the field) when the answer's code took no len(): a 1.5B root
+        answered "which owner has the most open tasks?" by counting projects per owner,
+        each project's tasks a list. ``code``: the cell that gave the answer, else the
+        last cell that ran."""
+        query = self.query.lower()
+        named = [f for f in self.list_fields if f.lower() in query]
+        if not named or not computed_question(self.query) or "items" in self.result_pushbacks:
+            return None
+        if "len(" in (code if code is not None else self.last_code):
+            return None
+        self.result_pushbacks.add("items")
+        return prompts.list_items(named[0])
 
     def unseen_answer(self, answer: str) -> str | None:
         """A one-time push back on a prose FINAL whose numbers no output has shown."""

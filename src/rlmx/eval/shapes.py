@@ -400,6 +400,43 @@ def sales_join(rng: random.Random, n: int) -> Made:
     ]
 
 
+def html_invoices(rng: random.Random, n: int) -> Made:
+    clients = rng.sample(NAMES, 8)
+    statuses = ("paid", "open", "overdue")
+    invoices = [
+        (f"INV-{30_000 + i}", rng.choice(clients), rng.choice(statuses),
+         _money(rng.randrange(1_000, 2_000_000)))
+        for i in range(n)
+    ]  # fmt: skip
+    rows = "\n".join(
+        f'<tr><td>{number}</td><td><a href="/clients/{client.split()[0].lower()}">{client}</a>'
+        f'</td><td><span class="badge {status}">{status}</span></td><td class="num">'
+        f"{amount:.2f}</td></tr>"
+        for number, client, status, amount in invoices
+    )
+    page = (
+        "<!DOCTYPE html>\n<html><head><title>Invoices</title></head><body>\n<h1>Invoices"
+        "</h1>\n<p>All invoices of the year, newest last.</p>\n<table>\n<thead><tr><th>Number"
+        "</th><th>Client</th><th>Status</th><th>Amount</th></tr></thead>\n<tbody>\n"
+        f"{rows}\n</tbody>\n</table>\n</body></html>\n"
+    )
+    client = rng.choice(clients)
+    late = Counter(c for _, c, s, _ in invoices if s == "overdue")
+    return page, [
+        Question(
+            "count",
+            f"How many paid invoices does {client} have?",
+            sum(c == client and s == "paid" for _, c, s, _ in invoices),
+        ),
+        Question(
+            "sum",
+            "What is the total amount of the overdue invoices?",
+            round(sum(a for _, _, s, a in invoices if s == "overdue"), 2),
+        ),
+        Question("top", "Which client has the most overdue invoices?", _unique_top(late)),
+    ]
+
+
 # -- the held-out half ------------------------------------------------------------------------
 def tsv_inventory(rng: random.Random, n: int) -> Made:
     warehouses = ("north", "south", "east", "west", "central")
@@ -570,6 +607,7 @@ TUNE: dict[str, Shape] = {
     "yaml": yaml_staff,
     "xml": xml_catalog,
     "sales-join": sales_join,
+    "html-invoices": html_invoices,
 }
 HELD_OUT: dict[str, Shape] = {
     "tsv": tsv_inventory,

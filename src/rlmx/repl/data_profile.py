@@ -33,6 +33,7 @@ VALUE_CHARS = 40
 # the words the policy reads a layout by (core/turns.py task_layout)
 HOLDS_RECORDS, TEXT_PROFILE = "it holds records", "a str of "
 FOLDER_PROFILE, FILE_RECORDS = "a dict of ", "holds records: parse_records(context["
+LIST_FIELD = "a list of items per record (len() of it counts them)"  # repairs read it too
 PRELOAD_CHARS = 5_000_000  # a longer text's records are left to the model's own call (memory)
 
 
@@ -183,8 +184,10 @@ def _values(values: list[Any]) -> str:
     """A field's type and a few of its values: no range or count, which a model could take
     for an answer (and a sample's would be wrong)."""
     listed = next((v for v in values if isinstance(v, list | dict)), None)
-    if listed is not None:  # a section's list items: its first few
-        return f"{type(listed).__name__}s, e.g. {_short(repr(listed), 3 * VALUE_CHARS)}"
+    if isinstance(listed, list):  # a section's list items: a 1.5B root counted sections
+        return f"{LIST_FIELD}, e.g. {_short(repr(listed), 3 * VALUE_CHARS)}"
+    if listed is not None:
+        return f"dicts, e.g. {_short(repr(listed), 3 * VALUE_CHARS)}"
     numbers = [v for v in values if isinstance(v, int | float) and not isinstance(v, bool)]
     distinct = Counter(values)
     if len(numbers) == len(values) and len(distinct) > SHOWN_VALUES:

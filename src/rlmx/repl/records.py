@@ -2,7 +2,9 @@
 
 Model code that counts or adds up over records should not have to write a parser per
 format (small models copy one from an example and it matches nothing in the next
-format). This reads the common layouts: JSON lines (or a JSON list of objects), XML (the
+format). This reads the common layouts: JSON lines (or a JSON list of objects), the tables of an
+HTML page (keyed by each table's header row; with several tables, ``table`` is the
+title of the row's table: its caption, else the heading above it), XML (the
 most repeated element whose children are plain values: its attributes and children, a
 repeated child a list), a YAML list of mappings (``- key: value`` items), sections under
 repeated headings (Markdown ``## title`` or INI ``[title]``: ``section`` is the title,
@@ -29,6 +31,7 @@ import re
 import xml.etree.ElementTree as ET
 from collections import Counter
 from collections.abc import Iterator
+from html.parser import HTMLParser
 from typing import Any, cast
 
 PAIR = re.compile(r"""(\w[\w.-]*)=("[^"]*"|'[^']*'|\S+)""")
@@ -45,6 +48,7 @@ ACCESS_LOG = re.compile(
 # a heading: Markdown "## title" (its level the number of #) or an INI "[title]"
 HEADING = re.compile(r"^(?:(#{1,6})\s+(.*\S)|\[([^\]\n]+)\])\s*$")
 LIST_ITEM = re.compile(r"^\s*(?:[-*+]|\d{1,3}[.)])\s+(.*\S)\s*$")
+HTML_HEADING = re.compile(r"h[1-6]")
 YAML_ITEM = re.compile(r"^( *)- (\w[\w .-]*?):(?: +(.*\S))?\s*$")
 ACCESS_FIELDS = ("ip", "ident", "user", "time", "method", "path", "protocol", "status", "bytes",
                  "referer", "agent")  # fmt: skip
@@ -140,7 +144,7 @@ def _parse(text: str) -> list[dict[str, Any]]:
         if parsed is not None:
             return parsed
     lines = [line for line in stripped.splitlines() if line.strip()]
-    for reader in (_xml_records, _yaml_records, _sections):
+    for reader in (_html_tables, _xml_records, _yaml_records, _sections):
         found = reader(stripped, lines)
         if found is not None:
             return found
@@ -164,6 +168,64 @@ def _access_record(line: str) -> dict[str, Any]:
     row = {key: value for key, value in row.items() if value is not None}
     row["bytes"] = 0 if row["bytes"] == "-" else row["bytes"]
     return _typed(row)
+
+
+class _Tables(HTMLParser):
+    """The rows of a page's tables (cell texts), each table with its title: its caption,
+    else the last heading before it."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.tables: list[tuple[str, list[list[str]]]] = []
+        self.heading = ""
+        self.text: list[str] | None = None  # the text of the cell or heading being read
+        self.in_caption = False
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag == "table":
+            self.tables.append((self.heading, []))
+        elif tag == "tr" and self.tables:
+            self.tables[-1][1].append([])
+        elif tag in ("td", "th", "caption") or HTML_HEADING.fullmatch(tag):
+            self.text = []
+
+    def handle_endtag(self, tag: str) -> None:
+        if self.text is None:
+            return
+        text = " ".join("".join(self.text).split())
+        if tag in ("td", "th") and self.tables and self.tables[-1][1]:
+            self.tables[-1][1][-1].append(text)
+        elif tag == "caption" and self.tables:
+            self.tables[-1] = (text, self.tables[-1][1])
+        elif HTML_HEADING.fullmatch(tag):
+            self.heading = text
+        else:
+            return
+        self.text = None
+
+    def handle_data(self, data: str) -> None:
+        if self.text is not None:
+            self.text.append(data)
+
+
+def _html_tables(text: str, lines: list[str]) -> list[dict[str, Any]] | None:
+    """The rows of an HTML page's tables, keyed by each table's first row (its header);
+    with more than one table, ``table`` is the title of the row's own table."""
+    if not text.startswith("<") or not re.search(r"<table\b", text, re.IGNORECASE):
+        return None
+    tables = _Tables()
+    tables.feed(text)
+    tables.close()
+    found = [(title, rows) for title, rows in tables.tables if len(rows) >= 2 and rows[0]]
+    records: list[dict[str, Any]] = []
+    for title, rows in found:
+        header = rows[0]
+        for cells in rows[1:]:
+            row = dict(zip(header, cells, strict=False))
+            if len(found) > 1 and "table" not in row:
+                row["table"] = title
+            records.append(_typed(row))
+    return records or None
 
 
 def _xml_records(text: str, lines: list[str]) -> list[dict[str, Any]] | None:
