@@ -110,6 +110,28 @@ def test_an_html_pages_tables_read_as_records_keyed_by_their_header_rows() -> No
     ]  # no row under the header: not records, read as a line
 
 
+def test_a_reports_aligned_columns_read_as_records_under_their_header() -> None:
+    report = (
+        "PAYROLL REPORT  March\nPrepared by finance\n\n"
+        "Employee   Name          Dept       Hours      Gross\n"
+        "---------  ------------  ---------  -----  ---------\n"
+        "E-1001     Ada Lind      Sales      160.5   4,210.00\n"
+        "E-1002     Ben Ito       Support      152  -1,980.50\n"
+        "                                    TOTAL   2,229.50\n"
+    )
+    assert parse_records(report) == [
+        {"Employee": "E-1001", "Name": "Ada Lind", "Dept": "Sales", "Hours": 160.5,
+         "Gross": 4210.0},
+        {"Employee": "E-1002", "Name": "Ben Ito", "Dept": "Support", "Hours": 152,
+         "Gross": -1980.5},
+    ]  # fmt: skip  # the title, the rule and the total are no records
+    headerless = "INV-1  2024-01-01  Ada Lind  paid\nINV-2  2024-01-02  Ben Ito  open\n"
+    assert "INV-1" not in parse_records(headerless)[0]  # a line of values is no header
+    prose = "One.  Two words here.  Three.\nMore prose.  And more.\n"
+    assert parse_records(prose) == [{"field1": "One.  Two words here.  Three."},
+                                     {"field1": "More prose.  And more."}]  # fmt: skip
+
+
 def test_a_field_of_other_records_read_is_named_with_the_field_to_join_on() -> None:
     parse_records("sku,category\nK-1,toys\nK-2,garden\n")
     sales = parse_records("sku,quantity\nK-1,3\nK-2,5\n")

@@ -150,6 +150,22 @@ def invoices_truth(text: str, query: str) -> object:
     return top(Counter(c for _, c, s, _ in rows if s == "overdue"))
 
 
+def payroll_truth(text: str, query: str) -> object:
+    staff = [
+        (e, d, float(h), float(g.replace(",", "")))
+        for e, d, h, g in re.findall(
+            r"^(E-\d+) +.+? {2,}(\w+) +([\d.]+) +([\d,.]+)$", text, re.MULTILINE
+        )
+    ]
+    if "highest gross" in query:
+        return max(staff, key=lambda p: p[3])[0]
+    dept = re.search(r"the (\w+) department", query).group(1)
+    if "total gross" in query:
+        return round(sum(g for _, d, _, g in staff if d == dept), 2)
+    hours = int(re.search(r"more than (\d+) hours", query).group(1))
+    return sum(d == dept and h > hours for _, d, h, _ in staff)
+
+
 def tsv_truth(text: str, query: str) -> object:
     rows = list(csv.DictReader(io.StringIO(text), delimiter="\t"))
     if "lowest unit price" in query:
@@ -226,7 +242,7 @@ def join_truth(files: dict[str, str], query: str) -> object:
 TRUTH = {"csv": csv_truth, "access-log": access_truth, "json": json_truth,
          "code-tree": code_truth, "markdown": markdown_truth, "ini": ini_truth,
          "auth-log": auth_truth, "yaml": yaml_truth, "xml": xml_truth, "sales-join": sales_truth,
-         "html-invoices": invoices_truth,
+         "html-invoices": invoices_truth, "payroll": payroll_truth,
          "tsv": tsv_truth, "app-log": app_truth, "chat": chat_truth, "html-tables": html_truth,
          "ledger": ledger_truth, "join": join_truth}  # fmt: skip
 

@@ -437,6 +437,39 @@ def html_invoices(rng: random.Random, n: int) -> Made:
     ]
 
 
+def payroll_report(rng: random.Random, n: int) -> Made:
+    depts = ("Sales", "Support", "Research", "Finance", "Legal")
+    staff = [
+        (f"E-{4_000 + i}", rng.choice(NAMES), rng.choice(depts),
+         rng.randrange(600, 2_000) / 10, rng.randrange(150_000, 2_500_000))
+        for i in range(n)
+    ]  # fmt: skip
+    lines = [
+        "PAYROLL REPORT  (all staff)",
+        "Prepared by the finance office",
+        "",
+        f"{'Employee':<10} {'Name':<14} {'Dept':<10} {'Hours':>6} {'Gross':>12}",
+        f"{'-' * 10} {'-' * 14} {'-' * 10} {'-' * 6} {'-' * 12}",
+    ]
+    lines += [f"{e:<10} {nm:<14} {d:<10} {h:>6.1f} {c / 100:>12,.2f}" for e, nm, d, h, c in staff]
+    lines += [f"{'':<36} TOTAL {sum(c for *_, c in staff) / 100:>12,.2f}"]
+    dept, hours = rng.choice(depts), rng.randrange(80, 190)
+    top = _unique_extreme(staff, lambda p: p[4], largest=True)
+    return "\n".join(lines) + "\n", [
+        Question(
+            "sum",
+            f"What is the total gross pay of the {dept} department?",
+            _money(sum(c for _, _, d, _, c in staff if d == dept)),
+        ),
+        Question(
+            "count",
+            f"How many employees of the {dept} department worked more than {hours} hours?",
+            sum(d == dept and h > hours for _, _, d, h, _ in staff),
+        ),
+        Question("max", "Which employee id has the highest gross pay?", top[0] if top else None),
+    ]
+
+
 # -- the held-out half ------------------------------------------------------------------------
 def tsv_inventory(rng: random.Random, n: int) -> Made:
     warehouses = ("north", "south", "east", "west", "central")
@@ -608,6 +641,7 @@ TUNE: dict[str, Shape] = {
     "xml": xml_catalog,
     "sales-join": sales_join,
     "html-invoices": html_invoices,
+    "payroll": payroll_report,
 }
 HELD_OUT: dict[str, Shape] = {
     "tsv": tsv_inventory,

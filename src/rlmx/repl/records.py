@@ -10,12 +10,14 @@ repeated child a list), a YAML list of mappings (``- key: value`` items), sectio
 repeated headings (Markdown ``## title`` or INI ``[title]``: ``section`` is the title,
 ``key: value`` / ``key = value`` lines are fields, and list items are a list keyed by the
 sub-heading above them, else ``items``), a CSV / TSV / semicolon / pipe table with a
-header line, web server access logs (the Common and Combined Log Formats: ``ip``,
+header line, a report's table of columns aligned with two or more spaces (under a header
+in one of its first lines), web server access logs (the Common and Combined Log Formats: ``ip``,
 ``time``, ``method``, ``path``, ``status``, ``bytes`` ...), ``key: value`` blocks a blank
 line apart,
 and lines of fields split by ``|``, ``,`` or tabs, each field ``key: value``, ``key=value``
 (a quoted value may hold spaces), ``NAME number`` (``ID 1001``) or a bare value (keyed
-``field1``, ``field2``, ... by position). Numbers become ints or floats. A record is a dict
+``field1``, ``field2``, ... by position). Numbers become ints or floats (``1,234.50``
+too). A record is a dict
 that forgives a guessed field name when it abbreviates exactly one real one
 (``r['department']`` on a record keyed ``dept``), and whose KeyError shows the record with
 its real keys: small models guess field names and then repeat the guess.
@@ -48,6 +50,7 @@ ACCESS_LOG = re.compile(
 # a heading: Markdown "## title" (its level the number of #) or an INI "[title]"
 HEADING = re.compile(r"^(?:(#{1,6})\s+(.*\S)|\[([^\]\n]+)\])\s*$")
 LIST_ITEM = re.compile(r"^\s*(?:[-*+]|\d{1,3}[.)])\s+(.*\S)\s*$")
+THOUSANDS = re.compile(r"-?\d{1,3}(?:,\d{3})+(?:\.\d+)?")
 HTML_HEADING = re.compile(r"h[1-6]")
 YAML_ITEM = re.compile(r"^( *)- (\w[\w .-]*?):(?: +(.*\S))?\s*$")
 ACCESS_FIELDS = ("ip", "ident", "user", "time", "method", "path", "protocol", "status", "bytes",
@@ -114,6 +117,9 @@ def _abbreviates(a: str, b: str) -> bool:
 
 
 DELIMITERS = ("|", "\t", ";", ",")
+ALIGNED_GAP = re.compile(r"\s{2,}|\t")  # between the columns of an aligned table
+ALIGNED_HEADER_LINES = 5  # an aligned table's header is one of its first lines
+RULE_LINE = re.compile(r"^[\s=+|-]+$")
 
 
 _READ: list[tuple[str, ...]] = []  # the fields of the records parse_records returned lately
@@ -360,17 +366,39 @@ def _is_block(block: str) -> bool:
 
 
 def _table(lines: list[str]) -> list[dict[str, Any]] | None:
-    """A delimited table whose first line is a header of names (no digits-only cell)."""
+    """A delimited table whose first line is a header of names (no digits-only cell), else
+    a table of aligned columns."""
     head = lines[0]
     for delimiter in DELIMITERS:
         names = [name.strip() for name in head.split(delimiter)]
-        if len(names) < 2 or any(not n or n.replace(".", "").isdigit() or ":" in n or "=" in n
-                                 for n in names):  # fmt: skip
+        if len(names) < 2 or not _header(names):
             continue
         if all(line.count(delimiter) == head.count(delimiter) for line in lines[1:50]):
             reader = csv.reader(io.StringIO("\n".join(lines[1:])), delimiter=delimiter)
             return [_typed(dict(zip(names, (c.strip() for c in row), strict=False)))
                     for row in reader if row]  # fmt: skip
+    return _aligned_table(lines)
+
+
+def _header(names: list[str]) -> bool:
+    return all(n and not n.replace(".", "").isdigit() and ":" not in n and "=" not in n
+               for n in names)  # fmt: skip
+
+
+def _aligned_table(lines: list[str]) -> list[dict[str, Any]] | None:
+    """A report's table of columns set apart by two or more spaces, under a header of three
+    or more names (no digits) in one of its first lines (a title may come first). Rule lines are
+    skipped, and so are lines that do not split into as many cells as the header (a
+    total, a note): they are no records of the table."""
+    for start, head in enumerate(lines[:ALIGNED_HEADER_LINES]):
+        names = ALIGNED_GAP.split(head.strip())
+        if len(names) < 3 or not _header(names) or any(c.isdigit() for c in head):
+            continue  # a header is names: a line with digits is a record or a title
+        body = [ALIGNED_GAP.split(line.strip()) for line in lines[start + 1 :]
+                if not RULE_LINE.match(line)]  # fmt: skip
+        fitting = [cells for cells in body if len(cells) == len(names)]
+        if len(fitting) >= max(2, 0.6 * min(len(body), 50)):
+            return [_typed(dict(zip(names, cells, strict=True))) for cells in fitting]
     return None
 
 
@@ -412,4 +440,6 @@ def _number(value: Any) -> Any:
         return int(text)
     if re.fullmatch(r"-?\d+\.\d+", text):
         return float(text)
+    if THOUSANDS.fullmatch(text):  # 1,234.50: a report's amount
+        return _number(text.replace(",", ""))
     return text
