@@ -227,11 +227,13 @@ def test_a_final_with_numbers_no_output_showed_is_pushed_back_once() -> None:
 
 
 def test_a_count_answered_0_is_pushed_back_once_towards_the_values() -> None:
-    policy, notes = CompactPolicy(), Repairs("How many requests under /api/ got a 5xx?", "c")
+    policy, notes = CompactPolicy(), Repairs("How many requests under /api/ failed?", "c")
     code = "hits = [r for r in rows if r['path'] == '/api/']\nFINAL(len(hits))"
     told = policy.doubt_cell_final(notes, code, "0") or ""
-    assert told.startswith("Your answer is 0: no record matched") and "Reply with this" in told
-    assert "hits = [r for r in rows if '/api/' in str(r['path']).lower()]\nFINAL(len(hits))" in told
+    assert told.startswith("Your answer is 0: no record matched") and "rlmx ran your cell" in told
+    fixed = "hits = [r for r in rows if '/api/' in str(r['path']).lower()]\nprint(len(hits))"
+    assert fixed in told  # its FINAL prints: the model decides what is final
+    assert policy.repair_cell(notes) == fixed and policy.repair_cell(notes) is None  # once
     assert policy.doubt_cell_final(notes, code, "0") is None  # then 0 stands (and is warned)
     assert notes.doubted_result("0") is None  # once only
     assert Repairs("What is the error code?", "c").doubted_result("0") is None
@@ -310,6 +312,26 @@ def test_a_count_of_records_for_the_items_of_a_list_field_is_pushed_back_once() 
     other = Repairs("Which owner has the most projects?", "c")  # names no list field
     other.learn_prompt([], task)
     assert policy.doubt_cell_final(other, counted, "Ada") is None
+
+
+def test_a_status_class_tested_as_one_code_is_pushed_back_once() -> None:
+    policy = CompactPolicy()
+    notes = Repairs("How many requests under /api/ got a 5xx response?", "c")
+    notes.saw("print(len([r for r in rows if '/api/' in r['path'] and r['status'] in [500, 503]]))",
+              "7\n")  # fmt: skip
+    told = policy.doubt_final(notes, "7") or ""
+    assert told.startswith("Not accepted yet: 5xx means every status from 500 to 599")
+    fixed = "print(len([r for r in rows if '/api/' in r['path'] and 500 <= r['status'] <= 599]))"
+    assert fixed in told and policy.repair_cell(notes) == fixed  # the other condition kept
+    assert policy.doubt_final(notes, "7") is None  # once only
+    single = Repairs("How many 4xx responses?", "c")
+    assert "rlmx ran" not in (single.partial_class("n = len(rows)") or "")  # nothing to fix
+    for ranged in ("r['status'] >= 500", "r['status'] // 100 == 5", "str(s).startswith('5')"):
+        ok = Repairs("How many 4XX errors?", "c")
+        assert (
+            policy.doubt_cell_final(ok, f"FINAL(len([r for r in rows if {ranged}]))", "3") is None
+        )
+    assert Repairs("How many errors in 2024?", "c").partial_class("x == 500") is None
 
 
 def test_a_count_no_code_counted_is_pushed_back_once() -> None:
@@ -410,6 +432,29 @@ def test_a_run_never_ends_on_a_worked_examples_number_unflagged(replay) -> None:
     result = RLM(replay(stubborn), policy="compact").completion(records, question)
     assert result.answer == example_number
     assert borrowed_value(example_number) in result.warnings
+
+
+def test_a_zero_from_an_exact_match_gets_its_fixed_cell_run_by_rlmx(replay) -> None:
+    """The fixed cell runs in the REPL as a cell of the run, and the root reads its output
+    (told to reply with it, a 1.5B root had answered 0 again)."""
+    from rlmx import RLM
+    from rlmx.core.events import CodeExecuted
+
+    lines = [f"path: /api/v{i % 3}/users | status: {500 + i % 2 * 3}" for i in range(30)]
+    script = [
+        repl("hits = [r for r in rows if r['path'] == '/api/' and r['status'] == 503]\n"
+             "print(len(hits))"),
+        "FINAL(0)",
+        "FINAL(15)",
+    ]  # fmt: skip
+    question = "How many requests under /api/ got a 503?"
+    events: list = []
+    run = RLM(replay(script), policy="compact", recheck=False, on_event=events.append)
+    result = run.completion("\n".join(lines), question)
+    assert result.answer == "15" and result.warnings == []
+    cells = [e for e in events if isinstance(e, CodeExecuted)]
+    assert [c.output.strip() for c in cells[-2:]] == ["0", "15"]
+    assert "'/api/' in str(r['path']).lower()" in cells[-1].code
 
 
 def test_the_compact_policy_bounds_a_root_reply_unless_the_rlm_says_otherwise() -> None:

@@ -145,6 +145,11 @@ class Policy:
         """A reason to ask again before the FINAL a cell called is accepted."""
         return notes.borrowed(answer, code)
 
+    def repair_cell(self, notes: Repairs) -> str | None:
+        """Code the loop runs after a doubted final, showing the root its output with the
+        doubt (the root's own cell, fixed); None: nothing to run."""
+        return None
+
     def final_warnings(self, notes: Repairs, answer: str, code: str | None) -> list[AnswerWarning]:
         """What the user should know about an accepted answer (a likely guess ...);
         ``code`` is the cell that gave it (None for a prose FINAL)."""
@@ -238,6 +243,7 @@ class CompactPolicy(Policy):
             or notes.unseen_answer(answer)
             or notes.doubted_result(answer)
             or notes.uncounted_items()
+            or notes.partial_class()
             or notes.number_for_a_name(answer)
         )
 
@@ -246,7 +252,11 @@ class CompactPolicy(Policy):
             super().doubt_cell_final(notes, code, answer)
             or notes.doubted_result(answer, code)
             or notes.uncounted_items(code)
+            or notes.partial_class(code)
         )
+
+    def repair_cell(self, notes: Repairs) -> str | None:
+        return notes.take_repair()
 
     def final_warnings(self, notes: Repairs, answer: str, code: str | None) -> list[AnswerWarning]:
         warnings = super().final_warnings(notes, answer, code)

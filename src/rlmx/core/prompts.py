@@ -81,17 +81,39 @@ FILTER_FIXES = {  # what repairs.fixed_filter fixed, said to the model
 
 def empty_result(fixed: tuple[str, list[str]] | None) -> str:
     """The push back on a count of 0; ``fixed``: the filter's cell fixed, and what was
-    fixed (repairs.fixed_filter). A 1.5B root given advice alone printed the values, then
-    answered 0 again; given the advice and the fixed code, it replied with a made-up "REPL
-    output", so this one is short and says what to reply."""
+    fixed (repairs.fixed_filter), which the loop then runs and shows with its output. A
+    1.5B root given advice alone printed the values, then answered 0 again; given the
+    advice and the fixed code to reply with, it answered 0 again or replied with a
+    made-up "REPL output"."""
     if fixed is None:
         return EMPTY_RESULT
     code, fixes = fixed
     why = ". ".join(FILTER_FIXES[fix] for fix in fixes)
     return (
-        f"Your answer is 0: no record matched your filter. {why}. Reply with this cell, "
-        f"your code fixed:\n```repl\n{code}\n```"
+        f"Your answer is 0: no record matched your filter. {why}. rlmx ran your cell with "
+        f"that fixed:\n```repl\n{code}\n```"
     )
+
+
+REPAIRED_CELL = (
+    "That is what your fixed cell printed. If it answers the question, reply with its "
+    "FINAL line; if not, fix the code further."
+)
+
+
+def status_class(low: int, fixed: str | None) -> str:
+    """The push back on an answer about a class of status codes (repairs.partial_class);
+    ``fixed``: the answer's cell testing the whole class, which the loop runs."""
+    said = (
+        f"Not accepted yet: {low // 100}xx means every status from {low} to {low + 99}, and "
+        "your code tests only some of them."
+    )
+    if fixed is None:
+        return (
+            f"{said} Test the range ({low} <= status <= {low + 99}) with the question's other "
+            "conditions, print it, then answer."
+        )
+    return f"{said} rlmx ran your cell testing the range:\n```repl\n{fixed}\n```"
 
 
 def list_items(field: str) -> str:

@@ -57,6 +57,10 @@ NUMERIC_WHICH = re.compile(
 )
 # a traceback names its cell (`File "<cell 7>"`): the same failing cell must still compare equal
 CELL_NAME = re.compile(r"<cell \d+>")
+# "a 5xx", "4XX errors": a class of status codes, every code from 500 to 599
+STATUS_CLASS = re.compile(r"\b([1-5])xx\b", re.IGNORECASE)
+# code that tests a range of codes (>= 500, // 100, range(500, 600), startswith('5'))
+RANGE_TEST = re.compile(r"[<>]=?\s*\d|//\s*100|range\(|startswith\(|\[0\]\s*==")
 # a profile's line for a field holding a list per record (its name as the data writes it)
 LIST_FIELD_LINE = re.compile(r"^  '([^'\n]{1,80})': " + re.escape(LIST_FIELD), re.MULTILINE)
 
@@ -171,20 +175,69 @@ def _keys_name(name: str, key: str | int) -> str:
     return name + "_" + re.sub(r"\W", "_", str(key))
 
 
+class _StatusRange(ast.NodeTransformer):
+    """``s == 500`` or ``s in [500, 503]`` (codes of one class) becomes
+    ``500 <= s <= 599``: the whole class the question names."""
+
+    def __init__(self, low: int) -> None:
+        self.low, self.fixed = low, 0
+
+    def visit_Compare(self, node: ast.Compare) -> ast.AST:
+        self.generic_visit(node)
+        if len(node.ops) != 1 or not isinstance(node.ops[0], ast.Eq | ast.In):
+            return node
+        right = node.comparators[0]
+        values = right.elts if isinstance(right, ast.List | ast.Tuple | ast.Set) else [right]
+        if not values or not all(self._in_class(v) for v in values):
+            return node
+        self.fixed += 1
+        return ast.Compare(ast.Constant(self.low), [ast.LtE(), ast.LtE()],
+                           [node.left, ast.Constant(self.low + 99)])  # fmt: skip
+
+    def _in_class(self, node: ast.expr) -> bool:
+        value = node.value if isinstance(node, ast.Constant) else None
+        return isinstance(value, int) and self.low <= value <= self.low + 99
+
+
+def status_range(code: str, low: int) -> str | None:
+    """``code`` with its tests of some codes of a class (500 to 599 for ``low`` 500)
+    testing the whole class; None when it has none, does not parse or comes out longer
+    than FIXED_CHARS."""
+    try:
+        fix = _StatusRange(low)
+        tree = ast.fix_missing_locations(_Printed().visit(fix.visit(ast.parse(code))))
+        text = ast.unparse(tree) if fix.fixed else None
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return None
+    return text if text is not None and len(text) <= FIXED_CHARS else None
+
+
+class _Printed(ast.NodeTransformer):
+    """``FINAL(x)`` becomes ``print(x)``: the fixed cell shows its answer, and the model,
+    not the fix, decides whether it is final."""
+
+    def visit_Call(self, node: ast.Call) -> ast.AST:
+        self.generic_visit(node)
+        if isinstance(node.func, ast.Name) and node.func.id == "FINAL" and node.args:
+            return ast.Call(ast.Name("print", ast.Load()), node.args[:1], [])
+        return node
+
+
 def fixed_filter(code: str) -> tuple[str, list[str]] | None:
     """``code`` with the filter mistakes that match nothing fixed, and what each fix was
     (``prompts.FILTER_FIXES``'s keys): a key tested for membership in a list of whole
     records (``s['sku'] in garden``), and an exact-text comparison of a field widened to a
     part match that ignores case (``r['path'] == '/api/'`` ->
-    ``'/api/' in str(r['path']).lower()``). None when there is nothing to fix, the code
-    does not parse, or it comes out longer than FIXED_CHARS."""
+    ``'/api/' in str(r['path']).lower()``); a ``FINAL(x)`` in it prints ``x``. None when
+    there is nothing to fix, the code does not parse, or it comes out longer than
+    FIXED_CHARS."""
     try:
         tree = ast.parse(code)
         membership = _Membership(tree)
         tree = membership.visit(tree)
         membership.add_key_sets(tree)
         widen = _Widen()
-        tree = ast.fix_missing_locations(widen.visit(tree))
+        tree = ast.fix_missing_locations(_Printed().visit(widen.visit(tree)))
         fixes = [fix for fix, count in (("membership", membership.fixed), ("widened", widen.fixed))
                  if count]  # fmt: skip
         text = ast.unparse(tree) if fixes else None
@@ -214,6 +267,7 @@ class Repairs:
         self.result_pushbacks: set[str] = set()  # the result checks that have pushed back
         self.list_fields: list[str] = []  # the profile's fields that hold a list per record
         self.last_code = ""  # of the last cell that ran without an error
+        self.repair: str | None = None  # a fixed cell the loop runs for the model (take_repair)
 
     def saw(self, code: str, output: str, failed: bool = False) -> bool:
         """Remember a cell's output as the root saw it (``failed``: the cell raised); True
@@ -332,6 +386,7 @@ class Repairs:
         if ZERO.match(answer):
             fixed = (fixed_filter(code) if code else None) or self.fixed
             kind, why = "empty", prompts.empty_result(fixed)
+            self.repair = fixed[0] if fixed is not None else None
         elif re.search(r"\d", answer) and not counted:
             kind, why = "uncounted", prompts.UNCOUNTED
         else:
@@ -340,6 +395,29 @@ class Repairs:
             return None
         self.result_pushbacks.add(kind)
         return why
+
+    def take_repair(self) -> str | None:
+        """The fixed cell of the last push back, once: the loop runs it and shows its
+        output (a 1.5B root told to reply with the fixed cell answered 0 again)."""
+        repair, self.repair = self.repair, None
+        return repair
+
+    def partial_class(self, code: str | None = None) -> str | None:
+        """A push back (once) on an answer about a class of status codes ("a 5xx") whose
+        code tested no range: a 1.5B root counted ``r['status'] == 500`` for "got a 5xx".
+        The cell (``code``, the one that gave the answer, else the last that ran) with its
+        tests of single codes widened to the class is run for the model (take_repair):
+        told to test the range, its recheck dropped the filter's other condition."""
+        found = STATUS_CLASS.search(self.query)
+        if found is None or "class" in self.result_pushbacks:
+            return None
+        cell = code if code is not None else self.last_code
+        if RANGE_TEST.search(cell):
+            return None
+        self.result_pushbacks.add("class")
+        low = int(found.group(1)) * 100
+        self.repair = status_range(cell, low)
+        return prompts.status_class(low, self.repair)
 
     def uncounted_items(self, code: str | None = None) -> str | None:
         """A push back (once) on a count or ranking of what a list field holds (the

@@ -232,7 +232,7 @@ class Turns:
                     if doubt is None:
                         return final
                     shown = run.policy.cell_report(code, result.output)
-                    await self.tell(messages, "doubted_final", f"{shown}\n\n{doubt}")
+                    await self.doubted(messages, f"{shown}\n\n{doubt}")
                     return None
                 ran.append(CellOutcome(code, result.output, result.error))
             report = run.policy.report(run.notes, run.query, ran)
@@ -250,9 +250,21 @@ class Turns:
         prose = parsed.final
         doubt = run.policy.doubt_final(run.notes, prose.value) if prose.via == "FINAL" else None
         if doubt:
-            await self.tell(messages, "doubted_final", doubt)
+            await self.doubted(messages, doubt)
             return None
         return await self.resolve_prose_final(parsed.final, messages)
+
+    async def doubted(self, messages: list[Message], doubt: str) -> None:
+        """Say why a final answer is not accepted yet; when the policy has a fixed cell
+        for it, run that first and show what it printed."""
+        run = self.run
+        code = run.policy.repair_cell(run.notes)
+        if code is not None:
+            result = await self.run_cell(code)
+            cell = CellOutcome(code, result.output, result.error)
+            report = run.policy.report(run.notes, run.query, [cell])
+            doubt = f"{doubt}\n\n{report.text}\n\n{prompts.REPAIRED_CELL}"
+        await self.tell(messages, "doubted_final", doubt)
 
     async def resolve_prose_final(
         self, prose: ProseFinal, messages: list[Message]
