@@ -743,20 +743,33 @@ def test_a_crashed_hosts_folders_cgroups_and_worker_files_are_swept(tmp_path: Pa
         live.rmdir()
 
 
-def test_the_host_scan_of_model_code_for_a_zero_count_survives_hostile_code() -> None:
-    """The compact policy rewrites a cell's ``field == 'text'`` comparisons with ``ast`` on
-    the host (its push back on a count of 0): nesting past the parser's limit, an unclosed
-    bracket run and a flood of comparisons give an answer, not a crash of the run."""
-    from rlmx.core.repairs import WIDENED_CHARS, Repairs, widened_filter
+def test_the_host_rewrites_of_model_code_survive_hostile_code() -> None:
+    """The compact policy rewrites a cell with ``ast`` on the host (the push back on a 0:
+    ``field == 'text'`` widened, a key tested against whole records; on a status class:
+    single codes widened to the class), and the loop runs the rewrite: nesting past the
+    parser's limit, an unclosed bracket run, a flood of comparisons and a flood of lists
+    tested against give an answer or None, not a crash of the run, and nothing longer than
+    FIXED_CHARS is ever run."""
+    from rlmx.core.repairs import FIXED_CHARS, Repairs, fixed_filter, status_range
 
-    assert widened_filter("r" + "[r" * 1000 + "]" * 1000 + " == 'x'") is None
-    assert widened_filter("(" * 100_000) is None
+    for rewrite in (fixed_filter, lambda code: status_range(code, 500)):
+        assert rewrite("r" + "[r" * 1000 + "]" * 1000 + " == 'x'") is None
+        assert rewrite("(" * 100_000) is None
     flood = " or ".join(f"r['k{i}'] == 'v{i}'" for i in range(20_000))
-    assert widened_filter(f"a = {flood}") is None  # past WIDENED_CHARS: not shown
-    assert len(widened_filter(" or ".join(flood.split(" or ")[:20])) or "") <= WIDENED_CHARS
+    assert fixed_filter(f"a = {flood}") is None  # past FIXED_CHARS: neither shown nor run
+    fixed, _ = fixed_filter(" or ".join(flood.split(" or ")[:20])) or ("", [])
+    assert 0 < len(fixed) <= FIXED_CHARS
+    codes = " or ".join(f"s == {500 + i % 100}" for i in range(20_000))
+    assert status_range(f"a = {codes}", 500) is None
+    lists = "".join(f"g{i} = [p for p in rows]\n" for i in range(2_000))
+    tests = " or ".join(f"r['k'] in g{i}" for i in range(2_000))
+    assert fixed_filter(f"{lists}x = [r for r in rows if {tests}]") is None  # key sets flood
     notes = Repairs("How many rows match?", "c")
     notes.saw("(" * 100_000, "SyntaxError\n", True)
     assert notes.doubted_result("0") is not None  # the run goes on with the plain push back
+    assert notes.take_repair() is None  # and nothing to run
+    status = Repairs("How many 5xx responses?", "c")
+    assert status.partial_class("(" * 100_000) is not None and status.take_repair() is None
 
 
 def test_a_hostile_final_answer_is_cleaned_of_float_noise_in_bounded_time(replay) -> None:

@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import ast
 import re
+from collections.abc import Callable
 
 from ..repl.data_profile import LIST_FIELD
 from . import prompts
@@ -80,7 +81,7 @@ def _words(text: str) -> list[str]:
     return re.findall(r"[a-z0-9]+(?:-[a-z0-9]+)*", text.lower())
 
 
-FIXED_CHARS = 2_000  # a fixed cell longer than this is not shown (a flood of ==)
+FIXED_CHARS = 2_000  # a fixed cell longer than this is neither shown nor run
 
 
 class _Widen(ast.NodeTransformer):
@@ -201,15 +202,14 @@ class _StatusRange(ast.NodeTransformer):
 
 def status_range(code: str, low: int) -> str | None:
     """``code`` with its tests of some codes of a class (500 to 599 for ``low`` 500)
-    testing the whole class; None when it has none, does not parse or comes out longer
-    than FIXED_CHARS."""
-    try:
-        fix = _StatusRange(low)
-        tree = ast.fix_missing_locations(_Printed().visit(fix.visit(ast.parse(code))))
-        text = ast.unparse(tree) if fix.fixed else None
-    except (SyntaxError, ValueError, RecursionError, MemoryError):
-        return None
-    return text if text is not None and len(text) <= FIXED_CHARS else None
+    testing the whole class; None when it has none (or see ``_rewritten``)."""
+
+    def fix(tree: ast.Module) -> tuple[ast.AST, list[str]]:
+        widen = _StatusRange(low)
+        return widen.visit(tree), ["class"] if widen.fixed else []
+
+    fixed = _rewritten(code, fix)
+    return fixed[0] if fixed is not None else None
 
 
 class _Printed(ast.NodeTransformer):
@@ -228,19 +228,30 @@ def fixed_filter(code: str) -> tuple[str, list[str]] | None:
     (``prompts.FILTER_FIXES``'s keys): a key tested for membership in a list of whole
     records (``s['sku'] in garden``), and an exact-text comparison of a field widened to a
     part match that ignores case (``r['path'] == '/api/'`` ->
-    ``'/api/' in str(r['path']).lower()``); a ``FINAL(x)`` in it prints ``x``. None when
-    there is nothing to fix, the code does not parse, or it comes out longer than
-    FIXED_CHARS."""
-    try:
-        tree = ast.parse(code)
+    ``'/api/' in str(r['path']).lower()``). None when there is nothing to fix (or see
+    ``_rewritten``)."""
+
+    def fix(tree: ast.Module) -> tuple[ast.AST, list[str]]:
         membership = _Membership(tree)
         tree = membership.visit(tree)
         membership.add_key_sets(tree)
         widen = _Widen()
-        tree = ast.fix_missing_locations(_Printed().visit(widen.visit(tree)))
-        fixes = [fix for fix, count in (("membership", membership.fixed), ("widened", widen.fixed))
-                 if count]  # fmt: skip
-        text = ast.unparse(tree) if fixes else None
+        tree = widen.visit(tree)
+        return tree, [name for name, count in (("membership", membership.fixed),
+                                               ("widened", widen.fixed)) if count]  # fmt: skip
+
+    return _rewritten(code, fix)
+
+
+def _rewritten(
+    code: str, fix: Callable[[ast.Module], tuple[ast.AST, list[str]]]
+) -> tuple[str, list[str]] | None:
+    """The model's ``code`` rewritten on the host by ``fix`` (the tree, and the names of
+    the fixes it made), with a ``FINAL(x)`` printing ``x``; None when it made none, the
+    code does not parse, or it comes out longer than FIXED_CHARS (a flood of ==)."""
+    try:
+        tree, fixes = fix(ast.parse(code))
+        text = ast.unparse(ast.fix_missing_locations(_Printed().visit(tree))) if fixes else None
     except (SyntaxError, ValueError, RecursionError, MemoryError):
         return None
     return (text, fixes) if text is not None and len(text) <= FIXED_CHARS else None
