@@ -82,15 +82,16 @@ def _join_hint(tables: dict[str, list[dict[str, Any]]]) -> list[str]:
     field names each record once (a lookup table). A 1.5B root filtered a sales file by
     a category that only the products file held, and tested a sku for membership in a
     list of whole product records."""
+    common = {path: _common_keys(rows) for path, rows in tables.items()}
     for lookup, rows in tables.items():
-        for other, other_rows in tables.items():
+        for other in tables:
             if other == lookup:
                 continue
-            shared = [key for key in _common_keys(rows) if key in _common_keys(other_rows)]
+            shared = [key for key in common[lookup] if key in common[other]]
             key = next((k for k in shared if _names_each_once(rows, k)), None)
             if key is None:
                 continue
-            field = next((k for k in _common_keys(rows) if k != key), key)
+            field = next((k for k in common[lookup] if k != key), key)
             name = re.sub(r"\W", "_", str(field)) + ("_" if keyword.iskeyword(str(field)) else "")
             return [
                 f"{lookup!r} and {other!r} share the field {key!r} (one record of {lookup!r} "
