@@ -5,8 +5,8 @@ shapes are what a user brings instead: a CSV export, a web server's access log, 
 dump, a folder of Python sources, Markdown notes, an INI config, an sshd auth log, a YAML
 staff list, an XML catalog, two files to join, an HTML invoice page and an aligned
 payroll report (the **tune** half, which rlmx may be tuned on; the last six were added
-after the held-out half's first reports, to tune on more than six formats), and a TSV inventory, an application log, a chat transcript, HTML
-pages with tables, an invoice ledger, and two files to join (the **held-out** half, which
+after the held-out half's first reports, to tune on more than six formats), and a TSV
+inventory, an application log, a chat transcript, HTML pages with tables, an invoice ledger, and two files to join (the **held-out** half, which
 it must never be tuned on: report it, do not read its failures to write prompts).
 
 Each shape makes a context of about the item's length and asks one question of a kind it
