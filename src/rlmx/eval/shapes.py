@@ -6,8 +6,9 @@ dump, a folder of Python sources, Markdown notes, an INI config, an sshd auth lo
 staff list, an XML catalog, two files to join, an HTML invoice page and an aligned
 payroll report (the **tune** half, which rlmx may be tuned on; the last six were added
 after the held-out half's first reports, to tune on more than six formats), and a TSV
-inventory, an application log, a chat transcript, HTML pages with tables, an invoice ledger, and two files to join (the **held-out** half, which
-it must never be tuned on: report it, do not read its failures to write prompts).
+inventory, an application log, a chat transcript, HTML pages with tables, an invoice
+ledger, and two files to join (the **held-out** half, which it must never be tuned on:
+report it, do not read its failures to write prompts).
 
 Each shape makes a context of about the item's length and asks one question of a kind it
 has (locate, count with a filter, sum, min/max with its record, top-1, distinct, join);
