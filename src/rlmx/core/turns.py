@@ -42,8 +42,8 @@ SCHEMA_CHECK_SECONDS = 10.0  # to check a final answer against its schema
 
 
 # a bare number as binary floating point printed it: 7510.770000000001, 2.9999999999999996
-FLOAT_NOISE = re.compile(r"-?\d+\.(\d*?)(?:0{6,}|9{6,})\d{0,3}")
-NOISE_PLACES = 10  # fewer decimals than this are written on purpose
+FLOAT_NOISE = re.compile(r"-?\d+\.(\d*?)(?:0{4,}|9{4,})\d{0,3}")
+NOISE_DIGITS = 15  # a double's repr has 15-17 significant digits; fewer are on purpose
 NOISE_CHARS = 40  # a float's repr is shorter; a longer answer is not matched (the regex backtracks)
 
 
@@ -55,8 +55,8 @@ def without_float_noise(answer: str) -> str:
     if len(text) > NOISE_CHARS:
         return answer
     match = FLOAT_NOISE.fullmatch(text)
-    if match is None or len(text.partition(".")[2]) < NOISE_PLACES:
-        return answer
+    if match is None or len(re.sub(r"\D", "", text).lstrip("0")) < NOISE_DIGITS:
+        return answer  # by significant digits: 42946405.520000055 has only 9 decimals
     places = len(match.group(1))
     return f"{round(float(text), places):.{places}f}"
 
