@@ -234,6 +234,7 @@ def test_a_count_answered_0_is_pushed_back_once_towards_the_values() -> None:
     fixed = "hits = [r for r in rows if '/api/' in str(r['path']).lower()]\nprint(len(hits))"
     assert fixed in told  # its FINAL prints: the model decides what is final
     assert policy.repair_cell(notes) == fixed and policy.repair_cell(notes) is None  # once
+    assert notes.doubted_result("0", code) is None and notes.take_repair() is None  # no stale
     assert policy.doubt_cell_final(notes, code, "0") is None  # then 0 stands (and is warned)
     assert notes.doubted_result("0") is None  # once only
     assert Repairs("What is the error code?", "c").doubted_result("0") is None

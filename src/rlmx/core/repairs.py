@@ -395,17 +395,19 @@ class Repairs:
             return None
         counted = self.counted or bool(code and COUNTING_CODE.search(code))
         if ZERO.match(answer):
-            fixed = (fixed_filter(code) if code else None) or self.fixed
-            kind, why = "empty", prompts.empty_result(fixed)
-            self.repair = fixed[0] if fixed is not None else None
+            kind = "empty"
         elif re.search(r"\d", answer) and not counted:
-            kind, why = "uncounted", prompts.UNCOUNTED
+            kind = "uncounted"
         else:
             return None
         if kind in self.result_pushbacks:
             return None
         self.result_pushbacks.add(kind)
-        return why
+        if kind == "uncounted":
+            return prompts.UNCOUNTED
+        fixed = (fixed_filter(code) if code else None) or self.fixed
+        self.repair = fixed[0] if fixed is not None else None
+        return prompts.empty_result(fixed)
 
     def take_repair(self) -> str | None:
         """The fixed cell of the last push back, once: the loop runs it and shows its
