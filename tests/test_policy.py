@@ -304,6 +304,7 @@ def test_a_count_of_records_for_the_items_of_a_list_field_is_pushed_back_once() 
     assert told.startswith("Not accepted yet: the question counts Open tasks")
     assert "len(r['Open tasks'])" in told
     assert policy.doubt_final(notes, "Ada") is None  # once only
+    assert [w.code for w in policy.final_warnings(notes, "Ada", None)] == ["uncounted_items"]
     summed = Repairs("Which owner has the most open tasks?", "c")
     summed.learn_prompt([], task)
     code = (
@@ -325,6 +326,10 @@ def test_a_status_class_tested_as_one_code_is_pushed_back_once() -> None:
     fixed = "print(len([r for r in rows if '/api/' in r['path'] and 500 <= r['status'] <= 599]))"
     assert fixed in told and policy.repair_cell(notes) == fixed  # the other condition kept
     assert policy.doubt_final(notes, "7") is None  # once only
+    warned = [w.code for w in policy.final_warnings(notes, "7", None)]
+    assert warned == ["partial_class"]  # the same answer again stands, warned
+    notes.saw(fixed, "9\n")
+    assert policy.final_warnings(notes, "9", None) == []  # answered from the whole class
     single = Repairs("How many 4xx responses?", "c")
     assert "rlmx ran" not in (single.partial_class("n = len(rows)") or "")  # nothing to fix
     for ranged in ("r['status'] >= 500", "r['status'] // 100 == 5", "str(s).startswith('5')"):

@@ -14,6 +14,10 @@ The codes (the README lists them too):
 - ``uncounted``: a count or sum was asked, and no cell's code counted or added up;
 - ``empty_result``: a count or sum was asked and the answer is 0 (a filter that matched
   nothing);
+- ``partial_class``: the question names a class of status codes ("a 5xx") and the answer's
+  code tested only some codes of it, even after rlmx ran it testing the whole class;
+- ``uncounted_items``: the question counts the items of a field holding a list per record,
+  and the answer's code counted records, even after rlmx said so;
 - ``context_unread``: no cell read the context before the answer;
 - ``last_cell_failed``: the answer was given in prose right after a cell that raised;
 - ``sub_call_failed``: sub-calls failed during the run (their error texts may have been

@@ -261,7 +261,8 @@ class CompactPolicy(Policy):
     def final_warnings(self, notes: Repairs, answer: str, code: str | None) -> list[AnswerWarning]:
         warnings = super().final_warnings(notes, answer, code)
         unseen = notes.unseen_numbers(answer) if notes.pushed_back and code is None else []
-        return warnings or ([unseen_number(", ".join(unseen))] if unseen else [])
+        warnings = warnings or ([unseen_number(", ".join(unseen))] if unseen else [])
+        return warnings + [AnswerWarning(kind, why) for kind, why in notes.unresolved(code)]
 
 
 POLICIES: dict[str, type[Policy]] = {"paper": Policy, "compact": CompactPolicy}

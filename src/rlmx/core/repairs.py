@@ -432,6 +432,20 @@ class Repairs:
         self.repair = status_range(cell, low)
         return prompts.status_class(low, self.repair)
 
+    def unresolved(self, code: str | None = None) -> list[tuple[str, str]]:
+        """The push backs of this run whose cause the accepted answer's code (``code``, else
+        the last cell that ran) still shows, as (warning code, sentence): the root may
+        answer the same again, and the answer then stands, warned."""
+        cell = code if code is not None else self.last_code
+        found = []
+        if "class" in self.result_pushbacks and not RANGE_TEST.search(cell):
+            found.append(("partial_class", "the question names a class of status codes, and "
+                          "the answer's code tested only some codes of it"))  # fmt: skip
+        if "items" in self.result_pushbacks and "len(" not in cell:
+            found.append(("uncounted_items", "the question counts the items of a list field, "
+                          "and the answer's code counted records, not items"))  # fmt: skip
+        return found
+
     def uncounted_items(self, code: str | None = None) -> str | None:
         """A push back (once) on a count or ranking of what a list field holds (the
         question names the field) when the answer's code took no len(): a 1.5B root
