@@ -2,25 +2,24 @@
 
 Model code that counts or adds up over records should not have to write a parser per
 format (small models copy one from an example and it matches nothing in the next
-format). This reads the common layouts: JSON lines (or a JSON list of objects), the tables of an
-HTML page (keyed by each table's header row; with several tables, ``table`` is the
-title of the row's table: its caption, else the heading above it), XML (the
-most repeated element whose children are plain values: its attributes and children, a
+format). This reads the common layouts: JSON lines (or a JSON list of objects), the
+tables of an HTML page (keyed by each table's header row; with several tables, ``table``
+is the title of the row's table: its caption, else the heading above it), XML (the most
+repeated element whose children are plain values: its attributes and children, a
 repeated child a list), a YAML list of mappings (``- key: value`` items), sections under
 repeated headings (Markdown ``## title`` or INI ``[title]``: ``section`` is the title,
 ``key: value`` / ``key = value`` lines are fields, and list items are a list keyed by the
 sub-heading above them, else ``items``), a CSV / TSV / semicolon / pipe table with a
 header line, a report's table of columns aligned with two or more spaces (under a header
-in one of its first lines), web server access logs (the Common and Combined Log Formats: ``ip``,
-``time``, ``method``, ``path``, ``status``, ``bytes`` ...), ``key: value`` blocks a blank
-line apart,
-and lines of fields split by ``|``, ``,`` or tabs, each field ``key: value``, ``key=value``
-(a quoted value may hold spaces), ``NAME number`` (``ID 1001``) or a bare value (keyed
-``field1``, ``field2``, ... by position). Numbers become ints or floats (``1,234.50``
-too). A record is a dict
-that forgives a guessed field name when it abbreviates exactly one real one
-(``r['department']`` on a record keyed ``dept``), and whose KeyError shows the record with
-its real keys: small models guess field names and then repeat the guess.
+in one of its first lines), web server access logs (the Common and Combined Log Formats:
+``ip``, ``time``, ``method``, ``path``, ``status``, ``bytes`` ...), ``key: value`` blocks
+a blank line apart, and lines of fields split by ``|``, ``,`` or tabs, each field
+``key: value``, ``key=value`` (a quoted value may hold spaces), ``NAME number``
+(``ID 1001``) or a bare value (keyed ``field1``, ``field2``, ... by position). Numbers
+become ints or floats (``1,234.50`` too). A record is a dict that forgives a guessed
+field name when it abbreviates exactly one real one (``r['department']`` on a record
+keyed ``dept``), and whose KeyError shows the record with its real keys: small models
+guess field names and then repeat the guess.
 Runs inside the sandbox: stdlib only.
 """
 
@@ -185,7 +184,6 @@ class _Tables(HTMLParser):
         self.tables: list[tuple[str, list[list[str]]]] = []
         self.heading = ""
         self.text: list[str] | None = None  # the text of the cell or heading being read
-        self.in_caption = False
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         if tag == "table":
@@ -387,9 +385,9 @@ def _header(names: list[str]) -> bool:
 
 def _aligned_table(lines: list[str]) -> list[dict[str, Any]] | None:
     """A report's table of columns set apart by two or more spaces, under a header of three
-    or more names (no digits) in one of its first lines (a title may come first). Rule lines are
-    skipped, and so are lines that do not split into as many cells as the header (a
-    total, a note): they are no records of the table."""
+    or more names (no digits) in one of its first lines (a title may come first). Rule
+    lines are skipped, and so are lines that do not split into as many cells as the header
+    (a total, a note): they are no records of the table."""
     for start, head in enumerate(lines[:ALIGNED_HEADER_LINES]):
         names = ALIGNED_GAP.split(head.strip())
         if len(names) < 3 or not _header(names) or any(c.isdigit() for c in head):
