@@ -61,6 +61,7 @@ CELL_NAME = re.compile(r"<cell \d+>")
 # "a 5xx", "4XX errors": a class of status codes, every code from 500 to 599
 STATUS_CLASS = re.compile(r"\b([1-5])xx\b", re.IGNORECASE)
 # code that tests a range of codes (>= 500, // 100, range(500, 600), startswith('5'))
+ITEM_COUNT = "len("  # code that counts the items of a list field
 RANGE_TEST = re.compile(r"[<>]=?\s*\d|//\s*100|range\(|startswith\(|\[0\]\s*==")
 # a profile's line for a field holding a list per record (its name as the data writes it)
 LIST_FIELD_LINE = re.compile(r"^  '([^'\n]{1,80})': " + re.escape(LIST_FIELD), re.MULTILINE)
@@ -274,7 +275,7 @@ class Repairs:
         self.last_error = ""
         self.error_streak = 0
         self.counted = False  # a cell that ran without an error counted or added up
-        self.fixed: tuple[str, list[str]] | None = None  # the last filter cell fixed_filter fixed
+        self.codes: list[str] = []  # every cell's code, in order
         self.result_pushbacks: set[str] = set()  # the result checks that have pushed back
         self.list_fields: list[str] = []  # the profile's fields that hold a list per record
         self.last_code = ""  # of the last cell that ran without an error
@@ -288,7 +289,7 @@ class Repairs:
         self.seen_numbers |= _numbers(output)
         self.seen_texts.append(output.lower())
         self.counted |= bool(COUNTING_CODE.search(code)) and not failed
-        self.fixed = fixed_filter(code) or self.fixed
+        self.codes.append(code)
         self.last_code = code if not failed else self.last_code
         cell = hash((code.strip(), CELL_NAME.sub("<cell>", output)))
         repeated = cell in self.seen_cells
@@ -405,9 +406,14 @@ class Repairs:
         self.result_pushbacks.add(kind)
         if kind == "uncounted":
             return prompts.UNCOUNTED
-        fixed = (fixed_filter(code) if code else None) or self.fixed
+        cells = [code] if code else []
+        fixed = next(filter(None, map(fixed_filter, cells + self.codes[::-1])), None)
         self.repair = fixed[0] if fixed is not None else None
         return prompts.empty_result(fixed)
+
+    def _answer_code(self, code: str | None) -> str:
+        """The cell that gave the answer, else (a prose FINAL) the last cell that ran."""
+        return code if code is not None else self.last_code
 
     def take_repair(self) -> str | None:
         """The fixed cell of the last push back, once: the loop runs it and shows its
@@ -424,7 +430,7 @@ class Repairs:
         found = STATUS_CLASS.search(self.query)
         if found is None or "class" in self.result_pushbacks:
             return None
-        cell = code if code is not None else self.last_code
+        cell = self._answer_code(code)
         if RANGE_TEST.search(cell):
             return None
         self.result_pushbacks.add("class")
@@ -436,12 +442,12 @@ class Repairs:
         """The push backs of this run whose cause the accepted answer's code (``code``, else
         the last cell that ran) still shows, as (warning code, sentence): the root may
         answer the same again, and the answer then stands, warned."""
-        cell = code if code is not None else self.last_code
+        cell = self._answer_code(code)
         found = []
         if "class" in self.result_pushbacks and not RANGE_TEST.search(cell):
             found.append(("partial_class", "the question names a class of status codes, and "
                           "the answer's code tested only some codes of it"))  # fmt: skip
-        if "items" in self.result_pushbacks and "len(" not in cell:
+        if "items" in self.result_pushbacks and ITEM_COUNT not in cell:
             found.append(("uncounted_items", "the question counts the items of a list field, "
                           "and the answer's code counted records, not items"))  # fmt: skip
         return found
@@ -456,7 +462,7 @@ class Repairs:
         named = [f for f in self.list_fields if f.lower() in query]
         if not named or not computed_question(self.query) or "items" in self.result_pushbacks:
             return None
-        if "len(" in (code if code is not None else self.last_code):
+        if ITEM_COUNT in self._answer_code(code):
             return None
         self.result_pushbacks.add("items")
         return prompts.list_items(named[0])
