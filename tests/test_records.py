@@ -103,6 +103,8 @@ def test_an_html_pages_tables_read_as_records_keyed_by_their_header_rows() -> No
         {"Name": "Ben", "Age": 7.5, "table": "Staff & teams"},
         {"Room": "A1", "Seats": 12, "table": "Rooms"},  # a caption names its table
     ]
+    loose = "<table><tr><th>a<th>b<tr><td>x <b>y</b><td>5<tr><td>cut"  # end tags left out
+    assert parse_records(loose) == [{"a": "x y", "b": 5}, {"a": "cut"}]
     one = "<table><tr><th>k</th><th>v</th></tr><tr><td>a</td><td>1</td></tr></table>"
     assert parse_records(one) == [{"k": "a", "v": 1}]  # one table: no title field
     assert parse_records("<table><tr><td>only a header</td></tr></table>") == [

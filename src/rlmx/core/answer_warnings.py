@@ -2,7 +2,7 @@
 sentence for people (``Result.warnings``; ``--json``, the HTTP API, SSE, MCP, batch rows and
 the web UI carry both; ``rlmx ask --strict`` exits 3 when there is any).
 
-The codes (the README lists them too):
+The codes (the Python API guide, docs/guide/python-api.md, lists them too):
 
 - ``borrowed_value``: the answer's number or name comes from rlmx's worked examples, and
   no output of the run showed it;

@@ -177,39 +177,46 @@ def _access_record(line: str) -> dict[str, Any]:
 
 class _Tables(HTMLParser):
     """The rows of a page's tables (cell texts), each table with its title: its caption,
-    else the last heading before it."""
+    else the last heading before it. A cell ends at its end tag or, as HTML allows, at the
+    next cell, row or table."""
 
     def __init__(self) -> None:
         super().__init__(convert_charrefs=True)
         self.tables: list[tuple[str, list[list[str]]]] = []
         self.heading = ""
-        self.text: list[str] | None = None  # the text of the cell or heading being read
+        self.text: list[str] | None = None  # the text of the cell, caption or heading read
+        self.reading = ""  # the tag whose text that is
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag in ("td", "th", "tr", "table"):
+            self.end_text()
         if tag == "table":
             self.tables.append((self.heading, []))
         elif tag == "tr" and self.tables:
             self.tables[-1][1].append([])
         elif tag in ("td", "th", "caption") or HTML_HEADING.fullmatch(tag):
-            self.text = []
+            self.text, self.reading = [], tag
 
     def handle_endtag(self, tag: str) -> None:
+        if tag == self.reading or (tag in ("tr", "table") and self.reading in ("td", "th")):
+            self.end_text()
+
+    def handle_data(self, data: str) -> None:
+        if self.text is not None:
+            self.text.append(data)
+
+    def end_text(self) -> None:
+        """Keep the text being read where it belongs (a cell, a caption, a heading)."""
         if self.text is None:
             return
-        text = " ".join("".join(self.text).split())
+        text, tag = " ".join("".join(self.text).split()), self.reading
+        self.text, self.reading = None, ""
         if tag in ("td", "th") and self.tables and self.tables[-1][1]:
             self.tables[-1][1][-1].append(text)
         elif tag == "caption" and self.tables:
             self.tables[-1] = (text, self.tables[-1][1])
         elif HTML_HEADING.fullmatch(tag):
             self.heading = text
-        else:
-            return
-        self.text = None
-
-    def handle_data(self, data: str) -> None:
-        if self.text is not None:
-            self.text.append(data)
 
 
 def _html_tables(text: str, lines: list[str]) -> list[dict[str, Any]] | None:
@@ -220,6 +227,7 @@ def _html_tables(text: str, lines: list[str]) -> list[dict[str, Any]] | None:
     tables = _Tables()
     tables.feed(text)
     tables.close()
+    tables.end_text()  # a cut page's last cell
     found = [(title, rows) for title, rows in tables.tables if len(rows) >= 2 and rows[0]]
     records: list[dict[str, Any]] = []
     for title, rows in found:
