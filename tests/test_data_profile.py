@@ -76,7 +76,9 @@ def test_two_record_files_sharing_a_key_are_shown_how_to_join() -> None:
                            for i in range(10)])  # fmt: skip
     sales = "sku,quantity\n" + "\n".join(f"K-{i % 10},{i}" for i in range(30))
     shown = profile({"sales.csv": sales, "products.json": products}).splitlines()[-1]
-    assert shown.startswith("'products.json' and 'sales.csv' share the field 'sku' (one record")
+    assert shown.startswith(
+        "the 'sku' of a record of 'sales.csv' names one record of 'products.json' by its 'sku'"
+    )
     example = shown.split("first: ")[1].split("; then ")
     assert example[1] == (
         "category.get(x['sku']) is the 'category' of a record x of "
@@ -87,9 +89,30 @@ def test_two_record_files_sharing_a_key_are_shown_how_to_join() -> None:
     assert namespace["category"]["K-3"] == "toys"
     apart = {"a.csv": "id,n\n" + "\n".join(f"{i},{i}" for i in range(9)),
              "b.csv": "code,m\n" + "\n".join(f"{i},{i}" for i in range(9))}  # fmt: skip
-    assert "share the field" not in profile(apart)  # no field in common: no join
+    assert "names one record" not in profile(apart)  # plain numbers of other names: no join
     twice = {"a.csv": "sku,n\n" + "\n".join(f"K-{i % 3},{i}" for i in range(9)), "b.csv": sales}
-    assert "share the field" not in profile(twice)  # no file names each key once
+    assert "names one record" not in profile(twice)  # no file names each key once
+
+
+def test_files_joined_by_a_field_of_another_name_or_type_are_shown_how_to_join() -> None:
+    """Only the values tell: the loans' ``book`` is the catalog's ``id``; and a key that
+    JSON writes as text ("100") and a CSV as a number is compared as text, in an example
+    that runs as written."""
+    books = [{"id": f"B{100 + i}", "genre": "crime" if i % 2 else "poetry"} for i in range(10)]
+    loans = "when,book\n" + "\n".join(f"d{i},B{100 + i % 10}" for i in range(30))
+    shown = profile({"books.json": json.dumps(books), "loans.csv": loans}).splitlines()[-1]
+    assert shown.startswith("the 'book' of a record of 'loans.csv' names one record of "
+                            "'books.json' by its 'id'")  # fmt: skip
+    assert "genre.get(x['book'])" in shown
+    texts = json.dumps([{"book": b["id"][1:], "genre": b["genre"]} for b in books])
+    numbers = loans.replace(",B", ",")
+    shown = profile({"books.json": texts, "loans.csv": numbers}).splitlines()[-1]
+    example = shown.split("first: ")[1].split("; then ")
+    assert example[1].startswith("genre.get(str(x['book'])) is the 'genre'")
+    namespace = {"context": {"books.json": texts}, "parse_records": parse_records}
+    exec(example[0], namespace)
+    rows = parse_records(numbers)
+    assert [namespace["genre"].get(str(x["book"])) for x in rows[:2]] == ["poetry", "crime"]
 
 
 def test_a_long_text_is_profiled_from_a_sample() -> None:

@@ -252,6 +252,8 @@ def test_the_zero_push_back_shows_the_last_filter_widened() -> None:
     notes = Repairs("How many orders are open?", "c")
     notes.saw("hits = [r for r in rows if r['state'] == 'Open']\nprint(len(hits))", "0\n")
     notes.saw("print('checked')", "checked\n")  # a cell with no comparison keeps the last
+    # a cell that raised matched nothing (a 1.5B root's KeyError cell was "fixed" and run)
+    notes.saw("print(len([r for r in rows if r['genre'] == 'crime']))", "KeyError", True)
     told = notes.doubted_result("0") or ""
     assert "if 'open' in str(r['state']).lower()]" in told and "compares whole values" in told
     assert Repairs("How many?", "c").doubted_result("0") == prompts.EMPTY_RESULT
@@ -314,6 +316,46 @@ def test_a_count_of_records_for_the_items_of_a_list_field_is_pushed_back_once() 
     other = Repairs("Which owner has the most projects?", "c")  # names no list field
     other.learn_prompt([], task)
     assert policy.doubt_cell_final(other, counted, "Ada") is None
+
+
+def test_an_answer_that_is_no_value_of_the_field_asked_is_pushed_back_once() -> None:
+    """A 1.5B root counted loans per book and answered "which genre ...?" with a book id;
+    the profile lists every genre (a field whose values were cut short is never checked)."""
+    from rlmx.repl.data_profile import profile
+
+    books = "id,genre,title\n" + "\n".join(
+        f"B{i},{'crime' if i % 3 else 'travel'},{'A very long title of a book ' * 2}{i % 2}"
+        for i in range(30)
+    )  # fmt: skip
+    task = profile({"catalog.csv": books, "loans.csv": "book,days\nB1,3\nB2,4\n"})
+    policy = CompactPolicy()
+    notes = Repairs("Which genre of books was borrowed most often?", "c")
+    notes.learn_prompt([], task)
+    assert notes.field_values == {"genre": {"crime", "travel"}}  # titles: cut, not listed
+    told = policy.doubt_cell_final(notes, "FINAL(top)", "B14") or ""
+    assert told.startswith("Not accepted yet: the question asks which genre, and 'B14' is")
+    assert "takes the values 'crime', 'travel'" in told
+    assert policy.doubt_cell_final(notes, "FINAL(top)", "B14") is None  # once only
+    assert [w.code for w in policy.final_warnings(notes, "B14", "FINAL(top)")] == ["foreign_value"]
+    assert policy.final_warnings(notes, "Crime", "FINAL(top)") == []
+    right = Repairs("Which genres were borrowed most often?", "c")
+    right.learn_prompt([], task)
+    assert policy.doubt_cell_final(right, "FINAL(top)", "Travel") is None  # another case
+    assert policy.repair_cell(notes) is None  # no join: nothing to run for the model
+    joined = profile({"catalog.csv": books, "loans.csv": "book,days\n" + "\n".join(
+        f"B{i % 30},{i}" for i in range(40))})  # fmt: skip
+    via = Repairs("Which genre of books was borrowed most often?", "c")
+    via.learn_prompt([], joined)
+    told = policy.doubt_cell_final(via, "FINAL(top)", "B14") or ""
+    cell = (
+        "genre = {r['id']: r['genre'] for r in parse_records(context['catalog.csv'])}\n"
+        "counts = Counter(genre.get(x['book']) for x in parse_records(context['loans.csv']))\n"
+        "print(counts.most_common(3))"
+    )
+    assert f"```repl\n{cell}\n```" in told and policy.repair_cell(via) == cell  # run for it
+    titles = Repairs("Which title was borrowed most often?", "c")
+    titles.learn_prompt([], task)
+    assert policy.doubt_cell_final(titles, "FINAL(top)", "B14") is None  # not all listed
 
 
 def test_a_status_class_tested_as_one_code_is_pushed_back_once() -> None:

@@ -140,10 +140,26 @@ def test_a_field_of_other_records_read_is_named_with_the_field_to_join_on() -> N
     with pytest.raises(KeyError) as missing:
         sales[0]["category"]
     assert "'category' is a field of other records you read" in str(missing.value)
-    assert "keyed by 'sku', a field both have" in str(missing.value)
+    assert "keyed by 'sku', and look each of these records up in it by its 'sku'" in str(
+        missing.value
+    )
     with pytest.raises(KeyError) as nowhere:
         sales[0]["colour"]
     assert "other records" not in str(nowhere.value)
+
+
+def test_records_that_name_others_by_a_field_of_another_name_are_told_how_to_join() -> None:
+    """Only the values tell: the loans' ``book`` holds the catalog's ``id`` (a 1.5B root
+    asked each loan for its genre); plain numbers of different names never join."""
+    parse_records('[{"id": "B1", "genre": "crime"}, {"id": "B2", "genre": "poetry"}]')
+    loans = parse_records("book=B2 days=4\nbook=B1 days=9\n")
+    with pytest.raises(KeyError) as missing:
+        loans[0]["genre"]
+    assert "their 'id' names the record that this record's 'book' names" in str(missing.value)
+    parse_records("shelf,genre\n4,crime\n9,poetry\n")
+    with pytest.raises(KeyError) as numbers:
+        parse_records("days,member\n4,Ada\n9,Ben\n")[0]["genre"]
+    assert "other records" not in str(numbers.value)
 
 
 def test_a_guessed_field_name_is_forgiven_only_when_it_is_unambiguous() -> None:

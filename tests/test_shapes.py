@@ -139,6 +139,19 @@ def sales_truth(files: dict[str, str], query: str) -> object:
     return sum(int(r["quantity"]) for r in rows if kind[r["sku"]] == category)
 
 
+def library_truth(files: dict[str, str], query: str) -> object:
+    genre = {r["id"]: r["genre"] for r in csv.DictReader(io.StringIO(files["catalog.csv"]))}
+    loans = [(re.search(r"book=(\S+)", line).group(1), int(re.search(r"days=(\d+)", line)[1]))
+             for line in files["loans.log"].splitlines()]  # fmt: skip
+    if "most often" in query:
+        return top(Counter(genre[b] for b, _ in loans))
+    wanted = re.search(r"of (\w+) books|were (\w+) books", query)
+    kind = wanted.group(1) or wanted.group(2)
+    if "days" in query:
+        return sum(d for b, d in loans if genre[b] == kind)
+    return sum(genre[b] == kind for b, _ in loans)
+
+
 def invoices_truth(text: str, query: str) -> object:
     rows = re.findall(r"<tr><td>(INV-\d+)</td><td><a [^>]*>([^<]+)</a></td><td><span [^>]*>"
                       r"(\w+)</span></td><td [^>]*>([\d.]+)</td></tr>", text)  # fmt: skip
@@ -243,6 +256,7 @@ TRUTH = {"csv": csv_truth, "access-log": access_truth, "json": json_truth,
          "code-tree": code_truth, "markdown": markdown_truth, "ini": ini_truth,
          "auth-log": auth_truth, "yaml": yaml_truth, "xml": xml_truth, "sales-join": sales_truth,
          "html-invoices": invoices_truth, "payroll": payroll_truth,
+         "library-join": library_truth,
          "tsv": tsv_truth, "app-log": app_truth, "chat": chat_truth, "html-tables": html_truth,
          "ledger": ledger_truth, "join": join_truth}  # fmt: skip
 

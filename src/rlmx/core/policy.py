@@ -244,6 +244,7 @@ class CompactPolicy(Policy):
             or notes.doubted_result(answer)
             or notes.uncounted_items()
             or notes.partial_class()
+            or notes.foreign_value(answer)
             or notes.number_for_a_name(answer)
         )
 
@@ -253,6 +254,7 @@ class CompactPolicy(Policy):
             or notes.doubted_result(answer, code)
             or notes.uncounted_items(code)
             or notes.partial_class(code)
+            or notes.foreign_value(answer)
         )
 
     def repair_cell(self, notes: Repairs) -> str | None:
@@ -262,7 +264,7 @@ class CompactPolicy(Policy):
         warnings = super().final_warnings(notes, answer, code)
         unseen = notes.unseen_numbers(answer) if notes.pushed_back and code is None else []
         warnings = warnings or ([unseen_number(", ".join(unseen))] if unseen else [])
-        return warnings + [AnswerWarning(kind, why) for kind, why in notes.unresolved(code)]
+        return warnings + [AnswerWarning(kind, why) for kind, why in notes.unresolved(answer, code)]
 
 
 POLICIES: dict[str, type[Policy]] = {"paper": Policy, "compact": CompactPolicy}

@@ -128,6 +128,24 @@ def list_items(field: str) -> str:
     )
 
 
+def foreign_value(answer: str, field: str, values: set[str], joined: str | None) -> str:
+    """The push back on an answer to "which <field> ...?" that is none of the field's
+    values (repairs.foreign_value); ``joined``: a cell that counts per value of the field
+    through the profile's join, when the field is another file's."""
+    listed = ", ".join(repr(v) for v in sorted(values)[:12])
+    how = (
+        f"The records you count do not hold {field!r}: look it up through the join the "
+        f"profile showed, for a count per {field}:\n```repl\n{joined}\n```\nthen"
+        if joined
+        else f"Work out the answer per {field}, print it, then"
+    )
+    return (
+        f"Not accepted yet: the question asks which {field}, and {answer[:80]!r} is not a "
+        f"{field}: the field {field!r} takes the values {listed}. {how} answer with one "
+        "of those values."
+    )
+
+
 UNCOUNTED = (
     "A count or sum was asked, and none of your code counted: reading printed text is not "
     "counting. Count in code: go over the data (its records, lines or files) in a loop or "

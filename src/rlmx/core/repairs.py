@@ -35,7 +35,7 @@ import ast
 import re
 from collections.abc import Callable
 
-from ..repl.data_profile import LIST_FIELD
+from ..repl.data_profile import ALL_VALUES, JOIN_THEN, LIST_FIELD
 from . import prompts
 from .answer_warnings import COUNT_QUESTION, COUNTING_CODE, ZERO, computed_question, number_shown
 
@@ -65,6 +65,16 @@ ITEM_COUNT = "len("  # code that counts the items of a list field
 RANGE_TEST = re.compile(r"[<>]=?\s*\d|//\s*100|range\(|startswith\(|\[0\]\s*==")
 # a profile's line for a field holding a list per record (its name as the data writes it)
 LIST_FIELD_LINE = re.compile(r"^  '([^'\n]{1,80})': " + re.escape(LIST_FIELD), re.MULTILINE)
+# a profile's line for a field whose values it lists all of (data_profile._values)
+VALUES_LINE = re.compile(r"^  '([^'\n]{1,80})': " + re.escape(ALL_VALUES) + r"(.+)$", re.MULTILINE)
+# a profile's join hint: the map it builds, and how a record x of the other file uses it
+JOIN_LINE = re.compile(
+    r"map it first: (\w+ = \{.{1,300}?\})" + re.escape(JOIN_THEN) + r"(\w+\.get\(.{1,80}?\)) "
+    r"is the '([^'\n]{1,80})' of a record x of (parse_records\(.{1,200}?\]\))$",
+    re.MULTILINE,
+)  # fmt: skip
+WHICH = re.compile(r"\b(?:which|what)\s+(\w+)", re.IGNORECASE)  # "which genre ...?"
+COUNT_PER_VALUE = re.compile(r"\bmost (?:often|common|frequent)", re.IGNORECASE)
 
 
 def _numbers(text: str) -> set[str]:
@@ -76,6 +86,20 @@ def telling_numbers(text: str) -> set[str]:
     """The numbers of ``text`` long enough (BORROWED_DIGITS) that one copied from it is
     evidence of copying (the generality benchmark keeps its golds out of these too)."""
     return {n for n in _numbers(text) if sum(c.isdigit() for c in n) >= BORROWED_DIGITS}
+
+
+def _listed(values: str) -> set[str]:
+    """The values of a profile's "values 'a', 'b'" list, as text, lowercased (none when
+    one was cut short: "'Lorem ipsu...'" is no value)."""
+    try:
+        parsed = ast.literal_eval(f"[{values}]")
+    except (SyntaxError, ValueError):
+        return set()
+    return {str(value).lower() for value in parsed}
+
+
+def _is_value(answer: str, values: set[str]) -> bool:
+    return answer.strip().strip("\"'`.").strip().lower() in values
 
 
 def _words(text: str) -> list[str]:
@@ -275,10 +299,11 @@ class Repairs:
         self.last_error = ""
         self.error_streak = 0
         self.counted = False  # a cell that ran without an error counted or added up
-        self.codes: list[str] = []  # every cell's code, in order
+        self.ran: list[str] = []  # the code of every cell that ran without an error, in order
         self.result_pushbacks: set[str] = set()  # the result checks that have pushed back
         self.list_fields: list[str] = []  # the profile's fields that hold a list per record
-        self.last_code = ""  # of the last cell that ran without an error
+        self.field_values: dict[str, set[str]] = {}  # the profile's fields listed whole
+        self.joined: dict[str, str] = {}  # field -> how to count per value of it via a join
         self.repair: str | None = None  # a fixed cell the loop runs for the model (take_repair)
 
     def saw(self, code: str, output: str, failed: bool = False) -> bool:
@@ -289,8 +314,8 @@ class Repairs:
         self.seen_numbers |= _numbers(output)
         self.seen_texts.append(output.lower())
         self.counted |= bool(COUNTING_CODE.search(code)) and not failed
-        self.codes.append(code)
-        self.last_code = code if not failed else self.last_code
+        if not failed:
+            self.ran.append(code)
         cell = hash((code.strip(), CELL_NAME.sub("<cell>", output)))
         repeated = cell in self.seen_cells
         self.seen_cells.add(cell)
@@ -340,6 +365,15 @@ class Repairs:
         self.prompt_values = {value.strip().lower() for match in found for value in match}
         self.seen_texts.append(task.lower())
         self.list_fields = LIST_FIELD_LINE.findall(task)
+        for field, listed in VALUES_LINE.findall(task):
+            values = _listed(listed)
+            if values:
+                self.field_values.setdefault(field.lower(), set()).update(values)
+        for mapping, value, field, records in JOIN_LINE.findall(task):
+            self.joined[field.lower()] = (
+                f"{mapping}\ncounts = Counter({value} for x in {records})\n"
+                "print(counts.most_common(3))"
+            )
 
     def borrowed_values(self, answer: str, code: str | None = None) -> list[str]:
         """The values of ``answer`` that only the instructions hold, no output having shown
@@ -406,14 +440,14 @@ class Repairs:
         self.result_pushbacks.add(kind)
         if kind == "uncounted":
             return prompts.UNCOUNTED
-        cells = [code] if code else []
-        fixed = next(filter(None, map(fixed_filter, cells + self.codes[::-1])), None)
+        cells = [code] if code else []  # a cell that failed matched nothing: its error did
+        fixed = next(filter(None, map(fixed_filter, cells + self.ran[::-1])), None)
         self.repair = fixed[0] if fixed is not None else None
         return prompts.empty_result(fixed)
 
     def _answer_code(self, code: str | None) -> str:
         """The cell that gave the answer, else (a prose FINAL) the last cell that ran."""
-        return code if code is not None else self.last_code
+        return code if code is not None else (self.ran[-1] if self.ran else "")
 
     def take_repair(self) -> str | None:
         """The fixed cell of the last push back, once: the loop runs it and shows its
@@ -438,12 +472,16 @@ class Repairs:
         self.repair = status_range(cell, low)
         return prompts.status_class(low, self.repair)
 
-    def unresolved(self, code: str | None = None) -> list[tuple[str, str]]:
-        """The push backs of this run whose cause the accepted answer's code (``code``, else
-        the last cell that ran) still shows, as (warning code, sentence): the root may
-        answer the same again, and the answer then stands, warned."""
+    def unresolved(self, answer: str, code: str | None = None) -> list[tuple[str, str]]:
+        """The push backs of this run whose cause the accepted ``answer`` or its code
+        (``code``, else the last cell that ran) still shows, as (warning code, sentence):
+        the root may answer the same again, and the answer then stands, warned."""
         cell = self._answer_code(code)
         found = []
+        asked = self.asked_field()
+        if "value" in self.result_pushbacks and asked and not _is_value(answer, asked[1]):
+            found.append(("foreign_value", f"the question asks which {asked[0]}, and the "
+                          f"answer is none of the values of the field {asked[0]!r}"))  # fmt: skip
         if "class" in self.result_pushbacks and not RANGE_TEST.search(cell):
             found.append(("partial_class", "the question names a class of status codes, and "
                           "the answer's code tested only some codes of it"))  # fmt: skip
@@ -466,6 +504,30 @@ class Repairs:
             return None
         self.result_pushbacks.add("items")
         return prompts.list_items(named[0])
+
+    def asked_field(self) -> tuple[str, set[str]] | None:
+        """The field a "which genre ...?" question asks for a value of, and its values:
+        when the profile lists all of them (the question's word is the field's name, or
+        its plural)."""
+        found = WHICH.search(self.query)
+        word = found.group(1).lower() if found else ""
+        for name in (word, word + "s", word.removesuffix("s")):
+            if name in self.field_values:
+                return name, self.field_values[name]
+        return None
+
+    def foreign_value(self, answer: str) -> str | None:
+        """A push back (once) on the answer to "which <field> ...?" that is none of the
+        values the field takes: a 1.5B root counted loans per book and answered "which
+        genre was borrowed most often?" with a book's id."""
+        asked = self.asked_field()
+        if asked is None or "value" in self.result_pushbacks or _is_value(answer, asked[1]):
+            return None
+        self.result_pushbacks.add("value")
+        joined = self.joined.get(asked[0])
+        if joined and COUNT_PER_VALUE.search(self.query):  # the cell answers it: run it
+            self.repair = joined
+        return prompts.foreign_value(answer, *asked, joined)
 
     def unseen_answer(self, answer: str) -> str | None:
         """A one-time push back on a prose FINAL whose numbers no output has shown."""

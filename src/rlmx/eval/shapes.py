@@ -401,6 +401,39 @@ def sales_join(rng: random.Random, n: int) -> Made:
     ]
 
 
+def library_loans(rng: random.Random, n: int) -> Made:
+    """Two files whose join key is named differently in each (``id`` in the catalog,
+    ``book`` in the loan log), so only the values tell that they join."""
+    genres = ("crime", "poetry", "travel", "science", "history")
+    books = [(f"B{4100 + 7 * i}", rng.choice(genres)) for i in range(max(8, n // 10))]
+    loans = [(rng.choice(books)[0], rng.choice(NAMES), rng.randrange(1, 60)) for _ in range(n)]
+    genre_of = dict(books)
+    genre = rng.choice(sorted({g for _, g in books}))
+    files = {
+        "catalog.csv": "id,genre,shelf\n"
+        + "\n".join(f"{b},{g},{rng.randrange(1, 90)}" for b, g in books),
+        "loans.log": "\n".join(
+            f"2026-{rng.randrange(1, 13):02d}-{rng.randrange(1, 29):02d} loan book={b} "
+            f'member="{m}" days={d}'
+            for b, m, d in loans
+        ),
+    }
+    borrowed = Counter(genre_of[b] for b, _, _ in loans)
+    return files, [
+        Question(
+            "join",
+            f"How many loans were of {genre} books?",
+            sum(genre_of[b] == genre for b, _, _ in loans),
+        ),
+        Question(
+            "join",
+            f"For how many days in total were {genre} books on loan?",
+            sum(d for b, _, d in loans if genre_of[b] == genre),
+        ),
+        Question("join", "Which genre of books was borrowed most often?", _unique_top(borrowed)),
+    ]
+
+
 def html_invoices(rng: random.Random, n: int) -> Made:
     clients = rng.sample(NAMES, 8)
     statuses = ("paid", "open", "overdue")
@@ -643,6 +676,7 @@ TUNE: dict[str, Shape] = {
     "sales-join": sales_join,
     "html-invoices": html_invoices,
     "payroll": payroll_report,
+    "library-join": library_loans,
 }
 HELD_OUT: dict[str, Shape] = {
     "tsv": tsv_inventory,

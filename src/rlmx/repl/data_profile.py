@@ -20,9 +20,9 @@ from collections import Counter
 from typing import Any
 
 try:
-    from .records import parse_records
+    from .records import join_fields, parse_records, unique_keys
 except ImportError:  # run as a plain script inside the sandbox
-    from records import parse_records  # type: ignore[no-redef]
+    from records import join_fields, parse_records, unique_keys  # type: ignore[no-redef]
 
 SAMPLE_CHARS = 400_000  # of a text, read to find its records
 SAMPLE_ROWS = 5_000
@@ -33,6 +33,8 @@ VALUE_CHARS = 40
 # the words the policy reads a layout by (core/turns.py task_layout)
 HOLDS_RECORDS, TEXT_PROFILE = "it holds records", "a str of "
 FOLDER_PROFILE, FILE_RECORDS = "a dict of ", "holds records: parse_records(context["
+JOIN_THEN = "; then "  # in a join hint, between the map and its use (repairs read them)
+ALL_VALUES = "values "  # a field's line lists every value it took (repairs read them)
 LIST_FIELD = "a list of items per record (len() of it counts them)"  # repairs read it too
 PRELOAD_CHARS = 5_000_000  # a longer text's records are left to the model's own call (memory)
 
@@ -78,27 +80,34 @@ def _record_files(files: dict[str, str]) -> list[str]:
 
 
 def _join_hint(tables: dict[str, list[dict[str, Any]]]) -> list[str]:
-    """How to join two record files on a field both have, keyed by the file where that
-    field names each record once (a lookup table). A 1.5B root filtered a sales file by
-    a category that only the products file held, and tested a sku for membership in a
-    list of whole product records."""
-    common = {path: _common_keys(rows) for path, rows in tables.items()}
+    """How to join two record files: a field of one names a record of the other (by the
+    same name or not), so the other maps by that key. A 1.5B root filtered a sales file
+    by a category that only the products file held, tested a sku for membership in a list
+    of whole product records, and asked loan records for the genre of the book named by
+    their ``book`` field, which the catalog calls ``id``."""
     for lookup, rows in tables.items():
-        for other in tables:
-            if other == lookup:
+        keys = unique_keys(rows)
+        for other, others in tables.items():
+            pair = join_fields(keys, others) if other != lookup else None
+            if pair is None:
                 continue
-            shared = [key for key in common[lookup] if key in common[other]]
-            key = next((k for k in shared if _names_each_once(rows, k)), None)
-            if key is None:
+            key, ref = pair
+            fields = [k for k in _common_keys(rows) if k != key]
+            if not fields:
                 continue
-            field = next((k for k in common[lookup] if k != key), key)
-            name = re.sub(r"\W", "_", str(field)) + ("_" if keyword.iskeyword(str(field)) else "")
+            name = re.sub(r"\W", "_", str(fields[0])) + (
+                "_" if keyword.iskeyword(str(fields[0])) else ""
+            )
+            same = {type(r[key]) for r in rows} == {type(x.get(ref)) for x in others}
+            mapped, looked_up = (f"r[{key!r}]", f"x[{ref!r}]") if same else (
+                f"str(r[{key!r}])", f"str(x[{ref!r}])")  # fmt: skip
             return [
-                f"{lookup!r} and {other!r} share the field {key!r} (one record of {lookup!r} "
-                f"per value): to filter or group the records of {other!r} by a field of "
-                f"{lookup!r}, map it by {key!r} first: {name} = {{r[{key!r}]: r[{field!r}] for r "
-                f"in parse_records(context[{lookup!r}])}}; then {name}.get(x[{key!r}]) is the "
-                f"{field!r} of a record x of parse_records(context[{other!r}])"
+                f"the {ref!r} of a record of {other!r} names one record of {lookup!r} by its "
+                f"{key!r}: to filter or group the records of {other!r} by a field of "
+                f"{lookup!r} ({', '.join(map(repr, fields))}), map it first: {name} = "
+                f"{{{mapped}: r[{fields[0]!r}] for r in parse_records(context[{lookup!r}])}}"
+                f"{JOIN_THEN}{name}.get({looked_up}) is the {fields[0]!r} of a record x of "
+                f"parse_records(context[{other!r}])"
             ]
     return []
 
@@ -107,11 +116,6 @@ def _common_keys(rows: list[dict[str, Any]]) -> list[str]:
     """The fields most records have, most common first."""
     keys = Counter(key for row in rows for key in row)
     return [key for key, count in keys.most_common(16) if count >= 0.8 * len(rows)]
-
-
-def _names_each_once(rows: list[dict[str, Any]], key: str) -> bool:
-    values = [row.get(key) for row in rows]
-    return all(isinstance(v, str | int) for v in values) and len(set(values)) == len(values)
 
 
 def _text(text: str, into: dict[str, Any] | None) -> str:
@@ -195,7 +199,7 @@ def _values(values: list[Any]) -> str:
         kind = "int" if all(isinstance(v, int) for v in numbers) else "float"
         return f"{kind}, e.g. {_listed(distinct.most_common(2))}"
     if len(distinct) <= SHOWN_VALUES:
-        return "values " + _listed(distinct.most_common())
+        return ALL_VALUES + _listed(distinct.most_common())
     return f"many values, e.g. {_listed(distinct.most_common(3))}"
 
 

@@ -33,7 +33,7 @@ import xml.etree.ElementTree as ET
 from collections import Counter
 from collections.abc import Iterator
 from html.parser import HTMLParser
-from typing import Any, cast
+from typing import Any, NamedTuple, cast
 
 PAIR = re.compile(r"""(\w[\w.-]*)=("[^"]*"|'[^']*'|\S+)""")
 # one way to match each part (no nested spaces), so a long line costs linear time
@@ -81,15 +81,21 @@ class Record(dict[str, Any]):
         )
 
     def _elsewhere(self, key: Any) -> str:
-        """Names the other records that hold the field, and the field to join them on: a
-        1.5B root asked sales records for the category their products' records held."""
-        holders = [keys for keys in reversed(_READ) if key in keys and key not in self]
-        shared = [name for name in holders[0] if name in self] if holders else []
-        if not shared:
-            return ""
-        return (f"; {key!r} is a field of other records you read (fields {list(holders[0])}): "
-                f"make a dict of those keyed by {shared[0]!r}, a field both have, and look "
-                f"each of these records up in it")  # fmt: skip
+        """Names the other records that hold the field, and how to join them: a 1.5B root
+        asked sales records for the category their products' records held, and loan
+        records for the genre of the book each named (by another field's name)."""
+        for read in reversed(_READ):
+            if key not in read.fields or key in self:
+                continue
+            pair = join_fields(read.keys, [self])
+            if pair is None:
+                continue
+            their, mine = pair
+            return (f"; {key!r} is a field of other records you read (fields "
+                    f"{list(read.fields)}), and their {their!r} names the record that this "
+                    f"record's {mine!r} names: make a dict of those keyed by {their!r}, and "
+                    f"look each of these records up in it by its {mine!r}")  # fmt: skip
+        return ""
 
     def _unlabelled(self) -> str:
         """Names the one field the text left unlabelled: a small model asked a pipe line
@@ -121,18 +127,61 @@ ALIGNED_HEADER_LINES = 5  # an aligned table's header is one of its first lines
 RULE_LINE = re.compile(r"^[\s=+|-]+$")
 
 
-_READ: list[tuple[str, ...]] = []  # the fields of the records parse_records returned lately
+class _Read(NamedTuple):
+    """What a KeyError needs of records parse_records returned: their fields, and the
+    values (as text) of each field that names every record once."""
+
+    fields: tuple[str, ...]
+    keys: dict[str, set[str]]
+
+
+_READ: list[_Read] = []  # of the records parse_records returned lately
 READ_KEPT = 8
+KEYED_ROWS = 50_000  # a longer list's keys are not kept (memory)
+JOIN_SHARE = 0.9  # of the records whose field's value names a record of another list: a join
 
 
 def parse_records(text: str) -> list[dict[str, Any]]:
     """The records of ``text``, one dict each, in order (see the module's docstring)."""
     rows = _parse(text)
     fields = tuple(str(key) for key in rows[0]) if rows else ()
-    if fields and fields not in _READ:
-        _READ.append(fields)
+    if fields and all(read.fields != fields for read in _READ):
+        _READ.append(_Read(fields, unique_keys(rows) if len(rows) <= KEYED_ROWS else {}))
         del _READ[:-READ_KEPT]
     return rows
+
+
+def unique_keys(rows: list[dict[str, Any]]) -> dict[str, set[str]]:
+    """The fields whose value (a str or an int) names each record once, each with its
+    values as text: what another list of records may refer to its records by."""
+    found = {}
+    for key in rows[0] if rows else ():
+        values = [row.get(key) for row in rows]
+        if all(isinstance(v, str | int) and not isinstance(v, bool) for v in values):
+            texts = {str(v) for v in values}
+            if len(texts) == len(values):
+                found[key] = texts
+    return found
+
+
+def join_fields(keys: dict[str, set[str]], rows: list[dict[str, Any]]) -> tuple[str, str] | None:
+    """(key, field): a key of other records (``keys``, from unique_keys) that holds the
+    value of ``field`` in nearly every one of ``rows`` (JOIN_SHARE), compared as text (a
+    JSON's "17" names the CSV's 17); a field of the key's own name first. Plain numbers
+    join only fields of the same name: any two lists of small numbers overlap. None when
+    no field of ``rows`` refers to them."""
+    found = []
+    for field in rows[0] if rows else ():
+        values = [str(row[field]) for row in rows if isinstance(row.get(field), str | int)]
+        if len(values) < JOIN_SHARE * len(rows):
+            continue
+        numbers = sum(value.lstrip("-").isdigit() for value in values) > len(values) / 2
+        for key, texts in keys.items():
+            if (key == field or not numbers) and sum(
+                v in texts for v in values
+            ) >= JOIN_SHARE * len(rows):
+                found.append((key != field, key, field))
+    return min(found)[1:] if found else None
 
 
 def _parse(text: str) -> list[dict[str, Any]]:
