@@ -15,7 +15,7 @@ from rlmx.core.answer_warnings import (
     Cell,
     computed_question,
     evidence_warnings,
-    settle_recheck,
+    settle_attempts,
     unsupported_parts,
 )
 from rlmx.core.events import RunFinished
@@ -130,22 +130,36 @@ def test_what_a_recheck_compares_and_when_it_runs() -> None:
     assert computed_question("Which region sold the most units?")
     assert not computed_question("Who wrote the notes?")  # a lookup: nothing computed
     same = [("58", "58.0"), ("1,200", "1200"), ("$1,200.50", "1200.5"), ("Support", "support"),
-            ("['a', 'b']", "b, a"), ("Ada", None)]  # fmt: skip
+            ("['a', 'b']", "b, a")]  # fmt: skip
     doubt = [AnswerWarning("empty_result", "...")]
     for first, second in same:
-        assert settle_recheck(first, doubt, second, []) == (False, doubt)  # nothing learned
+        assert settle_attempts([(first, doubt), (second, [])]) == (0, doubt)  # nothing learned
+    assert settle_attempts([("Ada", doubt)]) == (0, doubt)  # no recheck answered
 
 
-def test_which_answer_stands_when_the_two_attempts_differ() -> None:
+def test_which_answer_stands_when_the_attempts_differ() -> None:
     doubt = [AnswerWarning("empty_result", "...")]
-    replaced, warnings = settle_recheck("0", doubt, "126", [])
-    assert replaced and [w.code for w in warnings] == ["recheck_differs"]
+    winner, warnings = settle_attempts([("0", doubt), ("126", [])])
+    assert winner == 1 and [w.code for w in warnings] == ["recheck_differs"]
     assert "first attempt answered '0' (doubted: empty_result)" in warnings[0].message
-    replaced, warnings = settle_recheck("153", [], "Hanoi", [])  # neither doubted: the second
-    assert replaced and "doubted" not in warnings[0].message.split(";")[0]
-    replaced, warnings = settle_recheck("153", doubt, "126", [AnswerWarning("uncounted", "")])
-    assert not replaced and [w.code for w in warnings] == ["empty_result", "recheck_differs"]
+    winner, warnings = settle_attempts([("153", []), ("Hanoi", [])])  # neither doubted
+    assert winner == 1 and "doubted" not in warnings[0].message.split(";")[0]
+    uncounted = [AnswerWarning("uncounted", "")]
+    winner, warnings = settle_attempts([("153", doubt), ("126", uncounted)])
+    assert winner == 0 and [w.code for w in warnings] == ["empty_result", "recheck_differs"]
     assert "second, independent attempt answered '126'" in warnings[1].message
+    # a third attempt: two of three agreeing decide, whatever the checks said
+    winner, warnings = settle_attempts([("153", []), ("126", []), ("153.0", [])])
+    assert winner == 0 and [w.code for w in warnings] == ["recheck_differs"]
+    assert warnings[0].message.startswith("two of three independent attempts gave this answer")
+    assert "the other answered '126'" in warnings[0].message
+    winner, warnings = settle_attempts([("153", doubt), ("126", uncounted), ("126", [])])
+    assert winner == 1 and [w.code for w in warnings] == ["uncounted", "recheck_differs"]
+    assert "the other answered '153'" in warnings[1].message
+    winner, warnings = settle_attempts([("153", []), ("126", []), ("7", [])])  # no majority
+    assert winner == 1 and "a first attempt answered '153', and a third '7'" in (
+        warnings[0].message
+    )
 
 
 def test_a_computed_answer_is_worked_out_again(replay, tmp_path: Path) -> None:
@@ -161,12 +175,15 @@ def test_a_computed_answer_is_worked_out_again(replay, tmp_path: Path) -> None:
         result = RLM(replay(script), trajectory=trajectory, **settings).completion(context, query)
         return result, [json.loads(line) for line in trajectory.read_text().splitlines()]
 
-    # the second attempt differs and nothing doubts it: its answer stands, warned
-    result, events = run([count, repl("FINAL(len(rows))"), count5, repl("FINAL(len(rows))")])
+    final = repl("FINAL(len(rows))")
+    # the second attempt differs and nothing doubts it; the third gives no answer (the
+    # script has no more replies): the second's answer stands, warned
+    result, events = run([count, final, count5, final])
     assert result.answer == "5" and [w.code for w in result.warnings] == ["recheck_differs"]
     assert "first attempt answered '4'" in result.warnings[0].message
-    (check,) = [e for e in events if e["type"] == "child_run"]
+    check, third = [e for e in events if e["type"] == "child_run"]
     assert check["recheck"] and check["answer"] == "5" and check["status"] == "final"
+    assert third["recheck"] and third["answer"] is None and third["status"] == "error"
     assert events[-1]["type"] == "run_finished" and events[-1]["answer"] == "5"
     # the second attempt is a run of its own, from a fresh prompt that says what it is
     first_call = next(e for e in events if e["type"] == "llm_call"
@@ -174,7 +191,18 @@ def test_a_computed_answer_is_worked_out_again(replay, tmp_path: Path) -> None:
     assert "second, independent attempt" in first_call["prompt"]["add"][-1]["content"]
     assert result.usage.to_dict()["root"]["calls"] == 2 and result.iterations == 2
 
-    agreed, events = run([count, repl("FINAL(len(rows))"), count, repl("FINAL(len(rows))")])
+    # a third attempt, from a prompt of its own, sides with the first: a majority decides
+    voted, events = run([count, final, count5, final, count, final])
+    assert voted.answer == "4" and [w.code for w in voted.warnings] == ["recheck_differs"]
+    assert (
+        "two of three" in voted.warnings[0].message and "answered '5'" in voted.warnings[0].message
+    )
+    third = [e for e in events if e["type"] == "child_run"][1]
+    third_call = next(e for e in events if e["type"] == "llm_call"
+                      and e["run_id"] == third["child_run_id"])  # fmt: skip
+    assert "third attempt at this question" in third_call["prompt"]["add"][-1]["content"]
+
+    agreed, events = run([count, final, count, final])
     assert agreed.answer == "4" and agreed.warnings == []
     assert [e["answer"] for e in events if e["type"] == "child_run"] == ["4"]
 

@@ -45,7 +45,8 @@ FLAGS: dict[str, tuple[Any, Any]] = {
     "sub_calls": (Annotated[bool, typer.Option(rich_help_panel=MODELS,
                   help="Allow llm_query / rlm_query (off: the paper's ablation).")], True),
     "recheck": (Annotated[bool, typer.Option(rich_help_panel=MODELS,
-                help="Work out a count, sum or ranking answer twice (warn when they differ).")],
+                help="Work out a count, sum or ranking answer again (a third time when they "
+                     "differ: the majority stands, warned).")],
                 True),
     "root_max_tokens": (Annotated[int | None, _option(MODELS, "N",
                         "Tokens of one root reply at most (default: the policy's).", min=1)],

@@ -181,27 +181,42 @@ def evidence_warnings(
     return found
 
 
-def settle_recheck(
-    answer: str,
-    warnings: Sequence[AnswerWarning],
-    other: str | None,
-    other_warnings: Sequence[AnswerWarning],
-) -> tuple[bool, list[AnswerWarning]]:
-    """Which answer stands after a second, independent attempt answered ``other``, and its
-    warnings: (True, ...) when the second attempt's answer replaces the first. A recheck
-    that found no answer, or the same one, changes nothing. When they differ, the second
-    attempt's answer stands if no check doubted it (it was told to go over all the data),
-    warned that the first attempt said otherwise; else the first stands, warned of the
-    second. (Where the two differed in the runs read for this, calibration r3 and
-    tune-half runs, the first was never the right one.)"""
-    if other is None or _normal(answer) == _normal(other):
-        return False, list(warnings)
-    if other_warnings:
-        return False, [*warnings, AnswerWarning("recheck_differs",
-                       f"a second, independent attempt answered {other[:80]!r}")]  # fmt: skip
+def same_answer(answer: str, other: str) -> bool:
+    """Two answers that say the same: case, quotes, order and number formatting (``1,200``
+    and ``1200.0``) do not count."""
+    return _normal(answer) == _normal(other)
+
+
+def settle_attempts(
+    attempts: Sequence[tuple[str, Sequence[AnswerWarning]]],
+) -> tuple[int, list[AnswerWarning]]:
+    """Which of independent attempts at an answer stands (its index), and its warnings.
+    ``attempts[0]`` is the run's own; then a recheck, and a third attempt, made only when
+    the first two differ. Agreeing with the first, the recheck changes nothing. When two of
+    three agree, their answer stands, warned of the third's. Else (no third, or three
+    answers) the second's answer stands if no check doubted it (it was told to go over
+    all the data), warned that the first said otherwise; else the first stands, warned of
+    the others. (Where the first two differed in the runs read for this, calibration r3
+    and tune-half runs, the first was never the right one; the third is session 20's: the
+    second replaced a right first answer three times in two rounds.)"""
+    (first, warnings), *others = attempts
+    if not others or same_answer(first, others[0][0]):
+        return 0, list(warnings)
+    second, second_warnings = others[0]
+    if len(others) == 2:
+        third = others[1][0]
+        for index, dissent in ((0, second), (1, first)):
+            if same_answer(attempts[index][0], third):
+                return index, [*attempts[index][1], AnswerWarning("recheck_differs", (
+                    f"two of three independent attempts gave this answer; the other "
+                    f"answered {dissent[:80]!r}"))]  # fmt: skip
+    rest = "".join(f", and a third {other[:80]!r}" for other, _ in others[1:])
+    if second_warnings:
+        return 0, [*warnings, AnswerWarning("recheck_differs",
+                   f"a second, independent attempt answered {second[:80]!r}{rest}")]  # fmt: skip
     doubted = f" (doubted: {', '.join(w.code for w in warnings)})" if warnings else ""
-    return True, [AnswerWarning("recheck_differs", (
-        f"a first attempt answered {answer[:80]!r}{doubted}; this answer is a second, "
+    return 1, [AnswerWarning("recheck_differs", (
+        f"a first attempt answered {first[:80]!r}{doubted}{rest}; this answer is a second, "
         "independent attempt's, which no check doubted"))]  # fmt: skip
 
 

@@ -56,9 +56,10 @@ class RunConfig:
     ``max_output_chars`` (cell output the model reads; None: the policy's),
     ``compaction`` (a fraction of the root's window: past it, earlier turns are summarised
     by the sub-model; None: they are only dropped when the window is full), ``recheck``
-    (a count, sum or ranking answer is worked out again by a second, independent attempt;
-    when the two disagree, the second's answer stands if no check doubted it, else the
-    first's, warned ``recheck_differs`` either way).
+    (a count, sum or ranking answer is worked out again by a second, independent attempt,
+    and by a third when the two disagree: the answer two of three give stands; with no
+    such majority, the second's answer stands if no check doubted it, else the first's;
+    warned ``recheck_differs`` whenever the attempts disagreed).
 
     Resources: ``sandbox`` (``auto``, ``bwrap``, ``container``, ``process``, ``none``),
     ``limits`` (each worker's memory, processes, files, frames, and each cell's compute

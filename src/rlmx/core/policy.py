@@ -47,7 +47,7 @@ class Task:
     answer_schema: str | None = None  # the JSON Schema a typed answer must match
     layout: str | None = None  # "records", "structured", "lines" ... (core/turns.py task_layout)
     profile: str | None = None  # what profile(context) printed, when the policy asked for it
-    recheck: bool = False  # a second, independent attempt at a computed answer (core/rlm.py)
+    attempt: int = 0  # 1, 2: a second or third independent attempt at an answer (core/rlm.py)
 
     def described(self) -> str:
         """The context's description, and a session's earlier questions when there are any."""
@@ -58,7 +58,7 @@ class Task:
         """The query, with the answer's schema when it must match one."""
         schema = self.answer_schema
         told = prompts.answer_format(schema) if schema else ""
-        return self.query + told + (prompts.RECHECK_NOTE if self.recheck else "")
+        return self.query + told + prompts.RECHECK_NOTES[self.attempt]
 
 
 @dataclass(frozen=True)

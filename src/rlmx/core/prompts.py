@@ -52,14 +52,23 @@ def answer_format(schema_text: str) -> str:
 
 
 # told with the query in a recheck (core/rlm.py): a fresh prompt, so the attempt is not a
-# replay of the first, and a push toward going over all the data with exact filters (a
-# note saying "record by record" had a recheck of a folder count read one file)
-RECHECK_NOTE = (
-    "\n\n(This is a second, independent attempt at this question. Go over all of the data "
-    "the question covers, not a part of it: every record, line or file (the variable rows, "
-    "when the profile says it holds the records); select on exactly what the question "
-    "names, and print what you computed before answering.)"
+# replay of the first (greedy decoding repeats a prompt's answer exactly), and a push
+# toward going over all the data with exact filters (a note saying "record by record" had
+# a recheck of a folder count read one file). The third attempt, made when the first two
+# disagree, is worded otherwise again, so that it takes a path of its own.
+_ALL_DATA = (
+    "Go over all of the data the question covers, not a part of it: every record, line or "
+    "file (the variable rows, when the profile says it holds the records); "
 )
+RECHECK_NOTES = (
+    "",
+    "\n\n(This is a second, independent attempt at this question. " + _ALL_DATA
+    + "select on exactly what the question names, and print what you computed before "
+    "answering.)",
+    "\n\n(This is a third attempt at this question: two earlier ones disagreed. " + _ALL_DATA
+    + "first print how many items the question's conditions keep, then what you computed "
+    "from them, and answer from that.)",
+)  # fmt: skip
 
 
 EMPTY_RESULT = (

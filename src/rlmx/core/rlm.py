@@ -22,7 +22,7 @@ from ..lm.base import LM, LMError
 from ..repl.context import ContextError
 from ..repl.sandbox import SandboxError
 from ..tools import Toolbox
-from .answer_warnings import AnswerWarning, computed_question, settle_recheck
+from .answer_warnings import AnswerWarning, computed_question, same_answer, settle_attempts
 from .budget import Budget, Ledger
 from .config import RunConfig
 from .events import (
@@ -187,7 +187,7 @@ class _Run:
         parent_cell: int | None = None,
         earlier: tuple[tuple[str, str | None], ...] = (),
         schema: AnswerSchema | None = None,
-        rechecking: bool = False,
+        attempt: int = 0,
     ) -> None:
         self.tree = tree
         self.cfg = tree.cfg
@@ -202,7 +202,7 @@ class _Run:
         self.query = ""
         self.earlier = earlier  # a session's earlier questions and answers
         self.schema = schema  # the type the root's answer must have
-        self.rechecking = rechecking  # a second attempt at another run's answer
+        self.attempt = attempt  # 1, 2: a second or third attempt at another run's answer
         self.policy = choose_policy(self.cfg.policy, root_lm)
         self.notes = self.policy.notes("", None)
         self.host = HostCalls(self)
@@ -276,16 +276,15 @@ class _Run:
         citations = turns.citations if turns is not None else []
         if cancelled is None and answer is not None and self.worth_recheck(workspace):
             try:
-                second = await self.recheck(context, query)
+                checks = await self.rechecks(context, query, answer)
             except asyncio.CancelledError as exc:
                 cancelled, status, error = exc, "cancelled", "the run was cancelled"
             else:
-                replaced, warnings = settle_recheck(
-                    answer, warnings, second.answer if second else None,
-                    second.warnings if second else [])  # fmt: skip
-                if replaced and second is not None:  # its status too: the first may have
-                    answer, citations = second.answer, second.citations  # hit a limit
-                    status = second.status
+                attempts = [(answer, warnings)] + [(c.answer or "", c.warnings) for c in checks]
+                winner, warnings = settle_attempts(attempts)
+                if winner:  # its status too: the first may have hit a limit
+                    chosen = checks[winner - 1]
+                    answer, citations, status = chosen.answer, chosen.citations, chosen.status
         result = Result(
             answer=answer,
             status=status,
@@ -321,12 +320,29 @@ class _Run:
         return (self.cfg.recheck and self.depth == 0 and plain and computed_question(self.query)
                 and self.tree.ledger.exhausted_reason() is None)  # fmt: skip
 
-    async def recheck(self, context: Any, query: str) -> Result | None:
-        """A second, independent attempt at ``query`` (a fresh sandbox and history, told to
-        go over all the data the question covers); None when the context cannot be given to it."""
+    async def rechecks(self, context: Any, query: str, answer: str) -> list[Result]:
+        """Independent attempts at ``query`` after the run's own ``answer``: a second, and a
+        third when the second differs, so that a majority decides (settle_attempts). Each
+        that gave no answer ends them."""
+        checks: list[Result] = []
+        for attempt in (1, 2):
+            if attempt == 2 and self.tree.ledger.exhausted_reason() is not None:
+                break
+            check = await self.recheck(context, query, attempt)
+            if check is None or check.answer is None:
+                break
+            checks.append(check)
+            if same_answer(answer, check.answer):
+                break
+        return checks
+
+    async def recheck(self, context: Any, query: str, attempt: int) -> Result | None:
+        """Independent attempt number ``attempt`` (1, 2) at ``query``: a fresh sandbox and
+        history, told to go over all the data the question covers; None when the context
+        cannot be given to it."""
         started = time.perf_counter()
         check = _Run(self.tree, self.root_lm, depth=self.depth + 1, parent_id=self.run_id,
-                     rechecking=True)  # fmt: skip
+                     attempt=attempt)  # fmt: skip
         try:
             result = await check.execute(context, query)
         except ContextError:

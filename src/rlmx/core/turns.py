@@ -182,7 +182,7 @@ class Turns:
             earlier=run.earlier,
             answer_schema=self.schema.text() if self.schema is not None else None,
             layout=task_layout(self.workspace.layout(), profile),
-            recheck=run.rechecking,
+            attempt=run.attempt,
         )
         messages = run.policy.opening(task)
         self.opening = len(messages)
