@@ -123,6 +123,27 @@ def test_a_second_miss_is_kept_and_flagged_and_final_var_cites(replay) -> None:
     ]
 
 
+def test_made_up_quotes_of_a_computed_answer_are_dropped_by_the_compact_policy(replay) -> None:
+    """A 1.5B root cited a sentence of its own for a count; sent back, it spent its turns
+    writing that sentence as code. A computed answer's evidence is its code's output."""
+    spec = replay([repl("n = context.count('sea')\nprint(n)"),
+                   "FINAL(2, cite=['There are 2 seas.', 'Sail the seven seas'])"])  # fmt: skip
+    events: list = []
+    run = RLM(spec, sandbox="process", policy="compact", recheck=False, on_event=events.append)
+    result = run.completion("Sail the seven seas. The sea is calm.", "How many seas are named?")
+    assert result.answer == "2" and result.iterations == 2
+    assert [(c.quote, c.found) for c in result.citations] == [("Sail the seven seas", True)]
+    assert not [w for w in result.warnings if w.code == "quotes_not_found"]
+    (notice,) = [e for e in events if e.type == "notice" and e.kind != "profile"]
+    assert notice.kind == "quotes_dropped" and "'There are 2 seas.'" in notice.text
+    looked_up = replay([repl("FINAL('calm', cite=['The sea is stormy.'])"), "FINAL(calm)"])
+    events.clear()
+    RLM(looked_up, sandbox="process", policy="compact", on_event=events.append).completion(
+        "Sail the seven seas. The sea is calm.", "What is the sea like?"
+    )  # a lookup's quotes are its evidence: sent back as before
+    assert "unfound_quotes" in [e.kind for e in events if e.type == "notice"]
+
+
 def test_bad_cite_arguments_are_the_models_to_fix(replay) -> None:
     spec = replay([repl("FINAL('x', cite=5)"), repl(f"FINAL('x', cite=['a'] * {MAX_QUOTES + 1})"),
                    repl("FINAL('a', cite='a')")])  # fmt: skip

@@ -150,6 +150,11 @@ class Policy:
         doubt (the root's own cell, fixed); None: nothing to run."""
         return None
 
+    def checks_quotes(self, query: str) -> bool:
+        """Whether the quotes an answer cites that are not in the context are sent back
+        once, then warned (True), or dropped with a notice (False)."""
+        return True
+
     def final_warnings(self, notes: Repairs, answer: str, code: str | None) -> list[AnswerWarning]:
         """What the user should know about an accepted answer (a likely guess ...);
         ``code`` is the cell that gave it (None for a prose FINAL)."""
@@ -259,6 +264,12 @@ class CompactPolicy(Policy):
 
     def repair_cell(self, notes: Repairs) -> str | None:
         return notes.take_repair()
+
+    def checks_quotes(self, query: str) -> bool:
+        # a computed answer's evidence is its code's output, and a 1.5B root cites a
+        # sentence of its own for it ("The genre borrowed most often is crime."): sent
+        # back, it spent its turns writing that sentence as code and lost a right answer
+        return not computed_question(query)
 
     def final_warnings(self, notes: Repairs, answer: str, code: str | None) -> list[AnswerWarning]:
         warnings = super().final_warnings(notes, answer, code)

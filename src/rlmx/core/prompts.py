@@ -163,6 +163,12 @@ UNCOUNTED = (
 )
 
 
+def dropped_quotes(quotes: list[str]) -> str:
+    """The notice (not sent to the model) on quotes dropped from a computed answer."""
+    shown = "; ".join(repr(q[:120]) for q in quotes[:3])
+    return f"Dropped the quotes the answer cites that are not in the context: {shown}"
+
+
 def schema_mismatch(problem: str) -> str:
     """Said when a final answer does not match the schema."""
     return (

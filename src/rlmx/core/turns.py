@@ -348,7 +348,7 @@ class Turns:
 
     async def cite(self, final: _Final, warn: bool = True) -> list[str]:
         """Find the answer's quotes in the contexts (off the event loop: they may be long);
-        the quotes not found."""
+        the quotes not found (none when the policy drops them, saying so in a notice)."""
         self.citations = []
         if final.cite:
             # a prose FINAL's quotes never went through the worker's caps: the same ones here
@@ -356,6 +356,10 @@ class Turns:
             sources = await asyncio.to_thread(self.workspace.sources)
             self.citations = await asyncio.to_thread(locate, quotes, sources)
         missing = [c.quote for c in self.citations if not c.found]
+        if missing and not self.run.policy.checks_quotes(self.run.query):
+            self.citations = [c for c in self.citations if c.found]
+            await self.run.emit(Notice, kind="quotes_dropped", text=prompts.dropped_quotes(missing))
+            return []
         if missing and warn:
             self.warnings.append(quotes_not_found(len(missing), len(self.citations)))
         return missing
