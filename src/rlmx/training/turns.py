@@ -13,7 +13,14 @@ from typing import Any
 
 # notices that answer a reply rlmx had to correct: that reply is no example to learn from
 CORRECTIONS = frozenset(
-    {"no_code", "premature_final", "doubted_final", "schema_mismatch", "unfound_quotes"}
+    {
+        "no_code",
+        "premature_final",
+        "doubted_final",
+        "schema_mismatch",
+        "unfound_quotes",
+        "quotes_dropped",
+    }
 )
 
 
