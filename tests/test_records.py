@@ -42,7 +42,13 @@ def test_every_aggregate_format_reads_back_to_its_records(fmt: str) -> None:
         ("a\tb\n1\t2\n", [{"a": 1, "b": 2}]),
         ("1001,Ada,7\n1002,Ben,8\n", [{"field1": 1001, "field2": "Ada", "field3": 7},
                                      {"field1": 1002, "field2": "Ben", "field3": 8}]),
+        ('id,name,n\n1,"Lind, Ada",3\n2,"Ito, Ben",4\n',  # a quoted cell holds a comma
+         [{"id": 1, "name": "Lind, Ada", "n": 3}, {"id": 2, "name": "Ito, Ben", "n": 4}]),
+        ("| id | city |\n|---:|:---|\n| 1 | Oslo |\n| 2 | Lima |\n",  # Markdown
+         [{"id": 1, "city": "Oslo"}, {"id": 2, "city": "Lima"}]),
         ('[{"a": 1}, {"a": "x"}]', [{"a": 1}, {"a": "x"}]),
+        ('{"meta": {"n": 2}, "data": {"items": [{"a": 1}, {"a": 2}], "tags": [{"t": 0}]}}',
+         [{"a": 1}, {"a": 2}]),  # an API's wrapper: the longest list of objects in it
         ('{"a": 1}\n{"a": 2}\n', [{"a": 1}, {"a": 2}]),
         ('t=1 msg="two words" ok=yes\nt=2 msg=x\n', [{"t": 1, "msg": "two words", "ok": "yes"},
                                                      {"t": 2, "msg": "x"}]),

@@ -2,7 +2,8 @@
 
 Model code that counts or adds up over records should not have to write a parser per
 format (small models copy one from an example and it matches nothing in the next
-format). This reads the common layouts: JSON lines (or a JSON list of objects), the
+format). This reads the common layouts: JSON lines (or a JSON list of objects, or the
+longest such list inside a JSON document: an API's ``{"data": {"items": [...]}}``), the
 tables of an HTML page (keyed by each table's header row; with several tables, ``table``
 is the title of the row's table: its caption, else the heading above it), XML (the most
 repeated element whose children are plain values: its attributes and children, a
@@ -10,7 +11,7 @@ repeated child a list), a YAML list of mappings (``- key: value`` items), sectio
 repeated headings (Markdown ``## title`` or INI ``[title]``: ``section`` is the title,
 ``key: value`` / ``key = value`` lines are fields, and list items are a list keyed by the
 sub-heading above them, else ``items``), a CSV / TSV / semicolon / pipe table with a
-header line, a report's table of columns aligned with two or more spaces (under a header
+header line (a quoted cell may hold the delimiter), a Markdown table, a report's table of columns aligned with two or more spaces (under a header
 in one of its first lines), web server access logs (the Common and Combined Log Formats:
 ``ip``, ``time``, ``method``, ``path``, ``status``, ``bytes`` ...), ``key: value`` blocks
 a blank line apart, and lines of fields split by ``|``, ``,`` or tabs, each field
@@ -27,6 +28,7 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 import json
 import re
 import xml.etree.ElementTree as ET
@@ -124,7 +126,7 @@ def _abbreviates(a: str, b: str) -> bool:
 DELIMITERS = ("|", "\t", ";", ",")
 ALIGNED_GAP = re.compile(r"\s{2,}|\t")  # between the columns of an aligned table
 ALIGNED_HEADER_LINES = 5  # an aligned table's header is one of its first lines
-RULE_LINE = re.compile(r"^[\s=+|-]+$")
+RULE_LINE = re.compile(r"^[\s=+|:-]+$")  # ----, ====, +---+, |:---|---:|
 
 
 class _Read(NamedTuple):
@@ -137,6 +139,7 @@ class _Read(NamedTuple):
 
 _READ: list[_Read] = []  # of the records parse_records returned lately
 READ_KEPT = 8
+JSON_DEPTH = 4  # levels of a JSON document looked through for its list of records
 KEYED_ROWS = 50_000  # a longer list's keys are not kept (memory)
 JOIN_SHARE = 0.9  # of the records whose field's value names a record of another list: a join
 
@@ -398,10 +401,12 @@ def _heading(line: str) -> tuple[int, str]:
 def _json_records(text: str) -> list[dict[str, Any]] | None:
     try:
         whole = json.loads(text)
-        if isinstance(whole, list) and all(isinstance(item, dict) for item in whole):
-            return [Record(item) for item in whole]
     except ValueError:
         pass
+    else:
+        found = _record_list(whole, JSON_DEPTH)
+        if found is not None:
+            return [Record(item) for item in found]
     rows: list[dict[str, Any]] = []
     for line in text.splitlines():
         if line.strip():
@@ -415,23 +420,39 @@ def _json_records(text: str) -> list[dict[str, Any]] | None:
     return rows
 
 
+def _record_list(value: Any, depth: int) -> list[dict[str, Any]] | None:
+    """The records of a JSON document: the document itself when it is a list of objects,
+    else the longest such list inside it (an API's ``{"data": {"items": [...]}}``), looked
+    for ``depth`` levels down."""
+    if isinstance(value, list) and value and all(isinstance(item, dict) for item in value):
+        return value
+    if depth == 0 or not isinstance(value, dict | list):
+        return None
+    inner = value.values() if isinstance(value, dict) else value
+    found = (_record_list(item, depth - 1) for item in inner)
+    return max(filter(None, found), key=len, default=None)
+
+
 def _is_block(block: str) -> bool:
     lines = [line for line in block.splitlines() if line.strip()]
     return len(lines) > 1 and all(_keyed(line) for line in lines)
 
 
 def _table(lines: list[str]) -> list[dict[str, Any]] | None:
-    """A delimited table whose first line is a header of names (no digits-only cell), else
-    a table of aligned columns."""
-    head = lines[0]
+    """A delimited table whose first line is a header of names (no digits-only cell; a
+    quoted cell may hold the delimiter), a Markdown table (``| a | b |`` under a rule
+    line), else a table of aligned columns."""
+    if all(line.lstrip().startswith("|") for line in lines[:50]):
+        lines = [line.strip().strip("|") for line in lines if not RULE_LINE.match(line)]
     for delimiter in DELIMITERS:
-        names = [name.strip() for name in head.split(delimiter)]
+        rows = csv.reader(io.StringIO("\n".join(lines)), delimiter=delimiter)
+        names = [name.strip() for name in next(rows, [])]
         if len(names) < 2 or not _header(names):
             continue
-        if all(line.count(delimiter) == head.count(delimiter) for line in lines[1:50]):
-            reader = csv.reader(io.StringIO("\n".join(lines[1:])), delimiter=delimiter)
+        first = list(itertools.islice(rows, 49))
+        if all(len(row) == len(names) for row in first):
             return [_typed(dict(zip(names, (c.strip() for c in row), strict=False)))
-                    for row in reader if row]  # fmt: skip
+                    for row in itertools.chain(first, rows) if row]  # fmt: skip
     return _aligned_table(lines)
 
 
