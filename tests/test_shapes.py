@@ -139,6 +139,17 @@ def sales_truth(files: dict[str, str], query: str) -> object:
     return sum(int(r["quantity"]) for r in rows if kind[r["sku"]] == category)
 
 
+def crm_truth(text: str, query: str) -> object:
+    rows = list(csv.DictReader(io.StringIO(text)))
+    if "most won" in query:
+        return top(Counter(r["company"] for r in rows if r["stage"] == "won"))
+    if "total deal value" in query:
+        stage = re.search(r"of the (\w+) contacts", query).group(1)
+        return sum(int(r["deal_value"]) for r in rows if r["stage"] == stage)
+    company, stage = re.search(r"contacts of (.+) are at the (\w+) stage", query).groups()
+    return sum(r["company"] == company and r["stage"] == stage for r in rows)
+
+
 def library_truth(files: dict[str, str], query: str) -> object:
     genre = {r["id"]: r["genre"] for r in csv.DictReader(io.StringIO(files["catalog.csv"]))}
     loans = [(re.search(r"book=(\S+)", line).group(1), int(re.search(r"days=(\d+)", line)[1]))
@@ -256,7 +267,7 @@ TRUTH = {"csv": csv_truth, "access-log": access_truth, "json": json_truth,
          "code-tree": code_truth, "markdown": markdown_truth, "ini": ini_truth,
          "auth-log": auth_truth, "yaml": yaml_truth, "xml": xml_truth, "sales-join": sales_truth,
          "html-invoices": invoices_truth, "payroll": payroll_truth,
-         "library-join": library_truth,
+         "library-join": library_truth, "crm-csv": crm_truth,
          "tsv": tsv_truth, "app-log": app_truth, "chat": chat_truth, "html-tables": html_truth,
          "ledger": ledger_truth, "join": join_truth}  # fmt: skip
 

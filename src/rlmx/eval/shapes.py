@@ -434,6 +434,31 @@ def library_loans(rng: random.Random, n: int) -> Made:
     ]
 
 
+def crm_export(rng: random.Random, n: int) -> Made:
+    """A CRM's CSV export: names written "Last, First" and companies holding commas, so
+    every such cell is quoted (split at each comma, the columns shift)."""
+    companies = ("Lind, Weiss & Co", "Harbor Freight, Ltd", "Osei Labs", "Kowal, Marin LLP",
+                 "Quartz Systems", "Umber, Inc")  # fmt: skip
+    stages = ("lead", "qualified", "proposal", "won", "lost")
+    contacts = [
+        (name.split()[1] + ", " + name.split()[0], rng.choice(companies), rng.choice(stages),
+         rng.randrange(100, 50_000))
+        for name in (rng.choice(NAMES) for _ in range(n))
+    ]  # fmt: skip
+    lines = ["contact,company,stage,deal_value"]
+    lines += [f'"{c}","{co}",{s},{v}' if "," in co else f'"{c}",{co},{s},{v}'
+              for c, co, s, v in contacts]  # fmt: skip
+    company, stage = rng.choice(companies), rng.choice(stages)
+    won = Counter(co for _, co, s, _ in contacts if s == "won")
+    return "\n".join(lines) + "\n", [
+        Question("count", f"How many contacts of {company} are at the {stage} stage?",
+                 sum(co == company and s == stage for _, co, s, _ in contacts)),
+        Question("sum", f"What is the total deal value of the {stage} contacts?",
+                 sum(v for _, _, s, v in contacts if s == stage)),
+        Question("top", "Which company has the most won deals?", _unique_top(won)),
+    ]  # fmt: skip
+
+
 def html_invoices(rng: random.Random, n: int) -> Made:
     clients = rng.sample(NAMES, 8)
     statuses = ("paid", "open", "overdue")
@@ -677,6 +702,7 @@ TUNE: dict[str, Shape] = {
     "html-invoices": html_invoices,
     "payroll": payroll_report,
     "library-join": library_loans,
+    "crm-csv": crm_export,
 }
 HELD_OUT: dict[str, Shape] = {
     "tsv": tsv_inventory,

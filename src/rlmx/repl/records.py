@@ -1,26 +1,26 @@
 """``parse_records(text)`` in the REPL: structured records read into dicts, whatever their layout.
 
 Model code that counts or adds up over records should not have to write a parser per
-format (small models copy one from an example and it matches nothing in the next
-format). This reads the common layouts: JSON lines (or a JSON list of objects, or the
-longest such list inside a JSON document: an API's ``{"data": {"items": [...]}}``), the
-tables of an HTML page (keyed by each table's header row; with several tables, ``table``
-is the title of the row's table: its caption, else the heading above it), XML (the most
-repeated element whose children are plain values: its attributes and children, a
-repeated child a list), a YAML list of mappings (``- key: value`` items), sections under
-repeated headings (Markdown ``## title`` or INI ``[title]``: ``section`` is the title,
-``key: value`` / ``key = value`` lines are fields, and list items are a list keyed by the
-sub-heading above them, else ``items``), a CSV / TSV / semicolon / pipe table with a
-header line (a quoted cell may hold the delimiter), a Markdown table, a report's table of columns aligned with two or more spaces (under a header
-in one of its first lines), web server access logs (the Common and Combined Log Formats:
-``ip``, ``time``, ``method``, ``path``, ``status``, ``bytes`` ...), ``key: value`` blocks
-a blank line apart, and lines of fields split by ``|``, ``,`` or tabs, each field
-``key: value``, ``key=value`` (a quoted value may hold spaces), ``NAME number``
-(``ID 1001``) or a bare value (keyed ``field1``, ``field2``, ... by position). Numbers
-become ints or floats (``1,234.50`` too). A record is a dict that forgives a guessed
-field name when it abbreviates exactly one real one (``r['department']`` on a record
-keyed ``dept``), and whose KeyError shows the record with its real keys: small models
-guess field names and then repeat the guess.
+format (small models copy one from an example and it matches nothing in the next format).
+This reads the common layouts: JSON lines (or a JSON list of objects, or the longest such
+list inside a JSON document: an API's ``{"data": {"items": [...]}}``), the tables of an
+HTML page (keyed by each table's header row; with several tables, ``table`` is the title
+of the row's table: its caption, else the heading above it), XML (the most repeated
+element whose children are plain values: its attributes and children, a repeated child a
+list), a YAML list of mappings (``- key: value`` items), sections under repeated headings
+(Markdown ``## title`` or INI ``[title]``: ``section`` is the title, ``key: value`` /
+``key = value`` lines are fields, and list items are a list keyed by the sub-heading above
+them, else ``items``), a CSV / TSV / semicolon / pipe table with a header line (a quoted
+cell may hold the delimiter), a Markdown table, a report's table of columns aligned with
+two or more spaces (under a header in one of its first lines), web server access logs (the
+Common and Combined Log Formats: ``ip``, ``time``, ``method``, ``path``, ``status``,
+``bytes`` ...), ``key: value`` blocks a blank line apart, and lines of fields split by
+``|``, ``,`` or tabs, each field ``key: value``, ``key=value`` (a quoted value may hold
+spaces), ``NAME number`` (``ID 1001``) or a bare value (keyed ``field1``, ``field2``, ...
+by position). Numbers become ints or floats (``1,234.50`` too). A record is a dict that
+forgives a guessed field name when it abbreviates exactly one real one
+(``r['department']`` on a record keyed ``dept``), and whose KeyError shows the record with
+its real keys: small models guess field names and then repeat the guess.
 Runs inside the sandbox: stdlib only.
 """
 
