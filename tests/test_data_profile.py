@@ -122,6 +122,10 @@ def test_a_long_text_is_profiled_from_a_sample() -> None:
     items = [{"sku": f"S{i}", "kind": "a" if i % 2 else "b", "qty": i} for i in range(40_000)]
     big = json.dumps(items, indent=1)  # past the sample: a cut list is no JSON
     assert len(big) > SAMPLE_CHARS and "'kind': values 'b', 'a'" in profile(big)
+    wrapped = json.dumps({"meta": {"page": 1}, "data": items})  # an API's dump
+    assert len(wrapped) > SAMPLE_CHARS and "'kind': values 'b', 'a'" in profile(wrapped)
+    lines = "\n".join(json.dumps({"sku": i, "parts": [{"n": 1}]}) for i in range(40_000))
+    assert len(lines) > SAMPLE_CHARS and "'parts': a list" in profile(lines)  # JSON lines
 
 
 class Recording(ReplayLM):

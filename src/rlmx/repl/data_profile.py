@@ -36,6 +36,7 @@ FOLDER_PROFILE, FILE_RECORDS = "a dict of ", "holds records: parse_records(conte
 JOIN_THEN = "; then "  # in a join hint, between the map and its use (repairs read them)
 ALL_VALUES = "values "  # a field's line lists every value it took (repairs read them)
 LIST_FIELD = "a list of items per record (len() of it counts them)"  # repairs read it too
+LIST_OF_OBJECTS = re.compile(r"\[\s*\{")
 PRELOAD_CHARS = 5_000_000  # a longer text's records are left to the model's own call (memory)
 
 
@@ -151,7 +152,7 @@ def _records(text: str) -> tuple[list[dict[str, Any]], bool]:
     fields in most of them), and whether that sample was the whole text."""
     sample = text if len(text) <= SAMPLE_CHARS else text[: text.rfind("\n", 0, SAMPLE_CHARS)]
     try:
-        rows = _json_prefix(text) if sample is not text and text.lstrip().startswith("[") else []
+        rows = _json_prefix(text) if sample is not text and _one_json(text) else []
         rows = rows or parse_records(sample)
     except (ValueError, TypeError, RecursionError):
         return [], False
@@ -169,12 +170,29 @@ def _field_lines(rows: list[dict[str, Any]]) -> list[str]:
             for key, _count in keys.most_common(16)]  # fmt: skip
 
 
+def _one_json(text: str) -> bool:
+    """The text starts one JSON document (a list, or an object that its first line does
+    not close: not JSON lines, whose records may hold lists of their own)."""
+    start, end = text.lstrip()[:1], text.find("\n", 0, SAMPLE_CHARS)
+    if start != "{" or end < 0:  # a first line past the sample: one document (minified)
+        return start in ("[", "{")
+    try:
+        json.loads(text[:end])
+    except ValueError:
+        return True
+    return False
+
+
 def _json_prefix(text: str) -> list[Any]:
-    """The objects at the start of a JSON list too long to sample whole (a cut list is no
-    JSON, so the sample is read object by object)."""
+    """The objects at the start of the first list of objects of a JSON document too long
+    to sample whole (a cut document is no JSON, so the sample is read object by object):
+    the document itself, or the list an API's ``{"data": [...]}`` holds."""
     decoder = json.JSONDecoder()
     rows: list[Any] = []
-    position = text.index("[") + 1
+    found = LIST_OF_OBJECTS.search(text, 0, SAMPLE_CHARS)
+    if found is None:
+        return rows
+    position = found.start() + 1
     while position < SAMPLE_CHARS and len(rows) < SAMPLE_ROWS:
         while position < len(text) and text[position] in " \t\r\n,":
             position += 1
