@@ -247,6 +247,15 @@ def test_the_zero_push_back_shows_the_last_filter_widened() -> None:
         "str(r.b).lower() and (n == 'w')]",
         ["widened"],
     )  # a bare name is no field: left as it is
+    # a text looked for with `in` is made blind to case ('failed' in 'Failed password'), not
+    # a literal collection's member nor a test already lowered
+    cased = "hits = [l for l in lines if 'lena' in l and 'failed' not in l.lower() and x in 'ab']"
+    assert fixed_filter(cased) == (
+        "hits = [l for l in lines if 'lena' in str(l).lower() and 'failed' not in l.lower() and "
+        "(x in 'ab')]",
+        ["casefolded"],
+    )
+    assert fixed_filter("ok = 'Oslo' in ('Oslo', 'Lima') or 'x' in s.lower()") is None
     assert fixed_filter("n = len(rows) == 3\nif (:") is None  # does not parse
     assert fixed_filter("n = len([r for r in rows if r['k'] == 3])") is None  # no text
     notes = Repairs("How many orders are open?", "c")

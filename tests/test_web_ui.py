@@ -231,7 +231,7 @@ def test_a_recheck_that_disagrees_is_shown_as_such(page: Page, settings, replay)
         # two of three attempts say 7: it is the answer, warned with the first attempt's 2
         expect(page.locator("#final-answer")).to_have_text("7")
         expect(page.locator("#answer-warnings .warning-code")).to_have_text(["recheck_differs"])
-        expect(page.locator("#answer-warnings")).to_contain_text("the other answered '2'")
+        expect(page.locator("#answer-warnings")).to_contain_text("the rest answered '2'")
         checks = page.locator(".run.child")
         expect(checks.locator(".badge-recheck")).to_have_text(["recheck", "recheck"])
         expect(checks.locator(".run-title").first).to_contain_text('answered "7"')

@@ -192,32 +192,38 @@ def settle_attempts(
 ) -> tuple[int, list[AnswerWarning]]:
     """Which of independent attempts at an answer stands (its index), and its warnings.
     ``attempts[0]`` is the run's own; then a recheck, and a third attempt, made only when
-    the first two differ. Agreeing with the first, the recheck changes nothing. When two of
-    three agree, their answer stands, warned of the third's. Else (no third, or three
-    answers) the second's answer stands if no check doubted it (it was told to go over
-    all the data), warned that the first said otherwise; else the first stands, warned of
-    the others. (Where the first two differed in the runs read for this, calibration r3
-    and tune-half runs, the first was never the right one; the third is session 20's: the
-    second replaced a right first answer three times in two rounds.)"""
+    the first two differ. Agreeing with the first, the recheck changes nothing. Otherwise
+    an answer that a check doubted never outweighs one that none doubted: among the
+    undoubted attempts (all of them, when each was doubted), two that agree decide; a
+    single undoubted one stands; with no such majority the second's answer stands if no
+    check doubted it (it was told to go over all the data), else the first's. Warned
+    ``recheck_differs`` with the other answers. (Where the first two differed in the runs
+    read for this, calibration r3 and tune-half runs, the first was never the right one;
+    the second replaced a right first answer three times in two rounds, which the third
+    attempt is for; and two rechecks that both counted 0 with the same case-sensitive
+    filter outvoted a right first answer, which is why a doubted answer does not count.)"""
     (first, warnings), *others = attempts
     if not others or same_answer(first, others[0][0]):
         return 0, list(warnings)
-    second, second_warnings = others[0]
-    if len(others) == 2:
-        third = others[1][0]
-        for index, dissent in ((0, second), (1, first)):
-            if same_answer(attempts[index][0], third):
-                return index, [*attempts[index][1], AnswerWarning("recheck_differs", (
-                    f"two of three independent attempts gave this answer; the other "
-                    f"answered {dissent[:80]!r}"))]  # fmt: skip
-    rest = "".join(f", and a third {other[:80]!r}" for other, _ in others[1:])
-    if second_warnings:
-        return 0, [*warnings, AnswerWarning("recheck_differs",
-                   f"a second, independent attempt answered {second[:80]!r}{rest}")]  # fmt: skip
-    doubted = f" (doubted: {', '.join(w.code for w in warnings)})" if warnings else ""
-    return 1, [AnswerWarning("recheck_differs", (
-        f"a first attempt answered {first[:80]!r}{doubted}{rest}; this answer is a second, "
-        "independent attempt's, which no check doubted"))]  # fmt: skip
+    trusted = [i for i, (_, doubts) in enumerate(attempts) if not doubts] or list(
+        range(len(attempts))
+    )
+    agreeing = [i for i in trusted if any(
+        j != i and same_answer(attempts[i][0], attempts[j][0]) for j in trusted)]  # fmt: skip
+    if agreeing:
+        winner = agreeing[0]
+    elif len(trusted) == 1:
+        winner = trusted[0]
+    else:
+        winner = 0 if others[0][1] else 1
+    told = [f"{answer[:80]!r}" + (f" (doubted: {', '.join(w.code for w in doubts)})"
+                                  if doubts else "")
+            for answer, doubts in attempts
+            if not same_answer(answer, attempts[winner][0])]  # fmt: skip
+    agree = sum(same_answer(answer, attempts[winner][0]) for answer, _ in attempts)
+    return winner, [*attempts[winner][1], AnswerWarning("recheck_differs", (
+        f"independent attempts disagreed: {agree} of {len(attempts)} gave this answer "
+        f"(attempt {winner + 1}); the rest answered {', '.join(told)}"))]  # fmt: skip
 
 
 def _normal(answer: str) -> list[str]:

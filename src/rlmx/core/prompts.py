@@ -85,6 +85,8 @@ FILTER_FIXES = {  # what repairs.fixed_filter fixed, said to the model
     "ever is: a key must be tested against the records' own keys",
     "widened": "It compares whole values with ==, and the question may mean a part of a "
     "value (a path under a folder, a word in a name)",
+    "casefolded": "It looks for a text with `in`, which tells capitals apart ('failed' is "
+    "not in 'Failed password'): the data may write it capitalised",
 }
 
 

@@ -109,15 +109,25 @@ def _words(text: str) -> list[str]:
 FIXED_CHARS = 2_000  # a fixed cell longer than this is neither shown nor run
 
 
+def _lowered(node: ast.expr) -> ast.expr:
+    """``str(node).lower()``."""
+    field = ast.Call(ast.Name("str", ast.Load()), [node], [])
+    return ast.Call(ast.Attribute(field, "lower", ast.Load()), [], [])
+
+
 class _Widen(ast.NodeTransformer):
     """``field == 'Text'`` (a subscript or attribute against a string) becomes
-    ``'text' in str(field).lower()``."""
+    ``'text' in str(field).lower()``, and ``'Text' in line`` (a text looked for in a value,
+    not in a literal collection) ``'text' in str(line).lower()``."""
 
     def __init__(self) -> None:
         self.fixed = 0
+        self.casefolded = 0
 
     def visit_Compare(self, node: ast.Compare) -> ast.AST:
         self.generic_visit(node)
+        if len(node.ops) == 1 and isinstance(node.ops[0], ast.In | ast.NotIn):
+            return self._casefolded(node)
         if len(node.ops) != 1 or not isinstance(node.ops[0], ast.Eq):
             return node
         left, right = node.left, node.comparators[0]
@@ -127,9 +137,26 @@ class _Widen(ast.NodeTransformer):
                 and isinstance(right.value, str)):  # fmt: skip
             return node
         self.fixed += 1
-        field = ast.Call(ast.Name("str", ast.Load()), [left], [])
-        lowered = ast.Call(ast.Attribute(field, "lower", ast.Load()), [], [])
-        return ast.Compare(ast.Constant(right.value.lower()), [ast.In()], [lowered])
+        return ast.Compare(ast.Constant(right.value.lower()), [ast.In()], [_lowered(left)])
+
+    def _casefolded(self, node: ast.Compare) -> ast.AST:
+        """A 1.5B root counted ``'failed' in l`` over lines that write "Failed password"."""
+        text, where = node.left, node.comparators[0]
+        literal = ast.List | ast.Tuple | ast.Set | ast.Dict | ast.Constant
+        if not (
+            isinstance(text, ast.Constant)
+            and isinstance(text.value, str)
+            and any(c.isalpha() for c in text.value)
+        ) or isinstance(where, literal):
+            return node  # fmt: skip
+        if (
+            isinstance(where, ast.Call)
+            and isinstance(where.func, ast.Attribute)
+            and (where.func.attr == "lower")
+        ):
+            return node  # already blind to case
+        self.casefolded += 1
+        return ast.Compare(ast.Constant(text.value.lower()), node.ops, [_lowered(where)])
 
 
 class _Membership(ast.NodeTransformer):
@@ -251,10 +278,11 @@ class _Printed(ast.NodeTransformer):
 def fixed_filter(code: str) -> tuple[str, list[str]] | None:
     """``code`` with the filter mistakes that match nothing fixed, and what each fix was
     (``prompts.FILTER_FIXES``'s keys): a key tested for membership in a list of whole
-    records (``s['sku'] in garden``), and an exact-text comparison of a field widened to a
+    records (``s['sku'] in garden``), an exact-text comparison of a field widened to a
     part match that ignores case (``r['path'] == '/api/'`` ->
-    ``'/api/' in str(r['path']).lower()``). None when there is nothing to fix (or see
-    ``_rewritten``)."""
+    ``'/api/' in str(r['path']).lower()``), and a text looked for with ``in`` made blind to
+    case (``'failed' in l`` -> ``'failed' in str(l).lower()``). None when there is nothing
+    to fix (or see ``_rewritten``)."""
 
     def fix(tree: ast.Module) -> tuple[ast.AST, list[str]]:
         membership = _Membership(tree)
@@ -262,8 +290,9 @@ def fixed_filter(code: str) -> tuple[str, list[str]] | None:
         membership.add_key_sets(tree)
         widen = _Widen()
         tree = widen.visit(tree)
-        return tree, [name for name, count in (("membership", membership.fixed),
-                                               ("widened", widen.fixed)) if count]  # fmt: skip
+        fixed = (("membership", membership.fixed), ("widened", widen.fixed),
+                 ("casefolded", widen.casefolded))  # fmt: skip
+        return tree, [name for name, count in fixed if count]
 
     return _rewritten(code, fix)
 
