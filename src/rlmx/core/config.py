@@ -57,9 +57,9 @@ class RunConfig:
     ``compaction`` (a fraction of the root's window: past it, earlier turns are summarised
     by the sub-model; None: they are only dropped when the window is full), ``recheck``
     (a count, sum or ranking answer is worked out again by a second, independent attempt,
-    and by a third when the two disagree: the answer two of three give stands; with no
-    such majority, the second's answer stands if no check doubted it, else the first's;
-    warned ``recheck_differs`` whenever the attempts disagreed).
+    and by a third when the two disagree: among the attempts no check doubted, two that
+    agree decide; else the second's answer stands if no check doubted it, else the
+    first's; warned ``recheck_differs`` whenever the attempts disagreed).
 
     Resources: ``sandbox`` (``auto``, ``bwrap``, ``container``, ``process``, ``none``),
     ``limits`` (each worker's memory, processes, files, frames, and each cell's compute
