@@ -3,9 +3,11 @@
 The aggregate task measures the record formats the worked dialogues were tuned on. These
 shapes are what a user brings instead: a CSV export, a web server's access log, a JSON
 dump, a folder of Python sources, Markdown notes, an INI config, an sshd auth log, a YAML
-staff list, an XML catalog, two files to join, an HTML invoice page and an aligned
-payroll report (the **tune** half, which rlmx may be tuned on; the last six were added
-after the held-out half's first reports, to tune on more than six formats), and a TSV
+staff list, an XML catalog, two files to join, an HTML invoice page, an aligned payroll
+report, a library's catalog and loan log joined on a key named otherwise in each, and a
+CRM's CSV export with quoted cells (the **tune** half, which rlmx may be tuned on; the
+last eight were added after the held-out half's first reports, to tune on more than six
+formats), and a TSV
 inventory, an application log, a chat transcript, HTML pages with tables, an invoice
 ledger, and two files to join (the **held-out** half, which it must never be tuned on:
 report it, do not read its failures to write prompts).
