@@ -142,21 +142,22 @@ class _Widen(ast.NodeTransformer):
     def _casefolded(self, node: ast.Compare) -> ast.AST:
         """A 1.5B root counted ``'failed' in l`` over lines that write "Failed password"."""
         text, where = node.left, node.comparators[0]
-        literal = ast.List | ast.Tuple | ast.Set | ast.Dict | ast.Constant
-        if not (
-            isinstance(text, ast.Constant)
-            and isinstance(text.value, str)
-            and any(c.isalpha() for c in text.value)
-        ) or isinstance(where, literal):
-            return node  # fmt: skip
-        if (
-            isinstance(where, ast.Call)
-            and isinstance(where.func, ast.Attribute)
-            and (where.func.attr == "lower")
-        ):
-            return node  # already blind to case
+        searched = text.value if isinstance(text, ast.Constant) else None
+        if not isinstance(searched, str) or not any(c.isalpha() for c in searched):
+            return node
+        if _literal_or_lowered(where):
+            return node
         self.casefolded += 1
-        return ast.Compare(ast.Constant(text.value.lower()), node.ops, [_lowered(where)])
+        return ast.Compare(ast.Constant(searched.lower()), node.ops, [_lowered(where)])
+
+
+def _literal_or_lowered(node: ast.expr) -> bool:
+    """A literal collection (``x in ('a', 'b')`` is membership, not a search in a text),
+    or a text already lowered (``s.lower()``)."""
+    if isinstance(node, ast.List | ast.Tuple | ast.Set | ast.Dict | ast.Constant):
+        return True
+    return isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and (
+        node.func.attr == "lower")  # fmt: skip
 
 
 class _Membership(ast.NodeTransformer):
