@@ -148,7 +148,8 @@ def parse_records(text: str) -> list[dict[str, Any]]:
     """The records of ``text``, one dict each, in order (see the module's docstring)."""
     rows = _parse(text)
     fields = tuple(str(key) for key in rows[0]) if rows else ()
-    if fields and all(read.fields != fields for read in _READ):
+    if fields:  # the latest read of the same fields replaces an earlier (a sample's)
+        _READ[:] = [read for read in _READ if read.fields != fields]
         _READ.append(_Read(fields, unique_keys(rows) if len(rows) <= KEYED_ROWS else {}))
         del _READ[:-READ_KEPT]
     return rows
