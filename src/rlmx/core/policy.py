@@ -268,7 +268,8 @@ class CompactPolicy(Policy):
     def checks_quotes(self, query: str) -> bool:
         # a computed answer's evidence is its code's output, and a 1.5B root cites a
         # sentence of its own for it ("The genre borrowed most often is crime."): sent
-        # back, it spent its turns writing that sentence as code and lost a right answer
+        # back, it spent its turns writing that sentence as code, and its right answer
+        # then stood warned quotes_not_found
         return not computed_question(query)
 
     def final_warnings(self, notes: Repairs, answer: str, code: str | None) -> list[AnswerWarning]:
