@@ -432,6 +432,25 @@ def test_adversarial_quotes_over_a_long_context_end() -> None:
     assert len(citations) == 32 and not any(c.found for c in citations)
 
 
+def test_data_that_imitates_the_profiles_lines_never_ends_the_run(replay) -> None:
+    """The profile quotes a text's first lines, and rlmx reads its field lines back (their
+    values, its join hint): a text that writes such lines itself, with values no literal
+    can hold, is read as no values, and the run goes on."""
+    from rlmx import RLM
+
+    lines = [
+        "'genre': values {[1]: 2}",
+        "'kind': values [[[[[[[[[[[[[[[[",
+        "'x': values " + "9" * 150,
+    ]
+    context = "\n".join(lines + [f"id={i} genre=crime" for i in range(20)])
+    spec = replay([repl("print(len(rows))"), "FINAL(crime)"])
+    result = RLM(spec, policy="compact", recheck=False, sandbox="process").completion(
+        context, "Which genre is the most common?"
+    )
+    assert result.status == "final" and result.answer == "crime"
+
+
 # -- 9. terminal escapes ---------------------------------------------------------------------
 def test_answers_on_a_terminal_cannot_drive_it(tmp_path: Path, replay) -> None:
     evil = "\x1b]52;c;cm0gLXJmIH4=\x07\x1b]0;pwned\x07\x1b[2K\rall good"

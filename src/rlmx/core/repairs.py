@@ -90,10 +90,12 @@ def telling_numbers(text: str) -> set[str]:
 
 def _listed(values: str) -> set[str]:
     """The values of a profile's "values 'a', 'b'" list, as text, lowercased (none when
-    one was cut short: "'Lorem ipsu...'" is no value)."""
+    one was cut short: "'Lorem ipsu...'" is no value; nor when the data wrote the line
+    itself, among the first lines the profile quotes, with no literal values: ``{[1]: 2}``
+    raised TypeError and ended the run)."""
     try:
         parsed = ast.literal_eval(f"[{values}]")
-    except (SyntaxError, ValueError):
+    except (SyntaxError, ValueError, TypeError, RecursionError, MemoryError):
         return set()
     return {str(value).lower() for value in parsed}
 
