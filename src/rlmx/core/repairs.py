@@ -68,8 +68,11 @@ LIST_FIELD_LINE = re.compile(r"^  '([^'\n]{1,80})': " + re.escape(LIST_FIELD), r
 # a profile's line for a field whose values it lists all of (data_profile._values)
 VALUES_LINE = re.compile(r"^  '([^'\n]{1,80})': " + re.escape(ALL_VALUES) + r"(.+)$", re.MULTILINE)
 # a profile's join hint: the map it builds, and how a record x of the other file uses it
+# (its own line: the data's lines the profile quotes are indented, so none can pose as one
+# and have rlmx run a cell the data wrote)
 JOIN_LINE = re.compile(
-    r"map it first: (\w+ = \{.{1,300}?\})" + re.escape(JOIN_THEN) + r"(\w+\.get\(.{1,80}?\)) "
+    r"^the '[^\n]{1,400}? map it first: (\w+ = \{.{1,300}?\})" + re.escape(JOIN_THEN)
+    + r"(\w+\.get\(.{1,80}?\)) "
     r"is the '([^'\n]{1,80})' of a record x of (parse_records\(.{1,200}?\]\))$",
     re.MULTILINE,
 )  # fmt: skip
