@@ -27,6 +27,7 @@ Runs inside the sandbox: stdlib only.
 from __future__ import annotations
 
 import csv
+import functools
 import io
 import itertools
 import json
@@ -35,7 +36,7 @@ import xml.etree.ElementTree as ET
 from collections import Counter
 from collections.abc import Iterator
 from html.parser import HTMLParser
-from typing import Any, NamedTuple, cast
+from typing import Any, cast
 
 PAIR = re.compile(r"""(\w[\w.-]*)=("[^"]*"|'[^']*'|\S+)""")
 # one way to match each part (no nested spaces), so a long line costs linear time
@@ -129,18 +130,26 @@ ALIGNED_HEADER_LINES = 5  # an aligned table's header is one of its first lines
 RULE_LINE = re.compile(r"^[\s=+|:-]+$")  # ----, ====, +---+, |:---|---:|
 
 
-class _Read(NamedTuple):
+class _Read:
     """What a KeyError needs of records parse_records returned: their fields, and the
-    values (as text) of each field that names every record once."""
+    values (as text) of each field that names every record once, worked out from the
+    text only when a KeyError first asks (not on every call: cells read the same text
+    over and over, and keys are rarely needed)."""
 
-    fields: tuple[str, ...]
-    keys: dict[str, set[str]]
+    def __init__(self, fields: tuple[str, ...], text: str) -> None:
+        self.fields = fields
+        self._text: str | None = text  # usually the context itself, or a part of it
+
+    @functools.cached_property
+    def keys(self) -> dict[str, set[str]]:
+        rows, self._text = _parse(self._text or ""), None
+        return unique_keys(rows) if len(rows) <= KEYED_ROWS else {}
 
 
 _READ: list[_Read] = []  # of the records parse_records returned lately
 READ_KEPT = 8
 JSON_DEPTH = 4  # levels of a JSON document looked through for its list of records
-KEYED_ROWS = 50_000  # a longer list's keys are not kept (memory)
+KEYED_ROWS = 50_000  # a longer list's keys are not looked for (memory, time)
 JOIN_SHARE = 0.9  # of the records whose field's value names a record of another list: a join
 
 
@@ -150,7 +159,7 @@ def parse_records(text: str) -> list[dict[str, Any]]:
     fields = tuple(str(key) for key in rows[0]) if rows else ()
     if fields:  # the latest read of the same fields replaces an earlier (a sample's)
         _READ[:] = [read for read in _READ if read.fields != fields]
-        _READ.append(_Read(fields, unique_keys(rows) if len(rows) <= KEYED_ROWS else {}))
+        _READ.append(_Read(fields, text))
         del _READ[:-READ_KEPT]
     return rows
 
