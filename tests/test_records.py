@@ -154,6 +154,14 @@ def test_a_field_of_other_records_read_is_named_with_the_field_to_join_on() -> N
     assert "other records" not in str(nowhere.value)
 
 
+def test_a_quote_left_open_ends_with_its_line() -> None:
+    """Read across lines, it swallowed the rest of the text and csv raised "field larger
+    than field limit" from parse_records and the profile."""
+    text = 'name,note\n"Ada, said hi\n' + "Ben,ok\n" * 30_000
+    rows = parse_records(text)
+    assert len(rows) == 30_002 and rows[-1] == {"field1": "Ben", "field2": "ok"}
+
+
 def test_records_that_name_others_by_a_field_of_another_name_are_told_how_to_join() -> None:
     """Only the values tell: the loans' ``book`` holds the catalog's ``id`` (a 1.5B root
     asked each loan for its genre); plain numbers of different names never join."""

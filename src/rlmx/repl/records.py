@@ -28,8 +28,6 @@ from __future__ import annotations
 
 import csv
 import functools
-import io
-import itertools
 import json
 import re
 import xml.etree.ElementTree as ET
@@ -455,15 +453,20 @@ def _table(lines: list[str]) -> list[dict[str, Any]] | None:
     if all(line.lstrip().startswith("|") for line in lines[:50]):
         lines = [line.strip().strip("|") for line in lines if not RULE_LINE.match(line)]
     for delimiter in DELIMITERS:
-        rows = csv.reader(io.StringIO("\n".join(lines)), delimiter=delimiter)
-        names = [name.strip() for name in next(rows, [])]
+        names = [name.strip() for name in _cells(lines[0], delimiter)]
         if len(names) < 2 or not _header(names):
             continue
-        first = list(itertools.islice(rows, 49))
-        if all(len(row) == len(names) for row in first):
-            return [_typed(dict(zip(names, (c.strip() for c in row), strict=False)))
-                    for row in itertools.chain(first, rows) if row]  # fmt: skip
+        if all(len(_cells(line, delimiter)) == len(names) for line in lines[1:50]):
+            return [_typed(dict(zip(names, (c.strip() for c in _cells(line, delimiter)),
+                                    strict=False))) for line in lines[1:]]  # fmt: skip
     return _aligned_table(lines)
+
+
+def _cells(line: str, delimiter: str) -> list[str]:
+    """One line's cells, a quoted one holding the delimiter; a quote left open ends with
+    the line (read across lines, it swallowed the rest of a text and raised csv's
+    "field larger than field limit")."""
+    return next(csv.reader([line], delimiter=delimiter), [])
 
 
 def _header(names: list[str]) -> bool:
