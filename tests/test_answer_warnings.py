@@ -50,6 +50,8 @@ def test_each_signal_alone() -> None:
     excerpts = Cell("for m in re.finditer('ERROR', context):\n    print(m)", "...", False)
     assert codes("How many ERROR lines?", "11", [excerpts], False, 0, nowhere) == ["uncounted"]
     assert codes("How many rows?", "0", [READ], False, 0, nowhere) == ["empty_result"]
+    assert codes("Which IP?", "None", [READ], False, 0, nowhere) == ["empty_result"]
+    assert codes("Was it sent?", "None", [READ], False, 0, nowhere) == []  # yes/no: may be
     assert codes("Who?", "Ada", [READ], False, 2, lambda t: True) == ["sub_call_failed"]
     assert codes("Who?", "Grace Hopper", [READ], False, 0, nowhere) == ["not_in_evidence"]
     assert codes("Who?", "Ada", [READ], False, 0, nowhere, cited=True) == []

@@ -265,7 +265,21 @@ def test_the_zero_push_back_shows_the_last_filter_widened() -> None:
     notes.saw("print(len([r for r in rows if r['genre'] == 'crime']))", "KeyError", True)
     told = notes.doubted_result("0") or ""
     assert "if 'open' in str(r['state']).lower()]" in told and "compares whole values" in told
-    assert Repairs("How many?", "c").doubted_result("0") == prompts.EMPTY_RESULT
+    assert Repairs("How many?", "c").doubted_result("0") == "Your answer is 0: " + prompts.EMPTY_RESULT
+
+
+def test_an_answer_that_names_nothing_is_pushed_back_once() -> None:
+    """A 1.5B root counted ``re.search(...)`` objects, most of them None, and answered
+    "which IP ...?" with the most common one: None. A yes/no question may answer so."""
+    notes = Repairs("Which IP address had the most failed password attempts?", "c")
+    told = notes.doubted_result("None") or ""
+    assert told == "Your answer is None: " + prompts.EMPTY_RESULT
+    assert notes.doubted_result("null") is None  # once
+    for nothing in ("null", "[]", "NaN", "''"):
+        assert Repairs("Who wrote it?", "c").doubted_result(nothing), nothing
+    assert Repairs("Is the port open?", "c").doubted_result("None") is None
+    assert Repairs("Who wrote it?", "c").doubted_result("Nonet") is None
+    assert Repairs("Which city?", "c").doubted_result("0") is None  # a name, not a count
 
 
 def test_a_key_tested_against_whole_records_is_fixed_to_their_keys() -> None:

@@ -12,8 +12,9 @@ The codes (the Python API guide, docs/guide/python-api.md, lists them too):
   the context; for an answer the model typed in prose (not a cell's FINAL), any name or
   number of it that no output showed;
 - ``uncounted``: a count or sum was asked, and no cell's code counted or added up;
-- ``empty_result``: a count or sum was asked and the answer is 0 (a filter that matched
-  nothing);
+- ``empty_result``: a count or sum was asked and the answer is 0, or the answer to any
+  question but a yes/no one names nothing (``None``, ``null``, ``[]``): a filter or a
+  pattern that matched nothing;
 - ``partial_class``: the question names a class of status codes ("a 5xx") and the answer's
   code tested only some codes of it, even after rlmx ran it testing the whole class;
 - ``uncounted_items``: the question counts the items of a field holding a list per record,
@@ -130,6 +131,19 @@ PART_SPLIT = re.compile(r"[,;\n]|\band\b")
 NUMBER = re.compile(r"\d[\d,]*(?:\.\d+)?")
 ZERO = re.compile(r"^\s*0+(\.0+)?\s*$")
 NOT_FOUND = re.compile(r"^(none|no|yes|true|false|not found|unknown|n/?a|null)$", re.IGNORECASE)
+# Python's and JSON's words for nothing, as code that found nothing prints them
+NOTHING = re.compile(r"^\s*(none|null|nan|\[\]|\{\}|\(\)|''|\"\"|set\(\))\s*$", re.IGNORECASE)
+YES_NO_QUESTION = re.compile(r"^\s*(is|are|was|were|does|do|did|has|have|had|can|could|will)\b",
+                             re.IGNORECASE)  # fmt: skip
+
+
+def empty_answer(query: str, answer: str) -> bool:
+    """The answer says the code found nothing: 0 for a count or sum, or for any question
+    but a yes/no one, ``None`` (a 1.5B root counted ``re.search(...)`` objects, most of them
+    None, and answered "which IP ...?" with the most common one)."""
+    if COUNT_QUESTION.search(query) and ZERO.match(answer):
+        return True
+    return bool(NOTHING.match(answer)) and not YES_NO_QUESTION.match(query)
 
 
 def evidence_warnings(
@@ -161,9 +175,10 @@ def evidence_warnings(
     counted = any(COUNTING_CODE.search(cell.code) for cell in cells if not cell.error)
     if COUNT_QUESTION.search(query) and re.search(r"\d", answer) and not counted:
         add("uncounted", "a count or sum was asked, and no cell's code counted or added up")
-    if COUNT_QUESTION.search(query) and ZERO.match(answer):
-        add("empty_result", "the answer is 0: the code's filter matched nothing, which often "
-            "means it does not match how the data writes its values")  # fmt: skip
+    if empty_answer(query, answer):
+        add("empty_result", f"the answer is {answer.strip()[:20]}: the code's filter or pattern "
+            "matched nothing, which often means it does not match how the data writes its "
+            "values")  # fmt: skip
     if failed_sub_calls:
         add("sub_call_failed", f"{failed_sub_calls} sub-call(s) failed during the run; their "
             "error texts may have been used as data")  # fmt: skip

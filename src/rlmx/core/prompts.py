@@ -72,11 +72,12 @@ RECHECK_NOTES = (
 
 
 EMPTY_RESULT = (
-    "Your answer is 0: your filter matched no record, which usually means it does not match "
-    "how the data writes its values. Print the values the data holds in each field you "
-    "filter on (e.g. print(Counter(r[field] for r in rows).most_common(10))), match every "
+    "your code found nothing, which usually means its filter or pattern does not match how "
+    "the data writes its values. Print the values the data holds in each field you filter "
+    "on (e.g. print(Counter(r[field] for r in rows).most_common(10))), match every "
     "condition of the question to them (a word like 'under', 'in' or 'starting with' asks "
-    "for a prefix or a part, not an exact match), then count again with the fixed filter."
+    "for a prefix or a part, not an exact match), then work the answer out again with the "
+    "fixed filter."
 )
 
 
@@ -90,19 +91,20 @@ FILTER_FIXES = {  # what repairs.fixed_filter fixed, said to the model
 }
 
 
-def empty_result(fixed: tuple[str, list[str]] | None) -> str:
-    """The push back on a count of 0; ``fixed``: the filter's cell fixed, and what was
-    fixed (repairs.fixed_filter), which the loop then runs and shows with its output. A
-    1.5B root given advice alone printed the values, then answered 0 again; given the
-    advice and the fixed code to reply with, it answered 0 again or replied with a
-    made-up "REPL output"."""
+def empty_result(answer: str, fixed: tuple[str, list[str]] | None) -> str:
+    """The push back on an answer that says the code found nothing (0 for a count,
+    ``None``); ``fixed``: the filter's cell fixed, and what was fixed
+    (repairs.fixed_filter), which the loop then runs and shows with its output. A 1.5B root
+    given advice alone printed the values, then answered 0 again; given the advice and the
+    fixed code to reply with, it answered 0 again or replied with a made-up "REPL output"."""
+    said = f"Your answer is {answer.strip()[:20]}: "
     if fixed is None:
-        return EMPTY_RESULT
+        return said + EMPTY_RESULT
     code, fixes = fixed
     why = ". ".join(FILTER_FIXES[fix] for fix in fixes)
     return (
-        f"Your answer is 0: no record matched your filter. {why}. rlmx ran your cell with "
-        f"that fixed:\n```repl\n{code}\n```"
+        f"{said}no record matched your filter. {why}. rlmx ran your cell with that fixed:\n"
+        f"```repl\n{code}\n```"
     )
 
 

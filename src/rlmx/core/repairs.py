@@ -37,7 +37,13 @@ from collections.abc import Callable
 
 from ..repl.data_profile import ALL_VALUES, JOIN_THEN, LIST_FIELD
 from . import prompts
-from .answer_warnings import COUNT_QUESTION, COUNTING_CODE, ZERO, computed_question, number_shown
+from .answer_warnings import (
+    COUNT_QUESTION,
+    COUNTING_CODE,
+    computed_question,
+    empty_answer,
+    number_shown,
+)
 
 BORROWED_DIGITS = 3  # shorter numbers (1, 2, 10 ...) are everywhere: not evidence of copying
 BORROWED_NAME_CHARS = (4, 80)  # a name answer this long may be copied; shorter is everywhere
@@ -458,15 +464,14 @@ class Repairs:
         return prompts.number_for_a_name(self.query)
 
     def doubted_result(self, answer: str, code: str | None = None) -> str | None:
-        """A push back (once each) on the answer to a count or sum question: 0, a filter
-        that matched nothing; or a number that no code counted, read off printed text
+        """A push back (once each) on an answer that says the code found nothing: 0 for a
+        count or sum, ``None`` for any question but a yes/no one (a filter or a pattern that
+        matched nothing); or on a count or sum that no code counted, read off printed text
         (``code``: the cell that gave the answer, which may count itself)."""
-        if not COUNT_QUESTION.search(self.query):
-            return None
         counted = self.counted or bool(code and COUNTING_CODE.search(code))
-        if ZERO.match(answer):
+        if empty_answer(self.query, answer):
             kind = "empty"
-        elif re.search(r"\d", answer) and not counted:
+        elif COUNT_QUESTION.search(self.query) and re.search(r"\d", answer) and not counted:
             kind = "uncounted"
         else:
             return None
@@ -478,7 +483,7 @@ class Repairs:
         cells = [code] if code else []  # a cell that failed matched nothing: its error did
         fixed = next(filter(None, map(fixed_filter, cells + self.ran[::-1])), None)
         self.repair = fixed[0] if fixed is not None else None
-        return prompts.empty_result(fixed)
+        return prompts.empty_result(answer, fixed)
 
     def _answer_code(self, code: str | None) -> str:
         """The cell that gave the answer, else (a prose FINAL) the last cell that ran."""
