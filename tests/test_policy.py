@@ -265,7 +265,8 @@ def test_the_zero_push_back_shows_the_last_filter_widened() -> None:
     notes.saw("print(len([r for r in rows if r['genre'] == 'crime']))", "KeyError", True)
     told = notes.doubted_result("0") or ""
     assert "if 'open' in str(r['state']).lower()]" in told and "compares whole values" in told
-    assert Repairs("How many?", "c").doubted_result("0") == "Your answer is 0: " + prompts.EMPTY_RESULT
+    told = Repairs("How many?", "c").doubted_result("0")
+    assert told == "Your answer is 0: " + prompts.EMPTY_RESULT
 
 
 def test_an_answer_that_names_nothing_is_pushed_back_once() -> None:
