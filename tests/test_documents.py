@@ -3,6 +3,7 @@ offline, converted with their structure kept; damaged ones refused or skipped by
 
 from __future__ import annotations
 
+import re
 import zipfile
 from pathlib import Path
 
@@ -51,6 +52,33 @@ def test_pdf_pages_get_markers_and_bad_pdfs_a_clear_error(tmp_path: Path) -> Non
         writer.write(f)
     with pytest.raises(ContextError, match=r"locked\.pdf: the PDF is encrypted"):
         read_document(locked)
+
+
+def test_a_pdf_table_keeps_its_columns_and_prose_its_plain_text(tmp_path: Path) -> None:
+    """Plain extraction joins a table's cells with one space: the header 'Unit price' could
+    not be told from two columns. A page holding a table keeps its layout instead."""
+    from fpdf import FPDF
+
+    from rlmx.repl.records import parse_records
+
+    pdf = FPDF()
+    pdf.set_font("helvetica", size=10)
+    pdf.add_page()
+    rows = [("Item", "Unit price", "Qty"), ("Tea", "3.50", "12"), ("Rice", "1,204.00", "3"),
+            ("Salt", "0.80", "40"), ("Item", "Unit price", "Qty"), ("Oil", "7.25", "5")]
+    for row in rows:  # the header printed twice, as over two pages
+        for cell in row:
+            pdf.cell(50, 8, cell, border=1)
+        pdf.ln()
+    pdf.add_page()
+    pdf.multi_cell(0, 8, "Prices rose in spring.    Stocks were counted twice a month.")
+    pdf.output(str(tmp_path / "prices.pdf"))
+    text = read_document(tmp_path / "prices.pdf")
+    table, prose = text.split("--- page 2 ---")
+    assert re.search(r"^Item {3,}Unit price {3,}Qty$", table, re.MULTILINE)
+    assert prose.strip().startswith("Prices rose in spring.")  # prose is not laid out
+    records = parse_records(table.removeprefix("--- page 1 ---"))
+    assert [r["Unit price"] for r in records] == [3.5, 1204.0, 0.8, 7.25]  # no header row
 
 
 def test_a_scanned_pdf_is_read_by_ocr(tmp_path: Path) -> None:

@@ -13,8 +13,10 @@ import re
 import xml.etree.ElementTree as ET
 from collections import Counter
 from html.parser import HTMLParser
+from pathlib import Path
 
 import pytest
+from pypdf import PdfReader
 
 from rlmx.eval.shapes import HELD_OUT, TUNE, shape_item
 from rlmx.eval.tasks import TASKS
@@ -190,6 +192,22 @@ def payroll_truth(text: str, query: str) -> object:
     return sum(d == dept and h > hours for _, d, h, _ in staff)
 
 
+def pdf_truth(path: Path, query: str) -> object:
+    """From pypdf's plain text (one space between cells), not rlmx's reading of the PDF."""
+    text = "\n".join(page.extract_text() for page in PdfReader(path).pages)
+    rows = [(t, c, k, float(w), float(cost.replace(",", ""))) for t, c, k, w, cost in re.findall(
+        r"^\d{4}-\d\d-\d\d (TRK\d+) (\w+) (\w+) ([\d.]+) ([\d,.]+)$", text, re.MULTILINE)]
+    if "heaviest" in query:
+        return max(rows, key=lambda r: r[3])[0]
+    city = re.search(r"to (\w+)", query).group(1)
+    if "total cost" in query:
+        return round(sum(r[4] for r in rows if r[1] == city), 2)
+    if "most shipments" in query:
+        return top(Counter(r[2] for r in rows if r[1] == city))
+    carrier = re.search(r"with (\w+)\?", query).group(1)
+    return sum(r[1] == city and r[2] == carrier for r in rows)
+
+
 def tsv_truth(text: str, query: str) -> object:
     rows = list(csv.DictReader(io.StringIO(text), delimiter="\t"))
     if "lowest unit price" in query:
@@ -267,7 +285,7 @@ TRUTH = {"csv": csv_truth, "access-log": access_truth, "json": json_truth,
          "code-tree": code_truth, "markdown": markdown_truth, "ini": ini_truth,
          "auth-log": auth_truth, "yaml": yaml_truth, "xml": xml_truth, "sales-join": sales_truth,
          "html-invoices": invoices_truth, "payroll": payroll_truth,
-         "library-join": library_truth, "crm-csv": crm_truth,
+         "library-join": library_truth, "crm-csv": crm_truth, "pdf-manifest": pdf_truth,
          "tsv": tsv_truth, "app-log": app_truth, "chat": chat_truth, "html-tables": html_truth,
          "ledger": ledger_truth, "join": join_truth}  # fmt: skip
 
@@ -304,3 +322,18 @@ def test_no_gold_is_a_number_rlmx_prompts_hold() -> None:
         for shape in shapes:
             for seed in SEEDS:
                 assert str(shape_item(half, shape, 3000, seed).gold) not in taken
+
+
+def test_the_pdf_shape_is_a_table_over_pages_that_rlmx_reads_as_records() -> None:
+    from rlmx.documents import read_document
+    from rlmx.repl.records import parse_records
+
+    item = shape_item("tune", "pdf-manifest", 6000, 3)  # the fourth kind: top carrier
+    assert isinstance(item.context, Path) and item.meta["kind"] == "top"
+    assert pdf_truth(item.context, item.query) == item.gold
+    plain = "\n".join(page.extract_text() for page in PdfReader(item.context).pages)
+    assert plain.count("Date Tracking Destination Carrier Weight kg Cost EUR") >= 2  # pages
+    rows = parse_records(read_document(item.context) or "")
+    assert len(rows) == len(re.findall(r"^\d{4}-\d\d-\d\d TRK", plain, re.MULTILINE))
+    assert set(rows[0]) == {"Date", "Tracking", "Destination", "Carrier", "Weight kg", "Cost EUR"}
+    assert all(isinstance(row["Cost EUR"], float) for row in rows)  # 1,234.50 read as a number

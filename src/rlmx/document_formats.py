@@ -1,9 +1,11 @@
 """Document formats to text: the converters, which run only in a confined child process
 (``confined.py``, ``documents.py``) because their input is untrusted bytes.
 
-- PDF: a marker line ``--- page N ---`` before each page's text. A page without a text
-  layer (a scan) is read by the OCR of the video extra from the images on it, and its
-  marker says so: ``--- page N (OCR) ---``.
+- PDF: a marker line ``--- page N ---`` before each page's text. A page that holds a table
+  keeps its layout (columns set apart by runs of spaces, which ``parse_records`` reads);
+  plain extraction joins cells with one space, so a header ``Weight kg`` could not be
+  told from two columns. A page without a text layer (a scan) is read by the OCR of the
+  video extra from the images on it, and its marker says so: ``--- page N (OCR) ---``.
 - PPTX: ``--- slide N ---`` before each slide's text (title first).
 - XLSX: ``--- sheet NAME ---`` before each sheet as CSV text.
 - DOCX, HTML, EPUB: headings as markdown headings (``#``, ``##`` ...), list items as
@@ -26,6 +28,7 @@ import re
 import zipfile
 from collections.abc import Callable
 from html.parser import HTMLParser
+from typing import Any
 from xml.etree import ElementTree
 
 from .errors import ContextError
@@ -34,6 +37,8 @@ from .errors import ContextError
 SECTION_MARKER = re.compile(r"^--- ((?:page|slide|sheet) .+?) ---$", re.M)
 HEADING = re.compile(r"^#{1,6} (.+)$", re.M)
 MAX_PAGES = 5_000  # of a PDF
+COLUMN_GAP = re.compile(r"\S {3,}\S")  # between two columns of a page's layout text
+TABLE_SHARE = 0.5  # of a page's lines with three columns or more: the page holds a table
 MAX_CELLS = 5_000_000  # of all the sheets of a spreadsheet
 MAX_UNZIPPED_BYTES = 1 << 30  # all members of a zip-based document, unpacked
 MAX_RATIO = 200  # unpacked / packed size of one member (over 1 MiB unpacked)
@@ -75,13 +80,30 @@ def _pdf(data: bytes) -> str:
         raise ContextError(f"the PDF has {len(reader.pages):,} pages (at most {MAX_PAGES:,})")
     pages = []
     for number, page in enumerate(reader.pages, 1):
-        text = (page.extract_text() or "").strip()
+        text = _page_text(page).strip()
         marker = section_marker("page", number)
         if not text:
             text = _ocr_images(page)
             marker = section_marker("page", f"{number} (OCR)")
         pages.append(f"{marker}\n{text}")
     return "\n\n".join(pages) + "\n"
+
+
+def _page_text(page: Any) -> str:
+    """A page's text: its layout (columns kept apart, the common indent removed) when
+    most of its lines hold three columns or more, else the plain extraction (layout
+    text pads prose with spaces)."""
+    plain = page.extract_text() or ""
+    try:
+        layout = page.extract_text(extraction_mode="layout") or ""
+    except Exception:  # pypdf's newer code path: a page it cannot lay out keeps its text
+        return plain
+    lines = [line.rstrip() for line in layout.splitlines() if line.strip()]
+    tabled = sum(len(COLUMN_GAP.findall(line)) >= 2 for line in lines)
+    if not lines or tabled < TABLE_SHARE * len(lines):
+        return plain
+    indent = min(len(line) - len(line.lstrip()) for line in lines)
+    return "\n".join(line[indent:] for line in lines)
 
 
 MAX_RENDER_SIDE = 2000  # pixels of a rendered page's longer side

@@ -21,7 +21,8 @@ from .document_formats import CONVERTERS
 from .errors import ContextError
 from .lm.registry import cache_root, prune_cache
 
-CONVERTER_VERSION = "2"  # part of the cache key: a new version converts again
+# part of the cache key: a new version converts again (3: a PDF page's table keeps its layout)
+CONVERTER_VERSION = "3"
 MAX_DOCUMENT_BYTES = 512 * 2**20  # a larger document file is refused unread
 CACHE_MAX_BYTES = 2 * 2**30
 CACHE_MAX_DAYS = 30

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
+from ..documents import read_document
 from . import scoring
 
 TokenCounter = Callable[[str], int]
@@ -24,7 +26,7 @@ class EvalItem:
     item_id: str
     length: int  # target length in tokens
     seed: int
-    context: Any  # str, or a dict of path -> text (a folder's files)
+    context: Any  # str, a dict of path -> text (a folder's files), or a document's Path
     query: str
     gold: Any
     answer_type: str  # contains numeric label user date comparison pairs qa choice dnd video exact
@@ -60,7 +62,10 @@ class EvalItem:
 
     @property
     def context_text(self) -> str:
-        """The context as one text (a folder-like dict context: each file under its path)."""
+        """The context as one text (a folder-like dict context: each file under its path; a
+        document's path: the text rlmx reads from it)."""
+        if isinstance(self.context, Path):
+            return read_document(self.context) or ""
         if isinstance(self.context, dict):
             return "\n\n".join(f"=== {path} ===\n{text}" for path, text in self.context.items())
         return self.context

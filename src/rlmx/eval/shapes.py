@@ -4,10 +4,11 @@ The aggregate task measures the record formats the worked dialogues were tuned o
 shapes are what a user brings instead: a CSV export, a web server's access log, a JSON
 dump, a folder of Python sources, Markdown notes, an INI config, an sshd auth log, a YAML
 staff list, an XML catalog, two files to join, an HTML invoice page, an aligned payroll
-report, a library's catalog and loan log joined on a key named otherwise in each, and a
-CRM's CSV export with quoted cells (the **tune** half, which rlmx may be tuned on; the
-last eight were added after the held-out half's first reports, to tune on more than six
-formats), and a TSV
+report, a library's catalog and loan log joined on a key named otherwise in each, a
+CRM's CSV export with quoted cells, and a shipping manifest printed as a PDF (the **tune**
+half, which rlmx may be tuned on; the last nine were added after the held-out half's
+first reports, to tune on more than six formats; the PDF is the issue's "tables inside
+PDFs", which neither half had), and a TSV
 inventory, an application log, a chat transcript, HTML pages with tables, an invoice
 ledger, and two files to join (the **held-out** half, which it must never be tuned on:
 report it, do not read its failures to write prompts).
@@ -18,19 +19,23 @@ the seed picks the kind. Truth is computed from the generated records, so it is 
 a question whose answer ties is drawn again, and so is one whose answer is a number that
 rlmx's own prompts hold (a worked example's value must never be right by accident).
 Folder-like shapes (the code tree, the joins) are dict contexts of path -> text, which is
-what a folder context is.
+what a folder context is; the PDF's context is the file's path (printed once into rlmx's
+cache by fpdf2, a development dependency).
 """
 
 from __future__ import annotations
 
 import functools
+import hashlib
 import json
 import random
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
+from ..lm.registry import cache_root
 from .items import EvalItem, TokenCounter, estimate_tokens
 
 CITIES = ("Oslo", "Lima", "Porto", "Kyoto", "Austin", "Nairobi", "Dublin", "Hanoi", "Quito")
@@ -531,6 +536,110 @@ def payroll_report(rng: random.Random, n: int) -> Made:
     ]
 
 
+@dataclass(frozen=True)
+class PrintedTable:
+    """A table printed as a PDF report (the ``pdf-manifest`` shape): the item's context is
+    the PDF file, which rlmx reads as a document. Each page repeats the title and the
+    header, as printed reports do; ``widths`` in millimetres."""
+
+    title: str
+    header: tuple[str, ...]
+    widths: tuple[int, ...]
+    rows: list[tuple[str, ...]]
+    right: frozenset[str] = frozenset()  # the columns set flush right (numbers)
+
+    PER_PAGE = 55
+    CHARS_PER_MM = 0.87  # of the page's layout text, at the 8-point font
+
+    def text(self) -> str:
+        """About the text rlmx reads from the PDF (its layout: columns kept apart), to size
+        the item."""
+        columns = [int(w * self.CHARS_PER_MM) for w in self.widths]
+        return "\n".join(
+            "".join(cell.ljust(width) for cell, width in zip(row, columns, strict=True))
+            for row in [self.header, *self.rows]
+        )
+
+    def pdf(self) -> Path:
+        """The PDF, printed once into rlmx's cache (named by its content)."""
+        digest = hashlib.sha256(repr(self).encode()).hexdigest()[:24]
+        path = cache_root() / "shapes" / f"{digest}.pdf"
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            partial = path.with_suffix(".part")
+            self._print().output(str(partial))
+            partial.replace(path)
+        return path
+
+    def _print(self) -> Any:
+        try:
+            from fpdf import FPDF
+        except ImportError:  # a development dependency: the benchmark's, not rlmx's
+            raise RuntimeError("the pdf-manifest shape prints its PDF with fpdf2: "
+                               "pip install fpdf2") from None  # fmt: skip
+        pdf = FPDF(format="A4")
+        pdf.set_auto_page_break(False)
+        pdf.set_font("Helvetica", size=8)
+        for start in range(0, len(self.rows), self.PER_PAGE):
+            pdf.add_page()
+            page = start // self.PER_PAGE + 1
+            pdf.cell(0, 8, f"{self.title}  (page {page})", new_x="LMARGIN", new_y="NEXT")
+            for row in [self.header, *self.rows[start : start + self.PER_PAGE]]:
+                for name, cell, width in zip(self.header, row, self.widths, strict=True):
+                    align = "R" if name in self.right and row is not self.header else "L"
+                    pdf.cell(width, 4.5, cell, border=1, align=align)
+                pdf.ln()
+        return pdf
+
+
+def pdf_manifest(rng: random.Random, n: int) -> Made:
+    """A shipping manifest printed as a PDF report: a table over many pages, its header
+    repeated on each and two of its names two words long (``Weight kg``)."""
+    carriers = ("Nordpost", "FastLane", "BlueBird", "Cargoline")
+    rows = [
+        (
+            f"2026-{rng.randrange(1, 13):02d}-{rng.randrange(1, 29):02d}",
+            f"TRK{rng.randrange(10**6, 10**7)}",
+            rng.choice(CITIES),
+            rng.choice(carriers),
+            rng.randrange(10, 100_000),  # hundredths of a kg
+            rng.randrange(500, 240_000),  # cents
+        )
+        for _ in range(n)
+    ]
+    table = PrintedTable(
+        "Shipment manifest",
+        ("Date", "Tracking", "Destination", "Carrier", "Weight kg", "Cost EUR"),
+        (24, 30, 30, 30, 24, 28),
+        [(d, t, c, k, f"{w / 100:.2f}", f"{cost / 100:,.2f}") for d, t, c, k, w, cost in rows],
+        frozenset({"Weight kg", "Cost EUR"}),
+    )
+    city, carrier = rng.choice(CITIES), rng.choice(carriers)
+    heaviest = _unique_extreme(rows, lambda r: r[4], largest=True)
+    return table, [
+        Question(
+            "count",
+            f"How many shipments went to {city} with {carrier}?",
+            sum(r[2] == city and r[3] == carrier for r in rows),
+        ),
+        Question(
+            "sum",
+            f"What is the total cost in EUR of the shipments to {city}?",
+            _money(sum(r[5] for r in rows if r[2] == city)),
+        ),
+        Question(
+            "max",
+            "Which tracking number belongs to the heaviest shipment?",
+            heaviest[1] if heaviest else None,
+        ),
+        Question(
+            "top",
+            f"Which carrier handled the most shipments to {city}?",
+            _unique_top(Counter(r[3] for r in rows if r[2] == city)),
+        ),
+    ]
+
+
 # -- the held-out half ------------------------------------------------------------------------
 def tsv_inventory(rng: random.Random, n: int) -> Made:
     warehouses = ("north", "south", "east", "west", "central")
@@ -705,6 +814,7 @@ TUNE: dict[str, Shape] = {
     "payroll": payroll_report,
     "library-join": library_loans,
     "crm-csv": crm_export,
+    "pdf-manifest": pdf_manifest,
 }
 HELD_OUT: dict[str, Shape] = {
     "tsv": tsv_inventory,
@@ -717,6 +827,8 @@ HELD_OUT: dict[str, Shape] = {
 
 
 def _text(context: Any) -> str:
+    if isinstance(context, PrintedTable):
+        return context.text()
     return context if isinstance(context, str) else "\n".join(context.values())
 
 
@@ -757,6 +869,9 @@ def shape_item(
             break
     else:
         raise RuntimeError(f"no clean question for {shape} at {length} tokens")
+    chars = len(_text(context))
+    if isinstance(context, PrintedTable):
+        context = context.pdf()
     return EvalItem(
         task=f"shapes-{half}",
         item_id=f"{shape}-{length}-{seed}",
@@ -766,7 +881,7 @@ def shape_item(
         query=question.text,
         gold=question.gold,
         answer_type="exact",
-        meta={"shape": shape, "kind": question.kind, "half": half, "chars": len(_text(context))},
+        meta={"shape": shape, "kind": question.kind, "half": half, "chars": chars},
     )
 
 

@@ -449,7 +449,8 @@ def _is_block(block: str) -> bool:
 def _table(lines: list[str]) -> list[dict[str, Any]] | None:
     """A delimited table whose first line is a header of names (no digits-only cell; a
     quoted cell may hold the delimiter), a Markdown table (``| a | b |`` under a rule
-    line), else a table of aligned columns."""
+    line), else a table of aligned columns; the header repeated (each page of a printed
+    table) makes no record."""
     if all(line.lstrip().startswith("|") for line in lines[:50]):
         lines = [line.strip().strip("|") for line in lines if not RULE_LINE.match(line)]
     for delimiter in DELIMITERS:
@@ -457,8 +458,9 @@ def _table(lines: list[str]) -> list[dict[str, Any]] | None:
         if len(names) < 2 or not _header(names):
             continue
         if all(len(_cells(line, delimiter)) == len(names) for line in lines[1:50]):
-            return [_typed(dict(zip(names, (c.strip() for c in _cells(line, delimiter)),
-                                    strict=False))) for line in lines[1:]]  # fmt: skip
+            rows = (_cells(line, delimiter) for line in lines[1:])
+            return [_typed(dict(zip(names, (c.strip() for c in cells), strict=False)))
+                    for cells in rows if not _repeats(cells, names)]  # fmt: skip
     return _aligned_table(lines)
 
 
@@ -467,6 +469,11 @@ def _cells(line: str, delimiter: str) -> list[str]:
     the line (read across lines, it swallowed the rest of a text and raised csv's
     "field larger than field limit")."""
     return next(csv.reader([line], delimiter=delimiter), [])
+
+
+def _repeats(cells: list[str], names: list[str]) -> bool:
+    """A row that is the header again: a table printed over pages, or exports joined."""
+    return [cell.strip() for cell in cells] == names
 
 
 def _header(names: list[str]) -> bool:
@@ -485,7 +492,8 @@ def _aligned_table(lines: list[str]) -> list[dict[str, Any]] | None:
             continue  # a header is names: a line with digits is a record or a title
         body = [ALIGNED_GAP.split(line.strip()) for line in lines[start + 1 :]
                 if not RULE_LINE.match(line)]  # fmt: skip
-        fitting = [cells for cells in body if len(cells) == len(names)]
+        fitting = [cells for cells in body
+                   if len(cells) == len(names) and not _repeats(cells, names)]  # fmt: skip
         if len(fitting) >= max(2, 0.6 * min(len(body), 50)):
             return [_typed(dict(zip(names, cells, strict=True))) for cells in fitting]
     return None
