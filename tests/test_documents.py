@@ -64,8 +64,14 @@ def test_a_pdf_table_keeps_its_columns_and_prose_its_plain_text(tmp_path: Path) 
     pdf = FPDF()
     pdf.set_font("helvetica", size=10)
     pdf.add_page()
-    rows = [("Item", "Unit price", "Qty"), ("Tea", "3.50", "12"), ("Rice", "1,204.00", "3"),
-            ("Salt", "0.80", "40"), ("Item", "Unit price", "Qty"), ("Oil", "7.25", "5")]
+    rows = [
+        ("Item", "Unit price", "Qty"),
+        ("Tea", "3.50", "12"),
+        ("Rice", "1,204.00", "3"),
+        ("Salt", "0.80", "40"),
+        ("Item", "Unit price", "Qty"),
+        ("Oil", "7.25", "5"),
+    ]
     for row in rows:  # the header printed twice, as over two pages
         for cell in row:
             pdf.cell(50, 8, cell, border=1)

@@ -195,8 +195,12 @@ def payroll_truth(text: str, query: str) -> object:
 def pdf_truth(path: Path, query: str) -> object:
     """From pypdf's plain text (one space between cells), not rlmx's reading of the PDF."""
     text = "\n".join(page.extract_text() for page in PdfReader(path).pages)
-    rows = [(t, c, k, float(w), float(cost.replace(",", ""))) for t, c, k, w, cost in re.findall(
-        r"^\d{4}-\d\d-\d\d (TRK\d+) (\w+) (\w+) ([\d.]+) ([\d,.]+)$", text, re.MULTILINE)]
+    rows = [
+        (t, c, k, float(w), float(cost.replace(",", "")))
+        for t, c, k, w, cost in re.findall(
+            r"^\d{4}-\d\d-\d\d (TRK\d+) (\w+) (\w+) ([\d.]+) ([\d,.]+)$", text, re.MULTILINE
+        )
+    ]
     if "heaviest" in query:
         return max(rows, key=lambda r: r[3])[0]
     city = re.search(r"to (\w+)", query).group(1)
