@@ -546,3 +546,43 @@ def test_the_compact_policy_bounds_a_root_reply_unless_the_rlm_says_otherwise() 
         root = Capped()
         RLM(root, policy=policy, root_max_tokens=given).completion("some text here", "q")
         assert set(root.max_tokens) == {expected}, (policy, given)
+
+
+def test_a_filter_condition_the_question_never_names_is_dropped_and_run_once() -> None:
+    """A 1.5B root copied a worked dialogue's second condition: asked for the cost of "the
+    shipments to Oslo", it summed those of one carrier too (a value the profile lists)."""
+    from rlmx.repl.data_profile import profile
+
+    manifest = "destination,carrier,cost\n" + "\n".join(
+        f"{('Oslo', 'Lima')[i % 2]},{('BlueBird', 'Nordpost', 'FastLane')[i % 3]},{i}"
+        for i in range(30)
+    )  # fmt: skip
+    policy, query = CompactPolicy(), "What is the total cost of the shipments to Oslo?"
+    notes = Repairs(query, "c")
+    notes.learn_prompt([], profile(manifest))
+    code = (
+        "hits = [r for r in rows if r['destination'] == 'Oslo' and r['carrier'] == 'BlueBird']\n"
+        "FINAL(sum(r['cost'] for r in hits))"
+    )
+    told = policy.doubt_cell_final(notes, code, "75") or ""
+    fixed = (
+        "hits = [r for r in rows if r['destination'] == 'Oslo']\n"
+        "print(sum((r['cost'] for r in hits)))"
+    )
+    assert told.startswith("Your filter also keeps only records with 'BlueBird', which the")
+    assert fixed in told and policy.repair_cell(notes) == fixed  # run for the model
+    assert policy.doubt_cell_final(notes, code, "75") is None  # once only
+    warned = policy.final_warnings(notes, "75", code)
+    assert [w.code for w in warned] == ["unasked_condition"]
+    assert policy.final_warnings(notes, "217", fixed) == []
+    for named in (
+        "What is the total cost of the shipments to Oslo with BlueBird?",
+        "What is the total cost of the shipments to Oslo by bluebirds?",  # its first letters
+    ):
+        other = Repairs(named, "c")
+        other.learn_prompt([], profile(manifest))
+        assert policy.doubt_cell_final(other, code, "75") is None, named
+    alone = Repairs(query, "c")  # a filter of one unasked condition: nothing to keep
+    alone.learn_prompt([], profile(manifest))
+    assert alone.unasked_condition("x = [r for r in rows if r['carrier'] == 'BlueBird']") is None
+    assert Repairs(query, "c").unasked_condition(code) is None  # no values listed: no check

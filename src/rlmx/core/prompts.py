@@ -108,6 +108,18 @@ def empty_result(answer: str, fixed: tuple[str, list[str]] | None) -> str:
     )
 
 
+def unasked_condition(values: list[str], fixed: str) -> str:
+    """The push back on a filter that tests values the question does not name
+    (repairs.unasked_condition); ``fixed``: the cell without those tests, which the loop
+    runs. A 1.5B root copied a worked dialogue's second condition into its own filter."""
+    named = ", ".join(repr(value) for value in dict.fromkeys(values))
+    return (
+        f"Your filter also keeps only records with {named}, which the question does not "
+        "ask for: keep only the conditions the question names. rlmx ran your cell "
+        f"without it:\n```repl\n{fixed}\n```"
+    )
+
+
 REPAIRED_CELL = (
     "That is what your fixed cell printed. If it answers the question, reply with its "
     "FINAL line; if not, fix the code further."

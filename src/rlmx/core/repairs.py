@@ -20,7 +20,11 @@ line). The compact policy (small local models) also:
   the filter's cell fixed, comparisons widened to a part match and keys tested against
   the records' keys, which a 1.5B root ran where advice alone left it printing values and
   answering 0 again), each with what to do instead; the same checks are the answer's
-  warnings if it still stands.
+  warnings if it still stands. An answer of ``None`` to any question but a yes/no one is
+  pushed back as a 0 is;
+- pushes back once on an answer whose filter also tests a field's value that the question
+  never names (a 1.5B root copied a worked dialogue's second condition), and runs the
+  cell without it.
 
 Every policy refuses (twice at most) an answer whose value only the instructions hold:
 one of the worked dialogues' numbers or names that no output of this run showed, given in
@@ -276,6 +280,80 @@ def status_range(code: str, low: int) -> str | None:
     return fixed[0] if fixed is not None else None
 
 
+NAMED_PREFIX = 4  # a word named by the question shares this many first letters with one of it
+
+
+def _named(text: str, query: str) -> bool:
+    """The question names ``text``: as written, or each of its words by its first letters
+    ("canceled" for "cancelled", "Failed" for "failed")."""
+    asked = query.lower()
+    if text.lower() in asked:
+        return True
+    words, asked_words = _words(text), _words(asked)
+    return bool(words) and all(
+        any(w[:NAMED_PREFIX] == a[:NAMED_PREFIX] for a in asked_words) for w in words
+    )
+
+
+class _Unasked(ast.NodeTransformer):
+    """Drops the conditions of a filter that test a field's value the question never names
+    (``values``: the values the profile lists of the record fields, lowercased): a 1.5B root
+    copied a worked dialogue's second condition and summed "the shipments to Oslo" of one
+    carrier only. A condition that is all of a filter stays (the cell would keep nothing)."""
+
+    def __init__(self, query: str, values: set[str]) -> None:
+        self.query, self.values = query, values
+        self.dropped: list[str] = []
+
+    def unasked(self, node: ast.expr) -> str | None:
+        """The value ``node`` tests for (``r['carrier'] == 'BlueBird'``) when the question
+        does not name it."""
+        if not isinstance(node, ast.Compare) or len(node.ops) != 1:
+            return None
+        if not isinstance(node.ops[0], ast.Eq | ast.In):
+            return None
+        for side in (node.left, node.comparators[0]):
+            value = side.value if isinstance(side, ast.Constant) else None
+            if isinstance(value, str) and value.lower() in self.values:
+                return None if _named(value, self.query) else value
+        return None
+
+    def _kept(self, tests: list[ast.expr]) -> list[ast.expr]:
+        kept = [test for test in tests if self.unasked(test) is None]
+        if not kept:
+            return tests
+        self.dropped += [value for test in tests if (value := self.unasked(test))]
+        return kept
+
+    def visit_BoolOp(self, node: ast.BoolOp) -> ast.AST:
+        self.generic_visit(node)
+        if not isinstance(node.op, ast.And):
+            return node
+        kept = self._kept(node.values)
+        return kept[0] if len(kept) == 1 else ast.BoolOp(node.op, kept)
+
+    def visit_comprehension(self, node: ast.comprehension) -> ast.AST:
+        self.generic_visit(node)
+        node.ifs = self._kept(node.ifs) if len(node.ifs) > 1 else node.ifs
+        return node
+
+
+def without_unasked(code: str, query: str, values: set[str]) -> tuple[str, list[str]] | None:
+    """``code`` without the filter conditions that test a value ``query`` never names
+    (``_Unasked``), and the values they tested; None when it has none (or see
+    ``_rewritten``)."""
+    dropped: list[str] = []
+
+    def fix(tree: ast.Module) -> tuple[ast.AST, list[str]]:
+        unasked = _Unasked(query, values)
+        tree = unasked.visit(tree)
+        dropped.extend(unasked.dropped)
+        return tree, ["unasked"] if unasked.dropped else []
+
+    fixed = _rewritten(code, fix)
+    return (fixed[0], dropped) if fixed is not None else None
+
+
 class _Printed(ast.NodeTransformer):
     """``FINAL(x)`` becomes ``print(x)``: the fixed cell shows its answer, and the model,
     not the fix, decides whether it is final."""
@@ -525,6 +603,11 @@ class Repairs:
         if "class" in self.result_pushbacks and not RANGE_TEST.search(cell):
             found.append(("partial_class", "the question names a class of status codes, and "
                           "the answer's code tested only some codes of it"))  # fmt: skip
+        if "unasked" in self.result_pushbacks and without_unasked(
+            cell, self.query, self._listed_values()
+        ):
+            found.append(("unasked_condition", "the answer's filter tests a value the question "
+                          "does not name"))  # fmt: skip
         if "items" in self.result_pushbacks and ITEM_COUNT not in cell:
             found.append(("uncounted_items", "the question counts the items of a list field, "
                           "and the answer's code counted records, not items"))  # fmt: skip
@@ -568,6 +651,22 @@ class Repairs:
         if joined and COUNT_PER_VALUE.search(self.query):  # the cell answers it: run it
             self.repair = joined
         return prompts.foreign_value(answer, *asked, joined)
+
+    def _listed_values(self) -> set[str]:
+        return set().union(*self.field_values.values())
+
+    def unasked_condition(self, code: str | None = None) -> str | None:
+        """A push back (once) on an answer whose filter tests a field's value the question
+        never names; the cell without that condition is run for the model (take_repair).
+        ``code``: the cell that gave the answer, else the last cell that ran."""
+        if "unasked" in self.result_pushbacks or not self.field_values:
+            return None
+        fixed = without_unasked(self._answer_code(code), self.query, self._listed_values())
+        if fixed is None:
+            return None
+        self.result_pushbacks.add("unasked")
+        self.repair = fixed[0]
+        return prompts.unasked_condition(fixed[1], fixed[0])
 
     def unseen_answer(self, answer: str) -> str | None:
         """A one-time push back on a prose FINAL whose numbers no output has shown."""
