@@ -586,3 +586,17 @@ def test_a_filter_condition_the_question_never_names_is_dropped_and_run_once() -
     alone.learn_prompt([], profile(manifest))
     assert alone.unasked_condition("x = [r for r in rows if r['carrier'] == 'BlueBird']") is None
     assert Repairs(query, "c").unasked_condition(code) is None  # no values listed: no check
+
+
+def test_several_numbers_answering_one_count_or_sum_are_pushed_back_once() -> None:
+    """A 1.5B root printed ``len(hits), total`` and answered "748, 908487.56"."""
+    notes = Repairs("What is the total cost in EUR of the shipments to Oslo?", "c")
+    notes.saw("print(len(hits), sum(r['cost'] for r in hits))", "748 908487.5599999991\n")
+    told = CompactPolicy().doubt_final(notes, "748, 908487.56") or ""
+    assert told.startswith("Not accepted yet: your answer, 748, 908487.56, gives several")
+    assert notes.several_numbers("748 908487.56") is None  # once
+    for one in ("1,204.50", "908487.56", "-3"):  # a thousands comma is one number
+        assert Repairs("What is the total cost?", "c").several_numbers(one) is None, one
+    two = Repairs("How many orders were there, and what was their total?", "c")
+    assert two.several_numbers("12, 480.5") is None  # two asked
+    assert Repairs("Which ports are open?", "c").several_numbers("22, 80") is None

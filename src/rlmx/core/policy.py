@@ -247,6 +247,7 @@ class CompactPolicy(Policy):
             super().doubt_final(notes, answer)
             or notes.unseen_answer(answer)
             or notes.doubted_result(answer)
+            or notes.several_numbers(answer)
             or notes.unasked_condition()
             or notes.uncounted_items()
             or notes.partial_class()
@@ -258,6 +259,7 @@ class CompactPolicy(Policy):
         return (
             super().doubt_cell_final(notes, code, answer)
             or notes.doubted_result(answer, code)
+            or notes.several_numbers(answer)
             or notes.unasked_condition(code)
             or notes.uncounted_items(code)
             or notes.partial_class(code)

@@ -179,6 +179,15 @@ UNCOUNTED = (
 )
 
 
+def several_numbers(answer: str) -> str:
+    """The push back on several numbers answering a question that asks for one
+    (repairs.several_numbers)."""
+    return (
+        f"Not accepted yet: your answer, {answer.strip()[:80]}, gives several numbers, and the "
+        "question asks for one. Reply with the FINAL line of the one it asks for."
+    )
+
+
 def dropped_quotes(quotes: list[str]) -> str:
     """The notice (not sent to the model) on quotes dropped from a computed answer."""
     shown = "; ".join(repr(q[:120]) for q in quotes[:3])

@@ -24,7 +24,8 @@ line). The compact policy (small local models) also:
   pushed back as a 0 is;
 - pushes back once on an answer whose filter also tests a field's value that the question
   never names (a 1.5B root copied a worked dialogue's second condition), and runs the
-  cell without it.
+  cell without it; and once on several numbers answering a question that asks for one
+  count or sum (it printed ``len(hits), total`` and answered with both).
 
 Every policy refuses (twice at most) an answer whose value only the instructions hold:
 one of the worked dialogues' numbers or names that no output of this run showed, given in
@@ -60,6 +61,8 @@ _NUMBER = re.compile(r"\d+(?:,\d{3})*(?:\.\d+)?")
 
 
 NUMBER_ONLY = re.compile(r"\s*-?[\d,.]+\s*")
+# numbers listed apart ("748, 908487.56"): a thousands comma has no space after it
+SEVERAL_NUMBERS = re.compile(r"\s*-?[\d,.]*\d(?:(?:,\s+|;\s*|\s+)-?[\d,.]*\d)+\s*")
 # "Which port ...?" asks for a number: a bare number is the right form of its answer
 NUMERIC_WHICH = re.compile(
     r"\s*which\s+(port|year|number|id|version|code|amount|price|count|total|size|date|day|"
@@ -530,6 +533,17 @@ class Repairs:
     def unseen_numbers(self, answer: str) -> list[str]:
         """The numbers of ``answer`` that no output the root has seen showed."""
         return sorted(n for n in _numbers(answer) if not number_shown(n, self.seen_numbers))
+
+    def several_numbers(self, answer: str) -> str | None:
+        """A push back (once) on numbers alone, several of them, answering a question that
+        asks for one count, sum or average: a 1.5B root printed ``len(hits), total`` and
+        answered with both."""
+        if "several" in self.result_pushbacks or not SEVERAL_NUMBERS.fullmatch(answer):
+            return None
+        if len(COUNT_QUESTION.findall(self.query)) != 1:
+            return None  # none asked, or two ("how many ... and what total ...?")
+        self.result_pushbacks.add("several")
+        return prompts.several_numbers(answer)
 
     def number_for_a_name(self, answer: str) -> str | None:
         """A one-time push back on a bare number answering a "which" / "who" question,
