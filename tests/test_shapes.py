@@ -21,7 +21,7 @@ from pypdf import PdfReader
 from rlmx.eval.shapes import HELD_OUT, TUNE, shape_item
 from rlmx.eval.tasks import TASKS
 
-SEEDS = range(3)  # every kind of every shape
+SEEDS = range(4)  # every kind of every shape
 
 
 def quoted(query: str) -> list[str]:
@@ -212,6 +212,40 @@ def pdf_truth(path: Path, query: str) -> object:
     return sum(r[1] == city and r[2] == carrier for r in rows)
 
 
+def git_truth(text: str, query: str) -> object:
+    commits = []
+    for block in re.split(r"^(?=commit [0-9a-f]{40}$)", text, flags=re.MULTILINE)[1:]:
+        sha = block.split()[1]
+        author = re.search(r"^Author: (.+) <", block, re.MULTILINE).group(1)
+        stat = re.findall(r"^ (\S+) \| (\d+) (\+*)", block, re.MULTILINE)
+        added = int(re.search(r"(\d+) insertions", block).group(1))
+        commits.append((sha, author, {path for path, _, _ in stat}, added))
+    if "most commits" in query:
+        return top(Counter(c[1] for c in commits))
+    if "most lines" in query:
+        return max(commits, key=lambda c: c[3])[0]
+    if "changed the file" in query:
+        path = re.search(r"the file (\S+)\?", query).group(1)
+        return sum(path in c[2] for c in commits)
+    author = re.search(r"did (.+) insert", query).group(1)
+    return sum(c[3] for c in commits if c[1] == author)
+
+
+def sql_truth(text: str, query: str) -> object:
+    rows = re.findall(r"^\((\d+), '([^']*)', '(\w+)', '(\w+)', (NULL|[\d.]+)\)[,;]$", text,
+                      re.MULTILINE)  # fmt: skip
+    if "NULL" in query:
+        return sum(fee == "NULL" for *_, fee in rows)
+    if "Which plan" in query:
+        city = re.search(r"accounts in (\w+)\?", query).group(1)
+        return top(Counter(plan for _, _, c, plan, _ in rows if c == city))
+    plan = re.search(r"the (\w+) plan", query).group(1)
+    if "total monthly fee" in query:
+        return round(sum(float(f) for *_, p, f in rows if p == plan and f != "NULL"), 2)
+    city = re.search(r"accounts in (\w+) are", query).group(1)
+    return sum(c == city and p == plan for _, _, c, p, _ in rows)
+
+
 def tsv_truth(text: str, query: str) -> object:
     rows = list(csv.DictReader(io.StringIO(text), delimiter="\t"))
     if "lowest unit price" in query:
@@ -290,6 +324,7 @@ TRUTH = {"csv": csv_truth, "access-log": access_truth, "json": json_truth,
          "auth-log": auth_truth, "yaml": yaml_truth, "xml": xml_truth, "sales-join": sales_truth,
          "html-invoices": invoices_truth, "payroll": payroll_truth,
          "library-join": library_truth, "crm-csv": crm_truth, "pdf-manifest": pdf_truth,
+         "git-log": git_truth, "sql-dump": sql_truth,
          "tsv": tsv_truth, "app-log": app_truth, "chat": chat_truth, "html-tables": html_truth,
          "ledger": ledger_truth, "join": join_truth}  # fmt: skip
 

@@ -5,10 +5,10 @@ shapes are what a user brings instead: a CSV export, a web server's access log, 
 dump, a folder of Python sources, Markdown notes, an INI config, an sshd auth log, a YAML
 staff list, an XML catalog, two files to join, an HTML invoice page, an aligned payroll
 report, a library's catalog and loan log joined on a key named otherwise in each, a
-CRM's CSV export with quoted cells, and a shipping manifest printed as a PDF (the **tune**
-half, which rlmx may be tuned on; the last nine were added after the held-out half's
-first reports, to tune on more than six formats; the PDF is the issue's "tables inside
-PDFs", which neither half had), and a TSV
+CRM's CSV export with quoted cells, a shipping manifest printed as a PDF, a ``git log
+--stat`` and a SQL dump (the **tune** half, which rlmx may be tuned on; the last eleven
+were added after the held-out half's first reports, to tune on more than six formats;
+the PDF is the issue's "tables inside PDFs", which neither half had), and a TSV
 inventory, an application log, a chat transcript, HTML pages with tables, an invoice
 ledger, and two files to join (the **held-out** half, which it must never be tuned on:
 report it, do not read its failures to write prompts).
@@ -536,6 +536,121 @@ def payroll_report(rng: random.Random, n: int) -> Made:
     ]
 
 
+def git_log(rng: random.Random, n: int) -> Made:
+    """``git log --stat``: a record over many lines (hash, author, date, message, one line
+    per changed file, a summary line), records apart by blank lines and indentation."""
+    files = [f"src/{w}.py" for w in WORDS[:10]] + [f"tests/test_{w}.py" for w in WORDS[:6]]
+    authors = rng.sample(NAMES, 6)
+    commits, blocks = [], []
+    for i in range(n):
+        sha = f"{rng.getrandbits(160):040x}"
+        author = rng.choice(authors)
+        changed = {f: (rng.randrange(0, 80), rng.randrange(0, 40))
+                   for f in rng.sample(files, rng.randrange(1, 4))}  # fmt: skip
+        commits.append((sha, author, changed))
+        email = author.lower().replace(" ", ".") + "@example.org"
+        stat = [
+            f" {f} | {a + d} {'+' * min(a, 20)}{'-' * min(d, 10)}" for f, (a, d) in changed.items()
+        ]
+        added, deleted = sum(a for a, _ in changed.values()), sum(d for _, d in changed.values())
+        blocks.append("\n".join([
+            f"commit {sha}",
+            f"Author: {author} <{email}>",
+            f"Date:   Mon Mar {1 + i % 28} {i % 24:02d}:{i * 7 % 60:02d}:00 2026 +0100",
+            "",
+            f"    {rng.choice(('Fix', 'Add', 'Tidy', 'Speed up'))} {rng.choice(WORDS)} handling",
+            "",
+            *stat,
+            f" {len(changed)} file{'s' if len(changed) > 1 else ''} changed, "
+            f"{added} insertions(+), {deleted} deletions(-)",
+        ]))  # fmt: skip
+    path, author = rng.choice(files), rng.choice(authors)
+    biggest = _unique_extreme(commits, lambda c: sum(a for a, _ in c[2].values()), largest=True)
+    return "\n\n".join(blocks) + "\n", [
+        Question(
+            "count",
+            f"How many commits changed the file {path}?",
+            sum(path in c[2] for c in commits),
+        ),  # fmt: skip
+        Question(
+            "sum",
+            f"How many lines did {author} insert in total, over all commits?",
+            sum(a for c in commits if c[1] == author for a, _ in c[2].values()),
+        ),  # fmt: skip
+        Question(
+            "top",
+            "Which author made the most commits?",
+            _unique_top(Counter(c[1] for c in commits)),
+        ),  # fmt: skip
+        Question(
+            "max",
+            "Which commit inserted the most lines? Answer with its full hash.",
+            biggest[0] if biggest else None,
+        ),  # fmt: skip
+    ]
+
+
+def sql_dump(rng: random.Random, n: int) -> Made:
+    """A database dump: rows as the tuples of ``INSERT ... VALUES`` statements (a hundred
+    to a statement) under the table's ``CREATE TABLE``, NULL for a missing value."""
+    plans = ("free", "basic", "pro", "team")
+    rows = [
+        (
+            90_001 + i,
+            rng.choice(NAMES),
+            rng.choice(CITIES),
+            rng.choice(plans),
+            rng.randrange(0, 50_000) if rng.random() > 0.1 else None,  # cents a month
+        )
+        for i in range(n)
+    ]
+
+    def value(v: object) -> str:
+        if v is None:
+            return "NULL"
+        return f"'{v}'" if isinstance(v, str) else str(v)
+
+    statements = [
+        "INSERT INTO `accounts` (`id`, `owner`, `city`, `plan`, `monthly_fee`) VALUES\n"
+        + ",\n".join(
+            "(" + ", ".join(value(_money(v) if k == 4 and v is not None else v)
+                            for k, v in enumerate(r)) + ")"
+            for r in rows[start : start + 100]
+        ) + ";"
+        for start in range(0, n, 100)
+    ]  # fmt: skip
+    header = (
+        "-- MySQL dump 10.13\n--\n-- Table structure for table `accounts`\n--\n\n"
+        "CREATE TABLE `accounts` (\n  `id` int NOT NULL,\n  `owner` varchar(80),\n"
+        "  `city` varchar(40),\n  `plan` varchar(10),\n  `monthly_fee` decimal(10,2),\n"
+        "  PRIMARY KEY (`id`)\n);\n\n"
+    )
+    city, plan = rng.choice(CITIES), rng.choice(plans)
+    paid = [r for r in rows if r[4] is not None]
+    return header + "\n".join(statements) + "\n", [
+        Question(
+            "count",
+            f"How many accounts in {city} are on the {plan} plan?",
+            sum(r[2] == city and r[3] == plan for r in rows),
+        ),  # fmt: skip
+        Question(
+            "sum",
+            f"What is the total monthly fee of the accounts on the {plan} plan?",
+            _money(sum(r[4] for r in paid if r[3] == plan)),
+        ),  # fmt: skip
+        Question(
+            "count",
+            "How many accounts have no monthly fee recorded (NULL)?",
+            sum(r[4] is None for r in rows),
+        ),  # fmt: skip
+        Question(
+            "top",
+            f"Which plan has the most accounts in {city}?",
+            _unique_top(Counter(r[3] for r in rows if r[2] == city)),
+        ),  # fmt: skip
+    ]
+
+
 @dataclass(frozen=True)
 class PrintedTable:
     """A table printed as a PDF report (the ``pdf-manifest`` shape): the item's context is
@@ -815,6 +930,8 @@ TUNE: dict[str, Shape] = {
     "library-join": library_loans,
     "crm-csv": crm_export,
     "pdf-manifest": pdf_manifest,
+    "git-log": git_log,
+    "sql-dump": sql_dump,
 }
 HELD_OUT: dict[str, Shape] = {
     "tsv": tsv_inventory,
