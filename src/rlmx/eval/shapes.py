@@ -553,17 +553,15 @@ def git_log(rng: random.Random, n: int) -> Made:
             f" {f} | {a + d} {'+' * min(a, 20)}{'-' * min(d, 10)}" for f, (a, d) in changed.items()
         ]
         added, deleted = sum(a for a, _ in changed.values()), sum(d for _, d in changed.values())
-        blocks.append("\n".join([
+        message = f"{rng.choice(('Fix', 'Add', 'Tidy', 'Speed up'))} {rng.choice(WORDS)} handling"
+        head = [
             f"commit {sha}",
             f"Author: {author} <{email}>",
             f"Date:   Mon Mar {1 + i % 28} {i % 24:02d}:{i * 7 % 60:02d}:00 2026 +0100",
-            "",
-            f"    {rng.choice(('Fix', 'Add', 'Tidy', 'Speed up'))} {rng.choice(WORDS)} handling",
-            "",
-            *stat,
-            f" {len(changed)} file{'s' if len(changed) > 1 else ''} changed, "
-            f"{added} insertions(+), {deleted} deletions(-)",
-        ]))  # fmt: skip
+        ]
+        summary = (f" {len(changed)} file{'s' if len(changed) > 1 else ''} changed, "
+                   f"{added} insertions(+), {deleted} deletions(-)")  # fmt: skip
+        blocks.append("\n".join([*head, "", f"    {message}", "", *stat, summary]))
     path, author = rng.choice(files), rng.choice(authors)
     biggest = _unique_extreme(commits, lambda c: sum(a for a, _ in c[2].values()), largest=True)
     return "\n\n".join(blocks) + "\n", [
@@ -571,22 +569,22 @@ def git_log(rng: random.Random, n: int) -> Made:
             "count",
             f"How many commits changed the file {path}?",
             sum(path in c[2] for c in commits),
-        ),  # fmt: skip
+        ),
         Question(
             "sum",
             f"How many lines did {author} insert in total, over all commits?",
             sum(a for c in commits if c[1] == author for a, _ in c[2].values()),
-        ),  # fmt: skip
+        ),
         Question(
             "top",
             "Which author made the most commits?",
             _unique_top(Counter(c[1] for c in commits)),
-        ),  # fmt: skip
+        ),
         Question(
             "max",
             "Which commit inserted the most lines? Answer with its full hash.",
             biggest[0] if biggest else None,
-        ),  # fmt: skip
+        ),
     ]
 
 
@@ -605,20 +603,16 @@ def sql_dump(rng: random.Random, n: int) -> Made:
         for i in range(n)
     ]
 
-    def value(v: object) -> str:
-        if v is None:
-            return "NULL"
-        return f"'{v}'" if isinstance(v, str) else str(v)
+    def tuple_of(i: int, owner: str, city: str, plan: str, fee: int | None) -> str:
+        money = "NULL" if fee is None else str(_money(fee))
+        return f"({i}, '{owner}', '{city}', '{plan}', {money})"
 
     statements = [
         "INSERT INTO `accounts` (`id`, `owner`, `city`, `plan`, `monthly_fee`) VALUES\n"
-        + ",\n".join(
-            "(" + ", ".join(value(_money(v) if k == 4 and v is not None else v)
-                            for k, v in enumerate(r)) + ")"
-            for r in rows[start : start + 100]
-        ) + ";"
+        + ",\n".join(tuple_of(*r) for r in rows[start : start + 100])
+        + ";"
         for start in range(0, n, 100)
-    ]  # fmt: skip
+    ]
     header = (
         "-- MySQL dump 10.13\n--\n-- Table structure for table `accounts`\n--\n\n"
         "CREATE TABLE `accounts` (\n  `id` int NOT NULL,\n  `owner` varchar(80),\n"
@@ -626,28 +620,28 @@ def sql_dump(rng: random.Random, n: int) -> Made:
         "  PRIMARY KEY (`id`)\n);\n\n"
     )
     city, plan = rng.choice(CITIES), rng.choice(plans)
-    paid = [r for r in rows if r[4] is not None]
+    fees = [(r[3], r[4]) for r in rows if r[4] is not None]
     return header + "\n".join(statements) + "\n", [
         Question(
             "count",
             f"How many accounts in {city} are on the {plan} plan?",
             sum(r[2] == city and r[3] == plan for r in rows),
-        ),  # fmt: skip
+        ),
         Question(
             "sum",
             f"What is the total monthly fee of the accounts on the {plan} plan?",
-            _money(sum(r[4] for r in paid if r[3] == plan)),
-        ),  # fmt: skip
+            _money(sum(fee for p, fee in fees if p == plan)),
+        ),
         Question(
             "count",
             "How many accounts have no monthly fee recorded (NULL)?",
             sum(r[4] is None for r in rows),
-        ),  # fmt: skip
+        ),
         Question(
             "top",
             f"Which plan has the most accounts in {city}?",
             _unique_top(Counter(r[3] for r in rows if r[2] == city)),
-        ),  # fmt: skip
+        ),
     ]
 
 
