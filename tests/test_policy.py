@@ -594,6 +594,9 @@ def test_several_numbers_answering_one_count_or_sum_are_pushed_back_once() -> No
     notes.saw("print(len(hits), sum(r['cost'] for r in hits))", "748 908487.5599999991\n")
     told = CompactPolicy().doubt_final(notes, "748, 908487.56") or ""
     assert told.startswith("Not accepted yet: your answer, 748, 908487.56, gives several")
+    assert "asks for one: the total (a sum, not how many)" in told
+    counted = Repairs("How many shipments went to Oslo?", "c")
+    assert "asks for one: how many there are" in (counted.several_numbers("748 12.5") or "")
     assert notes.several_numbers("748 908487.56") is None  # once
     for one in ("1,204.50", "908487.56", "-3"):  # a thousands comma is one number
         assert Repairs("What is the total cost?", "c").several_numbers(one) is None, one

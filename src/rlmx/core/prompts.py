@@ -10,6 +10,8 @@ reply is one ```repl cell or one FINAL line.
 
 from __future__ import annotations
 
+import re
+
 # GBNF: an optional remark line (at most 200 characters: small models otherwise ramble
 # until max_tokens), then exactly one ```repl cell or one FINAL line. Code lines may not
 # contain backticks, so the cell cannot close early. FINAL_VAR and a typed FINAL may end
@@ -179,12 +181,21 @@ UNCOUNTED = (
 )
 
 
-def several_numbers(answer: str) -> str:
+ASKED_NUMBER = (  # what a count or sum question asks for, by its words
+    (re.compile(r"\b(average|mean)\b", re.IGNORECASE), "the average"),
+    (re.compile(r"\b(how many|number of|count)\b", re.IGNORECASE), "how many there are"),
+    (re.compile(r"\b(total|sum)\b", re.IGNORECASE), "the total (a sum, not how many)"),
+)
+
+
+def several_numbers(answer: str, query: str) -> str:
     """The push back on several numbers answering a question that asks for one
-    (repairs.several_numbers)."""
+    (repairs.several_numbers), saying which kind it asks for: told only "the one it asks
+    for", a 1.5B root answered "the total cost" with the count it printed first."""
+    asked = next((what for words, what in ASKED_NUMBER if words.search(query)), "one number")
     return (
         f"Not accepted yet: your answer, {answer.strip()[:80]}, gives several numbers, and the "
-        "question asks for one. Reply with the FINAL line of the one it asks for."
+        f"question asks for one: {asked}. Reply with the FINAL line of that one number."
     )
 
 

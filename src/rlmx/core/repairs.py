@@ -543,7 +543,7 @@ class Repairs:
         if len(COUNT_QUESTION.findall(self.query)) != 1:
             return None  # none asked, or two ("how many ... and what total ...?")
         self.result_pushbacks.add("several")
-        return prompts.several_numbers(answer)
+        return prompts.several_numbers(answer, self.query)
 
     def number_for_a_name(self, answer: str) -> str | None:
         """A one-time push back on a bare number answering a "which" / "who" question,
