@@ -494,13 +494,14 @@ def test_a_run_never_ends_on_a_worked_examples_number_unflagged(replay) -> None:
 
     example_number = "21405"  # the records dialogue's own sum
     assert example_number in "".join(text for _, text in prompts.RECORDS_EXAMPLES)
+    total = "print(sum(r['salary'] for r in rows if r['city'] == 'Hanoi'))"
     script = [repl("print(len(context))"), repl(f"FINAL({example_number})"),
-              f"FINAL({example_number})", repl("n = 7\nprint(n)"), "FINAL(7)"]  # fmt: skip
-    records = "\n".join(f"city: Hanoi | salary: {i}" for i in range(40))
+              f"FINAL({example_number})", repl(total), "FINAL(7)"]  # fmt: skip
+    records = "\n".join(f"city: {'Hanoi' if i < 7 else 'Lima'} | salary: 1" for i in range(40))
     question = "What is the total salary in Hanoi?"
     result = RLM(replay(script), policy="compact").completion(records, question)
     assert result.answer == "7" and result.warnings == []
-    stubborn = [repl("print(len(context))")] + [f"FINAL({example_number})"] * 4
+    stubborn = [repl("print(len(context))")] + [f"FINAL({example_number})"] * 5
     result = RLM(replay(stubborn), policy="compact").completion(records, question)
     assert result.answer == example_number
     assert borrowed_value(example_number) in result.warnings
@@ -603,3 +604,30 @@ def test_several_numbers_answering_one_count_or_sum_are_pushed_back_once() -> No
     two = Repairs("How many orders were there, and what was their total?", "c")
     assert two.several_numbers("12, 480.5") is None  # two asked
     assert Repairs("Which ports are open?", "c").several_numbers("22, 80") is None
+
+
+def test_a_name_the_question_gives_that_no_code_looked_for_is_pushed_back_once() -> None:
+    """A 1.5B root answered "how many lines did Gus Haddad insert?" with the number of
+    lines of the whole log: nothing it ran looked for Gus Haddad."""
+    log = (
+        "commit 86a\nAuthor: Gus Haddad <gus@example.org>\n\n    Fix it\n\n"
+        " src/juniper.py | 12 +++\n 1 file changed, 12 insertions(+), 0 deletions(-)\n"
+    )
+    policy = CompactPolicy()
+    notes = Repairs("How many lines did Gus Haddad insert in src/juniper.py?", log)
+    assert notes.named_in_query() == ["Gus Haddad", "src/juniper.py"]  # not "How" alone
+    notes.saw("print(len(context.splitlines()))", "7\n")
+    told = policy.doubt_final(notes, "7") or ""
+    assert told.startswith("Not accepted yet: the question names 'Gus Haddad', "
+                           "'src/juniper.py', and none of your code looked for it")  # fmt: skip
+    assert policy.doubt_final(notes, "7") is None  # once
+    warned = policy.final_warnings(notes, "7", "FINAL(7)")
+    assert [w.code for w in warned] == ["missed_condition"]
+    looked = Repairs("How many lines did Gus Haddad insert in src/juniper.py?", log)
+    looked.saw("n = [l for l in context.splitlines() if 'haddad' in l.lower()]", "")
+    looked.saw("print(Counter(re.findall(r'(\\S+) \\| (\\d+)', context)))", "juniper.py: 12")
+    assert looked.missed_condition() is None  # a word of each in code or output: enough
+    elsewhere = Repairs("How many lines did Ada Moreno insert?", log)  # not in the data
+    assert elsewhere.named_in_query() == [] and elsewhere.missed_condition() is None
+    folder = Repairs("How many lines did Gus Haddad insert?", {"git.log": log})
+    assert folder.named_in_query() == ["Gus Haddad"]

@@ -110,6 +110,17 @@ def empty_result(answer: str, fixed: tuple[str, list[str]] | None) -> str:
     )
 
 
+def missed_condition(names: list[str]) -> str:
+    """The push back on an answer whose run never looked for what the question names
+    (repairs.missed_condition)."""
+    named = ", ".join(repr(name) for name in names[:3])
+    return (
+        f"Not accepted yet: the question names {named}, and none of your code looked for "
+        "it, so your answer is not about it alone. Keep only the records or lines that "
+        "the question is about, then answer."
+    )
+
+
 def unasked_condition(values: list[str], fixed: str) -> str:
     """The push back on a filter that tests values the question does not name
     (repairs.unasked_condition); ``fixed``: the cell without those tests, which the loop

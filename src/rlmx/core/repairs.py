@@ -90,6 +90,12 @@ JOIN_LINE = re.compile(
     re.MULTILINE,
 )  # fmt: skip
 WHICH = re.compile(r"\b(?:which|what)\s+(\w+)", re.IGNORECASE)  # "which genre ...?"
+# what a question names that the data may hold: a quoted text, a capitalised name
+# ("Gus Haddad"), a path or an id ("src/juniper.py", "TRK4417")
+QUOTED = re.compile(r"'([^'\n]{2,60})'|\"([^\"\n]{2,60})\"")
+CAPITALISED = re.compile(r"\b[A-Z][\w-]*(?: [A-Z][\w-]*)*")
+PATH_OR_ID = re.compile(r"[\w./-]*[/._][\w./-]*\w|\b[A-Za-z-]*\d[\w-]*\b")
+MAX_SEARCHED_CHARS = 256 * 2**20  # a longer context is not searched for the question's names
 COUNT_PER_VALUE = re.compile(r"\bmost (?:often|common|frequent)", re.IGNORECASE)
 
 
@@ -410,6 +416,8 @@ class Repairs:
     def __init__(self, query: str, context: object) -> None:
         self.query = query
         self.context_text = context if isinstance(context, str) else None
+        self.context = context
+        self.outputs: list[str] = []  # every cell's output, lowercased
         self.seen_numbers = _numbers(query)
         self.seen_texts = [query.lower()]  # what the root was shown of the data, lowercased
         self.pushed_back = False
@@ -435,6 +443,7 @@ class Repairs:
         iterations ran out)."""
         self.seen_numbers |= _numbers(output)
         self.seen_texts.append(output.lower())
+        self.outputs.append(output.lower())
         self.counted |= bool(COUNTING_CODE.search(code)) and not failed
         if not failed:
             self.ran.append(code)
@@ -622,6 +631,10 @@ class Repairs:
         ):
             found.append(("unasked_condition", "the answer's filter tests a value the question "
                           "does not name"))  # fmt: skip
+        if "missed" in self.result_pushbacks and self._missed(code):
+            found.append(("missed_condition", "the question names "
+                          f"{', '.join(map(repr, self._missed(code)))}, and no code of the run "
+                          "looked for it"))  # fmt: skip
         if "items" in self.result_pushbacks and ITEM_COUNT not in cell:
             found.append(("uncounted_items", "the question counts the items of a list field, "
                           "and the answer's code counted records, not items"))  # fmt: skip
@@ -665,6 +678,47 @@ class Repairs:
         if joined and COUNT_PER_VALUE.search(self.query):  # the cell answers it: run it
             self.repair = joined
         return prompts.foreign_value(answer, *asked, joined)
+
+    def _in_data(self, text: str) -> bool:
+        """The context holds ``text`` as written (a str context, or a folder's texts)."""
+        if isinstance(self.context, str):
+            texts = [self.context]
+        elif isinstance(self.context, dict):
+            texts = [v for v in self.context.values() if isinstance(v, str)]
+        else:
+            return False
+        if sum(map(len, texts)) > MAX_SEARCHED_CHARS:
+            return False
+        return any(text in value for value in texts)
+
+    def named_in_query(self) -> list[str]:
+        """The texts the question names that the data holds: quoted, capitalised names
+        (not the question's first word alone), paths and ids."""
+        found = [a or b for a, b in QUOTED.findall(self.query)]
+        found += [m.group() for m in CAPITALISED.finditer(self.query)
+                  if m.start() > 0 or " " in m.group()]  # fmt: skip
+        found += [m.group() for m in PATH_OR_ID.finditer(self.query) if not m.group().isdigit()]
+        return [text for text in dict.fromkeys(found) if len(text) >= 3 and self._in_data(text)]
+
+    def _missed(self, code: str | None) -> list[str]:
+        """The question's names that no cell that ran used or showed: not one of their
+        words is in the code or the output."""
+        looked = "\n".join([*self.ran, code or "", *self.outputs]).lower()
+        return [name for name in self.named_in_query()
+                if not any(word in looked for word in _words(name) if len(word) >= 3)]  # fmt: skip
+
+    def missed_condition(self, code: str | None = None) -> str | None:
+        """A push back (once) on an answer whose run never looked for a name the question
+        gives and the data holds: a 1.5B root answered "how many lines did Gus Haddad
+        insert?" with the number of lines of the whole log. ``code``: the cell that gave
+        the answer."""
+        if "missed" in self.result_pushbacks:
+            return None
+        missed = self._missed(code)
+        if not missed:
+            return None
+        self.result_pushbacks.add("missed")
+        return prompts.missed_condition(missed)
 
     def _listed_values(self) -> set[str]:
         return set().union(*self.field_values.values())
