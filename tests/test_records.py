@@ -140,6 +140,26 @@ def test_a_reports_aligned_columns_read_as_records_under_their_header() -> None:
                                      {"field1": "More prose.  And more."}]  # fmt: skip
 
 
+def test_records_of_several_lines_begun_alike_read_as_stanzas() -> None:
+    """``git log``: a ``commit <hash>`` line begins each record; its ``Key: value`` lines
+    are fields (a ``Name <address>`` split in two), the rest its text."""
+    log = "\n\n".join(
+        f"commit {0xABC0 + i:040x}\nAuthor: {name} <{name.split()[0].lower()}@example.org>\n"
+        f"Date:   Mon Mar {i + 1} 10:00:00 2026 +0100\n\n    Fix parser {i}\n\n"
+        f" src/parser.py | {i + 3} +++\n 1 file changed, {i + 3} insertions(+)"
+        for i, name in enumerate(["Ada Moreno", "Kai Ito"] * 3)
+    )
+    rows = parse_records(log)
+    assert len(rows) == 6 and rows[1]["commit"] == f"{0xABC1:040x}"
+    assert rows[1]["Author"] == "Kai Ito" and rows[1]["Author address"] == "kai@example.org"
+    assert rows[1]["Date"] == "Mon Mar 2 10:00:00 2026 +0100"
+    assert rows[1]["text"].splitlines()[0] == "Fix parser 1" and "4 insertions" in rows[1]["text"]
+    alike = "\n".join(f"Apr {i} sshd: Failed for ada" for i in range(1, 30))
+    assert "Apr" not in parse_records(alike)[0]  # every line begun alike: line records
+    prose = "\n".join(f"Note {i}\nplain words here\nand more" for i in range(9))
+    assert all("text" not in row for row in parse_records(prose))  # no fields: no stanzas
+
+
 def test_a_field_of_other_records_read_is_named_with_the_field_to_join_on() -> None:
     parse_records("sku,category\nK-1,toys\nK-2,garden\n")
     sales = parse_records("sku,quantity\nK-1,3\nK-2,5\n")

@@ -209,7 +209,7 @@ def _parse(text: str) -> list[dict[str, Any]]:
         if parsed is not None:
             return parsed
     lines = [line for line in stripped.splitlines() if line.strip()]
-    for reader in (_html_tables, _xml_records, _yaml_records, _sections):
+    for reader in (_html_tables, _xml_records, _yaml_records, _sections, _stanzas):
         found = reader(stripped, lines)
         if found is not None:
             return found
@@ -394,6 +394,45 @@ def _sections(text: str, lines: list[str]) -> list[dict[str, Any]] | None:
             rows[-1][keyed[0]] = keyed[1]
     if not any(len(row) > 1 for row in rows):
         return None  # titles over prose, or "# comment" lines: no records
+    return [_typed(row) for row in rows]
+
+
+STANZA_START = re.compile(r"^([A-Za-z][\w-]*) (\S.*)$")  # "commit 86a1...", "From ada@x ..."
+STANZA_LINES = (3, 60)  # lines of a stanza: fewer is a line record, more a document
+ADDRESS = re.compile(r"^(.*\S)\s+<([^<>\s@]+@[^<>\s]+)>$")  # Kai Ito <kai@example.org>
+
+
+def _stanzas(text: str, lines: list[str]) -> list[dict[str, Any]] | None:
+    """Records of several lines, each begun by a line that starts with the same word as
+    the text's first (``git log``'s ``commit <hash>``, an mbox's ``From ...``): the start
+    line's word holds the rest of it, each unindented ``Key: value`` line a field (a
+    ``Name <address>`` value split into the name and ``<Key> address``), and the other
+    lines, message and indented ones, the ``text`` field."""
+    first = STANZA_START.match(lines[0])
+    if first is None:
+        return None
+    word = first.group(1) + " "
+    starts = [i for i, line in enumerate(lines) if line.startswith(word)]
+    low, high = STANZA_LINES
+    if len(starts) < 5 or not low <= len(lines) / len(starts) <= high:
+        return None
+    rows = []
+    for start, end in zip(starts, [*starts[1:], len(lines)], strict=True):
+        row: dict[str, Any] = {first.group(1): lines[start][len(word) :].strip()}
+        body = []
+        for line in lines[start + 1 : end]:
+            keyed = None if line[:1].isspace() else _keyed(line)
+            if keyed is None or keyed[0] in row:
+                body.append(line)
+                continue
+            address = ADDRESS.match(keyed[1])
+            row[keyed[0]] = address.group(1) if address else keyed[1]
+            if address:
+                row[f"{keyed[0]} address"] = address.group(2)
+        row["text"] = "\n".join(body)
+        rows.append(row)
+    if not all(len(row) > 2 for row in rows[:20]):
+        return None  # lines that begin alike, with no fields between: no stanzas
     return [_typed(row) for row in rows]
 
 
