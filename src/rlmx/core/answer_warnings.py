@@ -17,6 +17,8 @@ The codes (the Python API guide, docs/guide/python-api.md, lists them too):
   pattern that matched nothing;
 - ``partial_class``: the question names a class of status codes ("a 5xx") and the answer's
   code tested only some codes of it, even after rlmx ran it testing the whole class;
+- ``missed_condition``: the question names a text the data holds (a name, a path, an id)
+  that no code or output of the run looked for, even after rlmx said so;
 - ``unasked_condition``: the answer's filter keeps only records with a field's value that
   the question never names, even after rlmx ran the cell without it;
 - ``uncounted_items``: the question counts the items of a field holding a list per record,

@@ -22,6 +22,9 @@ line). The compact policy (small local models) also:
   answering 0 again), each with what to do instead; the same checks are the answer's
   warnings if it still stands. An answer of ``None`` to any question but a yes/no one is
   pushed back as a 0 is;
+- pushes back once on an answer whose run never looked for a name the question gives
+  and the data holds (a 1.5B root answered "how many lines did Gus Haddad insert?" with
+  the log's line count);
 - pushes back once on an answer whose filter also tests a field's value that the question
   never names (a 1.5B root copied a worked dialogue's second condition), and runs the
   cell without it; and once on several numbers answering a question that asks for one
