@@ -140,6 +140,24 @@ def test_a_reports_aligned_columns_read_as_records_under_their_header() -> None:
                                      {"field1": "More prose.  And more."}]  # fmt: skip
 
 
+def test_a_sql_dumps_insert_statements_read_as_rows() -> None:
+    dump = (
+        "-- MySQL dump\nCREATE TABLE `accounts` (\n  `id` int,\n  `owner` varchar(80)\n);\n"
+        "INSERT INTO `accounts` (`id`, `owner`, `fee`) VALUES\n(1, 'O''Brien', 12.50),\n"
+        "(2, 'Lind, Ada', NULL);\nINSERT INTO `accounts` (`id`, `owner`, `fee`) VALUES "
+        "(3, 'it\\'s', -4);\n"
+    )
+    assert parse_records(dump) == [
+        {"id": 1, "owner": "O'Brien", "fee": 12.5},
+        {"id": 2, "owner": "Lind, Ada", "fee": None},  # a comma inside quotes, NULL
+        {"id": 3, "owner": "it's", "fee": -4},
+    ]
+    two = "INSERT INTO a VALUES (1, 'x');\nINSERT INTO b VALUES (2);"  # no column lists
+    assert parse_records(two) == [{"table": "a", "field1": 1, "field2": "x"},
+                                  {"table": "b", "field1": 2}]  # fmt: skip
+    assert parse_records("INSERT INTO a VALUES (1, 'open") == []  # cut short: no row
+
+
 def test_records_of_several_lines_begun_alike_read_as_stanzas() -> None:
     """``git log``: a ``commit <hash>`` line begins each record; its ``Key: value`` lines
     are fields (a ``Name <address>`` split in two), the rest its text."""

@@ -209,7 +209,7 @@ def _parse(text: str) -> list[dict[str, Any]]:
         if parsed is not None:
             return parsed
     lines = [line for line in stripped.splitlines() if line.strip()]
-    for reader in (_html_tables, _xml_records, _yaml_records, _sections, _stanzas):
+    for reader in (_sql_inserts, _html_tables, _xml_records, _yaml_records, _sections, _stanzas):
         found = reader(stripped, lines)
         if found is not None:
             return found
@@ -395,6 +395,69 @@ def _sections(text: str, lines: list[str]) -> list[dict[str, Any]] | None:
     if not any(len(row) > 1 for row in rows):
         return None  # titles over prose, or "# comment" lines: no records
     return [_typed(row) for row in rows]
+
+
+INSERT = re.compile(
+    r"^\s*INSERT\s+INTO\s+[`\"\[]?([\w.]+)[`\"\]]?\s*(?:\(([^()]*)\))?\s*VALUES\s*",
+    re.IGNORECASE | re.MULTILINE,
+)
+SQL_VALUE = re.compile(
+    r"\s*(?:'((?:[^'\\]|\\.|'')*)'|(NULL)\b|(-?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?)|(\w+))\s*",
+    re.IGNORECASE,
+)
+SQL_NEXT = re.compile(r"\s*,\s*")  # between two tuples
+SQL_ESCAPES = {"n": "\n", "t": "\t", "r": "\r", "0": "\0"}
+
+
+def _sql_inserts(text: str, lines: list[str]) -> list[dict[str, Any]] | None:
+    """The rows of a SQL dump's ``INSERT INTO t (a, b) VALUES (1, 'x'), (2, NULL);``
+    statements, keyed by their column list (``field1`` ... without one); NULL is None, and
+    with more than one table each row names its ``table``."""
+    found = list(INSERT.finditer(text))
+    if not found:
+        return None
+    tables = {match.group(1) for match in found}
+    rows: list[dict[str, Any]] = []
+    for match in found:
+        names = [n.strip().strip('`"[]') for n in (match.group(2) or "").split(",") if n.strip()]
+        for values in _sql_tuples(text, match.end()):
+            row: dict[str, Any] = {"table": match.group(1)} if len(tables) > 1 else {}
+            for position, value in enumerate(values):
+                row[names[position] if position < len(names) else f"field{position + 1}"] = value
+            rows.append(row)
+    return [_typed(row) for row in rows] or None
+
+
+def _sql_tuples(text: str, at: int) -> Iterator[list[Any]]:
+    """The value tuples of one statement, from ``at`` (after VALUES) to its end."""
+    while at < len(text) and text[at] == "(":
+        values: list[Any] = []
+        at += 1
+        while True:
+            token = SQL_VALUE.match(text, at)
+            if token is None:
+                return  # not a value: the statement is not one this reads
+            quoted, null, number, word = token.groups()
+            if quoted is not None:
+                values.append(re.sub(r"\\(.)|''", _sql_unescaped, quoted))
+            else:
+                values.append(None if null else number if number is not None else word)
+            at = token.end()
+            if text.startswith(")", at):
+                break
+            if not text.startswith(",", at):
+                return
+            at += 1
+        yield values
+        rest = SQL_NEXT.match(text, at + 1)
+        if rest is None:
+            return  # ";" or anything else ends the statement
+        at = rest.end()
+
+
+def _sql_unescaped(match: re.Match[str]) -> str:
+    escaped = match.group(1)
+    return "'" if escaped is None else SQL_ESCAPES.get(escaped, escaped)
 
 
 STANZA_START = re.compile(r"^([A-Za-z][\w-]*) (\S.*)$")  # "commit 86a1...", "From ada@x ..."
