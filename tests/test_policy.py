@@ -615,7 +615,7 @@ def test_a_name_the_question_gives_that_no_code_looked_for_is_pushed_back_once()
     )
     policy = CompactPolicy()
     notes = Repairs("How many lines did Gus Haddad insert in src/juniper.py?", log)
-    assert notes.named_in_query() == ["Gus Haddad", "src/juniper.py"]  # not "How" alone
+    assert notes.named_in_query == ["Gus Haddad", "src/juniper.py"]  # not "How" alone
     notes.saw("print(len(context.splitlines()))", "7\n")
     told = policy.doubt_final(notes, "7") or ""
     assert told.startswith("Not accepted yet: the question names 'Gus Haddad', "
@@ -628,6 +628,6 @@ def test_a_name_the_question_gives_that_no_code_looked_for_is_pushed_back_once()
     looked.saw("print(Counter(re.findall(r'(\\S+) \\| (\\d+)', context)))", "juniper.py: 12")
     assert looked.missed_condition() is None  # a word of each in code or output: enough
     elsewhere = Repairs("How many lines did Ada Moreno insert?", log)  # not in the data
-    assert elsewhere.named_in_query() == [] and elsewhere.missed_condition() is None
+    assert elsewhere.named_in_query == [] and elsewhere.missed_condition() is None
     folder = Repairs("How many lines did Gus Haddad insert?", {"git.log": log})
-    assert folder.named_in_query() == ["Gus Haddad"]
+    assert folder.named_in_query == ["Gus Haddad"]

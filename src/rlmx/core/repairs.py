@@ -40,6 +40,7 @@ customer has the most cancelled orders?" with its customer, ``Lea Brandt``).
 from __future__ import annotations
 
 import ast
+import functools
 import re
 from collections.abc import Callable
 
@@ -694,9 +695,11 @@ class Repairs:
             return False
         return any(text in value for value in texts)
 
+    @functools.cached_property
     def named_in_query(self) -> list[str]:
         """The texts the question names that the data holds: quoted, capitalised names
-        (not the question's first word alone), paths and ids."""
+        (not the question's first word alone), paths and ids (the context is searched once
+        a run)."""
         found = [a or b for a, b in QUOTED.findall(self.query)]
         found += [m.group() for m in CAPITALISED.finditer(self.query)
                   if m.start() > 0 or " " in m.group()]  # fmt: skip
@@ -707,7 +710,7 @@ class Repairs:
         """The question's names that no cell that ran used or showed: not one of their
         words is in the code or the output."""
         looked = "\n".join([*self.ran, code or "", *self.outputs]).lower()
-        return [name for name in self.named_in_query()
+        return [name for name in self.named_in_query
                 if not any(word in looked for word in _words(name) if len(word) >= 3)]  # fmt: skip
 
     def missed_condition(self, code: str | None = None) -> str | None:
