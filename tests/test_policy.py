@@ -631,3 +631,24 @@ def test_a_name_the_question_gives_that_no_code_looked_for_is_pushed_back_once()
     assert elsewhere.named_in_query == [] and elsewhere.missed_condition() is None
     folder = Repairs("How many lines did Gus Haddad insert?", {"git.log": log})
     assert folder.named_in_query == ["Gus Haddad"]
+
+
+def test_a_ranking_that_counted_each_value_once_is_pushed_back_once() -> None:
+    """``Counter(r['commit'] for r in rows).most_common(1)`` counts each commit once: the
+    "commit that inserted the most lines" it gives is any commit."""
+    policy, query = CompactPolicy(), "Which commit inserted the most lines?"
+    notes = Repairs(query, "c")
+    code = "counts = Counter(r['commit'] for r in rows)\nprint(counts.most_common(1))"
+    notes.saw(code, "[('6e7d565c', 1)]\n")
+    assert policy.doubt_final(notes, "6e7d565c") == prompts.TIED_RANKING
+    assert policy.doubt_final(notes, "6e7d565c") is None  # once
+    assert [w.code for w in policy.final_warnings(notes, "6e7d565c", None)] == ["tied_ranking"]
+    counted = Repairs(query, "c")
+    counted.saw(code, "[('Kai Ito', 14)]\n")
+    assert counted.tied_ranking() is None
+    assert Repairs("Which commit is the newest?", "c").tied_ranking() is None
+
+
+def test_a_word_in_capitals_is_no_name_to_look_for() -> None:
+    notes = Repairs("How many accounts have no fee (NULL) in Oslo?", "(1, 'Oslo', NULL)")
+    assert notes.named_in_query == ["Oslo"]

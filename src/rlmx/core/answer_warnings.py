@@ -19,6 +19,8 @@ The codes (the Python API guide, docs/guide/python-api.md, lists them too):
   code tested only some codes of it, even after rlmx ran it testing the whole class;
 - ``missed_condition``: the question names a text the data holds (a name, a path, an id)
   that no code or output of the run looked for, even after rlmx said so;
+- ``tied_ranking``: a "which ... the most ...?" answer came from a count per value that
+  found each value once (it ranks nothing), even after rlmx said so;
 - ``unasked_condition``: the answer's filter keeps only records with a field's value that
   the question never names, even after rlmx ran the cell without it;
 - ``uncounted_items``: the question counts the items of a field holding a list per record,

@@ -110,6 +110,14 @@ def empty_result(answer: str, fixed: tuple[str, list[str]] | None) -> str:
     )
 
 
+TIED_RANKING = (
+    "Not accepted yet: your count found each value once (the first has a count of 1), so "
+    "it ranks nothing: each record has its own value. The question asks for the most of "
+    "an amount: work that amount out for each record (a field, or a number in its text), "
+    "then take the record with the largest and print it."
+)
+
+
 def missed_condition(names: list[str]) -> str:
     """The push back on an answer whose run never looked for what the question names
     (repairs.missed_condition)."""

@@ -28,7 +28,8 @@ line). The compact policy (small local models) also:
 - pushes back once on an answer whose filter also tests a field's value that the question
   never names (a 1.5B root copied a worked dialogue's second condition), and runs the
   cell without it; and once on several numbers answering a question that asks for one
-  count or sum (it printed ``len(hits), total`` and answered with both).
+  count or sum (it printed ``len(hits), total`` and answered with both), and on a
+  ranking read off a count per value that found each value once.
 
 Every policy refuses (twice at most) an answer whose value only the instructions hold:
 one of the worked dialogues' numbers or names that no output of this run showed, given in
@@ -49,6 +50,7 @@ from . import prompts
 from .answer_warnings import (
     COUNT_QUESTION,
     COUNTING_CODE,
+    RANKING_QUESTION,
     computed_question,
     empty_answer,
     number_shown,
@@ -100,6 +102,8 @@ QUOTED = re.compile(r"'([^'\n]{2,60})'|\"([^\"\n]{2,60})\"")
 CAPITALISED = re.compile(r"\b[A-Z][\w-]*(?: [A-Z][\w-]*)*")
 PATH_OR_ID = re.compile(r"[\w./-]*[/._][\w./-]*\w|\b[A-Za-z-]*\d[\w-]*\b")
 MAX_SEARCHED_CHARS = 256 * 2**20  # a longer context is not searched for the question's names
+# a ranking whose first entry was counted once (``[('6e7d...', 1)]``): all are tied at 1
+TOP_COUNTED_ONCE = re.compile(r"^\[\((?:'[^'\n]{0,200}'|\S{1,200}), 1\)")
 COUNT_PER_VALUE = re.compile(r"\bmost (?:often|common|frequent)", re.IGNORECASE)
 
 
@@ -639,6 +643,9 @@ class Repairs:
             found.append(("missed_condition", "the question names "
                           f"{', '.join(map(repr, self._missed(code)))}, and no code of the run "
                           "looked for it"))  # fmt: skip
+        if "tied" in self.result_pushbacks and self._tied_ranking(code):
+            found.append(("tied_ranking", "the answer's ranking counted each value once, "
+                          "so it ranks nothing"))  # fmt: skip
         if "items" in self.result_pushbacks and ITEM_COUNT not in cell:
             found.append(("uncounted_items", "the question counts the items of a list field, "
                           "and the answer's code counted records, not items"))  # fmt: skip
@@ -698,11 +705,11 @@ class Repairs:
     @functools.cached_property
     def named_in_query(self) -> list[str]:
         """The texts the question names that the data holds: quoted, capitalised names
-        (not the question's first word alone), paths and ids (the context is searched once
-        a run)."""
+        (not the question's first word alone, nor a word in capitals: ``NULL``, ``EUR``
+        are no one's name), paths and ids (the context is searched once a run)."""
         found = [a or b for a, b in QUOTED.findall(self.query)]
         found += [m.group() for m in CAPITALISED.finditer(self.query)
-                  if m.start() > 0 or " " in m.group()]  # fmt: skip
+                  if (m.start() > 0 or " " in m.group()) and not m.group().isupper()]  # fmt: skip
         found += [m.group() for m in PATH_OR_ID.finditer(self.query) if not m.group().isdigit()]
         return [text for text in dict.fromkeys(found) if len(text) >= 3 and self._in_data(text)]
 
@@ -725,6 +732,24 @@ class Repairs:
             return None
         self.result_pushbacks.add("missed")
         return prompts.missed_condition(missed)
+
+    def _tied_ranking(self, code: str | None) -> bool:
+        """The answer's cell (else the last that ran) counted per value with
+        ``most_common``, and the first value's count is 1: each value is one record's."""
+        cell = self._answer_code(code)
+        shown = self.outputs[-1].strip() if self.outputs and code is None else ""
+        return "most_common(" in cell and bool(TOP_COUNTED_ONCE.match(shown))
+
+    def tied_ranking(self, code: str | None = None) -> str | None:
+        """A push back (once) on the answer to "which ... the most ...?" read off a count
+        per value that found each value once: a 1.5B root answered "which commit inserted
+        the most lines?" with ``Counter(r['commit'] for r in rows).most_common(1)``."""
+        if "tied" in self.result_pushbacks or not RANKING_QUESTION.search(self.query):
+            return None
+        if not self._tied_ranking(code):
+            return None
+        self.result_pushbacks.add("tied")
+        return prompts.TIED_RANKING
 
     def _listed_values(self) -> set[str]:
         return set().union(*self.field_values.values())
