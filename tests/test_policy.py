@@ -640,7 +640,9 @@ def test_a_ranking_that_counted_each_value_once_is_pushed_back_once() -> None:
     notes = Repairs(query, "c")
     code = "counts = Counter(r['commit'] for r in rows)\nprint(counts.most_common(1))"
     notes.saw(code, "[('6e7d565c', 1)]\n")
-    assert policy.doubt_final(notes, "6e7d565c") == prompts.TIED_RANKING
+    told = policy.doubt_final(notes, "6e7d565c") or ""
+    assert told.startswith("Not accepted yet: your count found each value once")
+    assert "the number the question asks about ('lines')" in told  # no made-up field name
     assert policy.doubt_final(notes, "6e7d565c") is None  # once
     assert [w.code for w in policy.final_warnings(notes, "6e7d565c", None)] == ["tied_ranking"]
     counted = Repairs(query, "c")

@@ -110,12 +110,18 @@ def empty_result(answer: str, fixed: tuple[str, list[str]] | None) -> str:
     )
 
 
-TIED_RANKING = (
-    "Not accepted yet: your count found each value once (the first has a count of 1), so "
-    "it ranks nothing: each record has its own value. The question asks for the most of "
-    "an amount: work that amount out for each record (a field, or a number in its text), "
-    "then take the record with the largest and print it."
-)
+def tied_ranking(query: str) -> str:
+    """The push back on a ranking read off a count per value that found each value once
+    (repairs.tied_ranking), naming what the question ranks by: told "an amount", a 1.5B
+    root looked for a field named 'amount'."""
+    ranked = re.search(r"\b(?:most|least|highest|lowest|largest|smallest)\s+([\w ]{1,40})", query)
+    by = f" ({ranked.group(1).strip()!r})" if ranked else ""
+    return (
+        "Not accepted yet: your count found each value once (the first has a count of 1), so "
+        "it ranks nothing: each record has its own value. Rank the records by the number "
+        f"the question asks about{by}: find that number in each record (in a field, or with "
+        "re.search in its text), then print the record where it is largest or smallest."
+    )
 
 
 def missed_condition(names: list[str]) -> str:

@@ -749,7 +749,7 @@ class Repairs:
         if not self._tied_ranking(code):
             return None
         self.result_pushbacks.add("tied")
-        return prompts.TIED_RANKING
+        return prompts.tied_ranking(self.query)
 
     def _listed_values(self) -> set[str]:
         return set().union(*self.field_values.values())
