@@ -644,11 +644,13 @@ def test_a_ranking_that_counted_each_value_once_is_pushed_back_once() -> None:
     assert told.startswith("Not accepted yet: your count found each value once")
     assert "the number the question asks about ('lines')" in told  # no made-up field name
     assert policy.doubt_final(notes, "6e7d565c") is None  # once
+    notes.saw("print(defaultdict(int))", "defaultdict(<class 'int'>, {})\n")  # then others
     assert [w.code for w in policy.final_warnings(notes, "6e7d565c", None)] == ["tied_ranking"]
+    assert policy.final_warnings(notes, "faa60f61", None) == []  # not the tied one
     counted = Repairs(query, "c")
     counted.saw(code, "[('Kai Ito', 14)]\n")
-    assert counted.tied_ranking() is None
-    assert Repairs("Which commit is the newest?", "c").tied_ranking() is None
+    assert counted.tied_ranking("Kai Ito") is None
+    assert Repairs("Which commit is the newest?", "c").tied_ranking("6e7d565c") is None
 
 
 def test_a_word_in_capitals_is_no_name_to_look_for() -> None:

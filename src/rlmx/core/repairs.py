@@ -103,7 +103,7 @@ CAPITALISED = re.compile(r"\b[A-Z][\w-]*(?: [A-Z][\w-]*)*")
 PATH_OR_ID = re.compile(r"[\w./-]*[/._][\w./-]*\w|\b[A-Za-z-]*\d[\w-]*\b")
 MAX_SEARCHED_CHARS = 256 * 2**20  # a longer context is not searched for the question's names
 # a ranking whose first entry was counted once (``[('6e7d...', 1)]``): all are tied at 1
-TOP_COUNTED_ONCE = re.compile(r"^\[\((?:'[^'\n]{0,200}'|\S{1,200}), 1\)")
+TOP_COUNTED_ONCE = re.compile(r"^\[\((?:'([^'\n]{1,200})'|([^,\s]{1,200})), 1\)", re.MULTILINE)
 COUNT_PER_VALUE = re.compile(r"\bmost (?:often|common|frequent)", re.IGNORECASE)
 
 
@@ -643,7 +643,7 @@ class Repairs:
             found.append(("missed_condition", "the question names "
                           f"{', '.join(map(repr, self._missed(code)))}, and no code of the run "
                           "looked for it"))  # fmt: skip
-        if "tied" in self.result_pushbacks and self._tied_ranking(code):
+        if "tied" in self.result_pushbacks and self._tied_ranking(answer):
             found.append(("tied_ranking", "the answer's ranking counted each value once, "
                           "so it ranks nothing"))  # fmt: skip
         if "items" in self.result_pushbacks and ITEM_COUNT not in cell:
@@ -733,20 +733,21 @@ class Repairs:
         self.result_pushbacks.add("missed")
         return prompts.missed_condition(missed)
 
-    def _tied_ranking(self, code: str | None) -> bool:
-        """The answer's cell (else the last that ran) counted per value with
-        ``most_common``, and the first value's count is 1: each value is one record's."""
-        cell = self._answer_code(code)
-        shown = self.outputs[-1].strip() if self.outputs and code is None else ""
-        return "most_common(" in cell and bool(TOP_COUNTED_ONCE.match(shown))
+    def _tied_ranking(self, answer: str) -> bool:
+        """The answer is the first value of a ``most_common`` an output showed whose count
+        is 1: each value was one record's, so the first is any."""
+        wanted = answer.strip().strip("'\"").lower()
+        return any((quoted or bare).lower() == wanted
+                   for output in self.outputs
+                   for quoted, bare in TOP_COUNTED_ONCE.findall(output))  # fmt: skip
 
-    def tied_ranking(self, code: str | None = None) -> str | None:
+    def tied_ranking(self, answer: str) -> str | None:
         """A push back (once) on the answer to "which ... the most ...?" read off a count
         per value that found each value once: a 1.5B root answered "which commit inserted
         the most lines?" with ``Counter(r['commit'] for r in rows).most_common(1)``."""
         if "tied" in self.result_pushbacks or not RANKING_QUESTION.search(self.query):
             return None
-        if not self._tied_ranking(code):
+        if not self._tied_ranking(answer):
             return None
         self.result_pushbacks.add("tied")
         return prompts.tied_ranking(self.query)
