@@ -172,6 +172,18 @@ def test_records_of_several_lines_begun_alike_read_as_stanzas() -> None:
     assert rows[1]["Author"] == "Kai Ito" and rows[1]["Author address"] == "kai@example.org"
     assert rows[1]["Date"] == "Mon Mar 2 10:00:00 2026 +0100"
     assert rows[1]["text"].splitlines()[0] == "Fix parser 1" and "4 insertions" in rows[1]["text"]
+    mbox = "\n\n".join(
+        f"From ada@example.org Mon Mar {i} 10:00:00 2026\nFrom: Ada Lind <ada@example.org>\n"
+        f"Subject: Disk {i} full\n\nThe disk is full.\nNote: a body line, not a field."
+        for i in range(1, 7)
+    )
+    mail = parse_records(mbox)[2]
+    assert mail["From"] == "Ada Lind" and mail["Subject"] == "Disk 3 full"  # the header wins
+    assert mail["text"].splitlines() == [
+        "From ada@example.org Mon Mar 3 10:00:00 2026",
+        "The disk is full.",
+        "Note: a body line, not a field.",
+    ]
     alike = "\n".join(f"Apr {i} sshd: Failed for ada" for i in range(1, 30))
     assert "Apr" not in parse_records(alike)[0]  # every line begun alike: line records
     prose = "\n".join(f"Note {i}\nplain words here\nand more" for i in range(9))

@@ -468,35 +468,45 @@ ADDRESS = re.compile(r"^(.*\S)\s+<([^<>\s@]+@[^<>\s]+)>$")  # Kai Ito <kai@examp
 def _stanzas(text: str, lines: list[str]) -> list[dict[str, Any]] | None:
     """Records of several lines, each begun by a line that starts with the same word as
     the text's first (``git log``'s ``commit <hash>``, an mbox's ``From ...``): the start
-    line's word holds the rest of it, each unindented ``Key: value`` line a field (a
-    ``Name <address>`` value split into the name and ``<Key> address``), and the other
-    lines, message and indented ones, the ``text`` field."""
+    line's word holds the rest of it; the unindented ``Key: value`` lines up to the first
+    blank line are fields (a header of the same name wins over the start line; a
+    ``Name <address>`` value is split into the name and ``<Key> address``); the rest, a
+    message or a body, is the ``text`` field."""
     first = STANZA_START.match(lines[0])
     if first is None:
         return None
-    word = first.group(1) + " "
-    starts = [i for i, line in enumerate(lines) if line.startswith(word)]
+    word = first.group(1)
+    raw = text.splitlines()
+    starts = [i for i, line in enumerate(raw) if line.startswith(word + " ")]
     low, high = STANZA_LINES
     if len(starts) < 5 or not low <= len(lines) / len(starts) <= high:
         return None
-    rows = []
-    for start, end in zip(starts, [*starts[1:], len(lines)], strict=True):
-        row: dict[str, Any] = {first.group(1): lines[start][len(word) :].strip()}
-        body = []
-        for line in lines[start + 1 : end]:
-            keyed = None if line[:1].isspace() else _keyed(line)
-            if keyed is None or keyed[0] in row:
-                body.append(line)
-                continue
-            address = ADDRESS.match(keyed[1])
-            row[keyed[0]] = address.group(1) if address else keyed[1]
-            if address:
-                row[f"{keyed[0]} address"] = address.group(2)
-        row["text"] = "\n".join(body)
-        rows.append(row)
+    rows = [_stanza(word, raw[start:end]) for start, end in zip(starts, [*starts[1:], len(raw)], strict=True)]  # fmt: skip
     if not all(len(row) > 2 for row in rows[:20]):
         return None  # lines that begin alike, with no fields between: no stanzas
     return [_typed(row) for row in rows]
+
+
+def _stanza(word: str, lines: list[str]) -> dict[str, Any]:
+    """One stanza's fields (``_stanzas``): its start line, header fields and text."""
+    fields: dict[str, Any] = {}
+    body: list[str] = []
+    blank = next((i for i, line in enumerate(lines) if not line.strip()), len(lines))
+    for line in lines[1:blank]:
+        keyed = None if line[:1].isspace() else _keyed(line)
+        if keyed is None or keyed[0] in fields:
+            body.append(line)
+            continue
+        address = ADDRESS.match(keyed[1])
+        fields[keyed[0]] = address.group(1) if address else keyed[1]
+        if address:
+            fields[f"{keyed[0]} address"] = address.group(2)
+    start = lines[0][len(word) + 1 :].strip()
+    if word in fields:
+        body.insert(0, lines[0])  # the header of that name holds it better
+    row = {word: start} if word not in fields else {}
+    body += [line for line in lines[blank:] if line.strip()]
+    return {**row, **fields, "text": "\n".join(body)}
 
 
 def _heading(line: str) -> tuple[int, str]:
