@@ -481,7 +481,8 @@ def _stanzas(text: str, lines: list[str]) -> list[dict[str, Any]] | None:
     low, high = STANZA_LINES
     if len(starts) < 5 or not low <= len(lines) / len(starts) <= high:
         return None
-    rows = [_stanza(word, raw[start:end]) for start, end in zip(starts, [*starts[1:], len(raw)], strict=True)]  # fmt: skip
+    ends = [*starts[1:], len(raw)]
+    rows = [_stanza(word, raw[start:end]) for start, end in zip(starts, ends, strict=True)]
     if not all(len(row) > 2 for row in rows[:20]):
         return None  # lines that begin alike, with no fields between: no stanzas
     return [_typed(row) for row in rows]
