@@ -87,6 +87,18 @@ def test_a_pdf_table_keeps_its_columns_and_prose_its_plain_text(tmp_path: Path) 
     assert [r["Unit price"] for r in records] == [3.5, 1204.0, 0.8, 7.25]  # no header row
 
 
+def test_a_page_pypdf_cannot_lay_out_keeps_its_plain_text() -> None:
+    from rlmx.document_formats import _page_text
+
+    class Page:  # pypdf's layout mode raised on a page it could extract plainly
+        def extract_text(self, extraction_mode: str = "plain") -> str:
+            if extraction_mode == "layout":
+                raise ValueError("layout failed")
+            return "Item   Price   Qty"
+
+    assert _page_text(Page()) == "Item   Price   Qty"
+
+
 def test_a_scanned_pdf_is_read_by_ocr(tmp_path: Path) -> None:
     from fpdf import FPDF
     from PIL import Image, ImageDraw, ImageFont

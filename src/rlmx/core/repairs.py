@@ -100,7 +100,9 @@ WHICH = re.compile(r"\b(?:which|what)\s+(\w+)", re.IGNORECASE)  # "which genre .
 # ("Gus Haddad"), a path or an id ("src/juniper.py", "TRK4417")
 QUOTED = re.compile(r"'([^'\n]{2,60})'|\"([^\"\n]{2,60})\"")
 CAPITALISED = re.compile(r"\b[A-Z][\w-]*(?: [A-Z][\w-]*)*")
-PATH_OR_ID = re.compile(r"[\w./-]*[/._][\w./-]*\w|\b[A-Za-z-]*\d[\w-]*\b")
+PATH_OR_ID = re.compile(r"[/._]|\d")  # in a word of the question: a path or an id
+WORD_EDGES = "?!,;:()[]{}\"'."  # stripped from a question's word
+PLAIN_NUMBER = re.compile(r"\d+(?:[.,]\d+)?")  # a bound or an amount, no one's name
 MAX_SEARCHED_CHARS = 256 * 2**20  # a longer context is not searched for the question's names
 # a ranking whose first entry was counted once (``[('6e7d...', 1)]``): all are tied at 1
 TOP_COUNTED_ONCE = re.compile(r"^\[\((?:'([^'\n]{1,200})'|([^,\s]{1,200})), 1\)", re.MULTILINE)
@@ -710,7 +712,8 @@ class Repairs:
         found = [a or b for a, b in QUOTED.findall(self.query)]
         found += [m.group() for m in CAPITALISED.finditer(self.query)
                   if (m.start() > 0 or " " in m.group()) and not m.group().isupper()]  # fmt: skip
-        found += [m.group() for m in PATH_OR_ID.finditer(self.query) if not m.group().isdigit()]
+        words = (word.strip(WORD_EDGES) for word in self.query.split())  # linear: no regex
+        found += [w for w in words if PATH_OR_ID.search(w) and not PLAIN_NUMBER.fullmatch(w)]
         return [text for text in dict.fromkeys(found) if len(text) >= 3 and self._in_data(text)]
 
     def _missed(self, code: str | None) -> list[str]:

@@ -398,7 +398,7 @@ def _sections(text: str, lines: list[str]) -> list[dict[str, Any]] | None:
 
 
 INSERT = re.compile(
-    r"^\s*INSERT\s+INTO\s+[`\"\[]?([\w.]+)[`\"\]]?\s*(?:\(([^()]*)\))?\s*VALUES\s*",
+    r"^[ \t]*INSERT\s+INTO\s+[`\"\[]?([\w.]+)[`\"\]]?\s*(?:\(([^()]*)\))?\s*VALUES\s*",
     re.IGNORECASE | re.MULTILINE,
 )
 SQL_VALUE = re.compile(
