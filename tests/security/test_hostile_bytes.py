@@ -457,6 +457,23 @@ def test_data_that_imitates_the_profiles_lines_never_ends_the_run(replay) -> Non
     assert ran == ["print(len(rows))"]  # the posed hint's cell was never run
 
 
+def test_a_question_built_to_make_the_checks_backtrack_never_stalls_the_run(replay) -> None:
+    """The question comes from a request (up to the server's 100,000 characters) and the
+    compact policy's checks search it for the names and numbers it gives: the search for
+    paths and ids once took cubic time on a run of dots (2,000 dots: 18 s). A run asked
+    such a question ends with its answer (or this test hangs)."""
+    from rlmx import RLM
+    from rlmx.server.runs import MAX_QUERY_CHARS
+
+    hostile = "How many " + "." * 40_000 + " a_" * 10_000 + " 1, " * 4_000 + "A" * 10_000 + "?"
+    assert len(hostile) < MAX_QUERY_CHARS
+    spec = replay([repl("print(len(rows))"), "FINAL(22)"])
+    result = RLM(spec, policy="compact", recheck=False, sandbox="process").completion(
+        "city: Oslo | n: 1\n" * 22, hostile
+    )
+    assert result.status == "final" and result.answer == "22", result
+
+
 # -- 9. terminal escapes ---------------------------------------------------------------------
 def test_answers_on_a_terminal_cannot_drive_it(tmp_path: Path, replay) -> None:
     evil = "\x1b]52;c;cm0gLXJmIH4=\x07\x1b]0;pwned\x07\x1b[2K\rall good"
