@@ -635,7 +635,6 @@ def test_a_name_the_question_gives_that_no_code_looked_for_is_pushed_back_once()
     assert web.named_in_query == ["10.0.0.5"]  # an address; bounds and amounts are no names
 
 
-
 def test_a_ranking_that_counted_each_value_once_is_pushed_back_once() -> None:
     """``Counter(r['commit'] for r in rows).most_common(1)`` counts each commit once: the
     "commit that inserted the most lines" it gives is any commit."""
