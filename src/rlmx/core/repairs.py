@@ -338,10 +338,11 @@ class _Unasked(ast.NodeTransformer):
         return None
 
     def _kept(self, tests: list[ast.expr]) -> list[ast.expr]:
-        kept = [test for test in tests if self.unasked(test) is None]
+        values = [self.unasked(test) for test in tests]
+        kept = [test for test, value in zip(tests, values, strict=True) if value is None]
         if not kept:
             return tests
-        self.dropped += [value for test in tests if (value := self.unasked(test))]
+        self.dropped += [value for value in values if value is not None]
         return kept
 
     def visit_BoolOp(self, node: ast.BoolOp) -> ast.AST:
@@ -425,11 +426,10 @@ class Repairs:
 
     def __init__(self, query: str, context: object) -> None:
         self.query = query
-        self.context_text = context if isinstance(context, str) else None
         self.context = context
         self.outputs: list[str] = []  # every cell's output, lowercased
         self.seen_numbers = _numbers(query)
-        self.seen_texts = [query.lower()]  # what the root was shown of the data, lowercased
+        self.told = [query.lower()]  # the question and the task message, lowercased
         self.pushed_back = False
         self.asked_for_name = False
         self.seen_cells: set[int] = set()  # hashes of (code, output) of every cell
@@ -452,7 +452,6 @@ class Repairs:
         will not leave by itself; a 1.5B root alternated two such cells until its
         iterations ran out)."""
         self.seen_numbers |= _numbers(output)
-        self.seen_texts.append(output.lower())
         self.outputs.append(output.lower())
         self.counted |= bool(COUNTING_CODE.search(code)) and not failed
         if not failed:
@@ -474,7 +473,7 @@ class Repairs:
 
     def is_blind(self, prompt: str) -> bool:
         """A short sub-call prompt that shares no 40-character window with a str context."""
-        text = self.context_text
+        text = self.context if isinstance(self.context, str) else None
         if text is None or len(prompt) > BLIND_PROMPT_CHARS:
             return False  # long prompts carry text; only short ones are checked
         if len(text) < 20 * len(prompt):
@@ -504,7 +503,7 @@ class Repairs:
         self.prompt_numbers = telling_numbers(" ".join(texts)) - self.seen_numbers
         found = EXAMPLE_VALUE.findall(" ".join(texts))
         self.prompt_values = {value.strip().lower() for match in found for value in match}
-        self.seen_texts.append(task.lower())
+        self.told.append(task.lower())
         self.list_fields = LIST_FIELD_LINE.findall(task)
         for field, listed in VALUES_LINE.findall(task):
             values = _listed(listed)
@@ -537,7 +536,8 @@ class Repairs:
             return None
         if low not in self.prompt_values:
             return None
-        if any(low in seen for seen in self.seen_texts) or (code and low not in code.lower()):
+        seen = [*self.told, *self.outputs]
+        if any(low in text for text in seen) or (code and low not in code.lower()):
             return None
         return name
 
@@ -641,10 +641,10 @@ class Repairs:
         ):
             found.append(("unasked_condition", "the answer's filter tests a value the question "
                           "does not name"))  # fmt: skip
-        if "missed" in self.result_pushbacks and self._missed(code):
-            found.append(("missed_condition", "the question names "
-                          f"{', '.join(map(repr, self._missed(code)))}, and no code of the run "
-                          "looked for it"))  # fmt: skip
+        missed = self._missed(code) if "missed" in self.result_pushbacks else []
+        if missed:
+            found.append(("missed_condition", f"the question names {', '.join(map(repr, missed))}"
+                          ", and no code of the run looked for it"))  # fmt: skip
         if "tied" in self.result_pushbacks and self._tied_ranking(answer):
             found.append(("tied_ranking", "the answer's ranking counted each value once, "
                           "so it ranks nothing"))  # fmt: skip
