@@ -246,6 +246,50 @@ def sql_truth(text: str, query: str) -> object:
     return sum(c == city and p == plan for _, _, c, p, _ in rows)
 
 
+def bank_truth(text: str, query: str) -> object:
+    rows = re.findall(r"^\S+ (Card payment to|Transfer from) (.+) ref (\S+) ([-+][\d,.]+) EUR$",
+                      text, re.MULTILINE)  # fmt: skip
+    cards = [(party, ref, -float(amount.replace(",", ""))) for kind, party, ref, amount in rows
+             if kind == "Card payment to"]  # fmt: skip
+    if "most card payments" in query:
+        return top(Counter(party for party, _, _ in cards))
+    if "largest" in query:
+        return max(cards, key=lambda c: c[2])[1]
+    if "card payments went to" in query:
+        payee = re.search(r"went to (.+)\?", query).group(1)
+        return sum(party == payee for party, _, _ in cards)
+    payer = re.search(r"transfer from (.+) in total", query).group(1)
+    paid = [float(a.replace(",", "")) for k, p, _, a in rows if k == "Transfer from" and p == payer]
+    return round(sum(paid), 2)
+
+
+def irc_truth(text: str, query: str) -> object:
+    said = re.findall(r"^\[\d\d:\d\d\] <(\S+)> (.*)$", text, re.MULTILINE)
+    if "join" in query:
+        nick = re.search(r"did (\S+) join", query).group(1)
+        return text.count(f"* {nick} has joined")
+    if "send" in query:
+        nick = re.search(r"did (\S+) send", query).group(1)
+        return sum(who == nick for who, _ in said)
+    topic = re.search(r"about (\w+)", query).group(1)
+    about = [who for who, message in said if topic in message.split()]
+    return top(Counter(about)) if "most often" in query else len(set(about))
+
+
+def events_truth(text: str, query: str) -> object:
+    placed = re.findall(r"order (\d+) placed by (.+) for ([\d.]+) EUR$", text, re.MULTILINE)
+    if "most orders" in query:
+        return top(Counter(who for _, who, _ in placed))
+    if "shipped to" in query:
+        city = re.search(r"shipped to (\w+)\?", query).group(1)
+        return len(re.findall(rf"^\S+ INFO order \d+ shipped to {city}$", text, re.MULTILINE))
+    if "cancelled" in query:
+        reason = re.search(r"reason '(.+)'", query).group(1)
+        return text.count(f"cancelled ({reason})")
+    customer = re.search(r"placed by (.+)\?", query).group(1)
+    return round(sum(float(cents) for _, who, cents in placed if who == customer), 2)
+
+
 def tsv_truth(text: str, query: str) -> object:
     rows = list(csv.DictReader(io.StringIO(text), delimiter="\t"))
     if "lowest unit price" in query:
@@ -324,7 +368,8 @@ TRUTH = {"csv": csv_truth, "access-log": access_truth, "json": json_truth,
          "auth-log": auth_truth, "yaml": yaml_truth, "xml": xml_truth, "sales-join": sales_truth,
          "html-invoices": invoices_truth, "payroll": payroll_truth,
          "library-join": library_truth, "crm-csv": crm_truth, "pdf-manifest": pdf_truth,
-         "git-log": git_truth, "sql-dump": sql_truth,
+         "git-log": git_truth, "sql-dump": sql_truth, "bank-statement": bank_truth,
+         "irc-log": irc_truth, "service-events": events_truth,
          "tsv": tsv_truth, "app-log": app_truth, "chat": chat_truth, "html-tables": html_truth,
          "ledger": ledger_truth, "join": join_truth}  # fmt: skip
 

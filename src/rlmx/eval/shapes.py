@@ -6,9 +6,11 @@ dump, a folder of Python sources, Markdown notes, an INI config, an sshd auth lo
 staff list, an XML catalog, two files to join, an HTML invoice page, an aligned payroll
 report, a library's catalog and loan log joined on a key named otherwise in each, a
 CRM's CSV export with quoted cells, a shipping manifest printed as a PDF, a ``git log
---stat`` and a SQL dump (the **tune** half, which rlmx may be tuned on; the last eleven
+--stat``, a SQL dump, a bank statement in plain text, an IRC channel's log and a service's
+event log in sentences (the **tune** half, which rlmx may be tuned on; the last fourteen
 were added after the held-out half's first reports, to tune on more than six formats;
-the PDF is the issue's "tables inside PDFs", which neither half had), and a TSV
+the PDF is the issue's "tables inside PDFs", which neither half had; the last three are
+lines of free text with no delimiter, which the others lacked), and a TSV
 inventory, an application log, a chat transcript, HTML pages with tables, an invoice
 ledger, and two files to join (the **held-out** half, which it must never be tuned on:
 report it, do not read its failures to write prompts).
@@ -749,6 +751,149 @@ def pdf_manifest(rng: random.Random, n: int) -> Made:
     ]
 
 
+PAYEES = ("Nordic Bakery", "Lumen Books", "Harbor Fuel Station", "Cedar Pharmacy", "Raven Cinema",
+          "Quartz Telecom", "Willow Garden Centre", "Fjord Taxi")  # fmt: skip
+
+
+def bank_statement(rng: random.Random, n: int) -> Made:
+    """A bank statement exported as plain text: a transaction a line, its words a single
+    space apart (no delimiter to split on), payees of one to three words, signed amounts
+    with a thousands separator."""
+    payers = rng.sample(NAMES, 6)
+    rows = []  # (reference, card payment?, party, cents, line)
+    for i in range(n):
+        date = f"{rng.randrange(1, 29):02d}.{1 + i * 12 // n:02d}.2026"
+        reference = f"TX-{100_000 + i * 13 + rng.randrange(13)}"
+        card = rng.random() < 0.7
+        party = rng.choice(PAYEES) if card else rng.choice(payers)
+        cents = rng.randrange(150, 40_000) if card else rng.randrange(5_000, 300_000)
+        what = f"Card payment to {party}" if card else f"Transfer from {party}"
+        amount = f"{'-' if card else '+'}{cents / 100:,.2f}"
+        rows.append((reference, card, party, cents, f"{date} {what} ref {reference} {amount} EUR"))
+    payee, payer = rng.choice(PAYEES), rng.choice(payers)
+    cards = [r for r in rows if r[1]]
+    largest = _unique_extreme(cards, lambda r: r[3], largest=True)
+    return "\n".join(r[4] for r in rows) + "\n", [
+        Question(
+            "count",
+            f"How many card payments went to {payee}?",
+            sum(r[2] == payee for r in cards),
+        ),
+        Question(
+            "sum",
+            f"How much came in by transfer from {payer} in total? Answer with the number.",
+            _money(sum(r[3] for r in rows if not r[1] and r[2] == payer)),
+        ),
+        Question(
+            "top",
+            "Which payee received the most card payments?",
+            _unique_top(Counter(r[2] for r in cards)),
+        ),
+        Question(
+            "max",
+            "What is the reference of the largest card payment?",
+            largest[0] if largest else None,
+        ),
+    ]
+
+
+def irc_log(rng: random.Random, n: int) -> Made:
+    """An IRC channel's log: ``[HH:MM] <nick> message`` lines among ``* nick has joined``
+    and ``* nick has quit`` lines; a message is free text that may name a topic word."""
+    nicks = [
+        name.split()[0].lower() + rng.choice(("", "_", "42")) for name in rng.sample(NAMES, 12)
+    ]
+    topics = rng.sample(WORDS, 10)
+    says = ("anyone looked at the {} build?", "{} deploy is done", "rolling back {} now",
+            "why is {} so slow today", "I pushed a fix for {}", "{} looks fine to me")  # fmt: skip
+    events = []  # (nick, what: "message" / "join" / "quit", topic or None)
+    lines = []
+    for i in range(n):
+        stamp = f"[{i * 24 // n:02d}:{i * 7 % 60:02d}]"
+        nick, roll = rng.choice(nicks), rng.random()
+        if roll < 0.12:
+            events.append((nick, "join", None))
+            lines.append(f"{stamp} * {nick} has joined #ops")
+        elif roll < 0.2:
+            events.append((nick, "quit", None))
+            lines.append(f"{stamp} * {nick} has quit (Ping timeout)")
+        else:
+            topic = rng.choice(topics)
+            events.append((nick, "message", topic))
+            lines.append(f"{stamp} <{nick}> {rng.choice(says).format(topic)}")
+    nick, topic = rng.choice(nicks), rng.choice(topics)
+    about = [e[0] for e in events if e[2] == topic]
+    return "\n".join(lines) + "\n", [
+        Question(
+            "count",
+            f"How many messages did {nick} send?",
+            sum(e[0] == nick and e[1] == "message" for e in events),
+        ),
+        Question("top", f"Who wrote about {topic} most often?", _unique_top(Counter(about))),
+        Question(
+            "count",
+            f"How many times did {nick} join the channel?",
+            sum(e[0] == nick and e[1] == "join" for e in events),
+        ),
+        Question("distinct", f"How many different people wrote about {topic}?", len(set(about))),
+    ]
+
+
+def service_events(rng: random.Random, n: int) -> Made:
+    """A service's event log in sentences: lines of several kinds (an order placed,
+    shipped, cancelled, a payment failed), each kind with its values in its own places."""
+    customers = rng.sample(NAMES, 10)
+    reasons = ("out of stock", "customer request", "address invalid")
+    placed: list[tuple[int, str, int]] = []  # (order, customer, cents)
+    open_orders: list[int] = []
+    shipped: list[str] = []  # the city of each order shipped
+    cancelled: list[str] = []  # the reason of each order cancelled
+    lines = []
+    for i in range(n):
+        stamp = f"2026-05-{1 + i * 30 // n:02d}T{i % 24:02d}:{i * 7 % 60:02d}:{i * 13 % 60:02d}Z"
+        roll = rng.random()
+        if roll < 0.45 or not open_orders:
+            order, customer, cents = (
+                5_000_000 + i,
+                rng.choice(customers),
+                rng.randrange(900, 60_000),
+            )
+            placed.append((order, customer, cents))
+            open_orders.append(order)
+            text = f"INFO order {order} placed by {customer} for {cents / 100:.2f} EUR"
+        elif roll < 0.85:
+            order = open_orders.pop(rng.randrange(len(open_orders)))
+            if roll < 0.7:
+                shipped.append(rng.choice(CITIES))
+                text = f"INFO order {order} shipped to {shipped[-1]}"
+            else:
+                cancelled.append(rng.choice(reasons))
+                text = f"WARN order {order} cancelled ({cancelled[-1]})"
+        else:
+            order = rng.choice(open_orders)
+            text = f"ERROR payment for order {order} failed: card declined"
+        lines.append(f"{stamp} {text}")
+    customer, city, reason = rng.choice(customers), rng.choice(CITIES), rng.choice(reasons)
+    return "\n".join(lines) + "\n", [
+        Question(
+            "sum",
+            f"What is the total value of the orders placed by {customer}?",
+            _money(sum(cents for _, who, cents in placed if who == customer)),
+        ),
+        Question("count", f"How many orders were shipped to {city}?", shipped.count(city)),
+        Question(
+            "count",
+            f"How many orders were cancelled with the reason '{reason}'?",
+            cancelled.count(reason),
+        ),
+        Question(
+            "top",
+            "Which customer placed the most orders?",
+            _unique_top(Counter(who for _, who, _ in placed)),
+        ),
+    ]
+
+
 # -- the held-out half ------------------------------------------------------------------------
 def tsv_inventory(rng: random.Random, n: int) -> Made:
     warehouses = ("north", "south", "east", "west", "central")
@@ -926,6 +1071,9 @@ TUNE: dict[str, Shape] = {
     "pdf-manifest": pdf_manifest,
     "git-log": git_log,
     "sql-dump": sql_dump,
+    "bank-statement": bank_statement,
+    "irc-log": irc_log,
+    "service-events": service_events,
 }
 HELD_OUT: dict[str, Shape] = {
     "tsv": tsv_inventory,
