@@ -287,3 +287,51 @@ def test_access_logs_read_as_fields() -> None:
     assert "agent" not in second  # the Common Log Format has no referer or agent
     with_noise = parse_records("\n".join([combined] * 20 + ["-- log rotated --"]))
     assert with_noise[-1] == {"field1": "-- log rotated --"}
+
+
+STATEMENT = """\
+04.01.2026 Transfer from Milo Duarte ref TX-100007 +2,040.27 EUR
+26.01.2026 Card payment to Nordic Bakery ref TX-100016 -256.96 EUR
+14.01.2026 Transfer from Eli Silva ref TX-100035 +385.11 EUR
+11.02.2026 Card payment to Harbor Fuel Station ref TX-100052 -1,251.32 EUR
+08.03.2026 Card payment to Cedar Pharmacy ref TX-100096 -302.70 EUR
+"""
+EVENTS = """\
+2026-05-01T00:00:00Z INFO order 5000000 placed by Milo Duarte for 70.51 EUR
+2026-05-01T01:07:13Z INFO order 5000000 shipped to Dublin
+2026-05-01T02:14:26Z INFO order 5000002 placed by Eli Silva for 465.02 EUR
+2026-05-01T03:21:39Z WARN order 5000002 cancelled (out of stock)
+2026-05-01T04:28:52Z INFO order 5000004 shipped to Porto
+2026-05-01T05:35:05Z WARN order 5000004 cancelled (customer request)
+"""
+
+
+def test_lines_in_words_read_as_the_fields_their_template_varies_in() -> None:
+    rows = parse_records(STATEMENT)
+    assert [r["line"] for r in rows] == STATEMENT.splitlines()  # the words stay filterable
+    assert rows[0] == {"line": rows[0]["line"], "date": "04.01.2026", "from": "Milo Duarte",
+                       "ref": "TX-100007", "eur": 2040.27}  # fmt: skip
+    # a payee of one, two or three words is one value, named by the word before it
+    assert [r.get("to") for r in rows] == [None, "Nordic Bakery", None, "Harbor Fuel Station",
+                                           "Cedar Pharmacy"]  # fmt: skip
+    assert sum(r["eur"] for r in rows if "to" in r) == -1810.98  # a signed amount, its unit
+
+
+def test_each_kind_of_line_has_its_own_template() -> None:
+    rows = parse_records(EVENTS)
+    placed = [r for r in rows if "by" in r]
+    assert [(r["order"], r["by"], r["for"]) for r in placed] == [
+        (5000000, "Milo Duarte", 70.51), (5000002, "Eli Silva", 465.02)]  # fmt: skip
+    assert [r.get("to") for r in rows if "shipped" in r["line"]] == ["Dublin", "Porto"]
+    # a bracketed part of several words is one value
+    assert [r.get("cancelled") for r in rows if "WARN" in r["line"]] == [
+        "out of stock", "customer request"]  # fmt: skip
+    assert all(r["time"].startswith("2026-05-01T") for r in rows)
+
+
+def test_prose_and_delimited_lines_are_not_read_as_templates() -> None:
+    prose = ("It was a quiet morning in Oslo.\nNobody came to the meeting at 10:00 sharp.\n"
+             "Later that week the rain stopped for good, and we went out.\n")  # fmt: skip
+    assert not any("line" in row for row in parse_records(prose))  # read line by line
+    logged = "t=1 level=info msg=ok\nt=2 level=warn msg=slow\nt=3 level=info msg=ok\n"
+    assert parse_records(logged)[1] == {"t": 2, "level": "warn", "msg": "slow"}
