@@ -127,14 +127,6 @@ def test_the_profile_corrects_the_hosts_layout() -> None:
     assert task_layout("records", records) == "records"
     assert task_layout(None, records) == "structured"  # XML, YAML, sections, JSON
     assert task_layout("records", words) == "lines"  # times taken for fields by the host
-    from rlmx.repl.data_profile import profile
-
-    payees = ("Nordic Bakery", "Fjord Taxi")
-    statement = "\n".join(f"0{d}.01.2026 Card payment to {payees[d % 2]} ref TX-{d} -{d}.50 EUR"
-                          for d in range(1, 9))  # fmt: skip
-    in_words = profile(statement, {})
-    assert "r['line'] is the whole line" in in_words and "'Nordic Bakery'" in in_words
-    assert task_layout(None, in_words) == "lines"  # searched for words; rows hold the fields
     assert task_layout(None, "a dict of 3 files (path -> text) ...") == "files"
     tables = "a dict of 2 files ...\n'a.csv' holds records: parse_records(context['a.csv']) ..."
     assert task_layout(None, tables) == "record files"
