@@ -18,7 +18,7 @@ from typing import Any
 from ..citations import Citation, locate
 from ..lm.base import LM, LMError, Message, prompt_tokens
 from ..repl import frames
-from ..repl.data_profile import FILE_RECORDS, FOLDER_PROFILE, HOLDS_RECORDS, IN_WORDS, TEXT_PROFILE
+from ..repl.data_profile import FILE_RECORDS, FOLDER_PROFILE, HOLDS_RECORDS, TEXT_PROFILE
 from ..repl.sandbox import CellResult
 from . import compaction, prompts
 from .answer_warnings import (
@@ -65,10 +65,9 @@ def task_layout(host: str | None, profile: str | None) -> str | None:
     """The layout the policy chooses its worked dialogue by: the host's look at the first
     bytes (``"records"``: one a line or block), corrected by rlmx's profile where there is
     one, since it is what ``parse_records`` reads in the REPL: ``"structured"`` for records
-    the first bytes did not show (XML, YAML, JSON, sections under headings), ``"lines"``
-    for a text that holds no records or only lines in words read by their templates (a
-    log in sentences: its lines searched for words count it best, and ``rows`` is there
-    for a field to add up or rank; the host took its times for fields);
+    the first bytes did not show (XML, YAML, JSON, sections under headings, lines in words
+    read by their templates), ``"lines"`` for a text that holds no records (prose: lines
+    of no common template);
     a folder is ``"record files"`` when files of it hold records, else ``"files"``."""
     if profile is None:
         return host
@@ -76,8 +75,7 @@ def task_layout(host: str | None, profile: str | None) -> str | None:
     if profile.startswith(FOLDER_PROFILE):
         tables = any(line.startswith("'") and FILE_RECORDS in line for line in lines)
         return "record files" if tables else "files"
-    held = next((line for line in lines if line.startswith(HOLDS_RECORDS)), None)
-    if held is not None and not held.startswith(HOLDS_RECORDS + IN_WORDS):
+    if any(line.startswith(HOLDS_RECORDS) for line in lines):
         return host if host == "records" else "structured"
     return "lines" if profile.startswith(TEXT_PROFILE) else None
 

@@ -20,9 +20,9 @@ from collections import Counter
 from typing import Any
 
 try:
-    from .records import LineRecord, join_fields, parse_records, unique_keys
+    from .records import join_fields, parse_records, unique_keys
 except ImportError:  # run as a plain script inside the sandbox
-    from records import LineRecord, join_fields, parse_records, unique_keys  # type: ignore[no-redef]
+    from records import join_fields, parse_records, unique_keys  # type: ignore[no-redef]
 
 SAMPLE_CHARS = 400_000  # of a text, read to find its records
 SAMPLE_ROWS = 5_000
@@ -32,7 +32,6 @@ RECORD_FILES = 6  # of a folder, the files looked at for records (each from its 
 VALUE_CHARS = 40
 # the words the policy reads a layout by (core/turns.py task_layout)
 HOLDS_RECORDS, TEXT_PROFILE = "it holds records", "a str of "
-IN_WORDS = ", lines in words read by their templates (r['line'] is the whole line)"
 FOLDER_PROFILE, FILE_RECORDS = "a dict of ", "holds records: parse_records(context["
 JOIN_THEN = "; then "  # in a join hint, between the map and its use (repairs read them)
 ALL_VALUES = "values "  # a field's line lists every value it took (repairs read them)
@@ -128,9 +127,8 @@ def _text(text: str, into: dict[str, Any] | None) -> str:
     rows, whole = _records(text)
     if rows:
         sampled = "" if whole else " (these from a sample of its first records)"
-        holds = HOLDS_RECORDS + (IN_WORDS if isinstance(rows[0], LineRecord) else "")
-        parts += [f"{holds}: {_bound(text, rows if whole else None, into)}; their fields"
-                  f"{sampled}:", *_field_lines(rows)]  # fmt: skip
+        parts += [f"{_bound(text, rows if whole else None, into)}; their fields{sampled}:",
+                  *_field_lines(rows)]  # fmt: skip
     return "\n".join(parts)
 
 
@@ -140,11 +138,12 @@ def _bound(text: str, rows: list[Any] | None, into: dict[str, Any] | None) -> st
     if into is not None and len(text) <= PRELOAD_CHARS:
         into["rows"] = rows if rows is not None else parse_records(text)
         return (
-            "the variable rows already holds them (rows = parse_records(context) ran), a "
-            "list of dicts, one a record"
+            f"{HOLDS_RECORDS}: the variable rows already holds them (rows = "
+            "parse_records(context) ran), a list of dicts, one a record"
         )
     return (
-        "rows = parse_records(context) gives a list of dicts, one a record (call it in your code)"
+        f"{HOLDS_RECORDS}: rows = parse_records(context) gives a list of dicts, one a "
+        "record (call it in your code)"
     )
 
 

@@ -113,10 +113,6 @@ class Record(dict[str, Any]):
         return f"its only unlabelled value, {self[unlabelled[0]]!r}, is {unlabelled[0]!r}; "
 
 
-class LineRecord(Record):
-    """A line in words read by its template (``line_templates``): ``line`` is all of it."""
-
-
 def _common_prefix(a: str, b: str) -> int:
     pairs = zip(a.lower(), b.lower(), strict=False)
     return next((i for i, (x, y) in enumerate(pairs) if x != y), min(len(a), len(b)))
@@ -232,7 +228,7 @@ def _parse(text: str) -> list[dict[str, Any]]:
     table = _table(lines)
     if table is not None:
         return table
-    in_words = None if _fielded(lines) else templated(lines, _line_typed)
+    in_words = None if _fielded(lines) else templated(lines, _typed)
     return in_words if in_words is not None else [_line_record(line) for line in lines]
 
 
@@ -665,10 +661,6 @@ def _pair(match: re.Match[str] | None) -> tuple[str, str] | None:
 
 def _typed(row: dict[str, Any]) -> Record:
     return Record((key, _number(value)) for key, value in row.items())
-
-
-def _line_typed(row: dict[str, Any]) -> LineRecord:
-    return LineRecord(_typed(row))
 
 
 def _number(value: Any) -> Any:
