@@ -65,9 +65,8 @@ def task_layout(host: str | None, profile: str | None) -> str | None:
     """The layout the policy chooses its worked dialogue by: the host's look at the first
     bytes (``"records"``: one a line or block), corrected by rlmx's profile where there is
     one, since it is what ``parse_records`` reads in the REPL: ``"structured"`` for records
-    the first bytes did not show (XML, YAML, JSON, sections under headings, lines in words
-    read by their templates), ``"lines"`` for a text that holds no records (prose: lines
-    of no common template);
+    the first bytes did not show (XML, YAML, JSON, sections under headings), ``"lines"`` for
+    a text that holds no records (a log in words: the host took its times for fields);
     a folder is ``"record files"`` when files of it hold records, else ``"files"``."""
     if profile is None:
         return host
