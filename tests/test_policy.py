@@ -658,20 +658,3 @@ def test_a_ranking_that_counted_each_value_once_is_pushed_back_once() -> None:
 def test_a_word_in_capitals_is_no_name_to_look_for() -> None:
     notes = Repairs("How many accounts have no fee (NULL) in Oslo?", "(1, 'Oslo', NULL)")
     assert notes.named_in_query == ["Oslo"]
-
-
-def test_a_count_per_value_that_counted_none_keeps_only_the_records_holding_the_field() -> None:
-    """Lines of several kinds read as records hold None for another kind's fields, and a
-    1.5B root answered "None" off ``Counter(r['by'] for r in rows).most_common(1)``."""
-    code = "counts = Counter(r['by'] for r in rows)\nprint(counts.most_common(1))"
-    assert fixed_filter(code) == (
-        "counts = Counter((r['by'] for r in rows if r['by'] is not None))\n"
-        "print(counts.most_common(1))",
-        ["unset"],
-    )
-    assert fixed_filter("c = Counter(r['by'] for r in rows if r['by'])") is None  # tested
-    notes = Repairs("Which customer placed the most orders?", "c")
-    notes.saw(code, "[(None, 239)]\n")
-    said = notes.doubted_result("None", code)
-    assert said is not None and "None is what the records that lack the field hold" in said
-    assert notes.take_repair() == fixed_filter(code)[0]  # the loop runs it for the model

@@ -90,8 +90,6 @@ FILTER_FIXES = {  # what repairs.fixed_filter fixed, said to the model
     "value (a path under a folder, a word in a name)",
     "casefolded": "It looks for a text with `in`, which tells capitals apart ('failed' is "
     "not in 'Failed password'): the data may write it capitalised",
-    "unset": "It counts None as a value: None is what the records that lack the field hold "
-    "(another kind of line or record), and they are none of the values asked about",
 }
 
 

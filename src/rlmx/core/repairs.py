@@ -41,7 +41,6 @@ customer has the most cancelled orders?" with its customer, ``Lea Brandt``).
 from __future__ import annotations
 
 import ast
-import copy
 import functools
 import re
 from collections.abc import Callable
@@ -184,37 +183,6 @@ class _Widen(ast.NodeTransformer):
             return node
         self.casefolded += 1
         return ast.Compare(ast.Constant(searched.lower()), node.ops, [_lowered(where)])
-
-
-class _Unset(ast.NodeTransformer):
-    """``Counter(r['by'] for r in rows)`` over records some of which lack the field (None:
-    another kind of line) counts None as a value, and a 1.5B root answered it: the
-    comprehension keeps only the records that hold one (``if r['by'] is not None``)."""
-
-    def __init__(self) -> None:
-        self.fixed = 0
-
-    def visit_Call(self, node: ast.Call) -> ast.AST:
-        self.generic_visit(node)
-        func = node.func
-        name = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
-        counted = node.args[0] if len(node.args) == 1 else None
-        if name != "Counter" or not isinstance(counted, ast.GeneratorExp | ast.ListComp):
-            return node
-        value = counted.elt
-        if not isinstance(value, ast.Subscript | ast.Call) or _keeps_set(counted, value):
-            return node
-        counted.generators[-1].ifs.append(
-            ast.Compare(copy.deepcopy(value), [ast.IsNot()], [ast.Constant(None)])
-        )
-        self.fixed += 1
-        return node
-
-
-def _keeps_set(counted: ast.GeneratorExp | ast.ListComp, value: ast.expr) -> bool:
-    """The comprehension already tests the counted value (``if r['by']``, ``is not None``)."""
-    shown = ast.dump(value)
-    return any(shown in ast.dump(test) for gen in counted.generators for test in gen.ifs)
 
 
 def _literal_or_lowered(node: ast.expr) -> bool:
@@ -423,18 +391,17 @@ def fixed_filter(code: str) -> tuple[str, list[str]] | None:
     records (``s['sku'] in garden``), an exact-text comparison of a field widened to a
     part match that ignores case (``r['path'] == '/api/'`` ->
     ``'/api/' in str(r['path']).lower()``), and a text looked for with ``in`` made blind to
-    case (``'failed' in l`` -> ``'failed' in str(l).lower()``), and a count per value that
-    counts the records lacking the field as None keeps only those that hold it. None when
-    there is nothing to fix (or see ``_rewritten``)."""
+    case (``'failed' in l`` -> ``'failed' in str(l).lower()``). None when there is nothing
+    to fix (or see ``_rewritten``)."""
 
     def fix(tree: ast.Module) -> tuple[ast.AST, list[str]]:
         membership = _Membership(tree)
         tree = membership.visit(tree)
         membership.add_key_sets(tree)
-        widen, unset = _Widen(), _Unset()
-        tree = unset.visit(widen.visit(tree))
+        widen = _Widen()
+        tree = widen.visit(tree)
         fixed = (("membership", membership.fixed), ("widened", widen.fixed),
-                 ("casefolded", widen.casefolded), ("unset", unset.fixed))  # fmt: skip
+                 ("casefolded", widen.casefolded))  # fmt: skip
         return tree, [name for name, count in fixed if count]
 
     return _rewritten(code, fix)
