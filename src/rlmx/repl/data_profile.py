@@ -164,10 +164,9 @@ def _records(text: str) -> tuple[list[dict[str, Any]], bool]:
 
 
 def _field_lines(rows: list[dict[str, Any]]) -> list[str]:
-    """A line per field of the records: its type and a few of its values (None, a field
-    of another kind of line, is none of them)."""
-    keys = Counter(key for row in rows for key, value in row.items() if value is not None)
-    return [f"  {key!r}: " + _values([row[key] for row in rows if row.get(key) is not None])
+    """A line per field of the records: its type and a few of its values."""
+    keys = Counter(key for row in rows for key in row)
+    return [f"  {key!r}: " + _values([row[key] for row in rows if key in row])
             for key, _count in keys.most_common(16)]  # fmt: skip
 
 

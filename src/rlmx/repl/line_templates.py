@@ -8,8 +8,7 @@ and a place where they differ (or that holds a digit) is a field. A field is nam
 template's word before it (``by`` -> 'Ada Moreno', ``for`` -> 70.51), else by what it
 holds (``date``, ``time``), else by its place (``field2``). A run of capitalised words is
 one value (a name of any length), and so is a bracketed or quoted part (``(Ping
-timeout)``). Every record keeps its whole ``line``: a filter on the words still works;
-and it holds every field of the text, None where its kind of line has none.
+timeout)``). Every record keeps its whole ``line``: a filter on the words still works.
 The work is bounded: templates are learned from the first LEARN_LINES lines, a few per
 line length, and every pattern runs in linear time. Runs inside the sandbox: stdlib only.
 """
@@ -73,20 +72,15 @@ class Template:
 
 def templated(lines: list[str], typed: Callable[[dict[str, Any]], Any]) -> list[Any] | None:
     """The records of ``lines`` (each ``typed``), or None when too few of them fit a
-    template with a field that more than one line taught (prose, code). Every record
-    holds every template's fields, None where its own has none: a filter on a field of
-    one kind of line (``r['to'] == 'Oslo'``) passes over the others, not raise on them."""
+    template with a field that more than one line taught (prose, code)."""
     tokenized = [TOKEN.findall(line) for line in lines]
     templates = _learn(tokenized[:LEARN_LINES])
-    read, fitted = [], 0
+    rows, fitted = [], 0
     for line, tokens in zip(lines, tokenized, strict=True):
         template = _fit(templates.get(len(tokens), []), tokens)
         fitted += template is not None and template.seen > 1 and bool(template.fields)
-        read.append(template.record(line, tokens) if template else {"line": line})
-    if fitted < FITTING * len(lines):
-        return None
-    names = list(dict.fromkeys(name for row in read for name in row))
-    return [typed({name: row.get(name) for name in names}) for row in read]
+        rows.append(typed(template.record(line, tokens) if template else {"line": line}))
+    return rows if fitted >= FITTING * len(lines) else None
 
 
 def _learn(tokenized: list[list[str]]) -> dict[int, list[Template]]:
