@@ -11,7 +11,6 @@ import io
 import json
 import os
 import pty
-import random
 import subprocess
 import sys
 import time
@@ -473,24 +472,6 @@ def test_a_question_built_to_make_the_checks_backtrack_never_stalls_the_run(repl
         "city: Oslo | n: 1\n" * 22, hostile
     )
     assert result.status == "final" and result.answer == "22", result
-
-
-def test_lines_built_against_the_template_reader_still_give_a_profile_and_records(replay) -> None:
-    """The profile reads a text's lines in words into templates before the first turn: a
-    line longer than csv's field limit (it raised, and the profile with it), brackets that
-    never close, and a hundred thousand lines of no common template each cost linear time,
-    and the run goes on to its answer (or this test hangs)."""
-    from rlmx import RLM
-
-    draw = random.Random(0)
-    words = [[draw.choice(("Ab", "cd", "e1", "Fg Hi")) for _ in range(draw.randrange(2, 40))]
-             for _ in range(100_000)]  # fmt: skip
-    lines = ["x " * 100_000, "[" * 50_000 + "(" * 50_000 + "<" * 50_000]
-    hostile = "\n".join(lines + [" ".join(line) for line in words])
-    spec = replay([repl("print(len(parse_records(context)))"), "FINAL(100002)"])
-    run = RLM(spec, policy="compact", recheck=False, sandbox="process")
-    result = run.completion(hostile, "How many lines are there?")
-    assert result.status == "final" and result.answer == "100002", result
 
 
 # -- 9. terminal escapes ---------------------------------------------------------------------

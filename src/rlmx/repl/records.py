@@ -36,11 +36,6 @@ from collections.abc import Iterator
 from html.parser import HTMLParser
 from typing import Any, cast
 
-try:
-    from .line_templates import templated
-except ImportError:  # run as a plain script inside the sandbox
-    from line_templates import templated  # type: ignore[no-redef]
-
 PAIR = re.compile(r"""(\w[\w.-]*)=("[^"]*"|'[^']*'|\S+)""")
 # one way to match each part (no nested spaces), so a long line costs linear time
 KEYED = re.compile(r"^(\w[\w.-]*(?: [\w.-]+)*) ?[:=] ?(.*)$")
@@ -55,8 +50,7 @@ ACCESS_LOG = re.compile(
 # a heading: Markdown "## title" (its level the number of #) or an INI "[title]"
 HEADING = re.compile(r"^(?:(#{1,6})\s+(.*\S)|\[([^\]\n]+)\])\s*$")
 LIST_ITEM = re.compile(r"^\s*(?:[-*+]|\d{1,3}[.)])\s+(.*\S)\s*$")
-THOUSANDS = re.compile(r"[-+]?\d{1,3}(?:,\d{3})+(?:\.\d+)?")
-FIELD_MARK = re.compile(r"[|\t;]|,(?!\d{3}\b)")  # a delimiter (a number's comma is none)
+THOUSANDS = re.compile(r"-?\d{1,3}(?:,\d{3})+(?:\.\d+)?")
 HTML_HEADING = re.compile(r"h[1-6]")
 YAML_ITEM = re.compile(r"^( *)- (\w[\w .-]*?):(?: +(.*\S))?\s*$")
 ACCESS_FIELDS = ("ip", "ident", "user", "time", "method", "path", "protocol", "status", "bytes",
@@ -226,10 +220,7 @@ def _parse(text: str) -> list[dict[str, Any]]:
     if all(ACCESS_LOG.match(line) for line in lines[:20]):
         return [_access_record(line) for line in lines]
     table = _table(lines)
-    if table is not None:
-        return table
-    in_words = None if _fielded(lines) else templated(lines, _typed)
-    return in_words if in_words is not None else [_line_record(line) for line in lines]
+    return table if table is not None else [_line_record(line) for line in lines]
 
 
 def _access_record(line: str) -> dict[str, Any]:
@@ -589,11 +580,8 @@ def _table(lines: list[str]) -> list[dict[str, Any]] | None:
 def _cells(line: str, delimiter: str) -> list[str]:
     """One line's cells, a quoted one holding the delimiter; a quote left open ends with
     the line (read across lines, it swallowed the rest of a text and raised csv's
-    "field larger than field limit"). A cell longer than csv's limit is split plainly."""
-    try:
-        return next(csv.reader([line], delimiter=delimiter), [])
-    except csv.Error:
-        return line.split(delimiter)
+    "field larger than field limit")."""
+    return next(csv.reader([line], delimiter=delimiter), [])
 
 
 def _repeats(cells: list[str], names: list[str]) -> bool:
@@ -622,15 +610,6 @@ def _aligned_table(lines: list[str]) -> list[dict[str, Any]] | None:
         if len(fitting) >= max(2, 0.6 * min(len(body), 50)):
             return [_typed(dict(zip(names, cells, strict=True))) for cells in fitting]
     return None
-
-
-def _fielded(lines: list[str]) -> bool:
-    """Most lines hold fields a delimiter or ``key=value`` sets apart (a comma in a number,
-    ``2,040.27``, sets nothing apart): each line is read by ``_line_record``."""
-    sample = lines[:50]
-    marked = sum(len(PAIR.findall(line)) >= 2 or FIELD_MARK.search(line) is not None
-                 for line in sample)  # fmt: skip
-    return marked >= 0.8 * len(sample)
 
 
 def _line_record(line: str) -> dict[str, Any]:
@@ -667,9 +646,9 @@ def _number(value: Any) -> Any:
     if not isinstance(value, str):
         return value
     text = value.strip()
-    if re.fullmatch(r"[-+]?\d+", text):
+    if re.fullmatch(r"-?\d+", text):
         return int(text)
-    if re.fullmatch(r"[-+]?\d+\.\d+", text):
+    if re.fullmatch(r"-?\d+\.\d+", text):
         return float(text)
     if THOUSANDS.fullmatch(text):  # 1,234.50: a report's amount
         return _number(text.replace(",", ""))
