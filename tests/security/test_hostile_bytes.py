@@ -474,6 +474,21 @@ def test_a_question_built_to_make_the_checks_backtrack_never_stalls_the_run(repl
     assert result.status == "final" and result.answer == "22", result
 
 
+def test_a_first_line_past_csvs_field_limit_still_gives_a_profile(replay) -> None:
+    """The profile reads a text's records before the first turn, its first line as a
+    table's header: one longer than csv's field limit (128 KiB) raised, and the profile
+    with it. The run goes on to its answer."""
+    from rlmx import RLM
+
+    hostile = "x " * 100_000 + "\n" + "[" * 50_000 + "(" * 50_000 + "\n" + "a b\n" * 1_000
+    spec = replay([repl("print(len(parse_records(context)))"), "FINAL(1002)"])
+    events: list = []
+    run = RLM(spec, policy="compact", recheck=False, sandbox="process", on_event=events.append)
+    result = run.completion(hostile, "How many lines are there?")
+    assert result.status == "final" and result.answer == "1002", result
+    assert any(e.type == "notice" and e.kind == "profile" for e in events)
+
+
 # -- 9. terminal escapes ---------------------------------------------------------------------
 def test_answers_on_a_terminal_cannot_drive_it(tmp_path: Path, replay) -> None:
     evil = "\x1b]52;c;cm0gLXJmIH4=\x07\x1b]0;pwned\x07\x1b[2K\rall good"

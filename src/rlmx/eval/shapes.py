@@ -806,7 +806,7 @@ def irc_log(rng: random.Random, n: int) -> Made:
     topics = rng.sample(WORDS, 10)
     says = ("anyone looked at the {} build?", "{} deploy is done", "rolling back {} now",
             "why is {} so slow today", "I pushed a fix for {}", "{} looks fine to me")  # fmt: skip
-    events = []  # (nick, what: "message" / "join" / "quit", topic or None)
+    events: list[tuple[str, str, str | None]] = []  # (nick, message / join / quit, topic)
     lines = []
     for i in range(n):
         stamp = f"[{i * 24 // n:02d}:{i * 7 % 60:02d}]"

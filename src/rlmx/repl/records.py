@@ -580,8 +580,11 @@ def _table(lines: list[str]) -> list[dict[str, Any]] | None:
 def _cells(line: str, delimiter: str) -> list[str]:
     """One line's cells, a quoted one holding the delimiter; a quote left open ends with
     the line (read across lines, it swallowed the rest of a text and raised csv's
-    "field larger than field limit")."""
-    return next(csv.reader([line], delimiter=delimiter), [])
+    "field larger than field limit"). A cell longer than csv's limit is split plainly."""
+    try:
+        return next(csv.reader([line], delimiter=delimiter), [])
+    except csv.Error:
+        return line.split(delimiter)
 
 
 def _repeats(cells: list[str], names: list[str]) -> bool:
