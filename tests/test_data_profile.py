@@ -94,6 +94,19 @@ def test_two_record_files_sharing_a_key_are_shown_how_to_join() -> None:
     assert "names one record" not in profile(twice)  # no file names each key once
 
 
+def test_numbered_records_are_joined_by_a_field_named_for_their_key() -> None:
+    """The commonest join of all: ``users.id`` and ``events.user_id``, both plain numbers
+    (which join only by name: any two lists of small numbers overlap)."""
+    users = "id,team\n" + "\n".join(f"{i},{'red' if i % 2 else 'blue'}" for i in range(1, 30))
+    for field in ("user_id", "userId", "USER-ID"):
+        events = "\n".join(json.dumps({field: 1 + i % 29, "n": i}) for i in range(80))
+        shown = profile({"users.csv": users, "events.jsonl": events}).splitlines()[-1]
+        assert shown.startswith(f"the {field!r} of a record of 'events.jsonl' names one "
+                                "record of 'users.csv' by its 'id'")  # fmt: skip
+    paid = "\n".join(json.dumps({"paid": 1 + i % 29, "n": i}) for i in range(80))
+    assert "names one record" not in profile({"users.csv": users, "events.jsonl": paid})
+
+
 def test_files_joined_by_a_field_of_another_name_or_type_are_shown_how_to_join() -> None:
     """Only the values tell: the loans' ``book`` is the catalog's ``id``; and a key that
     JSON writes as text ("100") and a CSV as a number is compared as text, in an example

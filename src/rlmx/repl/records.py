@@ -179,8 +179,8 @@ def join_fields(keys: dict[str, set[str]], rows: list[dict[str, Any]]) -> tuple[
     """(key, field): a key of other records (``keys``, from unique_keys) that holds the
     value of ``field`` in nearly every one of ``rows`` (JOIN_SHARE), compared as text (a
     JSON's "17" names the CSV's 17); a field of the key's own name first. Plain numbers
-    join only fields of the same name: any two lists of small numbers overlap. None when
-    no field of ``rows`` refers to them."""
+    join only a field named for the key (``id``, ``user_id``, ``userId``): any two lists
+    of small numbers overlap. None when no field of ``rows`` refers to them."""
     found = []
     for field in rows[0] if rows else ():
         values = [str(row[field]) for row in rows if isinstance(row.get(field), str | int)]
@@ -188,11 +188,21 @@ def join_fields(keys: dict[str, set[str]], rows: list[dict[str, Any]]) -> tuple[
             continue
         numbers = sum(value.lstrip("-").isdigit() for value in values) > len(values) / 2
         for key, texts in keys.items():
-            if (key == field or not numbers) and sum(
+            if (not numbers or _names_key(field, key)) and sum(
                 v in texts for v in values
             ) >= JOIN_SHARE * len(rows):
                 found.append((key != field, key, field))
     return min(found)[1:] if found else None
+
+
+def _names_key(field: str, key: str) -> bool:
+    """``field`` is ``key``, or ends with it as a word of its name (``user_id``,
+    ``userId`` and ``user-id`` end with ``id``; ``paid`` does not)."""
+    if field.lower() == key.lower():
+        return True
+    word = re.escape(key)
+    camel = re.escape(key[:1].upper() + key[1:])
+    return re.fullmatch(rf"\w+?(?:[_.\- ](?i:{word})|{camel})", field) is not None
 
 
 def _parse(text: str) -> list[dict[str, Any]]:
