@@ -363,6 +363,44 @@ def join_truth(files: dict[str, str], query: str) -> object:
     return sum(e["action"] == action and city[str(e["user_id"])] == place for e in events)
 
 
+def cash_truth(text: str, query: str) -> object:
+    rows = [(m[1], m[2], m[3], float(m[4].replace(",", ""))) for m in re.finditer(
+        r"^\S+ +(V\d+) +(.+?) +(\w+) +\$([\d,.]+)$", text, re.MULTILINE)]  # fmt: skip
+    if "paid to" in query:
+        vendor = re.search(r"paid to (.+) in total", query).group(1)
+        return round(sum(a for _, v, _, a in rows if v == vendor), 2)
+    if "largest" in query:
+        return max(rows, key=lambda r: r[3])[0]
+    category = re.search(r"in the (\w+) category", query).group(1)
+    picked = [v for _, v, c, _ in rows if c == category]
+    return top(Counter(picked)) if "most entries" in query else len(picked)
+
+
+def invoice_blocks_truth(text: str, query: str) -> object:
+    blocks = [dict(re.findall(r"^\s+(\w+): (.+)$", b, re.MULTILINE)) for b in text.split("\n\n")]
+    status = re.search(r"(paid|overdue|draft|disputed)", query).group(1)
+    picked = [b for b in blocks if b["Status"] == status]
+    if "total of" in query:
+        return round(sum(float(b["Total"].strip("€").replace(",", "")) for b in picked), 2)
+    if "most" in query:
+        return top(Counter(b["Client"] for b in picked))
+    if "different" in query:
+        return len({b["Client"] for b in picked})
+    client = re.search(r"invoices of (.+) are", query).group(1)
+    return sum(b["Client"] == client for b in picked)
+
+
+def support_truth(files: dict[str, str], query: str) -> object:
+    team = {int(r["id"]): r["team"]
+            for r in csv.DictReader(io.StringIO(files["agents.tsv"]), delimiter="\t")}  # fmt: skip
+    tickets = json.loads(files["tickets.json"])
+    if "urgent" in query:
+        return top(Counter(team[t["agent_id"]] for t in tickets if t["priority"] == "urgent"))
+    wanted = re.search(r"the (\w+) team", query).group(1)
+    mine = [t for t in tickets if team[t["agent_id"]] == wanted]
+    return sum(t["minutes"] for t in mine) if "minutes" in query else len(mine)
+
+
 TRUTH = {"csv": csv_truth, "access-log": access_truth, "json": json_truth,
          "code-tree": code_truth, "markdown": markdown_truth, "ini": ini_truth,
          "auth-log": auth_truth, "yaml": yaml_truth, "xml": xml_truth, "sales-join": sales_truth,
@@ -370,6 +408,8 @@ TRUTH = {"csv": csv_truth, "access-log": access_truth, "json": json_truth,
          "library-join": library_truth, "crm-csv": crm_truth, "pdf-manifest": pdf_truth,
          "git-log": git_truth, "sql-dump": sql_truth, "bank-statement": bank_truth,
          "irc-log": irc_truth, "service-events": events_truth,
+         "cash-book": cash_truth, "invoice-blocks": invoice_blocks_truth,
+         "support-join": support_truth,
          "tsv": tsv_truth, "app-log": app_truth, "chat": chat_truth, "html-tables": html_truth,
          "ledger": ledger_truth, "join": join_truth}  # fmt: skip
 

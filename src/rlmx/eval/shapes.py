@@ -894,6 +894,123 @@ def service_events(rng: random.Random, n: int) -> Made:
     ]
 
 
+VENDORS = ("Harbor Fuel Station", "Lumen Books", "Orchid Office Supply", "Kestrel Couriers",
+           "Nimbus Cloud", "Cedar Pharmacy", "Pylon Hardware", "Umber Print Shop")  # fmt: skip
+LEDGER_CATEGORIES = ("fuel", "books", "office", "shipping", "hosting", "repairs")
+
+
+def cash_book(rng: random.Random, n: int) -> Made:
+    """A cash book printed as plain text with no header: columns set apart by runs of
+    spaces (date, voucher, vendor of one to three words, category, a dollar amount with a
+    thousands separator), and a total line at the end that is no entry."""
+    entries = []  # (voucher, vendor, category, cents)
+    for i in range(n):
+        entries.append((f"V{60_000 + 3 * i + rng.randrange(3)}", rng.choice(VENDORS),
+                        rng.choice(LEDGER_CATEGORIES), rng.randrange(250, 480_000)))  # fmt: skip
+    lines = [
+        f"2026-{1 + i * 12 // n:02d}-{rng.randrange(1, 29):02d}  {voucher:<8}  {vendor:<22}"
+        f"  {category:<9}  {f'${cents / 100:,.2f}':>13}"
+        for i, (voucher, vendor, category, cents) in enumerate(entries)
+    ]
+    lines.append(f"{'TOTAL':>58}  ${sum(e[3] for e in entries) / 100:,.2f}")
+    vendor, category = rng.choice(VENDORS), rng.choice(LEDGER_CATEGORIES)
+    largest = _unique_extreme(entries, lambda e: e[3], largest=True)
+    return "\n".join(lines) + "\n", [
+        Question(
+            "sum",
+            f"How much was paid to {vendor} in total? Answer with the number.",
+            _money(sum(e[3] for e in entries if e[1] == vendor)),
+        ),
+        Question(
+            "count",
+            f"How many entries are in the {category} category?",
+            sum(e[2] == category for e in entries),
+        ),
+        Question(
+            "top",
+            f"Which vendor has the most entries in the {category} category?",
+            _unique_top(Counter(e[1] for e in entries if e[2] == category)),
+        ),
+        Question(
+            "max",
+            "Which voucher has the largest amount?",
+            largest[0] if largest else None,
+        ),
+    ]
+
+
+def invoice_blocks(rng: random.Random, n: int) -> Made:
+    """Invoices as blocks a blank line apart: a title line (``Invoice INV-30417``) over
+    indented ``Key: value`` lines, totals in euros with a thousands separator."""
+    clients = rng.sample(PAYEES, 6)
+    statuses = ("paid", "overdue", "draft", "disputed")
+    invoices = [(f"INV-{30_000 + 7 * i + rng.randrange(7)}", rng.choice(clients),
+                 rng.choice(statuses), rng.randrange(2_000, 900_000)) for i in range(n)]  # fmt: skip
+    blocks = [
+        f"Invoice {number}\n  Client: {client}\n  Issued: 2026-{rng.randrange(1, 13):02d}-"
+        f"{rng.randrange(1, 29):02d}\n  Status: {status}\n  Total: €{cents / 100:,.2f}"
+        for number, client, status, cents in invoices
+    ]
+    client, status = rng.choice(clients), rng.choice(statuses)
+    return "\n\n".join(blocks) + "\n", [
+        Question(
+            "count",
+            f"How many invoices of {client} are {status}?",
+            sum(i[1] == client and i[2] == status for i in invoices),
+        ),
+        Question(
+            "sum",
+            f"What is the total of the {status} invoices? Answer with the number.",
+            _money(sum(i[3] for i in invoices if i[2] == status)),
+        ),
+        Question(
+            "top",
+            f"Which client has the most {status} invoices?",
+            _unique_top(Counter(i[1] for i in invoices if i[2] == status)),
+        ),
+        Question(
+            "distinct",
+            f"How many different clients have {status} invoices?",
+            len({i[1] for i in invoices if i[2] == status}),
+        ),
+    ]
+
+
+def support_tickets(rng: random.Random, n: int) -> Made:
+    """A help desk's agents (a TSV keyed by a number ``id``) and its tickets (a JSON list
+    whose ``agent_id`` names an agent): questions by team need the join."""
+    teams = ("billing", "network", "accounts", "hardware")
+    agents = [(11 + i, name, rng.choice(teams)) for i, name in enumerate(rng.sample(NAMES, 12))]
+    team_of = {a: t for a, _, t in agents}
+    tickets = [(f"T-{80_000 + i}", rng.choice(agents)[0], rng.choice(("low", "high", "urgent")),
+                rng.randrange(5, 240)) for i in range(n)]  # fmt: skip
+    team = rng.choice(sorted(set(team_of.values())))
+    files = {
+        "agents.tsv": "id\tname\tteam\n" + "\n".join(f"{a}\t{nm}\t{t}" for a, nm, t in agents),
+        "tickets.json": json.dumps(
+            [{"ticket": t, "agent_id": a, "priority": p, "minutes": m} for t, a, p, m in tickets],
+            indent=1,
+        ),
+    }
+    return files, [
+        Question(
+            "join",
+            f"How many tickets were handled by agents of the {team} team?",
+            sum(team_of[a] == team for _, a, _, _ in tickets),
+        ),
+        Question(
+            "join",
+            f"How many minutes in total did the {team} team spend on tickets?",
+            sum(m for _, a, _, m in tickets if team_of[a] == team),
+        ),
+        Question(
+            "join",
+            "Which team handled the most urgent tickets?",
+            _unique_top(Counter(team_of[a] for _, a, p, _ in tickets if p == "urgent")),
+        ),
+    ]
+
+
 # -- the held-out half ------------------------------------------------------------------------
 def tsv_inventory(rng: random.Random, n: int) -> Made:
     warehouses = ("north", "south", "east", "west", "central")
@@ -1074,6 +1191,9 @@ TUNE: dict[str, Shape] = {
     "bank-statement": bank_statement,
     "irc-log": irc_log,
     "service-events": service_events,
+    "cash-book": cash_book,
+    "invoice-blocks": invoice_blocks,
+    "support-join": support_tickets,
 }
 HELD_OUT: dict[str, Shape] = {
     "tsv": tsv_inventory,

@@ -51,6 +51,9 @@ ACCESS_LOG = re.compile(
 HEADING = re.compile(r"^(?:(#{1,6})\s+(.*\S)|\[([^\]\n]+)\])\s*$")
 LIST_ITEM = re.compile(r"^\s*(?:[-*+]|\d{1,3}[.)])\s+(.*\S)\s*$")
 THOUSANDS = re.compile(r"-?\d{1,3}(?:,\d{3})+(?:\.\d+)?")
+AMOUNT_COMMAS = re.compile(r"\d{1,3}(?:,\d{3})+\.\d")  # 1,217.78: no comma between fields
+CURRENCY = re.compile(r"(-?)[$€£](-?\d[\d,]*(?:\.\d+)?)")  # $1,217.78 and -$12.00: numbers
+DATA_CELL = re.compile(r"[-+]?[$€£]?\d")  # a number, a date, an amount: no header's name
 HTML_HEADING = re.compile(r"h[1-6]")
 YAML_ITEM = re.compile(r"^( *)- (\w[\w .-]*?):(?: +(.*\S))?\s*$")
 ACCESS_FIELDS = ("ip", "ident", "user", "time", "method", "path", "protocol", "status", "bytes",
@@ -225,8 +228,7 @@ def _parse(text: str) -> list[dict[str, Any]]:
             return found
     blocks = [b for b in re.split(r"\n\s*\n", stripped) if b.strip()]
     if len(blocks) > 1 and all(_is_block(b) for b in blocks[:20]):
-        return [_typed(dict(pair for line in b.splitlines()
-                            if (pair := _keyed(line)) is not None)) for b in blocks]  # fmt: skip
+        return [_block_record(block) for block in blocks]
     if all(ACCESS_LOG.match(line) for line in lines[:20]):
         return [_access_record(line) for line in lines]
     table = _table(lines)
@@ -565,8 +567,17 @@ def _record_list(value: Any, depth: int) -> list[dict[str, Any]] | None:
 
 
 def _is_block(block: str) -> bool:
+    """``key: value`` lines, under a title line or not (``Invoice 17`` over its fields)."""
     lines = [line for line in block.splitlines() if line.strip()]
-    return len(lines) > 1 and all(_keyed(line) for line in lines)
+    return len(lines) > 1 and all(_keyed(line) for line in lines[1:]) and (
+        len(lines) > 2 or _keyed(lines[0]) is not None
+    )
+
+
+def _block_record(block: str) -> dict[str, Any]:
+    lines = [line for line in block.splitlines() if line.strip()]
+    title = [] if _keyed(lines[0]) else [("title", lines.pop(0).strip())]
+    return _typed(dict(title + [pair for line in lines if (pair := _keyed(line))]))
 
 
 def _table(lines: list[str]) -> list[dict[str, Any]] | None:
@@ -584,7 +595,7 @@ def _table(lines: list[str]) -> list[dict[str, Any]] | None:
             rows = (_cells(line, delimiter) for line in lines[1:])
             return [_typed(dict(zip(names, (c.strip() for c in cells), strict=False)))
                     for cells in rows if not _repeats(cells, names)]  # fmt: skip
-    return _aligned_table(lines)
+    return _aligned_table(lines) or _columns(lines)
 
 
 def _cells(line: str, delimiter: str) -> list[str]:
@@ -603,8 +614,7 @@ def _repeats(cells: list[str], names: list[str]) -> bool:
 
 
 def _header(names: list[str]) -> bool:
-    return all(n and not n.replace(".", "").isdigit() and ":" not in n and "=" not in n
-               for n in names)  # fmt: skip
+    return all(n and not DATA_CELL.match(n) and ":" not in n and "=" not in n for n in names)
 
 
 def _aligned_table(lines: list[str]) -> list[dict[str, Any]] | None:
@@ -625,12 +635,31 @@ def _aligned_table(lines: list[str]) -> list[dict[str, Any]] | None:
     return None
 
 
+def _columns(lines: list[str]) -> list[dict[str, Any]] | None:
+    """Columns set apart by two or more spaces with no header (a ledger, a bank
+    statement): ``field1``, ``field2`` ... by place, when nearly every line of the first
+    ones splits into the same number (three or more) of cells; lines that do not (a
+    total, a note) are no records of it. Lines split by ``|`` or tabs are left to
+    _line_record."""
+    head = lines[:50]
+    if any(all(d in line for line in head) for d in DELIMITERS[:2]):
+        return None
+    counts = Counter(len(ALIGNED_GAP.split(line.strip())) for line in head)
+    width, fitting = counts.most_common(1)[0]
+    if width < 3 or fitting < max(2, 0.9 * len(head)):
+        return None
+    rows = (ALIGNED_GAP.split(line.strip()) for line in lines)
+    return [_typed({f"field{place}": cell for place, cell in enumerate(cells, 1)})
+            for cells in rows if len(cells) == width]  # fmt: skip
+
+
 def _line_record(line: str) -> dict[str, Any]:
     """One line of fields: ``key=value`` pairs (log lines), else ``|``/tab/``,`` fields."""
     pairs = PAIR.findall(line)
     if len(pairs) >= 2:
         return _typed({key: value.strip("\"'") for key, value in pairs})
-    delimiter = next((d for d in DELIMITERS if d in line), None)
+    between = AMOUNT_COMMAS.sub("", line)  # an amount's commas split no fields
+    delimiter = next((d for d in DELIMITERS if d in between), None)
     fields = line.split(delimiter) if delimiter else [line]
     row: dict[str, Any] = {}
     for position, field in enumerate(fields, 1):
@@ -665,4 +694,6 @@ def _number(value: Any) -> Any:
         return float(text)
     if THOUSANDS.fullmatch(text):  # 1,234.50: a report's amount
         return _number(text.replace(",", ""))
+    if currency := CURRENCY.fullmatch(text):
+        return _number(currency.group(1) + currency.group(2))
     return text
