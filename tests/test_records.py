@@ -140,6 +140,42 @@ def test_a_reports_aligned_columns_read_as_records_under_their_header() -> None:
                                      {"field1": "More prose.  And more."}]  # fmt: skip
 
 
+def test_columns_with_no_header_read_as_fields_by_place() -> None:
+    """A cash book or bank statement printed without a header: its first line is values
+    (a date, an amount), never names; its total line is no record; a dollar amount with
+    thousands commas is a number, and those commas split no fields."""
+    book = (
+        "2026-01-04  V60000  Pylon Hardware     office    $2,831.95\n"
+        "2026-01-08  V60004  Lumen Books        books       -$24.40\n"
+        "2026-01-09  V60007  Harbor Fuel        fuel        $913.00\n"
+        "                                       TOTAL     $3,720.55\n"
+    )
+    assert parse_records(book) == [
+        {"field1": "2026-01-04", "field2": "V60000", "field3": "Pylon Hardware",
+         "field4": "office", "field5": 2831.95},
+        {"field1": "2026-01-08", "field2": "V60004", "field3": "Lumen Books",
+         "field4": "books", "field5": -24.4},
+        {"field1": "2026-01-09", "field2": "V60007", "field3": "Harbor Fuel",
+         "field4": "fuel", "field5": 913.0},
+    ]  # fmt: skip
+    piped = "2024-07-23 | Ada Lind | 1,217.78\n2024-07-24 | Ben Ito | 80.00\n"
+    assert parse_records(piped)[0] == {"field1": "2024-07-23", "field2": "Ada Lind",
+                                       "field3": 1217.78}  # fmt: skip
+    words = "01.02 Card payment to Nordic Bakery -2,040.27 EUR\n"
+    assert parse_records(words * 3)[0] == {"field1": words.strip()}  # no comma field
+    assert parse_records("a,b,c\n100,200,300\n")[0] == {"a": 100, "b": 200, "c": 300}
+
+
+def test_key_value_blocks_under_a_title_line_read_as_records() -> None:
+    text = "\n\n".join(
+        f"Invoice INV-{i}\n  Client: Lumen Books\n  Total: €{i},204.50" for i in range(1, 4)
+    )
+    assert parse_records(text)[1] == {"title": "Invoice INV-2", "Client": "Lumen Books",
+                                      "Total": 2204.5}  # fmt: skip
+    prose = "A heading\nNote: one line under it\n\nAnother\nSee: this"
+    assert "title" not in parse_records(prose)[0]  # one keyed line under a title: no block
+
+
 def test_a_sql_dumps_insert_statements_read_as_rows() -> None:
     dump = (
         "-- MySQL dump\nCREATE TABLE `accounts` (\n  `id` int,\n  `owner` varchar(80)\n);\n"

@@ -637,16 +637,16 @@ def _aligned_table(lines: list[str]) -> list[dict[str, Any]] | None:
 
 def _columns(lines: list[str]) -> list[dict[str, Any]] | None:
     """Columns set apart by two or more spaces with no header (a ledger, a bank
-    statement): ``field1``, ``field2`` ... by place, when nearly every line of the first
-    ones splits into the same number (three or more) of cells; lines that do not (a
-    total, a note) are no records of it. Lines split by ``|`` or tabs are left to
+    statement): ``field1``, ``field2`` ... by place, when all but one in ten (at least
+    one) of the first lines split into the same number (three or more) of cells; lines
+    that do not (a total, a note) are no records of it. Lines split by ``|`` or tabs are left to
     _line_record."""
     head = lines[:50]
     if any(all(d in line for line in head) for d in DELIMITERS[:2]):
         return None
     counts = Counter(len(ALIGNED_GAP.split(line.strip())) for line in head)
     width, fitting = counts.most_common(1)[0]
-    if width < 3 or fitting < max(2, 0.9 * len(head)):
+    if width < 3 or fitting < max(2, len(head) - max(1, len(head) // 10)):
         return None
     rows = (ALIGNED_GAP.split(line.strip()) for line in lines)
     return [_typed({f"field{place}": cell for place, cell in enumerate(cells, 1)})
