@@ -107,6 +107,19 @@ def test_numbered_records_are_joined_by_a_field_named_for_their_key() -> None:
     assert "names one record" not in profile({"users.csv": users, "events.jsonl": paid})
 
 
+def test_a_joins_example_maps_the_field_the_question_names() -> None:
+    """A 1.5B root copies the example's map: of agents' names (the first field), it
+    compared each name with the team asked about and counted 0."""
+    agents = "id\tname\tteam\n" + "\n".join(
+        f"{i}\tAgent {i}\t{'billing' if i % 2 else 'network'}" for i in range(1, 13)
+    )
+    tickets = json.dumps([{"agent_id": 1 + i % 12, "minutes": i} for i in range(40)])
+    files = {"agents.tsv": agents, "tickets.json": tickets}
+    for asked in ("How many tickets did the Billing team handle?", "Which team worked most?"):
+        assert "team = {r['id']: r['team']" in profile(files, asked=asked)
+    assert "name = {r['id']: r['name']" in profile(files)  # no question: the first field
+
+
 def test_files_joined_by_a_field_of_another_name_or_type_are_shown_how_to_join() -> None:
     """Only the values tell: the loans' ``book`` is the catalog's ``id``; and a key that
     JSON writes as text ("100") and a CSV as a number is compared as text, in an example
@@ -169,6 +182,20 @@ def test_a_compact_run_shows_the_profile_before_the_first_turn() -> None:
     plain = Recording([repl("print(1)"), "FINAL(x)"])
     RLM(plain, policy="paper").completion(records, "q")  # the paper's prompt, as it was
     assert "profile(context)" not in json.dumps(plain.calls[0])
+
+
+def test_a_runs_profile_reads_the_question_in_the_sandbox_as_text() -> None:
+    """The question picks the join's field; quoted, it is a string in the profile's cell,
+    never code (a question written as Python runs nothing)."""
+    agents = "id,name,team\n" + "\n".join(f"{i},A{i},{'red' if i % 2 else 'blue'}"
+                                           for i in range(1, 9))  # fmt: skip
+    tickets = json.dumps([{"agent_id": 1 + i % 8, "n": i} for i in range(30)])
+    files = {"agents.csv": agents, "tickets.json": tickets}
+    for query in ("Which team is red?", "red team')); import os; os._exit(3)  # ''' \\"):
+        root = Recording([repl("print('red')"), "FINAL(red)"])
+        result = RLM(root, policy="compact", recheck=False).completion(files, query)
+        assert result.answer == "red"
+        assert "team = {r['id']: r['team']" in root.calls[0][-1]["content"]
 
 
 def test_a_compact_runs_first_cell_can_use_rows() -> None:

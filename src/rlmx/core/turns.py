@@ -95,7 +95,8 @@ class _Final:
         return cls(final["answer"], final["via"], tuple(final.get("cite", ())), code)
 
 
-PROFILE_CODE = "print(profile(context, into=globals()))"  # binds `rows` for records
+PROFILE_CODE = "print(profile(context, into=globals(), asked={!r}))"  # binds `rows`
+ASKED_CHARS = 2_000  # of the question, given to the profile (its words pick a join's field)
 PROFILE_SECONDS, PROFILE_CHARS = 30.0, 3_000
 HISTORY_TRIMMED = "[Earlier turns were removed to fit the model's context window.]"
 
@@ -460,7 +461,8 @@ class Turns:
         if not run.policy.profiles_data or run.environment is not None:
             return None
         seconds = min(run.cfg.limits.cell_seconds, PROFILE_SECONDS)
-        result = await self.sandbox.execute(PROFILE_CODE, seconds, PROFILE_CHARS)
+        code = PROFILE_CODE.format(run.query[:ASKED_CHARS])
+        result = await self.sandbox.execute(code, seconds, PROFILE_CHARS)
         if result.error or not result.output.strip():
             return None
         await run.emit(Notice, kind="profile", text=result.output)

@@ -945,7 +945,8 @@ def invoice_blocks(rng: random.Random, n: int) -> Made:
     clients = rng.sample(PAYEES, 6)
     statuses = ("paid", "overdue", "draft", "disputed")
     invoices = [(f"INV-{30_000 + 7 * i + rng.randrange(7)}", rng.choice(clients),
-                 rng.choice(statuses), rng.randrange(2_000, 900_000)) for i in range(n)]  # fmt: skip
+                 rng.choice(statuses), rng.randrange(2_000, 900_000))
+                for i in range(n)]  # fmt: skip
     blocks = [
         f"Invoice {number}\n  Client: {client}\n  Issued: 2026-{rng.randrange(1, 13):02d}-"
         f"{rng.randrange(1, 29):02d}\n  Status: {status}\n  Total: €{cents / 100:,.2f}"

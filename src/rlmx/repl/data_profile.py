@@ -40,11 +40,12 @@ LIST_OF_OBJECTS = re.compile(r"\[\s*\{")
 PRELOAD_CHARS = 5_000_000  # a longer text's records are left to the model's own call (memory)
 
 
-def profile(value: Any, into: dict[str, Any] | None = None) -> str:
+def profile(value: Any, into: dict[str, Any] | None = None, asked: str = "") -> str:
     """A short description of ``value`` (a context): type, size and structure. ``into``: a
-    namespace where a text's records are bound as ``rows`` when it holds records."""
+    namespace where a text's records are bound as ``rows`` when it holds records;
+    ``asked``: the question, whose words pick the field a join's example maps."""
     if isinstance(value, dict) and all(isinstance(v, str) for v in value.values()):
-        return _files(value)
+        return _files(value, asked)
     if isinstance(value, str):
         return _text(value, into)
     if isinstance(value, list):
@@ -52,7 +53,7 @@ def profile(value: Any, into: dict[str, Any] | None = None) -> str:
     return f"a {type(value).__name__}: {_short(repr(value), 200)}"
 
 
-def _files(files: dict[str, str]) -> str:
+def _files(files: dict[str, str], asked: str) -> str:
     paths = list(files)
     kinds = Counter(path.rsplit(".", 1)[-1] if "." in path else "(none)" for path in paths)
     lines = [
@@ -62,10 +63,10 @@ def _files(files: dict[str, str]) -> str:
         "context.items(): ...",
         "files: " + ", ".join(paths[:SHOWN_FILES]) + (" ..." if len(paths) > SHOWN_FILES else ""),
     ]
-    return "\n".join(lines + _record_files(files))
+    return "\n".join(lines + _record_files(files, asked))
 
 
-def _record_files(files: dict[str, str]) -> list[str]:
+def _record_files(files: dict[str, str], asked: str) -> list[str]:
     """The fields of the first RECORD_FILES files that hold records (a folder of tables
     to join: a small model otherwise parses the folder as one text), and how to join two
     of them on a field they share."""
@@ -77,15 +78,17 @@ def _record_files(files: dict[str, str]) -> list[str]:
             tables[path] = rows
             shown += [f"{path!r} {FILE_RECORDS}{path!r}]) reads them; their fields:",
                       *_field_lines(rows)]  # fmt: skip
-    return shown + _join_hint(tables)
+    return shown + _join_hint(tables, asked)
 
 
-def _join_hint(tables: dict[str, list[dict[str, Any]]]) -> list[str]:
+def _join_hint(tables: dict[str, list[dict[str, Any]]], asked: str) -> list[str]:
     """How to join two record files: a field of one names a record of the other (by the
     same name or not), so the other maps by that key. A 1.5B root filtered a sales file
     by a category that only the products file held, tested a sku for membership in a list
     of whole product records, and asked loan records for the genre of the book named by
-    their ``book`` field, which the catalog calls ``id``."""
+    their ``book`` field, which the catalog calls ``id``. The example maps the field
+    whose value (else whose name) the question names: it copied a map of agents' names
+    and compared them with the team asked about."""
     for lookup, rows in tables.items():
         keys = unique_keys(rows)
         for other, others in tables.items():
@@ -96,6 +99,8 @@ def _join_hint(tables: dict[str, list[dict[str, Any]]]) -> list[str]:
             fields = [k for k in _common_keys(rows) if k != key]
             if not fields:
                 continue
+            words = _spaced(asked)  # a field whose value the question names, else its name
+            fields.sort(key=lambda f: (not _names_a_value(words, rows, f), _spaced(f) not in words))
             name = re.sub(r"\W", "_", str(fields[0])) + (
                 "_" if keyword.iskeyword(str(fields[0])) else ""
             )
@@ -111,6 +116,16 @@ def _join_hint(tables: dict[str, list[dict[str, Any]]]) -> list[str]:
                 f"parse_records(context[{other!r}])"
             ]
     return []
+
+
+def _names_a_value(words: str, rows: list[dict[str, Any]], field: str) -> bool:
+    """The question (its words, from _spaced) names a value of ``field``, in any case."""
+    return any(_spaced(str(row.get(field))) in words for row in rows[:SAMPLE_ROWS])
+
+
+def _spaced(text: str) -> str:
+    """The words of ``text`` in lower case, one space apart and one at each end."""
+    return " " + " ".join(re.findall(r"\w+", text.lower())) + " "
 
 
 def _common_keys(rows: list[dict[str, Any]]) -> list[str]:
