@@ -569,8 +569,10 @@ def _record_list(value: Any, depth: int) -> list[dict[str, Any]] | None:
 def _is_block(block: str) -> bool:
     """``key: value`` lines, under a title line or not (``Invoice 17`` over its fields)."""
     lines = [line for line in block.splitlines() if line.strip()]
-    return len(lines) > 1 and all(_keyed(line) for line in lines[1:]) and (
-        len(lines) > 2 or _keyed(lines[0]) is not None
+    return (
+        len(lines) > 1
+        and all(_keyed(line) for line in lines[1:])
+        and (len(lines) > 2 or _keyed(lines[0]) is not None)
     )
 
 
