@@ -12,13 +12,15 @@ list), a YAML list of mappings (``- key: value`` items), sections under repeated
 ``key = value`` lines are fields, and list items are a list keyed by the sub-heading above
 them, else ``items``), a CSV / TSV / semicolon / pipe table with a header line (a quoted
 cell may hold the delimiter), a Markdown table, a report's table of columns aligned with
-two or more spaces (under a header in one of its first lines), web server access logs (the
+two or more spaces (under a header in one of its first lines, or with no header: fields
+``field1``, ``field2`` ... by place), web server access logs (the
 Common and Combined Log Formats: ``ip``, ``time``, ``method``, ``path``, ``status``,
-``bytes`` ...), ``key: value`` blocks a blank line apart, and lines of fields split by
+``bytes`` ...), ``key: value`` blocks a blank line apart (under a ``title`` line or
+not), and lines of fields split by
 ``|``, ``,`` or tabs, each field ``key: value``, ``key=value`` (a quoted value may hold
 spaces), ``NAME number`` (``ID 1001``) or a bare value (keyed ``field1``, ``field2``, ...
-by position). Numbers become ints or floats (``1,234.50`` too). A record is a dict that
-forgives a guessed field name when it abbreviates exactly one real one
+by position). Numbers become ints or floats (``1,234.50`` and ``$1,234.50`` too). A
+record is a dict that forgives a guessed field name when it abbreviates exactly one real one
 (``r['department']`` on a record keyed ``dept``), and whose KeyError shows the record with
 its real keys: small models guess field names and then repeat the guess.
 Runs inside the sandbox: stdlib only.
