@@ -489,6 +489,22 @@ def test_a_first_line_past_csvs_field_limit_still_gives_a_profile(replay) -> Non
     assert any(e.type == "notice" and e.kind == "profile" for e in events)
 
 
+def test_a_line_built_against_the_amount_reader_still_gives_a_profile(replay) -> None:
+    """A line's amount commas (1,217.78) are found so that no field ends at them: on a
+    line of 100,000 ",000" groups with no decimal point, the search began again at every
+    digit (quadratic: minutes), so the profile timed out and the model's own
+    parse_records cell with it."""
+    from rlmx import RLM
+
+    hostile = "a b\n" * 1_000 + "1" + ",000" * 100_000 + "\n"  # lines: each one's fields
+    spec = replay([repl("print(len(parse_records(context)))"), "FINAL(1001)"])
+    events: list = []
+    run = RLM(spec, policy="compact", recheck=False, sandbox="process", on_event=events.append)
+    result = run.completion(hostile, "How many lines are there?")
+    assert result.status == "final" and result.answer == "1001", result
+    assert any(e.type == "notice" and e.kind == "profile" for e in events)
+
+
 # -- 9. terminal escapes ---------------------------------------------------------------------
 def test_answers_on_a_terminal_cannot_drive_it(tmp_path: Path, replay) -> None:
     evil = "\x1b]52;c;cm0gLXJmIH4=\x07\x1b]0;pwned\x07\x1b[2K\rall good"

@@ -53,7 +53,9 @@ ACCESS_LOG = re.compile(
 HEADING = re.compile(r"^(?:(#{1,6})\s+(.*\S)|\[([^\]\n]+)\])\s*$")
 LIST_ITEM = re.compile(r"^\s*(?:[-*+]|\d{1,3}[.)])\s+(.*\S)\s*$")
 THOUSANDS = re.compile(r"-?\d{1,3}(?:,\d{3})+(?:\.\d+)?")
-AMOUNT_COMMAS = re.compile(r"\d{1,3}(?:,\d{3})+\.\d")  # 1,217.78: no comma between fields
+# 1,217.78: its commas are no field's ends; begun only where a number begins, its groups
+# never given back (else a long run of ",000" costs quadratic time)
+AMOUNT_COMMAS = re.compile(r"(?<![\d,])\d{1,3}(?:,\d{3})++\.\d")
 CURRENCY = re.compile(r"(-?)[$€£](-?\d[\d,]*(?:\.\d+)?)")  # $1,217.78 and -$12.00: numbers
 DATA_CELL = re.compile(r"[-+]?[$€£]?\d")  # a number, a date, an amount: no header's name
 HTML_HEADING = re.compile(r"h[1-6]")
