@@ -152,6 +152,26 @@ async def test_memory_limit_raises_memory_error(box: Sandbox) -> None:
 
 
 @pytest.mark.parametrize("mode", ISOLATED_MODES)
+async def test_a_folders_mistyped_path_reads_its_file_or_names_the_close_ones(
+    tmp_path: Path, mode: str
+) -> None:
+    """A 1.5B root asked for 'tickets.jsonl' in a folder holding 'tickets.json', then
+    searched the dict as text until its turns ran out."""
+    files = {"tickets.json": "[1, 2]", "agents.tsv": "id\tteam", "data/users.csv": "id"}
+    box = Sandbox(mode)
+    await box.start(prepare_context(files, tmp_path / "ctx"), answer, CORE)
+    try:
+        read = await run(box, "print(context['tickets.jsonl'], isinstance(context, dict))")
+        assert read.output.strip() == "[1, 2] True"
+        missed = await run(box, "context['users.csv']")
+        assert "no file 'users.csv' in context (a dict of 3 files" in missed.output
+        assert "did you mean 'data/users.csv'?" in missed.output
+        assert (await run(box, "print(sorted(context))")).output.strip() == str(sorted(files))
+    finally:
+        await box.close()
+
+
+@pytest.mark.parametrize("mode", ISOLATED_MODES)
 async def test_the_memory_limit_is_on_top_of_the_context(tmp_path: Path, mode: str) -> None:
     """A 150 MB context loads under a 256 MB limit (mapped, then decoded, it is counted on
     top of the limit), and the limit still holds for what the cells allocate."""

@@ -19,6 +19,7 @@ import ast
 import builtins
 import contextlib
 import ctypes
+import difflib
 import inspect
 import io
 import json
@@ -164,9 +165,31 @@ def _thread_routers() -> list[_ThreadRoutedStream]:
     return routers
 
 
+class Folder(dict[str, str]):
+    """A folder context (path -> text) whose missing path is a KeyError naming the paths
+    it may have meant, and which reads the one file whose path differs only in its
+    extension: a 1.5B root asked for 'tickets.jsonl' in a folder holding 'tickets.json',
+    then searched the dict as if it were text, until its turns ran out."""
+
+    def __missing__(self, key: Any) -> str:
+        if isinstance(key, str):
+            same = [path for path in self if _unextended(path) == _unextended(key)]
+            if len(same) == 1:
+                return self[same[0]]
+        close = difflib.get_close_matches(str(key), list(self), n=3, cutoff=0.6)
+        hint = f"did you mean {' or '.join(map(repr, close))}?" if close else "see list(context)"
+        raise KeyError(f"no file {key!r} in context (a dict of {len(self):,} files: path -> "
+                       f"text); {hint}")  # fmt: skip
+
+
+def _unextended(path: str) -> str:
+    head, _, name = path.rpartition("/")
+    return f"{head}/{name.split('.', 1)[0]}"
+
+
 def load_context(path: str | None, kind: str) -> Any:
     """Load the context once: text is decoded straight from a memory map; ``json`` and
-    ``video`` (a video's metadata) are JSON."""
+    ``video`` (a video's metadata) are JSON, a folder's (path -> text) a Folder."""
     if path is None or kind == "none":
         return None
     with open(path, "rb") as f:
@@ -176,7 +199,10 @@ def load_context(path: str | None, kind: str) -> Any:
         with mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as mapped:
             if kind == "text":
                 return str(mapped, "utf-8", errors="replace")
-            return json.loads(mapped[:])
+            value = json.loads(mapped[:])
+    if isinstance(value, dict) and value and all(isinstance(v, str) for v in value.values()):
+        return Folder(value)
+    return value
 
 
 def apply_limits(limits: dict[str, int]) -> None:
