@@ -166,6 +166,15 @@ def test_columns_with_no_header_read_as_fields_by_place() -> None:
     assert parse_records("a,b,c\n100,200,300\n")[0] == {"a": 100, "b": 200, "c": 300}
 
 
+def test_a_semicolon_or_tab_exports_decimal_commas_are_numbers() -> None:
+    """A European spreadsheet's export: ; between cells, a comma before the decimals."""
+    rows = parse_records("name;amount;rate\nAda;1.234,56;12,5\nBen;-3,00;7\n")
+    assert rows == [{"name": "Ada", "amount": 1234.56, "rate": 12.5},
+                    {"name": "Ben", "amount": -3.0, "rate": 7}]  # fmt: skip
+    assert parse_records("a\tb\n12,50\t1.5\n") == [{"a": 12.5, "b": 1.5}]
+    assert parse_records('a,b\n"12,5",3\n') == [{"a": "12,5", "b": 3}]  # a CSV: text
+
+
 def test_key_value_blocks_under_a_title_line_read_as_records() -> None:
     text = "\n\n".join(
         f"Invoice INV-{i}\n  Client: Lumen Books\n  Total: €{i},204.50" for i in range(1, 4)

@@ -19,7 +19,8 @@ Common and Combined Log Formats: ``ip``, ``time``, ``method``, ``path``, ``statu
 not), and lines of fields split by
 ``|``, ``,`` or tabs, each field ``key: value``, ``key=value`` (a quoted value may hold
 spaces), ``NAME number`` (``ID 1001``) or a bare value (keyed ``field1``, ``field2``, ...
-by position). Numbers become ints or floats (``1,234.50`` and ``$1,234.50`` too). A
+by position). Numbers become ints or floats (``1,234.50`` and ``$1,234.50`` too, and
+``1.234,56`` in a table split at ``;`` or tabs). A
 record is a dict that forgives a guessed field name when it abbreviates exactly one real one
 (``r['department']`` on a record keyed ``dept``), and whose KeyError shows the record with
 its real keys: small models guess field names and then repeat the guess.
@@ -53,6 +54,7 @@ ACCESS_LOG = re.compile(
 HEADING = re.compile(r"^(?:(#{1,6})\s+(.*\S)|\[([^\]\n]+)\])\s*$")
 LIST_ITEM = re.compile(r"^\s*(?:[-*+]|\d{1,3}[.)])\s+(.*\S)\s*$")
 THOUSANDS = re.compile(r"-?\d{1,3}(?:,\d{3})+(?:\.\d+)?")
+DECIMAL_COMMA = re.compile(r"-?(?:\d{1,3}(?:\.\d{3})+|\d+),\d{1,2}")  # 1.234,56 and 12,5
 # 1,217.78: its commas are no field's ends; begun only where a number begins, its groups
 # never given back (else a long run of ",000" costs quadratic time)
 AMOUNT_COMMAS = re.compile(r"(?<![\d,])\d{1,3}(?:,\d{3})++\.\d")
@@ -599,7 +601,9 @@ def _table(lines: list[str]) -> list[dict[str, Any]] | None:
             continue
         if all(len(_cells(line, delimiter)) == len(names) for line in lines[1:50]):
             rows = (_cells(line, delimiter) for line in lines[1:])
-            return [_typed(dict(zip(names, (c.strip() for c in cells), strict=False)))
+            decimal_comma = delimiter != ","  # a ; or tab export: 12,50 is twelve and a half
+            return [_typed(dict(zip(names, (c.strip() for c in cells), strict=False)),
+                           decimal_comma)
                     for cells in rows if not _repeats(cells, names)]  # fmt: skip
     return _aligned_table(lines) or _columns(lines)
 
@@ -686,14 +690,19 @@ def _pair(match: re.Match[str] | None) -> tuple[str, str] | None:
     return (match.group(1).strip(), match.group(2).strip()) if match else None
 
 
-def _typed(row: dict[str, Any]) -> Record:
-    return Record((key, _number(value)) for key, value in row.items())
+def _typed(row: dict[str, Any], decimal_comma: bool = False) -> Record:
+    return Record((key, _number(value, decimal_comma)) for key, value in row.items())
 
 
-def _number(value: Any) -> Any:
+def _number(value: Any, decimal_comma: bool = False) -> Any:
+    """``value`` as an int or a float when it is a number; ``decimal_comma``: a table not
+    split at commas, where ``1.234,56`` and ``12,5`` are numbers (one or two decimals:
+    ``1,234`` is read as a thousands separator, as anywhere)."""
     if not isinstance(value, str):
         return value
     text = value.strip()
+    if decimal_comma and DECIMAL_COMMA.fullmatch(text):
+        return float(text.replace(".", "").replace(",", "."))
     if re.fullmatch(r"-?\d+", text):
         return int(text)
     if re.fullmatch(r"-?\d+\.\d+", text):
