@@ -474,34 +474,29 @@ def test_a_question_built_to_make_the_checks_backtrack_never_stalls_the_run(repl
     assert result.status == "final" and result.answer == "22", result
 
 
-def test_a_first_line_past_csvs_field_limit_still_gives_a_profile(replay) -> None:
-    """The profile reads a text's records before the first turn, its first line as a
-    table's header: one longer than csv's field limit (128 KiB) raised, and the profile
-    with it. The run goes on to its answer."""
+AGAINST_THE_READERS = {  # a text built against parse_records, and its records' count
+    # a first line longer than csv's field limit (128 KiB), read as a table's header,
+    # raised, and the profile with it
+    "csv-field-limit": ("x " * 100_000 + "\n" + "[(" * 50_000 + "\n" + "a b\n" * 1_000, 1002),
+    # a line of 100,000 ",000" groups: the search for an amount's commas (1,217.78: no
+    # field ends at them) began again at every digit (quadratic: minutes), so the profile
+    # timed out and the model's own parse_records cell with it
+    "amount-commas": ("a b\n" * 1_000 + "1" + ",000" * 100_000 + "\n", 1001),
+}
+
+
+@pytest.mark.parametrize("attack", AGAINST_THE_READERS)
+def test_a_text_built_against_the_readers_still_gives_a_profile(replay, attack: str) -> None:
+    """The profile reads a text's records before the first turn; the run goes on to its
+    answer, the model's own parse_records cell too."""
     from rlmx import RLM
 
-    hostile = "x " * 100_000 + "\n" + "[" * 50_000 + "(" * 50_000 + "\n" + "a b\n" * 1_000
-    spec = replay([repl("print(len(parse_records(context)))"), "FINAL(1002)"])
+    hostile, count = AGAINST_THE_READERS[attack]
+    spec = replay([repl("print(len(parse_records(context)))"), f"FINAL({count})"])
     events: list = []
     run = RLM(spec, policy="compact", recheck=False, sandbox="process", on_event=events.append)
     result = run.completion(hostile, "How many lines are there?")
-    assert result.status == "final" and result.answer == "1002", result
-    assert any(e.type == "notice" and e.kind == "profile" for e in events)
-
-
-def test_a_line_built_against_the_amount_reader_still_gives_a_profile(replay) -> None:
-    """A line's amount commas (1,217.78) are found so that no field ends at them: on a
-    line of 100,000 ",000" groups with no decimal point, the search began again at every
-    digit (quadratic: minutes), so the profile timed out and the model's own
-    parse_records cell with it."""
-    from rlmx import RLM
-
-    hostile = "a b\n" * 1_000 + "1" + ",000" * 100_000 + "\n"  # lines: each one's fields
-    spec = replay([repl("print(len(parse_records(context)))"), "FINAL(1001)"])
-    events: list = []
-    run = RLM(spec, policy="compact", recheck=False, sandbox="process", on_event=events.append)
-    result = run.completion(hostile, "How many lines are there?")
-    assert result.status == "final" and result.answer == "1001", result
+    assert result.status == "final" and result.answer == str(count), result
     assert any(e.type == "notice" and e.kind == "profile" for e in events)
 
 
