@@ -157,15 +157,18 @@ async def test_a_folders_mistyped_path_reads_its_file_or_names_the_close_ones(
 ) -> None:
     """A 1.5B root asked for 'tickets.jsonl' in a folder holding 'tickets.json', then
     searched the dict as text until its turns ran out."""
-    files = {"tickets.json": "[1, 2]", "agents.tsv": "id\tteam", "data/users.csv": "id"}
+    files = {"tickets.json": "[1, 2]", "agents.tsv": "id\tteam", "data/users.csv": "id",
+             ".env": "K=1"}  # fmt: skip
     box = Sandbox(mode)
     await box.start(prepare_context(files, tmp_path / "ctx"), answer, CORE)
     try:
         read = await run(box, "print(context['tickets.jsonl'], isinstance(context, dict))")
         assert read.output.strip() == "[1, 2] True"
         missed = await run(box, "context['users.csv']")
-        assert "no file 'users.csv' in context (a dict of 3 files" in missed.output
+        assert "no file 'users.csv' in context (a dict of 4 files" in missed.output
         assert "did you mean 'data/users.csv'?" in missed.output
+        dotfile = await run(box, "context['.bashrc']")  # a dot begins a name, no extension
+        assert "no file '.bashrc'" in dotfile.output
         assert (await run(box, "print(sorted(context))")).output.strip() == str(sorted(files))
     finally:
         await box.close()

@@ -58,7 +58,7 @@ DECIMAL_COMMA = re.compile(r"-?(?:\d{1,3}(?:\.\d{3})+|\d+),\d{1,2}")  # 1.234,56
 # 1,217.78: its commas are no field's ends; begun only where a number begins, its groups
 # never given back (else a long run of ",000" costs quadratic time)
 AMOUNT_COMMAS = re.compile(r"(?<![\d,])\d{1,3}(?:,\d{3})++\.\d")
-CURRENCY = re.compile(r"(-?)[$€£](-?\d[\d,]*(?:\.\d+)?)")  # $1,217.78 and -$12.00: numbers
+CURRENCY = re.compile(r"(-?)[$€£](-?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?)")  # $1,217.78, -$12
 DATA_CELL = re.compile(r"[-+]?[$€£]?\d")  # a number, a date, an amount: no header's name
 HTML_HEADING = re.compile(r"h[1-6]")
 YAML_ITEM = re.compile(r"^( *)- (\w[\w .-]*?):(?: +(.*\S))?\s*$")
@@ -649,8 +649,8 @@ def _columns(lines: list[str]) -> list[dict[str, Any]] | None:
     """Columns set apart by two or more spaces with no header (a ledger, a bank
     statement): ``field1``, ``field2`` ... by place, when all but one in ten (at least
     one) of the first lines split into the same number (three or more) of cells; lines
-    that do not (a total, a note) are no records of it. Lines split by ``|`` or tabs are left to
-    _line_record."""
+    that do not (a total, a note) are no records of it. Lines split by ``|`` or tabs
+    are left to _line_record."""
     head = lines[:50]
     if any(all(d in line for line in head) for d in DELIMITERS[:2]):
         return None

@@ -183,8 +183,9 @@ class Folder(dict[str, str]):
 
 
 def _unextended(path: str) -> str:
+    """``path`` without its extension (a dotfile's leading dot is no extension's)."""
     head, _, name = path.rpartition("/")
-    return f"{head}/{name.split('.', 1)[0]}"
+    return f"{head}/{name[:1]}{name[1:].split('.', 1)[0]}"
 
 
 def load_context(path: str | None, kind: str) -> Any:
