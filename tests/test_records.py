@@ -64,6 +64,64 @@ def test_layouts(text: str, rows: list[dict]) -> None:
     assert parse_records(text) == rows
 
 
+ORDERS = [{"id": 1000 + i, "date": f"2024-0{1 + i % 9}-{10 + i % 19}",
+           "customer": f"{('Ada', 'Ben', 'Cleo')[i % 3]} {('Moreno', 'Lind')[i % 2]}",
+           "city": ("Oslo", "Lima", "Kyoto")[i % 3], "amount": round(5 + i * 37.31, 2),
+           "status": ("paid", "refunded", "pending")[i % 3]} for i in range(60)]  # fmt: skip
+KEYS = list(ORDERS[0])
+
+
+def _joined(sep: str, header: bool = True, amount: str = "{:.2f}") -> str:
+    lines = [sep.join(KEYS)] if header else []
+    return "\n".join(lines + [sep.join(amount.format(o[k]) if k == "amount" else str(o[k])
+                                        for k in KEYS) for o in ORDERS])  # fmt: skip
+
+
+def _aligned(header: bool) -> str:
+    width = {k: 2 + max(len(k), *(len(str(o[k])) for o in ORDERS)) for k in KEYS}
+    lines = ["".join(k.upper().ljust(width[k]) for k in KEYS)] if header else []
+    return "\n".join(lines + ["".join(str(o[k]).ljust(width[k]) for k in KEYS) for o in ORDERS])
+
+
+ORDER_LAYOUTS = {  # the same orders as an export, a report, a page or a log would write them
+    "csv": _joined(","),
+    "tsv": _joined("\t"),
+    "semicolon, decimal comma": _joined(";", amount="{:.2f}").replace(".", ","),
+    "csv, no header": _joined(",", header=False),
+    "pipes, no header, $ amounts": _joined(" | ", header=False, amount="${:,.2f}"),
+    "json lines": "\n".join(json.dumps(o) for o in ORDERS),
+    "json list": json.dumps(ORDERS, indent=2),
+    "logfmt": "\n".join(f'ts={o["date"]} level=info id={o["id"]} customer="{o["customer"]}" '
+                        f'amount={o["amount"]} status={o["status"]}' for o in ORDERS),
+    "key: value blocks": "\n\n".join("\n".join(f"{k}: {o[k]}" for k in KEYS) for o in ORDERS),
+    "titled blocks": "\n\n".join(f"Order #{o['id']}\n" + "\n".join(
+        f"  {k.title()}: {o[k]}" for k in KEYS[1:]) for o in ORDERS),
+    "aligned, header": _aligned(header=True),
+    "aligned, no header": _aligned(header=False),
+    "markdown": "\n".join(["| " + " | ".join(KEYS) + " |", "|---" * len(KEYS) + "|"]
+                          + ["| " + " | ".join(str(o[k]) for k in KEYS) + " |" for o in ORDERS]),
+    "html": "<h2>Orders</h2><table><thead><tr>" + "".join(f"<th>{k}</th>" for k in KEYS)
+            + "</tr></thead>" + "".join("<tr>" + "".join(f"<td>{o[k]}</td>" for k in KEYS)
+                                        + "</tr>" for o in ORDERS) + "</table>",
+    "yaml": "\n".join("\n".join(f"{'- ' if k == 'id' else '  '}{k}: {o[k]}" for k in KEYS)
+                      for o in ORDERS),
+    "xml": "<orders>" + "".join("<order>" + "".join(f"<{k}>{o[k]}</{k}>" for k in KEYS)
+                                + "</order>" for o in ORDERS) + "</orders>",
+}  # fmt: skip  # lines written in words (sentences, syslog, a chat) are not read as fields
+
+
+@pytest.mark.parametrize("layout", ORDER_LAYOUTS)
+def test_one_set_of_orders_reads_back_from_every_layout(layout: str) -> None:
+    """Each record holds its customer's name and its amount as a number, whatever the
+    field is called (a header's name, or ``field3`` by place)."""
+    rows = parse_records(ORDER_LAYOUTS[layout])
+    assert len(rows) == len(ORDERS), layout
+    for row, order in zip(rows, ORDERS, strict=True):
+        assert order["customer"] in row.values()
+        assert any(isinstance(v, float) and abs(v - order["amount"]) < 0.005
+                   for v in row.values())  # fmt: skip
+
+
 XML = """<?xml version="1.0"?>
 <catalog>
   <book id="bk1"><author>Ada Lind</author><year>1999</year><tag>a</tag><tag>b</tag></book>
