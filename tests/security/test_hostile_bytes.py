@@ -500,6 +500,27 @@ def test_a_text_built_against_the_readers_still_gives_a_profile(replay, attack: 
     assert any(e.type == "notice" and e.kind == "profile" for e in events)
 
 
+def test_a_question_reaches_the_sandboxs_profile_as_text_only(replay) -> None:
+    """The profile's cell holds the question (its words pick a join's field): a
+    request's question built to close the string and run code, as long as the server
+    takes, is a string literal there (cut to its first 2,000 characters) and runs
+    nothing; the run gets its profile and its answer."""
+    from rlmx import RLM
+    from rlmx.server.runs import MAX_QUERY_CHARS
+
+    escape = "team'))\nimport os; os._exit(3)  # \"\"\" \\ '''\n"
+    hostile = "Which team is red? " + escape * ((MAX_QUERY_CHARS - 100) // len(escape))
+    agents = "id,team\n" + "\n".join(f"{i},{'red' if i % 2 else 'blue'}" for i in range(1, 9))
+    tickets = json.dumps([{"agent_id": 1 + i % 8, "minutes": i} for i in range(30)])
+    spec = replay([repl("print('red')"), "FINAL(red)"])
+    events: list = []
+    run = RLM(spec, policy="compact", recheck=False, sandbox="process", on_event=events.append)
+    result = run.completion({"agents.csv": agents, "tickets.json": tickets}, hostile)
+    assert result.status == "final" and result.answer == "red", result
+    (shown,) = [e.text for e in events if e.type == "notice" and e.kind == "profile"]
+    assert "team = {r['id']: r['team']" in shown
+
+
 # -- 9. terminal escapes ---------------------------------------------------------------------
 def test_answers_on_a_terminal_cannot_drive_it(tmp_path: Path, replay) -> None:
     evil = "\x1b]52;c;cm0gLXJmIH4=\x07\x1b]0;pwned\x07\x1b[2K\rall good"

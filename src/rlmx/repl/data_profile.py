@@ -120,7 +120,8 @@ def _join_hint(tables: dict[str, list[dict[str, Any]]], asked: str) -> list[str]
 
 def _names_a_value(words: str, rows: list[dict[str, Any]], field: str) -> bool:
     """The question (its words, from _spaced) names a value of ``field``, in any case."""
-    return any(_spaced(str(row.get(field))) in words for row in rows[:SAMPLE_ROWS])
+    values = {str(row.get(field)) for row in rows[:SAMPLE_ROWS]}
+    return any(_spaced(value) in words for value in values)
 
 
 def _spaced(text: str) -> str:

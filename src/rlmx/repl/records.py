@@ -668,7 +668,7 @@ def _line_record(line: str) -> dict[str, Any]:
     pairs = PAIR.findall(line)
     if len(pairs) >= 2:
         return _typed({key: value.strip("\"'") for key, value in pairs})
-    between = AMOUNT_COMMAS.sub("", line)  # an amount's commas split no fields
+    between = AMOUNT_COMMAS.sub("", line) if "," in line else line  # 1,217.78 ends no field
     delimiter = next((d for d in DELIMITERS if d in between), None)
     fields = line.split(delimiter) if delimiter else [line]
     row: dict[str, Any] = {}
