@@ -51,6 +51,9 @@ def test_each_signal_alone() -> None:
     assert codes("How many ERROR lines?", "11", [excerpts], False, 0, nowhere) == ["uncounted"]
     assert codes("How many rows?", "0", [READ], False, 0, nowhere) == ["empty_result"]
     assert codes("Which IP?", "None", [READ], False, 0, nowhere) == ["empty_result"]
+    for nothing in ("Counter()", "Counter({})", "defaultdict(<class 'int'>, {})", "set()"):
+        assert codes("Which IP?", nothing, [READ], False, 0, lambda t: True) == ["empty_result"]
+    assert codes("Which IP?", "Counter({'10.0.0.7': 4})", [READ], False, 0, lambda t: True) == []
     assert codes("Was it sent?", "None", [READ], False, 0, nowhere) == []  # yes/no: may be
     assert codes("Who?", "Ada", [READ], False, 2, lambda t: True) == ["sub_call_failed"]
     assert codes("Who?", "Grace Hopper", [READ], False, 0, nowhere) == ["not_in_evidence"]

@@ -137,8 +137,13 @@ PART_SPLIT = re.compile(r"[,;\n]|\band\b")
 NUMBER = re.compile(r"\d[\d,]*(?:\.\d+)?")
 ZERO = re.compile(r"^\s*0+(\.0+)?\s*$")
 NOT_FOUND = re.compile(r"^(none|no|yes|true|false|not found|unknown|n/?a|null)$", re.IGNORECASE)
-# Python's and JSON's words for nothing, as code that found nothing prints them
-NOTHING = re.compile(r"^\s*(none|null|nan|\[\]|\{\}|\(\)|''|\"\"|set\(\))\s*$", re.IGNORECASE)
+# Python's and JSON's words for nothing, as code that found nothing prints them (an
+# empty Counter: a 1.5B root's filter matched no line, and it answered the Counter)
+NOTHING = re.compile(
+    r"^\s*(none|null|nan|\[\]|\{\}|\(\)|''|\"\"|(set|list|dict|tuple|counter)\(\)"
+    r"|(counter|defaultdict)\((<class '\w+'>, )?\{\}\))\s*$",
+    re.IGNORECASE,
+)
 YES_NO_QUESTION = re.compile(r"^\s*(is|are|was|were|does|do|did|has|have|had|can|could|will)\b",
                              re.IGNORECASE)  # fmt: skip
 
