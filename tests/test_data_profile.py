@@ -4,6 +4,7 @@ turn: files of a folder, lines of a text, fields of records with a few values.""
 from __future__ import annotations
 
 import json
+import re
 
 from rlmx import RLM
 from rlmx.core import prompts
@@ -58,6 +59,57 @@ def test_a_json_list_a_folder_and_prose() -> None:
     )
     essay = profile("# Essay\n\n## One\n\nSome prose here.\n\n## Two\n\nMore prose.\n" * 3)
     assert "parse_records" not in essay  # headings over prose hold no fields
+
+
+def _kinds(shown: str) -> list[str]:
+    """The regexes a profile gives for the kinds of line."""
+    return re.findall(r"re\.match\(r'(.*)', l\)\)\]$", shown, re.MULTILINE)
+
+
+def test_lines_in_words_show_their_kinds_each_with_the_code_that_reads_it() -> None:
+    chat = [f"[{i % 24:02d}:{i % 60:02d}] <{['dara42', 'kai_'][i % 2]}> rolling back cedar"
+            if i % 5 else f"[{i % 24:02d}:{i % 60:02d}] * ivo has joined #ops"
+            for i in range(60)]  # fmt: skip
+    namespace: dict = {}
+    shown = profile("\n".join(chat), into=namespace)
+    assert "records" not in shown and "its lines begin in these ways" in shown
+    assert "the variable lines already holds" in shown and namespace["lines"] == chat
+    assert "gives tuples like ('01:01', 'kai_', 'rolling back cedar')" in shown
+    message, join = _kinds(shown)  # the most common kind first
+    assert re.match(message, "[09:14] <dara42> rolling back").groups() == (  # type: ignore[union-attr]
+        "09:14", "dara42", "rolling back")  # fmt: skip
+    assert re.match(join, "[09:15] * ivo has joined #ops").groups() == (  # type: ignore[union-attr]
+        "09:15", "ivo has joined #ops")  # fmt: skip
+    assert re.findall(r"\b(12|48)\b", shown) == []  # no count of a kind: it could become an answer
+    assert "lines = context.splitlines() gives them" in profile("\n".join(chat))  # not bound
+
+
+def test_the_kind_of_line_a_question_names_a_part_of_is_shown_how_to_keep() -> None:
+    chat = [f"[10:{i % 60:02d}] <{['dara42', 'kai_'][i % 2]}> dara42 fixed it" if i % 5
+            else f"[10:{i % 60:02d}] * {['dara42', 'kai_'][i % 2]} has joined #ops"
+            for i in range(60)]  # fmt: skip
+    shown = profile("\n".join(chat), asked="How many messages did dara42 send?")
+    (kept,) = re.findall(r"the question names its group\(2\), 'dara42': (.*)$", shown, re.MULTILINE)
+    assert len(eval(kept, {"re": re, "lines": chat})) == 24  # its lines, not its mentions
+    joined = profile("\n".join(chat), asked="How many times did dara42 join the channel?")
+    assert "the question names" not in joined  # its join lines say so, not the messages
+    assert "e.g. [10:00] * dara42 has joined #ops" in joined
+
+
+def test_the_parts_a_line_of_words_begins_with() -> None:
+    speakers = [f"10:{i % 60:02d} {['Nia Weiss', 'Bo'][i % 2]}: hi {i}" for i in range(40)]
+    (regex,) = _kinds(profile("\n".join(speakers)))
+    assert re.match(regex, "10:02 Nia Weiss: so: yes").groups() == (  # type: ignore[union-attr]
+        "10:02", "Nia Weiss", "so: yes")  # fmt: skip
+    levels = [f"2026-05-01 12:00:{i % 60:02d} ERROR [db-{i % 3}] slow query" for i in range(40)]
+    (regex,) = _kinds(profile("\n".join(levels)))
+    assert re.match(regex, "2026-05-01 12:00:01 WARN [db-2] slow").groups() == (  # type: ignore[union-attr]
+        "2026-05-01", "12:00:01", "WARN", "db-2", "slow")  # fmt: skip
+    dated = [f"{i % 28 + 1:02d}.01.2026 Card payment to Cafe Nord -{i}.50 EUR" for i in range(40)]
+    assert _kinds(profile("\n".join(dated))) == []  # only a date before its words
+    prose = profile("It was a bright cold day in April.\nThe clocks were striking.\n" * 40)
+    assert _kinds(prose) == [] and "line by line" not in prose
+    assert _kinds(profile("\n".join(speakers[:10]))) == []  # too few
 
 
 def test_a_folders_files_of_records_show_their_fields() -> None:

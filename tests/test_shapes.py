@@ -401,6 +401,19 @@ def support_truth(files: dict[str, str], query: str) -> object:
     return sum(t["minutes"] for t in mine) if "minutes" in query else len(mine)
 
 
+def call_truth(text: str, query: str) -> object:
+    said = re.findall(r"^\d\d:\d\d:\d\d ([^:]+): (.*)$", text, re.MULTILINE)
+    if "leave" in query:
+        who = re.search(r"did (.+) leave", query).group(1)
+        return text.count(f"-- {who} left the call")
+    if "speak" in query:
+        who = re.search(r"did (.+) speak", query).group(1)
+        return sum(name == who for name, _ in said)
+    topic = re.search(r"mention(?:ed)? (\w+)", query).group(1)
+    about = [name for name, message in said if re.search(rf"\b{topic}\b", message)]
+    return top(Counter(about)) if "most often" in query else len(about)
+
+
 TRUTH = {"csv": csv_truth, "access-log": access_truth, "json": json_truth,
          "code-tree": code_truth, "markdown": markdown_truth, "ini": ini_truth,
          "auth-log": auth_truth, "yaml": yaml_truth, "xml": xml_truth, "sales-join": sales_truth,
@@ -409,7 +422,7 @@ TRUTH = {"csv": csv_truth, "access-log": access_truth, "json": json_truth,
          "git-log": git_truth, "sql-dump": sql_truth, "bank-statement": bank_truth,
          "irc-log": irc_truth, "service-events": events_truth,
          "cash-book": cash_truth, "invoice-blocks": invoice_blocks_truth,
-         "support-join": support_truth,
+         "support-join": support_truth, "call-transcript": call_truth,
          "tsv": tsv_truth, "app-log": app_truth, "chat": chat_truth, "html-tables": html_truth,
          "ledger": ledger_truth, "join": join_truth}  # fmt: skip
 

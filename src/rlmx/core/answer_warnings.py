@@ -131,8 +131,8 @@ def computed_question(query: str) -> bool:
 COUNTING_CODE = re.compile(
     r"len\(|sum\(|\.count\(|Counter|\+=|mean|statistics|\.value_counts|\.size\b"
 )
-# `rows`: the context's records, which rlmx's profile binds before the first turn
-READS_CONTEXT = re.compile(r"\b(context(_\d+)?|history|rows)\b")
+# `rows`, `lines`: the context's records or lines, which rlmx's profile binds before the first turn
+READS_CONTEXT = re.compile(r"\b(context(_\d+)?|history|rows|lines)\b")
 PART_SPLIT = re.compile(r"[,;\n]|\band\b")
 NUMBER = re.compile(r"\d[\d,]*(?:\.\d+)?")
 ZERO = re.compile(r"^\s*0+(\.0+)?\s*$")

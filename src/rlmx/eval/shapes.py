@@ -1012,6 +1012,48 @@ def support_tickets(rng: random.Random, n: int) -> Made:
     ]
 
 
+def call_transcript(rng: random.Random, n: int) -> Made:
+    """A video call's transcript: ``HH:MM:SS Name Surname: words`` lines, a message often
+    addressing someone by name, among ``-- Name Surname joined / left the call`` lines."""
+    people = rng.sample(NAMES, 8)
+    topics = rng.sample(WORDS, 8)
+    says = ("the {} numbers are in", "can we move {} to next week?", "{} is blocked on review",
+            "I will take {} today", "any update on {}?", "{} shipped this morning")  # fmt: skip
+    events: list[tuple[str, str, str | None]] = []  # (speaker, message / joined / left, topic)
+    lines = []
+    for i in range(n):
+        minute = i * 240 // n
+        stamp = f"{minute // 60:02d}:{minute % 60:02d}:{i * 13 % 60:02d}"
+        who, roll = rng.choice(people), rng.random()
+        if roll < 0.16:
+            done = "joined" if roll < 0.1 else "left"
+            events.append((who, done, None))
+            lines.append(f"-- {who} {done} the call")
+            continue
+        topic = rng.choice(topics)
+        text = rng.choice(says).format(topic)
+        if rng.random() < 0.3:  # addressed to someone: the name in a line not theirs
+            text = f"{rng.choice([p for p in people if p != who])}, {text}"
+        events.append((who, "message", topic))
+        lines.append(f"{stamp} {who}: {text}")
+    who, topic = rng.choice(people), rng.choice(topics)
+    about = [e[0] for e in events if e[2] == topic]
+    return "\n".join(lines) + "\n", [
+        Question(
+            "count",
+            f"How many times did {who} speak?",
+            sum(e[0] == who and e[1] == "message" for e in events),
+        ),
+        Question("top", f"Who mentioned {topic} most often?", _unique_top(Counter(about))),
+        Question(
+            "count",
+            f"How many times did {who} leave the call?",
+            sum(e[0] == who and e[1] == "left" for e in events),
+        ),
+        Question("count", f"How many messages mention {topic}?", len(about)),
+    ]
+
+
 # -- the held-out half ------------------------------------------------------------------------
 def tsv_inventory(rng: random.Random, n: int) -> Made:
     warehouses = ("north", "south", "east", "west", "central")
@@ -1195,6 +1237,7 @@ TUNE: dict[str, Shape] = {
     "cash-book": cash_book,
     "invoice-blocks": invoice_blocks,
     "support-join": support_tickets,
+    "call-transcript": call_transcript,
 }
 HELD_OUT: dict[str, Shape] = {
     "tsv": tsv_inventory,

@@ -20,8 +20,10 @@ from collections import Counter
 from typing import Any
 
 try:
+    from .line_kinds import line_kinds, spaced
     from .records import join_fields, parse_records, unique_keys
 except ImportError:  # run as a plain script inside the sandbox
+    from line_kinds import line_kinds, spaced  # type: ignore[no-redef]
     from records import join_fields, parse_records, unique_keys  # type: ignore[no-redef]
 
 SAMPLE_CHARS = 400_000  # of a text, read to find its records
@@ -37,6 +39,7 @@ JOIN_THEN = "; then "  # in a join hint, between the map and its use (repairs re
 ALL_VALUES = "values "  # a field's line lists every value it took (repairs read them)
 LIST_FIELD = "a list of items per record (len() of it counts them)"  # repairs read it too
 LIST_OF_OBJECTS = re.compile(r"\[\s*\{")
+LINES_BOUND = "it is read line by line"
 PRELOAD_CHARS = 5_000_000  # a longer text's records are left to the model's own call (memory)
 
 
@@ -47,7 +50,7 @@ def profile(value: Any, into: dict[str, Any] | None = None, asked: str = "") -> 
     if isinstance(value, dict) and all(isinstance(v, str) for v in value.values()):
         return _files(value, asked)
     if isinstance(value, str):
-        return _text(value, into)
+        return _text(value, into, asked)
     if isinstance(value, list):
         return f"a list of {len(value):,} items; the first: {_short(repr(value[:1]), 200)}"
     return f"a {type(value).__name__}: {_short(repr(value), 200)}"
@@ -99,8 +102,8 @@ def _join_hint(tables: dict[str, list[dict[str, Any]]], asked: str) -> list[str]
             fields = [k for k in _common_keys(rows) if k != key]
             if not fields:
                 continue
-            words = _spaced(asked)  # a field whose value the question names, else its name
-            fields.sort(key=lambda f: (not _names_a_value(words, rows, f), _spaced(f) not in words))
+            words = spaced(asked)  # a field whose value the question names, else its name
+            fields.sort(key=lambda f: (not _names_a_value(words, rows, f), spaced(f) not in words))
             name = re.sub(r"\W", "_", str(fields[0])) + (
                 "_" if keyword.iskeyword(str(fields[0])) else ""
             )
@@ -121,12 +124,7 @@ def _join_hint(tables: dict[str, list[dict[str, Any]]], asked: str) -> list[str]
 def _names_a_value(words: str, rows: list[dict[str, Any]], field: str) -> bool:
     """The question (its words, from _spaced) names a value of ``field``, in any case."""
     values = {str(row.get(field)) for row in rows[:SAMPLE_ROWS]}
-    return any(_spaced(value) in words for value in values)
-
-
-def _spaced(text: str) -> str:
-    """The words of ``text`` in lower case, one space apart and one at each end."""
-    return " " + " ".join(re.findall(r"\w+", text.lower())) + " "
+    return any(spaced(value) in words for value in values)
 
 
 def _common_keys(rows: list[dict[str, Any]]) -> list[str]:
@@ -135,7 +133,7 @@ def _common_keys(rows: list[dict[str, Any]]) -> list[str]:
     return [key for key, count in keys.most_common(16) if count >= 0.8 * len(rows)]
 
 
-def _text(text: str, into: dict[str, Any] | None) -> str:
+def _text(text: str, into: dict[str, Any] | None, asked: str) -> str:
     lines = text.count("\n") + (not text.endswith("\n"))
     head = [line for line in text[:2000].splitlines() if line.strip()][:3]
     parts = [f"{TEXT_PROFILE}{len(text):,} characters in {lines:,} lines; it begins:"]
@@ -145,7 +143,20 @@ def _text(text: str, into: dict[str, Any] | None) -> str:
         sampled = "" if whole else " (these from a sample of its first records)"
         parts += [f"{_bound(text, rows if whole else None, into)}; their fields{sampled}:",
                   *_field_lines(rows)]  # fmt: skip
+    else:
+        kinds = line_kinds(text[:SAMPLE_CHARS], asked)
+        parts += [_lines_bound(text, into), *kinds] if kinds else []
     return "\n".join(parts)
+
+
+def _lines_bound(text: str, into: dict[str, Any] | None) -> str:
+    """How to get a text's lines: already in ``lines`` when bound into ``into``, as
+    ``rows`` is for records (a 1.5B root used the worked dialogue's ``lines`` in its first
+    cell without defining it)."""
+    if into is not None and len(text) <= PRELOAD_CHARS:
+        into["lines"] = text.splitlines()
+        return f"{LINES_BOUND}: the variable lines already holds context.splitlines()"
+    return f"{LINES_BOUND}: lines = context.splitlines() gives them (call it in your code)"
 
 
 def _bound(text: str, rows: list[Any] | None, into: dict[str, Any] | None) -> str:

@@ -30,7 +30,14 @@ MODES = ("auto", "bwrap", "container", "process", "none")
 WORKER_DIR_INSIDE = "/opt/rlmx"
 CONTEXT_DIR_INSIDE = "/context"
 HOST_FILES_INSIDE = "/host-files"  # files the host adds while the worker runs
-WORKER_FILES = ("worker.py", "wire.py", "video_context.py", "records.py", "data_profile.py")
+WORKER_FILES = (
+    "worker.py",
+    "wire.py",
+    "video_context.py",
+    "records.py",
+    "data_profile.py",
+    "line_kinds.py",
+)
 PROBE_TRIES = 3
 
 

@@ -1,0 +1,150 @@
+"""The kinds of line of a text in words, told by how they begin, each with a regex.
+
+A chat or a log written in words holds no records, yet its lines begin with parts a
+question is asked about: a time, a level, a bracketed source, the speaker (``[09:14]
+<dara42> ...``, ``10:02 Nia Weiss: ...``). A 1.5B root saw three such lines and still
+counted the lines that *mention* a nick instead of the lines the nick wrote, or searched
+for the nick's name spelt another way. So the profile lists the kinds of line by their
+lead (the parts before the words begin), each with an example line and a regex whose
+groups read its parts. No count is shown: a model could take it for an answer. The work
+is bounded (a sample of lines, patterns of linear time). Runs inside the sandbox: stdlib
+only.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+
+SAMPLE_LINES = 5_000
+MAX_PARTS = 5  # of a lead
+SHOWN_KINDS = 4
+SHARE = 0.03  # of the sampled lines, the least a kind shown must cover
+MIN_LINES = 20  # fewer lines: the text's first lines, already shown, say as much
+# one part of a lead, and the regex that reads such a part (a group for what varies)
+PARTS: list[tuple[str, str, str | None]] = [
+    ("[", r"\[[^\]\n]{0,60}\]", r"\[([^\]]*)\]"),
+    ("<", r"<[^<>\n]{1,60}>", r"<([^>]*)>"),
+    ("(", r"\([^()\n]{0,60}\)", r"\(([^)]*)\)"),
+    ("stamp", r"\d[\d:./,T+-]{0,30}Z?", r"(\S+)"),  # a date, a time, a number
+    ("level:", r"[A-Z]{2,12}:", r"([A-Z]+):"),  # before "level": the first that matches is kept
+    ("level", r"[A-Z]{2,12}", r"([A-Z]+)"),  # INFO, ERROR, GET
+    ("speaker", r"[A-Z][\w'.-]{0,30}(?: [A-Z][\w'.-]{0,30}){0,3}:", r"([^:]+?):"),  # Nia Weiss:
+    ("nick", r"[\w.-]{1,30}:", r"([^:\s]+):"),  # dara42:
+    ("mark", r"[^\w\s]{1,3}", None),  # *, -, |, >> (read as themselves)
+]
+PART = re.compile("|".join(f"(?P<p{i}>{pattern})" for i, (_, pattern, _) in enumerate(PARTS)))
+GAP = re.compile(r"[ \t]+|$")
+SPECIAL = re.compile(r"([.^$*+?{}\[\]\\|()])")  # a mark's characters that a regex reads
+KINDS_HEADER = "its lines begin in these ways"
+STEM = 5  # of a word of the question, the letters that find its forms
+QUESTION_WORDS = frozenset(
+    "how many much what which who whom whose when where why the and for with from did does "
+    "was were are has have had that this there their most least often times total number "
+    "count sum all any each per lines line".split()
+)
+
+
+def line_kinds(text: str, asked: str = "") -> list[str]:
+    """The profile's lines on the kinds of line of ``text``: for each kind whose lead holds
+    more than a time or a number, an example line (one holding the most of ``asked``'s
+    words) and the code that reads the parts of every line of that kind, with what it
+    gives for the example, and how to keep the lines whose part is a value the question
+    names; [] for prose, code, or lines that begin with their words."""
+    lines = [line for line in text.splitlines()[:SAMPLE_LINES] if line.strip()]
+    if len(lines) < MIN_LINES:
+        return []
+    stems, named = _stems(asked), spaced(asked)
+    kinds: Counter[tuple[str, ...]] = Counter()
+    examples: dict[tuple[str, ...], tuple[int, int, str]] = {}  # the best line's score, line
+    for line in lines:
+        kind, texts = _lead(line)
+        kinds[kind] += 1
+        score = sum(1 for stem in stems if stem.search(line))
+        whole = sum(_names(named, text.strip("[]<>():")) for text in texts)  # a part it names
+        if kind not in examples or (score, whole) > examples[kind][:2]:
+            examples[kind] = (score, whole, line)
+    shown = [kind for kind, n in kinds.most_common(SHOWN_KINDS)
+             if n >= max(SHARE * len(lines), 3) and _telling(kind)]  # fmt: skip
+    if not shown:
+        return []
+    out = [f"{KINDS_HEADER} (the parts of a kind's lines, each a tuple of its regex's groups):"]
+    best = max(examples[kind][0] for kind in shown)  # the kinds of line the question is about
+    for kind in shown:
+        score, _whole, example = examples[kind]
+        out += _kind_lines(_regex(kind), example, named if score == best else "")
+    return out
+
+
+def _kind_lines(regex: str, example: str, named: str) -> list[str]:
+    """A kind's example line, the code that reads its lines' parts and what it gives for
+    the example, and the code that keeps its lines whose part the question (``named``: its
+    words from ``spaced``, "" for a kind it is less about) names."""
+    found = re.match(regex, example)
+    groups = found.groups() if found else ()
+    read = f"[m.groups() for l in lines if (m := re.match(r'{regex}', l))]"
+    shown = [f"  e.g. {_short(example)}", f"    {read}",
+             f"    gives tuples like {_short(repr(groups))}"]  # fmt: skip
+    for place, value in enumerate(groups[:-1], 1):  # the last group: the rest, words
+        if _names(named, value):
+            shown.append(
+                f"    the question names its group({place}), {value!r}: [l for l in lines if "
+                f"(m := re.match(r'{regex}', l)) and m.group({place}) == {value!r}]"
+            )
+    return shown
+
+
+def _names(named: str, value: str) -> bool:
+    """The question (its words, from ``spaced``) names ``value``, a part holding a letter."""
+    return bool(re.search(r"[^\W\d]", value)) and spaced(value) in named
+
+
+def _stems(asked: str) -> list[re.Pattern[str]]:
+    """A pattern per word of the question that may tell a line (its first letters at the
+    start of a word of the line: ``join`` finds ``joined``; a word holding a digit whole)."""
+    words = {word for word in re.findall(r"\w+", asked.lower())
+             if len(word) > 2 and word not in QUESTION_WORDS}  # fmt: skip
+    return [
+        re.compile(r"(?<!\w)" + re.escape(word if re.search(r"\d", word) else word[:STEM]), re.I)
+        for word in sorted(words)
+    ]
+
+
+def spaced(text: str) -> str:
+    """The words of ``text`` in lower case, one space apart and one at each end."""
+    return " " + " ".join(re.findall(r"\w+", text.lower())) + " "
+
+
+def _lead(line: str) -> tuple[tuple[str, ...], list[str]]:
+    """The kinds of the parts the line begins with (a mark as itself), up to its words, and
+    the parts' texts."""
+    kind: list[str] = []
+    texts: list[str] = []
+    position = 0
+    while len(kind) < MAX_PARTS:
+        found = PART.match(line, position)
+        gap = GAP.match(line, found.end()) if found else None
+        if found is None or gap is None:
+            break
+        name = PARTS[int(str(found.lastgroup)[1:])][0]
+        kind.append(found.group() if name == "mark" else name)
+        texts.append(found.group())
+        position = gap.end()
+        if position >= len(line):
+            break
+    return tuple(kind), texts
+
+
+def _telling(kind: tuple[str, ...]) -> bool:
+    """The lead holds a part that a question may be about, not only times or numbers."""
+    return any(part != "stamp" for part in kind)
+
+
+def _regex(kind: tuple[str, ...]) -> str:
+    reading = {name: reads for name, _, reads in PARTS}
+    parts = [reading.get(part) or SPECIAL.sub(r"\\\1", part) for part in kind]
+    return r"\s+".join(parts) + r"\s+(.*)"
+
+
+def _short(line: str, chars: int = 120) -> str:
+    return line if len(line) <= chars else line[: chars - 3] + "..."
