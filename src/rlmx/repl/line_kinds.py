@@ -38,6 +38,7 @@ GAP = re.compile(r"[ \t]+|$")
 SPECIAL = re.compile(r"([.^$*+?{}\[\]\\|()])")  # a mark's characters that a regex reads
 KINDS_HEADER = "its lines begin in these ways"
 STEM = 5  # of a word of the question, the letters that find its forms
+ASKED_WORDS = 12  # of the question, the words looked for
 QUESTION_WORDS = frozenset(
     "how many much what which who whom whose when where why the and for with from did does "
     "was were are has have had that this there their most least often times total number "
@@ -102,11 +103,11 @@ def _names(named: str, value: str) -> bool:
 def _stems(asked: str) -> list[re.Pattern[str]]:
     """A pattern per word of the question that may tell a line (its first letters at the
     start of a word of the line: ``join`` finds ``joined``; a word holding a digit whole)."""
-    words = {word for word in re.findall(r"\w+", asked.lower())
-             if len(word) > 2 and word not in QUESTION_WORDS}  # fmt: skip
+    words = dict.fromkeys(word for word in re.findall(r"\w+", asked.lower())
+                          if len(word) > 2 and word not in QUESTION_WORDS)  # fmt: skip
     return [
         re.compile(r"(?<!\w)" + re.escape(word if re.search(r"\d", word) else word[:STEM]), re.I)
-        for word in sorted(words)
+        for word in list(words)[:ASKED_WORDS]  # each is searched in every sampled line
     ]
 
 
