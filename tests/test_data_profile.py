@@ -66,6 +66,11 @@ def _kinds(shown: str) -> list[str]:
     return re.findall(r"re\.match\(r'(.*)', l\)\)\]$", shown, re.MULTILINE)
 
 
+def _parts(regex: str, line: str) -> dict[str, str] | None:
+    found = re.match(regex, line)
+    return found.groupdict() if found else None
+
+
 def test_lines_in_words_show_their_kinds_each_with_the_code_that_reads_it() -> None:
     chat = [f"[{i % 24:02d}:{i % 60:02d}] <{['dara42', 'kai_'][i % 2]}> rolling back cedar"
             if i % 5 else f"[{i % 24:02d}:{i % 60:02d}] * ivo has joined #ops"
@@ -74,12 +79,14 @@ def test_lines_in_words_show_their_kinds_each_with_the_code_that_reads_it() -> N
     shown = profile("\n".join(chat), into=namespace)
     assert "records" not in shown and "its lines begin in these ways" in shown
     assert "the variable lines already holds" in shown and namespace["lines"] == chat
-    assert "gives tuples like ('01:01', 'kai_', 'rolling back cedar')" in shown
+    assert (
+        "gives dicts like {'time': '01:01', 'name': 'kai_', 'text': 'rolling back cedar'}" in shown
+    )
     message, join = _kinds(shown)  # the most common kind first
-    assert re.match(message, "[09:14] <dara42> rolling back").groups() == (  # type: ignore[union-attr]
-        "09:14", "dara42", "rolling back")  # fmt: skip
-    assert re.match(join, "[09:15] * ivo has joined #ops").groups() == (  # type: ignore[union-attr]
-        "09:15", "ivo has joined #ops")  # fmt: skip
+    assert _parts(message, "[09:14] <dara42> rolling back") == {
+        "time": "09:14", "name": "dara42", "text": "rolling back"}  # fmt: skip
+    assert _parts(join, "[09:15] * ivo has joined #ops") == {
+        "time": "09:15", "text": "ivo has joined #ops"}  # fmt: skip
     assert re.findall(r"\b(12|48)\b", shown) == []  # no count of a kind: it could become an answer
     assert "lines = context.splitlines() gives them" in profile("\n".join(chat))  # not bound
 
@@ -89,7 +96,7 @@ def test_the_kind_of_line_a_question_names_a_part_of_is_shown_how_to_keep() -> N
             else f"[10:{i % 60:02d}] * {['dara42', 'kai_'][i % 2]} has joined #ops"
             for i in range(60)]  # fmt: skip
     shown = profile("\n".join(chat), asked="How many messages did dara42 send?")
-    (kept,) = re.findall(r"the question names its group\(2\), 'dara42': (.*)$", shown, re.MULTILINE)
+    (kept,) = re.findall(r"the question names its 'name', 'dara42': (.*)$", shown, re.MULTILINE)
     assert len(eval(kept, {"re": re, "lines": chat})) == 24  # its lines, not its mentions
     joined = profile("\n".join(chat), asked="How many times did dara42 join the channel?")
     assert "the question names" not in joined  # its join lines say so, not the messages
@@ -99,12 +106,12 @@ def test_the_kind_of_line_a_question_names_a_part_of_is_shown_how_to_keep() -> N
 def test_the_parts_a_line_of_words_begins_with() -> None:
     speakers = [f"10:{i % 60:02d} {['Nia Weiss', 'Bo'][i % 2]}: hi {i}" for i in range(40)]
     (regex,) = _kinds(profile("\n".join(speakers)))
-    assert re.match(regex, "10:02 Nia Weiss: so: yes").groups() == (  # type: ignore[union-attr]
-        "10:02", "Nia Weiss", "so: yes")  # fmt: skip
+    assert _parts(regex, "10:02 Nia Weiss: so: yes") == {
+        "time": "10:02", "speaker": "Nia Weiss", "text": "so: yes"}  # fmt: skip
     levels = [f"2026-05-01 12:00:{i % 60:02d} ERROR [db-{i % 3}] slow query" for i in range(40)]
     (regex,) = _kinds(profile("\n".join(levels)))
-    assert re.match(regex, "2026-05-01 12:00:01 WARN [db-2] slow").groups() == (  # type: ignore[union-attr]
-        "2026-05-01", "12:00:01", "WARN", "db-2", "slow")  # fmt: skip
+    assert _parts(regex, "2026-05-01 12:00:01 WARN [db-2] slow") == {"date": "2026-05-01",
+        "time": "12:00:01", "level": "WARN", "source": "db-2", "text": "slow"}  # fmt: skip
     dated = [f"{i % 28 + 1:02d}.01.2026 Card payment to Cafe Nord -{i}.50 EUR" for i in range(40)]
     assert _kinds(profile("\n".join(dated))) == []  # only a date before its words
     prose = profile("It was a bright cold day in April.\nThe clocks were striking.\n" * 40)

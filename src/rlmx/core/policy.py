@@ -162,8 +162,10 @@ class Policy:
         return [borrowed_value(", ".join(borrowed))] if borrowed else []
 
 
-# "Which city has the most employees?": the answer is the most common value of a field
-MOST_COMMON = re.compile(r"\b(which|what)\b.*\b(most|fewest|least)\b", re.IGNORECASE)
+# "Which city has the most employees?", "Who wrote about X most often?": the answer is the
+# most common value of a field (a 1.5B root given the filtering dialogue for a "who"
+# question counted the lines and answered the count)
+MOST_COMMON = re.compile(r"\b(which|what|who)\b.*\b(most|fewest|least)\b", re.IGNORECASE)
 
 
 # "How many lines should be classified as label X?": a judgement per line

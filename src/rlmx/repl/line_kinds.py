@@ -37,6 +37,9 @@ PART = re.compile("|".join(f"(?P<p{i}>{pattern})" for i, (_, pattern, _) in enum
 GAP = re.compile(r"[ \t]+|$")
 SPECIAL = re.compile(r"([.^$*+?{}\[\]\\|()])")  # a mark's characters that a regex reads
 KINDS_HEADER = "its lines begin in these ways"
+DATE = re.compile(r"\d{4}-\d\d-\d\d|\d\d?[./]\d\d?[./]\d{2,4}")
+TIME = re.compile(r"\d\d?:\d\d")
+PART_NAMES = {"[": "source", "<": "name", "(": "note", "speaker": "speaker", "nick": "speaker"}
 STEM = 5  # of a word of the question, the letters that find its forms
 ASKED_WORDS = 12  # of the question, the words looked for
 QUESTION_WORDS = frozenset(
@@ -69,11 +72,11 @@ def line_kinds(text: str, asked: str = "") -> list[str]:
              if n >= max(SHARE * len(lines), 3) and _telling(kind)]  # fmt: skip
     if not shown:
         return []
-    out = [f"{KINDS_HEADER} (the parts of a kind's lines, each a tuple of its regex's groups):"]
+    out = [f"{KINDS_HEADER} (the parts of a kind's lines, each a dict of its regex's groups):"]
     best = max(examples[kind][0] for kind in shown)  # the kinds of line the question is about
     for kind in shown:
         score, _whole, example = examples[kind]
-        out += _kind_lines(_regex(kind), example, named if score == best else "")
+        out += _kind_lines(_regex(kind, _lead(example)[1]), example, named if score == best else "")
     return out
 
 
@@ -82,15 +85,15 @@ def _kind_lines(regex: str, example: str, named: str) -> list[str]:
     the example, and the code that keeps its lines whose part the question (``named``: its
     words from ``spaced``, "" for a kind it is less about) names."""
     found = re.match(regex, example)
-    groups = found.groups() if found else ()
-    read = f"[m.groups() for l in lines if (m := re.match(r'{regex}', l))]"
+    parts = found.groupdict() if found else {}
+    read = f"[m.groupdict() for l in lines if (m := re.match(r'{regex}', l))]"
     shown = [f"  e.g. {_short(example)}", f"    {read}",
-             f"    gives tuples like {_short(repr(groups))}"]  # fmt: skip
-    for place, value in enumerate(groups[:-1], 1):  # the last group: the rest, words
+             f"    gives dicts like {_short(repr(parts), 200)}"]  # fmt: skip
+    for name, value in list(parts.items())[:-1]:  # the last part: the rest, words
         if _names(named, value):
             shown.append(
-                f"    the question names its group({place}), {value!r}: [l for l in lines if "
-                f"(m := re.match(r'{regex}', l)) and m.group({place}) == {value!r}]"
+                f"    the question names its {name!r}, {value!r}: [l for l in lines if "
+                f"(m := re.match(r'{regex}', l)) and m[{name!r}] == {value!r}]"
             )
     return shown
 
@@ -141,10 +144,34 @@ def _telling(kind: tuple[str, ...]) -> bool:
     return any(part != "stamp" for part in kind)
 
 
-def _regex(kind: tuple[str, ...]) -> str:
+def _regex(kind: tuple[str, ...], texts: list[str]) -> str:
+    """The regex of a kind of line, a named group for each part that varies (named for
+    what the example's part holds) and one for the rest."""
     reading = {name: reads for name, _, reads in PARTS}
-    parts = [reading.get(part) or SPECIAL.sub(r"\\\1", part) for part in kind]
-    return r"\s+".join(parts) + r"\s+(.*)"
+    taken: Counter[str] = Counter()
+    parts = []
+    for part, text in zip(kind, texts, strict=True):
+        reads = reading.get(part)
+        if reads is None:
+            parts.append(SPECIAL.sub(r"\\\1", part))
+            continue
+        name = _part_name(part, text.strip("[]<>():"))
+        taken[name] += 1
+        parts.append(reads.replace("(", f"(?P<{name}{taken[name] if taken[name] > 1 else ''}>", 1))
+    return r"\s+".join(parts) + r"\s+(?P<text>.*)"
+
+
+def _part_name(part: str, value: str) -> str:
+    """What a part holds, by its kind and its value in the example."""
+    if DATE.search(value):
+        return "time" if TIME.search(value) else "date"
+    if TIME.search(value):
+        return "time"
+    if value.replace(".", "").replace(",", "").isdigit():
+        return "number"
+    if part.startswith("level") or (part == "[" and value.isupper()):
+        return "level"
+    return PART_NAMES.get(part, "part")
 
 
 def _short(line: str, chars: int = 120) -> str:
