@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections import Counter
 
 from rlmx import RLM
 from rlmx.core import prompts
@@ -63,7 +64,9 @@ def test_a_json_list_a_folder_and_prose() -> None:
 
 def _kinds(shown: str) -> list[str]:
     """The regexes a profile gives for the kinds of line."""
-    return re.findall(r"re\.match\(r'(.*)', l\)\)\]$", shown, re.MULTILINE)
+    return re.findall(
+        r"^    \[m\.groupdict\(\) .* \[re\.match\(r'(.*)', l\)\] if m\]$", shown, re.MULTILINE
+    )
 
 
 def _parts(regex: str, line: str) -> dict[str, str] | None:
@@ -98,6 +101,9 @@ def test_the_kind_of_line_a_question_names_a_part_of_is_shown_how_to_keep() -> N
     shown = profile("\n".join(chat), asked="How many messages did dara42 send?")
     (kept,) = re.findall(r"the question names its 'name', 'dara42': (.*)$", shown, re.MULTILINE)
     assert len(eval(kept, {"re": re, "lines": chat})) == 24  # its lines, not its mentions
+    (read, _) = re.findall(r"^    (\[m\.groupdict\(\) .*)$", shown, re.MULTILINE)
+    nested = f"Counter(d['name'] for d in {read} if 'fixed' in d['text'])"  # no `:=` to refuse
+    assert eval(nested, {"re": re, "lines": chat, "Counter": Counter}) == {"dara42": 24, "kai_": 24}
     joined = profile("\n".join(chat), asked="How many times did dara42 join the channel?")
     assert "the question names" not in joined  # its join lines say so, not the messages
     assert "e.g. [10:00] * dara42 has joined #ops" in joined

@@ -86,14 +86,17 @@ def _kind_lines(regex: str, example: str, named: str) -> list[str]:
     words from ``spaced``, "" for a kind it is less about) names."""
     found = re.match(regex, example)
     parts = found.groupdict() if found else {}
-    read = f"[m.groupdict() for l in lines if (m := re.match(r'{regex}', l))]"
+    # no assignment expression: a 1.5B root nested the comprehension in another one's
+    # iterable, where Python refuses `:=`
+    each = f"for l in lines for m in [re.match(r'{regex}', l)] if m"
+    read = f"[m.groupdict() {each}]"
     shown = [f"  e.g. {_short(example)}", f"    {read}",
              f"    gives dicts like {_short(repr(parts), 200)}"]  # fmt: skip
     for name, value in list(parts.items())[:-1]:  # the last part: the rest, words
         if _names(named, value):
             shown.append(
-                f"    the question names its {name!r}, {value!r}: [l for l in lines if "
-                f"(m := re.match(r'{regex}', l)) and m[{name!r}] == {value!r}]"
+                f"    the question names its {name!r}, {value!r}: [l {each} and "
+                f"m[{name!r}] == {value!r}]"
             )
     return shown
 
