@@ -654,6 +654,11 @@ def test_a_ranking_that_counted_each_value_once_is_pushed_back_once() -> None:
     counted.saw(code, "[('Kai Ito', 14)]\n")
     assert counted.tied_ranking("Kai Ito") is None
     assert Repairs("Which commit is the newest?", "c").tied_ranking("6e7d565c") is None
+    for answer, tied in (("Hana Kowal", True), ("Hana Kowalski", False), ("Ivo", False)):
+        lines = Repairs("Who mentioned quartz most often?", "c")  # whole lines counted once
+        lines.saw("print(Counter(l for l in lines if 'quartz' in l).most_common(1))",
+                  "[('00:00:23 Hana Kowal: Gus Haddad, quartz is blocked', 1)]\n")  # fmt: skip
+        assert (lines.tied_ranking(answer) is not None) is tied  # a part of the value: tied
 
 
 def test_a_word_in_capitals_is_no_name_to_look_for() -> None:

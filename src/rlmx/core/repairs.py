@@ -738,11 +738,14 @@ class Repairs:
 
     def _tied_ranking(self, answer: str) -> bool:
         """The answer is the first value of a ``most_common`` an output showed whose count
-        is 1: each value was one record's, so the first is any."""
+        is 1, or a part of it (a 1.5B root counted whole chat lines and answered the speaker
+        of the first): each value was one record's, so the first is any."""
         wanted = answer.strip().strip("'\"").lower()
-        return any((quoted or bare).lower() == wanted
+        part = re.compile(rf"(?<!\w){re.escape(wanted)}(?!\w)") if len(wanted) > 2 else None
+        return any(value == wanted or (part is not None and part.search(value) is not None)
                    for output in self.outputs
-                   for quoted, bare in TOP_COUNTED_ONCE.findall(output))  # fmt: skip
+                   for value in (q.lower() or b.lower()
+                                 for q, b in TOP_COUNTED_ONCE.findall(output)))  # fmt: skip
 
     def tied_ranking(self, answer: str) -> str | None:
         """A push back (once) on the answer to "which ... the most ...?" read off a count
