@@ -797,6 +797,11 @@ def bank_statement(rng: random.Random, n: int) -> Made:
     ]
 
 
+def _done(events: list[tuple[str, str, str | None]], who: str, what: str) -> int:
+    """How many of a chat's events (who, what, topic) are ``who`` doing ``what``."""
+    return sum(e[0] == who and e[1] == what for e in events)
+
+
 def irc_log(rng: random.Random, n: int) -> Made:
     """An IRC channel's log: ``[HH:MM] <nick> message`` lines among ``* nick has joined``
     and ``* nick has quit`` lines; a message is free text that may name a topic word."""
@@ -827,13 +832,13 @@ def irc_log(rng: random.Random, n: int) -> Made:
         Question(
             "count",
             f"How many messages did {nick} send?",
-            sum(e[0] == nick and e[1] == "message" for e in events),
+            _done(events, nick, "message"),
         ),
         Question("top", f"Who wrote about {topic} most often?", _unique_top(Counter(about))),
         Question(
             "count",
             f"How many times did {nick} join the channel?",
-            sum(e[0] == nick and e[1] == "join" for e in events),
+            _done(events, nick, "join"),
         ),
         Question("distinct", f"How many different people wrote about {topic}?", len(set(about))),
     ]
@@ -1042,13 +1047,13 @@ def call_transcript(rng: random.Random, n: int) -> Made:
         Question(
             "count",
             f"How many times did {who} speak?",
-            sum(e[0] == who and e[1] == "message" for e in events),
+            _done(events, who, "message"),
         ),
         Question("top", f"Who mentioned {topic} most often?", _unique_top(Counter(about))),
         Question(
             "count",
             f"How many times did {who} leave the call?",
-            sum(e[0] == who and e[1] == "left" for e in events),
+            _done(events, who, "left"),
         ),
         Question("count", f"How many messages mention {topic}?", len(about)),
     ]
