@@ -5,9 +5,10 @@ taken for a string, a CSV read as prose), then filters on fields it guessed. So 
 first turn, rlmx runs ``print(profile(context))`` and shows the model its output: the
 type and size; for a folder (a dict of path -> text) its files; for text, its lines and,
 when ``parse_records`` reads them as records, each field with its type and a few of its
-values. The work is bounded: records are profiled from a sample of the text. rlmx's own
-call also reads a text's records into ``rows`` (one up to PRELOAD_CHARS long): a 1.5B root
-used ``rows`` in its first cell without defining it, as the profile named it, and spent a
+values, else, for lines written in words, their kinds of line (``line_kinds.py``). The
+work is bounded: records are profiled from a sample of the text. rlmx's own call also
+reads a text's records into ``rows`` (one up to PRELOAD_CHARS long): a 1.5B root used
+``rows`` in its first cell without defining it, as the profile named it, and spent a
 turn on the NameError. Runs inside the sandbox: stdlib only.
 """
 
@@ -122,7 +123,7 @@ def _join_hint(tables: dict[str, list[dict[str, Any]]], asked: str) -> list[str]
 
 
 def _names_a_value(words: str, rows: list[dict[str, Any]], field: str) -> bool:
-    """The question (its words, from _spaced) names a value of ``field``, in any case."""
+    """The question (its words, from ``spaced``) names a value of ``field``, in any case."""
     values = {str(row.get(field)) for row in rows[:SAMPLE_ROWS]}
     return any(spaced(value) in words for value in values)
 
