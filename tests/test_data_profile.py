@@ -123,6 +123,10 @@ def test_the_parts_a_line_of_words_begins_with() -> None:
     prose = profile("It was a bright cold day in April.\nThe clocks were striking.\n" * 40)
     assert _kinds(prose) == [] and "line by line" not in prose
     assert _kinds(profile("\n".join(speakers[:10]))) == []  # too few
+    quoted = [f"> '{i}' said Ada" if i % 2 else f"' {i} quoted" for i in range(40)]
+    shown = profile("\n".join(quoted))
+    for read in re.findall(r"^    (\[m\.groupdict\(\) .*)$", shown, re.MULTILINE):
+        assert eval(read, {"re": re, "lines": quoted})  # a quote mark ends no string
 
 
 def test_a_folders_files_of_records_show_their_fields() -> None:

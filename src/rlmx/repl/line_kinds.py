@@ -35,7 +35,8 @@ PARTS: list[tuple[str, str, str | None]] = [
 ]
 PART = re.compile("|".join(f"(?P<p{i}>{pattern})" for i, (_, pattern, _) in enumerate(PARTS)))
 GAP = re.compile(r"[ \t]+|$")
-SPECIAL = re.compile(r"([.^$*+?{}\[\]\\|()])")  # a mark's characters that a regex reads
+# a mark's characters that a regex reads, and quotes, which would end the r'...' shown
+SPECIAL = re.compile(r"([.^$*+?{}\[\]\\|()'\"])")
 KINDS_HEADER = "its lines begin in these ways"
 DATE = re.compile(r"\d{4}-\d\d-\d\d|\d\d?[./]\d\d?[./]\d{2,4}")
 TIME = re.compile(r"\d\d?:\d\d")
