@@ -123,6 +123,10 @@ def test_the_parts_a_line_of_words_begins_with() -> None:
     prose = profile("It was a bright cold day in April.\nThe clocks were striking.\n" * 40)
     assert _kinds(prose) == [] and "line by line" not in prose
     assert _kinds(profile("\n".join(speakers[:10]))) == []  # too few
+    noted = [f"[db-{i % 3}] (retry {i % 2}) query slow" for i in range(40)]
+    (regex,) = _kinds(profile("\n".join(noted)))
+    assert _parts(regex, "[db-1] (retry 0) slow") == {"source": "db-1", "note": "retry 0",
+                                                      "text": "slow"}  # fmt: skip
     quoted = [f"> '{i}' said Ada" if i % 2 else f"' {i} quoted" for i in range(40)]
     shown = profile("\n".join(quoted))
     for read in re.findall(r"^    (\[m\.groupdict\(\) .*)$", shown, re.MULTILINE):

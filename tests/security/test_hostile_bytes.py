@@ -482,6 +482,25 @@ AGAINST_THE_READERS = {  # a text built against parse_records, and its records' 
     # field ends at them) began again at every digit (quadratic: minutes), so the profile
     # timed out and the model's own parse_records cell with it
     "amount-commas": ("a b\n" * 1_000 + "1" + ",000" * 100_000 + "\n", 1001),
+    # lines that begin with as many parts as a kind of line reads, each as long as it
+    # reads, and quotes and brackets among them: the profile's kinds of line (bounded)
+    "line-kinds": (
+        (
+            "["
+            + "a'" * 30
+            + "] <"
+            + "b" * 60
+            + "> ("
+            + '"' * 60
+            + ") Ab"
+            + "c" * 30
+            + " Ab"
+            + "c" * 30
+            + ": x\n"
+        )
+        * 6_000,
+        6_000,
+    ),
 }
 
 

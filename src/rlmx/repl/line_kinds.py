@@ -36,8 +36,10 @@ PARTS: list[tuple[str, str, str | None]] = [
 PART = re.compile("|".join(f"(?P<p{i}>{pattern})" for i, (_, pattern, _) in enumerate(PARTS)))
 GAP = re.compile(r"[ \t]+|$")
 # a mark's characters that a regex reads, and quotes, which would end the r'...' shown
+GROUP = re.compile(r"(?<!\\)\(")  # a part's group: its first "(" that is not a literal "\("
 SPECIAL = re.compile(r"([.^$*+?{}\[\]\\|()'\"])")
 KINDS_HEADER = "its lines begin in these ways"
+ENCLOSING = "[]<>():"  # around a part's value
 DATE = re.compile(r"\d{4}-\d\d-\d\d|\d\d?[./]\d\d?[./]\d{2,4}")
 TIME = re.compile(r"\d\d?:\d\d")
 PART_NAMES = {"[": "source", "<": "name", "(": "note", "speaker": "speaker", "nick": "speaker"}
@@ -66,7 +68,7 @@ def line_kinds(text: str, asked: str = "") -> list[str]:
         kind, texts = _lead(line)
         kinds[kind] += 1
         score = sum(1 for stem in stems if stem.search(line))
-        whole = sum(_names(named, text.strip("[]<>():")) for text in texts)  # a part it names
+        whole = sum(_names(named, text.strip(ENCLOSING)) for text in texts)  # a part it names
         if kind not in examples or (score, whole) > examples[kind][:2]:
             examples[kind] = (score, whole, line)
     shown = [kind for kind, n in kinds.most_common(SHOWN_KINDS)
@@ -159,9 +161,10 @@ def _regex(kind: tuple[str, ...], texts: list[str]) -> str:
         if reads is None:
             parts.append(SPECIAL.sub(r"\\\1", part))
             continue
-        name = _part_name(part, text.strip("[]<>():"))
+        name = _part_name(part, text.strip(ENCLOSING))
         taken[name] += 1
-        parts.append(reads.replace("(", f"(?P<{name}{taken[name] if taken[name] > 1 else ''}>", 1))
+        named = f"(?P<{name}{taken[name] if taken[name] > 1 else ''}>"
+        parts.append(GROUP.sub(named, reads, count=1))  # named holds no backslash
     return r"\s+".join(parts) + r"\s+(?P<text>.*)"
 
 
