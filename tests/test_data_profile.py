@@ -11,7 +11,7 @@ from rlmx import RLM
 from rlmx.core import prompts
 from rlmx.lm.replay import ReplayLM
 from rlmx.repl.data_profile import PRELOAD_CHARS, SAMPLE_CHARS, profile
-from rlmx.repl.records import parse_records
+from rlmx.repl.records import numbers_in, parse_records
 
 from conftest import repl
 
@@ -107,6 +107,36 @@ def test_the_kind_of_line_a_question_names_a_part_of_is_shown_how_to_keep() -> N
     joined = profile("\n".join(chat), asked="How many times did dara42 join the channel?")
     assert "the question names" not in joined  # its join lines say so, not the messages
     assert "e.g. [10:00] * dara42 has joined #ops" in joined
+
+
+def test_a_question_about_amounts_is_shown_the_numbers_of_a_line_it_names() -> None:
+    """Lines in words with no records (a bank statement): for a sum, the profile shows what
+    ``numbers_in`` reads in a line holding the question's words; for a count it does not,
+    nor for lines holding no number but dates and codes."""
+    what = ["Card payment to Cafe Nord", "Transfer from Ben Okafor"]
+    statement = [f"{i % 28 + 1:02d}.01.2026 {what[i % 2]} ref TX-{100000 + i} "
+                 f"{'-+'[i % 2]}{(i + 1) * 97.5:,.2f} EUR" for i in range(40)]  # fmt: skip
+    namespace: dict = {}
+    shown = profile("\n".join(statement), into=namespace, asked="How much came in from Ben Okafor?")
+    (example, gives) = re.findall(r"^  e\.g\. (.*)\n    numbers_in\(l\) gives (.*)$", shown, re.M)[
+        0
+    ]
+    assert "Transfer from Ben Okafor" in example and example in statement
+    assert eval(gives) == numbers_in(example) and len(eval(gives)) == 1  # the amount alone
+    assert namespace["lines"] == statement  # lines, bound for the code shown
+    (total,) = re.findall(r"^    (sum\(.*\)) adds up", shown, re.MULTILINE)
+    assert "if 'Ben Okafor' in l)" in total  # the question's words in the example line
+    assert eval(total, {"lines": statement, "numbers_in": numbers_in}) == sum(
+        (i + 1) * 97.5 for i in range(1, 40, 2))  # fmt: skip
+    largest = profile("\n".join(statement), asked="Which is the largest card payment?")
+    (code,) = re.findall(r"^    (max\(.*\)) gives the largest", largest, re.MULTILINE)
+    assert eval(code, {"lines": statement, "numbers_in": numbers_in}) == (
+        39 * 97.5,
+        statement[38],
+    )  # by its size: a payment is written with a minus sign
+    assert "numbers_in" not in profile("\n".join(statement), asked="How many card payments?")
+    codes = [f"2026-01-{i % 28 + 1:02d} ticket TX-{i} closed by Ada" for i in range(40)]
+    assert "numbers_in" not in profile("\n".join(codes), asked="What is the total for Ada?")
 
 
 def test_the_parts_a_line_of_words_begins_with() -> None:

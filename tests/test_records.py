@@ -12,7 +12,7 @@ from test_aggregate import parse
 
 from rlmx.eval.aggregate import FORMATS, aggregate_item
 from rlmx.repl.context import prepare_context
-from rlmx.repl.records import parse_records
+from rlmx.repl.records import numbers_in, parse_records
 from rlmx.repl.sandbox import Sandbox
 
 from conftest import ISOLATED_MODES
@@ -89,6 +89,8 @@ ORDER_LAYOUTS = {  # the same orders as an export, a report, a page or a log wou
     "semicolon, decimal comma": _joined(";", amount="{:.2f}").replace(".", ","),
     "csv, no header": _joined(",", header=False),
     "pipes, no header, $ amounts": _joined(" | ", header=False, amount="${:,.2f}"),
+    "tsv, signed amounts in EUR": _joined("\t", amount="+{:,.2f} EUR"),
+    "tsv, amounts after their code": _joined("\t", amount="USD {:,.2f}"),
     "json lines": "\n".join(json.dumps(o) for o in ORDERS),
     "json list": json.dumps(ORDERS, indent=2),
     "logfmt": "\n".join(f'ts={o["date"]} level=info id={o["id"]} customer="{o["customer"]}" '
@@ -169,6 +171,23 @@ def test_an_html_pages_tables_read_as_records_keyed_by_their_header_rows() -> No
     ]
     loose = "<table><tr><th>a<th>b<tr><td>x <b>y</b><td>5<tr><td>cut"  # end tags left out
     assert parse_records(loose) == [{"a": "x y", "b": 5}, {"a": "cut"}]
+    spans = (
+        "<table><tr><th>Region</th><th>City</th><th colspan='2'>Sales</th></tr>"
+        "<tr><td rowspan=3>North</td><td>Oslo</td><td>3</td><td>4</td></tr>"
+        "<tr><td>Bergen</td><td colspan=2>5</td></tr><tr><td rowspan='2'>Tromsø</td>"
+        "<td>6</td><td>1</td></tr><tr><td>South</td><td>7</td><td>2</td></tr></table>"
+    )
+    assert [list(r.values()) for r in parse_records(spans)] == [
+        ["North", "Oslo", 4],
+        ["North", "Bergen", 5],
+        ["North", "Tromsø", 1],
+        ["South", "Tromsø", 2],
+    ]  # each cell under its header (Sales twice: the last kept)
+    hostile = (
+        "<table><tr><th colspan=999999>a</th><th>b</th></tr><tr><td colspan=64>x</td>"
+        "<td rowspan=x>2</td></tr><tr><td colspan=99999999999999>y</td></tr></table>"
+    )
+    assert parse_records(hostile) == [{"a": "x", "b": 2}, {"a": "y"}]  # spans capped at 64
     one = "<table><tr><th>k</th><th>v</th></tr><tr><td>a</td><td>1</td></tr></table>"
     assert parse_records(one) == [{"k": "a", "v": 1}]  # one table: no title field
     assert parse_records("<table><tr><td>only a header</td></tr></table>") == [
@@ -367,13 +386,54 @@ def test_parse_records_is_in_the_repl(mode: str, tmp_path: Path) -> None:
         box = Sandbox(mode)
         try:
             await box.start(prepare_context(item.context, tmp_path), no_calls, [])
-            code = "rows = parse_records(context)\nprint(len(rows), rows[0]['salary'])"
+            code = (
+                "rows = parse_records(context)\nprint(len(rows), rows[0]['salary'], "
+                "numbers_in('-$1,250.50 on 2026-03-01'))"
+            )
             return (await box.execute(code, 30, 5000)).output.strip()
         finally:
             await box.close()
 
     first = json.loads(item.context.splitlines()[0])
-    assert asyncio.run(main()) == f"{item.meta['records']} {first['salary']}"
+    assert asyncio.run(main()) == f"{item.meta['records']} {first['salary']} [-1250.5]"
+
+
+@pytest.mark.parametrize(
+    ("text", "found"),
+    [
+        ("07.01.2026 Transfer from Ben Okafor ref TX-100166 +1,790.72 EUR", [1790.72]),
+        ("21.01.2026 Card payment to Fjord Taxi ref TX-100002 -344.93 EUR", [-344.93]),
+        ("2026-03-01T12:30:01Z took 45ms, sent 1,234 bytes to 10.0.0.1 (v2.1) #12", [45, 1234]),
+        ("paid $1,234.56, then -$12 and €5 (3.5% of 12).", [1234.56, -12, 5, 3.5, 12]),
+        ("USD 1,200.00 on 1/7/2026 at 09:15; commit 8602dd6b05", [1200.0]),
+        (" 12 files changed, 993 insertions(+), 40 deletions(-)", [12, 993, 40]),
+        ("a list 3,4,5, a range 12-15, a phone 0049 30 and 1234567890123456789012345", [49, 30]),
+        ("−7.25 with a minus sign", [-7.25]),
+        ("no number here", []),
+    ],
+)  # fmt: skip
+def test_numbers_in_reads_amounts_among_words_but_no_dates_times_or_codes(
+    text: str, found: list[int | float]
+) -> None:
+    assert numbers_in(text) == found
+    assert [type(n) for n in numbers_in(text)] == [type(n) for n in found]  # 1200.0: a float
+
+
+def test_a_field_holding_an_amount_with_its_sign_or_currency_is_a_number() -> None:
+    rows = parse_records("id\tamount\tzone\n1\t+1,790.72 EUR\t+0100\n2\t-$12\t+0200\n"
+                         "3\tGBP 7.50\t+0100\n4\t12 items\t+0100\n")  # fmt: skip
+    assert [r["amount"] for r in rows] == [1790.72, -12, 7.5, "12 items"]
+    assert [r["zone"] for r in rows] == ["+0100", "+0200", "+0100", "+0100"]  # no offset's sum
+
+
+def test_reading_numbers_is_linear_on_hostile_runs() -> None:
+    """Runs of digits, commas and signs as long as a line may be: each is read in one pass
+    (no regex backtracking that grows with the run), and a run past an int's length is no
+    number (int() refuses more than 4,300 digits)."""
+    for run in ("1," * 200_000, "1" * 200_000, "-" * 200_000 + "1", "1." * 200_000,
+                "1,000" * 50_000 + ".5", "$" * 100_000 + "1"):  # fmt: skip
+        assert numbers_in(run) == [] or run.startswith(("-", "$"))
+        assert parse_records(f"id\tamount\n1\t{run[:5000]}\n2\t3\n")[1]["amount"] == 3
 
 
 def test_access_logs_read_as_fields() -> None:

@@ -5,7 +5,8 @@ taken for a string, a CSV read as prose), then filters on fields it guessed. So 
 first turn, rlmx runs ``print(profile(context))`` and shows the model its output: the
 type and size; for a folder (a dict of path -> text) its files; for text, its lines and,
 when ``parse_records`` reads them as records, each field with its type and a few of its
-values, else, for lines written in words, their kinds of line (``line_kinds.py``). The
+values, else, for lines written in words, their kinds of line and, for a question about
+amounts, what ``numbers_in`` reads in one (``line_kinds.py``). The
 work is bounded: records are profiled from a sample of the text. rlmx's own call also
 reads a text's records into ``rows`` (one up to PRELOAD_CHARS long): a 1.5B root used
 ``rows`` in its first cell without defining it, as the profile named it, and spent a
@@ -21,10 +22,10 @@ from collections import Counter
 from typing import Any
 
 try:
-    from .line_kinds import line_kinds, spaced
+    from .line_kinds import line_kinds, line_numbers, spaced
     from .records import join_fields, parse_records, unique_keys
 except ImportError:  # run as a plain script inside the sandbox
-    from line_kinds import line_kinds, spaced  # type: ignore[no-redef]
+    from line_kinds import line_kinds, line_numbers, spaced  # type: ignore[no-redef]
     from records import join_fields, parse_records, unique_keys  # type: ignore[no-redef]
 
 SAMPLE_CHARS = 400_000  # of a text, read to find its records
@@ -145,8 +146,9 @@ def _text(text: str, into: dict[str, Any] | None, asked: str) -> str:
         parts += [f"{_bound(text, rows if whole else None, into)}; their fields{sampled}:",
                   *_field_lines(rows)]  # fmt: skip
     else:
-        kinds = line_kinds(text[:SAMPLE_CHARS], asked)
-        parts += [_lines_bound(text, into), *kinds] if kinds else []
+        sample = text[:SAMPLE_CHARS]
+        words = line_kinds(sample, asked) + line_numbers(sample, asked)
+        parts += [_lines_bound(text, into), *words] if words else []
     return "\n".join(parts)
 
 

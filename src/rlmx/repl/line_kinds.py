@@ -16,6 +16,11 @@ from __future__ import annotations
 import re
 from collections import Counter
 
+try:
+    from .records import numbers_in
+except ImportError:  # run as a plain script inside the sandbox
+    from records import numbers_in  # type: ignore[no-redef]
+
 SAMPLE_LINES = 5_000
 MAX_PARTS = 5  # of a lead
 SHOWN_KINDS = 4
@@ -50,6 +55,98 @@ QUESTION_WORDS = frozenset(
     "was were are has have had that this there their most least often times total number "
     "count sum all any each per lines line".split()
 )
+
+
+# a question about amounts: a sum, an average, the largest or smallest of them
+AMOUNT_ASKED = re.compile(
+    r"\b(how much|total|sum|altogether|combined|in all|add(?:ed|s)? up|amounts?|average|mean"
+    r"|largest|smallest|highest|lowest|biggest|maximum|minimum)\b",
+    re.IGNORECASE,
+)
+NUMBERS_HEADER = "numbers_in(l) gives the numbers a line l writes, as ints or floats"
+
+
+def line_numbers(text: str, asked: str) -> list[str]:
+    """The profile's lines on the numbers of a text in words, for a question about amounts:
+    what ``numbers_in`` gives for a line holding the most of ``asked``'s words. A 1.5B root
+    adding up a bank statement's ``+1,790.72 EUR`` split the line at spaces and took a name
+    for the amount, or wrote a pattern without the thousands separator and read 1."""
+    if not AMOUNT_ASKED.search(asked):
+        return []
+    lines = [line for line in text.splitlines()[:SAMPLE_LINES] if line.strip()]
+    if len(lines) < MIN_LINES:
+        return []
+    stems = _stems(asked)
+    best: tuple[int, str, list[int | float]] | None = None
+    for line in lines:
+        score = sum(1 for stem in stems if stem.search(line))
+        if best is None or score > best[0]:
+            found = numbers_in(line)
+            best = (score, line, found) if found else best
+    if best is None:
+        return []
+    _score, example, found = best
+    return [f"{NUMBERS_HEADER} (amounts with their sign, commas and currency; no part of a "
+            "date, a time or a code):", f"  e.g. {_short(example)}",
+            f"    numbers_in(l) gives {_short(repr(found), 200)}",
+            f"    {_over_lines(asked, example, found)}"]  # fmt: skip
+
+
+def _over_lines(asked: str, example: str, found: list[int | float]) -> str:
+    """The code that works the question's amount out over the lines like ``example``: its
+    number (the last one written with decimals, else the last) of each line holding the
+    question's words that ``example`` holds. A 1.5B root shown only what ``numbers_in``
+    gives printed each line's list and answered the first, or added up the lists."""
+    at = max((i for i, n in enumerate(found) if isinstance(n, float)), default=len(found) - 1)
+    number = f"numbers_in(l)[{at - len(found)}]"  # from the end: lines may start otherwise
+    kept = " and ".join(f"{run!r} in l" for run in _asked_runs(asked, example)) or "True"
+    kind = AMOUNT_ASKED.search(asked)
+    word = kind.group(1).lower() if kind else ""
+    if word in ("largest", "highest", "biggest", "maximum", "smallest", "lowest", "minimum"):
+        extreme = "min" if word in ("smallest", "lowest", "minimum") else "max"
+        size = f"abs({number})" if found[at] < 0 else number  # a payment written -183.19
+        return (
+            f"{extreme}(({size}, l) for l in lines if {kept}) gives the {word} "
+            "amount and its line, among the lines holding the question's words here"
+        )
+    if word in ("average", "mean"):
+        return (
+            f"amounts = [{number} for l in lines if {kept}]; sum(amounts) / len(amounts) "
+            "is their average, over the lines holding the question's words here"
+        )
+    return (
+        f"sum({number} for l in lines if {kept}) adds up the lines holding the "
+        "question's words here (check every condition of the question is among them)"
+    )
+
+
+def _asked_runs(asked: str, line: str) -> list[str]:
+    """The runs of ``line``'s words that the question holds (a word, or a form of it),
+    each begun and ended by a word no question asks with: ``'Transfer from Ben Okafor'``."""
+    asked_words = set(re.findall(r"\w+", asked.lower()))
+    stems = _stems(asked)
+    runs: list[list[str]] = [[]]
+    for token in line.split():
+        word = token.strip(".,;:!?()[]<>\"'")
+        held = word and (word.lower() in asked_words or any(s.match(word) for s in stems))
+        if held:
+            runs[-1].append(word)
+        elif runs[-1]:
+            runs.append([])
+    found = []
+    for run in runs:
+        while run and _weak(run[0]):
+            run.pop(0)
+        while run and _weak(run[-1]):
+            run.pop()
+        if run and " ".join(run) not in found:
+            found.append(" ".join(run))
+    return found
+
+
+def _weak(word: str) -> bool:
+    """A word that tells no line apart: a question's own word, or one of two letters."""
+    return word.lower() in QUESTION_WORDS or len(word) <= 2
 
 
 def line_kinds(text: str, asked: str = "") -> list[str]:

@@ -53,14 +53,28 @@ ACCESS_LOG = re.compile(
 # a heading: Markdown "## title" (its level the number of #) or an INI "[title]"
 HEADING = re.compile(r"^(?:(#{1,6})\s+(.*\S)|\[([^\]\n]+)\])\s*$")
 LIST_ITEM = re.compile(r"^\s*(?:[-*+]|\d{1,3}[.)])\s+(.*\S)\s*$")
-THOUSANDS = re.compile(r"-?\d{1,3}(?:,\d{3})+(?:\.\d+)?")
 DECIMAL_COMMA = re.compile(r"-?(?:\d{1,3}(?:\.\d{3})+|\d+),\d{1,2}")  # 1.234,56 and 12,5
 # 1,217.78: its commas are no field's ends; begun only where a number begins, its groups
 # never given back (else a long run of ",000" costs quadratic time)
 AMOUNT_COMMAS = re.compile(r"(?<![\d,])\d{1,3}(?:,\d{3})++\.\d")
-CURRENCY = re.compile(r"(-?)[$€£](-?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?)")  # $1,217.78, -$12
+# an amount: its sign, a currency before or after it (a symbol, or a common code), and
+# digits whose commas group thousands (possessive: a long run of ",000" costs linear time),
+# of a length that an int() reads (a longer run of digits is no number of an amount)
+SIGN, SYMBOL = r"[-+\u2212]?", r"[$€£¥]"
+CODES = r"(?:USD|EUR|GBP|JPY|CHF|CAD|AUD|NZD|CNY|INR|SEK|NOK|DKK|PLN|CZK|BRL|MXN|ZAR|SGD|HKD)"
+DIGITS = r"(?:\d{1,3}(?:,\d{3}){1,7}+|\d{1,24})(?:\.\d{1,24})?"  # no id, hash or phone number
+AMOUNT = re.compile(
+    rf"({SIGN})(?:{CODES} ?)?{SYMBOL}? ?({SIGN})({DIGITS})(?: ?(?:{SYMBOL}|{CODES}))?"
+)
+# a number written among words: no part of a date, a time, a version, an address or a code
+# (TX-1001, #12, v2, 1.2.3.4, 07.01.2026, 12:30), a unit of up to three letters after it
+IN_WORDS = re.compile(
+    rf"(?<![\w.,:/#@$€£¥\u2212-])({SIGN}){SYMBOL}?({SIGN})({DIGITS})(?:[a-zA-Z]{{1,3}}|%)?"
+    r"(?![\w/]|[.,:-]\w)"
+)
 DATA_CELL = re.compile(r"[-+]?[$€£]?\d")  # a number, a date, an amount: no header's name
 HTML_HEADING = re.compile(r"h[1-6]")
+MAX_COLSPAN, MAX_ROWSPAN = 64, 65_534  # HTML's own limit of rows; a data table's of columns
 YAML_ITEM = re.compile(r"^( *)- (\w[\w .-]*?):(?: +(.*\S))?\s*$")
 ACCESS_FIELDS = ("ip", "ident", "user", "time", "method", "path", "protocol", "status", "bytes",
                  "referer", "agent")  # fmt: skip
@@ -256,7 +270,9 @@ def _access_record(line: str) -> dict[str, Any]:
 class _Tables(HTMLParser):
     """The rows of a page's tables (cell texts), each table with its title: its caption,
     else the last heading before it. A cell ends at its end tag or, as HTML allows, at the
-    next cell, row or table."""
+    next cell, row or table. A cell spanning columns or rows (``colspan``, ``rowspan``: a
+    report's group written once for its rows) fills each place it covers, so that a row's
+    cells stay under their header."""
 
     def __init__(self) -> None:
         super().__init__(convert_charrefs=True)
@@ -264,16 +280,43 @@ class _Tables(HTMLParser):
         self.heading = ""
         self.text: list[str] | None = None  # the text of the cell, caption or heading read
         self.reading = ""  # the tag whose text that is
+        self.span = (1, 1)  # the columns and rows the cell read covers
+        self.below: dict[int, tuple[str, int]] = {}  # column -> a cell above, rows it has left
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         if tag in ("td", "th", "tr", "table"):
             self.end_text()
         if tag == "table":
             self.tables.append((self.heading, []))
+            self.below = {}
         elif tag == "tr" and self.tables:
             self.tables[-1][1].append([])
+            self.fill_spanned()
         elif tag in ("td", "th", "caption") or HTML_HEADING.fullmatch(tag):
             self.text, self.reading = [], tag
+            found = dict(attrs)
+            self.span = (_span(found.get("colspan"), MAX_COLSPAN),
+                         _span(found.get("rowspan"), MAX_ROWSPAN))  # fmt: skip
+
+    def fill_spanned(self) -> None:
+        """Put into the row read, at its end, the cells that rows above span down to it."""
+        row = self.tables[-1][1][-1]
+        while len(row) in self.below:
+            text, rows = self.below.pop(len(row))
+            if rows > 1:
+                self.below[len(row)] = (text, rows - 1)
+            row.append(text)
+
+    def add_cell(self, text: str) -> None:
+        """Add a cell to the row read, at each place it spans (and below, for later rows)."""
+        self.fill_spanned()
+        row = self.tables[-1][1][-1]
+        columns, rows = self.span
+        for _ in range(columns):
+            if rows > 1:
+                self.below[len(row)] = (text, rows - 1)
+            row.append(text)
+        self.fill_spanned()
 
     def handle_endtag(self, tag: str) -> None:
         if tag == self.reading or (tag in ("tr", "table") and self.reading in ("td", "th")):
@@ -290,11 +333,18 @@ class _Tables(HTMLParser):
         text, tag = " ".join("".join(self.text).split()), self.reading
         self.text, self.reading = None, ""
         if tag in ("td", "th") and self.tables and self.tables[-1][1]:
-            self.tables[-1][1][-1].append(text)
+            self.add_cell(text)
         elif tag == "caption" and self.tables:
             self.tables[-1] = (text, self.tables[-1][1])
         elif HTML_HEADING.fullmatch(tag):
             self.heading = text
+
+
+def _span(value: str | None, most: int) -> int:
+    """A cell's ``colspan`` or ``rowspan``: 1 unless a number, at most ``most`` (a hostile
+    page's colspan of a million would fill memory)."""
+    number = re.fullmatch(r"\s*(\d{1,6})\s*", value or "")
+    return min(max(int(number.group(1)), 1), most) if number else 1
 
 
 def _html_tables(text: str, lines: list[str]) -> list[dict[str, Any]] | None:
@@ -703,12 +753,23 @@ def _number(value: Any, decimal_comma: bool = False) -> Any:
     text = value.strip()
     if decimal_comma and DECIMAL_COMMA.fullmatch(text):
         return float(text.replace(".", "").replace(",", "."))
-    if re.fullmatch(r"-?\d+", text):
-        return int(text)
-    if re.fullmatch(r"-?\d+\.\d+", text):
-        return float(text)
-    if THOUSANDS.fullmatch(text):  # 1,234.50: a report's amount
-        return _number(text.replace(",", ""))
-    if currency := CURRENCY.fullmatch(text):
-        return _number(currency.group(1) + currency.group(2))
-    return text
+    amount = AMOUNT.fullmatch(text)  # 1,234.50, $1,217.78, -$12, +1,790.72 EUR
+    return _signed(amount) if amount and not re.match(r"\+0\d", text) else text
+
+
+def numbers_in(text: str) -> list[int | float]:
+    """The numbers written in ``text`` (a line, a sentence), in order, as ints or floats:
+    amounts with their sign, thousands separators and currency (``+1,790.72 EUR`` is
+    1790.72) and quantities with a unit (``45ms``), but no part of a date, a time, a
+    version, an address or a code (``07.01.2026``, ``12:30``, ``TX-100166``, ``#12``).
+    A 1.5B root adding up the amounts of lines in words split them at spaces, or wrote a
+    pattern without the thousands separator (``+1,790.72`` read as 1)."""
+    return [_signed(found) for found in IN_WORDS.finditer(text)]
+
+
+def _signed(found: re.Match[str]) -> int | float:
+    """The number an AMOUNT or IN_WORDS match reads: its digits, negative for a minus sign
+    before or after a currency symbol."""
+    digits = found.group(3).replace(",", "")
+    value = float(digits) if "." in digits else int(digits)
+    return -value if {found.group(1), found.group(2)} & {"-", "\u2212"} else value

@@ -50,7 +50,15 @@ BEAT_PAUSE_SECONDS = 0.001  # a GIL-free pause at each beat: 2% of a spinning ce
 SETTLE_SECONDS = 1.0  # how long cancelled tasks get to finish at the end of an async cell
 
 
-LOCAL_HELPERS = ("FINAL", "FINAL_VAR", "SHOW_VARS", "parse_records", "profile", "ToolError")
+LOCAL_HELPERS = (
+    "FINAL",
+    "FINAL_VAR",
+    "SHOW_VARS",
+    "parse_records",
+    "numbers_in",
+    "profile",
+    "ToolError",
+)
 
 
 class ToolError(RuntimeError):
@@ -457,8 +465,8 @@ class Worker:
 
     # -- helpers visible to model code --------------------------------------------------
     def _make_helpers(self, functions: list[dict[str, Any]]) -> dict[str, Any]:
-        """FINAL, FINAL_VAR, SHOW_VARS, parse_records, profile and ToolError, and one function per
-        host function."""
+        """FINAL, FINAL_VAR, SHOW_VARS, parse_records, numbers_in, profile and ToolError, and
+        one function per host function."""
         link, namespace = self.link, self.namespace
         reserved = self.reserved  # a set of names only (never the master copy itself)
 
@@ -506,7 +514,7 @@ class Worker:
             return text
 
         local = {"FINAL": FINAL, "FINAL_VAR": FINAL_VAR, "SHOW_VARS": SHOW_VARS,
-                 "parse_records": records.parse_records,
+                 "parse_records": records.parse_records, "numbers_in": records.numbers_in,
                  "profile": data_profile.profile}  # fmt: skip
         hosted: dict[str, Any] = {}
         for spec in functions:
