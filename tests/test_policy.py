@@ -114,6 +114,11 @@ def test_structured_records_and_lines_get_their_dialogues_after_a_label_question
     lines = closest("How many failed logins had the user ada?", "lines")
     assert "'from Rosa Vidal ' in l and ' failed' in l" in lines
     assert "counts.most_common(1)" in closest("Which host had the most failed logins?", "lines")
+    summed = "sum(numbers_in(l)[-1] for l in hits)"  # a total over lines: their numbers added
+    assert summed in closest("What is the total value of the orders of Ada?", "lines")
+    assert summed in closest("How much came in from Ben Okafor in total?", "lines")
+    assert summed not in closest("How many jobs failed in total?", "lines")  # a count
+    assert summed not in closest("What is the total pay in Oslo?", "records")  # typed fields
     assert "Rosa Vidal" not in closest("Who wrote the port number?", "lines")  # a lookup
     assert "startswith('def test_')" in closest("How many classes does src/a define?", "files")
     assert "town.get(p['customer_id'])" in closest("How many units of toys sold?", "record files")

@@ -168,6 +168,12 @@ class Policy:
 MOST_COMMON = re.compile(r"\b(which|what|who)\b.*\b(most|fewest|least)\b", re.IGNORECASE)
 
 
+# "What is the total value of ...?", "How much came in from ...?": an amount added up (a
+# "how many ... in total" counts, and keeps the counting dialogue)
+SUM_QUESTION = re.compile(r"^(?!\s*how many\b).*\b(how much|total|sum|altogether|combined)\b",
+                          re.IGNORECASE | re.DOTALL)  # fmt: skip
+
+
 # "How many lines should be classified as label X?": a judgement per line
 LABEL_QUESTION = re.compile(r"\b(classif\w*|label(?:l?ed)?)\b", re.IGNORECASE)
 
@@ -183,6 +189,9 @@ LAYOUT_DIALOGUES: dict[str, tuple[Dialogue, Dialogue]] = {
     "record files": (prompts.JOIN_EXAMPLES, prompts.JOIN_EXAMPLES),
 }
 SEARCHED_LAYOUTS = ("lines", "files", "record files")  # a lookup in them is a plain search
+# a total over lines in words: their numbers read with numbers_in (records hold typed
+# fields, and the records dialogue already adds one up)
+SUM_DIALOGUES: dict[str, Dialogue] = {"lines": prompts.LINES_SUM_EXAMPLES}
 
 
 def _closest_dialogue(task: Task) -> Dialogue:
@@ -191,13 +200,17 @@ def _closest_dialogue(task: Task) -> Dialogue:
     a line hold their fields (a label among them is counted in code); other records and
     lines of text do not, so a question about labels gets the labelling dialogue first.
     Of the records dialogues, counting per value is for "which ... the most" (the small
-    model otherwise asks each record for a field named after the count)."""
+    model otherwise asks each record for a field named after the count); of the lines
+    ones, adding up their numbers is for a total."""
     group, other = LAYOUT_DIALOGUES.get(task.layout or "", ([], []))
     if task.layout != "records" and task.sub_calls and LABEL_QUESTION.search(task.query):
         return prompts.LABEL_EXAMPLES
     if task.layout in SEARCHED_LAYOUTS and not computed_question(task.query):
         return []
-    return group if MOST_COMMON.search(task.query) else other
+    if MOST_COMMON.search(task.query):
+        return group
+    summed = SUM_DIALOGUES.get(task.layout or "")
+    return summed if summed and SUM_QUESTION.search(task.query) else other
 
 
 class CompactPolicy(Policy):

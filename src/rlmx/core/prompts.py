@@ -475,6 +475,30 @@ LINES_GROUP_EXAMPLES = variant(
     ("assistant", "FINAL(printer-2)"),
 ])  # fmt: skip
 
+# The same lines, asked for a total: the lines kept as for a count, and the number each
+# holds added up with the REPL's numbers_in (signs, thousands, currency; no dates or
+# codes). Given only the count dialogue, a 1.5B root asked for a total printed the lines'
+# count and answered it, or split a line at spaces and took a name for the amount.
+LINES_SUM_EXAMPLES = variant(
+    LINES_EXAMPLES, "How many print jobs of Rosa Vidal failed?",
+    "What is the total number of pages printed by Rosa Vidal?", [
+    (
+        "assistant",
+        "One event a line, written in words. The question names two conditions: the person, "
+        "Rosa Vidal, and the outcome, printed; the pages are the last number of such a line. "
+        "I keep the lines that hold both, add up that number in code with numbers_in, and "
+        "print two to check.\n```repl\n"
+        "hits = [l for l in lines if 'from Rosa Vidal ' in l and ' printed ' in l]\n"
+        "total = sum(numbers_in(l)[-1] for l in hits)\nprint(total)\nprint(hits[:2])\n```",
+    ),
+    (
+        "user",
+        "REPL output:\n6077\n['Mon 09:14 printer-3 job 5521 from Rosa Vidal printed 12 pages', "
+        "'Mon 09:15 printer-3 job 5523 from Rosa Vidal printed 3 pages']",
+    ),
+    ("assistant", "FINAL(6077)"),
+])  # fmt: skip
+
 # For a folder (a dict of path -> text) of code or text, asked to count: the files the
 # question names, and in them the lines that meet it, kept and counted in code. A 1.5B
 # root printed a package's files and typed a number it never counted.

@@ -1,4 +1,5 @@
-"""The kinds of line of a text in words, told by how they begin, each with a regex.
+"""The kinds of line of a text in words, told by how they begin, each with a regex; and, for
+a question about amounts, the numbers of such a line and the code that adds them up.
 
 A chat or a log written in words holds no records, yet its lines begin with parts a
 question is asked about: a time, a level, a bracketed source, the speaker (``[09:14]
@@ -6,7 +7,9 @@ question is asked about: a time, a level, a bracketed source, the speaker (``[09
 counted the lines that *mention* a nick instead of the lines the nick wrote, or searched
 for the nick's name spelt another way. So the profile lists the kinds of line by their
 lead (the parts before the words begin), each with an example line and a regex whose
-groups read its parts. No count is shown: a model could take it for an answer. The work
+groups read its parts. For a sum, an average, the largest or the smallest, it shows what
+``numbers_in`` reads in a line holding the question's words, and the code over the lines
+holding those words. No count is shown: a model could take it for an answer. The work
 is bounded (a sample of lines, patterns of linear time). Runs inside the sandbox: stdlib
 only.
 """
@@ -63,7 +66,8 @@ AMOUNT_ASKED = re.compile(
     r"|largest|smallest|highest|lowest|biggest|maximum|minimum)\b",
     re.IGNORECASE,
 )
-NUMBERS_HEADER = "numbers_in(l) gives the numbers a line l writes, as ints or floats"
+# "already defined": a 1.5B root shown numbers_in wrote its own, which failed
+NUMBERS_HEADER = "numbers_in(l), a function the REPL already has, gives the numbers a line l writes"
 
 
 def line_numbers(text: str, asked: str) -> list[str]:
@@ -86,8 +90,8 @@ def line_numbers(text: str, asked: str) -> list[str]:
     if best is None:
         return []
     _score, example, found = best
-    return [f"{NUMBERS_HEADER} (amounts with their sign, commas and currency; no part of a "
-            "date, a time or a code):", f"  e.g. {_short(example)}",
+    return [f"{NUMBERS_HEADER}, as ints or floats (amounts with their sign, commas and "
+            "currency; no part of a date, a time or a code):", f"  e.g. {_short(example)}",
             f"    numbers_in(l) gives {_short(repr(found), 200)}",
             f"    {_over_lines(asked, example, found)}"]  # fmt: skip
 

@@ -19,8 +19,9 @@ Common and Combined Log Formats: ``ip``, ``time``, ``method``, ``path``, ``statu
 not), and lines of fields split by
 ``|``, ``,`` or tabs, each field ``key: value``, ``key=value`` (a quoted value may hold
 spaces), ``NAME number`` (``ID 1001``) or a bare value (keyed ``field1``, ``field2``, ...
-by position). Numbers become ints or floats (``1,234.50`` and ``$1,234.50`` too, and
-``1.234,56`` in a table split at ``;`` or tabs). A
+by position). Numbers become ints or floats (``1,234.50``, ``$1,234.50`` and ``+1,790.72
+EUR`` too, and ``1.234,56`` in a table split at ``;`` or tabs); ``numbers_in(text)`` reads
+the numbers written among a line's words. A
 record is a dict that forgives a guessed field name when it abbreviates exactly one real one
 (``r['department']`` on a record keyed ``dept``), and whose KeyError shows the record with
 its real keys: small models guess field names and then repeat the guess.
