@@ -501,6 +501,25 @@ AGAINST_THE_READERS = {  # a text built against parse_records, and its records' 
         * 6_000,
         6_000,
     ),
+    # lines in words whose numbers are runs of digits, dots and signs as long as a
+    # number's pattern reads, and longer: the profile's numbers of a line, for a total;
+    # a key=value pair was looked for from each character of "1.1.1..." to its end
+    # (quadratic: 90 s for these 9 MB)
+    "numbers-in-words": (
+        (
+            "paid "
+            + "1." * 3_000
+            + "5 to Ada +$"
+            + "9" * 30
+            + " and "
+            + "8" * 24
+            + ".5 EUR "
+            + "-" * 3_000
+            + "7\n"
+        )
+        * 1_000,
+        1_000,
+    ),
 }
 
 
@@ -514,7 +533,7 @@ def test_a_text_built_against_the_readers_still_gives_a_profile(replay, attack: 
     spec = replay([repl("print(len(parse_records(context)))"), f"FINAL({count})"])
     events: list = []
     run = RLM(spec, policy="compact", recheck=False, sandbox="process", on_event=events.append)
-    result = run.completion(hostile, "How many lines are there?")
+    result = run.completion(hostile, "How many lines are there in total?")  # and their numbers
     assert result.status == "final" and result.answer == str(count), result
     assert any(e.type == "notice" and e.kind == "profile" for e in events)
 
