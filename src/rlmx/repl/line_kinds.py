@@ -66,6 +66,8 @@ AMOUNT_ASKED = re.compile(
     r"|largest|smallest|highest|lowest|biggest|maximum|minimum)\b",
     re.IGNORECASE,
 )
+WORD = re.compile(r"[^\s.,;:!?()\[\]<>\"']+")  # a word of a line, no mark around it
+RUN_CHARS = 2_000  # of the example line, read for the question's words
 # "already defined": a 1.5B root shown numbers_in wrote its own, which failed
 NUMBERS_HEADER = "numbers_in(l), a function the REPL already has, gives the numbers a line l writes"
 
@@ -103,48 +105,48 @@ def _over_lines(asked: str, example: str, found: list[int | float]) -> str:
     gives printed each line's list and answered the first, or added up the lists."""
     at = max((i for i, n in enumerate(found) if isinstance(n, float)), default=len(found) - 1)
     number = f"numbers_in(l)[{at - len(found)}]"  # from the end: lines may start otherwise
-    kept = " and ".join(f"{run!r} in l" for run in _asked_runs(asked, example)) or "True"
+    runs = _asked_runs(asked, example)
+    kept = " if " + " and ".join(f"{run!r} in l" for run in runs) if runs else ""
     kind = AMOUNT_ASKED.search(asked)
     word = kind.group(1).lower() if kind else ""
     if word in ("largest", "highest", "biggest", "maximum", "smallest", "lowest", "minimum"):
         extreme = "min" if word in ("smallest", "lowest", "minimum") else "max"
         size = f"abs({number})" if found[at] < 0 else number  # a payment written -183.19
         return (
-            f"{extreme}(({size}, l) for l in lines if {kept}) gives the {word} "
+            f"{extreme}(({size}, l) for l in lines{kept}) gives the {word} "
             "amount and its line, among the lines holding the question's words here"
         )
     if word in ("average", "mean"):
         return (
-            f"amounts = [{number} for l in lines if {kept}]; sum(amounts) / len(amounts) "
+            f"amounts = [{number} for l in lines{kept}]; sum(amounts) / len(amounts) "
             "is their average, over the lines holding the question's words here"
         )
     return (
-        f"sum({number} for l in lines if {kept}) adds up the lines holding the "
+        f"sum({number} for l in lines{kept}) adds up the lines holding the "
         "question's words here (check every condition of the question is among them)"
     )
 
 
 def _asked_runs(asked: str, line: str) -> list[str]:
     """The runs of ``line``'s words that the question holds (a word, or a form of it),
-    each begun and ended by a word no question asks with: ``'Transfer from Ben Okafor'``."""
+    each begun and ended by a word no question asks with, as the line writes them (its
+    spaces and marks kept, so each is a part of the line): ``'Transfer from Ben Okafor'``."""
     asked_words = set(re.findall(r"\w+", asked.lower()))
     stems = _stems(asked)
-    runs: list[list[str]] = [[]]
-    for token in line.split():
-        word = token.strip(".,;:!?()[]<>\"'")
-        held = word and (word.lower() in asked_words or any(s.match(word) for s in stems))
-        if held:
+    runs: list[list[re.Match[str]]] = [[]]
+    for word in WORD.finditer(line[:RUN_CHARS]):
+        if word.group().lower() in asked_words or any(s.match(word.group()) for s in stems):
             runs[-1].append(word)
         elif runs[-1]:
             runs.append([])
-    found = []
+    found: list[str] = []
     for run in runs:
-        while run and _weak(run[0]):
+        while run and _weak(run[0].group()):
             run.pop(0)
-        while run and _weak(run[-1]):
+        while run and _weak(run[-1].group()):
             run.pop()
-        if run and " ".join(run) not in found:
-            found.append(" ".join(run))
+        if run and line[run[0].start() : run[-1].end()] not in found:
+            found.append(line[run[0].start() : run[-1].end()])
     return found
 
 
