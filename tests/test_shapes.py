@@ -414,6 +414,28 @@ def call_truth(text: str, query: str) -> object:
     return top(Counter(about)) if "most often" in query else len(about)
 
 
+def sales_pages_truth(text: str, query: str) -> object:
+    sales = []  # (office, product, units, revenue) from each table under its heading
+    for office, table in re.findall(r"<h2>(\w+) office</h2>(.*?)</table>", text, re.DOTALL):
+        for product, units, revenue in re.findall(
+            r"<tr><td>[\d-]+</td><td>(\w+)</td><td>(\d+)</td><td>\$([\d,.]+)</td></tr>", table
+        ):
+            sales.append((office, product, int(units), float(revenue.replace(",", ""))))
+    office = re.search(r"(?:at )?the (\w+) office", query)
+    product = re.search(r"(?:of|sales of) ([A-Z]\w+)", query)
+    if query.startswith("Which office"):
+        units = Counter()
+        for where, what, count, _ in sales:
+            units[where] += count if what == product.group(1) else 0
+        return top(units)
+    mine = [s for s in sales if s[0] == office.group(1)]
+    if query.startswith("Which product"):
+        return max(mine, key=lambda s: s[3])[1]
+    if query.startswith("How many"):
+        return sum(s[1] == product.group(1) for s in mine)
+    return round(sum(s[3] for s in mine if s[1] == product.group(1)), 2)
+
+
 TRUTH = {"csv": csv_truth, "access-log": access_truth, "json": json_truth,
          "code-tree": code_truth, "markdown": markdown_truth, "ini": ini_truth,
          "auth-log": auth_truth, "yaml": yaml_truth, "xml": xml_truth, "sales-join": sales_truth,
@@ -423,6 +445,7 @@ TRUTH = {"csv": csv_truth, "access-log": access_truth, "json": json_truth,
          "irc-log": irc_truth, "service-events": events_truth,
          "cash-book": cash_truth, "invoice-blocks": invoice_blocks_truth,
          "support-join": support_truth, "call-transcript": call_truth,
+         "sales-pages": sales_pages_truth,
          "tsv": tsv_truth, "app-log": app_truth, "chat": chat_truth, "html-tables": html_truth,
          "ledger": ledger_truth, "join": join_truth}  # fmt: skip
 

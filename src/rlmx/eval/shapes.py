@@ -7,10 +7,12 @@ staff list, an XML catalog, two files to join, an HTML invoice page, an aligned 
 report, a library's catalog and loan log joined on a key named otherwise in each, a
 CRM's CSV export with quoted cells, a shipping manifest printed as a PDF, a ``git log
 --stat``, a SQL dump, a bank statement in plain text, an IRC channel's log and a service's
-event log in sentences (the **tune** half, which rlmx may be tuned on; the last fourteen
-were added after the held-out half's first reports, to tune on more than six formats;
-the PDF is the issue's "tables inside PDFs", which neither half had; the last three are
-lines of free text with no delimiter, which the others lacked), and a TSV
+event log in sentences, a cash book, invoice blocks, support tickets joined to agents, a
+call transcript, and a sales report page with a table per office (the **tune** half,
+which rlmx may be tuned on; all but the first eight were added after the held-out half's
+first reports, to tune on more than six formats; the PDF is the issue's "tables inside
+PDFs", which neither half had; the bank statement, IRC log, event log and call transcript
+are lines of free text with no delimiter, which the others lacked), and a TSV
 inventory, an application log, a chat transcript, HTML pages with tables, an invoice
 ledger, and two files to join (the **held-out** half, which it must never be tuned on:
 report it, do not read its failures to write prompts).
@@ -1059,6 +1061,56 @@ def call_transcript(rng: random.Random, n: int) -> Made:
     ]
 
 
+def sales_pages(rng: random.Random, n: int) -> Made:
+    """A sales report as an HTML page: a table per office under its heading (the office is
+    named only there, never in its rows), a row per month and product, the revenue with a
+    currency sign and thousands separators."""
+    offices = rng.sample(CITIES, 5)
+    products = [word.title() for word in rng.sample(WORDS, 6)]
+    price = {product: rng.randrange(900, 9_000) for product in products}  # cents a unit
+    sales = []  # (office, month, product, units, cents)
+    for i in range(n):
+        office, product = offices[i * 5 // n], rng.choice(products)
+        units = rng.randrange(1, 400)
+        sales.append((office, f"2026-{1 + i % 12:02d}", product, units, units * price[product]))
+    tables = []
+    for office in offices:
+        rows = "".join(
+            f"<tr><td>{month}</td><td>{product}</td><td>{units}</td><td>${cents / 100:,.2f}"
+            "</td></tr>\n"
+            for where, month, product, units, cents in sales
+            if where == office
+        )
+        tables.append(f"<h2>{office} office</h2>\n<table>\n<tr><th>Month</th><th>Product</th>"
+                      f"<th>Units</th><th>Revenue</th></tr>\n{rows}</table>\n")  # fmt: skip
+    page = "<html><body>\n<h1>Sales report 2026</h1>\n" + "".join(tables) + "</body></html>\n"
+    office, product = rng.choice(offices), rng.choice(products)
+    units = Counter[str]()
+    for where, _, what, count, _ in sales:
+        units[where] += count if what == product else 0
+    mine = [s for s in sales if s[0] == office]
+    best = _unique_extreme(mine, lambda s: s[4], largest=True)
+    return page, [
+        Question(
+            "sum",
+            f"What was the total revenue of {product} at the {office} office? Answer with the "
+            "number.",
+            _money(sum(s[4] for s in mine if s[2] == product)),
+        ),
+        Question("top", f"Which office sold the most units of {product}?", _unique_top(units)),
+        Question(
+            "count",
+            f"How many sales of {product} did the {office} office record?",
+            sum(s[2] == product for s in mine),
+        ),
+        Question(
+            "max",
+            f"Which product had the single largest sale by revenue at the {office} office?",
+            best[2] if best else None,
+        ),
+    ]
+
+
 # -- the held-out half ------------------------------------------------------------------------
 def tsv_inventory(rng: random.Random, n: int) -> Made:
     warehouses = ("north", "south", "east", "west", "central")
@@ -1243,6 +1295,7 @@ TUNE: dict[str, Shape] = {
     "invoice-blocks": invoice_blocks,
     "support-join": support_tickets,
     "call-transcript": call_transcript,
+    "sales-pages": sales_pages,
 }
 HELD_OUT: dict[str, Shape] = {
     "tsv": tsv_inventory,
