@@ -460,15 +460,18 @@ LINES_EXAMPLES: list[tuple[str, str]] = [
 ]
 
 # The same lines, asked which value is the most common: taken from each line and counted.
+# Read by a named group, as the profile reads a kind of line's parts: a 1.5B root given
+# `re.search(...).group()` put the profile's regex of a whole line in it and counted lines.
 LINES_GROUP_EXAMPLES = variant(
     LINES_EXAMPLES, "How many print jobs of Rosa Vidal failed?",
     "Which printer had the most failed jobs?", [
     (
         "assistant",
-        "One event a line, written in words. I keep the failed lines, take the printer from "
-        "each with a regex, and count per printer in code.\n```repl\n"
+        "One event a line, written in words. I keep the failed lines, read the printer of "
+        "each by a named group, and count per printer in code.\n```repl\n"
         "failed = [l for l in lines if ' failed' in l]\n"
-        "counts = Counter(re.search(r'printer-\\d+', l).group() for l in failed)\n"
+        "counts = Counter(m['printer'] for l in failed "
+        "for m in [re.search(r'(?P<printer>printer-\\d+)', l)] if m)\n"
         "print(counts.most_common(1))\n```",
     ),
     ("user", "REPL output:\n[('printer-2', 341)]"),
