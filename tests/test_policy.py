@@ -425,6 +425,10 @@ def test_a_count_no_code_counted_is_pushed_back_once() -> None:
     assert policy.doubt_final(failed, "2") == prompts.UNCOUNTED
     # the cell that calls FINAL may count itself
     assert policy.doubt_cell_final(Repairs("How many?", "c"), "FINAL(len(x))", "3") is None
+    total = Repairs("What was the total revenue of Nimbus at the Oslo office?", "c")
+    total.saw("for r in rows:\n    print(r['Revenue'])", "1374.25\n12248.75\n")
+    assert policy.doubt_final(total, "1374.25") == prompts.UNADDED  # told to add up, not count
+    assert "sum()" in prompts.UNADDED and "len()" not in prompts.UNADDED
     assert Policy().doubt_final(Repairs("How many?", "c"), "7") is None  # the paper style
 
 

@@ -115,6 +115,10 @@ class Cell:
 
 
 COUNT_QUESTION = re.compile(r"\b(how many|count|number of|total|sum|average|mean)\b", re.IGNORECASE)
+# "What is the total value of ...?", "How much came in from ...?": an amount added up (a
+# "how many ... in total" counts)
+SUM_QUESTION = re.compile(r"^(?!\s*how many\b).*\b(how much|total|sum|altogether|combined)\b",
+                          re.IGNORECASE | re.DOTALL)  # fmt: skip
 RANKING_QUESTION = re.compile(
     r"\b(most|least|fewest|highest|lowest|largest|smallest|biggest|top)\b", re.IGNORECASE
 )

@@ -28,7 +28,13 @@ from typing import Any
 
 from ..lm.base import LM, Message
 from . import prompts
-from .answer_warnings import AnswerWarning, borrowed_value, computed_question, unseen_number
+from .answer_warnings import (
+    SUM_QUESTION,
+    AnswerWarning,
+    borrowed_value,
+    computed_question,
+    unseen_number,
+)
 from .repairs import Repairs
 
 POLICY_NAMES = ("paper", "compact")
@@ -166,12 +172,6 @@ class Policy:
 # most common value of a field (a 1.5B root given the filtering dialogue for a "who"
 # question counted the lines and answered the count)
 MOST_COMMON = re.compile(r"\b(which|what|who)\b.*\b(most|fewest|least)\b", re.IGNORECASE)
-
-
-# "What is the total value of ...?", "How much came in from ...?": an amount added up (a
-# "how many ... in total" counts, and keeps the counting dialogue)
-SUM_QUESTION = re.compile(r"^(?!\s*how many\b).*\b(how much|total|sum|altogether|combined)\b",
-                          re.IGNORECASE | re.DOTALL)  # fmt: skip
 
 
 # "How many lines should be classified as label X?": a judgement per line

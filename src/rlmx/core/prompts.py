@@ -206,6 +206,16 @@ UNCOUNTED = (
 )
 
 
+# the same for a total: told to "print len() or sum()", a 1.5B root that had printed each
+# hit's revenue printed how many hits there were, and answered that
+UNADDED = (
+    "A total was asked, and none of your code added it up: reading printed values is not "
+    "adding. Add up in code: keep the items that meet every condition of the question, and "
+    "print the sum() of the amount each holds (a record's field, or numbers_in(l) of a line "
+    "in words) before you answer."
+)
+
+
 ASKED_NUMBER = (  # what a count or sum question asks for, by its words
     (re.compile(r"\b(average|mean)\b", re.IGNORECASE), "the average"),
     (re.compile(r"\b(how many|number of|count)\b", re.IGNORECASE), "how many there are"),
