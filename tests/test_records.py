@@ -188,6 +188,14 @@ def test_an_html_pages_tables_read_as_records_keyed_by_their_header_rows() -> No
         "<td rowspan=x>2</td></tr><tr><td colspan=99999999999999>y</td></tr></table>"
     )
     assert parse_records(hostile) == [{"a": "x", "b": 2}, {"a": "y"}]  # spans capped at 64
+    offices = "".join(f"<h2>{city} office</h2><table><tr><th>Units</th></tr><tr><td>{n}</td>"
+                      "</tr></table>" for city, n in (("Oslo", 3), ("Lima", 4)))  # fmt: skip
+    assert parse_records(offices) == [{"Units": 3, "office": "Oslo office"},
+                                      {"Units": 4, "office": "Lima office"}]  # fmt: skip
+    regions = offices.replace("<h2>", "<h2>Region: ").replace(" office</h2>", "</h2>")
+    assert [r["region"] for r in parse_records(regions)] == ["Region: Oslo", "Region: Lima"]
+    quarters = offices.replace("Oslo office", "Q1 2026").replace("Lima office", "Q2 2026")
+    assert [r["table"] for r in parse_records(quarters)] == ["Q1 2026", "Q2 2026"]  # no word
     one = "<table><tr><th>k</th><th>v</th></tr><tr><td>a</td><td>1</td></tr></table>"
     assert parse_records(one) == [{"k": "a", "v": 1}]  # one table: no title field
     assert parse_records("<table><tr><td>only a header</td></tr></table>") == [

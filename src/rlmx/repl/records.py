@@ -4,8 +4,10 @@ Model code that counts or adds up over records should not have to write a parser
 format (small models copy one from an example and it matches nothing in the next format).
 This reads the common layouts: JSON lines (or a JSON list of objects, or the longest such
 list inside a JSON document: an API's ``{"data": {"items": [...]}}``), the tables of an
-HTML page (keyed by each table's header row; with several tables, ``table`` is the title
-of the row's table: its caption, else the heading above it), XML (the most repeated
+HTML page (keyed by each table's header row; with several tables, a field holds the title
+of the row's table: its caption, else the heading above it; the field is named for the
+word every title begins or ends with, ``office`` for "Oslo office", else ``table``), XML
+(the most repeated
 element whose children are plain values: its attributes and children, a repeated child a
 list), a YAML list of mappings (``- key: value`` items), sections under repeated headings
 (Markdown ``## title`` or INI ``[title]``: ``section`` is the title, ``key: value`` /
@@ -353,7 +355,8 @@ def _span(value: str | None, most: int) -> int:
 
 def _html_tables(text: str, lines: list[str]) -> list[dict[str, Any]] | None:
     """The rows of an HTML page's tables, keyed by each table's first row (its header);
-    with more than one table, ``table`` is the title of the row's own table."""
+    with more than one table, a field holds the title of the row's own table, named for
+    what the titles name (``_title_field``)."""
     if not text.startswith("<") or not re.search(r"<table\b", text, re.IGNORECASE):
         return None
     tables = _Tables()
@@ -362,14 +365,31 @@ def _html_tables(text: str, lines: list[str]) -> list[dict[str, Any]] | None:
     tables.end_text()  # a cut page's last cell
     found = [(title, rows) for title, rows in tables.tables if len(rows) >= 2 and rows[0]]
     records: list[dict[str, Any]] = []
+    field = _title_field([title for title, _rows in found])
     for title, rows in found:
         header = rows[0]
         for cells in rows[1:]:
             row = dict(zip(header, cells, strict=False))
-            if len(found) > 1 and "table" not in row:
-                row["table"] = title
+            if len(found) > 1 and not {field, "table"} & {key.lower() for key in row}:
+                row[field] = title
             records.append(_typed(row))
     return records or None
+
+
+def _title_field(titles: list[str]) -> str:
+    """The name of the field holding a row's table title: the word that every title holds
+    first, or every title holds last (``Oslo office``, ``Lima office``: ``office``;
+    ``Region: North``: ``region``), else ``table``. A 1.5B root asked about "the Austin
+    office" looked for ``r['Office']`` in rows that called it ``table``, again and again."""
+    words = [[w.strip(".,:;-()[]") for w in title.lower().split()] for title in titles]
+    if len(set(titles)) < 2 or any(len(title) < 2 for title in words):
+        return "table"
+    for place in (0, -1):
+        shared = {title[place] for title in words}
+        word = shared.pop() if len(shared) == 1 else ""
+        if len(word) >= 3 and word.isalpha():
+            return word
+    return "table"
 
 
 def _xml_records(text: str, lines: list[str]) -> list[dict[str, Any]] | None:
