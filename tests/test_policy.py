@@ -427,8 +427,10 @@ def test_a_count_no_code_counted_is_pushed_back_once() -> None:
     assert policy.doubt_cell_final(Repairs("How many?", "c"), "FINAL(len(x))", "3") is None
     total = Repairs("What was the total revenue of Nimbus at the Oslo office?", "c")
     total.saw("for r in rows:\n    print(r['Revenue'])", "1374.25\n12248.75\n")
-    assert policy.doubt_final(total, "1374.25") == prompts.UNADDED  # told to add up, not count
-    assert "sum()" in prompts.UNADDED and "len()" not in prompts.UNADDED
+    told = policy.doubt_final(total, "1374.25")  # told to add up, not count
+    assert told and "sum()" in told and "len()" not in told
+    assert "the question's 'revenue'" in told  # what it adds up: no 'amount' to guess
+    assert "numbers_in(l)" in prompts.unadded("How much came in from Ben Okafor in total?")
     assert Policy().doubt_final(Repairs("How many?", "c"), "7") is None  # the paper style
 
 

@@ -211,9 +211,22 @@ UNCOUNTED = (
 UNADDED = (
     "A total was asked, and none of your code added it up: reading printed values is not "
     "adding. Add up in code: keep the items that meet every condition of the question, and "
-    "print the sum() of the amount each holds (a record's field, or numbers_in(l) of a line "
-    "in words) before you answer."
+    "print the sum() of the number each holds{what} before you answer."
 )
+TOTAL_OF = re.compile(r"\btotal\s+((?:\w+\s+){0,2}?\w+)\s+(?:of|at|for|in|by|from|on|to)\b", re.I)
+
+
+def unadded(query: str) -> str:
+    """The push back on a total that no code added up, naming what the question adds up:
+    told "the amount each holds", a 1.5B root asked records of a 'Revenue' for 'amount'."""
+    named = TOTAL_OF.search(query)
+    what = (
+        f" (the question's {named.group(1).lower()!r}: the field that holds it, or "
+        "numbers_in(l) of a line in words)"
+        if named
+        else " (a record's field, or numbers_in(l) of a line in words)"
+    )
+    return UNADDED.format(what=what)
 
 
 ASKED_NUMBER = (  # what a count or sum question asks for, by its words

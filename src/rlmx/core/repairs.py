@@ -591,7 +591,11 @@ class Repairs:
             return None
         self.result_pushbacks.add(kind)
         if kind == "uncounted":
-            return prompts.UNADDED if SUM_QUESTION.search(self.query) else prompts.UNCOUNTED
+            return (
+                prompts.unadded(self.query)
+                if SUM_QUESTION.search(self.query)
+                else prompts.UNCOUNTED
+            )
         cells = [code] if code else []  # a cell that failed matched nothing: its error did
         fixed = next(filter(None, map(fixed_filter, cells + self.ran[::-1])), None)
         self.repair = fixed[0] if fixed is not None else None
