@@ -1,7 +1,7 @@
 """Generality: questions over data of shapes no worked dialogue was written for.
 
 Items are `rlmx eval`'s `shapes-tune` and `shapes-held-out` tasks (``eval/shapes.py``):
-twenty-three shapes rlmx may be tuned on and six it must never be tuned on, one question an item
+twenty-five shapes rlmx may be tuned on and six it must never be tuned on, one question an item
 (the seed picks its kind), exact truth. Target (issue 28): >= 80% exact on the held-out
 half at ~30K and ~1M characters (7,500 and 250,000 tokens at chars/4) with the embedded
 default; the base model beside it. Both halves are reported, each in its own table.

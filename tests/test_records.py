@@ -194,6 +194,8 @@ def test_an_html_pages_tables_read_as_records_keyed_by_their_header_rows() -> No
                                       {"Units": 4, "office": "Lima office"}]  # fmt: skip
     regions = offices.replace("<h2>", "<h2>Region: ").replace(" office</h2>", "</h2>")
     assert [r["region"] for r in parse_records(regions)] == ["Region: Oslo", "Region: Lima"]
+    columned = offices.replace("<th>Units</th>", "<th>Office</th><th>Units</th>")
+    assert [r["table"] for r in parse_records(columned)] == ["Oslo office", "Lima office"]
     quarters = offices.replace("Oslo office", "Q1 2026").replace("Lima office", "Q2 2026")
     assert [r["table"] for r in parse_records(quarters)] == ["Q1 2026", "Q2 2026"]  # no word
     one = "<table><tr><th>k</th><th>v</th></tr><tr><td>a</td><td>1</td></tr></table>"

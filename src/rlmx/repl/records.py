@@ -7,10 +7,10 @@ list inside a JSON document: an API's ``{"data": {"items": [...]}}``), the table
 HTML page (keyed by each table's header row; with several tables, a field holds the title
 of the row's table: its caption, else the heading above it; the field is named for the
 word every title begins or ends with, ``office`` for "Oslo office", else ``table``), XML
-(the most repeated
-element whose children are plain values: its attributes and children, a repeated child a
-list), a YAML list of mappings (``- key: value`` items), sections under repeated headings
-(Markdown ``## title`` or INI ``[title]``: ``section`` is the title, ``key: value`` /
+(the most repeated element whose children are plain values: its attributes and children,
+a repeated child a list), a YAML list of mappings (``- key: value`` items), sections under
+repeated headings (Markdown ``## title`` or INI ``[title]``: ``section`` is the title,
+``key: value`` /
 ``key = value`` lines are fields, and list items are a list keyed by the sub-heading above
 them, else ``items``), a CSV / TSV / semicolon / pipe table with a header line (a quoted
 cell may hold the delimiter), a Markdown table, a report's table of columns aligned with
@@ -43,7 +43,7 @@ from html.parser import HTMLParser
 from typing import Any, cast
 
 # a key begun only where a word begins, and never given back: a line of "1.1.1..." was
-# scanned to its end from each of its characters (quadratic: 90 s for 6 MB of them)
+# scanned to its end from each of its characters (quadratic: 90 s for 9 MB of them)
 PAIR = re.compile(r"""(?<![\w.-])(\w[\w.-]*+)=("[^"]*"|'[^']*'|\S+)""")
 # one way to match each part (no nested spaces), so a long line costs linear time
 KEYED = re.compile(r"^(\w[\w.-]*(?: [\w.-]+)*) ?[:=] ?(.*)$")
@@ -365,12 +365,14 @@ def _html_tables(text: str, lines: list[str]) -> list[dict[str, Any]] | None:
     tables.end_text()  # a cut page's last cell
     found = [(title, rows) for title, rows in tables.tables if len(rows) >= 2 and rows[0]]
     records: list[dict[str, Any]] = []
-    field = _title_field([title for title, _rows in found])
+    named = _title_field([title for title, _rows in found])
     for title, rows in found:
         header = rows[0]
+        columns = {str(key).lower() for key in header}
+        field = next((f for f in (named, "table") if f not in columns), None)  # no column's
         for cells in rows[1:]:
             row = dict(zip(header, cells, strict=False))
-            if len(found) > 1 and not {field, "table"} & {key.lower() for key in row}:
+            if len(found) > 1 and field:
                 row[field] = title
             records.append(_typed(row))
     return records or None
