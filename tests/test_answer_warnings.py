@@ -53,6 +53,9 @@ def test_each_signal_alone() -> None:
     assert codes("Which IP?", "None", [READ], False, 0, nowhere) == ["empty_result"]
     for nothing in ("Counter()", "Counter({})", "defaultdict(<class 'int'>, {})", "set()"):
         assert codes("Which IP?", nothing, [READ], False, 0, lambda t: True) == ["empty_result"]
+    for said in ("No records found", "No name found in the text.", "None found", "Not found."):
+        assert codes("Which city?", said, [READ], False, 0, lambda t: True) == ["empty_result"]
+    assert codes("Which city?", "Norway", [READ], False, 0, lambda t: True) == []
     assert codes("Which IP?", "Counter({'10.0.0.7': 4})", [READ], False, 0, lambda t: True) == []
     assert codes("Was it sent?", "None", [READ], False, 0, nowhere) == []  # yes/no: may be
     assert codes("Who?", "Ada", [READ], False, 2, lambda t: True) == ["sub_call_failed"]

@@ -148,6 +148,11 @@ NOTHING = re.compile(
     r"|(counter|defaultdict)\((<class '\w+'>, )?\{\}\))\s*$",
     re.IGNORECASE,
 )
+# an answer in words that says nothing was found: "No records found", "Not found."
+NOTHING_SAID = re.compile(
+    r"^\s*(?:no\b[^.\n]{0,60}?\bfound|(?:none|not|nothing) found)\b[^.\n]{0,60}\.?\s*$",
+    re.IGNORECASE,
+)
 YES_NO_QUESTION = re.compile(r"^\s*(is|are|was|were|does|do|did|has|have|had|can|could|will)\b",
                              re.IGNORECASE)  # fmt: skip
 
@@ -155,10 +160,12 @@ YES_NO_QUESTION = re.compile(r"^\s*(is|are|was|were|does|do|did|has|have|had|can
 def empty_answer(query: str, answer: str) -> bool:
     """The answer says the code found nothing: 0 for a count or sum, or for any question
     but a yes/no one, ``None`` (a 1.5B root counted ``re.search(...)`` objects, most of them
-    None, and answered "which IP ...?" with the most common one)."""
+    None, and answered "which IP ...?" with the most common one) or words that say so ("No
+    records found": an attempt answering so outvoted two that agreed on a name)."""
     if COUNT_QUESTION.search(query) and ZERO.match(answer):
         return True
-    return bool(NOTHING.match(answer)) and not YES_NO_QUESTION.match(query)
+    nothing = NOTHING.match(answer) or NOTHING_SAID.match(answer)
+    return bool(nothing) and not YES_NO_QUESTION.match(query)
 
 
 def evidence_warnings(

@@ -1085,9 +1085,9 @@ def sales_pages(rng: random.Random, n: int) -> Made:
                       f"<th>Units</th><th>Revenue</th></tr>\n{rows}</table>\n")  # fmt: skip
     page = "<html><body>\n<h1>Sales report 2026</h1>\n" + "".join(tables) + "</body></html>\n"
     office, product = rng.choice(offices), rng.choice(products)
-    units = Counter[str]()
+    sold = Counter[str]()  # units of the product asked about, per office
     for where, _, what, count, _ in sales:
-        units[where] += count if what == product else 0
+        sold[where] += count if what == product else 0
     mine = [s for s in sales if s[0] == office]
     best = _unique_extreme(mine, lambda s: s[4], largest=True)
     return page, [
@@ -1097,7 +1097,7 @@ def sales_pages(rng: random.Random, n: int) -> Made:
             "number.",
             _money(sum(s[4] for s in mine if s[2] == product)),
         ),
-        Question("top", f"Which office sold the most units of {product}?", _unique_top(units)),
+        Question("top", f"Which office sold the most units of {product}?", _unique_top(sold)),
         Question(
             "count",
             f"How many sales of {product} did the {office} office record?",
