@@ -46,7 +46,7 @@ async def test_a_new_helper_is_one_spec(mode, tmp_path: Path) -> None:
         names = "print(sorted(n for n in globals() if not n.startswith('_')))"
         shown = (await box.execute(names, 10, 5000)).output.strip()
         local = ["context", "answer", "FINAL", "FINAL_VAR", "SHOW_VARS", "ToolError", "inspect",
-                 "parse_records", "profile", *IMPORTED]  # fmt: skip
+                 "parse_records", "numbers_in", "profile", *IMPORTED]  # fmt: skip
         local += [name for _, name in IMPORTED_NAMES]
         expected = sorted([*local, *(n for spec in CORE for n in spec.names), "shout", "fail"])
         assert shown == str(expected)
