@@ -118,9 +118,8 @@ def test_a_question_about_amounts_is_shown_the_numbers_of_a_line_it_names() -> N
                  f"{'-+'[i % 2]}{(i + 1) * 97.5:,.2f} EUR" for i in range(40)]  # fmt: skip
     namespace: dict = {}
     shown = profile("\n".join(statement), into=namespace, asked="How much came in from Ben Okafor?")
-    (example, gives) = re.findall(r"^  e\.g\. (.*)\n    numbers_in\(l\) gives (.*)$", shown, re.M)[
-        0
-    ]
+    shown_numbers = r"^  e\.g\. (.*)\n    numbers_in\(l\) gives (.*)$"
+    ((example, gives),) = re.findall(shown_numbers, shown, re.MULTILINE)
     assert "Transfer from Ben Okafor" in example and example in statement
     assert eval(gives) == numbers_in(example) and len(eval(gives)) == 1  # the amount alone
     assert namespace["lines"] == statement  # lines, bound for the code shown
