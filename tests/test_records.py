@@ -429,6 +429,11 @@ def test_numbers_in_reads_amounts_among_words_but_no_dates_times_or_codes(
     assert [type(n) for n in numbers_in(text)] == [type(n) for n in found]  # 1200.0: a float
 
 
+def test_numbers_in_of_no_str_is_a_clear_error() -> None:
+    with pytest.raises(TypeError, match=r"reads one str.*not a list.*numbers_in\(l\) for l"):
+        numbers_in(["paid 12 EUR"])  # type: ignore[arg-type]
+
+
 def test_a_field_holding_an_amount_with_its_sign_or_currency_is_a_number() -> None:
     rows = parse_records("id\tamount\tzone\n1\t+1,790.72 EUR\t+0100\n2\t-$12\t+0200\n"
                          "3\tGBP 7.50\t+0100\n4\t12 items\t+0100\n")  # fmt: skip

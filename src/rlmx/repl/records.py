@@ -792,6 +792,11 @@ def numbers_in(text: str) -> list[int | float]:
     version, an address or a code (``07.01.2026``, ``12:30``, ``TX-100166``, ``#12``).
     A 1.5B root adding up the amounts of lines in words split them at spaces, or wrote a
     pattern without the thousands separator (``+1,790.72`` read as 1)."""
+    if not isinstance(text, str):
+        raise TypeError(
+            f"numbers_in reads one str (a line), not a {type(text).__name__}: for a list of "
+            "lines, call it on each (numbers_in(l) for l in lines)"
+        )
     return [_signed(found) for found in IN_WORDS.finditer(text)]
 
 
